@@ -1,0 +1,127 @@
+/**
+ * The engine as a user embeds it: runs the root actor, the WebSocket transport when a
+ * port is given, and the in-process transport (`connect()`); stops them in order.
+ */
+import { createActor, type InspectionEvent, type Observer } from 'xstate'
+import { engineMachine } from '../machines/engine.machine.js'
+import { createLogger, type Logger, type LogLevel } from './logger.js'
+import { openSession, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
+import { WorkerClient } from './worker.js'
+import { startWsServer, type WsServer } from './ws-server.js'
+
+export interface EngineOptions {
+  /** WebSocket port for workers in other processes; 0 picks a free port. Omit for in-process only. */
+  port?: number
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string
+  /** A logger with pino's calling convention; default JSON lines on stderr at `logLevel`. */
+  logger?: Logger
+  /** Level of the default logger. Default `warn`. */
+  logLevel?: LogLevel
+  /** How long a worker-provided trigger type may take to answer a registration. Default 10 000 ms. */
+  registrationTimeoutMs?: number
+  /** Call timeout when the caller sets none. Default 30 000 ms. */
+  invocationTimeoutMs?: number
+  /** How long `stop()` waits for calls in flight. Default 10 000 ms. */
+  graceMs?: number
+  /** WebSocket ping interval; a connection that misses a ping is ended. Default 30 000 ms. */
+  heartbeatMs?: number
+  /** Largest WebSocket frame; larger ones close the connection with 1009. Default 32 MiB. */
+  maxPayload?: number
+  /** An XState inspection observer (e.g. the Stately inspector's `inspect`). */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+}
+
+/** A running engine. */
+export interface Engine {
+  /** `ws://host:port` of the worker endpoint, when listening. */
+  readonly url: string | undefined
+  readonly port: number | undefined
+  /** The root actor, for inspection. */
+  readonly actor: EngineActor
+  /** Connects an in-process worker: the same interface as `connectWorker(url)`. */
+  connect(options?: { name?: string }): WorkerClient
+  /** Opens a raw session, for custom transports: messages in through the port, out through `handlers`. */
+  openSession(handlers: PortHandlers): SessionPort | undefined
+  /** Stops accepting, lets calls in flight finish (up to `graceMs`), closes everything. */
+  stop(): Promise<void>
+}
+
+/** Starts an engine. */
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const log = options.logger ?? createLogger(options.logLevel ?? 'warn')
+  const actor: EngineActor = createActor(engineMachine, {
+    input: {
+      registrationTimeoutMs: options.registrationTimeoutMs ?? 10_000,
+      invocationTimeoutMs: options.invocationTimeoutMs ?? 30_000,
+      graceMs: options.graceMs ?? 10_000,
+    },
+    inspect: options.inspect,
+  })
+  actor.on('log', (e) => log[e.level](e.data, e.msg))
+  actor.start()
+
+  const local = new Set<{ end: (reason: string) => void }>()
+  const open = (handlers: PortHandlers) => openSession(actor, handlers, log)
+
+  let ws: WsServer | undefined
+  if (options.port !== undefined) {
+    try {
+      ws = await startWsServer(
+        {
+          host: options.host ?? '127.0.0.1',
+          port: options.port,
+          maxPayload: options.maxPayload ?? 32 * 1024 * 1024,
+          heartbeatMs: options.heartbeatMs ?? 30_000,
+        },
+        open,
+        log,
+      )
+    } catch (err) {
+      actor.send({ type: 'engine.stop' })
+      actor.stop()
+      throw err
+    }
+  }
+  actor.send({ type: 'engine.started' })
+
+  let stopping: Promise<void> | undefined
+  return {
+    url: ws?.url,
+    port: ws?.port,
+    actor,
+    openSession: open,
+    connect(connectOptions = {}) {
+      let port: SessionPort | undefined
+      const worker = new WorkerClient(connectOptions.name, () => port?.close('worker closed'))
+      const entry = { end: () => worker.detach() }
+      port = open({
+        out: (message) => queueMicrotask(() => worker.handle(message as { type: string })),
+        end: () => {
+          local.delete(entry)
+          queueMicrotask(() => worker.detach())
+        },
+      })
+      if (!port) throw new Error('The engine is not accepting connections')
+      const session = port
+      local.add(entry)
+      worker.attach({ send: (message) => session.receive(message), close: () => session.close('worker closed') })
+      return worker
+    },
+    stop() {
+      stopping ??= (async () => {
+        ws?.stopAccepting()
+        actor.send({ type: 'engine.stop' })
+        await new Promise<void>((resolve) => {
+          if (actor.getSnapshot().status !== 'active') return resolve()
+          const sub = actor.subscribe({ complete: () => (sub.unsubscribe(), resolve()), error: () => resolve() })
+        })
+        actor.stop()
+        for (const entry of local) entry.end('engine stopped')
+        local.clear()
+        await ws?.close()
+      })()
+      return stopping
+    },
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Where a transport meets the actor tree: opening a port spawns a session actor; what the
+ * transport receives goes in through `receive` (objects) or `receiveText` (frames), is
+ * validated once, and becomes one event; what the session emits comes out through `out`.
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { Actor } from 'xstate'
+import { decodeText, decodeValue, type Decoded } from './codec.js'
+import { toEvent } from './events.js'
+import type { Logger } from './logger.js'
+import type { ErrorBody, Outbound } from './messages.js'
+import type { engineMachine } from '../machines/engine.machine.js'
+import type { SessionEmitted } from '../machines/session.machine.js'
+
+export type EngineActor = Actor<typeof engineMachine>
+
+/** One open session, as its transport sees it. */
+export interface SessionPort {
+  readonly worker_id: string
+  /** A message object from the worker (in-process transport). */
+  receive(value: unknown): void
+  /** A text frame from the worker (WebSocket transport). */
+  receiveText(text: string): void
+  /** A frame the transport itself could not accept (e.g. binary). */
+  refuse(error: ErrorBody): void
+  /** The connection ended (clean or not). Idempotent. */
+  close(reason?: string): void
+}
+
+export interface PortHandlers {
+  /** Writes one message to the worker. */
+  out(message: Outbound): void
+  /** The engine ended the session (retired, engine stopping): close the connection. */
+  end(reason: string): void
+}
+
+/**
+ * Opens a session for a new connection, or returns undefined when the engine is not
+ * accepting connections (starting or stopping).
+ */
+export function openSession(engine: EngineActor, handlers: PortHandlers, log: Logger): SessionPort | undefined {
+  if (!engine.getSnapshot().matches('running')) return undefined
+  const worker_id = randomUUID()
+  engine.send({ type: 'session.open', worker_id, reattach_token: randomBytes(18).toString('base64url') })
+  const session = engine.system.get(`session:${worker_id}`)
+  if (!session) return undefined
+
+  let open = true
+  const subs = [
+    session.on('outbound', (e: Extract<SessionEmitted, { type: 'outbound' }>) => handlers.out(e.message)),
+    session.on('log', (e: Extract<SessionEmitted, { type: 'log' }>) => log[e.level](e.data, e.msg)),
+    session.on('ended', (e: Extract<SessionEmitted, { type: 'ended' }>) => {
+      if (!open) return
+      open = false
+      for (const sub of subs) sub.unsubscribe()
+      handlers.end(e.reason)
+    }),
+  ]
+  // A session that fails (a bug, never bad input) is contained: logged, connection ended.
+  subs.push(
+    session.subscribe({
+      error: (err: unknown) => {
+        log.error({ worker_id, err: err instanceof Error ? err.stack : String(err) }, 'session failed')
+        if (!open) return
+        open = false
+        for (const sub of subs) sub.unsubscribe()
+        handlers.end('internal error')
+      },
+    }),
+  )
+  const deliver = (decoded: Decoded) => {
+    if (!open) return
+    session.send(decoded.ok ? toEvent(decoded.message) : { type: 'frame.invalid', failure: decoded })
+  }
+  session.send({ type: 'session.start' })
+  return {
+    worker_id,
+    receive: (value) => deliver(decodeValue(value)),
+    receiveText: (text) => deliver(decodeText(text)),
+    refuse: (error) => deliver({ ok: false, error }),
+    close: (reason = 'connection closed') => {
+      if (!open) return
+      session.send({ type: 'session.close', reason })
+    },
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * The worker side of the protocol, the same over every transport: register functions,
+ * trigger types and triggers, call functions, serve calls. It remembers what it
+ * registered and replays it after every reconnect (behind a `reattach`), so a worker
+ * survives a dropped connection or an engine restart without its author doing anything.
+ */
+import type { ErrorBody, RegistrationResult } from './messages.js'
+
+/** What a transport gives a worker: a way to send, and notice of what happens. */
+export interface Link {
+  send(message: object): void
+  close(): void
+}
+
+/** A function's handler: receives the call's data, returns its result (or throws). */
+export type Handler = (data: any, metadata?: unknown) => unknown
+
+/** A trigger as a trigger-type provider receives it. */
+export interface TriggerConfig {
+  id: string
+  function_id: string
+  config: any
+  metadata?: unknown
+}
+
+/** What a trigger-type provider does with registrations of its type. */
+export interface TriggerTypeHandler {
+  /** Accept (return) or refuse (throw; `err.code` is passed on, default `invalid_config`). */
+  registerTrigger(trigger: TriggerConfig): unknown
+  unregisterTrigger(trigger: TriggerConfig): unknown
+}
+
+export interface TriggerRequest {
+  id: string
+  trigger_type: string
+  function_id: string
+  config: Record<string, unknown>
+  metadata?: unknown
+}
+
+export interface InvokeOptions {
+  timeout_ms?: number
+  metadata?: unknown
+}
+
+/** A call that ended in an error: `code` as the engine or serving worker gave it. */
+export class InvocationError extends Error {
+  readonly code: string
+  readonly body: unknown
+  constructor(body: unknown) {
+    const e = (typeof body === 'object' && body !== null ? body : {}) as Partial<ErrorBody>
+    super(typeof e.message === 'string' ? e.message : typeof body === 'string' ? body : JSON.stringify(body))
+    this.name = 'InvocationError'
+    this.code = typeof e.code === 'string' ? e.code : 'unknown'
+    this.body = body
+  }
+}
+
+type Incoming = Record<string, any> & { type: string }
+
+const errorOf = (err: unknown, fallback: string): ErrorBody => ({
+  code: typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : fallback,
+  message: err instanceof Error ? err.message : String(err),
+})
+
+/** A worker connected to an engine, over whichever transport made it. */
+export class WorkerClient {
+  /** The engine's id for this worker's current session. */
+  workerId: string | undefined
+  private reattachToken: string | undefined
+  private link: Link | undefined
+  private closed = false
+  private seq = 0
+  private readonly functions = new Map<string, { handler: Handler; options: Record<string, unknown> }>()
+  private readonly triggerTypes = new Map<string, { description: string; handler: TriggerTypeHandler }>()
+  private readonly triggers = new Map<string, TriggerRequest>()
+  /** Provider side: triggers of our types the engine registered with us, by forwarded id. */
+  private readonly provided = new Map<string, TriggerConfig & { trigger_type: string }>()
+  private readonly registering = new Map<string, Array<(r: RegistrationResult) => void>>()
+  private readonly calls = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>()
+  private readonly errorListeners = new Set<(error: ErrorBody, ref?: unknown) => void>()
+  private readyWaiters: Array<(id: string) => void> = []
+
+  /**
+   * @param name described to the engine through `engine::workers::register`
+   * @param onClose called once by `close()`, for the transport to stop reconnecting
+   */
+  constructor(
+    readonly name?: string,
+    private readonly onClose?: () => void,
+  ) {}
+
+  /** Resolves with the worker id once the engine has greeted this worker. */
+  ready(): Promise<string> {
+    if (this.workerId !== undefined && this.link) return Promise.resolve(this.workerId)
+    return new Promise((resolve) => this.readyWaiters.push(resolve))
+  }
+
+  /** Called by the transport when a connection opens: reattach, then replay everything. */
+  attach(link: Link): void {
+    this.link = link
+    if (this.workerId !== undefined) link.send({ type: 'reattach', previous_worker_id: this.workerId, reattach_token: this.reattachToken })
+    for (const [id, t] of this.triggerTypes) link.send({ type: 'registertriggertype', id, description: t.description })
+    for (const [id, f] of this.functions) link.send({ ...f.options, type: 'registerfunction', id })
+    for (const t of this.triggers.values()) link.send({ ...t, type: 'registertrigger' })
+    if (this.name !== undefined) link.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { name: this.name, runtime: 'node', version: process.version, pid: process.pid }, action: { type: 'void' } })
+  }
+
+  /** Called by the transport when the connection is lost: calls in flight fail. */
+  detach(): void {
+    this.link = undefined
+    this.provided.clear()
+    for (const [id, call] of this.calls) {
+      this.calls.delete(id)
+      call.reject(new InvocationError({ code: 'connection_lost', message: 'The connection to the engine was lost before the call was answered' }))
+    }
+  }
+
+  /** Listens for `error` frames the engine sends this worker. */
+  onError(listener: (error: ErrorBody, ref?: unknown) => void): () => void {
+    this.errorListeners.add(listener)
+    return () => this.errorListeners.delete(listener)
+  }
+
+  registerFunction(id: string, handler: Handler, options: { description?: string; metadata?: unknown; request_format?: unknown; response_format?: unknown } = {}) {
+    this.functions.set(id, { handler, options })
+    this.link?.send({ ...options, type: 'registerfunction', id })
+    return { id, unregister: () => this.unregisterFunction(id) }
+  }
+
+  unregisterFunction(id: string): void {
+    this.functions.delete(id)
+    this.link?.send({ type: 'unregisterfunction', id })
+  }
+
+  registerTriggerType(type: { id: string; description?: string }, handler: TriggerTypeHandler) {
+    this.triggerTypes.set(type.id, { description: type.description ?? '', handler })
+    this.link?.send({ type: 'registertriggertype', id: type.id, description: type.description ?? '' })
+    return { id: type.id, unregister: () => this.unregisterTriggerType(type.id) }
+  }
+
+  unregisterTriggerType(id: string): void {
+    this.triggerTypes.delete(id)
+    this.link?.send({ type: 'unregistertriggertype', id })
+  }
+
+  /** Registers a trigger; resolves to the engine's `triggerregistrationresult`, never throws. */
+  registerTrigger(request: TriggerRequest): Promise<RegistrationResult> {
+    const { id, trigger_type, function_id } = request as Partial<TriggerRequest>
+    if (typeof id !== 'string' || id.length === 0) {
+      return Promise.resolve({
+        type: 'triggerregistrationresult',
+        id: typeof id === 'string' ? id : '',
+        trigger_type: typeof trigger_type === 'string' ? trigger_type : '',
+        function_id: typeof function_id === 'string' ? function_id : '',
+        error: { code: 'invalid_message', message: `'id' must be a non-empty string, got ${id === undefined ? 'nothing' : JSON.stringify(id)}` },
+      })
+    }
+    return new Promise((resolve) => {
+      const waiting = this.registering.get(id) ?? []
+      waiting.push((result) => {
+        if (result.error && this.triggers.get(id) === request) this.triggers.delete(id)
+        resolve(result)
+      })
+      this.registering.set(id, waiting)
+      if (!this.triggers.has(id)) this.triggers.set(id, request)
+      this.link?.send({ ...request, type: 'registertrigger' })
+    })
+  }
+
+  unregisterTrigger(id: string, trigger_type?: string): void {
+    this.triggers.delete(id)
+    this.link?.send(trigger_type === undefined ? { type: 'unregistertrigger', id } : { type: 'unregistertrigger', id, trigger_type })
+  }
+
+  /** Calls a function; resolves with its result, rejects with an InvocationError. */
+  invoke<T = unknown>(function_id: string, data?: unknown, options: InvokeOptions = {}): Promise<T> {
+    const link = this.link
+    if (!link) return Promise.reject(new InvocationError({ code: 'connection_lost', message: 'Not connected to the engine' }))
+    const invocation_id = `c${++this.seq}`
+    return new Promise<T>((resolve, reject) => {
+      this.calls.set(invocation_id, { resolve: resolve as (v: unknown) => void, reject })
+      link.send({ type: 'invokefunction', invocation_id, function_id, data, ...options })
+    })
+  }
+
+  /** Calls a function without waiting for, or getting, an answer. */
+  invokeVoid(function_id: string, data?: unknown, options: Pick<InvokeOptions, 'metadata'> = {}): void {
+    this.link?.send({ type: 'invokefunction', function_id, data, action: { type: 'void' }, ...options })
+  }
+
+  /** Ends the connection for good: no reconnect. */
+  close(): void {
+    this.closed = true
+    const link = this.link
+    this.detach()
+    for (const [id, waiting] of this.registering) {
+      this.registering.delete(id)
+      for (const done of waiting) done({ type: 'triggerregistrationresult', id, trigger_type: '', function_id: '', error: { code: 'worker_closed', message: 'The worker closed before the engine answered' } })
+    }
+    link?.close()
+    this.onClose?.()
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  /** Called by the transport with each message from the engine. */
+  handle(message: Incoming): void {
+    switch (message.type) {
+      case 'workerregistered':
+        this.workerId = message.worker_id
+        this.reattachToken = message.reattach_token
+        for (const resolve of this.readyWaiters.splice(0)) resolve(message.worker_id)
+        return
+      case 'triggerregistrationresult':
+        return this.settleRegistration(message as unknown as RegistrationResult)
+      case 'invocationresult': {
+        const call = this.calls.get(message.invocation_id)
+        if (!call) return
+        this.calls.delete(message.invocation_id)
+        if (message.error !== undefined && message.error !== null) call.reject(new InvocationError(message.error))
+        else call.resolve(message.result)
+        return
+      }
+      case 'invokefunction':
+        return void this.serve(message)
+      case 'registertrigger':
+        return void this.provide(message)
+      case 'unregistertrigger': {
+        const known = this.provided.get(message.id)
+        this.provided.delete(message.id)
+        const type = this.triggerTypes.get(message.trigger_type)
+        if (type) void Promise.resolve().then(() => type.handler.unregisterTrigger(known ?? { id: message.id, function_id: message.function_id, config: message.config })).catch(() => {})
+        return
+      }
+      case 'ping':
+        return this.link?.send({ type: 'pong' })
+      case 'error': {
+        const ref = message.ref as { type?: string; id?: string } | undefined
+        if (ref?.type === 'registertrigger' && ref.id !== undefined) {
+          this.settleRegistration({ type: 'triggerregistrationresult', id: ref.id, trigger_type: '', function_id: '', error: message.error })
+        } else if (ref?.type === 'invokefunction' && ref.id !== undefined && this.calls.has(ref.id)) {
+          const call = this.calls.get(ref.id)!
+          this.calls.delete(ref.id)
+          call.reject(new InvocationError(message.error))
+        }
+        for (const listener of this.errorListeners) listener(message.error, ref)
+        return
+      }
+    }
+  }
+
+  private settleRegistration(result: RegistrationResult): void {
+    const waiting = this.registering.get(result.id)
+    const done = waiting?.shift()
+    if (waiting && waiting.length === 0) this.registering.delete(result.id)
+    done?.(result)
+  }
+
+  private async serve(message: Incoming): Promise<void> {
+    const { invocation_id, function_id } = message
+    const fn = this.functions.get(function_id)
+    let reply: object
+    if (!fn) {
+      reply = { type: 'invocationresult', invocation_id, function_id, error: { code: 'function_not_found', message: `This worker has no function '${function_id}'` } }
+    } else {
+      try {
+        const result = await fn.handler(message.data, message.metadata)
+        reply = { type: 'invocationresult', invocation_id, function_id, result }
+      } catch (err) {
+        reply = { type: 'invocationresult', invocation_id, function_id, error: errorOf(err, 'invocation_failed') }
+      }
+    }
+    if (invocation_id !== undefined) this.link?.send(reply)
+  }
+
+  private async provide(message: Incoming): Promise<void> {
+    const { id, trigger_type, function_id, config, metadata } = message
+    const type = this.triggerTypes.get(trigger_type)
+    let error: ErrorBody | undefined
+    if (!type) error = { code: 'trigger_type_not_found', message: `This worker does not provide trigger type '${trigger_type}'` }
+    else {
+      try {
+        await type.handler.registerTrigger({ id, function_id, config, metadata })
+        this.provided.set(id, { id, function_id, config, metadata, trigger_type })
+      } catch (err) {
+        error = errorOf(err, 'invalid_config')
+      }
+    }
+    this.link?.send(error ? { type: 'triggerregistrationresult', id, trigger_type, function_id, error } : { type: 'triggerregistrationresult', id, trigger_type, function_id })
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The WebSocket transport: one HTTP server whose upgrades on `/` become worker sessions,
+ * on `/otel` are accepted and their frames discarded (iii-sdk sends telemetry there), and
+ * anywhere else are answered 404. The server pings every connection and ends those that
+ * stop answering.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { encode } from './codec.js'
+import type { Logger } from './logger.js'
+import type { PortHandlers, SessionPort } from './session-port.js'
+
+export interface WsServerOptions {
+  host: string
+  port: number
+  /** Largest frame accepted; larger ones close the connection with 1009. */
+  maxPayload: number
+  /** Interval between WebSocket pings; a connection that misses one is ended. */
+  heartbeatMs: number
+}
+
+export interface WsServer {
+  readonly server: Server
+  readonly host: string
+  readonly port: number
+  readonly url: string
+  /** Stops accepting new connections; open ones stay. */
+  stopAccepting(): void
+  /** Closes every connection and the listener. */
+  close(): Promise<void>
+}
+
+/** Starts listening; resolves once the port is bound. */
+export async function startWsServer(options: WsServerOptions, open: (handlers: PortHandlers) => SessionPort | undefined, log: Logger): Promise<WsServer> {
+  const server = createServer((req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: `No route for ${req.method} ${req.url}` } }))
+  })
+  const workers = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
+  const telemetry = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
+  const alive = new WeakSet<WebSocket>()
+  let accepting = true
+
+  const refuseUpgrade = (socket: Duplex, status: string) => {
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+  }
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (!accepting) return refuseUpgrade(socket, '503 Service Unavailable')
+    if (path === '/') workers.handleUpgrade(req, socket, head, (ws) => workers.emit('connection', ws, req))
+    else if (path === '/otel') telemetry.handleUpgrade(req, socket, head, (ws) => telemetry.emit('connection', ws, req))
+    else refuseUpgrade(socket, '404 Not Found')
+  })
+
+  telemetry.on('connection', (ws: WebSocket) => {
+    alive.add(ws)
+    ws.on('pong', () => alive.add(ws))
+    ws.on('error', () => ws.terminate())
+  })
+
+  workers.on('connection', (ws: WebSocket) => {
+    alive.add(ws)
+    const port = open({
+      out: (message) => {
+        if (ws.readyState === ws.OPEN) ws.send(encode(message))
+      },
+      end: (reason) => ws.close(4000, reason.slice(0, 120)),
+    })
+    if (!port) return ws.close(1013, 'engine is not accepting connections')
+    ws.on('pong', () => alive.add(ws))
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      alive.add(ws)
+      if (isBinary) port.refuse({ code: 'binary_not_supported', message: 'Binary frames are not supported: send JSON in text frames' })
+      else port.receiveText(data.toString('utf8'))
+    })
+    ws.on('error', (err) => log.warn({ worker_id: port.worker_id, err: err.message }, 'connection error'))
+    ws.on('close', (code) => port.close(code === 1000 || code === 1001 ? 'connection closed' : `connection lost (${code})`))
+  })
+
+  const heartbeat = setInterval(() => {
+    for (const wss of [workers, telemetry]) {
+      for (const ws of wss.clients) {
+        if (!alive.has(ws)) {
+          ws.terminate()
+          continue
+        }
+        alive.delete(ws)
+        ws.ping()
+      }
+    }
+  }, options.heartbeatMs)
+  heartbeat.unref()
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : options.port
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host
+
+  return {
+    server,
+    host: options.host,
+    port,
+    url: `ws://${host}:${port}`,
+    stopAccepting() {
+      accepting = false
+      server.close()
+    },
+    async close() {
+      accepting = false
+      clearInterval(heartbeat)
+      for (const wss of [workers, telemetry]) for (const ws of wss.clients) ws.close(1001, 'engine stopped')
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      setTimeout(() => {
+        for (const wss of [workers, telemetry]) for (const ws of wss.clients) ws.terminate()
+        server.closeAllConnections()
+      }, 500).unref()
+      await closed
+    },
+  }
+}

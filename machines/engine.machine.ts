@@ -1,0 +1,121 @@
+/**
+ * The root of the actor tree: starting → running → stopping → stopped. It owns the catalog
+ * and the invocations actor, spawns one session per connection, retires sessions a
+ * worker replaced with `reattach`, and tells every session when a trigger type's
+ * provider comes or goes. Stopping waits for calls in flight, up to a grace period.
+ */
+import { emit, enqueueActions, sendTo, setup, stopChild, type AnyActorRef } from 'xstate'
+import { catalogLogic, type CatalogState } from '../actors/catalog.js'
+import { invocationsLogic } from '../actors/invocations.js'
+import { sessionMachine } from './session.machine.js'
+
+export interface EngineSettings {
+  /** How long a worker-provided trigger type may take to answer a registration. */
+  registrationTimeoutMs: number
+  /** How long a call may take when the caller sets no `timeout_ms`. */
+  invocationTimeoutMs: number
+  /** How long stopping waits for calls in flight. */
+  graceMs: number
+}
+
+export type EngineEvent =
+  | { type: 'engine.started' }
+  | { type: 'engine.stop' }
+  | { type: 'session.open'; worker_id: string; reattach_token: string }
+  | { type: 'session.retire'; by: string; worker_id: string; reattach_token: string }
+  | { type: 'triggerType.available'; trigger_type: string }
+  | { type: 'triggerType.lost'; trigger_type: string }
+  | { type: 'invocations.drained' }
+
+const sessionRef = (children: Record<string, AnyActorRef | undefined>, worker_id: string) => children[worker_id]
+
+export const engineMachine = setup({
+  types: {
+    input: {} as EngineSettings,
+    context: {} as EngineSettings & { started_at: string },
+    events: {} as EngineEvent,
+    emitted: {} as { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data: Record<string, unknown> },
+  },
+  actors: { session: sessionMachine, catalog: catalogLogic, invocations: invocationsLogic },
+  delays: { grace: ({ context }) => context.graceMs },
+  actions: {
+    spawnSession: enqueueActions(({ enqueue, context, event }) => {
+      const { worker_id, reattach_token } = event as Extract<EngineEvent, { type: 'session.open' }>
+      enqueue.spawnChild('session', {
+        id: worker_id,
+        systemId: `session:${worker_id}`,
+        input: { worker_id, reattach_token, registrationTimeoutMs: context.registrationTimeoutMs },
+      })
+    }),
+    releaseSession: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
+    /** A session that crashed could not release what it held: do it for it. */
+    releaseFailedSession: enqueueActions(({ enqueue, event, system }) => {
+      const { actorId, error } = event as unknown as { actorId: string; error: unknown }
+      enqueue.emit({ type: 'log', level: 'warn', msg: 'session failed', data: { worker_id: actorId, err: String(error) } })
+      const lost = (system.get('catalog').getSnapshot().context as CatalogState).workers[actorId]?.trigger_types ?? {}
+      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'worker.remove', worker_id: actorId })
+      enqueue.sendTo(system.get('invocations') as AnyActorRef, { type: 'worker.gone', worker_id: actorId })
+      for (const trigger_type in lost) enqueue.raise({ type: 'triggerType.lost', trigger_type })
+      enqueue.stopChild(actorId)
+    }),
+    retireSession: enqueueActions(({ enqueue, event, self }) => {
+      const { by, worker_id, reattach_token } = event as Extract<EngineEvent, { type: 'session.retire' }>
+      const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>
+      const previous = worker_id === by ? undefined : sessionRef(children, worker_id)
+      if (!previous) return
+      if (previous.getSnapshot().context.reattach_token !== reattach_token) {
+        const reporter = sessionRef(children, by)
+        if (reporter) {
+          enqueue.sendTo(reporter, {
+            type: 'session.reject',
+            error: { code: 'unauthorized', message: `The reattach token does not match worker '${worker_id}'` },
+            ref: { type: 'reattach', id: worker_id },
+          })
+        }
+        return
+      }
+      enqueue.sendTo(previous, { type: 'session.close', reason: `replaced by ${by} (reattach)` })
+    }),
+    broadcastProviderChange: ({ event, self }) => {
+      const change = event as Extract<EngineEvent, { type: 'triggerType.available' | 'triggerType.lost' }>
+      const relayed = { type: change.type === 'triggerType.lost' ? 'provider.lost' : 'provider.available', trigger_type: change.trigger_type }
+      const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>
+      for (const id in children) if (id !== 'catalog' && id !== 'invocations') children[id]?.send(relayed)
+    },
+    drain: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.drain' as const }),
+    logState: emit((_, params: { msg: string }) => ({ type: 'log' as const, level: 'info' as const, msg: params.msg, data: {} })),
+  },
+}).createMachine({
+  id: 'engine',
+  context: ({ input }) => ({ ...input, started_at: new Date().toISOString() }),
+  invoke: [
+    { src: 'catalog', id: 'catalog', systemId: 'catalog' },
+    { src: 'invocations', id: 'invocations', systemId: 'invocations', input: ({ context }) => ({ defaultTimeoutMs: context.invocationTimeoutMs }) },
+  ],
+  initial: 'starting',
+  on: {
+    'session.retire': { actions: 'retireSession' },
+    'triggerType.available': { actions: 'broadcastProviderChange' },
+    'triggerType.lost': { actions: 'broadcastProviderChange' },
+    'xstate.done.actor.*': { actions: 'releaseSession' },
+    'xstate.error.actor.*': { actions: 'releaseFailedSession' },
+  },
+  states: {
+    starting: {
+      on: { 'engine.started': 'running', 'engine.stop': 'stopped' },
+    },
+    running: {
+      entry: { type: 'logState', params: { msg: 'engine running' } },
+      on: {
+        'session.open': { actions: 'spawnSession' },
+        'engine.stop': 'stopping',
+      },
+    },
+    stopping: {
+      entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drain'],
+      after: { grace: 'stopped' },
+      on: { 'invocations.drained': 'stopped' },
+    },
+    stopped: { type: 'final' },
+  },
+})

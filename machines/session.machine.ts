@@ -1,0 +1,325 @@
+/**
+ * One worker connection. The session validates nothing itself (the edge did) and keeps no
+ * socket: it turns events into changes of the catalog, trigger registrations and calls,
+ * and emits `outbound` messages for its transport to write. Its children are one actor
+ * per trigger type it uses (`session:<id>:<type>`) and one registration machine per
+ * trigger (`trigger:<id>`); stopping the session stops them, and that releases all they held.
+ */
+import { assign, emit, enqueueActions, sendParent, sendTo, setup, stopChild, type AnyActorRef, type ActorSystem } from 'xstate'
+import type { ErrorBody, Outbound } from '../adapters/messages.js'
+import type { InvalidFrameEvent, WireEvent } from '../adapters/events.js'
+import { record, type CatalogState } from '../actors/catalog.js'
+import { engineFunctions } from '../actors/engine-functions.js'
+import { remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
+import { builtinTriggerTypes } from '../actors/builtin-trigger-types.js'
+import { triggerActorId, triggerMachine, typeActorId } from './trigger.machine.js'
+
+export interface SessionInput {
+  worker_id: string
+  reattach_token: string
+  registrationTimeoutMs: number
+}
+
+/** Events the engine's other actors send a session. */
+export type SessionInternalEvent =
+  | { type: 'session.start' }
+  | { type: 'session.close'; reason?: string }
+  | { type: 'session.reject'; error: ErrorBody; ref?: { type?: string; id?: string } }
+  | { type: 'invocation.deliver'; message: Extract<Outbound, { type: 'invokefunction' }> }
+  | { type: 'invocation.reply'; message: Extract<Outbound, { type: 'invocationresult' }> }
+  | { type: 'provider.forward'; forwarded_id: string; from: string; trigger_type: string; message: Extract<Outbound, { type: 'registertrigger' }> }
+  | { type: 'provider.unforward'; forwarded_id: string; message: Extract<Outbound, { type: 'unregistertrigger' }> }
+  | { type: 'provider.lost'; trigger_type: string }
+  | { type: 'provider.available'; trigger_type: string }
+  | { type: 'trigger.settled'; result: Extract<Outbound, { type: 'triggerregistrationresult' }> }
+  | { type: 'session.log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
+
+export type SessionEvent = WireEvent | InvalidFrameEvent | SessionInternalEvent
+
+/** What a session emits: frames for its transport, log records, and its end. */
+export type SessionEmitted =
+  | { type: 'outbound'; message: Outbound }
+  | { type: 'log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
+  | { type: 'ended'; reason: string }
+
+
+const catalogOf = (system: ActorSystem<any>): CatalogState => system.get('catalog').getSnapshot().context
+/** An error frame for the worker and its log record: every error frame is logged once. */
+const rejection = (worker_id: string, error: ErrorBody, ref?: { type?: string; id?: string }): SessionEmitted[] => [
+  { type: 'outbound', message: ref ? { type: 'error', error, ref } : { type: 'error', error } },
+  { type: 'log', level: 'warn', msg: 'error frame', data: { worker_id, error, ref } },
+]
+const childrenOf = (self: AnyActorRef) => self.getSnapshot().children as Record<string, AnyActorRef | undefined>
+
+export const sessionMachine = setup({
+  types: {
+    input: {} as SessionInput,
+    context: {} as SessionInput & {
+      /** Registrations forwarded to this session as a trigger-type provider, awaiting its verdict. */
+      forwarded: Record<string, { worker_id: string; trigger_type: string }>
+    },
+    events: {} as SessionEvent,
+    emitted: {} as SessionEmitted,
+  },
+  actors: { ...builtinTriggerTypes, trigger: triggerMachine, remoteTriggerType: remoteTriggerTypeLogic },
+  actions: {
+    /** Writes one message to the worker. */
+    send: emit((_, params: { message: Outbound }) => ({ type: 'outbound' as const, message: params.message })),
+    /** Answers a frame that could not be processed, and logs it once. */
+    reject: enqueueActions(({ enqueue, context }, params: { error: ErrorBody; ref?: { type?: string; id?: string } }) => {
+      for (const e of rejection(context.worker_id, params.error, params.ref)) enqueue.emit(e)
+    }),
+    joinCatalog: sendTo(({ system }) => system.get('catalog') as AnyActorRef, ({ context }) => ({ type: 'worker.add' as const, worker_id: context.worker_id, connected_at: new Date().toISOString() })),
+    welcome: emit(({ context }) => ({
+      type: 'outbound' as const,
+      message: { type: 'workerregistered' as const, worker_id: context.worker_id, reattach_token: context.reattach_token },
+    })),
+    log: emit(({ event }) => {
+      const { level, msg, data } = event as Extract<SessionInternalEvent, { type: 'session.log' }>
+      return { type: 'log' as const, level, msg, data }
+    }),
+    logOpened: emit(({ context }) => ({ type: 'log' as const, level: 'info' as const, msg: 'session opened', data: { worker_id: context.worker_id } })),
+
+    answerInvalidFrame: enqueueActions(({ enqueue, event, context }) => {
+      const { failure } = event as InvalidFrameEvent
+      const raw = failure.raw
+      if (raw?.type === 'registertrigger' && failure.ref?.id !== undefined) {
+        const result = {
+          type: 'triggerregistrationresult' as const,
+          id: failure.ref.id,
+          trigger_type: typeof raw.trigger_type === 'string' ? raw.trigger_type : '',
+          function_id: typeof raw.function_id === 'string' ? raw.function_id : '',
+          error: failure.error,
+        }
+        enqueue.emit({ type: 'outbound', message: result })
+        enqueue.emit({ type: 'log', level: 'warn', msg: 'trigger registration refused', data: { error: failure.error, ref: failure.ref } })
+        return
+      }
+      for (const e of rejection(context.worker_id, failure.error, failure.ref)) enqueue.emit(e)
+    }),
+
+    admitFunction: enqueueActions(({ enqueue, event, context, system }) => {
+      const { message } = event as Extract<WireEvent, { type: 'function.register' }>
+      const mine = catalogOf(system).workers[context.worker_id]
+      if (Object.hasOwn(engineFunctions, message.id) || (mine && message.id in mine.functions)) {
+        const reason = Object.hasOwn(engineFunctions, message.id) ? 'is an engine function' : 'is already registered by this worker'
+        for (const e of rejection(context.worker_id, { code: 'duplicate_function_id', message: `Function '${message.id}' ${reason}` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        return
+      }
+      const { description, request_format, response_format, metadata } = message
+      enqueue.sendTo(system.get('catalog') as AnyActorRef, {
+        type: 'function.add',
+        worker_id: context.worker_id,
+        function_id: message.id,
+        info: { description, request_format, response_format, metadata },
+      })
+    }),
+    removeFunction: enqueueActions(({ enqueue, event, context, system }) => {
+      const { message } = event as Extract<WireEvent, { type: 'function.unregister' }>
+      if (!(message.id in (catalogOf(system).workers[context.worker_id]?.functions ?? {}))) {
+        for (const e of rejection(context.worker_id, { code: 'function_not_found', message: `No function registered with ID '${message.id}' by this worker` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        return
+      }
+      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'function.remove', worker_id: context.worker_id, function_id: message.id })
+    }),
+
+    admitTriggerType: enqueueActions(({ enqueue, event, context, system }) => {
+      const { message } = event as Extract<WireEvent, { type: 'triggerType.register' }>
+      const holder = catalogOf(system).triggerTypes[message.id]
+      if (Object.hasOwn(builtinTriggerTypes, message.id) || holder) {
+        const by = holder ? (holder.worker_id === context.worker_id ? 'by this worker' : `by worker '${holder.worker_id}'`) : 'by the engine'
+        for (const e of rejection(context.worker_id, { code: 'trigger_type_exists', message: `Trigger type '${message.id}' is already provided ${by}` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        return
+      }
+      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'triggerType.add', worker_id: context.worker_id, trigger_type: message.id, description: message.description })
+      enqueue.sendParent({ type: 'triggerType.available', trigger_type: message.id })
+    }),
+    removeTriggerType: enqueueActions(({ enqueue, event, context, system }) => {
+      const { message } = event as Extract<WireEvent, { type: 'triggerType.unregister' }>
+      if (catalogOf(system).triggerTypes[message.id]?.worker_id !== context.worker_id) {
+        for (const e of rejection(context.worker_id, { code: 'trigger_type_not_found', message: `This worker does not provide trigger type '${message.id}'` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        return
+      }
+      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'triggerType.remove', worker_id: context.worker_id, trigger_type: message.id })
+      enqueue.sendParent({ type: 'triggerType.lost', trigger_type: message.id })
+    }),
+
+    /** The checks of the reference page, in its order; the first that fails is the answer. */
+    admitTrigger: enqueueActions(({ enqueue, event, context, system, self }) => {
+      const { message } = event as Extract<WireEvent, { type: 'trigger.register' }>
+      const { id, trigger_type, function_id } = message
+      const catalog = catalogOf(system)
+      const refuse = (code: string, text: string) => {
+        const error = { code, message: text }
+        enqueue.emit({ type: 'outbound', message: { type: 'triggerregistrationresult', id, trigger_type, function_id, error } })
+        enqueue.emit({ type: 'log', level: 'info', msg: 'trigger registration refused', data: { worker_id: context.worker_id, trigger_id: id, trigger_type, function_id, error } })
+      }
+      const children = childrenOf(self)
+      if (children[`trigger:${id}`]) return refuse('duplicate_trigger_id', `A trigger with ID '${id}' is already registered`)
+      const builtin = Object.hasOwn(builtinTriggerTypes, trigger_type)
+      if (!builtin && !catalog.triggerTypes[trigger_type]) return refuse('trigger_type_not_found', `No trigger type registered with ID '${trigger_type}'`)
+      if (!catalog.functions[function_id] && !Object.hasOwn(engineFunctions, function_id)) {
+        return refuse('function_not_found', `No function registered with ID '${function_id}'`)
+      }
+      if (!children[`type:${trigger_type}`]) {
+        const input = { worker_id: context.worker_id, trigger_type }
+        const options = { id: `type:${trigger_type}`, systemId: typeActorId(context.worker_id, trigger_type), input }
+        enqueue.spawnChild((builtin ? trigger_type : 'remoteTriggerType') as 'remoteTriggerType', options)
+      }
+      enqueue.spawnChild('trigger', {
+        id: `trigger:${id}`,
+        systemId: triggerActorId(context.worker_id, id),
+        input: {
+          worker_id: context.worker_id,
+          id,
+          trigger_type,
+          function_id,
+          config: message.config,
+          metadata: message.metadata,
+          registrationTimeoutMs: context.registrationTimeoutMs,
+        },
+      })
+    }),
+    reportTrigger: enqueueActions(({ enqueue, event, context }) => {
+      const { result } = event as Extract<SessionInternalEvent, { type: 'trigger.settled' }>
+      enqueue.emit({ type: 'outbound', message: result })
+      const msg = result.error ? 'trigger registration refused' : 'trigger registered'
+      enqueue.emit({ type: 'log', level: 'info', msg, data: { worker_id: context.worker_id, trigger_id: result.id, trigger_type: result.trigger_type, function_id: result.function_id, error: result.error } })
+    }),
+    removeTrigger: enqueueActions(({ enqueue, event, context, self }) => {
+      const { message } = event as Extract<WireEvent, { type: 'trigger.unregister' }>
+      const child = childrenOf(self)[`trigger:${message.id}`]
+      const type = child?.getSnapshot().context.trigger_type
+      if (!child || (message.trigger_type !== undefined && message.trigger_type !== type)) {
+        const of = message.trigger_type !== undefined ? ` of type '${message.trigger_type}'` : ''
+        for (const e of rejection(context.worker_id, { code: 'trigger_not_found', message: `No trigger with ID '${message.id}'${of} is registered by this worker` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        return
+      }
+      enqueue.sendTo(child, { type: 'trigger.unregister' })
+    }),
+    releaseTrigger: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
+
+    relayProviderChange: ({ event, self }) => {
+      const change = event as Extract<SessionInternalEvent, { type: 'provider.lost' | 'provider.available' }>
+      const children = childrenOf(self)
+      if (change.type === 'provider.lost') children[`type:${change.trigger_type}`]?.send(change)
+      for (const key in children) {
+        if (key.startsWith('trigger:') && children[key]?.getSnapshot().context.trigger_type === change.trigger_type) children[key]?.send(change)
+      }
+    },
+
+    call: enqueueActions(({ enqueue, event, context, system }) => {
+      const { message } = event as Extract<WireEvent, { type: 'invocation.call' }>
+      if (message.action?.type === 'enqueue') {
+        if (message.invocation_id === undefined) return
+        const error = { code: 'queue_unavailable', message: `Queue '${message.action.queue}' is not available: this engine runs no queue trigger type` }
+        enqueue.emit({ type: 'outbound', message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
+        return
+      }
+      enqueue.sendTo(system.get('invocations') as AnyActorRef, {
+        type: 'invocation.start',
+        caller: { worker_id: context.worker_id, invocation_id: message.invocation_id },
+        function_id: message.function_id,
+        data: message.data,
+        timeout_ms: message.timeout_ms,
+        void: message.action?.type === 'void' || message.invocation_id === undefined,
+        metadata: message.metadata,
+        traceparent: message.traceparent,
+        baggage: message.baggage,
+      })
+    }),
+    answerCall: sendTo(({ system }) => system.get('invocations') as AnyActorRef, ({ event, context }) => {
+      const { message } = event as Extract<WireEvent, { type: 'invocation.result' }>
+      return { type: 'invocation.result' as const, worker_id: context.worker_id, invocation_id: message.invocation_id, result: message.result, error: message.error }
+    }),
+    deliver: emit(({ event }) => ({ type: 'outbound' as const, message: (event as { message: Outbound }).message })),
+
+    rememberForward: assign({
+      forwarded: ({ context, event }) => {
+        const { forwarded_id, from, trigger_type } = event as Extract<SessionInternalEvent, { type: 'provider.forward' }>
+        context.forwarded[forwarded_id] = { worker_id: from, trigger_type }
+        return context.forwarded
+      },
+    }),
+    forgetForward: assign({
+      forwarded: ({ context, event }) => {
+        delete context.forwarded[(event as { forwarded_id: string }).forwarded_id]
+        return context.forwarded
+      },
+    }),
+    relayVerdict: enqueueActions(({ enqueue, event, context, system }) => {
+      const { message } = event as Extract<WireEvent, { type: 'trigger.verdict' }>
+      const pending = context.forwarded[message.id]
+      if (!pending) {
+        for (const e of rejection(context.worker_id, { code: 'invalid_message', message: `No trigger registration '${message.id}' is awaiting a verdict from this worker` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        return
+      }
+      delete context.forwarded[message.id]
+      const target = system.get(typeActorId(pending.worker_id, pending.trigger_type))
+      if (target) enqueue.sendTo(target as AnyActorRef, { type: 'provider.verdict', forwarded_id: message.id, error: message.error })
+    }),
+
+    pong: emit({ type: 'outbound' as const, message: { type: 'pong' as const } }),
+    retirePrevious: sendParent(({ event, context }) => {
+      const { message } = event as Extract<WireEvent, { type: 'session.reattach' }>
+      return { type: 'session.retire' as const, by: context.worker_id, worker_id: message.previous_worker_id ?? '', reattach_token: message.reattach_token ?? '' }
+    }),
+
+    /** Everything the session registered leaves the catalog; its calls end; providers' users park. */
+    releaseRegistrations: enqueueActions(({ enqueue, context, system }) => {
+      const mine = catalogOf(system).workers[context.worker_id]
+      for (const trigger_type in mine?.trigger_types ?? {}) enqueue.sendParent({ type: 'triggerType.lost', trigger_type })
+      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'worker.remove', worker_id: context.worker_id })
+      enqueue.sendTo(system.get('invocations') as AnyActorRef, { type: 'worker.gone', worker_id: context.worker_id })
+    }),
+    announceEnd: enqueueActions(({ enqueue, event, context }) => {
+      const reason = event.type === 'session.close' ? (event.reason ?? 'closed') : 'closed'
+      enqueue.emit({ type: 'log', level: 'info', msg: 'session closed', data: { worker_id: context.worker_id, reason } })
+      enqueue.emit({ type: 'ended', reason })
+    }),
+  },
+}).createMachine({
+  id: 'session',
+  context: ({ input }) => ({ ...input, forwarded: record() }),
+  initial: 'connecting',
+  states: {
+    connecting: {
+      on: {
+        'session.start': { target: 'open', actions: ['joinCatalog', 'welcome', 'logOpened'] },
+        'session.close': 'closed',
+      },
+    },
+    open: {
+      on: {
+        'frame.invalid': { actions: 'answerInvalidFrame' },
+        'session.reject': { actions: { type: 'reject', params: ({ event }) => ({ error: event.error, ref: event.ref }) } },
+        'function.register': { actions: 'admitFunction' },
+        'function.unregister': { actions: 'removeFunction' },
+        'triggerType.register': { actions: 'admitTriggerType' },
+        'triggerType.unregister': { actions: 'removeTriggerType' },
+        'trigger.register': { actions: 'admitTrigger' },
+        'trigger.unregister': { actions: 'removeTrigger' },
+        'trigger.settled': { actions: 'reportTrigger' },
+        'session.log': { actions: 'log' },
+        'xstate.done.actor.*': { actions: 'releaseTrigger' },
+        'provider.lost': { actions: 'relayProviderChange' },
+        'provider.available': { actions: 'relayProviderChange' },
+        'provider.forward': { actions: ['rememberForward', 'deliver'] },
+        'provider.unforward': { actions: ['forgetForward', 'deliver'] },
+        'trigger.verdict': { actions: 'relayVerdict' },
+        'invocation.call': { actions: 'call' },
+        'invocation.result': { actions: 'answerCall' },
+        'invocation.deliver': { actions: 'deliver' },
+        'invocation.reply': { actions: 'deliver' },
+        'session.ping': { actions: 'pong' },
+        'session.pong': {},
+        'session.reattach': { actions: 'retirePrevious' },
+        'session.close': 'closed',
+      },
+    },
+    closed: {
+      type: 'final',
+      entry: ['releaseRegistrations', 'announceEnd'],
+    },
+  },
+})

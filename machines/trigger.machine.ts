@@ -1,0 +1,143 @@
+/**
+ * One trigger registration: pending → active, failed, parked (its provider left) or
+ * removed. The session spawns one per accepted `registertrigger`; the session's child for
+ * the trigger type does the type's own work (validate, route, schedule, forward) and
+ * answers `trigger.activated` or `trigger.rejected`. The first verdict is reported to the
+ * registering worker; later ones (re-sends after parking) are only logged.
+ */
+import { assign, not, sendParent, sendTo, setup, type ActorSystem } from 'xstate'
+import type { ErrorBody, RegistrationResult } from '../adapters/messages.js'
+
+export interface TriggerInput {
+  worker_id: string
+  id: string
+  trigger_type: string
+  function_id: string
+  config: Record<string, unknown>
+  metadata?: unknown
+  registrationTimeoutMs: number
+}
+
+export type TriggerEvent =
+  | { type: 'trigger.activated' }
+  | { type: 'trigger.rejected'; error: ErrorBody }
+  | { type: 'trigger.unregister' }
+  | { type: 'provider.lost'; trigger_type: string }
+  | { type: 'provider.available'; trigger_type: string }
+
+/** systemId of a session's child for one trigger type. */
+export const typeActorId = (worker_id: string, trigger_type: string) => `session:${worker_id}:${trigger_type}`
+/** systemId of a trigger registration actor. */
+export const triggerActorId = (worker_id: string, id: string) => `trigger:${worker_id}:${id}`
+
+const typeActor = (system: ActorSystem<any>, context: TriggerInput) => system.get(typeActorId(context.worker_id, context.trigger_type))
+
+const result = (context: TriggerInput, error?: ErrorBody): RegistrationResult =>
+  error
+    ? { type: 'triggerregistrationresult', id: context.id, trigger_type: context.trigger_type, function_id: context.function_id, error }
+    : { type: 'triggerregistrationresult', id: context.id, trigger_type: context.trigger_type, function_id: context.function_id }
+
+export const triggerMachine = setup({
+  types: {
+    input: {} as TriggerInput,
+    context: {} as TriggerInput & { answered: boolean },
+    events: {} as TriggerEvent,
+  },
+  delays: {
+    registrationTimeout: ({ context }) => context.registrationTimeoutMs,
+  },
+  guards: {
+    answered: ({ context }) => context.answered,
+    concernsThisType: ({ context, event }) => 'trigger_type' in event && event.trigger_type === context.trigger_type,
+  },
+  actions: {
+    requestActivation: sendTo(
+      ({ system, context }) => typeActor(system, context),
+      ({ context }) => ({
+        type: 'trigger.activate' as const,
+        trigger_id: context.id,
+        function_id: context.function_id,
+        config: context.config,
+        metadata: context.metadata,
+      }),
+    ),
+    requestDeactivation: sendTo(
+      ({ system, context }) => typeActor(system, context),
+      ({ context }) => ({ type: 'trigger.deactivate' as const, trigger_id: context.id }),
+    ),
+    reportSuccess: sendParent(({ context }) => ({ type: 'trigger.settled' as const, result: result(context) })),
+    reportFailure: sendParent(({ context }, params: { error: ErrorBody }) => ({
+      type: 'trigger.settled' as const,
+      result: result(context, params.error),
+    })),
+    markAnswered: assign({ answered: true }),
+    logResent: sendParent(({ context }, params: { error?: ErrorBody }) => ({
+      type: 'session.log' as const,
+      level: params.error ? ('warn' as const) : ('info' as const),
+      msg: params.error ? 'parked trigger was refused by the new provider' : 'parked trigger re-sent to the new provider',
+      data: { trigger_id: context.id, trigger_type: context.trigger_type, error: params.error },
+    })),
+  },
+}).createMachine({
+  id: 'trigger',
+  context: ({ input }) => ({ ...input, answered: false }),
+  initial: 'pending',
+  states: {
+    pending: {
+      entry: 'requestActivation',
+      after: {
+        registrationTimeout: {
+          target: 'failed',
+          actions: [
+            'requestDeactivation',
+            {
+              type: 'reportFailure',
+              params: ({ context }) => ({
+                error: {
+                  code: 'provider_timeout',
+                  message: `The provider of trigger type '${context.trigger_type}' did not answer within ${context.registrationTimeoutMs} ms`,
+                },
+              }),
+            },
+          ],
+        },
+      },
+      on: {
+        'trigger.activated': [
+          { guard: 'answered', target: 'active', actions: { type: 'logResent', params: {} } },
+          { target: 'active', actions: ['reportSuccess', 'markAnswered'] },
+        ],
+        'trigger.rejected': [
+          { guard: 'answered', target: 'failed', actions: { type: 'logResent', params: ({ event }) => ({ error: event.error }) } },
+          { target: 'failed', actions: { type: 'reportFailure', params: ({ event }) => ({ error: event.error }) } },
+        ],
+        'provider.lost': { guard: 'concernsThisType', target: 'parked' },
+        'trigger.unregister': { target: 'removed', actions: 'requestDeactivation' },
+      },
+    },
+    active: {
+      on: {
+        'provider.lost': { guard: 'concernsThisType', target: 'parked' },
+        'trigger.unregister': { target: 'removed', actions: 'requestDeactivation' },
+      },
+    },
+    parked: {
+      always: {
+        guard: not('answered'),
+        target: 'failed',
+        actions: {
+          type: 'reportFailure',
+          params: ({ context }) => ({
+            error: { code: 'provider_unavailable', message: `The provider of trigger type '${context.trigger_type}' disconnected before answering` },
+          }),
+        },
+      },
+      on: {
+        'provider.available': { guard: 'concernsThisType', target: 'pending' },
+        'trigger.unregister': 'removed',
+      },
+    },
+    failed: { type: 'final' },
+    removed: { type: 'final' },
+  },
+})
