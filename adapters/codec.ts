@@ -40,6 +40,16 @@ export function tooDeep(value: unknown, max: number): boolean {
   return false
 }
 
+/** The message of an issue; a missing key gets its field's own message, not valibot's generic one. */
+function issueText(schema: (typeof inboundSchemas)[InboundType], issue: v.BaseIssue<unknown>): string {
+  const key = issue.path?.length === 1 ? issue.path[0].key : undefined
+  if (issue.type === 'object' && typeof key === 'string' && Object.hasOwn(schema.entries, key)) {
+    const entry = v.safeParse((schema.entries as Record<string, v.GenericSchema>)[key], undefined)
+    if (!entry.success) return entry.issues[0].message
+  }
+  return issue.message
+}
+
 /** Validates a message object that arrived from a worker. */
 export function decodeValue(value: unknown): Decoded {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -51,7 +61,7 @@ export function decodeValue(value: unknown): Decoded {
   const schema = Object.hasOwn(inboundSchemas, type) ? inboundSchemas[type as InboundType] : undefined
   if (!schema) return fail('unknown_message_type', `Unknown message type '${type.length > 64 ? type.slice(0, 64) + '…' : type}'`, raw)
   const parsed = v.safeParse(schema, raw, { abortEarly: true })
-  if (!parsed.success) return fail('invalid_message', `${type}: ${parsed.issues[0].message}`, raw)
+  if (!parsed.success) return fail('invalid_message', `${type}: ${issueText(schema, parsed.issues[0])}`, raw)
   if (tooDeep(raw, MAX_DEPTH)) return fail('invalid_message', `${type}: values may nest at most ${MAX_DEPTH} levels deep`, raw)
   return { ok: true, message: parsed.output as Inbound }
 }
