@@ -14,6 +14,12 @@ export interface EngineFunctionScope {
 
 type EngineFunction = (data: unknown, scope: EngineFunctionScope) => unknown
 
+/** Drops keys whose value is undefined, so every transport shows the same object. */
+const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
+  for (const k in o) if (o[k] === undefined) delete o[k]
+  return o
+}
+
 const catalogOf = (system: ActorSystem<any>): CatalogState => system.get('catalog').getSnapshot().context
 
 /** Snapshot of every trigger actor of one session, as listed by `engine::triggers::list`. */
@@ -42,7 +48,7 @@ export const engineFunctions: Record<string, EngineFunction> = Object.assign(Obj
   'engine::workers::list': (_data: unknown, { system }: EngineFunctionScope) => {
     const catalog = catalogOf(system)
     return {
-      workers: Object.values(catalog.workers).map((w) => ({
+      workers: Object.values(catalog.workers).map((w) => withoutUndefined({
         worker_id: w.worker_id,
         name: typeof w.info.name === 'string' ? w.info.name : undefined,
         runtime: w.info.runtime,
@@ -61,14 +67,14 @@ export const engineFunctions: Record<string, EngineFunction> = Object.assign(Obj
     for (const function_id in catalog.functions) {
       const workers = catalog.functions[function_id].workers
       const info = catalog.workers[workers[0]]?.functions[function_id]
-      functions.push({ function_id, description: info?.description, metadata: info?.metadata, workers: [...workers] })
+      functions.push(withoutUndefined({ function_id, description: info?.description, metadata: info?.metadata, workers: [...workers] }))
     }
     return { functions }
   },
   'engine::trigger-types::list': (_data: unknown, { system }: EngineFunctionScope) => {
     const catalog = catalogOf(system)
     return {
-      trigger_types: Object.keys(catalog.triggerTypes).map((id) => ({
+      trigger_types: Object.keys(catalog.triggerTypes).map((id) => withoutUndefined({
         id,
         description: catalog.triggerTypes[id].description,
         worker_id: catalog.triggerTypes[id].worker_id,

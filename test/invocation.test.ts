@@ -1,0 +1,219 @@
+/**
+ * Calls between workers, over every transport: routing with engine-made ids, replicas in
+ * round robin, results and errors passed on unchanged, timeouts, workers that leave,
+ * fire and forget, and the engine's own functions.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import type { Engine } from '../adapters/engine.js'
+import { InvocationError, type WorkerClient } from '../adapters/worker.js'
+import { activeTimers, limit, sleep, startEngine, until } from './harness.js'
+import { transports, type RawPeer } from './transports.js'
+
+type Ctx = { engine: Engine & { log: any }; closers: Array<() => unknown> }
+
+for (const transport of transports) {
+  const it = suite<Ctx>(`invocations over ${transport.name}`)
+  it.before.each(async (ctx) => {
+    ctx.engine = await startEngine({ invocationTimeoutMs: 400 })
+    ctx.closers = []
+  })
+  it.after.each(async (ctx) => {
+    for (const close of ctx.closers) await close()
+    await ctx.engine.stop()
+  })
+  const worker = async (ctx: Ctx, name?: string): Promise<WorkerClient> => {
+    const w = await transport.worker(ctx.engine, { name })
+    ctx.closers.push(() => w.close())
+    return w
+  }
+  const raw = async (ctx: Ctx): Promise<RawPeer> => {
+    const p = await transport.raw(ctx.engine)
+    ctx.closers.push(() => p.close())
+    return p
+  }
+  const rejection = async (p: Promise<unknown>): Promise<InvocationError> => {
+    try {
+      await p
+    } catch (err) {
+      return err as InvocationError
+    }
+    throw new Error('expected the call to fail')
+  }
+
+  it('a call is routed to the worker offering the function and answered', limit(async (ctx) => {
+    const server = await worker(ctx)
+    server.registerFunction('math::add', ({ a, b }) => a + b)
+    const client = await worker(ctx)
+    assert.is(await client.invoke('math::add', { a: 2, b: 40 }), 42)
+  }))
+
+  it('ids are engine-made both ways; the answer carries the caller\'s id and the function id', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'echo' })
+    const client = await raw(ctx)
+    client.send({ type: 'invokefunction', invocation_id: 'mine-1', function_id: 'echo', data: { x: [1, { y: 'z' }] }, metadata: { m: 1 } })
+    const delivered = await server.next((m) => m.type === 'invokefunction')
+    assert.is.not(delivered.invocation_id, 'mine-1')
+    assert.equal(delivered.data, { x: [1, { y: 'z' }] })
+    assert.equal(delivered.metadata, { m: 1 })
+    server.send({ type: 'invocationresult', invocation_id: delivered.invocation_id, function_id: 'echo', result: { ok: true } })
+    assert.equal(await client.next((m) => m.type === 'invocationresult'), { type: 'invocationresult', invocation_id: 'mine-1', function_id: 'echo', result: { ok: true } })
+  }))
+
+  it('a result is accepted only from the session that was asked', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'f' })
+    const intruder = await raw(ctx)
+    const client = await raw(ctx)
+    client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'f', data: null })
+    const delivered = await server.next((m) => m.type === 'invokefunction')
+    intruder.send({ type: 'invocationresult', invocation_id: delivered.invocation_id, function_id: 'f', result: 'forged' })
+    const frame = await intruder.next((m) => m.type === 'error')
+    assert.is(frame.error.code, 'invalid_message')
+    assert.equal(frame.ref, { type: 'invocationresult', id: delivered.invocation_id })
+    server.send({ type: 'invocationresult', invocation_id: delivered.invocation_id, function_id: 'f', result: 'real' })
+    assert.is((await client.next((m) => m.type === 'invocationresult')).result, 'real')
+  }))
+
+  it('errors from the serving worker are passed on unchanged', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'f' })
+    const client = await raw(ctx)
+    client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'f', data: null })
+    const delivered = await server.next((m) => m.type === 'invokefunction')
+    const error = { code: 'card_declined', message: 'Insufficient funds', details: { retry: false } }
+    server.send({ type: 'invocationresult', invocation_id: delivered.invocation_id, function_id: 'f', error })
+    assert.equal((await client.next((m) => m.type === 'invocationresult')).error, error)
+    const w = await worker(ctx)
+    w.registerFunction('boom', () => { throw Object.assign(new Error('it broke'), { code: 'broken' }) })
+    const err = await rejection(w.invoke('boom'))
+    assert.instance(err, InvocationError)
+    assert.is(err.code, 'broken')
+    assert.is(err.message, 'it broke')
+  }))
+
+  it('an unknown function: function_not_found with the reference text', limit(async (ctx) => {
+    const client = await raw(ctx)
+    client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'nope', data: {} })
+    assert.equal(await client.next((m) => m.type === 'invocationresult'), {
+      type: 'invocationresult',
+      invocation_id: 'c1',
+      function_id: 'nope',
+      error: { code: 'function_not_found', message: "No function registered with ID 'nope'" },
+    })
+  }))
+
+  it('replicas: calls are spread round robin over every session offering the function', limit(async (ctx) => {
+    const counts = [0, 0, 0]
+    for (let i = 0; i < 3; i++) {
+      const w = await worker(ctx)
+      w.registerFunction('work', () => ++counts[i])
+    }
+    const client = await worker(ctx)
+    await until(async () => (await client.invoke<any>('engine::functions::list')).functions.find((f: any) => f.function_id === 'work')?.workers.length === 3)
+    for (let i = 0; i < 30; i++) await client.invoke('work')
+    assert.equal(counts, [10, 10, 10])
+  }))
+
+  it('a replica that leaves stops getting calls; the rest serve on', limit(async (ctx) => {
+    const a = await worker(ctx)
+    a.registerFunction('work', () => 'a')
+    const b = await worker(ctx)
+    b.registerFunction('work', () => 'b')
+    const client = await worker(ctx)
+    a.close()
+    await until(async () => (await client.invoke<any>('engine::functions::list')).functions.find((f: any) => f.function_id === 'work')?.workers.length === 1)
+    for (let i = 0; i < 5; i++) assert.is(await client.invoke('work'), 'b')
+  }))
+
+  it('timeouts: the engine default, and timeout_ms per call', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'slow' })
+    const client = await raw(ctx)
+    const started = Date.now()
+    client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'slow', data: {}, timeout_ms: 100 })
+    const quick = await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'c1')
+    assert.equal(quick.error, { code: 'invocation_timeout', message: "Function 'slow' did not answer within 100 ms" })
+    assert.ok(Date.now() - started < 390, 'timeout_ms applied, not the default')
+    client.send({ type: 'invokefunction', invocation_id: 'c2', function_id: 'slow', data: {} })
+    const slow = await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'c2')
+    assert.equal(slow.error, { code: 'invocation_timeout', message: "Function 'slow' did not answer within 400 ms" })
+    // the late answer changes nothing for the caller, and the server is told
+    const delivered = server.received.filter((m) => m.type === 'invokefunction')
+    server.send({ type: 'invocationresult', invocation_id: delivered[0].invocation_id, function_id: 'slow', result: 'late' })
+    assert.is((await server.next((m) => m.type === 'error')).error.code, 'invalid_message')
+    await sleep(50)
+    assert.is(client.received.filter((m) => m.type === 'invocationresult').length, 2)
+  }))
+
+  it('a serving worker that disconnects: worker_disconnected for its callers', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'f' })
+    const client = await raw(ctx)
+    client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'f', data: {} })
+    await server.next((m) => m.type === 'invokefunction')
+    await server.close()
+    const result = await client.next((m) => m.type === 'invocationresult')
+    assert.is(result.error.code, 'worker_disconnected')
+    assert.is(result.invocation_id, 'c1')
+  }))
+
+  it('a caller that disconnects: its pending calls are dropped, the server\'s answer goes nowhere', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'f' })
+    const client = await raw(ctx)
+    const timersBefore = activeTimers()
+    client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'f', data: {} })
+    const delivered = await server.next((m) => m.type === 'invokefunction')
+    await client.close()
+    await until(() => activeTimers() <= timersBefore, 2000, 'the call\'s deadline timer to be cleared')
+    server.send({ type: 'invocationresult', invocation_id: delivered.invocation_id, function_id: 'f', result: 1 })
+    assert.is((await server.next((m) => m.type === 'error')).error.code, 'invalid_message')
+  }))
+
+  it('fire and forget: action void, or no invocation_id, gets no answer', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'f' })
+    const client = await raw(ctx)
+    client.send({ type: 'invokefunction', invocation_id: 'v1', function_id: 'f', data: 1, action: { type: 'void' } })
+    client.send({ type: 'invokefunction', function_id: 'f', data: 2 })
+    client.send({ type: 'invokefunction', function_id: 'nope', data: 3, action: { type: 'void' } })
+    const first = await server.next((m) => m.type === 'invokefunction' && m.data === 1)
+    const second = await server.next((m) => m.type === 'invokefunction' && m.data === 2)
+    assert.is(first.invocation_id, undefined)
+    assert.is(second.invocation_id, undefined)
+    await sleep(100)
+    assert.is(client.received.filter((m) => m.type === 'invocationresult' || m.type === 'error').length, 0)
+  }))
+
+  it('enqueue without a queue trigger type is refused with a clear error', limit(async (ctx) => {
+    const client = await raw(ctx)
+    client.send({ type: 'invokefunction', invocation_id: 'q1', function_id: 'f', data: {}, action: { type: 'enqueue', queue: 'jobs' } })
+    const result = await client.next((m) => m.type === 'invocationresult')
+    assert.is(result.error.code, 'queue_unavailable')
+    assert.match(result.error.message, "'jobs'")
+  }))
+
+  it('engine functions describe workers, functions, trigger types and triggers', limit(async (ctx) => {
+    const w = await worker(ctx, 'billing')
+    w.registerFunction('invoices::create', () => 1, { description: 'Creates an invoice' })
+    w.registerTriggerType({ id: 'webhook', description: 'Incoming webhooks' }, { registerTrigger: () => {}, unregisterTrigger: () => {} })
+    assert.is((await w.registerTrigger({ id: 'h', trigger_type: 'webhook', function_id: 'invoices::create', config: { path: '/i' } })).error, undefined)
+    const workers = await w.invoke<any>('engine::workers::list')
+    const me = workers.workers.find((x: any) => x.worker_id === w.workerId)
+    assert.is(me.name, 'billing')
+    assert.is(me.runtime, 'node')
+    assert.equal(me.functions, ['invoices::create'])
+    assert.equal(me.trigger_types, ['webhook'])
+    assert.is(me.triggers, 1)
+    const fns = await w.invoke<any>('engine::functions::list')
+    assert.equal(fns.functions.find((f: any) => f.function_id === 'invoices::create'), { function_id: 'invoices::create', description: 'Creates an invoice', workers: [w.workerId] })
+    assert.ok(fns.functions.some((f: any) => f.function_id === 'engine::triggers::list' && f.engine))
+    const types = await w.invoke<any>('engine::trigger-types::list')
+    assert.equal(types.trigger_types, [{ id: 'webhook', description: 'Incoming webhooks', worker_id: w.workerId }])
+    const triggers = await w.invoke<any>('engine::triggers::list')
+    assert.equal(triggers.triggers, [{ id: 'h', trigger_type: 'webhook', function_id: 'invoices::create', worker_id: w.workerId, state: 'active', config: { path: '/i' } }])
+  }))
+  it.run()
+}
