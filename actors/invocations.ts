@@ -32,6 +32,8 @@ export type InvocationsEvent =
   | { type: 'invocation.result'; worker_id: string; invocation_id: string; result?: unknown; error?: unknown }
   | { type: 'worker.gone'; worker_id: string }
   | { type: 'invocations.drain' }
+  /** The engine stops now: every call in flight fails for its caller. */
+  | { type: 'invocations.abort' }
 
 export interface InvocationsInput {
   defaultTimeoutMs: number
@@ -156,6 +158,9 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
         if (draining && inFlight.size === 0) sendBack({ type: 'invocations.drained' })
         return
       }
+      case 'invocations.abort':
+        for (const [id, call] of inFlight) finish(id, call, { error: invocationErrors.engineStopped(call.function_id) })
+        return
       case 'invocations.drain':
         draining = true
         if (inFlight.size === 0) sendBack({ type: 'invocations.drained' })

@@ -47,7 +47,7 @@ const Action = v.variant(
     v.object({ type: v.literal('void') }),
     v.object({ type: v.literal('enqueue'), queue: id('action.queue') }),
   ],
-  (issue) => `'action' must be {"type":"void"} or {"type":"enqueue","queue":"<name>"}, got ${describeValue(issue.input)}`,
+  `'action' must be {"type":"void"} or {"type":"enqueue","queue":"<name>"}`,
 )
 
 export const RegisterFunction = v.object({

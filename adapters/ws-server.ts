@@ -75,7 +75,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
       else port.receiveText(data.toString('utf8'))
     })
     ws.on('error', (err) => log.warn({ worker_id: port.worker_id, err: err.message }, 'connection error'))
-    ws.on('close', (code) => port.close(code === 1000 || code === 1001 ? 'connection closed' : `connection lost (${code})`))
+    ws.on('close', (code) => port.close(code === 1000 || code === 1001 || code === 1005 ? 'connection closed' : `connection lost (${code})`))
   })
 
   const heartbeat = setInterval(() => {

@@ -82,6 +82,7 @@ export const engineMachine = setup({
       const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>
       for (const id in children) if (id !== 'catalog' && id !== 'invocations') children[id]?.send(relayed)
     },
+    abortCalls: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.abort' as const }),
     drain: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.drain' as const }),
     logState: emit((_, params: { msg: string }) => ({ type: 'log' as const, level: 'info' as const, msg: params.msg, data: {} })),
   },
@@ -113,7 +114,7 @@ export const engineMachine = setup({
     },
     stopping: {
       entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drain'],
-      after: { grace: 'stopped' },
+      after: { grace: { target: 'stopped', actions: 'abortCalls' } },
       on: { 'invocations.drained': 'stopped' },
     },
     stopped: { type: 'final' },
