@@ -114,7 +114,9 @@ export const engineMachine = setup({
     },
     stopping: {
       entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drain'],
-      after: { grace: { target: 'stopped', actions: 'abortCalls' } },
+      // Past the grace period, the calls still in flight fail for their callers; once they
+      // are answered the invocations actor reports itself drained.
+      after: { grace: { actions: 'abortCalls' } },
       on: { 'invocations.drained': 'stopped' },
     },
     stopped: { type: 'final' },

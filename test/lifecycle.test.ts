@@ -1,0 +1,200 @@
+/**
+ * Session lifecycle: everything a session owned is released when it closes (clean or
+ * not), reattach retires the previous session, workers reconnect and replay, heartbeats
+ * end dead connections, and the WebSocket server's other paths.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import WebSocket from 'ws'
+import type { AnyActorRef } from 'xstate'
+import type { Engine } from '../adapters/engine.js'
+import { connectWorker } from '../adapters/ws-client.js'
+import type { CatalogState } from '../actors/catalog.js'
+import { activeTimers, limit, sleep, startEngine, until } from './harness.js'
+import { rawSocket, transports, type RawPeer } from './transports.js'
+
+type Ctx = { engine: Engine & { log: any }; closers: Array<() => unknown> }
+const catalog = (engine: Engine): CatalogState => engine.actor.system.get('catalog').getSnapshot().context
+const sessionIds = (engine: Engine) => Object.keys(engine.actor.getSnapshot().children).filter((id) => id !== 'catalog' && id !== 'invocations')
+
+for (const transport of transports) {
+  const it = suite<Ctx>(`session lifecycle over ${transport.name}`)
+  it.before.each(async (ctx) => {
+    ctx.engine = await startEngine({ registrationTimeoutMs: 5000 })
+    ctx.closers = []
+  })
+  it.after.each(async (ctx) => {
+    for (const close of ctx.closers) await close()
+    await ctx.engine.stop()
+  })
+  const raw = async (ctx: Ctx): Promise<RawPeer> => {
+    const p = await transport.raw(ctx.engine)
+    ctx.closers.push(() => p.close())
+    return p
+  }
+
+  it('closing a session leaves nothing behind: no actors, no catalog entries, no timers', limit(async (ctx) => {
+    const provider = await raw(ctx)
+    provider.send({ type: 'registertriggertype', id: 'webhook', description: 'd' })
+    const timersBefore = activeTimers()
+    const p = await raw(ctx)
+    p.send({ type: 'registerfunction', id: 'mine' })
+    p.send({ type: 'registertriggertype', id: 'own-type', description: 'd' })
+    p.send({ type: 'registertrigger', id: 't1', trigger_type: 'webhook', function_id: 'mine', config: {} })
+    const forwarded = await provider.next((m) => m.type === 'registertrigger')
+    provider.send({ type: 'triggerregistrationresult', id: forwarded.id })
+    await p.next((m) => m.type === 'triggerregistrationresult')
+    p.send({ type: 'registertrigger', id: 't2', trigger_type: 'webhook', function_id: 'mine', config: {} }) // left pending
+    await provider.next((m) => m.type === 'registertrigger' && m.id !== forwarded.id)
+    provider.send({ type: 'registerfunction', id: 'never-answers' })
+    p.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'never-answers', data: {} })
+    await provider.next((m) => m.type === 'invokefunction')
+    const system = ctx.engine.actor.system
+    assert.ok(system.get(`session:${p.worker_id}`))
+    assert.ok(system.get(`session:${p.worker_id}:webhook`))
+    assert.ok(system.get(`trigger:${p.worker_id}:t1`))
+    assert.ok(activeTimers() > timersBefore, 'a pending registration and a call hold timers')
+
+    await p.close()
+    await until(() => !system.get(`session:${p.worker_id}`), 2000, 'the session actor to stop')
+    assert.is(system.get(`session:${p.worker_id}:webhook`), undefined)
+    assert.is(system.get(`trigger:${p.worker_id}:t1`), undefined)
+    assert.is(system.get(`trigger:${p.worker_id}:t2`), undefined)
+    assert.equal(sessionIds(ctx.engine), [provider.worker_id])
+    const c = catalog(ctx.engine)
+    assert.is(c.workers[p.worker_id], undefined)
+    assert.is(c.functions.mine, undefined)
+    assert.is(c.triggerTypes['own-type'], undefined)
+    await until(() => activeTimers() <= timersBefore, 2000, 'timers to be cleared')
+    // the provider was told to drop both registrations it had been sent
+    const dropped = await until(() => {
+      const ids = provider.received.filter((m) => m.type === 'unregistertrigger').map((m) => m.id)
+      return ids.length === 2 ? ids : undefined
+    }, 2000, 'both registrations to be withdrawn')
+    assert.ok(dropped!.includes(forwarded.id))
+  }))
+
+  it('reattach with the token from workerregistered retires the previous session at once', limit(async (ctx) => {
+    const old = await raw(ctx)
+    const hello = old.received[0]
+    assert.equal(Object.keys(hello).sort(), ['reattach_token', 'type', 'worker_id'])
+    old.send({ type: 'registerfunction', id: 'f' })
+    await until(() => catalog(ctx.engine).functions.f)
+    const fresh = await raw(ctx)
+    fresh.send({ type: 'reattach', previous_worker_id: old.worker_id, reattach_token: hello.reattach_token })
+    await old.ended
+    assert.is(catalog(ctx.engine).functions.f, undefined)
+    assert.is(ctx.engine.actor.system.get(`session:${old.worker_id}`), undefined)
+    assert.is(fresh.received.filter((m) => m.type === 'error').length, 0)
+  }))
+
+  it('reattach with a wrong token is refused, and the previous session lives on', limit(async (ctx) => {
+    const old = await raw(ctx)
+    const fresh = await raw(ctx)
+    fresh.send({ type: 'reattach', previous_worker_id: old.worker_id, reattach_token: 'guess' })
+    const frame = await fresh.next((m) => m.type === 'error')
+    assert.equal(frame.error.code, 'unauthorized')
+    assert.ok(ctx.engine.actor.system.get(`session:${old.worker_id}`))
+    // reattaching to a session that is already gone is not an error: nothing to retire
+    fresh.send({ type: 'reattach', previous_worker_id: 'gone', reattach_token: 'x' })
+    fresh.send({ type: 'ping' })
+    await fresh.next((m) => m.type === 'pong')
+    assert.is(fresh.received.filter((m) => m.type === 'error').length, 1)
+  }))
+
+  it('stopping the engine answers calls still in flight after the grace period', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'stuck' })
+    const client = await raw(ctx)
+    client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'stuck', data: {} })
+    await server.next((m) => m.type === 'invokefunction')
+    await ctx.engine.stop()
+    const result = await client.next((m) => m.type === 'invocationresult')
+    assert.equal(result.error, { code: 'worker_disconnected', message: "The engine stopped before 'stuck' answered" })
+  }))
+
+  it.run()
+}
+
+const ws = suite<Ctx>('websocket connections')
+ws.before.each(async (ctx) => {
+  ctx.engine = await startEngine({ heartbeatMs: 100 })
+  ctx.closers = []
+})
+ws.after.each(async (ctx) => {
+  for (const close of ctx.closers) await close()
+  await ctx.engine.stop()
+})
+
+ws('an unclean close releases the session like a clean one', limit(async (ctx) => {
+  const p = await rawSocket(ctx.engine.url!)
+  p.send({ type: 'registerfunction', id: 'f' })
+  await until(() => catalog(ctx.engine).functions.f)
+  p.socket.terminate()
+  await until(() => !catalog(ctx.engine).functions.f, 2000, 'cleanup')
+  assert.equal(sessionIds(ctx.engine), [])
+}))
+
+ws('heartbeat: a connection that stops answering pings is ended; live ones stay', limit(async (ctx) => {
+  const live = await rawSocket(ctx.engine.url!)
+  ctx.closers.push(() => live.close())
+  const dead = new WebSocket(ctx.engine.url!, { autoPong: false })
+  await new Promise((r) => dead.once('open', r))
+  const closed = new Promise((r) => dead.once('close', r))
+  await closed
+  await sleep(300)
+  assert.is(live.socket.readyState, WebSocket.OPEN)
+  assert.equal(sessionIds(ctx.engine), [live.worker_id])
+}))
+
+ws('/otel accepts telemetry and discards it; other paths are 404', limit(async (ctx) => {
+  const otel = new WebSocket(ctx.engine.url! + '/otel')
+  await new Promise((r, j) => (otel.once('open', r), otel.once('error', j)))
+  otel.send(Buffer.concat([Buffer.from('OTLP'), Buffer.from('{"resourceSpans":[]}')]))
+  otel.send('not json at all')
+  await sleep(100)
+  assert.is(otel.readyState, WebSocket.OPEN)
+  assert.equal(sessionIds(ctx.engine), [])
+  otel.close()
+  const other = new WebSocket(ctx.engine.url! + '/elsewhere')
+  const status = await new Promise<number>((r) => other.once('unexpected-response', (_req, res) => r(res.statusCode!)).once('error', () => r(0)))
+  assert.is(status, 404)
+  const res = await fetch(ctx.engine.url!.replace('ws:', 'http:') + '/nothing')
+  assert.is(res.status, 404)
+}))
+
+ws('the client reconnects after a dropped connection, reattaches and replays its registrations', limit(async (ctx) => {
+  const provider = await connectWorker(ctx.engine.url!, { reconnect: false })
+  ctx.closers.push(() => provider.close())
+  const seen: string[] = []
+  provider.registerTriggerType({ id: 'webhook', description: 'd' }, { registerTrigger: (t) => void seen.push(t.config.tag), unregisterTrigger: () => {} })
+  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20 })
+  ctx.closers.push(() => w.close())
+  w.registerFunction('f', () => 'from w')
+  assert.is((await w.registerTrigger({ id: 't', trigger_type: 'webhook', function_id: 'f', config: { tag: 'one' } })).error, undefined)
+  const before = w.workerId!
+  // drop the worker's connection from the engine's side
+  const ref = ctx.engine.actor.system.get(`session:${before}`) as AnyActorRef
+  ref.send({ type: 'session.close', reason: 'test drop' })
+  await until(() => w.workerId !== before, 3000, 'a new session')
+  await until(() => seen.length === 2, 3000, 'the trigger to be replayed')
+  assert.equal(seen, ['one', 'one'])
+  assert.is(await provider.invoke('f'), 'from w')
+  assert.equal(sessionIds(ctx.engine).sort(), [provider.workerId!, w.workerId!].sort())
+}))
+
+ws('the client survives an engine restart on the same port', limit(async (ctx) => {
+  const port = ctx.engine.port!
+  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 200 })
+  w.registerFunction('f', () => 'still here')
+  await until(() => catalog(ctx.engine).functions.f)
+  await ctx.engine.stop()
+  ctx.engine = await startEngine({ port })
+  const other = await connectWorker(ctx.engine.url!, { reconnect: false })
+  await until(() => catalog(ctx.engine).functions.f, 5000, 'the worker to come back')
+  assert.is(await other.invoke('f'), 'still here')
+  other.close()
+  w.close()
+}, 15_000))
+
+ws.run()
