@@ -14,6 +14,8 @@ Commands:
 Options for serve:
   --host <address>       Interface to listen on (default 127.0.0.1)
   --port <number>        Worker WebSocket port, 0 for a free one (default 49134)
+  --http-port <number>   HTTP port for http triggers, 0 for a free one (default 3111)
+  --http-max-body <n>    Largest HTTP request body in bytes (default 1048576)
   --grace-ms <number>    On SIGINT/SIGTERM, how long calls in flight may finish (default 10000)
   --log-level <level>    debug, info, warn, error or silent (default info)
   -h, --help             Show this text
@@ -42,6 +44,8 @@ async function serve(args: string[]): Promise<void> {
       options: {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string' },
+        'http-port': { type: 'string' },
+        'http-max-body': { type: 'string' },
         'grace-ms': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
@@ -55,13 +59,15 @@ async function serve(args: string[]): Promise<void> {
     return
   }
   const port = integer('port', values.port, 49134, 0, 65535)
+  const httpPort = integer('http-port', values['http-port'], 3111, 0, 65535)
+  const maxBodyBytes = integer('http-max-body', values['http-max-body'], 1024 * 1024, 0, 2 ** 31 - 1)
   const graceMs = integer('grace-ms', values['grace-ms'], 10_000, 0, 3_600_000)
   const level = values['log-level'] as LogLevel
   if (!levels.includes(level)) throw new UsageError(`--log-level must be one of ${levels.join(', ')}, got '${level}'`)
   const logger = createLogger(level)
 
-  const engine = await createEngine({ host: values.host, port, graceMs, logger })
-  process.stdout.write(`signalbox ready ${engine.url}\n`)
+  const engine = await createEngine({ host: values.host, port, graceMs, logger, http: { port: httpPort, maxBodyBytes } })
+  process.stdout.write(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
 
   let stopping = false
   const stop = (signal: string) => {

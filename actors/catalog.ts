@@ -6,6 +6,7 @@
  * `__proto__` or `constructor` are ordinary keys. The snapshot is plain JSON.
  */
 import { fromTransition } from 'xstate'
+import { ENGINE_PROVIDER } from './builtin-trigger-types.js'
 
 /** What a worker told the engine about itself (`engine::workers::register`). */
 export type WorkerInfo = Record<string, unknown>
@@ -123,9 +124,9 @@ export function pickWorker(state: CatalogState, function_id: string): string | u
   return worker
 }
 
-/** The catalog actor logic. */
-export const catalogLogic = fromTransition(applyCatalogEvent, (): CatalogState => ({
-  workers: record(),
-  functions: record(),
-  triggerTypes: record(),
-}))
+/** The catalog actor logic; `builtins` are the engine's own trigger types (id → description). */
+export const catalogLogic = fromTransition(applyCatalogEvent, ({ input }: { input: { builtins: Record<string, string> } }): CatalogState => {
+  const triggerTypes = record<{ worker_id: string; description?: string }>()
+  for (const [id, description] of Object.entries(input.builtins)) triggerTypes[id] = { worker_id: ENGINE_PROVIDER, description }
+  return { workers: record(), functions: record(), triggerTypes }
+})

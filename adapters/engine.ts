@@ -28,6 +28,17 @@ export interface EngineOptions {
   heartbeatMs?: number
   /** Largest WebSocket frame; larger ones close the connection with 1009. Default 32 MiB. */
   maxPayload?: number
+  /** The HTTP listener for `http` triggers. Omit it and the `http` trigger type is not offered. */
+  http?: {
+    /** 0 picks a free port. */
+    port: number
+    /** Default: the engine's `host`. */
+    host?: string
+    /** Largest request body; larger gets 413. Default 1 MiB. */
+    maxBodyBytes?: number
+    /** Answer deadline for routes whose config sets no `timeout_ms`; past it, 504. Default 30 000 ms. */
+    timeoutMs?: number
+  }
   /** An XState inspection observer (e.g. the Stately inspector's `inspect`). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
 }
@@ -37,6 +48,8 @@ export interface Engine {
   /** `ws://host:port` of the worker endpoint, when listening. */
   readonly url: string | undefined
   readonly port: number | undefined
+  /** `http://host:port` of the HTTP listener for `http` triggers, when there is one. */
+  readonly httpUrl: string | undefined
   /** The root actor, for inspection. */
   readonly actor: EngineActor
   /** Connects an in-process worker: the same interface as `connectWorker(url)`. */
@@ -50,26 +63,47 @@ export interface Engine {
 /** Starts an engine. */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const log = options.logger ?? createLogger(options.logLevel ?? 'warn')
+  const host = options.host ?? '127.0.0.1'
   const actor: EngineActor = createActor(engineMachine, {
     input: {
       registrationTimeoutMs: options.registrationTimeoutMs ?? 10_000,
       invocationTimeoutMs: options.invocationTimeoutMs ?? 30_000,
       graceMs: options.graceMs ?? 10_000,
+      http: options.http && {
+        host: options.http.host ?? host,
+        port: options.http.port,
+        maxBodyBytes: options.http.maxBodyBytes ?? 1024 * 1024,
+        timeoutMs: options.http.timeoutMs ?? 30_000,
+      },
     },
     inspect: options.inspect,
   })
   actor.on('log', (e) => log[e.level](e.data, e.msg))
+  // Providers that listen (HTTP) report where, or why they could not.
+  const providersReady = options.http
+    ? new Promise<void>((resolve, reject) => {
+        const done = () => (failed.unsubscribe(), check.unsubscribe())
+        const failed = actor.on('provider.failed', (e) => (done(), reject(new Error(e.message))))
+        const check = actor.subscribe((snapshot) => snapshot.context.listening.http && (done(), resolve()))
+      })
+    : Promise.resolve()
   actor.start()
 
   const local = new Set<{ end: (reason: string) => void }>()
   const open = (handlers: PortHandlers) => openSession(actor, handlers, log)
 
   let ws: WsServer | undefined
+  try {
+    await providersReady
+  } catch (err) {
+    actor.stop()
+    throw err
+  }
   if (options.port !== undefined) {
     try {
       ws = await startWsServer(
         {
-          host: options.host ?? '127.0.0.1',
+          host,
           port: options.port,
           maxPayload: options.maxPayload ?? 32 * 1024 * 1024,
           heartbeatMs: options.heartbeatMs ?? 30_000,
@@ -85,10 +119,12 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   }
   actor.send({ type: 'engine.started' })
 
+  const listening = actor.getSnapshot().context.listening.http
   let stopping: Promise<void> | undefined
   return {
     url: ws?.url,
     port: ws?.port,
+    httpUrl: listening && `http://${listening.host.includes(':') ? `[${listening.host}]` : listening.host}:${listening.port}`,
     actor,
     openSession: open,
     connect(connectOptions = {}) {

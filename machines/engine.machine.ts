@@ -4,8 +4,10 @@
  * worker replaced with `reattach`, and tells every session when a trigger type's
  * provider comes or goes. Stopping waits for calls in flight, up to a grace period.
  */
-import { emit, enqueueActions, sendTo, setup, stopChild, type AnyActorRef } from 'xstate'
+import { assign, emit, enqueueActions, sendTo, setup, stopChild, type AnyActorRef } from 'xstate'
 import { catalogLogic, type CatalogState } from '../actors/catalog.js'
+import { builtinDescriptions } from '../actors/builtin-trigger-types.js'
+import { httpProviderLogic, type HttpProviderInput } from '../actors/http-provider.js'
 import { invocationsLogic } from '../actors/invocations.js'
 import { sessionMachine } from './session.machine.js'
 
@@ -16,6 +18,14 @@ export interface EngineSettings {
   invocationTimeoutMs: number
   /** How long stopping waits for calls in flight. */
   graceMs: number
+  /** The HTTP listener for `http` triggers; without it the `http` type is not offered. */
+  http?: HttpProviderInput
+}
+
+/** Where a provider listens, once it does. */
+export interface Listening {
+  host: string
+  port: number
 }
 
 export type EngineEvent =
@@ -26,19 +36,38 @@ export type EngineEvent =
   | { type: 'triggerType.available'; trigger_type: string }
   | { type: 'triggerType.lost'; trigger_type: string }
   | { type: 'invocations.drained' }
+  | { type: 'provider.listening'; provider: string; host: string; port: number }
+  | { type: 'provider.failed'; provider: string; message: string }
 
+/** Children of the engine that are not sessions: its own actors and the providers. */
+const isSession = (childId: string) => childId !== 'catalog' && childId !== 'invocations' && !childId.startsWith('provider:')
 const sessionRef = (children: Record<string, AnyActorRef | undefined>, worker_id: string) => children[worker_id]
 
 export const engineMachine = setup({
   types: {
     input: {} as EngineSettings,
-    context: {} as EngineSettings & { started_at: string },
+    context: {} as EngineSettings & { started_at: string; listening: Record<string, Listening> },
     events: {} as EngineEvent,
-    emitted: {} as { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data: Record<string, unknown> },
+    emitted: {} as
+      | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data: Record<string, unknown> }
+      | { type: 'provider.failed'; provider: string; message: string },
   },
-  actors: { session: sessionMachine, catalog: catalogLogic, invocations: invocationsLogic },
+  actors: { session: sessionMachine, catalog: catalogLogic, invocations: invocationsLogic, httpProvider: httpProviderLogic },
   delays: { grace: ({ context }) => context.graceMs },
   actions: {
+    startProviders: enqueueActions(({ enqueue, context }) => {
+      if (context.http) enqueue.spawnChild('httpProvider', { id: 'provider:http', systemId: 'provider:http', input: context.http })
+    }),
+    recordListening: assign({
+      listening: ({ context, event }) => {
+        const { provider, host, port } = event as Extract<EngineEvent, { type: 'provider.listening' }>
+        return { ...context.listening, [provider]: { host, port } }
+      },
+    }),
+    reportProviderFailure: emit(({ event }) => {
+      const { provider, message } = event as Extract<EngineEvent, { type: 'provider.failed' }>
+      return { type: 'provider.failed' as const, provider, message }
+    }),
     spawnSession: enqueueActions(({ enqueue, context, event }) => {
       const { worker_id, reattach_token } = event as Extract<EngineEvent, { type: 'session.open' }>
       enqueue.spawnChild('session', {
@@ -51,6 +80,10 @@ export const engineMachine = setup({
     /** A session that crashed could not release what it held: do it for it. */
     releaseFailedSession: enqueueActions(({ enqueue, event, system }) => {
       const { actorId, error } = event as unknown as { actorId: string; error: unknown }
+      if (!isSession(actorId)) {
+        enqueue.emit({ type: 'log', level: 'error', msg: 'engine actor failed', data: { actor: actorId, err: String(error) } })
+        return
+      }
       enqueue.emit({ type: 'log', level: 'warn', msg: 'session failed', data: { worker_id: actorId, err: String(error) } })
       const lost = (system.get('catalog').getSnapshot().context as CatalogState).workers[actorId]?.trigger_types ?? {}
       enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'worker.remove', worker_id: actorId })
@@ -80,7 +113,7 @@ export const engineMachine = setup({
       const change = event as Extract<EngineEvent, { type: 'triggerType.available' | 'triggerType.lost' }>
       const relayed = { type: change.type === 'triggerType.lost' ? 'provider.lost' : 'provider.available', trigger_type: change.trigger_type }
       const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>
-      for (const id in children) if (id !== 'catalog' && id !== 'invocations') children[id]?.send(relayed)
+      for (const id in children) if (isSession(id)) children[id]?.send(relayed)
     },
     abortCalls: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.abort' as const }),
     drain: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.drain' as const }),
@@ -88,13 +121,23 @@ export const engineMachine = setup({
   },
 }).createMachine({
   id: 'engine',
-  context: ({ input }) => ({ ...input, started_at: new Date().toISOString() }),
+  context: ({ input }) => ({ ...input, started_at: new Date().toISOString(), listening: {} }),
   invoke: [
-    { src: 'catalog', id: 'catalog', systemId: 'catalog' },
+    {
+      src: 'catalog',
+      id: 'catalog',
+      systemId: 'catalog',
+      input: ({ context }) => ({
+        builtins: context.http ? builtinDescriptions : { cron: builtinDescriptions.cron },
+      }),
+    },
     { src: 'invocations', id: 'invocations', systemId: 'invocations', input: ({ context }) => ({ defaultTimeoutMs: context.invocationTimeoutMs }) },
   ],
   initial: 'starting',
+  entry: 'startProviders',
   on: {
+    'provider.listening': { actions: 'recordListening' },
+    'provider.failed': { actions: 'reportProviderFailure' },
     'session.retire': { actions: 'retireSession' },
     'triggerType.available': { actions: 'broadcastProviderChange' },
     'triggerType.lost': { actions: 'broadcastProviderChange' },

@@ -11,7 +11,7 @@ import type { InvalidFrameEvent, WireEvent } from '../adapters/events.js'
 import { record, type CatalogState } from '../actors/catalog.js'
 import { engineFunctions } from '../actors/engine-functions.js'
 import { remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
-import { builtinTriggerTypes } from '../actors/builtin-trigger-types.js'
+import { builtinTriggerTypes, ENGINE_PROVIDER, isBuiltin } from '../actors/builtin-trigger-types.js'
 import { triggerActorId, triggerMachine, typeActorId } from './trigger.machine.js'
 
 export interface SessionInput {
@@ -126,8 +126,8 @@ export const sessionMachine = setup({
     admitTriggerType: enqueueActions(({ enqueue, event, context, system }) => {
       const { message } = event as Extract<WireEvent, { type: 'triggerType.register' }>
       const holder = catalogOf(system).triggerTypes[message.id]
-      if (Object.hasOwn(builtinTriggerTypes, message.id) || holder) {
-        const by = holder ? (holder.worker_id === context.worker_id ? 'by this worker' : `by worker '${holder.worker_id}'`) : 'by the engine'
+      if (holder) {
+        const by = holder.worker_id === ENGINE_PROVIDER ? 'by the engine' : holder.worker_id === context.worker_id ? 'by this worker' : `by worker '${holder.worker_id}'`
         for (const e of rejection(context.worker_id, { code: 'trigger_type_exists', message: `Trigger type '${message.id}' is already provided ${by}` }, { type: message.type, id: message.id })) enqueue.emit(e)
         return
       }
@@ -156,8 +156,9 @@ export const sessionMachine = setup({
       }
       const children = childrenOf(self)
       if (children[`trigger:${id}`]) return refuse('duplicate_trigger_id', `A trigger with ID '${id}' is already registered`)
-      const builtin = Object.hasOwn(builtinTriggerTypes, trigger_type)
-      if (!builtin && !catalog.triggerTypes[trigger_type]) return refuse('trigger_type_not_found', `No trigger type registered with ID '${trigger_type}'`)
+      const provider = catalog.triggerTypes[trigger_type]?.worker_id
+      const builtin = provider === ENGINE_PROVIDER && isBuiltin(trigger_type)
+      if (provider === undefined) return refuse('trigger_type_not_found', `No trigger type registered with ID '${trigger_type}'`)
       if (!catalog.functions[function_id] && !Object.hasOwn(engineFunctions, function_id)) {
         return refuse('function_not_found', `No function registered with ID '${function_id}'`)
       }

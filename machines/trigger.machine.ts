@@ -89,7 +89,6 @@ export const triggerMachine = setup({
         registrationTimeout: {
           target: 'failed',
           actions: [
-            'requestDeactivation',
             {
               type: 'reportFailure',
               params: ({ context }) => ({
@@ -137,7 +136,8 @@ export const triggerMachine = setup({
         'trigger.unregister': 'removed',
       },
     },
-    failed: { type: 'final' },
+    // Whatever the type's child may hold for a failed registration is given back.
+    failed: { type: 'final', entry: 'requestDeactivation' },
     removed: { type: 'final' },
   },
 })

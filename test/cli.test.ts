@@ -49,9 +49,9 @@ function run(args: string[]): Run {
 
 /** Starts `signalbox serve` on a free port; resolves once it printed its ready line. */
 async function serve(extra: string[] = []): Promise<Run & { url: string; port: number }> {
-  const r = run(['serve', '--host', '127.0.0.1', '--port', '0', ...extra])
+  const r = run(['serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', ...extra])
   const url: string = await Promise.race([
-    until(() => /^signalbox ready (ws:\/\/\S+)\n/.exec(r.stdout())?.[1], 10_000, 'the ready line') as Promise<string>,
+    until(() => /^signalbox ready (ws:\/\/\S+) http:\/\/\S+\n/.exec(r.stdout())?.[1], 10_000, 'the ready line') as Promise<string>,
     r.exited.then(({ code }) => {
       throw new Error(`serve exited (${code}) before it was ready: ${r.stderr()}`)
     }),
@@ -76,11 +76,14 @@ C.after(async () => {
 C(
   'serve prints exactly one ready line with the real port, and accepts workers there',
   limit(async () => {
+    let httpPort = 0
     const s = await serve(['--log-level', 'silent'])
     try {
-      const m = /^signalbox ready ws:\/\/127\.0\.0\.1:(\d+)\n$/.exec(s.stdout())
+      const m = /^signalbox ready ws:\/\/127\.0\.0\.1:(\d+) http:\/\/127\.0\.0\.1:(\d+)\n$/.exec(s.stdout())
       assert.ok(m, `ready line: ${JSON.stringify(s.stdout())}`)
       const port = Number(m![1])
+      httpPort = Number(m![2])
+      assert.ok(httpPort > 0 && httpPort !== port && httpPort !== 3111, `http port ${httpPort}`)
       assert.ok(port > 0 && port < 65536 && port !== 49134, `port ${port}`)
       assert.is(s.url, `ws://127.0.0.1:${port}`)
       const w = await connectWorker(s.url, { name: 'ready-check', reconnect: false })
@@ -94,7 +97,7 @@ C(
       s.child.kill('SIGTERM')
       assert.is((await exitWithin(s, 5000)).code, 0)
     }
-    assert.is(s.stdout(), `signalbox ready ws://127.0.0.1:${s.port}\n`, 'nothing else on stdout')
+    assert.is(s.stdout(), `signalbox ready ws://127.0.0.1:${s.port} http://127.0.0.1:${httpPort}\n`, 'nothing else on stdout')
     assert.is(s.stderr(), '', '--log-level silent writes nothing')
   }),
 )

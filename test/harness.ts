@@ -12,10 +12,10 @@ export function captureLogger(): Logger & { records: Array<{ level: string; msg:
   return { records, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
 }
 
-/** Starts an engine on a free port with a capturing logger. */
+/** Starts an engine (WebSocket and HTTP on free ports) with a capturing logger. */
 export async function startEngine(options: EngineOptions = {}): Promise<Engine & { log: ReturnType<typeof captureLogger> }> {
   const log = captureLogger()
-  const engine = await createEngine({ port: 0, logger: log, graceMs: 1000, ...options })
+  const engine = await createEngine({ port: 0, http: { port: 0 }, logger: log, graceMs: 1000, ...options })
   return Object.assign(engine, { log })
 }
 

@@ -47,7 +47,7 @@ const T = suite('iii-sdk')
 
 T.before(async () => {
   stubConsole()
-  const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--grace-ms', '500', '--log-level', 'debug'], {
+  const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--grace-ms', '500', '--log-level', 'debug'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   engine = child
@@ -63,7 +63,7 @@ T.before(async () => {
     const timer = setTimeout(() => reject(new Error('engine did not print its ready line within 10 s')), 10_000)
     child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`engine exited early (${code}): ${engineStderrOther.join('\n')}`))))
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = /^signalbox ready (ws:\/\/127\.0\.0\.1:\d+)$/.exec(line)
+      const m = /^signalbox ready (ws:\/\/127\.0\.0\.1:\d+) http:\/\/127\.0\.0\.1:\d+$/.exec(line)
       if (m) (clearTimeout(timer), resolve(m[1]))
     })
   })

@@ -80,24 +80,27 @@ for (const transport of transports) {
     assert.equal(await register(c, page.triggerTypeNotFound.request), page.triggerTypeNotFound.response)
   }))
 
+  it('reference page: HTTP trigger registration', limit(async (ctx) => {
+    const c = await consumer(ctx, 'process_webhook')
+    assert.equal(await register(c, page.httpRegistration.request), page.httpRegistration.response)
+  }))
+
+  it('reference page: cron trigger registration', limit(async (ctx) => {
+    const c = await consumer(ctx, 'generate_report')
+    assert.equal(await register(c, page.cronRegistration.request), page.cronRegistration.response)
+  }))
+
   it('reference page: function not found', limit(async (ctx) => {
-    await provider(ctx, 'http')
     const c = await consumer(ctx)
     assert.equal(await register(c, page.functionNotFound.request), page.functionNotFound.response)
   }))
 
-  it('reference page: invalid configuration, the provider\'s verdict passed on as it came', limit(async (ctx) => {
-    await provider(ctx, 'cron', (m) => ({
-      type: 'triggerregistrationresult',
-      id: m.id,
-      error: { code: 'invalid_config', message: `Invalid cron expression: '${m.config.schedule}'` },
-    }))
+  it('reference page: invalid configuration', limit(async (ctx) => {
     const c = await consumer(ctx, 'my_function')
     assert.equal(await register(c, page.invalidConfiguration.request), page.invalidConfiguration.response)
   }))
 
   it('reference page: duplicate trigger id', limit(async (ctx) => {
-    await provider(ctx, 'http')
     const c = await consumer(ctx, 'my_function')
     const first = await register(c, page.duplicateTriggerId.request)
     assert.equal(first.error, undefined)
@@ -246,6 +249,25 @@ for (const transport of transports) {
     })
   }))
 
+  it('a worker-provided type verdict is passed on as it came (invalid_config)', limit(async (ctx) => {
+    await provider(ctx, 'schedule', (m) => ({
+      type: 'triggerregistrationresult',
+      id: m.id,
+      error: { code: 'invalid_config', message: `Invalid cron expression: '${m.config.schedule}'` },
+    }))
+    const c = await consumer(ctx, 'my_function')
+    const r = await register(c, { ...page.invalidConfiguration.request, trigger_type: 'schedule' })
+    assert.equal(r, { ...page.invalidConfiguration.response, trigger_type: 'schedule' })
+  }))
+
+  it('built-in types cannot be registered by workers', limit(async (ctx) => {
+    const p = await peer(ctx)
+    for (const id of ['http', 'cron']) {
+      p.send({ type: 'registertriggertype', id, description: 'mine' })
+      assert.equal((await p.next((m) => m.type === 'error' && m.ref.id === id)).error, { code: 'trigger_type_exists', message: `Trigger type '${id}' is already provided by the engine` })
+    }
+  }))
+
   it('trigger types: one provider per id; unregistering one not provided is an error', limit(async (ctx) => {
     const a = await provider(ctx, 'webhook')
     const b = await peer(ctx)
@@ -256,7 +278,8 @@ for (const transport of transports) {
     b.send({ type: 'unregistertriggertype', id: 'webhook' })
     assert.is((await b.next((m) => m.type === 'error')).error.code, 'trigger_type_not_found')
     const types = await invokeEngine(b, 'engine::trigger-types::list')
-    assert.equal(types.result.trigger_types, [{ id: 'webhook', description: 'webhook provider', worker_id: a.worker_id }])
+    assert.equal(types.result.trigger_types.filter((t: Msg) => t.worker_id !== 'engine'), [{ id: 'webhook', description: 'webhook provider', worker_id: a.worker_id }])
+    assert.equal(types.result.trigger_types.filter((t: Msg) => t.worker_id === 'engine').map((t: Msg) => t.id).sort(), ['cron', 'http'])
   }))
 
   it('functions: duplicates in one session and unknown unregistrations are errors; replicas are fine', limit(async (ctx) => {

@@ -1,0 +1,49 @@
+/**
+ * The config of a `cron` trigger: `schedule` (alias `expression`): 5 fields, 6 with
+ * seconds, or a nickname such as `@hourly`; `timezone` (IANA, default UTC); `overlap`
+ * (default false: a tick while the previous run is in flight is skipped).
+ */
+import { Cron } from 'croner'
+import { describeValue } from '../adapters/messages.js'
+
+export interface CronSchedule {
+  schedule: string
+  timezone: string
+  overlap: boolean
+}
+
+const validZone = (zone: string) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Validates a cron trigger's config; returns the schedule or the text of the refusal. */
+export function parseCronConfig(config: Record<string, unknown>): CronSchedule | string {
+  if (config.schedule !== undefined && config.expression !== undefined && config.schedule !== config.expression) {
+    return "give 'schedule' or its alias 'expression', not both"
+  }
+  const schedule = config.schedule ?? config.expression
+  if (schedule === undefined) return "'schedule' is required: a cron expression such as '0 9 * * *', '*/5 * * * * *' or '@hourly'"
+  if (typeof schedule !== 'string') return `'schedule' must be a string, got ${describeValue(schedule)}`
+  const timezone = config.timezone ?? 'UTC'
+  if (typeof timezone !== 'string') return `'timezone' must be a string, got ${describeValue(timezone)}`
+  if (config.overlap !== undefined && typeof config.overlap !== 'boolean') return `'overlap' must be true or false, got ${describeValue(config.overlap)}`
+  const fields = schedule.trim().split(/\s+/).length
+  try {
+    if (!schedule.trim().startsWith('@') && fields !== 5 && fields !== 6) throw new Error('5 or 6 fields')
+    new Cron(schedule, { paused: true })
+  } catch {
+    return `Invalid cron expression: '${schedule}'`
+  }
+  if (!validZone(timezone)) return `Invalid timezone: '${timezone}'`
+  return { schedule, timezone, overlap: config.overlap === true }
+}
+
+/** The next time `schedule` fires after `from` (default now). */
+export function nextRun(schedule: CronSchedule, from?: Date): Date | null {
+  return new Cron(schedule.schedule, { timezone: schedule.timezone, paused: true }).nextRun(from)
+}

@@ -1,0 +1,66 @@
+/**
+ * A session's child for `cron` triggers. It owns one croner job per trigger: a fire
+ * invokes the trigger's function with `{trigger_id, scheduled_time, actual_time,
+ * timezone}`; by default a tick that comes while the previous run is still in flight is
+ * skipped and logged. Unregistering stops the job; stopping this actor stops them all.
+ */
+import { Cron } from 'croner'
+import { fromCallback, type AnyActorRef } from 'xstate'
+import { parseCronConfig } from './cron-config.js'
+import type { TriggerTypeEvent, TriggerTypeInput } from './remote-trigger-type.js'
+import { triggerActorId } from '../machines/trigger.machine.js'
+
+export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeInput>(({ input, system, receive, sendBack }) => {
+  const { worker_id } = input
+  const jobs = new Map<string, Cron>()
+  const log = (level: 'info' | 'warn', msg: string, data: Record<string, unknown>) =>
+    sendBack({ type: 'session.log', level, msg, data: { worker_id, ...data } })
+
+  const stop = (trigger_id: string) => {
+    jobs.get(trigger_id)?.stop()
+    jobs.delete(trigger_id)
+  }
+
+  receive((event) => {
+    if (event.type === 'trigger.activate') {
+      const { trigger_id, function_id } = event
+      const schedule = parseCronConfig(event.config)
+      const trigger = system.get(triggerActorId(worker_id, trigger_id))
+      if (typeof schedule === 'string') return trigger?.send({ type: 'trigger.rejected', error: { code: 'invalid_config', message: schedule } })
+      stop(trigger_id)
+      const fire = (job: Cron) =>
+        new Promise<void>((resolve) => {
+          const actual = new Date()
+          // The tick this run belongs to: the latest occurrence at or before now.
+          const scheduled = job.previousRuns(1, new Date(Math.floor(actual.getTime() / 1000) * 1000 + 1000))[0] ?? actual
+          ;(system.get('invocations') as AnyActorRef).send({
+            type: 'invocation.start',
+            caller: {
+              reply: (outcome: { error?: unknown }) => {
+                if (outcome.error !== undefined) log('warn', 'cron run failed', { trigger_id, function_id, error: outcome.error })
+                resolve()
+              },
+            },
+            function_id,
+            data: { trigger_id, scheduled_time: scheduled.toISOString(), actual_time: actual.toISOString(), timezone: schedule.timezone },
+          })
+        })
+      const job = new Cron(
+        schedule.schedule,
+        {
+          timezone: schedule.timezone,
+          protect: schedule.overlap ? false : () => log('info', 'cron tick skipped: previous run still in flight', { trigger_id, function_id }),
+        },
+        fire,
+      )
+      jobs.set(trigger_id, job)
+      trigger?.send({ type: 'trigger.activated' })
+    } else if (event.type === 'trigger.deactivate') {
+      stop(event.trigger_id)
+    }
+  })
+
+  return () => {
+    for (const trigger_id of [...jobs.keys()]) stop(trigger_id)
+  }
+})

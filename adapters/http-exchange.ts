@@ -1,0 +1,163 @@
+/**
+ * HTTP at the edge: reads a request into the input an http-triggered function receives,
+ * and writes what the function returned (or the engine's failure answer) as a response.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+
+/** The input of an http-triggered function. */
+export interface HttpRequestInput {
+  method: string
+  path: string
+  path_params: Record<string, string>
+  query_params: Record<string, string | string[]>
+  headers: IncomingHttpHeaders
+  body: unknown
+}
+
+/** A body that is neither JSON, form nor text arrives (and may be returned) as base64 behind this marker. */
+export interface BinaryBody {
+  $binary: string
+  content_type?: string
+}
+
+/** Why a request body could not be read. */
+export class BodyError extends Error {
+  constructor(
+    readonly status: 400 | 413,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** Parses a query string; repeated keys become arrays. */
+export function parseQuery(search: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null)
+  if (search.length === 0) return out
+  for (const [key, value] of new URLSearchParams(search)) {
+    const prev = out[key]
+    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+  }
+  return out
+}
+
+/** Reads the whole body, refusing more than `limit` bytes. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'])
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(new BodyError(413, 'payload_too_large', `Request body of ${declared} bytes exceeds the limit of ${limit} bytes`))
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        req.removeAllListeners('data')
+        req.resume()
+        reject(new BodyError(413, 'payload_too_large', `Request body exceeds the limit of ${limit} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
+}
+
+/** Turns a body into what the function receives: JSON parsed, forms as objects, text as strings, the rest as base64. */
+export function decodeBody(raw: Buffer, contentType: string | undefined): unknown {
+  if (raw.length === 0) return null
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase()
+  if (type === 'application/json' || type.endsWith('+json')) {
+    try {
+      return JSON.parse(raw.toString('utf8'))
+    } catch (err) {
+      throw new BodyError(400, 'invalid_json', `Request body is not valid JSON: ${(err as Error).message}`)
+    }
+  }
+  if (type === 'application/x-www-form-urlencoded') return parseQuery(raw.toString('utf8'))
+  if (type === '' || type.startsWith('text/') || type === 'application/xml' || type.endsWith('+xml')) return raw.toString('utf8')
+  const binary: BinaryBody = { $binary: raw.toString('base64'), content_type: type }
+  return binary
+}
+
+const isBinary = (body: unknown): body is BinaryBody =>
+  typeof body === 'object' && body !== null && typeof (body as BinaryBody).$binary === 'string'
+
+/** Writes a JSON error answer: `{"error":{"code","message"}}`. */
+export function writeError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return void res.end()
+  const body = JSON.stringify({ error: { code, message } })
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+function headerMap(headers: unknown): Record<string, string | string[]> | string {
+  const out: Record<string, string | string[]> = Object.create(null)
+  const add = (name: string, value: string) => {
+    const key = name.trim().toLowerCase()
+    const prev = out[key]
+    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+  }
+  if (headers === undefined || headers === null) return out
+  if (Array.isArray(headers)) {
+    for (const line of headers) {
+      const at = typeof line === 'string' ? line.indexOf(':') : -1
+      if (at <= 0) return `header ${JSON.stringify(line)} is not of the form 'Name: value'`
+      add(line.slice(0, at), line.slice(at + 1).trim())
+    }
+    return out
+  }
+  if (typeof headers !== 'object') return `'headers' must be a map or a list of 'Name: value' strings`
+  for (const [name, value] of Object.entries(headers)) {
+    if (Array.isArray(value)) value.forEach((x) => add(name, String(x)))
+    else if (value !== undefined && value !== null) add(name, String(value))
+  }
+  return out
+}
+
+const RESPONSE_KEYS = ['status_code', 'headers', 'body']
+
+/**
+ * Writes what the function returned. `{status_code?, headers?, body?}` is a response;
+ * any other value is the body of a 200. Objects go out as JSON, strings as text unless a
+ * content-type says otherwise, a `$binary` marker as raw bytes, nothing as an empty body.
+ */
+export function writeResult(res: ServerResponse, result: unknown, function_id: string): void {
+  const spec =
+    typeof result === 'object' && result !== null && !Array.isArray(result) && RESPONSE_KEYS.some((k) => k in result)
+      ? (result as { status_code?: unknown; headers?: unknown; body?: unknown })
+      : { body: result }
+  const status = spec.status_code ?? (spec.body === undefined || spec.body === null ? 204 : 200)
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+    return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned status_code ${JSON.stringify(status)}; expected a whole number from 100 to 599`)
+  }
+  const headers = headerMap(spec.headers)
+  if (typeof headers === 'string') return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned bad headers: ${headers}`)
+  let payload: Buffer | string | undefined
+  const body = spec.body
+  if (body === undefined || body === null) payload = undefined
+  else if (isBinary(body)) {
+    payload = Buffer.from(body.$binary, 'base64')
+    headers['content-type'] ??= body.content_type || 'application/octet-stream'
+  } else if (typeof body === 'string') {
+    payload = body
+    headers['content-type'] ??= 'text/plain; charset=utf-8'
+  } else {
+    try {
+      payload = JSON.stringify(body)
+    } catch (err) {
+      return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned a body that is not JSON: ${(err as Error).message}`)
+    }
+    headers['content-type'] ??= 'application/json; charset=utf-8'
+  }
+  if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload))
+  try {
+    res.writeHead(status, headers)
+  } catch (err) {
+    return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned headers Node cannot send: ${(err as Error).message}`)
+  }
+  res.end(payload)
+}
