@@ -5,7 +5,7 @@
  * events, and read it through its snapshot. Records have no prototype, so ids such as
  * `__proto__` or `constructor` are ordinary keys. The snapshot is plain JSON.
  */
-import { fromTransition } from 'xstate'
+import { fromTransition, type ActorSystem } from 'xstate'
 import { ENGINE_PROVIDER } from './builtin-trigger-types.js'
 
 /** What a worker told the engine about itself (`engine::workers::register`). */
@@ -28,8 +28,8 @@ export interface WorkerEntry {
 
 export interface CatalogState {
   workers: Record<string, WorkerEntry>
-  /** function id → the workers offering it, and whose turn is next (round robin). */
-  functions: Record<string, { workers: string[]; next: number }>
+  /** function id → the workers offering it, in registration order. */
+  functions: Record<string, { workers: string[] }>
   /** trigger type id → the worker providing it. */
   triggerTypes: Record<string, { worker_id: string; description?: string }>
 }
@@ -42,6 +42,9 @@ export type CatalogEvent =
   | { type: 'function.remove'; worker_id: string; function_id: string }
   | { type: 'triggerType.add'; worker_id: string; trigger_type: string; description?: string }
   | { type: 'triggerType.remove'; worker_id: string; trigger_type: string }
+
+/** The catalog's current data, read through its actor's snapshot. */
+export const catalogOf = (system: ActorSystem<any>): CatalogState => system.get('catalog').getSnapshot().context
 
 /** A record without a prototype, safe for any key. */
 export const record = <T>(): Record<string, T> => Object.create(null) as Record<string, T>
@@ -85,7 +88,7 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
       const worker = state.workers[event.worker_id]
       if (!worker) break
       worker.functions[event.function_id] = event.info
-      const entry = (state.functions[event.function_id] ??= { workers: [], next: 0 })
+      const entry = (state.functions[event.function_id] ??= { workers: [] })
       entry.workers.push(event.worker_id)
       break
     }
@@ -111,17 +114,6 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
     }
   }
   return state
-}
-
-/** Picks the worker whose turn it is to serve `function_id`, or undefined if none offers it. */
-export function pickWorker(state: CatalogState, function_id: string): string | undefined {
-  const entry = state.functions[function_id]
-  if (!entry) return undefined
-  const workers = entry.workers
-  if (workers.length === 1) return workers[0]
-  const worker = workers[entry.next % workers.length]
-  entry.next = (entry.next + 1) % workers.length
-  return worker
 }
 
 /** The catalog actor logic; `builtins` are the engine's own trigger types (id → description). */

@@ -4,7 +4,8 @@
  * plain JSON; none keeps state of its own.
  */
 import type { ActorSystem, AnyActorRef } from 'xstate'
-import type { CatalogState } from './catalog.js'
+import { catalogOf } from './catalog.js'
+import { nextRun, parseCronConfig } from './cron-config.js'
 
 export interface EngineFunctionScope {
   system: ActorSystem<any>
@@ -20,7 +21,6 @@ const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
   return o
 }
 
-const catalogOf = (system: ActorSystem<any>): CatalogState => system.get('catalog').getSnapshot().context
 
 /** Snapshot of every trigger actor of one session, as listed by `engine::triggers::list`. */
 export function triggersOf(session: AnyActorRef | undefined): Array<Record<string, unknown>> {
@@ -32,7 +32,13 @@ export function triggersOf(session: AnyActorRef | undefined): Array<Record<strin
     const snapshot = children[key]?.getSnapshot()
     if (!snapshot || snapshot.status !== 'active') continue
     const c = snapshot.context
-    out.push({ id: c.id, trigger_type: c.trigger_type, function_id: c.function_id, worker_id: c.worker_id, state: snapshot.value, config: c.config })
+    const entry: Record<string, unknown> = { id: c.id, trigger_type: c.trigger_type, function_id: c.function_id, worker_id: c.worker_id, state: snapshot.value, config: c.config }
+    if (c.trigger_type === 'cron' && snapshot.value === 'active') {
+      const schedule = parseCronConfig(c.config)
+      const next = typeof schedule === 'string' ? null : nextRun(schedule)
+      if (next) entry.next_run = next.toISOString()
+    }
+    out.push(entry)
   }
   return out
 }

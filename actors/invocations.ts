@@ -6,8 +6,8 @@
  * leaves. Its deadlines are timers it owns; stopping the actor clears them all.
  */
 import { fromCallback, type AnyActorRef } from 'xstate'
-import type { ErrorBody } from '../adapters/messages.js'
-import { pickWorker, type CatalogState } from './catalog.js'
+import type { ErrorBody, Outbound } from '../adapters/messages.js'
+import { catalogOf } from './catalog.js'
 import { engineFunctions, type EngineFunctionScope } from './engine-functions.js'
 
 /** How a call ended: a result, or an error object passed on as it came. */
@@ -62,21 +62,47 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
   let draining = false
 
   const session = (worker_id: string): AnyActorRef | undefined => system.get(`session:${worker_id}`)
-  const catalog = (): CatalogState => system.get('catalog').getSnapshot().context
+  /** Round robin over replicas: how many calls each function id has had. */
+  const turns = new Map<string, number>()
+  const pickWorker = (function_id: string): string | undefined => {
+    const workers = catalogOf(system).functions[function_id]?.workers
+    if (!workers) return undefined
+    if (workers.length === 1) return workers[0]
+    const turn = turns.get(function_id) ?? 0
+    turns.set(function_id, turn + 1 >= workers.length ? 0 : turn + 1)
+    return workers[turn % workers.length]
+  }
 
   const answer = (caller: Caller, function_id: string, outcome: Outcome) => {
     if ('reply' in caller) return caller.reply(outcome)
     if (caller.invocation_id === undefined) return
     const message =
-      outcome.error !== undefined
+      outcome.error !== undefined && outcome.error !== null
         ? { type: 'invocationresult' as const, invocation_id: caller.invocation_id, function_id, error: outcome.error }
         : { type: 'invocationresult' as const, invocation_id: caller.invocation_id, function_id, result: outcome.result }
     session(caller.worker_id)?.send({ type: 'invocation.reply', message })
   }
 
-  const finish = (id: string, call: InFlight, outcome: Outcome) => {
+  /** worker id → ids of the calls it serves or waits for, so a leaving worker costs only its own calls. */
+  const byWorker = new Map<string, Set<string>>()
+  const index = (worker_id: string, id: string) => {
+    const ids = byWorker.get(worker_id)
+    if (ids) ids.add(id)
+    else byWorker.set(worker_id, new Set([id]))
+  }
+  const unindex = (worker_id: string, id: string) => {
+    const ids = byWorker.get(worker_id)
+    if (ids && ids.delete(id) && ids.size === 0) byWorker.delete(worker_id)
+  }
+  const forget = (id: string, call: InFlight) => {
     clearTimeout(call.timer)
     inFlight.delete(id)
+    unindex(call.worker_id, id)
+    if ('worker_id' in call.caller) unindex(call.caller.worker_id, id)
+  }
+
+  const finish = (id: string, call: InFlight, outcome: Outcome) => {
+    forget(id, call)
     answer(call.caller, call.function_id, outcome)
     if (draining && inFlight.size === 0) sendBack({ type: 'invocations.drained' })
   }
@@ -94,7 +120,7 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
         (err: unknown) =>
           !event.void &&
           answer(event.caller, event.function_id, {
-            error: { code: (err as { code?: string }).code ?? 'engine_error', message: (err as Error).message ?? String(err) },
+            error: { code: (err as { code?: string } | null)?.code ?? 'engine_error', message: (err as Error | null)?.message ?? String(err) },
           }),
       )
   }
@@ -103,21 +129,16 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
     switch (event.type) {
       case 'invocation.start': {
         if (Object.hasOwn(engineFunctions, event.function_id)) return runEngineFunction(event)
-        const worker_id = pickWorker(catalog(), event.function_id)
+        const worker_id = pickWorker(event.function_id)
         const target = worker_id === undefined ? undefined : session(worker_id)
         if (!target || worker_id === undefined) {
           if (!event.void) answer(event.caller, event.function_id, { error: invocationErrors.functionNotFound(event.function_id) })
           return
         }
-        const message = {
-          type: 'invokefunction' as const,
-          invocation_id: undefined as string | undefined,
-          function_id: event.function_id,
-          data: event.data,
-          metadata: event.metadata,
-          traceparent: event.traceparent,
-          baggage: event.baggage,
-        }
+        const message: Extract<Outbound, { type: 'invokefunction' }> = { type: 'invokefunction', function_id: event.function_id, data: event.data }
+        if (event.metadata !== undefined) message.metadata = event.metadata
+        if (event.traceparent !== undefined) message.traceparent = event.traceparent
+        if (event.baggage !== undefined) message.baggage = event.baggage
         if (!event.void) {
           const id = prefix + (++seq).toString(36)
           const ms = event.timeout_ms ?? input.defaultTimeoutMs
@@ -126,6 +147,8 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
             if (call) finish(id, call, { error: invocationErrors.timeout(call.function_id, ms) })
           }, ms)
           inFlight.set(id, { caller: event.caller, function_id: event.function_id, worker_id, timer })
+          index(worker_id, id)
+          if ('worker_id' in event.caller) index(event.caller.worker_id, id)
           message.invocation_id = id
         }
         target.send({ type: 'invocation.deliver', message })
@@ -144,17 +167,18 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
           })
           return
         }
-        finish(event.invocation_id, call, event.error !== undefined ? { error: event.error } : { result: event.result })
+        // `"error": null` is no error (serialisers that write every field send it).
+        finish(event.invocation_id, call, event.error !== undefined && event.error !== null ? { error: event.error } : { result: event.result })
         return
       }
       case 'worker.gone': {
-        for (const [id, call] of inFlight) {
+        for (const id of byWorker.get(event.worker_id) ?? []) {
+          const call = inFlight.get(id)
+          if (!call) continue
           if (call.worker_id === event.worker_id) finish(id, call, { error: invocationErrors.disconnected(call.function_id) })
-          else if ('worker_id' in call.caller && call.caller.worker_id === event.worker_id) {
-            clearTimeout(call.timer)
-            inFlight.delete(id)
-          }
+          else forget(id, call)
         }
+        byWorker.delete(event.worker_id)
         if (draining && inFlight.size === 0) sendBack({ type: 'invocations.drained' })
         return
       }
@@ -170,8 +194,7 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
 
   return () => {
     for (const [id, call] of inFlight) {
-      clearTimeout(call.timer)
-      inFlight.delete(id)
+      forget(id, call)
       if ('reply' in call.caller) call.caller.reply({ error: invocationErrors.engineStopped(call.function_id) })
     }
   }

@@ -7,7 +7,7 @@
  */
 import { fromCallback } from 'xstate'
 import type { ErrorBody } from '../adapters/messages.js'
-import type { CatalogState } from './catalog.js'
+import { catalogOf } from './catalog.js'
 import { triggerActorId } from '../machines/trigger.machine.js'
 
 /** What every trigger-type child receives: the same for built-in and worker-provided types. */
@@ -15,7 +15,8 @@ export type TriggerTypeEvent =
   | { type: 'trigger.activate'; trigger_id: string; function_id: string; config: Record<string, unknown>; metadata?: unknown }
   | { type: 'trigger.deactivate'; trigger_id: string }
   | { type: 'provider.verdict'; forwarded_id: string; error?: unknown }
-  | { type: 'provider.lost'; trigger_type: string }
+  /** The type lost its provider: `gone` when the provider disconnected, not when it only unregistered the type. */
+  | { type: 'provider.lost'; trigger_type: string; gone: boolean }
 
 export interface TriggerTypeInput {
   worker_id: string
@@ -44,7 +45,7 @@ export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerType
 
   const trigger = (trigger_id: string) => system.get(triggerActorId(worker_id, trigger_id))
   const providerOf = (): string | undefined =>
-    (system.get('catalog').getSnapshot().context as CatalogState).triggerTypes[trigger_type]?.worker_id
+    catalogOf(system).triggerTypes[trigger_type]?.worker_id
 
   const withdraw = (trigger_id: string) => {
     const entry = byTrigger.get(trigger_id)
@@ -106,7 +107,11 @@ export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerType
         return
       }
       case 'provider.lost':
-        // The provider's registrations left with it; nothing to withdraw there.
+        if (!event.gone) {
+          // The provider is still connected: withdraw what it holds of ours.
+          for (const trigger_id of [...byTrigger.keys()]) withdraw(trigger_id)
+        }
+        // A provider that left took its registrations with it.
         byTrigger.clear()
         byForwardedId.clear()
         return

@@ -4,7 +4,7 @@
  * wrong with it. Nothing past this point sees unvalidated input.
  */
 import * as v from 'valibot'
-import { describeValue, inboundSchemas, type ErrorBody, type Inbound, type InboundType } from './messages.js'
+import { describeValue, inboundSchemas, MAX_ID_LENGTH, type ErrorBody, type Inbound, type InboundType } from './messages.js'
 
 /** Values nested deeper than this are refused: they could not be forwarded safely. */
 export const MAX_DEPTH = 64
@@ -15,29 +15,49 @@ export interface DecodeFailure {
   error: ErrorBody
   /** The offending message, where it could be identified. */
   ref?: { type?: string; id?: string }
-  /** The raw object, when it was JSON at all (lets registertrigger answer in kind). */
-  raw?: Record<string, unknown>
+  /** For a malformed `registertrigger`: the fields its result echoes ('' where unusable). */
+  echo?: { trigger_type: string; function_id: string }
 }
 export type Decoded = { ok: true; message: Inbound } | DecodeFailure
 
+const usable = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH
+
 const fail = (code: string, message: string, raw?: Record<string, unknown>): DecodeFailure => {
+  const failure: DecodeFailure = { ok: false, error: { code, message } }
+  if (!raw) return failure
   const ref: { type?: string; id?: string } = {}
-  if (raw && typeof raw.type === 'string' && raw.type.length <= 64) ref.type = raw.type
-  const id = raw && (raw.type === 'invokefunction' || raw.type === 'invocationresult' ? raw.invocation_id : raw.id)
-  if (typeof id === 'string' && id.length > 0 && id.length <= 1024) ref.id = id
-  return raw ? { ok: false, error: { code, message }, ref, raw } : { ok: false, error: { code, message } }
+  if (typeof raw.type === 'string' && raw.type.length <= 64) ref.type = raw.type
+  const id = raw.type === 'invokefunction' || raw.type === 'invocationresult' ? raw.invocation_id : raw.id
+  if (usable(id)) ref.id = id
+  if (ref.type !== undefined || ref.id !== undefined) failure.ref = ref
+  if (raw.type === 'registertrigger') {
+    failure.echo = { trigger_type: usable(raw.trigger_type) ? raw.trigger_type : '', function_id: usable(raw.function_id) ? raw.function_id : '' }
+  }
+  return failure
 }
 
-/** True when `value` nests objects or arrays deeper than `max` levels. */
-export function tooDeep(value: unknown, max: number): boolean {
-  if (typeof value !== 'object' || value === null) return false
-  if (max === 0) return true
+/**
+ * Why `value` could not travel as JSON: nested deeper than `max` levels (cycles included),
+ * or holding a value JSON has no form for (bigint, function, symbol). Undefined if fine.
+ * Frames parsed from text pass the second test trivially; in-process messages need it.
+ */
+export function unfitForJson(value: unknown, max: number): string | undefined {
+  const type = typeof value
+  if (type === 'bigint' || type === 'function' || type === 'symbol') return `values must be JSON: a ${type} cannot be sent`
+  if (type !== 'object' || value === null) return undefined
+  if (max === 0) return `values may nest at most ${MAX_DEPTH} levels deep`
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (tooDeep(value[i], max - 1)) return true
-    return false
+    for (let i = 0; i < value.length; i++) {
+      const why = unfitForJson(value[i], max - 1)
+      if (why) return why
+    }
+    return undefined
   }
-  for (const key in value) if (tooDeep((value as Record<string, unknown>)[key], max - 1)) return true
-  return false
+  for (const key in value) {
+    const why = unfitForJson((value as Record<string, unknown>)[key], max - 1)
+    if (why) return why
+  }
+  return undefined
 }
 
 /** The message of an issue; a missing key gets its field's own message, not valibot's generic one. */
@@ -62,7 +82,8 @@ export function decodeValue(value: unknown): Decoded {
   if (!schema) return fail('unknown_message_type', `Unknown message type '${type.length > 64 ? type.slice(0, 64) + '…' : type}'`, raw)
   const parsed = v.safeParse(schema, raw, { abortEarly: true })
   if (!parsed.success) return fail('invalid_message', `${type}: ${issueText(schema, parsed.issues[0])}`, raw)
-  if (tooDeep(raw, MAX_DEPTH)) return fail('invalid_message', `${type}: values may nest at most ${MAX_DEPTH} levels deep`, raw)
+  const unfit = unfitForJson(raw, MAX_DEPTH)
+  if (unfit) return fail('invalid_message', `${type}: ${unfit}`, raw)
   return { ok: true, message: parsed.output as Inbound }
 }
 

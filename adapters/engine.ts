@@ -130,12 +130,12 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     connect(connectOptions = {}) {
       let port: SessionPort | undefined
       const worker = new WorkerClient(connectOptions.name, () => port?.close('worker closed'))
-      const entry = { end: () => worker.detach() }
+      const entry = { end: () => worker.detach(true) }
       port = open({
         out: (message) => queueMicrotask(() => worker.handle(message as { type: string })),
         end: () => {
           local.delete(entry)
-          queueMicrotask(() => worker.detach())
+          queueMicrotask(() => worker.detach(true))
         },
       })
       if (!port) throw new Error('The engine is not accepting connections')

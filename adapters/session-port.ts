@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { Actor } from 'xstate'
 import { decodeText, decodeValue, type Decoded } from './codec.js'
 import { toEvent } from './events.js'
+import { hashToken } from '../actors/reattach-token.js'
 import type { Logger } from './logger.js'
 import type { ErrorBody, Outbound } from './messages.js'
 import type { engineMachine } from '../machines/engine.machine.js'
@@ -41,7 +42,8 @@ export interface PortHandlers {
 export function openSession(engine: EngineActor, handlers: PortHandlers, log: Logger): SessionPort | undefined {
   if (!engine.getSnapshot().matches('running')) return undefined
   const worker_id = randomUUID()
-  engine.send({ type: 'session.open', worker_id, reattach_token: randomBytes(18).toString('base64url') })
+  const reattach_token = randomBytes(18).toString('base64url')
+  engine.send({ type: 'session.open', worker_id, reattach_hash: hashToken(reattach_token) })
   const session = engine.system.get(`session:${worker_id}`)
   if (!session) return undefined
 
@@ -72,7 +74,7 @@ export function openSession(engine: EngineActor, handlers: PortHandlers, log: Lo
     if (!open) return
     session.send(decoded.ok ? toEvent(decoded.message) : { type: 'frame.invalid', failure: decoded })
   }
-  session.send({ type: 'session.start' })
+  session.send({ type: 'session.start', reattach_token })
   return {
     worker_id,
     receive: (value) => deliver(decodeValue(value)),

@@ -63,17 +63,25 @@ const errorOf = (err: unknown, fallback: string): ErrorBody => ({
   message: err instanceof Error ? err.message : String(err),
 })
 
+/** Answers to a replayed registration that may come right once another worker is back. */
+const RETRYABLE = new Set(['trigger_type_not_found', 'function_not_found', 'provider_unavailable', 'provider_timeout'])
+const RETRY_MAX_MS = 30_000
+
 /** A worker connected to an engine, over whichever transport made it. */
 export class WorkerClient {
   /** The engine's id for this worker's current session. */
   workerId: string | undefined
   private reattachToken: string | undefined
+  private greeted = false
   private link: Link | undefined
   private closed = false
   private seq = 0
   private readonly functions = new Map<string, { handler: Handler; options: Record<string, unknown> }>()
   private readonly triggerTypes = new Map<string, { description: string; handler: TriggerTypeHandler }>()
+  /** Triggers this worker registered (or is registering), replayed after every reconnect. */
   private readonly triggers = new Map<string, TriggerRequest>()
+  /** Replayed triggers waiting to be tried again, and how long the last wait was. */
+  private readonly retries = new Map<string, { timer: NodeJS.Timeout; delay: number }>()
   /** Provider side: triggers of our types the engine registered with us, by forwarded id. */
   private readonly provided = new Map<string, TriggerConfig & { trigger_type: string }>()
   private readonly registering = new Map<string, Array<(r: RegistrationResult) => void>>()
@@ -90,33 +98,46 @@ export class WorkerClient {
     private readonly onClose?: () => void,
   ) {}
 
-  /** Resolves with the worker id once the engine has greeted this worker. */
+  /** Resolves with the worker id once the engine has greeted this connection of the worker. */
   ready(): Promise<string> {
-    if (this.workerId !== undefined && this.link) return Promise.resolve(this.workerId)
+    if (this.greeted && this.workerId !== undefined) return Promise.resolve(this.workerId)
     return new Promise((resolve) => this.readyWaiters.push(resolve))
   }
 
   /** Called by the transport when a connection opens: reattach, then replay everything. */
   attach(link: Link): void {
     this.link = link
-    if (this.workerId !== undefined) link.send({ type: 'reattach', previous_worker_id: this.workerId, reattach_token: this.reattachToken })
-    for (const [id, t] of this.triggerTypes) link.send({ type: 'registertriggertype', id, description: t.description })
-    for (const [id, f] of this.functions) link.send({ ...f.options, type: 'registerfunction', id })
-    for (const t of this.triggers.values()) link.send({ ...t, type: 'registertrigger' })
-    if (this.name !== undefined) link.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { name: this.name, runtime: 'node', version: process.version, pid: process.pid }, action: { type: 'void' } })
+    if (this.workerId !== undefined) this.send({ type: 'reattach', previous_worker_id: this.workerId, reattach_token: this.reattachToken })
+    for (const [id, t] of this.triggerTypes) this.send({ type: 'registertriggertype', id, description: t.description })
+    for (const [id, f] of this.functions) this.send({ ...f.options, type: 'registerfunction', id })
+    for (const id of [...this.triggers.keys()]) this.replayTrigger(id)
+    if (this.name !== undefined) {
+      this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { name: this.name, runtime: 'node', version: process.version, pid: process.pid }, action: { type: 'void' } })
+    }
   }
 
-  /** Called by the transport when the connection is lost: calls in flight fail. */
-  detach(): void {
+  /**
+   * Called by the transport when the connection is lost: calls in flight fail. `final`
+   * when no reconnect will follow: registrations still waiting are answered too.
+   */
+  detach(final = false): void {
     this.link = undefined
+    this.greeted = false
     this.provided.clear()
+    for (const { timer } of this.retries.values()) clearTimeout(timer)
+    this.retries.clear()
     for (const [id, call] of this.calls) {
       this.calls.delete(id)
       call.reject(new InvocationError({ code: 'connection_lost', message: 'The connection to the engine was lost before the call was answered' }))
     }
+    if (!final) return
+    for (const [id, waiting] of this.registering) {
+      this.registering.delete(id)
+      for (const done of waiting) done({ type: 'triggerregistrationresult', id, trigger_type: '', function_id: '', error: { code: 'connection_lost', message: 'The connection to the engine ended before it answered' } })
+    }
   }
 
-  /** Listens for `error` frames the engine sends this worker. */
+  /** Listens for `error` frames the engine sends this worker, and for replayed registrations it refused. */
   onError(listener: (error: ErrorBody, ref?: unknown) => void): () => void {
     this.errorListeners.add(listener)
     return () => this.errorListeners.delete(listener)
@@ -124,80 +145,80 @@ export class WorkerClient {
 
   registerFunction(id: string, handler: Handler, options: { description?: string; metadata?: unknown; request_format?: unknown; response_format?: unknown } = {}) {
     this.functions.set(id, { handler, options })
-    this.link?.send({ ...options, type: 'registerfunction', id })
+    this.send({ ...options, type: 'registerfunction', id })
     return { id, unregister: () => this.unregisterFunction(id) }
   }
 
   unregisterFunction(id: string): void {
     this.functions.delete(id)
-    this.link?.send({ type: 'unregisterfunction', id })
+    this.send({ type: 'unregisterfunction', id })
   }
 
   registerTriggerType(type: { id: string; description?: string }, handler: TriggerTypeHandler) {
     this.triggerTypes.set(type.id, { description: type.description ?? '', handler })
-    this.link?.send({ type: 'registertriggertype', id: type.id, description: type.description ?? '' })
+    this.send({ type: 'registertriggertype', id: type.id, description: type.description ?? '' })
     return { id: type.id, unregister: () => this.unregisterTriggerType(type.id) }
   }
 
   unregisterTriggerType(id: string): void {
     this.triggerTypes.delete(id)
-    this.link?.send({ type: 'unregistertriggertype', id })
+    this.send({ type: 'unregistertriggertype', id })
   }
 
   /** Registers a trigger; resolves to the engine's `triggerregistrationresult`, never throws. */
   registerTrigger(request: TriggerRequest): Promise<RegistrationResult> {
     const { id, trigger_type, function_id } = request as Partial<TriggerRequest>
-    if (typeof id !== 'string' || id.length === 0) {
-      return Promise.resolve({
+    const refused = (message: string): Promise<RegistrationResult> =>
+      Promise.resolve({
         type: 'triggerregistrationresult',
         id: typeof id === 'string' ? id : '',
         trigger_type: typeof trigger_type === 'string' ? trigger_type : '',
         function_id: typeof function_id === 'string' ? function_id : '',
-        error: { code: 'invalid_message', message: `'id' must be a non-empty string, got ${id === undefined ? 'nothing' : JSON.stringify(id)}` },
+        error: { code: 'invalid_message', message },
       })
-    }
+    if (typeof id !== 'string' || id.length === 0) return refused(`'id' must be a non-empty string, got ${id === undefined ? 'nothing' : JSON.stringify(id)}`)
+    if (this.link && !this.send({ ...request, type: 'registertrigger' })) return refused('registertrigger: the request cannot be sent as JSON')
     return new Promise((resolve) => {
-      const waiting = this.registering.get(id) ?? []
-      waiting.push((result) => {
+      this.await(id, (result) => {
         if (result.error && this.triggers.get(id) === request) this.triggers.delete(id)
         resolve(result)
       })
-      this.registering.set(id, waiting)
       if (!this.triggers.has(id)) this.triggers.set(id, request)
-      this.link?.send({ ...request, type: 'registertrigger' })
     })
   }
 
   unregisterTrigger(id: string, trigger_type?: string): void {
     this.triggers.delete(id)
-    this.link?.send(trigger_type === undefined ? { type: 'unregistertrigger', id } : { type: 'unregistertrigger', id, trigger_type })
+    const retry = this.retries.get(id)
+    if (retry) clearTimeout(retry.timer)
+    this.retries.delete(id)
+    this.send(trigger_type === undefined ? { type: 'unregistertrigger', id } : { type: 'unregistertrigger', id, trigger_type })
   }
 
   /** Calls a function; resolves with its result, rejects with an InvocationError. */
   invoke<T = unknown>(function_id: string, data?: unknown, options: InvokeOptions = {}): Promise<T> {
-    const link = this.link
-    if (!link) return Promise.reject(new InvocationError({ code: 'connection_lost', message: 'Not connected to the engine' }))
+    if (!this.link) return Promise.reject(new InvocationError({ code: 'connection_lost', message: 'Not connected to the engine' }))
     const invocation_id = `c${++this.seq}`
     return new Promise<T>((resolve, reject) => {
       this.calls.set(invocation_id, { resolve: resolve as (v: unknown) => void, reject })
-      link.send({ type: 'invokefunction', invocation_id, function_id, data, ...options })
+      if (!this.send({ type: 'invokefunction', invocation_id, function_id, data, ...options })) {
+        this.calls.delete(invocation_id)
+        reject(new InvocationError({ code: 'invalid_message', message: 'invokefunction: the call cannot be sent as JSON' }))
+      }
     })
   }
 
   /** Calls a function without waiting for, or getting, an answer. */
   invokeVoid(function_id: string, data?: unknown, options: Pick<InvokeOptions, 'metadata'> = {}): void {
-    this.link?.send({ type: 'invokefunction', function_id, data, action: { type: 'void' }, ...options })
+    this.send({ type: 'invokefunction', function_id, data, action: { type: 'void' }, ...options })
   }
 
   /** Ends the connection for good: no reconnect. */
   close(): void {
+    if (this.closed) return
     this.closed = true
     const link = this.link
-    this.detach()
-    for (const [id, waiting] of this.registering) {
-      this.registering.delete(id)
-      for (const done of waiting) done({ type: 'triggerregistrationresult', id, trigger_type: '', function_id: '', error: { code: 'worker_closed', message: 'The worker closed before the engine answered' } })
-    }
+    this.detach(true)
     link?.close()
     this.onClose?.()
   }
@@ -212,6 +233,7 @@ export class WorkerClient {
       case 'workerregistered':
         this.workerId = message.worker_id
         this.reattachToken = message.reattach_token
+        this.greeted = true
         for (const resolve of this.readyWaiters.splice(0)) resolve(message.worker_id)
         return
       case 'triggerregistrationresult':
@@ -236,7 +258,7 @@ export class WorkerClient {
         return
       }
       case 'ping':
-        return this.link?.send({ type: 'pong' })
+        return void this.send({ type: 'pong' })
       case 'error': {
         const ref = message.ref as { type?: string; id?: string } | undefined
         if (ref?.type === 'registertrigger' && ref.id !== undefined) {
@@ -246,10 +268,57 @@ export class WorkerClient {
           this.calls.delete(ref.id)
           call.reject(new InvocationError(message.error))
         }
-        for (const listener of this.errorListeners) listener(message.error, ref)
+        this.report(message.error, ref)
         return
       }
     }
+  }
+
+  /** Sends if connected; a message JSON cannot carry is reported, never thrown. */
+  private send(message: object): boolean {
+    if (!this.link) return false
+    try {
+      this.link.send(message)
+      return true
+    } catch (err) {
+      this.report({ code: 'invalid_message', message: `Could not send ${(message as { type?: string }).type}: ${(err as Error).message}` })
+      return false
+    }
+  }
+
+  private report(error: ErrorBody, ref?: unknown): void {
+    for (const listener of this.errorListeners) listener(error, ref)
+  }
+
+  private await(id: string, done: (r: RegistrationResult) => void): void {
+    const waiting = this.registering.get(id)
+    if (waiting) waiting.push(done)
+    else this.registering.set(id, [done])
+  }
+
+  /**
+   * Sends a remembered trigger again after a reconnect. If the engine cannot take it yet
+   * (its type's provider or its function's worker is not back), it is tried again with
+   * backoff while the connection lasts; any other refusal drops it and is reported.
+   */
+  private replayTrigger(id: string): void {
+    const request = this.triggers.get(id)
+    if (!request || !this.link) return
+    if (!this.registering.has(id)) {
+      this.await(id, (result) => {
+        if (!result.error) return void this.retries.delete(id)
+        if (this.triggers.get(id) !== request) return
+        if (RETRYABLE.has(result.error.code) && this.link) {
+          const delay = Math.min(RETRY_MAX_MS, (this.retries.get(id)?.delay ?? 500) * 2)
+          this.retries.set(id, { delay, timer: setTimeout(() => this.replayTrigger(id), delay) })
+          return
+        }
+        this.triggers.delete(id)
+        this.retries.delete(id)
+        this.report(result.error, { type: 'registertrigger', id })
+      })
+    }
+    this.send({ ...request, type: 'registertrigger' })
   }
 
   private settleRegistration(result: RegistrationResult): void {
@@ -262,18 +331,18 @@ export class WorkerClient {
   private async serve(message: Incoming): Promise<void> {
     const { invocation_id, function_id } = message
     const fn = this.functions.get(function_id)
-    let reply: object
+    let reply: Record<string, unknown>
     if (!fn) {
       reply = { type: 'invocationresult', invocation_id, function_id, error: { code: 'function_not_found', message: `This worker has no function '${function_id}'` } }
     } else {
       try {
-        const result = await fn.handler(message.data, message.metadata)
-        reply = { type: 'invocationresult', invocation_id, function_id, result }
+        reply = { type: 'invocationresult', invocation_id, function_id, result: await fn.handler(message.data, message.metadata) }
       } catch (err) {
         reply = { type: 'invocationresult', invocation_id, function_id, error: errorOf(err, 'invocation_failed') }
       }
     }
-    if (invocation_id !== undefined) this.link?.send(reply)
+    if (invocation_id === undefined || this.send(reply)) return
+    this.send({ type: 'invocationresult', invocation_id, function_id, error: { code: 'invalid_result', message: `Function '${function_id}' returned a value that cannot be sent as JSON` } })
   }
 
   private async provide(message: Incoming): Promise<void> {
@@ -289,6 +358,7 @@ export class WorkerClient {
         error = errorOf(err, 'invalid_config')
       }
     }
-    this.link?.send(error ? { type: 'triggerregistrationresult', id, trigger_type, function_id, error } : { type: 'triggerregistrationresult', id, trigger_type, function_id })
+    this.send(error ? { type: 'triggerregistrationresult', id, trigger_type, function_id, error } : { type: 'triggerregistrationresult', id, trigger_type, function_id })
   }
 }
+

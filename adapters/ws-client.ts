@@ -36,7 +36,10 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
     ws.on('open', () => {
       attempt = 0
       worker.attach({
-        send: (message) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(message)),
+        send: (message) => {
+          const frame = JSON.stringify(message)
+          if (ws.readyState === WebSocket.OPEN) ws.send(frame)
+        },
         close: () => ws.close(1000),
       })
     })
@@ -55,9 +58,10 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
       if (!greeted) firstError?.(err)
     })
     ws.on('close', () => {
-      worker.detach()
+      const again = !worker.isClosed && options.reconnect !== false && greeted
+      worker.detach(!again)
       if (!greeted) firstError?.(new Error('connection closed before the engine greeted the worker'))
-      if (worker.isClosed || options.reconnect === false || !greeted) return
+      if (!again) return
       const delay = Math.min(max, initial * 2 ** attempt++) * (0.8 + Math.random() * 0.4)
       timer = setTimeout(dial, delay)
     })

@@ -46,6 +46,8 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node drops its own error listener before 'upgrade': a reset must not crash the process.
+    socket.on('error', () => socket.destroy())
     const path = (req.url ?? '/').split('?')[0]
     if (!accepting) return refuseUpgrade(socket, '503 Service Unavailable')
     if (path === '/') workers.handleUpgrade(req, socket, head, (ws) => workers.emit('connection', ws, req))
@@ -63,7 +65,12 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     alive.add(ws)
     const port = open({
       out: (message) => {
-        if (ws.readyState === ws.OPEN) ws.send(encode(message))
+        if (ws.readyState !== ws.OPEN) return
+        try {
+          ws.send(encode(message))
+        } catch (err) {
+          log.error({ type: message.type, err: (err as Error).message }, 'could not encode an outbound message')
+        }
       },
       end: (reason) => ws.close(4000, reason.slice(0, 120)),
     })

@@ -5,7 +5,8 @@
  * provider comes or goes. Stopping waits for calls in flight, up to a grace period.
  */
 import { assign, emit, enqueueActions, sendTo, setup, stopChild, type AnyActorRef } from 'xstate'
-import { catalogLogic, type CatalogState } from '../actors/catalog.js'
+import { catalogLogic, catalogOf } from '../actors/catalog.js'
+import { hashToken, sameHash } from '../actors/reattach-token.js'
 import { builtinDescriptions } from '../actors/builtin-trigger-types.js'
 import { httpProviderLogic, type HttpProviderInput } from '../actors/http-provider.js'
 import { invocationsLogic } from '../actors/invocations.js'
@@ -31,17 +32,16 @@ export interface Listening {
 export type EngineEvent =
   | { type: 'engine.started' }
   | { type: 'engine.stop' }
-  | { type: 'session.open'; worker_id: string; reattach_token: string }
+  | { type: 'session.open'; worker_id: string; reattach_hash: string }
   | { type: 'session.retire'; by: string; worker_id: string; reattach_token: string }
   | { type: 'triggerType.available'; trigger_type: string }
-  | { type: 'triggerType.lost'; trigger_type: string }
+  | { type: 'triggerType.lost'; trigger_type: string; gone: boolean }
   | { type: 'invocations.drained' }
   | { type: 'provider.listening'; provider: string; host: string; port: number }
   | { type: 'provider.failed'; provider: string; message: string }
 
 /** Children of the engine that are not sessions: its own actors and the providers. */
 const isSession = (childId: string) => childId !== 'catalog' && childId !== 'invocations' && !childId.startsWith('provider:')
-const sessionRef = (children: Record<string, AnyActorRef | undefined>, worker_id: string) => children[worker_id]
 
 export const engineMachine = setup({
   types: {
@@ -69,11 +69,11 @@ export const engineMachine = setup({
       return { type: 'provider.failed' as const, provider, message }
     }),
     spawnSession: enqueueActions(({ enqueue, context, event }) => {
-      const { worker_id, reattach_token } = event as Extract<EngineEvent, { type: 'session.open' }>
+      const { worker_id, reattach_hash } = event as Extract<EngineEvent, { type: 'session.open' }>
       enqueue.spawnChild('session', {
         id: worker_id,
         systemId: `session:${worker_id}`,
-        input: { worker_id, reattach_token, registrationTimeoutMs: context.registrationTimeoutMs },
+        input: { worker_id, reattach_hash, registrationTimeoutMs: context.registrationTimeoutMs },
       })
     }),
     releaseSession: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
@@ -85,19 +85,19 @@ export const engineMachine = setup({
         return
       }
       enqueue.emit({ type: 'log', level: 'warn', msg: 'session failed', data: { worker_id: actorId, err: String(error) } })
-      const lost = (system.get('catalog').getSnapshot().context as CatalogState).workers[actorId]?.trigger_types ?? {}
+      const lost = catalogOf(system).workers[actorId]?.trigger_types ?? {}
       enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'worker.remove', worker_id: actorId })
       enqueue.sendTo(system.get('invocations') as AnyActorRef, { type: 'worker.gone', worker_id: actorId })
-      for (const trigger_type in lost) enqueue.raise({ type: 'triggerType.lost', trigger_type })
+      for (const trigger_type in lost) enqueue.raise({ type: 'triggerType.lost', trigger_type, gone: true })
       enqueue.stopChild(actorId)
     }),
-    retireSession: enqueueActions(({ enqueue, event, self }) => {
+    retireSession: enqueueActions(({ enqueue, event, system }) => {
       const { by, worker_id, reattach_token } = event as Extract<EngineEvent, { type: 'session.retire' }>
-      const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>
-      const previous = worker_id === by ? undefined : sessionRef(children, worker_id)
+      // Looked up by systemId: only sessions are found, whatever id the worker sent.
+      const previous = worker_id === by ? undefined : (system.get(`session:${worker_id}`) as AnyActorRef | undefined)
       if (!previous) return
-      if (previous.getSnapshot().context.reattach_token !== reattach_token) {
-        const reporter = sessionRef(children, by)
+      if (!sameHash(previous.getSnapshot().context.reattach_hash, hashToken(reattach_token))) {
+        const reporter = system.get(`session:${by}`) as AnyActorRef | undefined
         if (reporter) {
           enqueue.sendTo(reporter, {
             type: 'session.reject',
@@ -111,7 +111,10 @@ export const engineMachine = setup({
     }),
     broadcastProviderChange: ({ event, self }) => {
       const change = event as Extract<EngineEvent, { type: 'triggerType.available' | 'triggerType.lost' }>
-      const relayed = { type: change.type === 'triggerType.lost' ? 'provider.lost' : 'provider.available', trigger_type: change.trigger_type }
+      const relayed =
+        change.type === 'triggerType.lost'
+          ? { type: 'provider.lost', trigger_type: change.trigger_type, gone: change.gone }
+          : { type: 'provider.available', trigger_type: change.trigger_type }
       const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>
       for (const id in children) if (isSession(id)) children[id]?.send(relayed)
     },

@@ -8,7 +8,7 @@
 import { assign, emit, enqueueActions, sendParent, sendTo, setup, stopChild, type AnyActorRef, type ActorSystem } from 'xstate'
 import type { ErrorBody, Outbound } from '../adapters/messages.js'
 import type { InvalidFrameEvent, WireEvent } from '../adapters/events.js'
-import { record, type CatalogState } from '../actors/catalog.js'
+import { catalogOf, record } from '../actors/catalog.js'
 import { engineFunctions } from '../actors/engine-functions.js'
 import { remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
 import { builtinTriggerTypes, ENGINE_PROVIDER, isBuiltin } from '../actors/builtin-trigger-types.js'
@@ -16,20 +16,21 @@ import { triggerActorId, triggerMachine, typeActorId } from './trigger.machine.j
 
 export interface SessionInput {
   worker_id: string
-  reattach_token: string
+  /** SHA-256 of the token handed to the worker in `workerregistered`; the token itself is never kept. */
+  reattach_hash: string
   registrationTimeoutMs: number
 }
 
 /** Events the engine's other actors send a session. */
 export type SessionInternalEvent =
-  | { type: 'session.start' }
+  | { type: 'session.start'; reattach_token: string }
   | { type: 'session.close'; reason?: string }
   | { type: 'session.reject'; error: ErrorBody; ref?: { type?: string; id?: string } }
   | { type: 'invocation.deliver'; message: Extract<Outbound, { type: 'invokefunction' }> }
   | { type: 'invocation.reply'; message: Extract<Outbound, { type: 'invocationresult' }> }
   | { type: 'provider.forward'; forwarded_id: string; from: string; trigger_type: string; message: Extract<Outbound, { type: 'registertrigger' }> }
   | { type: 'provider.unforward'; forwarded_id: string; message: Extract<Outbound, { type: 'unregistertrigger' }> }
-  | { type: 'provider.lost'; trigger_type: string }
+  | { type: 'provider.lost'; trigger_type: string; gone: boolean }
   | { type: 'provider.available'; trigger_type: string }
   | { type: 'trigger.settled'; result: Extract<Outbound, { type: 'triggerregistrationresult' }> }
   | { type: 'session.log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
@@ -43,12 +44,17 @@ export type SessionEmitted =
   | { type: 'ended'; reason: string }
 
 
-const catalogOf = (system: ActorSystem<any>): CatalogState => system.get('catalog').getSnapshot().context
-/** An error frame for the worker and its log record: every error frame is logged once. */
-const rejection = (worker_id: string, error: ErrorBody, ref?: { type?: string; id?: string }): SessionEmitted[] => [
-  { type: 'outbound', message: ref ? { type: 'error', error, ref } : { type: 'error', error } },
-  { type: 'log', level: 'warn', msg: 'error frame', data: { worker_id, error, ref } },
-]
+/** Answers a frame with an error frame and logs it, once. */
+function refuse(enqueue: { emit: (event: SessionEmitted) => void }, worker_id: string, error: ErrorBody, ref?: { type?: string; id?: string }): void {
+  enqueue.emit({ type: 'outbound', message: ref ? { type: 'error', error, ref } : { type: 'error', error } })
+  enqueue.emit({ type: 'log', level: 'warn', msg: 'error frame', data: { worker_id, error, ref } })
+}
+/** A copy of `record` without `key`. */
+const without = <T>(rec: Record<string, T>, key: string): Record<string, T> => {
+  const copy = Object.assign(record<T>(), rec)
+  delete copy[key]
+  return copy
+}
 const childrenOf = (self: AnyActorRef) => self.getSnapshot().children as Record<string, AnyActorRef | undefined>
 
 export const sessionMachine = setup({
@@ -67,12 +73,12 @@ export const sessionMachine = setup({
     send: emit((_, params: { message: Outbound }) => ({ type: 'outbound' as const, message: params.message })),
     /** Answers a frame that could not be processed, and logs it once. */
     reject: enqueueActions(({ enqueue, context }, params: { error: ErrorBody; ref?: { type?: string; id?: string } }) => {
-      for (const e of rejection(context.worker_id, params.error, params.ref)) enqueue.emit(e)
+      refuse(enqueue, context.worker_id, params.error, params.ref)
     }),
     joinCatalog: sendTo(({ system }) => system.get('catalog') as AnyActorRef, ({ context }) => ({ type: 'worker.add' as const, worker_id: context.worker_id, connected_at: new Date().toISOString() })),
-    welcome: emit(({ context }) => ({
+    welcome: emit(({ context, event }) => ({
       type: 'outbound' as const,
-      message: { type: 'workerregistered' as const, worker_id: context.worker_id, reattach_token: context.reattach_token },
+      message: { type: 'workerregistered' as const, worker_id: context.worker_id, reattach_token: (event as Extract<SessionEvent, { type: 'session.start' }>).reattach_token },
     })),
     log: emit(({ event }) => {
       const { level, msg, data } = event as Extract<SessionInternalEvent, { type: 'session.log' }>
@@ -80,22 +86,24 @@ export const sessionMachine = setup({
     }),
     logOpened: emit(({ context }) => ({ type: 'log' as const, level: 'info' as const, msg: 'session opened', data: { worker_id: context.worker_id } })),
 
-    answerInvalidFrame: enqueueActions(({ enqueue, event, context }) => {
+    answerInvalidFrame: enqueueActions(({ enqueue, event, context, system }) => {
       const { failure } = event as InvalidFrameEvent
-      const raw = failure.raw
-      if (raw?.type === 'registertrigger' && failure.ref?.id !== undefined) {
-        const result = {
-          type: 'triggerregistrationresult' as const,
-          id: failure.ref.id,
-          trigger_type: typeof raw.trigger_type === 'string' ? raw.trigger_type : '',
-          function_id: typeof raw.function_id === 'string' ? raw.function_id : '',
-          error: failure.error,
-        }
+      if (failure.echo && failure.ref?.id !== undefined) {
+        const result = { type: 'triggerregistrationresult' as const, id: failure.ref.id, ...failure.echo, error: failure.error }
         enqueue.emit({ type: 'outbound', message: result })
-        enqueue.emit({ type: 'log', level: 'warn', msg: 'trigger registration refused', data: { error: failure.error, ref: failure.ref } })
+        enqueue.emit({ type: 'log', level: 'warn', msg: 'trigger registration refused', data: { worker_id: context.worker_id, error: failure.error, ref: failure.ref } })
         return
       }
-      for (const e of rejection(context.worker_id, failure.error, failure.ref)) enqueue.emit(e)
+      refuse(enqueue, context.worker_id, failure.error, failure.ref)
+      // A malformed answer still ends the call, so its caller is not left waiting.
+      if (failure.ref?.type === 'invocationresult' && failure.ref.id !== undefined) {
+        enqueue.sendTo(system.get('invocations') as AnyActorRef, {
+          type: 'invocation.result',
+          worker_id: context.worker_id,
+          invocation_id: failure.ref.id,
+          error: { code: 'invalid_result', message: `The serving worker's answer was refused: ${failure.error.message}` },
+        })
+      }
     }),
 
     admitFunction: enqueueActions(({ enqueue, event, context, system }) => {
@@ -103,7 +111,7 @@ export const sessionMachine = setup({
       const mine = catalogOf(system).workers[context.worker_id]
       if (Object.hasOwn(engineFunctions, message.id) || (mine && message.id in mine.functions)) {
         const reason = Object.hasOwn(engineFunctions, message.id) ? 'is an engine function' : 'is already registered by this worker'
-        for (const e of rejection(context.worker_id, { code: 'duplicate_function_id', message: `Function '${message.id}' ${reason}` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        refuse(enqueue, context.worker_id, { code: 'duplicate_function_id', message: `Function '${message.id}' ${reason}` }, { type: message.type, id: message.id })
         return
       }
       const { description, request_format, response_format, metadata } = message
@@ -117,7 +125,7 @@ export const sessionMachine = setup({
     removeFunction: enqueueActions(({ enqueue, event, context, system }) => {
       const { message } = event as Extract<WireEvent, { type: 'function.unregister' }>
       if (!(message.id in (catalogOf(system).workers[context.worker_id]?.functions ?? {}))) {
-        for (const e of rejection(context.worker_id, { code: 'function_not_found', message: `No function registered with ID '${message.id}' by this worker` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        refuse(enqueue, context.worker_id, { code: 'function_not_found', message: `No function registered with ID '${message.id}' by this worker` }, { type: message.type, id: message.id })
         return
       }
       enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'function.remove', worker_id: context.worker_id, function_id: message.id })
@@ -128,7 +136,7 @@ export const sessionMachine = setup({
       const holder = catalogOf(system).triggerTypes[message.id]
       if (holder) {
         const by = holder.worker_id === ENGINE_PROVIDER ? 'by the engine' : holder.worker_id === context.worker_id ? 'by this worker' : `by worker '${holder.worker_id}'`
-        for (const e of rejection(context.worker_id, { code: 'trigger_type_exists', message: `Trigger type '${message.id}' is already provided ${by}` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        refuse(enqueue, context.worker_id, { code: 'trigger_type_exists', message: `Trigger type '${message.id}' is already provided ${by}` }, { type: message.type, id: message.id })
         return
       }
       enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'triggerType.add', worker_id: context.worker_id, trigger_type: message.id, description: message.description })
@@ -137,11 +145,11 @@ export const sessionMachine = setup({
     removeTriggerType: enqueueActions(({ enqueue, event, context, system }) => {
       const { message } = event as Extract<WireEvent, { type: 'triggerType.unregister' }>
       if (catalogOf(system).triggerTypes[message.id]?.worker_id !== context.worker_id) {
-        for (const e of rejection(context.worker_id, { code: 'trigger_type_not_found', message: `This worker does not provide trigger type '${message.id}'` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        refuse(enqueue, context.worker_id, { code: 'trigger_type_not_found', message: `This worker does not provide trigger type '${message.id}'` }, { type: message.type, id: message.id })
         return
       }
       enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'triggerType.remove', worker_id: context.worker_id, trigger_type: message.id })
-      enqueue.sendParent({ type: 'triggerType.lost', trigger_type: message.id })
+      enqueue.sendParent({ type: 'triggerType.lost', trigger_type: message.id, gone: false })
     }),
 
     /** The checks of the reference page, in its order; the first that fails is the answer. */
@@ -193,7 +201,7 @@ export const sessionMachine = setup({
       const type = child?.getSnapshot().context.trigger_type
       if (!child || (message.trigger_type !== undefined && message.trigger_type !== type)) {
         const of = message.trigger_type !== undefined ? ` of type '${message.trigger_type}'` : ''
-        for (const e of rejection(context.worker_id, { code: 'trigger_not_found', message: `No trigger with ID '${message.id}'${of} is registered by this worker` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        refuse(enqueue, context.worker_id, { code: 'trigger_not_found', message: `No trigger with ID '${message.id}'${of} is registered by this worker` }, { type: message.type, id: message.id })
         return
       }
       enqueue.sendTo(child, { type: 'trigger.unregister' })
@@ -238,24 +246,20 @@ export const sessionMachine = setup({
     rememberForward: assign({
       forwarded: ({ context, event }) => {
         const { forwarded_id, from, trigger_type } = event as Extract<SessionInternalEvent, { type: 'provider.forward' }>
-        context.forwarded[forwarded_id] = { worker_id: from, trigger_type }
-        return context.forwarded
+        return { ...context.forwarded, [forwarded_id]: { worker_id: from, trigger_type } }
       },
     }),
     forgetForward: assign({
-      forwarded: ({ context, event }) => {
-        delete context.forwarded[(event as { forwarded_id: string }).forwarded_id]
-        return context.forwarded
-      },
+      forwarded: ({ context, event }) => without(context.forwarded, (event as { forwarded_id: string }).forwarded_id),
     }),
     relayVerdict: enqueueActions(({ enqueue, event, context, system }) => {
       const { message } = event as Extract<WireEvent, { type: 'trigger.verdict' }>
-      const pending = context.forwarded[message.id]
+      const pending = Object.hasOwn(context.forwarded, message.id) ? context.forwarded[message.id] : undefined
       if (!pending) {
-        for (const e of rejection(context.worker_id, { code: 'invalid_message', message: `No trigger registration '${message.id}' is awaiting a verdict from this worker` }, { type: message.type, id: message.id })) enqueue.emit(e)
+        refuse(enqueue, context.worker_id, { code: 'invalid_message', message: `No trigger registration '${message.id}' is awaiting a verdict from this worker` }, { type: message.type, id: message.id })
         return
       }
-      delete context.forwarded[message.id]
+      enqueue.assign({ forwarded: without(context.forwarded, message.id) })
       const target = system.get(typeActorId(pending.worker_id, pending.trigger_type))
       if (target) enqueue.sendTo(target as AnyActorRef, { type: 'provider.verdict', forwarded_id: message.id, error: message.error })
     }),
@@ -269,7 +273,7 @@ export const sessionMachine = setup({
     /** Everything the session registered leaves the catalog; its calls end; providers' users park. */
     releaseRegistrations: enqueueActions(({ enqueue, context, system }) => {
       const mine = catalogOf(system).workers[context.worker_id]
-      for (const trigger_type in mine?.trigger_types ?? {}) enqueue.sendParent({ type: 'triggerType.lost', trigger_type })
+      for (const trigger_type in mine?.trigger_types ?? {}) enqueue.sendParent({ type: 'triggerType.lost', trigger_type, gone: true })
       enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'worker.remove', worker_id: context.worker_id })
       enqueue.sendTo(system.get('invocations') as AnyActorRef, { type: 'worker.gone', worker_id: context.worker_id })
     }),

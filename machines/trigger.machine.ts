@@ -5,7 +5,7 @@
  * answers `trigger.activated` or `trigger.rejected`. The first verdict is reported to the
  * registering worker; later ones (re-sends after parking) are only logged.
  */
-import { assign, not, sendParent, sendTo, setup, type ActorSystem } from 'xstate'
+import { enqueueActions, not, sendTo, setup, type ActorSystem } from 'xstate'
 import type { ErrorBody, RegistrationResult } from '../adapters/messages.js'
 
 export interface TriggerInput {
@@ -65,18 +65,23 @@ export const triggerMachine = setup({
       ({ system, context }) => typeActor(system, context),
       ({ context }) => ({ type: 'trigger.deactivate' as const, trigger_id: context.id }),
     ),
-    reportSuccess: sendParent(({ context }) => ({ type: 'trigger.settled' as const, result: result(context) })),
-    reportFailure: sendParent(({ context }, params: { error: ErrorBody }) => ({
-      type: 'trigger.settled' as const,
-      result: result(context, params.error),
-    })),
-    markAnswered: assign({ answered: true }),
-    logResent: sendParent(({ context }, params: { error?: ErrorBody }) => ({
-      type: 'session.log' as const,
-      level: params.error ? ('warn' as const) : ('info' as const),
-      msg: params.error ? 'parked trigger was refused by the new provider' : 'parked trigger re-sent to the new provider',
-      data: { trigger_id: context.id, trigger_type: context.trigger_type, error: params.error },
-    })),
+    /**
+     * Ends a registration attempt: the first outcome is the worker's answer; the outcome of
+     * a re-send to a new provider (the worker was answered long ago) is only logged.
+     */
+    conclude: enqueueActions(({ enqueue, context }, params: { error?: ErrorBody }) => {
+      if (!context.answered) {
+        enqueue.sendParent({ type: 'trigger.settled', result: result(context, params.error) })
+        enqueue.assign({ answered: true })
+        return
+      }
+      enqueue.sendParent({
+        type: 'session.log',
+        level: params.error ? 'warn' : 'info',
+        msg: params.error ? 'parked trigger could not be re-sent to the new provider' : 'parked trigger re-sent to the new provider',
+        data: { worker_id: context.worker_id, trigger_id: context.id, trigger_type: context.trigger_type, error: params.error },
+      })
+    }),
   },
 }).createMachine({
   id: 'trigger',
@@ -88,30 +93,33 @@ export const triggerMachine = setup({
       after: {
         registrationTimeout: {
           target: 'failed',
-          actions: [
-            {
-              type: 'reportFailure',
-              params: ({ context }) => ({
-                error: {
-                  code: 'provider_timeout',
-                  message: `The provider of trigger type '${context.trigger_type}' did not answer within ${context.registrationTimeoutMs} ms`,
-                },
-              }),
-            },
-          ],
+          actions: {
+            type: 'conclude',
+            params: ({ context }) => ({
+              error: {
+                code: 'provider_timeout',
+                message: `The provider of trigger type '${context.trigger_type}' did not answer within ${context.registrationTimeoutMs} ms`,
+              },
+            }),
+          },
         },
       },
       on: {
-        'trigger.activated': [
-          { guard: 'answered', target: 'active', actions: { type: 'logResent', params: {} } },
-          { target: 'active', actions: ['reportSuccess', 'markAnswered'] },
-        ],
-        'trigger.rejected': [
-          { guard: 'answered', target: 'failed', actions: { type: 'logResent', params: ({ event }) => ({ error: event.error }) } },
-          { target: 'failed', actions: { type: 'reportFailure', params: ({ event }) => ({ error: event.error }) } },
-        ],
+        'trigger.activated': { target: 'active', actions: { type: 'conclude', params: {} } },
+        'trigger.rejected': { target: 'failed', actions: { type: 'conclude', params: ({ event }) => ({ error: event.error }) } },
         'provider.lost': { guard: 'concernsThisType', target: 'parked' },
-        'trigger.unregister': { target: 'removed', actions: 'requestDeactivation' },
+        'trigger.unregister': {
+          target: 'removed',
+          actions: [
+            {
+              type: 'conclude',
+              params: ({ context }) => ({
+                error: { code: 'trigger_unregistered', message: `Trigger '${context.id}' was unregistered before its registration completed` },
+              }),
+            },
+            'requestDeactivation',
+          ],
+        },
       },
     },
     active: {
@@ -125,7 +133,7 @@ export const triggerMachine = setup({
         guard: not('answered'),
         target: 'failed',
         actions: {
-          type: 'reportFailure',
+          type: 'conclude',
           params: ({ context }) => ({
             error: { code: 'provider_unavailable', message: `The provider of trigger type '${context.trigger_type}' disconnected before answering` },
           }),

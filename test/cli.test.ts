@@ -224,9 +224,10 @@ C(
       assert.ok(at - signalledAt < 3000, `exited within a few seconds (${at - signalledAt} ms)`)
       await until(() => outcome !== undefined, 3000, 'the caller to hear the call ended')
       await call
-      // (Today the engine sends no invocationresult for it: the caller learns of it from
-      // the closed connection, code `connection_lost`. Any InvocationError will do here.)
+      // The engine answers it before it closes the connection.
       assert.instance(outcome, InvocationError, `the call rejects: ${String(outcome)}`)
+      assert.is((outcome as InvocationError).code, 'worker_disconnected')
+      assert.match((outcome as InvocationError).message, 'The engine stopped before')
     } finally {
       for (const w of workers) w.close()
       s.child.kill('SIGKILL')

@@ -76,6 +76,34 @@ for (const transport of transports) {
     assert.is((await client.next((m) => m.type === 'invocationresult')).result, 'real')
   }))
 
+  it('a result with "error": null is a result', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'f' })
+    const client = await raw(ctx)
+    client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'f', data: null })
+    const delivered = await server.next((m) => m.type === 'invokefunction')
+    server.send({ type: 'invocationresult', invocation_id: delivered.invocation_id, function_id: 'f', result: 42, error: null })
+    assert.equal(await client.next((m) => m.type === 'invocationresult'), { type: 'invocationresult', invocation_id: 'c1', function_id: 'f', result: 42 })
+  }))
+
+  it('a function returning what JSON cannot carry: the caller gets an error, nothing crashes', limit(async (ctx) => {
+    const server = await worker(ctx)
+    server.registerFunction('big', () => ({ n: 10n }))
+    server.registerFunction('loop', () => {
+      const o: Record<string, unknown> = {}
+      o.self = o
+      return o
+    })
+    const client = await worker(ctx)
+    for (const id of ['big', 'loop']) {
+      const err = await rejection(client.invoke(id))
+      assert.ok(err.code === 'invalid_result' || err.code === 'invalid_message', err.code)
+    }
+    const err = await rejection(client.invoke('big', { n: 1n }))
+    assert.is(err.code, 'invalid_message')
+    assert.is(await server.invoke('engine::workers::list').then(() => 'alive'), 'alive')
+  }))
+
   it('errors from the serving worker are passed on unchanged', limit(async (ctx) => {
     const server = await raw(ctx)
     server.send({ type: 'registerfunction', id: 'f' })

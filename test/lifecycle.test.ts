@@ -102,6 +102,24 @@ for (const transport of transports) {
     assert.is(fresh.received.filter((m) => m.type === 'error').length, 1)
   }))
 
+  it('reattach naming anything but a session (engine actors, prototype names) harms nothing', limit(async (ctx) => {
+    const p = await raw(ctx)
+    for (const id of ['__proto__', 'constructor', 'toString', 'catalog', 'invocations', 'provider:http', p.worker_id]) {
+      p.send({ type: 'reattach', previous_worker_id: id, reattach_token: 'x' })
+    }
+    p.send({ type: 'ping' })
+    assert.equal(await p.next((m) => m.type === 'pong'), { type: 'pong' })
+    assert.is(ctx.engine.actor.getSnapshot().status, 'active')
+    assert.is(p.received.filter((m) => m.type === 'error').length, 0)
+    assert.ok(ctx.engine.actor.system.get('catalog') && ctx.engine.actor.system.get('invocations'))
+  }))
+
+  it('JSON ping is answered with pong', limit(async (ctx) => {
+    const p = await raw(ctx)
+    p.send({ type: 'ping' })
+    assert.equal(await p.next((m) => m.type === 'pong'), { type: 'pong' })
+  }))
+
   it('stopping the engine answers calls still in flight after the grace period', limit(async (ctx) => {
     const server = await raw(ctx)
     server.send({ type: 'registerfunction', id: 'stuck' })
@@ -182,6 +200,50 @@ ws('the client reconnects after a dropped connection, reattaches and replays its
   assert.is(await provider.invoke('f'), 'from w')
   assert.equal(sessionIds(ctx.engine).sort(), [provider.workerId!, w.workerId!].sort())
 }))
+
+ws('refused upgrades survive clients that reset the connection', limit(async (ctx) => {
+  const { connect } = await import('node:net')
+  const port = ctx.engine.port!
+  for (const path of ['/nowhere', '/']) {
+    await new Promise<void>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+        s.resetAndDestroy()
+        resolve()
+      })
+      s.on('error', () => resolve())
+    })
+  }
+  await sleep(100)
+  const p = await rawSocket(ctx.engine.url!)
+  ctx.closers.push(() => p.close())
+  p.send({ type: 'ping' })
+  await p.next((m) => m.type === 'pong')
+}))
+
+ws('after an engine restart, a trigger whose type comes back later is re-registered once it can be', limit(async (ctx) => {
+  const port = ctx.engine.port!
+  const seen: string[] = []
+  const provide = async () => {
+    const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100 })
+    w.registerTriggerType({ id: 'webhook', description: 'd' }, { registerTrigger: (t) => void seen.push(t.function_id), unregisterTrigger: () => {} })
+    return w
+  }
+  let provider = await provide()
+  const consumer = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100 })
+  consumer.registerFunction('f', () => 1)
+  assert.is((await consumer.registerTrigger({ id: 't', trigger_type: 'webhook', function_id: 'f', config: {} })).error, undefined)
+  provider.close()
+  await ctx.engine.stop()
+  ctx.engine = await startEngine({ port })
+  // the consumer comes back first: its trigger's type is not there yet
+  await until(() => catalog(ctx.engine).functions.f, 5000, 'the consumer to come back')
+  provider = await provide()
+  await until(async () => (await consumer.invoke<any>('engine::triggers::list')).triggers.some((t: any) => t.id === 't' && t.state === 'active'), 8000, 'the trigger to be re-registered')
+  assert.equal(seen, ['f', 'f'])
+  provider.close()
+  consumer.close()
+}, 15_000))
 
 ws('the client survives an engine restart on the same port', limit(async (ctx) => {
   const port = ctx.engine.port!

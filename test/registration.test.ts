@@ -225,12 +225,40 @@ for (const transport of transports) {
     assert.is(c.received.filter((m) => m.type === 'triggerregistrationresult' && m.id === 't').length, 1, 'the worker is answered once')
   }))
 
-  it('a provider that unregisters its type parks the triggers too', limit(async (ctx) => {
+  it('unregistering a trigger whose registration is pending answers it: trigger_unregistered', limit(async (ctx) => {
+    const prov = await provider(ctx, 'slow', () => 'silent')
+    const c = await consumer(ctx, 'f')
+    c.send({ type: 'registertrigger', id: 't', trigger_type: 'slow', function_id: 'f', config: {} })
+    await until(() => prov.seen.length === 1)
+    c.send({ type: 'unregistertrigger', id: 't' })
+    assert.equal(await c.next((m) => m.type === 'triggerregistrationresult'), {
+      type: 'triggerregistrationresult',
+      id: 't',
+      trigger_type: 'slow',
+      function_id: 'f',
+      error: { code: 'trigger_unregistered', message: "Trigger 't' was unregistered before its registration completed" },
+    })
+    assert.is((await prov.next((m) => m.type === 'unregistertrigger')).id, prov.seen[0].id)
+  }))
+
+  it('a re-send that the new provider never answers is logged, not answered twice', limit(async (ctx) => {
+    const first = await provider(ctx, 'webhook')
+    const c = await consumer(ctx, 'f')
+    assert.is((await register(c, { type: 'registertrigger', id: 't', trigger_type: 'webhook', function_id: 'f', config: {} })).error, undefined)
+    await first.close()
+    const second = await provider(ctx, 'webhook', () => 'silent')
+    await until(() => second.seen.length === 1, 3000, 're-send')
+    await until(() => ctx.engine.log.records.some((r: Msg) => r.msg === 'parked trigger could not be re-sent to the new provider' && r.error?.code === 'provider_timeout'), 3000, 'the log record')
+    assert.is(c.received.filter((m) => m.type === 'triggerregistrationresult').length, 1)
+  }))
+
+  it('a provider that unregisters its type parks the triggers, and is told to drop them', limit(async (ctx) => {
     const prov = await provider(ctx, 'webhook')
     const c = await consumer(ctx, 'f')
     await register(c, { type: 'registertrigger', id: 't', trigger_type: 'webhook', function_id: 'f', config: {} })
     prov.send({ type: 'unregistertriggertype', id: 'webhook' })
     await until(async () => (await invokeEngine(c, 'engine::triggers::list')).result.triggers[0]?.state === 'parked', 3000, 'parked')
+    assert.is((await prov.next((m) => m.type === 'unregistertrigger')).id, prov.seen[0].id)
     prov.send({ type: 'registertriggertype', id: 'webhook', description: 'back' })
     await until(() => prov.seen.length === 2, 3000, 're-sent')
   }))
