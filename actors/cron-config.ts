@@ -35,7 +35,8 @@ export function parseCronConfig(config: Record<string, unknown>): CronSchedule |
   const fields = schedule.trim().split(/\s+/).length
   try {
     if (!schedule.trim().startsWith('@') && fields !== 5 && fields !== 6) throw new Error('5 or 6 fields')
-    new Cron(schedule, { paused: true })
+    // A schedule that can never fire (e.g. '0 0 30 2 *', February 30th) is a mistake too.
+    if (new Cron(schedule, { paused: true }).nextRun() === null) throw new Error('never fires')
   } catch {
     return `Invalid cron expression: '${schedule}'`
   }

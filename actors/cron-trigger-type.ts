@@ -13,8 +13,10 @@ import { triggerActorId } from '../machines/trigger.machine.js'
 export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeInput>(({ input, system, receive, sendBack }) => {
   const { worker_id } = input
   const jobs = new Map<string, Cron>()
+  let stopped = false
+  // Runs still in flight when the session ends answer later; their outcome is not logged then.
   const log = (level: 'info' | 'warn', msg: string, data: Record<string, unknown>) =>
-    sendBack({ type: 'session.log', level, msg, data: { worker_id, ...data } })
+    stopped || sendBack({ type: 'session.log', level, msg, data: { worker_id, ...data } })
 
   const stop = (trigger_id: string) => {
     jobs.get(trigger_id)?.stop()
@@ -31,9 +33,12 @@ export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeIn
       const fire = (job: Cron) =>
         new Promise<void>((resolve) => {
           const actual = new Date()
-          // The tick this run belongs to: the latest occurrence at or before now.
+          // The tick this run belongs to: the latest occurrence at or before now (croner
+          // never fires early; it strips milliseconds).
           const scheduled = job.previousRuns(1, new Date(Math.floor(actual.getTime() / 1000) * 1000 + 1000))[0] ?? actual
-          ;(system.get('invocations') as AnyActorRef).send({
+          const invocations = system.get('invocations') as AnyActorRef | undefined
+          if (!invocations || jobs.get(trigger_id) !== job) return resolve()
+          invocations.send({
             type: 'invocation.start',
             caller: {
               reply: (outcome: { error?: unknown }) => {
@@ -45,11 +50,13 @@ export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeIn
             data: { trigger_id, scheduled_time: scheduled.toISOString(), actual_time: actual.toISOString(), timezone: schedule.timezone },
           })
         })
-      const job = new Cron(
+      const job: Cron = new Cron(
         schedule.schedule,
         {
           timezone: schedule.timezone,
-          protect: schedule.overlap ? false : () => log('info', 'cron tick skipped: previous run still in flight', { trigger_id, function_id }),
+          protect: schedule.overlap
+            ? false
+            : () => jobs.get(trigger_id) === job && log('info', 'cron tick skipped: previous run still in flight', { trigger_id, function_id }),
         },
         fire,
       )
@@ -61,6 +68,7 @@ export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeIn
   })
 
   return () => {
+    stopped = true
     for (const trigger_id of [...jobs.keys()]) stop(trigger_id)
   }
 })

@@ -1,6 +1,7 @@
 /**
  * The config of an `http` trigger: its schema, and the route pattern it normalises to.
- * Every refusal says which field, what was expected and what came.
+ * Every refusal says which field (as the user spelled it: `path` or `api_path`, `method`
+ * or `http_method`), what was expected and what came.
  */
 import * as v from 'valibot'
 import { describeValue } from '../adapters/messages.js'
@@ -8,7 +9,13 @@ import { describeValue } from '../adapters/messages.js'
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const
 export type HttpMethod = (typeof HTTP_METHODS)[number]
 
-const shown = (value: unknown) => (typeof value === 'string' ? `'${value.length > 200 ? value.slice(0, 200) + '…' : value}'` : describeValue(value))
+/** A value as a refusal shows it: strings quoted (cut at 200), numbers and booleans as they are. */
+export const shown = (value: unknown) =>
+  typeof value === 'string'
+    ? `'${value.length > 200 ? value.slice(0, 200) + '…' : value}'`
+    : typeof value === 'number' || typeof value === 'boolean'
+      ? String(value)
+      : describeValue(value)
 
 /** What an http trigger's config may hold (iii's `api_path` / `http_method` are aliases). */
 export const HttpConfig = v.object({
@@ -36,7 +43,7 @@ export interface HttpRoute {
   path: string
   /** The pattern handed to the router (`:name`, `**:rest`). */
   pattern: string
-  /** Identity of the route's shape: parameter names left out (`/users/:`). */
+  /** Identity of the route's shape: parameter names left out (`/users/:`), no trailing slash. */
   shape: string
   /** Parameter names in order, for the conflict check. */
   params: string[]
@@ -46,31 +53,41 @@ export interface HttpRoute {
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** Name the router gives the trailing `*`; shown to functions as `path_params['*']`. */
 export const REST_PARAM = 'rest__'
+/** `.` / `..` segments (also percent-encoded): clients resolve them before sending, so such a route could never match. */
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i
 
-function parsePath(path: string): Segment[] | string {
-  if (path.length > 2048) return `'path' must be at most 2048 characters, got ${path.length}`
-  if (/[?#\s]/.test(path)) return `'path' must not contain '?', '#' or spaces, got ${shown(path)}`
+function parsePath(field: string, path: string): Segment[] | string {
+  if (path.length > 2048) return `'${field}' must be at most 2048 characters, got ${path.length}`
+  if (/[?#\s]/.test(path)) return `'${field}' must not contain '?', '#' or spaces, got ${shown(path)}`
+  // Characters the router would read as syntax (groups, escapes) or cannot hold; a client
+  // sends them percent-encoded, so write them that way (e.g. '%28' for '(').
+  if (/[()\\\x00-\x1f\x7f\uFFFD-\uFFFF]|[\uD800-\uDFFF]/u.test(path)) {
+    return `'${field}' must not contain '(', ')', '\\' or control characters (percent-encode them), got ${shown(path)}`
+  }
   const parts = path.split('/').slice(1)
+  // A trailing slash names the same route as none: '/users/' is '/users'.
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop()
   const segments: Segment[] = []
   const seen = new Set<string>()
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]
     const last = i === parts.length - 1
     if (part === '*') {
-      if (!last) return `'path' may use '*' only as its last segment, got ${shown(path)}`
+      if (!last) return `'${field}' may use '*' only as its last segment, got ${shown(path)}`
       segments.push({ kind: 'rest' })
       continue
     }
     const name = part.startsWith(':') ? part.slice(1) : part.startsWith('{') && part.endsWith('}') ? part.slice(1, -1) : undefined
     if (name !== undefined) {
-      if (!NAME.test(name)) return `'path' parameter ${shown(part)} must be named with letters, digits and '_' (e.g. ':id' or '{id}')`
-      if (seen.has(name)) return `'path' uses parameter '${name}' twice`
+      if (!NAME.test(name)) return `'${field}' parameter ${shown(part)} must be named with letters, digits and '_', not starting with a digit (e.g. ':id' or '{id}')`
+      if (seen.has(name)) return `'${field}' uses parameter '${name}' twice, got ${shown(path)}`
       seen.add(name)
       segments.push({ kind: 'param', name })
       continue
     }
-    if (/[:{}*]/.test(part)) return `'path' segment ${shown(part)} mixes text with ':', '{', '}' or '*'; parameters take a whole segment`
-    if (part === '' && !last) return `'path' must not contain empty segments ('//'), got ${shown(path)}`
+    if (/[:{}*]/.test(part)) return `'${field}' segment ${shown(part)} mixes text with ':', '{', '}' or '*'; a parameter takes a whole segment (e.g. '/users/:id')`
+    if (part === '' && !last) return `'${field}' must not contain empty segments ('//'), got ${shown(path)}`
+    if (DOT_SEGMENT.test(part)) return `'${field}' must not contain '.' or '..' segments, got ${shown(path)}`
     segments.push({ kind: 'static', text: part })
   }
   return segments
@@ -81,17 +98,23 @@ export function parseHttpConfig(config: Record<string, unknown>): HttpRoute | st
   const parsed = v.safeParse(HttpConfig, config)
   if (!parsed.success) return parsed.issues[0].message
   const c = parsed.output
-  if (c.path !== undefined && c.api_path !== undefined && c.path !== c.api_path) return "give 'path' or its alias 'api_path', not both"
-  if (c.method !== undefined && c.http_method !== undefined && c.method !== c.http_method) return "give 'method' or its alias 'http_method', not both"
+  if (c.path !== undefined && c.api_path !== undefined && c.path !== c.api_path) {
+    return `give 'path' or its alias 'api_path', not both with different values, got ${shown(c.path)} and ${shown(c.api_path)}`
+  }
+  if (c.method !== undefined && c.http_method !== undefined && c.method !== c.http_method) {
+    return `give 'method' or its alias 'http_method', not both with different values, got ${shown(c.method)} and ${shown(c.http_method)}`
+  }
+  const pathField = c.path !== undefined ? 'path' : 'api_path'
   const path = c.path ?? c.api_path
-  if (path === undefined) return "'path' is required: a string starting with '/', e.g. '/webhooks/github'"
-  if (typeof path !== 'string' || !path.startsWith('/')) return `'path' must be a string starting with '/', got ${shown(path)}`
+  if (path === undefined) return "'path' is required: a string starting with '/' (e.g. '/webhooks/github'), got nothing"
+  if (typeof path !== 'string' || !path.startsWith('/')) return `'${pathField}' must be a string starting with '/', got ${shown(path)}`
+  const methodField = c.method !== undefined ? 'method' : 'http_method'
   const rawMethod = c.method ?? c.http_method ?? 'GET'
   const method = typeof rawMethod === 'string' ? rawMethod.toUpperCase() : undefined
   if (!method || !(HTTP_METHODS as readonly string[]).includes(method)) {
-    return `'method' must be one of ${HTTP_METHODS.join(', ')}, got ${shown(rawMethod)}`
+    return `'${methodField}' must be one of ${HTTP_METHODS.join(', ')} (any case), got ${shown(rawMethod)}`
   }
-  const segments = parsePath(path)
+  const segments = parsePath(pathField, path)
   if (typeof segments === 'string') return segments
   const pattern = '/' + segments.map((s) => (s.kind === 'static' ? s.text : s.kind === 'param' ? `:${s.name}` : `**:${REST_PARAM}`)).join('/')
   const shape = '/' + segments.map((s) => (s.kind === 'static' ? s.text : s.kind === 'param' ? ':' : '*')).join('/')

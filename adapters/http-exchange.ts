@@ -31,15 +31,20 @@ export class BodyError extends Error {
   }
 }
 
-/** Parses a query string; repeated keys become arrays. */
+/**
+ * Parses a query string (or a form body); repeated keys become arrays. The result is a
+ * plain object, the same a WebSocket worker gets after JSON, with every key its own
+ * property (`__proto__` included).
+ */
 export function parseQuery(search: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = Object.create(null)
-  if (search.length === 0) return out
-  for (const [key, value] of new URLSearchParams(search)) {
-    const prev = out[key]
-    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+  const out = new Map<string, string | string[]>()
+  if (search.length > 0) {
+    for (const [key, value] of new URLSearchParams(search)) {
+      const prev = out.get(key)
+      out.set(key, prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value])
+    }
   }
-  return out
+  return Object.fromEntries(out)
 }
 
 /** Reads the whole body, refusing more than `limit` bytes. */
@@ -131,14 +136,18 @@ export function writeResult(res: ServerResponse, result: unknown, function_id: s
       ? (result as { status_code?: unknown; headers?: unknown; body?: unknown })
       : { body: result }
   const status = spec.status_code ?? (spec.body === undefined || spec.body === null ? 204 : 200)
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
-    return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned status_code ${JSON.stringify(status)}; expected a whole number from 100 to 599`)
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+    return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned status_code ${JSON.stringify(status)}; expected a whole number from 200 to 599`)
   }
   const headers = headerMap(spec.headers)
   if (typeof headers === 'string') return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned bad headers: ${headers}`)
+  // The engine frames the body itself.
+  delete headers['content-length']
+  delete headers['transfer-encoding']
   let payload: Buffer | string | undefined
   const body = spec.body
-  if (body === undefined || body === null) payload = undefined
+  // 204 and 304 carry no body, whatever the function returned.
+  if (body === undefined || body === null || status === 204 || status === 304) payload = undefined
   else if (isBinary(body)) {
     payload = Buffer.from(body.$binary, 'base64')
     headers['content-type'] ??= body.content_type || 'application/octet-stream'
