@@ -2,6 +2,7 @@
 /**
  * The signalbox command line. `signalbox serve` runs the engine as a WebSocket server.
  */
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createEngine } from './adapters/engine.js'
 import { createLogger, type LogLevel } from './adapters/logger.js'
@@ -16,6 +17,8 @@ Options for serve:
   --port <number>        Worker WebSocket port, 0 for a free one (default 49134)
   --http-port <number>   HTTP port for http triggers, 0 for a free one (default 3111)
   --http-max-body <n>    Largest HTTP request body in bytes (default 1048576)
+  --store <kind>         Queue store: sqlite (durable, default) or memory
+  --data-dir <path>      Where the sqlite store keeps its file (default ./.signalbox)
   --grace-ms <number>    On SIGINT/SIGTERM, how long calls in flight may finish (default 10000)
   --log-level <level>    debug, info, warn, error or silent (default info)
   -h, --help             Show this text
@@ -46,6 +49,8 @@ async function serve(args: string[]): Promise<void> {
         port: { type: 'string' },
         'http-port': { type: 'string' },
         'http-max-body': { type: 'string' },
+        store: { type: 'string', default: 'sqlite' },
+        'data-dir': { type: 'string', default: './.signalbox' },
         'grace-ms': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
@@ -64,9 +69,12 @@ async function serve(args: string[]): Promise<void> {
   const graceMs = integer('grace-ms', values['grace-ms'], 10_000, 0, 3_600_000)
   const level = values['log-level'] as LogLevel
   if (!levels.includes(level)) throw new UsageError(`--log-level must be one of ${levels.join(', ')}, got '${level}'`)
+  if (values.store !== 'sqlite' && values.store !== 'memory') throw new UsageError(`--store must be sqlite or memory, got '${values.store}'`)
+  if (values['data-dir'] === '') throw new UsageError('--data-dir must not be empty')
+  const store = values.store === 'memory' ? ('memory' as const) : { sqlite: join(resolve(values['data-dir']!), 'queues.sqlite') }
   const logger = createLogger(level)
 
-  const engine = await createEngine({ host: values.host, port, graceMs, logger, http: { port: httpPort, maxBodyBytes } })
+  const engine = await createEngine({ host: values.host, port, graceMs, logger, http: { port: httpPort, maxBodyBytes }, store })
   process.stdout.write(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
 
   let stopping = false

@@ -6,6 +6,9 @@
 import type { ActorSystem, AnyActorRef } from 'xstate'
 import { catalogOf } from './catalog.js'
 import { nextRun, parseCronConfig } from './cron-config.js'
+import { queueNameProblem } from './queue-config.js'
+import type { QueueProviderEvent } from './queue-provider.js'
+import type { ErrorBody } from '../adapters/messages.js'
 
 export interface EngineFunctionScope {
   system: ActorSystem<any>
@@ -41,6 +44,17 @@ export function triggersOf(session: AnyActorRef | undefined): Array<Record<strin
     out.push(entry)
   }
   return out
+}
+
+const invalid = (message: string) => Object.assign(new Error(message), { code: 'invalid_message' })
+
+/** Sends `provider:queue` a request and resolves with its answer. */
+function askQueue<T>(system: ActorSystem<any>, request: (reply: (r: { result: T } | { error: ErrorBody }) => void) => QueueProviderEvent): Promise<T> {
+  const provider = system.get('provider:queue') as AnyActorRef | undefined
+  if (!provider) return Promise.reject(Object.assign(new Error('This engine runs no queue store'), { code: 'queue_unavailable' }))
+  return new Promise((resolve, reject) =>
+    provider.send(request((r) => ('error' in r ? reject(Object.assign(new Error(r.error.message), { code: r.error.code })) : resolve(r.result)))),
+  )
 }
 
 /** The table of engine functions by id. */
@@ -86,6 +100,33 @@ export const engineFunctions: Record<string, EngineFunction> = Object.assign(Obj
         worker_id: catalog.triggerTypes[id].worker_id,
       })),
     }
+  },
+  'engine::queue::send': (data: unknown, { system }: EngineFunctionScope) => {
+    const { queue_name, body, delay_seconds } = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
+    const problem = queueNameProblem('queue_name', queue_name)
+    if (problem) throw invalid(`engine::queue::send: ${problem}`)
+    if (delay_seconds !== undefined && (typeof delay_seconds !== 'number' || !Number.isInteger(delay_seconds) || delay_seconds < 0 || delay_seconds > 43_200)) {
+      throw invalid(`engine::queue::send: 'delay_seconds' must be a whole number from 0 to 43200, got ${JSON.stringify(delay_seconds)}`)
+    }
+    return askQueue(system, (reply) => ({ type: 'queue.send', queue_name: queue_name as string, body: body ?? null, delay_seconds: delay_seconds as number | undefined, reply }))
+  },
+  'engine::queue::dlq': (data: unknown, { system }: EngineFunctionScope) => {
+    const d = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
+    const action = d.action ?? 'list'
+    const dead_letter_queue = d.dead_letter_queue ?? (typeof d.queue_name === 'string' ? `${d.queue_name}.dlq` : undefined)
+    const problem = queueNameProblem(d.dead_letter_queue !== undefined ? 'dead_letter_queue' : 'queue_name', d.dead_letter_queue ?? d.queue_name)
+    if (problem) throw invalid(`engine::queue::dlq: ${problem} (give 'queue_name' for its default dead-letter queue, or 'dead_letter_queue')`)
+    if (action === 'list') {
+      const limit = d.limit ?? 100
+      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalid(`engine::queue::dlq: 'limit' must be a whole number from 1 to 10000, got ${JSON.stringify(limit)}`)
+      return askQueue(system, (reply) => ({ type: 'queue.deadLetters', dead_letter_queue: dead_letter_queue as string, limit, reply }))
+    }
+    if (action === 'redrive') {
+      const ids = d.message_ids
+      if (ids !== undefined && (!Array.isArray(ids) || ids.some((x) => typeof x !== 'string'))) throw invalid(`engine::queue::dlq: 'message_ids' must be a list of message ids`)
+      return askQueue(system, (reply) => ({ type: 'queue.redrive', dead_letter_queue: dead_letter_queue as string, message_ids: ids as string[] | undefined, reply }))
+    }
+    throw invalid(`engine::queue::dlq: 'action' must be 'list' or 'redrive', got ${JSON.stringify(action)}`)
   },
   'engine::triggers::list': (_data: unknown, { system }: EngineFunctionScope) => {
     const catalog = catalogOf(system)

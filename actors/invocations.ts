@@ -25,6 +25,8 @@ export type InvocationsEvent =
       timeout_ms?: number
       /** Fire and forget: no answer is routed back. */
       void?: boolean
+      /** A durable call: stored on this queue and run from there; answered at once with its message id. */
+      enqueue?: string
       metadata?: unknown
       traceparent?: string
       baggage?: string
@@ -125,9 +127,29 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
       )
   }
 
+  const enqueueCall = (event: Extract<InvocationsEvent, { type: 'invocation.start' }>, queue_name: string) => {
+    const provider = system.get('provider:queue') as AnyActorRef | undefined
+    if (!provider) {
+      if (!event.void) answer(event.caller, event.function_id, { error: { code: 'queue_unavailable', message: 'This engine runs no queue store' } })
+      return
+    }
+    provider.send({
+      type: 'queue.send',
+      queue_name,
+      body: event.data ?? null,
+      function_id: event.function_id,
+      reply: (r: { result: { message_id: string } } | { error: ErrorBody }) => {
+        if (event.void) return
+        // `messageReceiptId` is what iii-sdk's documentation promises; `message_id` is ours.
+        answer(event.caller, event.function_id, 'error' in r ? r : { result: { message_id: r.result.message_id, messageReceiptId: r.result.message_id } })
+      },
+    })
+  }
+
   receive((event) => {
     switch (event.type) {
       case 'invocation.start': {
+        if (event.enqueue !== undefined) return enqueueCall(event, event.enqueue)
         if (Object.hasOwn(engineFunctions, event.function_id)) return runEngineFunction(event)
         const worker_id = pickWorker(event.function_id)
         const target = worker_id === undefined ? undefined : session(worker_id)

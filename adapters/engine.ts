@@ -39,6 +39,11 @@ export interface EngineOptions {
     /** Answer deadline for routes whose config sets no `timeout_ms`; past it, 504. Default 30 000 ms. */
     timeoutMs?: number
   }
+  /**
+   * Where queued messages are kept: `'memory'` (the default: gone with the process) or
+   * `{ sqlite: '<file>' }` (durable; WAL mode).
+   */
+  store?: 'memory' | { sqlite: string }
   /** An XState inspection observer (e.g. the Stately inspector's `inspect`). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
 }
@@ -75,6 +80,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         maxBodyBytes: options.http.maxBodyBytes ?? 1024 * 1024,
         timeoutMs: options.http.timeoutMs ?? 30_000,
       },
+      queue: { store: options.store === undefined || options.store === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: options.store.sqlite } },
     },
     inspect: options.inspect,
   })

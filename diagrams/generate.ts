@@ -44,6 +44,7 @@ const spawnedActors: Record<string, (src: string) => { systemId: string; count: 
   engine: (src) => {
     if (src === 'session') return { systemId: `session:${W}`, count: 'one per connection' }
     if (src === 'httpProvider') return { systemId: 'provider:http', count: 'with an HTTP listener' }
+    if (src === 'queueProvider') return { systemId: 'provider:queue', count: 'always: the queue store' }
     return undefined
   },
   session: (src) => {

@@ -9,6 +9,7 @@ import { catalogLogic, catalogOf } from '../actors/catalog.js'
 import { hashToken, sameHash } from '../actors/reattach-token.js'
 import { builtinDescriptions } from '../actors/builtin-trigger-types.js'
 import { httpProviderLogic, type HttpProviderInput } from '../actors/http-provider.js'
+import { queueProviderLogic, type QueueProviderInput } from '../actors/queue-provider.js'
 import { invocationsLogic } from '../actors/invocations.js'
 import { sessionMachine } from './session.machine.js'
 
@@ -21,6 +22,8 @@ export interface EngineSettings {
   graceMs: number
   /** The HTTP listener for `http` triggers; without it the `http` type is not offered. */
   http?: HttpProviderInput
+  /** Where queued messages are kept. */
+  queue: QueueProviderInput
 }
 
 /** Where a provider listens, once it does. */
@@ -39,6 +42,7 @@ export type EngineEvent =
   | { type: 'invocations.drained' }
   | { type: 'provider.listening'; provider: string; host: string; port: number }
   | { type: 'provider.failed'; provider: string; message: string }
+  | { type: 'engine.log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
 
 /** Children of the engine that are not sessions: its own actors and the providers. */
 const isSession = (childId: string) => childId !== 'catalog' && childId !== 'invocations' && !childId.startsWith('provider:')
@@ -52,11 +56,12 @@ export const engineMachine = setup({
       | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data: Record<string, unknown> }
       | { type: 'provider.failed'; provider: string; message: string },
   },
-  actors: { session: sessionMachine, catalog: catalogLogic, invocations: invocationsLogic, httpProvider: httpProviderLogic },
+  actors: { session: sessionMachine, catalog: catalogLogic, invocations: invocationsLogic, httpProvider: httpProviderLogic, queueProvider: queueProviderLogic },
   delays: { grace: ({ context }) => context.graceMs },
   actions: {
     startProviders: enqueueActions(({ enqueue, context }) => {
       if (context.http) enqueue.spawnChild('httpProvider', { id: 'provider:http', systemId: 'provider:http', input: context.http })
+      enqueue.spawnChild('queueProvider', { id: 'provider:queue', systemId: 'provider:queue', input: context.queue })
     }),
     recordListening: assign({
       listening: ({ context, event }) => {
@@ -120,6 +125,10 @@ export const engineMachine = setup({
     },
     abortCalls: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.abort' as const }),
     drain: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.drain' as const }),
+    log: emit(({ event }) => {
+      const { level, msg, data } = event as Extract<EngineEvent, { type: 'engine.log' }>
+      return { type: 'log' as const, level, msg, data }
+    }),
     logState: emit((_, params: { msg: string }) => ({ type: 'log' as const, level: 'info' as const, msg: params.msg, data: {} })),
   },
 }).createMachine({
@@ -131,7 +140,7 @@ export const engineMachine = setup({
       id: 'catalog',
       systemId: 'catalog',
       input: ({ context }) => ({
-        builtins: context.http ? builtinDescriptions : { cron: builtinDescriptions.cron },
+        builtins: context.http ? builtinDescriptions : { cron: builtinDescriptions.cron, queue: builtinDescriptions.queue },
       }),
     },
     { src: 'invocations', id: 'invocations', systemId: 'invocations', input: ({ context }) => ({ defaultTimeoutMs: context.invocationTimeoutMs }) },
@@ -141,6 +150,7 @@ export const engineMachine = setup({
   on: {
     'provider.listening': { actions: 'recordListening' },
     'provider.failed': { actions: 'reportProviderFailure' },
+    'engine.log': { actions: 'log' },
     'session.retire': { actions: 'retireSession' },
     'triggerType.available': { actions: 'broadcastProviderChange' },
     'triggerType.lost': { actions: 'broadcastProviderChange' },

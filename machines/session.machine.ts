@@ -10,6 +10,7 @@ import type { ErrorBody, Outbound } from '../adapters/messages.js'
 import type { InvalidFrameEvent, WireEvent } from '../adapters/events.js'
 import { catalogOf, record } from '../actors/catalog.js'
 import { engineFunctions } from '../actors/engine-functions.js'
+import { queueNameProblem } from '../actors/queue-config.js'
 import { remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
 import { builtinTriggerTypes, ENGINE_PROVIDER, isBuiltin } from '../actors/builtin-trigger-types.js'
 import { triggerActorId, triggerMachine, typeActorId } from './trigger.machine.js'
@@ -219,9 +220,11 @@ export const sessionMachine = setup({
 
     call: enqueueActions(({ enqueue, event, context, system }) => {
       const { message } = event as Extract<WireEvent, { type: 'invocation.call' }>
-      if (message.action?.type === 'enqueue') {
+      const queue = message.action?.type === 'enqueue' ? message.action.queue : undefined
+      const badQueue = queue === undefined ? undefined : queueNameProblem('action.queue', queue)
+      if (badQueue) {
         if (message.invocation_id === undefined) return
-        const error = { code: 'queue_unavailable', message: `Queue '${message.action.queue}' is not available: this engine runs no queue trigger type` }
+        const error = { code: 'invalid_message', message: `invokefunction: ${badQueue}` }
         enqueue.emit({ type: 'outbound', message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
         return
       }
@@ -232,6 +235,7 @@ export const sessionMachine = setup({
         data: message.data,
         timeout_ms: message.timeout_ms,
         void: message.action?.type === 'void' || message.invocation_id === undefined,
+        enqueue: queue,
         metadata: message.metadata,
         traceparent: message.traceparent,
         baggage: message.baggage,

@@ -215,12 +215,21 @@ for (const transport of transports) {
     assert.is(client.received.filter((m) => m.type === 'invocationresult' || m.type === 'error').length, 0)
   }))
 
-  it('enqueue without a queue trigger type is refused with a clear error', limit(async (ctx) => {
+  it('enqueue: answered at once with a message id, then run through the queue', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'f' })
     const client = await raw(ctx)
-    client.send({ type: 'invokefunction', invocation_id: 'q1', function_id: 'f', data: {}, action: { type: 'enqueue', queue: 'jobs' } })
-    const result = await client.next((m) => m.type === 'invocationresult')
-    assert.is(result.error.code, 'queue_unavailable')
-    assert.match(result.error.message, "'jobs'")
+    client.send({ type: 'invokefunction', invocation_id: 'q1', function_id: 'f', data: { job: 7 }, action: { type: 'enqueue', queue: 'jobs' } })
+    const answer = await client.next((m) => m.type === 'invocationresult')
+    assert.type(answer.result.message_id, 'string')
+    assert.is(answer.result.messageReceiptId, answer.result.message_id)
+    const delivered = await server.next((m) => m.type === 'invokefunction')
+    assert.equal(delivered.data, { job: 7 })
+    server.send({ type: 'invocationresult', invocation_id: delivered.invocation_id, function_id: 'f', result: 'done' })
+    client.send({ type: 'invokefunction', invocation_id: 'q2', function_id: 'f', data: {}, action: { type: 'enqueue', queue: 'no spaces' } })
+    const bad = await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'q2')
+    assert.is(bad.error.code, 'invalid_message')
+    assert.match(bad.error.message, "'action.queue' must be 1 to 128 letters")
   }))
 
   it('engine functions describe workers, functions, trigger types and triggers', limit(async (ctx) => {

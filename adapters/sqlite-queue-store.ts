@@ -1,0 +1,162 @@
+/**
+ * The SQLite queue store (better-sqlite3, WAL mode): messages survive a crash of the
+ * engine. A message leased when the process died becomes visible again when its lease
+ * ends, so every message is delivered at least once.
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { expiredLease, type Delivery, type QueueCounts, type QueueStore, type StoredMessage } from './queue-store.js'
+
+interface Row {
+  seq: number
+  message_id: string
+  queue: string
+  body: string
+  function_id: string | null
+  enqueued_at: number
+  visible_at: number
+  receive_count: number
+  receipt: string | null
+  last_error: string | null
+  source_queue: string | null
+}
+
+const toMessage = (r: Row): StoredMessage => ({
+  message_id: r.message_id,
+  queue: r.queue,
+  body: JSON.parse(r.body),
+  function_id: r.function_id ?? undefined,
+  enqueued_at: r.enqueued_at,
+  visible_at: r.visible_at,
+  receive_count: r.receive_count,
+  receipt: r.receipt ?? undefined,
+  last_error: r.last_error === null ? undefined : JSON.parse(r.last_error),
+  source_queue: r.source_queue ?? undefined,
+})
+
+/** Opens (creating if needed) the store in the SQLite file at `path`. */
+export function createSqliteQueueStore(path: string): QueueStore {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const db = new Database(path)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.pragma('busy_timeout = 5000')
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS messages (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      message_id TEXT NOT NULL UNIQUE,
+      queue TEXT NOT NULL,
+      body TEXT NOT NULL,
+      function_id TEXT,
+      enqueued_at INTEGER NOT NULL,
+      visible_at INTEGER NOT NULL,
+      receive_count INTEGER NOT NULL DEFAULT 0,
+      receipt TEXT,
+      last_error TEXT,
+      source_queue TEXT
+    );
+    CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq);
+  `)
+
+  const insert = db.prepare(
+    'INSERT INTO messages (message_id, queue, body, function_id, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)',
+  )
+  const selectVisible = db.prepare(
+    `SELECT * FROM messages WHERE queue = ? AND visible_at <= ? AND (function_id IS NOT NULL) = ? ORDER BY seq LIMIT ?`,
+  )
+  const lease = db.prepare('UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ? WHERE seq = ?')
+  const toDeadLetters = db.prepare(
+    'UPDATE messages SET queue = ?, source_queue = queue, last_error = ?, receipt = NULL, visible_at = 0 WHERE seq = ?',
+  )
+  const byLease = db.prepare('SELECT * FROM messages WHERE queue = ? AND message_id = ? AND receipt = ? AND visible_at > ?')
+  const remove = db.prepare('DELETE FROM messages WHERE seq = ?')
+  const recordError = db.prepare('UPDATE messages SET last_error = ? WHERE seq = ?')
+  const nextVisible = db.prepare('SELECT MIN(visible_at) AS at FROM messages WHERE queue = ? AND visible_at > ? AND (function_id IS NOT NULL) = ?')
+  const listQueue = db.prepare('SELECT * FROM messages WHERE queue = ? ORDER BY seq LIMIT ?')
+  const allOf = db.prepare('SELECT * FROM messages WHERE queue = ? ORDER BY seq')
+  const redriveOne = db.prepare(
+    'UPDATE messages SET queue = COALESCE(source_queue, queue), source_queue = NULL, receive_count = 0, receipt = NULL, visible_at = ? WHERE seq = ?',
+  )
+  const countAll = db.prepare(
+    `SELECT queue,
+       SUM(visible_at <= @now) AS ready,
+       SUM(visible_at > @now AND receipt IS NOT NULL) AS in_flight,
+       SUM(visible_at > @now AND receipt IS NULL) AS delayed
+     FROM messages GROUP BY queue`,
+  )
+
+  const receive = db.transaction((queue: string, o: Parameters<QueueStore['receive']>[1]): Delivery[] => {
+    const out: Delivery[] = []
+    while (out.length < o.max) {
+      const rows = selectVisible.all(queue, o.now, o.calls ? 1 : 0, o.max - out.length) as Row[]
+      if (rows.length === 0) break
+      for (const r of rows) {
+        if (r.receive_count >= o.maxReceiveCount) {
+          const error = r.last_error ?? JSON.stringify(expiredLease(r.receive_count))
+          toDeadLetters.run(o.deadLetterQueue, error, r.seq)
+          continue
+        }
+        const receipt = randomUUID()
+        lease.run(receipt, o.now + o.visibilityMs, r.seq)
+        out.push({ message_id: r.message_id, body: JSON.parse(r.body), function_id: r.function_id ?? undefined, receive_count: r.receive_count + 1, enqueued_at: r.enqueued_at, receipt })
+      }
+    }
+    return out
+  })
+  const ack = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, now: number) => {
+    let n = 0
+    for (const l of leases) {
+      const row = byLease.get(queue, l.message_id, l.receipt, now) as Row | undefined
+      if (row) (remove.run(row.seq), n++)
+    }
+    return n
+  })
+  const fail = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, error: unknown, o: { maxReceiveCount: number; deadLetterQueue: string; now: number }) => {
+    const text = JSON.stringify(error ?? null)
+    for (const l of leases) {
+      const row = byLease.get(queue, l.message_id, l.receipt, o.now) as Row | undefined
+      if (!row) continue
+      if (row.receive_count >= o.maxReceiveCount) toDeadLetters.run(o.deadLetterQueue, text, row.seq)
+      else recordError.run(text, row.seq)
+    }
+  })
+  const redrive = db.transaction((dlq: string, ids: string[] | undefined, now: number) => {
+    let n = 0
+    for (const r of allOf.all(dlq) as Row[]) {
+      if (ids && !ids.includes(r.message_id)) continue
+      redriveOne.run(now, r.seq)
+      n++
+    }
+    return n
+  })
+
+  return {
+    kind: 'sqlite',
+    send(queue, body, { now, delayMs = 0, function_id }) {
+      const message_id = randomUUID()
+      insert.run(message_id, queue, JSON.stringify(body ?? null), function_id ?? null, now, now + delayMs)
+      return message_id
+    },
+    receive: (queue, o) => receive(queue, o),
+    ack: (queue, leases, now) => ack(queue, leases, now),
+    fail: (queue, leases, error, o) => fail(queue, leases, error, o),
+    nextVisibleAt(queue, calls, now) {
+      const row = nextVisible.get(queue, now, calls ? 1 : 0) as { at: number | null }
+      return row.at ?? undefined
+    },
+    list: (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
+    redrive: (dlq, ids, now) => redrive(dlq, ids, now),
+    counts(now) {
+      const out: Record<string, QueueCounts> = {}
+      for (const r of countAll.all({ now }) as Array<QueueCounts & { queue: string }>) {
+        out[r.queue] = { ready: r.ready, in_flight: r.in_flight, delayed: r.delayed }
+      }
+      return out
+    },
+    close() {
+      db.close()
+    },
+  }
+}
