@@ -1,16 +1,28 @@
 #!/usr/bin/env node
 /**
- * The signalbox command line. `signalbox serve` runs the engine as a WebSocket server.
+ * The signalbox command line: `serve` runs the engine as a server; `ls` and `invoke` talk
+ * to a running one through its engine functions.
  */
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { createWebSocketInspector } from '@statelyai/inspect'
+import { createInspectorServer } from '@statelyai/inspect/server'
 import { createEngine } from './adapters/engine.js'
 import { createLogger, type LogLevel } from './adapters/logger.js'
+import { formatTable } from './adapters/table.js'
+import { connectWorker } from './adapters/ws-client.js'
+import { InvocationError, type WorkerClient } from './adapters/worker.js'
 
 const usage = `Usage: signalbox <command> [options]
 
 Commands:
-  serve     Run the engine as a WebSocket server for workers
+  serve                              Run the engine: workers on WebSocket, http triggers on HTTP
+  ls workers|functions|triggers|types  List what a running engine has
+  invoke <function_id> [json]        Call a function and print its result
+
+Options for ls and invoke:
+  --url <ws://host:port>  The engine's worker endpoint (default ws://127.0.0.1:49134)
+  --timeout-ms <number>   invoke: how long the call may take (default 30000)
 
 Options for serve:
   --host <address>       Interface to listen on (default 127.0.0.1)
@@ -21,6 +33,9 @@ Options for serve:
   --data-dir <path>      Where the sqlite store keeps its file (default ./.signalbox)
   --grace-ms <number>    On SIGINT/SIGTERM, how long calls in flight may finish (default 10000)
   --log-level <level>    debug, info, warn, error or silent (default info)
+  --inspect [ws://…]     Show the actors live in the Stately inspector: alone, start a
+                         local inspector bridge (--inspect-port, default 8080) and print
+                         where to open it; with a URL, send to an inspector running there
   -h, --help             Show this text
 `
 
@@ -37,7 +52,27 @@ function integer(name: string, value: string | undefined, fallback: number, min:
   return Number(value)
 }
 
-async function serve(args: string[]): Promise<void> {
+/** Takes `--inspect [ws://…]` out of the arguments (its value is optional, which parseArgs cannot say). */
+function takeInspect(args: string[]): { rest: string[]; inspect?: { url?: string } } {
+  const rest: string[] = []
+  let inspect: { url?: string } | undefined
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    if (a === '--inspect') {
+      const next = args[i + 1]
+      if (next !== undefined && /^wss?:\/\//.test(next)) (inspect = { url: next }), i++
+      else inspect = {}
+    } else if (a.startsWith('--inspect=')) {
+      const url = a.slice('--inspect='.length)
+      if (!/^wss?:\/\/\S+$/.test(url)) throw new UsageError(`--inspect takes a ws:// or wss:// URL, got '${url}'`)
+      inspect = { url }
+    } else rest.push(a)
+  }
+  return { rest, inspect }
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const { rest: args, inspect } = takeInspect(argv)
   let values
   try {
     ;({ values } = parseArgs({
@@ -53,6 +88,7 @@ async function serve(args: string[]): Promise<void> {
         'data-dir': { type: 'string', default: './.signalbox' },
         'grace-ms': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
+        'inspect-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -72,10 +108,19 @@ async function serve(args: string[]): Promise<void> {
   if (values.store !== 'sqlite' && values.store !== 'memory') throw new UsageError(`--store must be sqlite or memory, got '${values.store}'`)
   if (values['data-dir'] === '') throw new UsageError('--data-dir must not be empty')
   const store = values.store === 'memory' ? ('memory' as const) : { sqlite: join(resolve(values['data-dir']!), 'queues.sqlite') }
+  const inspectPort = integer('inspect-port', values['inspect-port'], 8080, 1, 65535)
   const logger = createLogger(level)
 
-  const engine = await createEngine({ host: values.host, port, graceMs, logger, http: { port: httpPort, maxBodyBytes }, store })
+  let bridge: { stop(): void } | undefined
+  let inspector: ReturnType<typeof createWebSocketInspector> | undefined
+  if (inspect) {
+    if (!inspect.url) bridge = createInspectorServer({ port: inspectPort, autoOpen: false })
+    inspector = createWebSocketInspector({ url: inspect.url ?? `ws://localhost:${inspectPort}` })
+  }
+  const engine = await createEngine({ host: values.host, port, graceMs, logger, http: { port: httpPort, maxBodyBytes }, store, inspect: inspector?.inspect })
   process.stdout.write(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
+  if (bridge) process.stderr.write(`signalbox: inspector: open http://localhost:${inspectPort} in a browser\n`)
+  else if (inspector) process.stderr.write(`signalbox: inspector: sending to ${inspect!.url}\n`)
 
   let stopping = false
   const stop = (signal: string) => {
@@ -83,7 +128,11 @@ async function serve(args: string[]): Promise<void> {
     stopping = true
     logger.info({ signal }, 'stopping')
     engine.stop().then(
-      () => process.exit(0),
+      () => {
+        inspector?.stop()
+        bridge?.stop()
+        process.exit(0)
+      },
       (err) => {
         logger.error({ err: String(err) }, 'stop failed')
         process.exit(1)
@@ -94,6 +143,75 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
 }
 
+/** Connects to a running engine as a worker for one request, with a clear error when it cannot. */
+async function reach(url: string): Promise<WorkerClient> {
+  try {
+    return await connectWorker(url, { reconnect: false })
+  } catch (err) {
+    throw new Error(`cannot reach the engine at ${url}: ${(err as Error).message.replace(/^Cannot reach the engine at \S+: /, '')}`)
+  }
+}
+
+function clientArgs(args: string[], extra: Record<string, { type: 'string' }> = {}) {
+  try {
+    return parseArgs({ args, strict: true, allowPositionals: true, options: { url: { type: 'string', default: 'ws://127.0.0.1:49134' }, help: { type: 'boolean', short: 'h' }, ...extra } })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}
+
+type Row = Record<string, any>
+const lists = {
+  workers: { fn: 'engine::workers::list', key: 'workers', headers: ['WORKER_ID', 'NAME', 'RUNTIME', 'PID', 'FUNCTIONS', 'TRIGGERS', 'CONNECTED_AT'], row: (w: Row) => [w.worker_id, w.name, w.runtime, w.pid, w.functions?.length, w.triggers, w.connected_at] },
+  functions: { fn: 'engine::functions::list', key: 'functions', headers: ['FUNCTION_ID', 'WORKERS', 'DESCRIPTION'], row: (f: Row) => [f.function_id, f.engine ? 'engine' : f.workers?.length, f.description] },
+  triggers: { fn: 'engine::triggers::list', key: 'triggers', headers: ['ID', 'TYPE', 'FUNCTION_ID', 'STATE', 'WORKER_ID', 'NEXT_RUN'], row: (t: Row) => [t.id, t.trigger_type, t.function_id, t.state, t.worker_id, t.next_run] },
+  types: { fn: 'engine::trigger-types::list', key: 'trigger_types', headers: ['ID', 'PROVIDER', 'DESCRIPTION'], row: (t: Row) => [t.id, t.worker_id, t.description] },
+} as const
+
+async function ls(args: string[]): Promise<void> {
+  const { values, positionals } = clientArgs(args)
+  if (values.help) return void process.stdout.write(usage)
+  const what = positionals[0] as keyof typeof lists | undefined
+  if (positionals.length !== 1 || !what || !Object.hasOwn(lists, what)) {
+    throw new UsageError(`ls takes one of ${Object.keys(lists).join(', ')}${positionals.length ? `, got '${positionals.join(' ')}'` : ''}`)
+  }
+  const list = lists[what]
+  const worker = await reach(values.url!)
+  try {
+    const answer = await worker.invoke<Record<string, Row[]>>(list.fn, {})
+    const rows = answer[list.key].filter((r) => what !== 'workers' || r.worker_id !== worker.workerId)
+    process.stdout.write(formatTable([...list.headers], rows.map((r) => (list.row as (r: Row) => unknown[])(r))))
+  } finally {
+    worker.close()
+  }
+}
+
+async function invoke(args: string[]): Promise<void> {
+  const { values, positionals } = clientArgs(args, { 'timeout-ms': { type: 'string' } })
+  if (values.help) return void process.stdout.write(usage)
+  const [function_id, json, ...more] = positionals
+  if (!function_id || more.length > 0) throw new UsageError('invoke takes a function id and, optionally, its input as one JSON argument')
+  let data: unknown = {}
+  if (json !== undefined) {
+    try {
+      data = JSON.parse(json)
+    } catch (err) {
+      throw new UsageError(`the input is not valid JSON: ${(err as Error).message}`)
+    }
+  }
+  const timeout_ms = integer('timeout-ms', (values as Record<string, unknown>)['timeout-ms'] as string | undefined, 30_000, 1, 2_147_483_647)
+  const worker = await reach(values.url!)
+  try {
+    const result = await worker.invoke(function_id, data, { timeout_ms })
+    process.stdout.write(JSON.stringify(result ?? null, null, 2) + '\n')
+  } catch (err) {
+    if (err instanceof InvocationError) throw new Error(`${function_id} failed: ${err.code}: ${err.message}`)
+    throw err
+  } finally {
+    worker.close()
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   if (command === '-h' || command === '--help' || command === 'help') {
@@ -101,6 +219,8 @@ async function main(argv: string[]): Promise<void> {
     return
   }
   if (command === 'serve') return serve(rest)
+  if (command === 'ls') return ls(rest)
+  if (command === 'invoke') return invoke(rest)
   throw new UsageError(command === undefined ? 'missing command' : `unknown command '${command}'`)
 }
 

@@ -40,6 +40,7 @@ export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeIn
           if (!invocations || jobs.get(trigger_id) !== job) return resolve()
           invocations.send({
             type: 'invocation.start',
+            source: 'cron',
             caller: {
               reply: (outcome: { error?: unknown }) => {
                 if (outcome.error !== undefined) log('warn', 'cron run failed', { trigger_id, function_id, error: outcome.error })
@@ -56,7 +57,11 @@ export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeIn
           timezone: schedule.timezone,
           protect: schedule.overlap
             ? false
-            : () => jobs.get(trigger_id) === job && log('info', 'cron tick skipped: previous run still in flight', { trigger_id, function_id }),
+            : () => {
+                if (jobs.get(trigger_id) !== job) return
+                log('info', 'cron tick skipped: previous run still in flight', { trigger_id, function_id })
+                ;(system.get('invocations') as AnyActorRef | undefined)?.send({ type: 'invocation.skipped', source: 'cron', function_id })
+              },
         },
         fire,
       )

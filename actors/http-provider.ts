@@ -116,6 +116,7 @@ export const httpProviderLogic = fromCallback<HttpProviderEvent, HttpProviderInp
         if (!calls) return writeError(res, 503, 'engine_stopping', 'The engine is stopping')
         calls.send({
           type: 'invocation.start',
+          source: 'http',
           caller: {
             reply: (outcome: Outcome) => {
               if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)

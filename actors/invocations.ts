@@ -23,6 +23,8 @@ export type InvocationsEvent =
       function_id: string
       data: unknown
       timeout_ms?: number
+      /** What started the call, for metrics: a worker, or a trigger type. */
+      source?: CallSource
       /** Fire and forget: no answer is routed back. */
       void?: boolean
       /** A durable call: stored on this queue and run from there; answered at once with its message id. */
@@ -34,8 +36,24 @@ export type InvocationsEvent =
   | { type: 'invocation.result'; worker_id: string; invocation_id: string; result?: unknown; error?: unknown }
   | { type: 'worker.gone'; worker_id: string }
   | { type: 'invocations.drain' }
+  /** A trigger skipped a run (e.g. a cron tick while the previous run is in flight): counted, nothing else. */
+  | { type: 'invocation.skipped'; source: CallSource; function_id: string }
   /** The engine stops now: every call in flight fails for its caller. */
   | { type: 'invocations.abort' }
+
+export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'engine'
+
+/** What the invocations actor emits for whoever watches (metrics). */
+export type InvocationsEmitted =
+  | { type: 'invocation.ended'; source: CallSource; function_id: string; outcome: string; seconds: number }
+  | { type: 'invocation.skipped'; source: CallSource; function_id: string }
+
+/** The outcome label of a call: ok, error, or the engine's own error code. */
+export const outcomeOf = (outcome: Outcome): string => {
+  if (outcome.error === undefined) return 'ok'
+  const code = (outcome.error as { code?: unknown } | null)?.code
+  return code === 'invocation_timeout' || code === 'function_not_found' || code === 'worker_disconnected' ? code : 'error'
+}
 
 export interface InvocationsInput {
   defaultTimeoutMs: number
@@ -43,6 +61,8 @@ export interface InvocationsInput {
 
 interface InFlight {
   caller: Caller
+  source: CallSource
+  started: number
   function_id: string
   worker_id: string
   timer: NodeJS.Timeout
@@ -57,7 +77,7 @@ export const invocationErrors = {
 }
 
 /** The invocations actor logic. */
-export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>(({ input, system, receive, sendBack }) => {
+export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput, InvocationsEmitted>(({ input, system, receive, sendBack, emit }) => {
   const inFlight = new Map<string, InFlight>()
   const prefix = Math.random().toString(36).slice(2, 8) + '-'
   let seq = 0
@@ -103,8 +123,13 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
     if ('worker_id' in call.caller) unindex(call.caller.worker_id, id)
   }
 
+  const sourceOf = (event: { caller: Caller; source?: CallSource }): CallSource => event.source ?? ('worker_id' in event.caller ? 'worker' : 'engine')
+  const ended = (source: CallSource, function_id: string, outcome: Outcome, started: number) =>
+    emit({ type: 'invocation.ended', source, function_id, outcome: outcomeOf(outcome), seconds: (performance.now() - started) / 1000 })
+
   const finish = (id: string, call: InFlight, outcome: Outcome) => {
     forget(id, call)
+    ended(call.source, call.function_id, outcome, call.started)
     answer(call.caller, call.function_id, outcome)
     if (draining && inFlight.size === 0) sendBack({ type: 'invocations.drained' })
   }
@@ -115,15 +140,17 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
       system,
       caller_worker_id: 'worker_id' in event.caller ? event.caller.worker_id : undefined,
     }
+    const started = performance.now()
+    const settle = (outcome: Outcome) => {
+      ended(sourceOf(event), event.function_id, outcome, started)
+      if (!event.void) answer(event.caller, event.function_id, outcome)
+    }
     Promise.resolve()
       .then(() => run(event.data, scope))
       .then(
-        (result) => !event.void && answer(event.caller, event.function_id, { result }),
+        (result) => settle({ result }),
         (err: unknown) =>
-          !event.void &&
-          answer(event.caller, event.function_id, {
-            error: { code: (err as { code?: string } | null)?.code ?? 'engine_error', message: (err as Error | null)?.message ?? String(err) },
-          }),
+          settle({ error: { code: (err as { code?: string } | null)?.code ?? 'engine_error', message: (err as Error | null)?.message ?? String(err) } }),
       )
   }
 
@@ -154,7 +181,9 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
         const worker_id = pickWorker(event.function_id)
         const target = worker_id === undefined ? undefined : session(worker_id)
         if (!target || worker_id === undefined) {
-          if (!event.void) answer(event.caller, event.function_id, { error: invocationErrors.functionNotFound(event.function_id) })
+          const outcome = { error: invocationErrors.functionNotFound(event.function_id) }
+          ended(sourceOf(event), event.function_id, outcome, performance.now())
+          if (!event.void) answer(event.caller, event.function_id, outcome)
           return
         }
         const message: Extract<Outbound, { type: 'invokefunction' }> = { type: 'invokefunction', function_id: event.function_id, data: event.data }
@@ -168,7 +197,7 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
             const call = inFlight.get(id)
             if (call) finish(id, call, { error: invocationErrors.timeout(call.function_id, ms) })
           }, ms)
-          inFlight.set(id, { caller: event.caller, function_id: event.function_id, worker_id, timer })
+          inFlight.set(id, { caller: event.caller, source: sourceOf(event), started: performance.now(), function_id: event.function_id, worker_id, timer })
           index(worker_id, id)
           if ('worker_id' in event.caller) index(event.caller.worker_id, id)
           message.invocation_id = id
@@ -204,6 +233,9 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput>
         if (draining && inFlight.size === 0) sendBack({ type: 'invocations.drained' })
         return
       }
+      case 'invocation.skipped':
+        emit({ type: 'invocation.skipped', source: event.source, function_id: event.function_id })
+        return
       case 'invocations.abort':
         for (const [id, call] of inFlight) finish(id, call, { error: invocationErrors.engineStopped(call.function_id) })
         return

@@ -7,6 +7,8 @@ import { engineMachine } from '../machines/engine.machine.js'
 import { createLogger, type Logger, type LogLevel } from './logger.js'
 import { openSession, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
 import { WorkerClient } from './worker.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { startWsServer, type WsServer } from './ws-server.js'
 
 export interface EngineOptions {
@@ -55,6 +57,8 @@ export interface Engine {
   readonly port: number | undefined
   /** `http://host:port` of the HTTP listener for `http` triggers, when there is one. */
   readonly httpUrl: string | undefined
+  /** Health and Prometheus metrics (also served on the worker port at /healthz and /metrics). */
+  readonly metrics: Metrics
   /** The root actor, for inspection. */
   readonly actor: EngineActor
   /** Connects an in-process worker: the same interface as `connectWorker(url)`. */
@@ -96,7 +100,20 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   actor.start()
 
   const local = new Set<{ end: (reason: string) => void }>()
-  const open = (handlers: PortHandlers) => openSession(actor, handlers, log)
+  const metrics = createMetrics(actor)
+  const open = (handlers: PortHandlers) => openSession(actor, handlers, log, metrics.observeOutbound)
+  const routes = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET' || (path !== '/healthz' && path !== '/metrics')) return false
+    const reply = path === '/healthz'
+      ? metrics.health().then((h) => [h.status === 'ok' ? 200 : 503, 'application/json; charset=utf-8', JSON.stringify(h)] as const)
+      : metrics.render().then((text) => [200, metrics.registry.contentType, text] as const)
+    reply.then(
+      ([status, type, body]) => res.writeHead(status, { 'content-type': type }).end(body),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message),
+    )
+    return true
+  }
 
   let ws: WsServer | undefined
   try {
@@ -113,6 +130,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
           port: options.port,
           maxPayload: options.maxPayload ?? 32 * 1024 * 1024,
           heartbeatMs: options.heartbeatMs ?? 30_000,
+          routes,
         },
         open,
         log,
@@ -130,6 +148,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   return {
     url: ws?.url,
     port: ws?.port,
+    metrics,
     httpUrl: listening && `http://${listening.host.includes(':') ? `[${listening.host}]` : listening.host}:${listening.port}`,
     actor,
     openSession: open,

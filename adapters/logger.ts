@@ -1,7 +1,12 @@
 /**
- * The engine's logger: structured records, one JSON line each, with the pino calling
- * convention (`log.warn({ ...fields }, 'message')`) so any pino logger can stand in.
+ * The engine's logger: pino, one structured record per line. In a terminal the records
+ * are pretty-printed (pino-pretty); otherwise they are JSON with a string `level`, an ISO
+ * `time` and `msg`. Anything with pino's calling convention (`log.warn({ ...fields },
+ * 'message')`) can stand in for it.
  */
+import { pino } from 'pino'
+import pretty from 'pino-pretty'
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 type LogFn = (fields: Record<string, unknown>, msg: string) => void
 export interface Logger {
@@ -11,21 +16,22 @@ export interface Logger {
   error: LogFn
 }
 
-const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
+export interface LoggerOptions {
+  /** Pretty-print for people. Default: when standard error is a terminal. */
+  pretty?: boolean
+}
 
-/** A logger writing JSON lines at or above `level` to `write` (default: standard error). */
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => process.stderr.write(line + '\n')): Logger {
-  const at = (lvl: Exclude<LogLevel, 'silent'>): LogFn =>
-    rank[lvl] < rank[level]
-      ? () => {}
-      : (fields, msg) => {
-          let line: string
-          try {
-            line = JSON.stringify({ level: lvl, time: new Date().toISOString(), msg, ...fields })
-          } catch {
-            line = JSON.stringify({ level: lvl, time: new Date().toISOString(), msg })
-          }
-          write(line)
-        }
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+/** A pino logger writing to standard error at or above `level`. */
+export function createLogger(level: LogLevel = 'info', options: LoggerOptions = {}): Logger {
+  const human = options.pretty ?? process.stderr.isTTY === true
+  const stream = human ? pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l' }) : pino.destination({ dest: 2, sync: true })
+  return pino(
+    {
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    stream,
+  )
 }

@@ -39,7 +39,7 @@ export interface PortHandlers {
  * Opens a session for a new connection, or returns undefined when the engine is not
  * accepting connections (starting or stopping).
  */
-export function openSession(engine: EngineActor, handlers: PortHandlers, log: Logger): SessionPort | undefined {
+export function openSession(engine: EngineActor, handlers: PortHandlers, log: Logger, observe?: (message: Outbound) => void): SessionPort | undefined {
   if (!engine.getSnapshot().matches('running')) return undefined
   const worker_id = randomUUID()
   const reattach_token = randomBytes(18).toString('base64url')
@@ -49,7 +49,12 @@ export function openSession(engine: EngineActor, handlers: PortHandlers, log: Lo
 
   let open = true
   const subs = [
-    session.on('outbound', (e: Extract<SessionEmitted, { type: 'outbound' }>) => handlers.out(e.message)),
+    session.on(
+      'outbound',
+      observe
+        ? (e: Extract<SessionEmitted, { type: 'outbound' }>) => (observe(e.message), handlers.out(e.message))
+        : (e: Extract<SessionEmitted, { type: 'outbound' }>) => handlers.out(e.message),
+    ),
     session.on('log', (e: Extract<SessionEmitted, { type: 'log' }>) => log[e.level](e.data, e.msg)),
     session.on('ended', (e: Extract<SessionEmitted, { type: 'ended' }>) => {
       if (!open) return

@@ -4,7 +4,7 @@
  * anywhere else are answered 404. The server pings every connection and ends those that
  * stop answering.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { encode } from './codec.js'
@@ -18,6 +18,8 @@ export interface WsServerOptions {
   maxPayload: number
   /** Interval between WebSocket pings; a connection that misses one is ended. */
   heartbeatMs: number
+  /** Plain HTTP requests on this port (e.g. /healthz): answers and returns true, or returns false for 404. */
+  routes?: (req: IncomingMessage, res: ServerResponse) => boolean
 }
 
 export interface WsServer {
@@ -34,6 +36,7 @@ export interface WsServer {
 /** Starts listening; resolves once the port is bound. */
 export async function startWsServer(options: WsServerOptions, open: (handlers: PortHandlers) => SessionPort | undefined, log: Logger): Promise<WsServer> {
   const server = createServer((req, res) => {
+    if (options.routes?.(req, res)) return
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: `No route for ${req.method} ${req.url}` } }))
   })
   const workers = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })

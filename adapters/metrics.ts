@@ -1,0 +1,115 @@
+/**
+ * What the engine tells about itself: `GET /healthz` (JSON) and `GET /metrics`
+ * (Prometheus text, through prom-client, on a registry of this engine's own). Counters
+ * follow what actors emit and what sessions send; gauges are read from the actors'
+ * snapshots at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { AnyActorRef } from 'xstate'
+import { catalogOf } from '../actors/catalog.js'
+import { triggersOf } from '../actors/engine-functions.js'
+import type { InvocationsEmitted } from '../actors/invocations.js'
+import type { QueueCounts } from './queue-store.js'
+import type { Outbound } from './messages.js'
+import type { EngineActor } from './session-port.js'
+
+export interface Metrics {
+  readonly registry: Registry
+  /** Counts what a session sends its worker (registration results, error frames). */
+  observeOutbound(message: Outbound): void
+  /** The `/healthz` document. */
+  health(): Promise<Record<string, unknown>>
+  /** The `/metrics` text. */
+  render(): Promise<string>
+}
+
+/** Trigger counts by type and by registration state, read from every session's trigger actors. */
+function triggerCounts(actor: EngineActor) {
+  const byType: Record<string, number> = {}
+  const byTypeAndState: Record<string, Record<string, number>> = {}
+  const system = actor.system
+  for (const worker_id in catalogOf(system).workers) {
+    for (const t of triggersOf(system.get(`session:${worker_id}`))) {
+      const type = String(t.trigger_type)
+      const state = String(t.state)
+      byType[type] = (byType[type] ?? 0) + 1
+      ;(byTypeAndState[type] ??= {})[state] = (byTypeAndState[type][state] ?? 0) + 1
+    }
+  }
+  return { byType, byTypeAndState }
+}
+
+function queueCounts(actor: EngineActor): Promise<Record<string, QueueCounts>> {
+  const provider = actor.system.get('provider:queue') as AnyActorRef | undefined
+  if (!provider) return Promise.resolve({})
+  return new Promise((resolve) => provider.send({ type: 'queue.counts', reply: resolve }))
+}
+
+/** Sets up this engine's metrics; call once the root actor has started. */
+export function createMetrics(actor: EngineActor): Metrics {
+  const registry = new Registry()
+  const system = actor.system
+  const startedAt = Date.now()
+
+  new Gauge({ name: 'signalbox_sessions', help: 'Connected worker sessions', registers: [registry], collect() { this.set(Object.keys(catalogOf(system).workers).length) } })
+  new Gauge({ name: 'signalbox_functions', help: 'Distinct function ids offered by connected workers', registers: [registry], collect() { this.set(Object.keys(catalogOf(system).functions).length) } })
+  new Gauge({
+    name: 'signalbox_triggers',
+    help: 'Triggers by type and registration state',
+    labelNames: ['type', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [type, states] of Object.entries(triggerCounts(actor).byTypeAndState)) for (const [state, n] of Object.entries(states)) this.set({ type, state }, n)
+    },
+  })
+  new Gauge({
+    name: 'signalbox_queue_messages',
+    help: 'Queued messages by queue and state (ready, in_flight, delayed); dead letters sit in the dead-letter queues',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset()
+      for (const [queue, counts] of Object.entries(await queueCounts(actor))) {
+        for (const state of ['ready', 'in_flight', 'delayed'] as const) this.set({ queue, state }, counts[state])
+      }
+    },
+  })
+  const invocations = new Counter({ name: 'signalbox_invocations_total', help: 'Finished invocations by source and outcome', labelNames: ['source', 'outcome'], registers: [registry] })
+  const latency = new Histogram({
+    name: 'signalbox_invocation_duration_seconds',
+    help: 'Time from invocation to answer',
+    labelNames: ['source'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  })
+  const skipped = new Counter({ name: 'signalbox_invocations_skipped_total', help: 'Runs a trigger skipped (cron ticks while the previous run was in flight)', labelNames: ['source'], registers: [registry] })
+  const registrations = new Counter({ name: 'signalbox_trigger_registrations_total', help: 'Trigger registration results by code (ok for success)', labelNames: ['code'], registers: [registry] })
+  const errorFrames = new Counter({ name: 'signalbox_error_frames_total', help: 'Error frames sent to workers by code', labelNames: ['code'], registers: [registry] })
+
+  const calls = system.get('invocations') as AnyActorRef
+  calls.on('invocation.ended', (e: Extract<InvocationsEmitted, { type: 'invocation.ended' }>) => {
+    invocations.inc({ source: e.source, outcome: e.outcome })
+    latency.observe({ source: e.source }, e.seconds)
+  })
+  calls.on('invocation.skipped', (e: Extract<InvocationsEmitted, { type: 'invocation.skipped' }>) => skipped.inc({ source: e.source }))
+
+  return {
+    registry,
+    observeOutbound(message) {
+      if (message.type === 'triggerregistrationresult') registrations.inc({ code: message.error?.code ?? 'ok' })
+      else if (message.type === 'error') errorFrames.inc({ code: message.error.code })
+    },
+    async health() {
+      const catalog = catalogOf(system)
+      return {
+        status: actor.getSnapshot().value === 'running' ? 'ok' : String(actor.getSnapshot().value),
+        uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
+        sessions: Object.keys(catalog.workers).length,
+        functions: Object.keys(catalog.functions).length,
+        triggers: triggerCounts(actor).byType,
+      }
+    },
+    render: () => registry.metrics(),
+  }
+}
