@@ -45,7 +45,9 @@ export type EngineEvent =
   | { type: 'engine.log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
 
 /** Children of the engine that are not sessions: its own actors and the providers. */
-const isSession = (childId: string) => childId !== 'catalog' && childId !== 'invocations' && !childId.startsWith('provider:')
+/** Sessions are the engine's children named `session:<worker_id>` (the same as their systemId). */
+const isSession = (childId: string) => childId.startsWith('session:')
+const workerOf = (childId: string) => childId.slice('session:'.length)
 
 export const engineMachine = setup({
   types: {
@@ -76,7 +78,7 @@ export const engineMachine = setup({
     spawnSession: enqueueActions(({ enqueue, context, event }) => {
       const { worker_id, reattach_hash } = event as Extract<EngineEvent, { type: 'session.open' }>
       enqueue.spawnChild('session', {
-        id: worker_id,
+        id: `session:${worker_id}`,
         systemId: `session:${worker_id}`,
         input: { worker_id, reattach_hash, registrationTimeoutMs: context.registrationTimeoutMs },
       })
@@ -89,10 +91,11 @@ export const engineMachine = setup({
         enqueue.emit({ type: 'log', level: 'error', msg: 'engine actor failed', data: { actor: actorId, err: String(error) } })
         return
       }
-      enqueue.emit({ type: 'log', level: 'warn', msg: 'session failed', data: { worker_id: actorId, err: String(error) } })
-      const lost = catalogOf(system).workers[actorId]?.trigger_types ?? {}
-      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'worker.remove', worker_id: actorId })
-      enqueue.sendTo(system.get('invocations') as AnyActorRef, { type: 'worker.gone', worker_id: actorId })
+      const worker_id = workerOf(actorId)
+      enqueue.emit({ type: 'log', level: 'warn', msg: 'session failed', data: { worker_id, err: String(error) } })
+      const lost = catalogOf(system).workers[worker_id]?.trigger_types ?? {}
+      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'worker.remove', worker_id })
+      enqueue.sendTo(system.get('invocations') as AnyActorRef, { type: 'worker.gone', worker_id })
       for (const trigger_type in lost) enqueue.raise({ type: 'triggerType.lost', trigger_type, gone: true })
       enqueue.stopChild(actorId)
     }),

@@ -164,20 +164,20 @@ export const sessionMachine = setup({
         enqueue.emit({ type: 'log', level: 'info', msg: 'trigger registration refused', data: { worker_id: context.worker_id, trigger_id: id, trigger_type, function_id, error } })
       }
       const children = childrenOf(self)
-      if (children[`trigger:${id}`]) return refuse('duplicate_trigger_id', `A trigger with ID '${id}' is already registered`)
+      if (children[triggerActorId(context.worker_id, id)]) return refuse('duplicate_trigger_id', `A trigger with ID '${id}' is already registered`)
       const provider = catalog.triggerTypes[trigger_type]?.worker_id
       const builtin = provider === ENGINE_PROVIDER && isBuiltin(trigger_type)
       if (provider === undefined) return refuse('trigger_type_not_found', `No trigger type registered with ID '${trigger_type}'`)
       if (!catalog.functions[function_id] && !Object.hasOwn(engineFunctions, function_id)) {
         return refuse('function_not_found', `No function registered with ID '${function_id}'`)
       }
-      if (!children[`type:${trigger_type}`]) {
+      if (!children[typeActorId(context.worker_id, trigger_type)]) {
         const input = { worker_id: context.worker_id, trigger_type }
-        const options = { id: `type:${trigger_type}`, systemId: typeActorId(context.worker_id, trigger_type), input }
+        const options = { id: typeActorId(context.worker_id, trigger_type), systemId: typeActorId(context.worker_id, trigger_type), input }
         enqueue.spawnChild((builtin ? trigger_type : 'remoteTriggerType') as 'remoteTriggerType', options)
       }
       enqueue.spawnChild('trigger', {
-        id: `trigger:${id}`,
+        id: triggerActorId(context.worker_id, id),
         systemId: triggerActorId(context.worker_id, id),
         input: {
           worker_id: context.worker_id,
@@ -198,7 +198,7 @@ export const sessionMachine = setup({
     }),
     removeTrigger: enqueueActions(({ enqueue, event, context, self }) => {
       const { message } = event as Extract<WireEvent, { type: 'trigger.unregister' }>
-      const child = childrenOf(self)[`trigger:${message.id}`]
+      const child = childrenOf(self)[triggerActorId(context.worker_id, message.id)]
       const type = child?.getSnapshot().context.trigger_type
       if (!child || (message.trigger_type !== undefined && message.trigger_type !== type)) {
         const of = message.trigger_type !== undefined ? ` of type '${message.trigger_type}'` : ''
@@ -209,10 +209,10 @@ export const sessionMachine = setup({
     }),
     releaseTrigger: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
 
-    relayProviderChange: ({ event, self }) => {
+    relayProviderChange: ({ event, self, context }) => {
       const change = event as Extract<SessionInternalEvent, { type: 'provider.lost' | 'provider.available' }>
       const children = childrenOf(self)
-      if (change.type === 'provider.lost') children[`type:${change.trigger_type}`]?.send(change)
+      if (change.type === 'provider.lost') children[typeActorId(context.worker_id, change.trigger_type)]?.send(change)
       for (const key in children) {
         if (key.startsWith('trigger:') && children[key]?.getSnapshot().context.trigger_type === change.trigger_type) children[key]?.send(change)
       }

@@ -15,7 +15,10 @@ import { rawSocket, transports, type RawPeer } from './transports.js'
 
 type Ctx = { engine: Engine & { log: any }; closers: Array<() => unknown> }
 const catalog = (engine: Engine): CatalogState => engine.actor.system.get('catalog').getSnapshot().context
-const sessionIds = (engine: Engine) => Object.keys(engine.actor.getSnapshot().children).filter((id) => id !== 'catalog' && id !== 'invocations' && !id.startsWith('provider:'))
+const sessionIds = (engine: Engine) =>
+  Object.keys(engine.actor.getSnapshot().children)
+    .filter((id) => id.startsWith('session:'))
+    .map((id) => id.slice('session:'.length))
 
 for (const transport of transports) {
   const it = suite<Ctx>(`session lifecycle over ${transport.name}`)
