@@ -1,0 +1,205 @@
+/**
+ * Seeing inside: the Stately inspector receives the actor tree and the key events in
+ * order; /healthz and /metrics on the worker port; one log record per registration
+ * outcome, session open and close, and error frame; `signalbox ls` and `signalbox invoke`.
+ */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { WebSocketServer } from 'ws'
+import { createWebSocketInspector } from '@statelyai/inspect'
+import { connectWorker } from '../adapters/ws-client.js'
+import { limit, startEngine, until } from './harness.js'
+import { rawSocket } from './transports.js'
+
+type Msg = Record<string, any>
+
+const it = suite('observability')
+
+it('the Stately inspector receives the actor tree and the key events, in order', limit(async () => {
+  const receiver = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await new Promise((r) => receiver.once('listening', r))
+  const received: Msg[] = []
+  receiver.on('connection', (ws) => ws.on('message', (data) => received.push(JSON.parse(data.toString()))))
+  const inspector = createWebSocketInspector({ url: `ws://127.0.0.1:${(receiver.address() as { port: number }).port}` })
+  const engine = await startEngine({ inspect: inspector.inspect })
+  try {
+    const worker = await connectWorker(engine.url!, { reconnect: false })
+    const id = worker.workerId!
+    worker.registerFunction('report::build', () => ({ ok: true }))
+    assert.is((await worker.registerTrigger({ id: 'nightly', trigger_type: 'cron', function_id: 'report::build', config: { schedule: '0 3 * * *' } })).error, undefined)
+    assert.equal(await worker.invoke('report::build'), { ok: true })
+    worker.close()
+    await until(() => received.some((m) => m.type === '@xstate.event' && m.event.type === 'session.close'), 3000, 'the session to close')
+    await until(() => received.some((m) => m.type === '@xstate.event' && m.event.type === 'worker.remove'), 3000, 'the catalog update')
+
+    const actors = received.filter((m) => m.type === '@xstate.actor')
+    const byName = new Map(actors.map((a) => [a.name, a]))
+    for (const name of ['engine', 'catalog', 'invocations', 'provider:http', 'provider:queue', `session:${id}`, `session:${id}:cron`, `trigger:${id}:nightly`]) {
+      assert.ok(byName.has(name), `actor ${name} was announced (got ${[...byName.keys()].join(', ')})`)
+    }
+    const sessionId = (name: string) => byName.get(name)!.sessionId
+    assert.is(byName.get(`session:${id}`)!.parentId, sessionId('engine'))
+    assert.is(byName.get(`session:${id}:cron`)!.parentId, sessionId(`session:${id}`))
+    assert.is(byName.get(`trigger:${id}:nightly`)!.parentId, sessionId(`session:${id}`))
+    // snapshots are plain JSON: the session's context holds no sockets or functions
+    const sessionSnapshot = byName.get(`session:${id}`)!.snapshot
+    assert.equal(Object.keys(sessionSnapshot.context).sort(), ['forwarded', 'reattach_hash', 'registrationTimeoutMs', 'worker_id'])
+
+    const events = received.filter((m) => m.type === '@xstate.event').map((m) => m.event.type as string)
+    const order = ['session.open', 'session.start', 'function.register', 'trigger.register', 'trigger.activate', 'trigger.activated', 'trigger.settled', 'invocation.call', 'invocation.deliver', 'invocation.result', 'invocation.reply', 'session.close', 'worker.remove']
+    let at = -1
+    for (const type of order) {
+      const next = events.indexOf(type, at + 1)
+      assert.ok(next > at, `${type} arrives after ${order[order.indexOf(type) - 1] ?? 'the start'} (events: ${events.join(' ')})`)
+      at = next
+    }
+  } finally {
+    await engine.stop()
+    inspector.stop()
+    receiver.close()
+  }
+}, 15_000))
+
+it('/healthz and /metrics on the worker port', limit(async () => {
+  const engine = await startEngine()
+  try {
+    const base = engine.url!.replace('ws:', 'http:')
+    const w = await connectWorker(engine.url!, { reconnect: false })
+    w.registerFunction('f', () => 1)
+    await w.registerTrigger({ id: 'h', trigger_type: 'http', function_id: 'f', config: { path: '/h' } })
+    await w.registerTrigger({ id: 'c', trigger_type: 'cron', function_id: 'f', config: { schedule: '@daily' } })
+    await w.registerTrigger({ id: 'c', trigger_type: 'cron', function_id: 'f', config: { schedule: '@daily' } })
+    await w.registerTrigger({ id: 'bad', trigger_type: 'cron', function_id: 'f', config: { schedule: 'nope' } })
+    await w.invoke('f')
+    await w.invoke('missing').catch(() => {})
+    await w.invoke('engine::queue::send', { queue_name: 'jobs', body: { n: 1 } })
+    await fetch(engine.httpUrl + '/h')
+
+    const health = await fetch(base + '/healthz')
+    assert.is(health.status, 200)
+    const h = await health.json()
+    assert.is(h.status, 'ok')
+    assert.is(h.sessions, 1)
+    assert.is(h.functions, 1)
+    assert.equal(h.triggers, { http: 1, cron: 1 })
+    assert.type(h.uptime_seconds, 'number')
+
+    const res = await fetch(base + '/metrics')
+    assert.match(res.headers.get('content-type') ?? '', 'text/plain')
+    const text = await res.text()
+    const metric = (line: string) => assert.ok(text.includes(line), `metrics include ${line}\n${text}`)
+    metric('signalbox_sessions 1')
+    metric('signalbox_functions 1')
+    metric('signalbox_triggers{type="http",state="active"} 1')
+    metric('signalbox_triggers{type="cron",state="active"} 1')
+    metric('signalbox_trigger_registrations_total{code="ok"} 2')
+    metric('signalbox_trigger_registrations_total{code="duplicate_trigger_id"} 1')
+    metric('signalbox_trigger_registrations_total{code="invalid_config"} 1')
+    metric('signalbox_invocations_total{source="worker",outcome="ok"}')
+    metric('signalbox_invocations_total{source="worker",outcome="function_not_found"} 1')
+    metric('signalbox_invocations_total{source="http",outcome="ok"} 1')
+    metric('signalbox_invocation_duration_seconds_count{source="http"} 1')
+    metric('signalbox_queue_messages{queue="jobs",state="ready"} 1')
+    w.close()
+  } finally {
+    await engine.stop()
+  }
+}))
+
+it('cron fires and skips are counted', limit(async () => {
+  const engine = await startEngine()
+  try {
+    const w = await connectWorker(engine.url!, { reconnect: false })
+    w.registerFunction('slow', () => new Promise((r) => setTimeout(r, 1500)))
+    await w.registerTrigger({ id: 'tick', trigger_type: 'cron', function_id: 'slow', config: { schedule: '* * * * * *' } })
+    const metrics = () => engine.metrics.render()
+    await until(async () => (await metrics()).includes('signalbox_invocations_skipped_total{source="cron"}'), 4000, 'a skipped tick')
+    await until(async () => (await metrics()).includes('signalbox_invocations_total{source="cron",outcome="ok"}'), 4000, 'a finished run')
+    w.close()
+  } finally {
+    await engine.stop()
+  }
+}, 10_000))
+
+it('logs: one record per registration outcome, session open and close, and error frame', limit(async () => {
+  const engine = await startEngine()
+  try {
+    const p = await rawSocket(engine.url!)
+    p.send({ type: 'registerfunction', id: 'f' })
+    p.send({ type: 'registertrigger', id: 'a', trigger_type: 'cron', function_id: 'f', config: { schedule: '@daily' } })
+    p.send({ type: 'registertrigger', id: 'b', trigger_type: 'cron', function_id: 'f', config: { schedule: 'x' } })
+    p.send({ type: 'registertrigger', id: 'c', trigger_type: 'nope', function_id: 'f', config: {} })
+    p.send({ type: 'bogus' })
+    await p.next((m) => m.type === 'error')
+    await until(() => p.received.filter((m) => m.type === 'triggerregistrationresult').length === 3)
+    await p.close()
+    const records = engine.log.records
+    await until(() => records.some((r) => r.msg === 'session closed'), 2000, 'the close record')
+    const about = (msg: string) => records.filter((r) => r.msg === msg)
+    assert.is(about('session opened').length, 1)
+    assert.is(about('session closed').length, 1)
+    assert.equal(about('trigger registered').map((r) => r.trigger_id), ['a'])
+    assert.equal(about('trigger registration refused').map((r) => [r.trigger_id, (r.error as Msg).code]), [['b', 'invalid_config'], ['c', 'trigger_type_not_found']])
+    assert.equal(about('error frame').map((r) => (r.error as Msg).code), ['unknown_message_type'])
+    for (const r of records.filter((r) => r.worker_id !== undefined)) assert.is(r.worker_id, p.worker_id)
+  } finally {
+    await engine.stop()
+  }
+}))
+
+const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
+const runCli = (args: string[]) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+
+it('signalbox ls and invoke talk to a running engine', limit(async () => {
+  const engine = await startEngine()
+  try {
+    const w = await connectWorker(engine.url!, { reconnect: false, name: 'billing' })
+    w.registerFunction('invoices::total', (d: { items: number[] }) => d.items.reduce((a, b) => a + b, 0), { description: 'Adds up an invoice' })
+    await w.registerTrigger({ id: 'nightly', trigger_type: 'cron', function_id: 'invoices::total', config: { schedule: '0 3 * * *' } })
+    const url = ['--url', engine.url!]
+    const workers = await runCli(['ls', 'workers', ...url])
+    assert.is(workers.code, 0, workers.stderr)
+    assert.match(workers.stdout, /^WORKER_ID\s+NAME\s+RUNTIME/)
+    assert.match(workers.stdout, w.workerId!)
+    assert.match(workers.stdout, 'billing')
+    assert.is(workers.stdout.trim().split('\n').length, 2, 'the CLI does not list itself')
+    const fns = await runCli(['ls', 'functions', ...url])
+    assert.match(fns.stdout, /invoices::total\s+1\s+Adds up an invoice/)
+    const triggers = await runCli(['ls', 'triggers', ...url])
+    assert.match(triggers.stdout, /nightly\s+cron\s+invoices::total\s+active/)
+    const types = await runCli(['ls', 'types', ...url])
+    assert.match(types.stdout, /http\s+engine/)
+    const call = await runCli(['invoke', 'invoices::total', '{"items":[1,2,39]}', ...url])
+    assert.is(call.code, 0, call.stderr)
+    assert.is(call.stdout.trim(), '42')
+    const missing = await runCli(['invoke', 'nope', ...url])
+    assert.is(missing.code, 1)
+    assert.match(missing.stderr, "nope failed: function_not_found: No function registered with ID 'nope'")
+    const badJson = await runCli(['invoke', 'invoices::total', '{nope', ...url])
+    assert.is(badJson.code, 2)
+    assert.match(badJson.stderr, 'the input is not valid JSON')
+    const badList = await runCli(['ls', 'everything', ...url])
+    assert.is(badList.code, 2)
+    w.close()
+  } finally {
+    await engine.stop()
+  }
+  const port = engine.port!
+  for (const args of [['ls', 'workers'], ['invoke', 'f']]) {
+    const down = await runCli([...args, '--url', `ws://127.0.0.1:${port}`])
+    assert.is(down.code, 1)
+    assert.match(down.stderr, `signalbox: cannot reach the engine at ws://127.0.0.1:${port}`)
+  }
+}, 20_000))
+
+it.run()
