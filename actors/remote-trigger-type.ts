@@ -14,7 +14,7 @@ import { triggerActorId } from '../machines/trigger.machine.js'
 export type TriggerTypeEvent =
   | { type: 'trigger.activate'; trigger_id: string; function_id: string; config: Record<string, unknown>; metadata?: unknown }
   | { type: 'trigger.deactivate'; trigger_id: string }
-  | { type: 'provider.verdict'; forwarded_id: string; error?: unknown }
+  | { type: 'provider.verdict'; forwarded_id: string; from: string; error?: unknown }
   /** The type lost its provider: `gone` when the provider disconnected, not when it only unregistered the type. */
   | { type: 'provider.lost'; trigger_type: string; gone: boolean }
 
@@ -28,6 +28,17 @@ interface Forwarded {
   provider: string
   function_id: string
   config: Record<string, unknown>
+}
+
+/** The forwarded id of a registration: `<worker_id>:<n>:<trigger id>`, unique across sessions and registrations. */
+export const forwardedId = (worker_id: string, n: number, trigger_id: string) => `${worker_id}:${n}:${trigger_id}`
+
+/** The registering worker and trigger a forwarded id names, or undefined if it is not one. */
+export function parseForwardedId(id: string): { worker_id: string; trigger_id: string } | undefined {
+  const first = id.indexOf(':')
+  const second = first < 0 ? -1 : id.indexOf(':', first + 1)
+  if (first <= 0 || second < 0 || !/^\d+$/.test(id.slice(first + 1, second))) return undefined
+  return { worker_id: id.slice(0, first), trigger_id: id.slice(second + 1) }
 }
 
 /** Turns whatever a provider sent as `error` into an error body, unchanged where it already is one. */
@@ -54,7 +65,6 @@ export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerType
     byForwardedId.delete(entry.forwarded_id)
     system.get(`session:${entry.provider}`)?.send({
       type: 'provider.unforward',
-      forwarded_id: entry.forwarded_id,
       message: { type: 'unregistertrigger', id: entry.forwarded_id, trigger_type, function_id: entry.function_id, config: entry.config },
     })
   }
@@ -72,14 +82,11 @@ export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerType
           })
           return
         }
-        const forwarded_id = `${worker_id}:${++seq}:${event.trigger_id}`
+        const forwarded_id = forwardedId(worker_id, ++seq, event.trigger_id)
         byTrigger.set(event.trigger_id, { forwarded_id, provider, function_id: event.function_id, config: event.config })
         byForwardedId.set(forwarded_id, event.trigger_id)
         session.send({
           type: 'provider.forward',
-          forwarded_id,
-          from: worker_id,
-          trigger_type,
           message: {
             type: 'registertrigger',
             id: forwarded_id,
@@ -96,7 +103,15 @@ export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerType
         return
       case 'provider.verdict': {
         const trigger_id = byForwardedId.get(event.forwarded_id)
-        if (trigger_id === undefined) return
+        if (trigger_id === undefined || byTrigger.get(trigger_id)?.provider !== event.from) {
+          // Unknown, already settled, withdrawn after a timeout, or from a session that was not asked.
+          system.get(`session:${event.from}`)?.send({
+            type: 'session.reject',
+            error: { code: 'invalid_message', message: `No trigger registration '${event.forwarded_id}' is awaiting a verdict from this worker` },
+            ref: { type: 'triggerregistrationresult', id: event.forwarded_id },
+          })
+          return
+        }
         if (event.error === undefined || event.error === null) {
           trigger(trigger_id)?.send({ type: 'trigger.activated' })
         } else {

@@ -8,10 +8,10 @@
 import { assign, emit, enqueueActions, sendParent, sendTo, setup, stopChild, type AnyActorRef, type ActorSystem } from 'xstate'
 import type { ErrorBody, Outbound } from '../adapters/messages.js'
 import type { InvalidFrameEvent, WireEvent } from '../adapters/events.js'
-import { catalogOf, record } from '../actors/catalog.js'
+import { catalogOf } from '../actors/catalog.js'
 import { engineFunctions } from '../actors/engine-functions.js'
 import { queueNameProblem } from '../actors/queue-config.js'
-import { remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
+import { parseForwardedId, remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
 import { builtinTriggerTypes, ENGINE_PROVIDER, isBuiltin } from '../actors/builtin-trigger-types.js'
 import { triggerActorId, triggerMachine, typeActorId } from './trigger.machine.js'
 
@@ -29,8 +29,8 @@ export type SessionInternalEvent =
   | { type: 'session.reject'; error: ErrorBody; ref?: { type?: string; id?: string } }
   | { type: 'invocation.deliver'; message: Extract<Outbound, { type: 'invokefunction' }> }
   | { type: 'invocation.reply'; message: Extract<Outbound, { type: 'invocationresult' }> }
-  | { type: 'provider.forward'; forwarded_id: string; from: string; trigger_type: string; message: Extract<Outbound, { type: 'registertrigger' }> }
-  | { type: 'provider.unforward'; forwarded_id: string; message: Extract<Outbound, { type: 'unregistertrigger' }> }
+  | { type: 'provider.forward'; message: Extract<Outbound, { type: 'registertrigger' }> }
+  | { type: 'provider.unforward'; message: Extract<Outbound, { type: 'unregistertrigger' }> }
   | { type: 'provider.lost'; trigger_type: string; gone: boolean }
   | { type: 'provider.available'; trigger_type: string }
   | { type: 'trigger.settled'; result: Extract<Outbound, { type: 'triggerregistrationresult' }> }
@@ -50,21 +50,12 @@ function refuse(enqueue: { emit: (event: SessionEmitted) => void }, worker_id: s
   enqueue.emit({ type: 'outbound', message: ref ? { type: 'error', error, ref } : { type: 'error', error } })
   enqueue.emit({ type: 'log', level: 'warn', msg: 'error frame', data: { worker_id, error, ref } })
 }
-/** A copy of `record` without `key`. */
-const without = <T>(rec: Record<string, T>, key: string): Record<string, T> => {
-  const copy = Object.assign(record<T>(), rec)
-  delete copy[key]
-  return copy
-}
 const childrenOf = (self: AnyActorRef) => self.getSnapshot().children as Record<string, AnyActorRef | undefined>
 
 export const sessionMachine = setup({
   types: {
     input: {} as SessionInput,
-    context: {} as SessionInput & {
-      /** Registrations forwarded to this session as a trigger-type provider, awaiting its verdict. */
-      forwarded: Record<string, { worker_id: string; trigger_type: string }>
-    },
+    context: {} as SessionInput,
     events: {} as SessionEvent,
     emitted: {} as SessionEmitted,
   },
@@ -247,25 +238,21 @@ export const sessionMachine = setup({
     }),
     deliver: emit(({ event }) => ({ type: 'outbound' as const, message: (event as { message: Outbound }).message })),
 
-    rememberForward: assign({
-      forwarded: ({ context, event }) => {
-        const { forwarded_id, from, trigger_type } = event as Extract<SessionInternalEvent, { type: 'provider.forward' }>
-        return { ...context.forwarded, [forwarded_id]: { worker_id: from, trigger_type } }
-      },
-    }),
-    forgetForward: assign({
-      forwarded: ({ context, event }) => without(context.forwarded, (event as { forwarded_id: string }).forwarded_id),
-    }),
+    /**
+     * A provider's verdict goes to the registering session's child for that type. The
+     * forwarded id names the registering worker and trigger (see remote-trigger-type.ts);
+     * that child checks the verdict came from the provider it asked.
+     */
     relayVerdict: enqueueActions(({ enqueue, event, context, system }) => {
       const { message } = event as Extract<WireEvent, { type: 'trigger.verdict' }>
-      const pending = Object.hasOwn(context.forwarded, message.id) ? context.forwarded[message.id] : undefined
-      if (!pending) {
+      const origin = parseForwardedId(message.id)
+      const trigger = origin && (system.get(triggerActorId(origin.worker_id, origin.trigger_id)) as AnyActorRef | undefined)
+      const target = trigger && (system.get(typeActorId(origin.worker_id, trigger.getSnapshot().context.trigger_type)) as AnyActorRef | undefined)
+      if (!target) {
         refuse(enqueue, context.worker_id, { code: 'invalid_message', message: `No trigger registration '${message.id}' is awaiting a verdict from this worker` }, { type: message.type, id: message.id })
         return
       }
-      enqueue.assign({ forwarded: without(context.forwarded, message.id) })
-      const target = system.get(typeActorId(pending.worker_id, pending.trigger_type))
-      if (target) enqueue.sendTo(target as AnyActorRef, { type: 'provider.verdict', forwarded_id: message.id, error: message.error })
+      enqueue.sendTo(target, { type: 'provider.verdict', forwarded_id: message.id, from: context.worker_id, error: message.error })
     }),
 
     pong: emit({ type: 'outbound' as const, message: { type: 'pong' as const } }),
@@ -289,7 +276,7 @@ export const sessionMachine = setup({
   },
 }).createMachine({
   id: 'session',
-  context: ({ input }) => ({ ...input, forwarded: record() }),
+  context: ({ input }) => ({ ...input }),
   initial: 'connecting',
   states: {
     connecting: {
@@ -313,8 +300,8 @@ export const sessionMachine = setup({
         'xstate.done.actor.*': { actions: 'releaseTrigger' },
         'provider.lost': { actions: 'relayProviderChange' },
         'provider.available': { actions: 'relayProviderChange' },
-        'provider.forward': { actions: ['rememberForward', 'deliver'] },
-        'provider.unforward': { actions: ['forgetForward', 'deliver'] },
+        'provider.forward': { actions: 'deliver' },
+        'provider.unforward': { actions: 'deliver' },
         'trigger.verdict': { actions: 'relayVerdict' },
         'invocation.call': { actions: 'call' },
         'invocation.result': { actions: 'answerCall' },
