@@ -51,9 +51,14 @@ export function parseQueueConfig(config: Record<string, unknown>): QueueConsumer
   if (typeof max_receive_count === 'string') return max_receive_count
   const concurrency = wholeNumber(config, 'concurrency', 1, 100, 1)
   if (typeof concurrency === 'string') return concurrency
-  const dead_letter_queue = config.dead_letter_queue ?? `${queue_name}.dlq`
-  const dlqProblem = queueNameProblem('dead_letter_queue', dead_letter_queue)
-  if (dlqProblem) return dlqProblem
-  if (dead_letter_queue === queue_name) return `'dead_letter_queue' must differ from 'queue_name' ('${queue_name}')`
-  return { queue_name, batch_size, visibility_timeout, max_receive_count, dead_letter_queue: dead_letter_queue as string, concurrency }
+  // The default (`<queue_name>.dlq`) is always usable, even when it is longer than a name a
+  // user may give (a queue name of 125 to 128 characters).
+  let dead_letter_queue = `${queue_name}.dlq`
+  if (config.dead_letter_queue !== undefined) {
+    const dlqProblem = queueNameProblem('dead_letter_queue', config.dead_letter_queue)
+    if (dlqProblem) return dlqProblem
+    dead_letter_queue = config.dead_letter_queue as string
+    if (dead_letter_queue === queue_name) return `'dead_letter_queue' must differ from 'queue_name' ('${queue_name}')`
+  }
+  return { queue_name, batch_size, visibility_timeout, max_receive_count, dead_letter_queue, concurrency }
 }

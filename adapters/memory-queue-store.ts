@@ -35,11 +35,14 @@ export function createMemoryQueueStore(): QueueStore {
       for (const m of q.values()) {
         if (out.length >= o.max) break
         if (m.visible_at > o.now || (m.function_id !== undefined) !== o.calls) continue
+        if (o.calls && (m.source_queue !== undefined || (o.accept && !o.accept(m.function_id!)))) continue
         if (m.receive_count >= o.maxReceiveCount) {
           deadLetter(m, o.deadLetterQueue, m.last_error ?? expiredLease(m.receive_count))
           continue
         }
         m.receive_count += 1
+        // The last error is that of the last receive: none recorded by its end means it timed out.
+        m.last_error = undefined
         m.receipt = randomUUID()
         m.visible_at = o.now + o.visibilityMs
         out.push({ message_id: m.message_id, body: m.body, function_id: m.function_id, receive_count: m.receive_count, enqueued_at: m.enqueued_at, receipt: m.receipt })
@@ -74,16 +77,30 @@ export function createMemoryQueueStore(): QueueStore {
     },
     redrive(dlq, ids, now) {
       const q = queues.get(dlq)
-      if (!q) return 0
+      const targets = new Set<string>()
+      if (!q) return { redriven: 0, queues: [] }
       let n = 0
       for (const m of [...q.values()]) {
         if (ids && !ids.includes(m.message_id)) continue
         q.delete(m.message_id)
         const target = m.source_queue ?? dlq
         queueOf(target).set(m.message_id, { ...m, queue: target, source_queue: undefined, receive_count: 0, visible_at: now, receipt: undefined })
+        targets.add(target)
         n++
       }
-      return n
+      return { redriven: n, queues: [...targets] }
+    },
+    callQueues() {
+      const out: string[] = []
+      for (const [name, q] of queues) {
+        for (const m of q.values()) {
+          if (m.function_id !== undefined && m.source_queue === undefined) {
+            out.push(name)
+            break
+          }
+        }
+      }
+      return out
     },
     counts(now) {
       const out: Record<string, QueueCounts> = {}

@@ -42,8 +42,14 @@ export interface ReceiveOptions {
   /** A message already received this often goes to `deadLetterQueue` instead of out again. */
   maxReceiveCount: number
   deadLetterQueue: string
-  /** Lease durable calls (true) or plain messages (false). */
+  /** Lease durable calls (true) or plain messages (false). Dead calls (in a dead-letter queue) are never leased. */
   calls: boolean
+  /**
+   * Durable calls only: whether a call of this function can run now. Calls it refuses are
+   * left as they are (not leased, not counted, not dead-lettered), so a call waits for its
+   * function rather than burning its receives while no worker offers it.
+   */
+  accept?: (function_id: string) => boolean
   now: number
 }
 
@@ -73,8 +79,10 @@ export interface QueueStore {
   nextVisibleAt(queue: string, calls: boolean, now: number): number | undefined
   /** Messages of a queue, oldest first (for dead-letter listings). */
   list(queue: string, limit: number): StoredMessage[]
-  /** Moves dead letters (all, or those named) back to their source queues; returns how many. */
-  redrive(deadLetterQueue: string, message_ids: string[] | undefined, now: number): number
+  /** Moves dead letters (all, or those named) back to their source queues; returns how many, and which queues got them. */
+  redrive(deadLetterQueue: string, message_ids: string[] | undefined, now: number): { redriven: number; queues: string[] }
+  /** Queues holding durable calls that are not dead letters (to run after a restart). */
+  callQueues(): string[]
   /** Counts per queue. */
   counts(now: number): Record<string, QueueCounts>
   close(): void

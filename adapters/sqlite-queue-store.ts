@@ -64,9 +64,13 @@ export function createSqliteQueueStore(path: string): QueueStore {
     'INSERT INTO messages (message_id, queue, body, function_id, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)',
   )
   const selectVisible = db.prepare(
-    `SELECT * FROM messages WHERE queue = ? AND visible_at <= ? AND (function_id IS NOT NULL) = ? ORDER BY seq LIMIT ?`,
+    `SELECT * FROM messages WHERE queue = ? AND visible_at <= ? AND seq > ? AND function_id IS NULL ORDER BY seq LIMIT ?`,
   )
-  const lease = db.prepare('UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ? WHERE seq = ?')
+  const selectVisibleCalls = db.prepare(
+    `SELECT * FROM messages WHERE queue = ? AND visible_at <= ? AND seq > ? AND function_id IS NOT NULL AND source_queue IS NULL ORDER BY seq LIMIT ?`,
+  )
+  const callQueues = db.prepare('SELECT DISTINCT queue FROM messages WHERE function_id IS NOT NULL AND source_queue IS NULL')
+  const lease = db.prepare('UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ?, last_error = NULL WHERE seq = ?')
   const toDeadLetters = db.prepare(
     'UPDATE messages SET queue = ?, source_queue = queue, last_error = ?, receipt = NULL, visible_at = 0 WHERE seq = ?',
   )
@@ -89,15 +93,21 @@ export function createSqliteQueueStore(path: string): QueueStore {
 
   const receive = db.transaction((queue: string, o: Parameters<QueueStore['receive']>[1]): Delivery[] => {
     const out: Delivery[] = []
+    const select = o.calls ? selectVisibleCalls : selectVisible
+    // Rows already looked at are passed by seq: refused calls stay where they are.
+    let after = 0
     while (out.length < o.max) {
-      const rows = selectVisible.all(queue, o.now, o.calls ? 1 : 0, o.max - out.length) as Row[]
+      const rows = select.all(queue, o.now, after, o.max - out.length) as Row[]
       if (rows.length === 0) break
       for (const r of rows) {
+        after = r.seq
+        if (o.calls && o.accept && !o.accept(r.function_id!)) continue
         if (r.receive_count >= o.maxReceiveCount) {
           const error = r.last_error ?? JSON.stringify(expiredLease(r.receive_count))
           toDeadLetters.run(o.deadLetterQueue, error, r.seq)
           continue
         }
+        // The last error is that of the last receive: none recorded by its end means it timed out.
         const receipt = randomUUID()
         lease.run(receipt, o.now + o.visibilityMs, r.seq)
         out.push({ message_id: r.message_id, body: JSON.parse(r.body), function_id: r.function_id ?? undefined, receive_count: r.receive_count + 1, enqueued_at: r.enqueued_at, receipt })
@@ -124,12 +134,14 @@ export function createSqliteQueueStore(path: string): QueueStore {
   })
   const redrive = db.transaction((dlq: string, ids: string[] | undefined, now: number) => {
     let n = 0
+    const targets = new Set<string>()
     for (const r of allOf.all(dlq) as Row[]) {
       if (ids && !ids.includes(r.message_id)) continue
       redriveOne.run(now, r.seq)
+      targets.add(r.source_queue ?? dlq)
       n++
     }
-    return n
+    return { redriven: n, queues: [...targets] }
   })
 
   return {
@@ -148,6 +160,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
     },
     list: (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
     redrive: (dlq, ids, now) => redrive(dlq, ids, now),
+    callQueues: () => (callQueues.all() as Array<{ queue: string }>).map((r) => r.queue),
     counts(now) {
       const out: Record<string, QueueCounts> = {}
       for (const r of countAll.all({ now }) as Array<QueueCounts & { queue: string }>) {

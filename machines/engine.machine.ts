@@ -127,6 +127,8 @@ export const engineMachine = setup({
       for (const id in children) if (isSession(id)) children[id]?.send(relayed)
     },
     abortCalls: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.abort' as const }),
+    /** Queues hand out no new batches while the engine stops; batches in flight finish. */
+    drainQueues: sendTo(({ system }) => system.get('provider:queue') as AnyActorRef, { type: 'queue.drain' as const }),
     drain: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.drain' as const }),
     log: emit(({ event }) => {
       const { level, msg, data } = event as Extract<EngineEvent, { type: 'engine.log' }>
@@ -172,7 +174,7 @@ export const engineMachine = setup({
       },
     },
     stopping: {
-      entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drain'],
+      entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drain', 'drainQueues'],
       // Past the grace period, the calls still in flight fail for their callers; once they
       // are answered the invocations actor reports itself drained.
       after: { grace: { actions: 'abortCalls' } },
