@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AnyActorLogic, AnyStateMachine, AnyStateNode } from 'xstate'
-import { label, renderDiagrams } from '../diagrams/generate.js'
+import { label, readmePath, renderDiagrams, withSessionDiagram } from '../diagrams/generate.js'
 import { engineMachine } from '../machines/engine.machine.js'
 import { sessionMachine } from '../machines/session.machine.js'
 import { triggerMachine } from '../machines/trigger.machine.js'
@@ -66,6 +66,13 @@ committed('diagrams/ holds no diagram the generator no longer writes', () => {
 
 committed('generating twice gives the same files', () => {
   assert.equal(renderDiagrams(), rendered)
+})
+
+committed('the README shows the session machine as it is', () => {
+  const readme = readFileSync(readmePath, 'utf8').replace(/\r\n/g, '\n')
+  if (withSessionDiagram(readme, rendered['session.md']) !== readme) {
+    assert.unreachable('README.md shows an old session diagram: run `npm run diagrams` and commit the result.')
+  }
 })
 
 const complete = suite('diagrams leave nothing out')
