@@ -1,0 +1,86 @@
+/** What scenarios share: the run context, engine start-up, result shapes, formatting. */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Child } from './rpc.js'
+
+/** The repository root (this file is dist/bench/lib/common.js once compiled). */
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
+export const profileDir = join(repoRoot, 'bench', 'profiles')
+
+export interface Ctx {
+  /** Measured repetitions per figure (the median is reported). */
+  runs: number
+  /** Run the engine of the round-trip scenarios under --cpu-prof. */
+  profile: boolean
+  log(message: string): void
+}
+
+/** One line of the summary table. */
+export interface Row {
+  scenario: string
+  figure: string
+  value: string
+  baseline?: string
+  ratio?: string
+  target: string
+  /** true / false, or null when the row has no target of its own. */
+  pass: boolean | null
+}
+
+export interface Section {
+  id: string
+  title: string
+  rows: Row[]
+  /** Markdown: how it was measured and every run's figures. */
+  details: string
+  seconds?: number
+  /** 1-minute load average of the machine when the scenario started and ended. */
+  load?: [number, number]
+  /** Raw measurements, for scenarios that build on another's (profiling). */
+  raw?: Record<string, any>
+}
+
+export interface EngineProc {
+  child: Child
+  url: string
+  httpUrl: string
+  pid: number
+}
+
+/** Node flags that write a CPU profile named `name` into bench/profiles/ when the process exits. */
+export function cpuProfileArgs(name: string | undefined): string[] {
+  if (!name) return []
+  mkdirSync(profileDir, { recursive: true })
+  return ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`]
+}
+
+/** Starts the engine in its own process (bench/procs/engine-host). */
+export async function startEngine(name: string, options: { store?: string; cpuProfile?: string } = {}): Promise<EngineProc> {
+  const execArgv = ['--expose-gc', ...cpuProfileArgs(options.cpuProfile)]
+  const child = new Child(name, 'engine-host', [options.store ?? 'memory'], { execArgv })
+  const info = (await child.ready) as { url: string; httpUrl: string; pid: number }
+  return { child, url: info.url, httpUrl: info.httpUrl, pid: info.pid }
+}
+
+export async function startAgent(name: string): Promise<Child> {
+  const child = new Child(name, 'agent')
+  await child.ready
+  return child
+}
+
+export const fmt = {
+  int: (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a'),
+  ms: (v: number) => (!Number.isFinite(v) ? 'n/a' : v < 1 ? `${v.toFixed(3)} ms` : v < 10 ? `${v.toFixed(2)} ms` : `${v.toFixed(1)} ms`),
+  s: (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)} s` : 'n/a'),
+  x: (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : 'n/a'),
+  mb: (bytes: number) => (Number.isFinite(bytes) ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : 'n/a'),
+  kb: (bytes: number) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KB` : 'n/a'),
+}
+
+/** A markdown table. */
+export function table(head: string[], rows: Array<Array<string | number>>): string {
+  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+}
+
+export const timestamp = () => new Date().toISOString().replace(/[:.]/g, '-')

@@ -1,0 +1,27 @@
+/** Memory of a process from /proc: current RSS and peak RSS (VmHWM), in bytes. */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+export function procMemory(pid: number | 'self' = 'self'): { rss: number; peakRss: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024
+  return { rss: kb('VmRSS'), peakRss: kb('VmHWM') }
+}
+
+let ticksPerSecond: number | undefined
+
+/** CPU time a process has used so far, user and system, in milliseconds (from /proc/<pid>/stat). */
+export function procCpu(pid: number): { user: number; system: number } {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+    } catch {
+      ticksPerSecond = 100
+    }
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (which may hold spaces) start at field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ms = (ticks: string) => (Number(ticks) * 1000) / ticksPerSecond!
+  return { user: ms(fields[11]), system: ms(fields[12]) }
+}

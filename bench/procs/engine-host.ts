@@ -1,0 +1,38 @@
+/**
+ * The engine under test, in its own process: `createEngine` exactly as `signalbox serve`
+ * calls it (WebSocket port, HTTP port, a queue store, silent logs), plus a task channel
+ * for the orchestrator to read its memory and stop it. Run with --expose-gc so memory
+ * can be read after a collection; with --cpu-prof when profiling.
+ */
+import { createEngine } from '../../index.js'
+import { serveTasks } from '../lib/rpc.js'
+import { procMemory } from '../lib/procmem.js'
+
+const storeArg = process.argv[2] ?? 'memory'
+const store = storeArg === 'memory' ? ('memory' as const) : { sqlite: storeArg.replace(/^sqlite:/, '') }
+
+const engine = await createEngine({ port: 0, http: { port: 0 }, store, logLevel: 'silent', graceMs: 1000 })
+
+const gc = (globalThis as { gc?: () => void }).gc
+
+serveTasks(
+  {
+    mem: async ({ collect }: { collect?: boolean }) => {
+      if (collect && gc) {
+        for (let i = 0; i < 3; i++) {
+          gc()
+          await new Promise((r) => setTimeout(r, 50))
+        }
+      }
+      const m = process.memoryUsage()
+      return { ...procMemory(), heapUsed: m.heapUsed, external: m.external, gcExposed: Boolean(gc) }
+    },
+    /** `fast`: exit without stopping the engine (a CPU profile then leaves the teardown out). */
+    exit: async ({ fast }: { fast?: boolean } = {}) => {
+      if (!fast) await Promise.race([engine.stop(), new Promise((r) => setTimeout(r, 3000))])
+      setTimeout(() => process.exit(0), 10)
+      return true
+    },
+  },
+  { url: engine.url, httpUrl: engine.httpUrl, pid: process.pid },
+)

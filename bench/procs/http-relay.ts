@@ -1,0 +1,71 @@
+/**
+ * Baseline (b): a minimal HTTP → WebSocket relay with plain `node:http` and `ws`. A worker
+ * connects over WebSocket, registers a function and binds an `http` trigger to it (the
+ * same frames as signalbox); each HTTP request on a bound method and path becomes an
+ * `invokefunction` carrying {method, path, path_params, query_params, headers, body}, and
+ * the worker's `{status_code, headers, body}` becomes the response. Exact-match routes in
+ * a Map, no validation, no timeouts, no actors.
+ */
+import { createServer } from 'node:http'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { serveTasks } from '../lib/rpc.js'
+
+const functions = new Map<string, WebSocket>()
+const routes = new Map<string, string>()
+const pending = new Map<string, (m: any) => void>()
+let seq = 0
+
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
+wss.on('connection', (ws) => {
+  ws.send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
+  ws.on('message', (data: Buffer) => {
+    const m = JSON.parse(data.toString())
+    switch (m.type) {
+      case 'registerfunction':
+        functions.set(m.id, ws)
+        return
+      case 'registertrigger':
+        routes.set(`${(m.config.method ?? 'GET').toUpperCase()} ${m.config.path}`, m.function_id)
+        ws.send(JSON.stringify({ type: 'triggerregistrationresult', id: m.id, trigger_type: m.trigger_type, function_id: m.function_id }))
+        return
+      case 'invocationresult': {
+        const done = pending.get(m.invocation_id)
+        if (!done) return
+        pending.delete(m.invocation_id)
+        done(m)
+        return
+      }
+    }
+  })
+})
+
+const http = createServer((req, res) => {
+  const url = req.url ?? '/'
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  const function_id = routes.get(`${req.method} ${path}`)
+  const worker = function_id === undefined ? undefined : functions.get(function_id)
+  if (!worker) {
+    res.writeHead(404).end()
+    return
+  }
+  const chunks: Buffer[] = []
+  req.on('data', (c: Buffer) => chunks.push(c))
+  req.on('end', () => {
+    const invocation_id = `h${++seq}`
+    const query_params = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)))
+    const body = chunks.length ? Buffer.concat(chunks).toString() : null
+    pending.set(invocation_id, (m) => {
+      const r = m.result ?? {}
+      const payload = typeof r.body === 'string' ? r.body : r.body === undefined || r.body === null ? '' : JSON.stringify(r.body)
+      res.writeHead(r.status_code ?? 200, { 'content-type': typeof r.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(payload), ...r.headers })
+      res.end(payload)
+    })
+    worker.send(JSON.stringify({ type: 'invokefunction', invocation_id, function_id, data: { method: req.method, path, path_params: {}, query_params, headers: req.headers, body } }))
+  })
+})
+await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()))
+const wsPort = (wss.address() as { port: number }).port
+const httpPort = (http.address() as { port: number }).port
+serveTasks({}, { url: `ws://127.0.0.1:${wsPort}`, httpUrl: `http://127.0.0.1:${httpPort}`, pid: process.pid })

@@ -1,0 +1,59 @@
+/**
+ * Baseline (a): the fastest honest hand-written relay for worker A → relay → worker B and
+ * back, with plain `ws`. It speaks the same frames as signalbox (so the same clients drive
+ * both): greets with `workerregistered`, remembers which socket registered which function,
+ * forwards each `invokefunction` under a relay-made id and maps the `invocationresult`
+ * back to the caller's id. Every frame is parsed and re-serialised, as any relay that
+ * reads ids must; no validation, no timeouts, no actors.
+ */
+import { WebSocketServer, type WebSocket } from 'ws'
+import { serveTasks } from '../lib/rpc.js'
+
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
+
+const functions = new Map<string, WebSocket>()
+const pending = new Map<string, { ws: WebSocket; id: string }>()
+let seq = 0
+
+wss.on('connection', (ws) => {
+  const mine: string[] = []
+  ws.send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
+  ws.on('message', (data: Buffer) => {
+    const m = JSON.parse(data.toString())
+    switch (m.type) {
+      case 'registerfunction':
+        functions.set(m.id, ws)
+        mine.push(m.id)
+        return
+      case 'invokefunction': {
+        const target = functions.get(m.function_id)
+        if (!target) {
+          if (m.invocation_id !== undefined) ws.send(JSON.stringify({ type: 'invocationresult', invocation_id: m.invocation_id, function_id: m.function_id, error: { code: 'function_not_found', message: `No function registered with ID '${m.function_id}'` } }))
+          return
+        }
+        if (m.invocation_id !== undefined) {
+          const id = `r${++seq}`
+          pending.set(id, { ws, id: m.invocation_id })
+          m.invocation_id = id
+        }
+        target.send(JSON.stringify(m))
+        return
+      }
+      case 'invocationresult': {
+        const p = pending.get(m.invocation_id)
+        if (!p) return
+        pending.delete(m.invocation_id)
+        m.invocation_id = p.id
+        p.ws.send(JSON.stringify(m))
+        return
+      }
+    }
+  })
+  ws.on('close', () => {
+    for (const id of mine) if (functions.get(id) === ws) functions.delete(id)
+  })
+})
+
+const address = wss.address() as { port: number }
+serveTasks({}, { url: `ws://127.0.0.1:${address.port}`, pid: process.pid })

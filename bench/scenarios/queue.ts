@@ -1,0 +1,72 @@
+/**
+ * Queue send → deliver → ack, memory and SQLite stores, batch 1 and 10. A producer process
+ * sends N messages through `engine::queue::send` (64 calls in flight) while a consumer
+ * process, bound to the queue with a queue trigger (default concurrency: one batch in
+ * flight), acknowledges each batch at once. messages/s = N / (first send → last ack).
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fmt, startAgent, startEngine, table, type Ctx, type EngineProc, type Row, type Section } from '../lib/common.js'
+import { median } from '../lib/stats.js'
+
+type Wait = { received: number; batches: number; lastAt: number; ackedAt: number; timedOut: boolean }
+type Produce = { startedAt: number; sentAt: number; errors: number }
+
+export async function queue(ctx: Ctx, options: { runs?: number; messages?: number; stores?: string[]; batches?: number[]; cpuProfile?: string } = {}): Promise<Section> {
+  const runs = options.runs ?? Math.max(3, Math.min(ctx.runs, 3))
+  // SQLite is slower per message: fewer messages keep its runs short; the rate is per second either way.
+  const counts: Record<string, number> = { memory: options.messages ?? 10_000, sqlite: options.messages ?? 5_000 }
+  const dir = mkdtempSync(join(tmpdir(), 'signalbox-bench-'))
+  const stores = [
+    { name: 'memory', arg: 'memory' },
+    { name: 'sqlite', arg: `sqlite:${join(dir, 'queues.sqlite')}` },
+  ].filter((s) => !options.stores || options.stores.includes(s.name))
+  const batches = options.batches ?? [1, 10]
+  const results: Record<string, Array<{ rate: number; sendRate: number; seconds: number; batches: number; errors: number }>> = {}
+  try {
+    for (const store of stores) {
+      const engine: EngineProc = await startEngine(`engine-${store.name}`, { store: store.arg, cpuProfile: options.cpuProfile })
+      const consumer = await startAgent('consumer')
+      const producer = await startAgent('producer')
+      try {
+        const n = counts[store.name]
+        for (let r = 0; r < runs; r++) {
+          for (const batch of r % 2 ? [...batches].reverse() : batches) {
+            const q = `bench_${batch}_${r}`
+            await consumer.call('queueConsumer', { url: engine.url, queue: q, batch })
+            const waiting = consumer.call<Wait>('queueWait', { queue: q, n, timeoutMs: 60_000 }, 90_000)
+            const sent = await producer.call<Produce>('queueProduce', { url: engine.url, queue: q, n, inflight: 64 }, 90_000)
+            const got = await waiting
+            if (got.timedOut) throw new Error(`${store.name} batch ${batch}: only ${got.received} of ${n} messages delivered within 60 s`)
+            const seconds = (got.ackedAt - sent.startedAt) / 1000
+            const res = { rate: n / seconds, sendRate: n / ((sent.sentAt - sent.startedAt) / 1000), seconds, batches: got.batches, errors: sent.errors }
+            ;(results[`${store.name}:${batch}`] ??= []).push(res)
+            ctx.log(`  run ${r + 1}/${runs} ${store.name} batch ${batch}: ${fmt.int(res.rate)} msg/s end to end (sends answered at ${fmt.int(res.sendRate)}/s; ${got.batches} batches)${sent.errors ? `, ${sent.errors} send errors` : ''}`)
+          }
+        }
+      } finally {
+        await Promise.all([consumer.stop(), producer.stop(), engine.child.stop()])
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const rows: Row[] = []
+  const detailRows: string[][] = []
+  for (const store of stores) {
+    for (const batch of batches) {
+      const rs = results[`${store.name}:${batch}`]
+      const rate = median(rs.map((x) => x.rate))
+      const targeted = store.name === 'sqlite' && batch === 10
+      rows.push({ scenario: `queue send → deliver → ack, ${store.name}, batch ${batch}`, figure: 'messages/s', value: fmt.int(rate), baseline: `sends answered at ${fmt.int(median(rs.map((x) => x.sendRate)))}/s`, target: targeted ? '≥ 5,000/s' : '—', pass: targeted ? rate >= 5000 : null })
+      rs.forEach((x, i) => detailRows.push([store.name, String(batch), String(i + 1), fmt.int(x.rate), fmt.s(x.seconds), fmt.int(x.sendRate), fmt.int(x.batches), String(x.errors)]))
+    }
+  }
+  const details = [
+    `One engine per store (SQLite: a fresh file in a temporary directory, WAL). Per measurement a fresh queue: the consumer (raw \`ws\`, its own process) binds a function to it with a queue trigger (\`batch_size\` 1 or 10, other options default, so one batch in flight per trigger) and answers each batch at once, which acknowledges it; the producer (another process) sends ${fmt.int(counts.memory)} (memory) or ${fmt.int(counts.sqlite)} (SQLite) messages through \`engine::queue::send\`, 64 calls in flight. The clock runs from the first send to the last acknowledgement (confirmed by a round trip on the consumer's connection after its last answer). The "baseline" column shows how fast the sends alone were answered. Runs: ${runs}.`,
+    '',
+    table(['store', 'batch', 'run', 'messages/s', 'seconds', 'sends answered/s', 'batches delivered', 'send errors'], detailRows),
+  ].join('\n')
+  return { id: 'queue', title: 'Queue send → deliver → ack', rows, details }
+}
