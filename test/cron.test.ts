@@ -11,11 +11,10 @@ import * as assert from 'uvu/assert'
 import type { Engine } from '../adapters/engine.js'
 import type { WorkerClient } from '../adapters/worker.js'
 import { nextRun, parseCronConfig, type CronSchedule } from '../actors/cron-config.js'
-import { limit, sleep, startEngine, until } from './harness.js'
-import { transports } from './transports.js'
+import { eachWithEngine, limit, sleep, startEngine, until, type EngineCtx } from './harness.js'
+import { peersOver, transports } from './transports.js'
 
-type TestEngine = Engine & { log: { records: Array<Record<string, any>> } }
-type Ctx = { engine: TestEngine; closers: Array<() => unknown> }
+type Ctx = EngineCtx
 type Fire = { trigger_id: string; scheduled_time: string; actual_time: string; timezone: string }
 
 const SKIPPED = 'cron tick skipped: previous run still in flight'
@@ -24,20 +23,8 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 for (const transport of transports) {
   const it = suite<Ctx>(`cron over ${transport.name}`)
 
-  it.before.each(async (ctx) => {
-    ctx.engine = (await startEngine()) as TestEngine
-    ctx.closers = []
-  })
-  it.after.each(async (ctx) => {
-    for (const close of ctx.closers.reverse()) await close()
-    await ctx.engine.stop()
-  })
-
-  const worker = async (ctx: Ctx): Promise<WorkerClient> => {
-    const w = await transport.worker(ctx.engine)
-    ctx.closers.push(() => w.close())
-    return w
-  }
+  eachWithEngine(it)
+  const { worker } = peersOver(transport)
   const register = async (w: WorkerClient, id: string, function_id: string, config: Record<string, unknown>) => {
     const result = await w.registerTrigger({ id, trigger_type: 'cron', function_id, config })
     assert.equal(result, { type: 'triggerregistrationresult', id, trigger_type: 'cron', function_id }, `registering ${id}: ${JSON.stringify(result)}`)

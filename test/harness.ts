@@ -4,6 +4,7 @@
  */
 import { createEngine, type Engine, type EngineOptions } from '../adapters/engine.js'
 import type { Logger } from '../adapters/logger.js'
+import type { Test } from 'uvu'
 
 /** A logger that keeps every record, for assertions on what was logged. */
 export function captureLogger(): Logger & { records: Array<{ level: string; msg: string } & Record<string, unknown>> } {
@@ -50,3 +51,32 @@ export function limit<A extends unknown[]>(fn: (...args: A) => Promise<unknown> 
 
 /** Number of live timers in this process (Node's own count of active resources). */
 export const activeTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+
+/** An engine as the tests start it. */
+export type TestEngine = Awaited<ReturnType<typeof startEngine>>
+
+/** What each test of an engine suite gets: its own engine, and what it opened, to close after it. */
+export interface EngineCtx {
+  engine: TestEngine
+  closers: Array<() => unknown>
+}
+
+/**
+ * Gives every test of `it` a fresh engine (started with `options(ctx)`), and afterwards
+ * closes what the test pushed on `ctx.closers` (last first), then the engine, then `after`.
+ */
+export function eachWithEngine<C extends EngineCtx>(
+  it: Test<C>,
+  options: (ctx: C) => EngineOptions = () => ({}),
+  after?: (ctx: C) => void,
+): void {
+  it.before.each(async (ctx) => {
+    ctx.closers = []
+    ctx.engine = await startEngine(options(ctx))
+  })
+  it.after.each(async (ctx) => {
+    for (const close of ctx.closers.reverse()) await close()
+    await ctx.engine.stop()
+    after?.(ctx)
+  })
+}

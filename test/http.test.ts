@@ -13,11 +13,10 @@ import * as assert from 'uvu/assert'
 import { registerWorker } from 'iii-sdk'
 import type { Engine, EngineOptions } from '../adapters/engine.js'
 import type { WorkerClient } from '../adapters/worker.js'
-import { limit, startEngine, until } from './harness.js'
-import { transports } from './transports.js'
+import { eachWithEngine, limit, startEngine, until, type EngineCtx, type TestEngine } from './harness.js'
+import { peersOver, transports } from './transports.js'
 
-type TestEngine = Engine & { log: { records: Array<Record<string, any>> } }
-type Ctx = { engine: TestEngine; closers: Array<() => unknown> }
+type Ctx = EngineCtx
 type Reply = { status: number; headers: Headers; text: string; json: any }
 
 /** A request with fetch; the body is read as text and, when it parses, as JSON. */
@@ -58,20 +57,9 @@ const errorBody = (code: string, message: string) => ({ error: { code, message }
 for (const transport of transports) {
   const it = suite<Ctx>(`http over ${transport.name}`)
 
-  it.before.each(async (ctx) => {
-    ctx.engine = (await startEngine()) as TestEngine
-    ctx.closers = []
-  })
-  it.after.each(async (ctx) => {
-    for (const close of ctx.closers.reverse()) await close()
-    await ctx.engine.stop()
-  })
-
-  const worker = async (ctx: Ctx, engine: Engine = ctx.engine): Promise<WorkerClient> => {
-    const w = await transport.worker(engine)
-    ctx.closers.push(() => w.close())
-    return w
-  }
+  eachWithEngine(it)
+  const peers = peersOver(transport)
+  const worker = (ctx: Ctx, engine: Engine = ctx.engine) => peers.worker(ctx, {}, engine)
   const otherEngine = async (ctx: Ctx, options: EngineOptions) => {
     const e = (await startEngine(options)) as TestEngine
     ctx.closers.push(() => e.stop())
@@ -646,14 +634,7 @@ for (const transport of transports) {
 
 // Routing does not depend on the transport, so this runs once, in-process.
 const scale = suite<Ctx>('http router with 10,000 routes')
-scale.before.each(async (ctx) => {
-  ctx.engine = (await startEngine()) as TestEngine
-  ctx.closers = []
-})
-scale.after.each(async (ctx) => {
-  for (const close of ctx.closers.reverse()) await close()
-  await ctx.engine.stop()
-})
+eachWithEngine(scale)
 
 scale('10,000 routes registered still route correctly', limit(async (ctx) => {
   // One router holds them all; they come from 50 sessions of 200 triggers each (what a

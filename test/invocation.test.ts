@@ -7,31 +7,17 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Engine } from '../adapters/engine.js'
 import { InvocationError, type WorkerClient } from '../adapters/worker.js'
-import { activeTimers, limit, sleep, startEngine, until } from './harness.js'
-import { transports, type RawPeer } from './transports.js'
+import { activeTimers, eachWithEngine, limit, sleep, startEngine, until, type EngineCtx } from './harness.js'
+import { peersOver, transports, type RawPeer } from './transports.js'
 
-type Ctx = { engine: Engine & { log: any }; closers: Array<() => unknown> }
+type Ctx = EngineCtx
 
 for (const transport of transports) {
   const it = suite<Ctx>(`invocations over ${transport.name}`)
-  it.before.each(async (ctx) => {
-    ctx.engine = await startEngine({ invocationTimeoutMs: 400 })
-    ctx.closers = []
-  })
-  it.after.each(async (ctx) => {
-    for (const close of ctx.closers) await close()
-    await ctx.engine.stop()
-  })
-  const worker = async (ctx: Ctx, name?: string): Promise<WorkerClient> => {
-    const w = await transport.worker(ctx.engine, { name })
-    ctx.closers.push(() => w.close())
-    return w
-  }
-  const raw = async (ctx: Ctx): Promise<RawPeer> => {
-    const p = await transport.raw(ctx.engine)
-    ctx.closers.push(() => p.close())
-    return p
-  }
+  eachWithEngine(it, () => ({ invocationTimeoutMs: 400 }))
+  const peers = peersOver(transport)
+  const worker = (ctx: Ctx, name?: string) => peers.worker(ctx, { name })
+  const raw = peers.raw
   const rejection = async (p: Promise<unknown>): Promise<InvocationError> => {
     try {
       await p

@@ -10,10 +10,10 @@ import type { AnyActorRef } from 'xstate'
 import type { Engine } from '../adapters/engine.js'
 import { connectWorker } from '../adapters/ws-client.js'
 import type { CatalogState } from '../actors/catalog.js'
-import { activeTimers, limit, sleep, startEngine, until } from './harness.js'
-import { rawSocket, transports, type RawPeer } from './transports.js'
+import { activeTimers, eachWithEngine, limit, sleep, startEngine, until, type EngineCtx } from './harness.js'
+import { peersOver, rawSocket, transports, type RawPeer } from './transports.js'
 
-type Ctx = { engine: Engine & { log: any }; closers: Array<() => unknown> }
+type Ctx = EngineCtx
 const catalog = (engine: Engine): CatalogState => engine.actor.system.get('catalog').getSnapshot().context
 const sessionIds = (engine: Engine) =>
   Object.keys(engine.actor.getSnapshot().children)
@@ -22,19 +22,8 @@ const sessionIds = (engine: Engine) =>
 
 for (const transport of transports) {
   const it = suite<Ctx>(`session lifecycle over ${transport.name}`)
-  it.before.each(async (ctx) => {
-    ctx.engine = await startEngine({ registrationTimeoutMs: 5000 })
-    ctx.closers = []
-  })
-  it.after.each(async (ctx) => {
-    for (const close of ctx.closers) await close()
-    await ctx.engine.stop()
-  })
-  const raw = async (ctx: Ctx): Promise<RawPeer> => {
-    const p = await transport.raw(ctx.engine)
-    ctx.closers.push(() => p.close())
-    return p
-  }
+  eachWithEngine(it, () => ({ registrationTimeoutMs: 5000 }))
+  const { raw } = peersOver(transport)
 
   it('closing a session leaves nothing behind: no actors, no catalog entries, no timers', limit(async (ctx) => {
     const provider = await raw(ctx)
@@ -138,14 +127,7 @@ for (const transport of transports) {
 }
 
 const ws = suite<Ctx>('websocket connections')
-ws.before.each(async (ctx) => {
-  ctx.engine = await startEngine({ heartbeatMs: 100 })
-  ctx.closers = []
-})
-ws.after.each(async (ctx) => {
-  for (const close of ctx.closers) await close()
-  await ctx.engine.stop()
-})
+eachWithEngine(ws, () => ({ heartbeatMs: 100 }))
 
 ws('an unclean close releases the session like a clean one', limit(async (ctx) => {
   const p = await rawSocket(ctx.engine.url!)

@@ -16,8 +16,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Engine, EngineOptions } from '../adapters/engine.js'
 import type { WorkerClient } from '../adapters/worker.js'
-import { limit, sleep, startEngine, until } from './harness.js'
-import { transports, type RawPeer, type Transport } from './transports.js'
+import { eachWithEngine, limit, sleep, startEngine, until, type EngineCtx } from './harness.js'
+import { peersOver, transports, type RawPeer, type Transport } from './transports.js'
 import { queueRegistration } from './fixtures/register-trigger.js'
 import { createMemoryQueueStore } from '../adapters/memory-queue-store.js'
 import { createSqliteQueueStore } from '../adapters/sqlite-queue-store.js'
@@ -26,7 +26,7 @@ import type { QueueStore } from '../adapters/queue-store.js'
 type Message = { message_id: string; body: any; receive_count: number; enqueued_at: string }
 type Batch = { queue_name: string; messages: Message[] }
 type Delivery = { at: number; batch: Batch; trigger: string }
-type Ctx = { engine: Engine & { log: any }; closers: Array<() => unknown>; dir?: string }
+type Ctx = EngineCtx & { dir?: string }
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
@@ -54,27 +54,14 @@ function defineSuite(store: StoreKind, transport: Transport, everything: boolean
   const slow: (name: string, fn: (ctx: Ctx) => Promise<void>) => void = everything ? it : () => {}
   const cheap = it
 
-  it.before.each(async (ctx) => {
-    ctx.closers = []
-    ctx.dir = undefined
-    ctx.engine = (await startEngine(store.options(ctx))) as Ctx['engine']
-  })
-  it.after.each(async (ctx) => {
-    for (const close of ctx.closers.reverse()) await close()
-    await ctx.engine.stop()
-    if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true })
-  })
-
-  const worker = async (ctx: Ctx): Promise<WorkerClient> => {
-    const w = await transport.worker(ctx.engine)
-    ctx.closers.push(() => w.close())
-    return w
-  }
-  const raw = async (ctx: Ctx): Promise<RawPeer> => {
-    const p = await transport.raw(ctx.engine)
-    ctx.closers.push(() => p.close())
-    return p
-  }
+  eachWithEngine(
+    it,
+    (ctx) => ((ctx.dir = undefined), store.options(ctx)),
+    (ctx) => ctx.dir && rmSync(ctx.dir, { recursive: true, force: true }),
+  )
+  const peers = peersOver(transport)
+  const worker = (ctx: Ctx) => peers.worker(ctx)
+  const raw = peers.raw
   const send = async (w: WorkerClient, queue_name: string, body: unknown, delay_seconds?: number): Promise<string> => {
     const data: Record<string, unknown> = { queue_name, body }
     if (delay_seconds !== undefined) data.delay_seconds = delay_seconds

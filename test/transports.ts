@@ -129,3 +129,19 @@ export const transports: Transport[] = [
     raw: (engine) => rawInProcess(engine),
   },
 ]
+
+/** Opens workers and raw peers over `transport` that the test's engine suite closes after it. */
+export function peersOver(transport: Transport) {
+  return {
+    worker: async (ctx: { engine: Engine; closers: Array<() => unknown> }, options?: { name?: string }, engine: Engine = ctx.engine): Promise<WorkerClient> => {
+      const w = await transport.worker(engine, options)
+      ctx.closers.push(() => w.close())
+      return w
+    },
+    raw: async (ctx: { engine: Engine; closers: Array<() => unknown> }): Promise<RawPeer> => {
+      const p = await transport.raw(ctx.engine)
+      ctx.closers.push(() => p.close())
+      return p
+    },
+  }
+}
