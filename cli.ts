@@ -118,9 +118,6 @@ async function serve(argv: string[]): Promise<void> {
     inspector = createWebSocketInspector({ url: inspect.url ?? `ws://localhost:${inspectPort}` })
   }
   const engine = await createEngine({ host: values.host, port, graceMs, logger, http: { port: httpPort, maxBodyBytes }, store, inspect: inspector?.inspect })
-  process.stdout.write(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
-  if (bridge) process.stderr.write(`signalbox: inspector: open http://localhost:${inspectPort} in a browser\n`)
-  else if (inspector) process.stderr.write(`signalbox: inspector: sending to ${inspect!.url}\n`)
 
   let stopping = false
   const stop = (signal: string) => {
@@ -141,6 +138,10 @@ async function serve(argv: string[]): Promise<void> {
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
+  // Ready only once a signal would be handled: a supervisor may signal right after this line.
+  process.stdout.write(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
+  if (bridge) process.stderr.write(`signalbox: inspector: open http://localhost:${inspectPort} in a browser\n`)
+  else if (inspector) process.stderr.write(`signalbox: inspector: sending to ${inspect!.url}\n`)
 }
 
 /** Connects to a running engine as a worker for one request, with a clear error when it cannot. */
