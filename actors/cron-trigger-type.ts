@@ -9,9 +9,11 @@ import { fromCallback, type AnyActorRef } from 'xstate'
 import { parseCronConfig } from './cron-config.js'
 import type { TriggerTypeEvent, TriggerTypeInput } from './remote-trigger-type.js'
 import { triggerActorId } from '../machines/trigger.machine.js'
+import { triggerRegistrations } from './trigger-registrations.js'
 
-export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeInput>(({ input, system, receive, sendBack }) => {
+export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeInput>(({ input, system, self, receive, sendBack }) => {
   const { worker_id } = input
+  const registrations = triggerRegistrations({ worker_id, self, system, sendBack })
   const jobs = new Map<string, Cron>()
   let stopped = false
   // Runs still in flight when the session ends answer later; their outcome is not logged then.
@@ -24,6 +26,7 @@ export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeIn
   }
 
   receive((event) => {
+    if (registrations.handle(event)) return
     if (event.type === 'trigger.activate') {
       const { trigger_id, function_id } = event
       const schedule = parseCronConfig(event.config)
@@ -74,6 +77,7 @@ export const cronTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeIn
 
   return () => {
     stopped = true
+    registrations.stop()
     for (const trigger_id of [...jobs.keys()]) stop(trigger_id)
   }
 })

@@ -25,23 +25,27 @@ const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
 }
 
 
-/** Snapshot of every trigger actor of one session, as listed by `engine::triggers::list`. */
-export function triggersOf(session: AnyActorRef | undefined): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = []
-  if (!session) return out
-  const children = session.getSnapshot().children as Record<string, AnyActorRef | undefined>
-  for (const key in children) {
+/**
+ * Every live trigger registration, grouped by the worker that registered it, as listed by
+ * `engine::triggers::list`; `next_run` is computed for active cron triggers when asked.
+ */
+export function triggersByWorker(system: ActorSystem<any>, { nextRuns = false } = {}): Map<string, Array<Record<string, unknown>>> {
+  const out = new Map<string, Array<Record<string, unknown>>>()
+  const actors = system.getAll() as Record<string, AnyActorRef | undefined>
+  for (const key in actors) {
     if (!key.startsWith('trigger:')) continue
-    const snapshot = children[key]?.getSnapshot()
+    const snapshot = actors[key]?.getSnapshot()
     if (!snapshot || snapshot.status !== 'active') continue
     const c = snapshot.context
     const entry: Record<string, unknown> = { id: c.id, trigger_type: c.trigger_type, function_id: c.function_id, worker_id: c.worker_id, state: snapshot.value, config: c.config }
-    if (c.trigger_type === 'cron' && snapshot.value === 'active') {
+    if (nextRuns && c.trigger_type === 'cron' && snapshot.value === 'active') {
       const schedule = parseCronConfig(c.config)
       const next = typeof schedule === 'string' ? null : nextRun(schedule)
       if (next) entry.next_run = next.toISOString()
     }
-    out.push(entry)
+    const list = out.get(c.worker_id)
+    if (list) list.push(entry)
+    else out.set(c.worker_id, [entry])
   }
   return out
 }
@@ -67,6 +71,7 @@ export const engineFunctions: Record<string, EngineFunction> = Object.assign(Obj
   },
   'engine::workers::list': (_data: unknown, { system }: EngineFunctionScope) => {
     const catalog = catalogOf(system)
+    const triggers = triggersByWorker(system)
     return {
       workers: Object.values(catalog.workers).map((w) => withoutUndefined({
         worker_id: w.worker_id,
@@ -77,7 +82,7 @@ export const engineFunctions: Record<string, EngineFunction> = Object.assign(Obj
         connected_at: w.connected_at,
         functions: Object.keys(w.functions),
         trigger_types: Object.keys(w.trigger_types),
-        triggers: triggersOf(system.get(`session:${w.worker_id}`)).length,
+        triggers: triggers.get(w.worker_id)?.length ?? 0,
       })),
     }
   },
@@ -130,8 +135,9 @@ export const engineFunctions: Record<string, EngineFunction> = Object.assign(Obj
   },
   'engine::triggers::list': (_data: unknown, { system }: EngineFunctionScope) => {
     const catalog = catalogOf(system)
+    const byWorker = triggersByWorker(system, { nextRuns: true })
     const triggers: Array<Record<string, unknown>> = []
-    for (const worker_id in catalog.workers) triggers.push(...triggersOf(system.get(`session:${worker_id}`)))
+    for (const worker_id in catalog.workers) triggers.push(...(byWorker.get(worker_id) ?? []))
     return { triggers }
   },
 })

@@ -4,11 +4,17 @@
  * function (round robin over replicas) under an engine-made id, routes the answer back to
  * the caller under the caller's own id, and fails calls that time out or whose worker
  * leaves. Its deadlines are timers it owns; stopping the actor clears them all.
+ *
+ * Calls and answers are the hot path, so they do not pass through the session machines:
+ * a session's port sends `invocation.call` and `invocation.result` here directly, and
+ * the frames for workers leave as emitted `invocation.out` events, which the ports'
+ * dispatcher (adapters/session-port.ts) writes to the worker's connection.
  */
 import { fromCallback, type AnyActorRef } from 'xstate'
-import type { ErrorBody, Outbound } from '../adapters/messages.js'
+import type { ErrorBody, InboundOf, Outbound } from '../adapters/messages.js'
 import { catalogOf } from './catalog.js'
 import { engineFunctions, type EngineFunctionScope } from './engine-functions.js'
+import { queueNameProblem } from './queue-config.js'
 
 /** How a call ended: a result, or an error object passed on as it came. */
 export type Outcome = { result: unknown; error?: undefined } | { error: unknown; result?: undefined }
@@ -17,6 +23,8 @@ export type Outcome = { result: unknown; error?: undefined } | { error: unknown;
 export type Caller = { worker_id: string; invocation_id?: string } | { reply: (outcome: Outcome) => void }
 
 export type InvocationsEvent =
+  /** A worker's `invokefunction`, straight from its port. */
+  | { type: 'invocation.call'; worker_id: string; message: InboundOf<'invokefunction'> }
   | {
       type: 'invocation.start'
       caller: Caller
@@ -45,6 +53,8 @@ export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'engine'
 
 /** What the invocations actor emits for whoever watches (metrics). */
 export type InvocationsEmitted =
+  /** A frame for a worker: a call it serves, or the answer to one it made. */
+  | { type: 'invocation.out'; worker_id: string; message: Extract<Outbound, { type: 'invokefunction' | 'invocationresult' }> }
   | { type: 'invocation.ended'; source: CallSource; function_id: string; outcome: string; seconds: number }
   | { type: 'invocation.skipped'; source: CallSource; function_id: string }
 
@@ -102,7 +112,7 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput,
       outcome.error !== undefined && outcome.error !== null
         ? { type: 'invocationresult' as const, invocation_id: caller.invocation_id, function_id, error: outcome.error }
         : { type: 'invocationresult' as const, invocation_id: caller.invocation_id, function_id, result: outcome.result }
-    session(caller.worker_id)?.send({ type: 'invocation.reply', message })
+    emit({ type: 'invocation.out', worker_id: caller.worker_id, message })
   }
 
   /** worker id → ids of the calls it serves or waits for, so a leaving worker costs only its own calls. */
@@ -173,38 +183,65 @@ export const invocationsLogic = fromCallback<InvocationsEvent, InvocationsInput,
     })
   }
 
+  const start = (event: Extract<InvocationsEvent, { type: 'invocation.start' }>) => {
+    if (event.enqueue !== undefined) return enqueueCall(event, event.enqueue)
+    if (Object.hasOwn(engineFunctions, event.function_id)) return runEngineFunction(event)
+    const worker_id = pickWorker(event.function_id)
+    if (worker_id === undefined || !session(worker_id)) {
+      const outcome = { error: invocationErrors.functionNotFound(event.function_id) }
+      ended(sourceOf(event), event.function_id, outcome, performance.now())
+      if (!event.void) answer(event.caller, event.function_id, outcome)
+      return
+    }
+    const message: Extract<Outbound, { type: 'invokefunction' }> = { type: 'invokefunction', function_id: event.function_id, data: event.data }
+    if (event.metadata !== undefined) message.metadata = event.metadata
+    if (event.traceparent !== undefined) message.traceparent = event.traceparent
+    if (event.baggage !== undefined) message.baggage = event.baggage
+    if (!event.void) {
+      const id = prefix + (++seq).toString(36)
+      const ms = event.timeout_ms ?? input.defaultTimeoutMs
+      const timer = setTimeout(() => {
+        const call = inFlight.get(id)
+        if (call) finish(id, call, { error: invocationErrors.timeout(call.function_id, ms) })
+      }, ms)
+      inFlight.set(id, { caller: event.caller, source: sourceOf(event), started: performance.now(), function_id: event.function_id, worker_id, timer })
+      index(worker_id, id)
+      if ('worker_id' in event.caller) index(event.caller.worker_id, id)
+      message.invocation_id = id
+    }
+    emit({ type: 'invocation.out', worker_id, message })
+  }
+
+  /** A worker's `invokefunction`: checked for what the schema cannot say, then started. */
+  const call = ({ worker_id, message }: Extract<InvocationsEvent, { type: 'invocation.call' }>) => {
+    const queue = message.action?.type === 'enqueue' ? message.action.queue : undefined
+    const badQueue = queue === undefined ? undefined : queueNameProblem('action.queue', queue)
+    if (badQueue) {
+      if (message.invocation_id === undefined) return
+      const error = { code: 'invalid_message', message: `invokefunction: ${badQueue}` }
+      emit({ type: 'invocation.out', worker_id, message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
+      return
+    }
+    start({
+      type: 'invocation.start',
+      caller: { worker_id, invocation_id: message.invocation_id },
+      function_id: message.function_id,
+      data: message.data,
+      timeout_ms: message.timeout_ms,
+      void: message.action?.type === 'void' || message.invocation_id === undefined,
+      enqueue: queue,
+      metadata: message.metadata,
+      traceparent: message.traceparent,
+      baggage: message.baggage,
+    })
+  }
+
   receive((event) => {
     switch (event.type) {
-      case 'invocation.start': {
-        if (event.enqueue !== undefined) return enqueueCall(event, event.enqueue)
-        if (Object.hasOwn(engineFunctions, event.function_id)) return runEngineFunction(event)
-        const worker_id = pickWorker(event.function_id)
-        const target = worker_id === undefined ? undefined : session(worker_id)
-        if (!target || worker_id === undefined) {
-          const outcome = { error: invocationErrors.functionNotFound(event.function_id) }
-          ended(sourceOf(event), event.function_id, outcome, performance.now())
-          if (!event.void) answer(event.caller, event.function_id, outcome)
-          return
-        }
-        const message: Extract<Outbound, { type: 'invokefunction' }> = { type: 'invokefunction', function_id: event.function_id, data: event.data }
-        if (event.metadata !== undefined) message.metadata = event.metadata
-        if (event.traceparent !== undefined) message.traceparent = event.traceparent
-        if (event.baggage !== undefined) message.baggage = event.baggage
-        if (!event.void) {
-          const id = prefix + (++seq).toString(36)
-          const ms = event.timeout_ms ?? input.defaultTimeoutMs
-          const timer = setTimeout(() => {
-            const call = inFlight.get(id)
-            if (call) finish(id, call, { error: invocationErrors.timeout(call.function_id, ms) })
-          }, ms)
-          inFlight.set(id, { caller: event.caller, source: sourceOf(event), started: performance.now(), function_id: event.function_id, worker_id, timer })
-          index(worker_id, id)
-          if ('worker_id' in event.caller) index(event.caller.worker_id, id)
-          message.invocation_id = id
-        }
-        target.send({ type: 'invocation.deliver', message })
-        return
-      }
+      case 'invocation.call':
+        return call(event)
+      case 'invocation.start':
+        return start(event)
       case 'invocation.result': {
         const call = inFlight.get(event.invocation_id)
         if (!call || call.worker_id !== event.worker_id) {

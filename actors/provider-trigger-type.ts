@@ -7,6 +7,7 @@
 import { fromCallback, type AnyActorRef } from 'xstate'
 import type { TriggerTypeEvent, TriggerTypeInput } from './remote-trigger-type.js'
 import { triggerActorId } from '../machines/trigger.machine.js'
+import { triggerRegistrations } from './trigger-registrations.js'
 
 export interface ProvidedTriggerType<Config> {
   /** systemId of the provider. */
@@ -21,11 +22,13 @@ export interface ProvidedTriggerType<Config> {
 
 /** The actor logic of a session's child for a provider-backed built-in trigger type. */
 export function providedTriggerType<Config>(type: ProvidedTriggerType<Config>) {
-  return fromCallback<TriggerTypeEvent, TriggerTypeInput>(({ input, system, receive }) => {
+  return fromCallback<TriggerTypeEvent, TriggerTypeInput>(({ input, system, self, sendBack, receive }) => {
     const { worker_id } = input
+    const registrations = triggerRegistrations({ worker_id, self, system, sendBack })
     const held = new Set<string>()
     const provider = () => system.get(type.provider) as AnyActorRef | undefined
     receive((event) => {
+      if (registrations.handle(event)) return
       if (event.type === 'trigger.activate') {
         const config = type.parse(event.config)
         if (typeof config === 'string') {
@@ -39,6 +42,7 @@ export function providedTriggerType<Config>(type: ProvidedTriggerType<Config>) {
       }
     })
     return () => {
+      registrations.stop()
       for (const trigger_id of held) provider()?.send(type.release({ worker_id, trigger_id }))
     }
   })

@@ -9,6 +9,7 @@ import { fromCallback } from 'xstate'
 import type { ErrorBody } from '../adapters/messages.js'
 import { catalogOf } from './catalog.js'
 import { triggerActorId } from '../machines/trigger.machine.js'
+import { triggerRegistrations, type RegistrationEvent } from './trigger-registrations.js'
 
 /** What every trigger-type child receives: the same for built-in and worker-provided types. */
 export type TriggerTypeEvent =
@@ -17,6 +18,7 @@ export type TriggerTypeEvent =
   | { type: 'provider.verdict'; forwarded_id: string; from: string; error?: unknown }
   /** The type lost its provider: `gone` when the provider disconnected, not when it only unregistered the type. */
   | { type: 'provider.lost'; trigger_type: string; gone: boolean }
+  | RegistrationEvent
 
 export interface TriggerTypeInput {
   worker_id: string
@@ -48,8 +50,9 @@ export function asErrorBody(error: unknown): ErrorBody {
 }
 
 /** The actor logic for worker-provided trigger types. */
-export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeInput>(({ input, system, receive }) => {
+export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeInput>(({ input, system, self, sendBack, receive }) => {
   const { worker_id, trigger_type } = input
+  const registrations = triggerRegistrations({ worker_id, self, system, sendBack })
   const byTrigger = new Map<string, Forwarded>()
   const byForwardedId = new Map<string, string>()
   let seq = 0
@@ -70,6 +73,7 @@ export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerType
   }
 
   receive((event) => {
+    if (registrations.handle(event)) return
     switch (event.type) {
       case 'trigger.activate': {
         withdraw(event.trigger_id)
@@ -134,6 +138,7 @@ export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerType
   })
 
   return () => {
+    registrations.stop()
     for (const trigger_id of [...byTrigger.keys()]) withdraw(trigger_id)
   }
 })

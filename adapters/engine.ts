@@ -5,7 +5,7 @@
 import { createActor, type InspectionEvent, type Observer } from 'xstate'
 import { engineMachine } from '../machines/engine.machine.js'
 import { createLogger, type Logger, type LogLevel } from './logger.js'
-import { openSession, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
+import { sessionPorts, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
 import { WorkerClient } from './worker.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -101,7 +101,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
 
   const local = new Set<{ end: (reason: string) => void }>()
   const metrics = createMetrics(actor)
-  const open = (handlers: PortHandlers) => openSession(actor, handlers, log, metrics.observeOutbound)
+  const { open } = sessionPorts(actor, log, metrics.observeOutbound)
   const routes = (req: IncomingMessage, res: ServerResponse): boolean => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' || (path !== '/healthz' && path !== '/metrics')) return false

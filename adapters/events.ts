@@ -24,6 +24,15 @@ export const eventNames = {
 /** The event a validated wire message becomes. */
 export type WireEvent = { [K in InboundType]: { type: (typeof eventNames)[K]; message: InboundOf<K> } }[InboundType]
 
+/**
+ * The two wire events of the call path. A port sends them to the invocations actor
+ * (with its worker id), not to its session: sessions govern registrations, and calls are
+ * the hot path.
+ */
+export type CallEvent = Extract<WireEvent, { type: 'invocation.call' | 'invocation.result' }>
+/** The wire events a session machine receives: every other one. */
+export type SessionWireEvent = Exclude<WireEvent, CallEvent>
+
 /** A frame that failed decoding, as an event for its session. */
 export type InvalidFrameEvent = { type: 'frame.invalid'; failure: DecodeFailure }
 

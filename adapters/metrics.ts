@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { AnyActorRef } from 'xstate'
 import { catalogOf } from '../actors/catalog.js'
-import { triggersOf } from '../actors/engine-functions.js'
+import { triggersByWorker } from '../actors/engine-functions.js'
 import type { InvocationsEmitted } from '../actors/invocations.js'
 import type { QueueCounts } from './queue-store.js'
 import type { Outbound } from './messages.js'
@@ -28,8 +28,8 @@ function triggerCounts(actor: EngineActor) {
   const byType: Record<string, number> = {}
   const byTypeAndState: Record<string, Record<string, number>> = {}
   const system = actor.system
-  for (const worker_id in catalogOf(system).workers) {
-    for (const t of triggersOf(system.get(`session:${worker_id}`))) {
+  for (const triggers of triggersByWorker(system).values()) {
+    for (const t of triggers) {
       const type = String(t.trigger_type)
       const state = String(t.state)
       byType[type] = (byType[type] ?? 0) + 1

@@ -1,16 +1,17 @@
 /**
  * One worker connection. The session validates nothing itself (the edge did) and keeps no
- * socket: it turns events into changes of the catalog, trigger registrations and calls,
- * and emits `outbound` messages for its transport to write. Its children are one actor
- * per trigger type it uses (`session:<id>:<type>`) and one registration machine per
- * trigger (`trigger:<id>`); stopping the session stops them, and that releases all they held.
+ * socket: it turns events into changes of the catalog and trigger registrations, and
+ * emits `outbound` messages for its transport to write (calls and their answers bypass
+ * it: see actors/invocations.ts). Its children are one actor
+ * per trigger type it uses (`session:<id>:<type>`), which holds that type's registration
+ * machines (`trigger:<id>:<trigger>`, see actors/trigger-registrations.ts); stopping the
+ * session stops them, and that releases all they held.
  */
-import { assign, emit, enqueueActions, sendParent, sendTo, setup, stopChild, type AnyActorRef, type ActorSystem } from 'xstate'
+import { assign, emit, enqueueActions, sendParent, sendTo, setup, type AnyActorRef, type ActorSystem } from 'xstate'
 import type { ErrorBody, Outbound } from '../adapters/messages.js'
-import type { InvalidFrameEvent, WireEvent } from '../adapters/events.js'
+import type { InvalidFrameEvent, SessionWireEvent as WireEvent } from '../adapters/events.js'
 import { catalogOf } from '../actors/catalog.js'
 import { engineFunctions } from '../actors/engine-functions.js'
-import { queueNameProblem } from '../actors/queue-config.js'
 import { parseForwardedId, remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
 import { builtinTriggerTypes, ENGINE_PROVIDER, isBuiltin } from '../actors/builtin-trigger-types.js'
 import { triggerActorId, triggerMachine, typeActorId } from './trigger.machine.js'
@@ -27,8 +28,6 @@ export type SessionInternalEvent =
   | { type: 'session.start'; reattach_token: string }
   | { type: 'session.close'; reason?: string }
   | { type: 'session.reject'; error: ErrorBody; ref?: { type?: string; id?: string } }
-  | { type: 'invocation.deliver'; message: Extract<Outbound, { type: 'invokefunction' }> }
-  | { type: 'invocation.reply'; message: Extract<Outbound, { type: 'invocationresult' }> }
   | { type: 'provider.forward'; message: Extract<Outbound, { type: 'registertrigger' }> }
   | { type: 'provider.unforward'; message: Extract<Outbound, { type: 'unregistertrigger' }> }
   | { type: 'provider.lost'; trigger_type: string; gone: boolean }
@@ -154,22 +153,19 @@ export const sessionMachine = setup({
         enqueue.emit({ type: 'outbound', message: { type: 'triggerregistrationresult', id, trigger_type, function_id, error } })
         enqueue.emit({ type: 'log', level: 'info', msg: 'trigger registration refused', data: { worker_id: context.worker_id, trigger_id: id, trigger_type, function_id, error } })
       }
-      const children = childrenOf(self)
-      if (children[triggerActorId(context.worker_id, id)]) return refuse('duplicate_trigger_id', `A trigger with ID '${id}' is already registered`)
+      if (system.get(triggerActorId(context.worker_id, id))) return refuse('duplicate_trigger_id', `A trigger with ID '${id}' is already registered`)
       const provider = catalog.triggerTypes[trigger_type]?.worker_id
       const builtin = provider === ENGINE_PROVIDER && isBuiltin(trigger_type)
       if (provider === undefined) return refuse('trigger_type_not_found', `No trigger type registered with ID '${trigger_type}'`)
       if (!catalog.functions[function_id] && !Object.hasOwn(engineFunctions, function_id)) {
         return refuse('function_not_found', `No function registered with ID '${function_id}'`)
       }
-      if (!children[typeActorId(context.worker_id, trigger_type)]) {
-        const input = { worker_id: context.worker_id, trigger_type }
-        const options = { id: typeActorId(context.worker_id, trigger_type), systemId: typeActorId(context.worker_id, trigger_type), input }
-        enqueue.spawnChild((builtin ? trigger_type : 'remoteTriggerType') as 'remoteTriggerType', options)
+      const typeId = typeActorId(context.worker_id, trigger_type)
+      if (!childrenOf(self)[typeId]) {
+        enqueue.spawnChild((builtin ? trigger_type : 'remoteTriggerType') as 'remoteTriggerType', { id: typeId, systemId: typeId, input: { worker_id: context.worker_id, trigger_type } })
       }
-      enqueue.spawnChild('trigger', {
-        id: triggerActorId(context.worker_id, id),
-        systemId: triggerActorId(context.worker_id, id),
+      enqueue.sendTo(typeId, {
+        type: 'trigger.register',
         input: {
           worker_id: context.worker_id,
           id,
@@ -187,9 +183,9 @@ export const sessionMachine = setup({
       const msg = result.error ? 'trigger registration refused' : 'trigger registered'
       enqueue.emit({ type: 'log', level: 'info', msg, data: { worker_id: context.worker_id, trigger_id: result.id, trigger_type: result.trigger_type, function_id: result.function_id, error: result.error } })
     }),
-    removeTrigger: enqueueActions(({ enqueue, event, context, self }) => {
+    removeTrigger: enqueueActions(({ enqueue, event, context, system }) => {
       const { message } = event as Extract<WireEvent, { type: 'trigger.unregister' }>
-      const child = childrenOf(self)[triggerActorId(context.worker_id, message.id)]
+      const child = system.get(triggerActorId(context.worker_id, message.id)) as AnyActorRef | undefined
       const type = child?.getSnapshot().context.trigger_type
       if (!child || (message.trigger_type !== undefined && message.trigger_type !== type)) {
         const of = message.trigger_type !== undefined ? ` of type '${message.trigger_type}'` : ''
@@ -198,44 +194,12 @@ export const sessionMachine = setup({
       }
       enqueue.sendTo(child, { type: 'trigger.unregister' })
     }),
-    releaseTrigger: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
-
+    /** A provider change concerns the child for that type, which passes it to its registrations. */
     relayProviderChange: ({ event, self, context }) => {
       const change = event as Extract<SessionInternalEvent, { type: 'provider.lost' | 'provider.available' }>
-      const children = childrenOf(self)
-      if (change.type === 'provider.lost') children[typeActorId(context.worker_id, change.trigger_type)]?.send(change)
-      for (const key in children) {
-        if (key.startsWith('trigger:') && children[key]?.getSnapshot().context.trigger_type === change.trigger_type) children[key]?.send(change)
-      }
+      childrenOf(self)[typeActorId(context.worker_id, change.trigger_type)]?.send(change)
     },
 
-    call: enqueueActions(({ enqueue, event, context, system }) => {
-      const { message } = event as Extract<WireEvent, { type: 'invocation.call' }>
-      const queue = message.action?.type === 'enqueue' ? message.action.queue : undefined
-      const badQueue = queue === undefined ? undefined : queueNameProblem('action.queue', queue)
-      if (badQueue) {
-        if (message.invocation_id === undefined) return
-        const error = { code: 'invalid_message', message: `invokefunction: ${badQueue}` }
-        enqueue.emit({ type: 'outbound', message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
-        return
-      }
-      enqueue.sendTo(system.get('invocations') as AnyActorRef, {
-        type: 'invocation.start',
-        caller: { worker_id: context.worker_id, invocation_id: message.invocation_id },
-        function_id: message.function_id,
-        data: message.data,
-        timeout_ms: message.timeout_ms,
-        void: message.action?.type === 'void' || message.invocation_id === undefined,
-        enqueue: queue,
-        metadata: message.metadata,
-        traceparent: message.traceparent,
-        baggage: message.baggage,
-      })
-    }),
-    answerCall: sendTo(({ system }) => system.get('invocations') as AnyActorRef, ({ event, context }) => {
-      const { message } = event as Extract<WireEvent, { type: 'invocation.result' }>
-      return { type: 'invocation.result' as const, worker_id: context.worker_id, invocation_id: message.invocation_id, result: message.result, error: message.error }
-    }),
     deliver: emit(({ event }) => ({ type: 'outbound' as const, message: (event as { message: Outbound }).message })),
 
     /**
@@ -297,16 +261,11 @@ export const sessionMachine = setup({
         'trigger.unregister': { actions: 'removeTrigger' },
         'trigger.settled': { actions: 'reportTrigger' },
         'session.log': { actions: 'log' },
-        'xstate.done.actor.*': { actions: 'releaseTrigger' },
         'provider.lost': { actions: 'relayProviderChange' },
         'provider.available': { actions: 'relayProviderChange' },
         'provider.forward': { actions: 'deliver' },
         'provider.unforward': { actions: 'deliver' },
         'trigger.verdict': { actions: 'relayVerdict' },
-        'invocation.call': { actions: 'call' },
-        'invocation.result': { actions: 'answerCall' },
-        'invocation.deliver': { actions: 'deliver' },
-        'invocation.reply': { actions: 'deliver' },
         'session.ping': { actions: 'pong' },
         'session.pong': {},
         'session.reattach': { actions: 'retirePrevious' },

@@ -1,8 +1,8 @@
 /**
  * One trigger registration: pending → active, failed, parked (its provider left) or
- * removed. The session spawns one per accepted `registertrigger`; the session's child for
- * the trigger type does the type's own work (validate, route, schedule, forward) and
- * answers `trigger.activated` or `trigger.rejected`. The first verdict is reported to the
+ * removed. The session's child for the trigger type creates one per accepted
+ * `registertrigger` (actors/trigger-registrations.ts), does the type's own work (validate,
+ * route, schedule, forward) and answers `trigger.activated` or `trigger.rejected`. The first verdict is reported to the
  * registering worker; later ones (re-sends after parking) are only logged.
  */
 import { enqueueActions, not, sendTo, setup, type ActorSystem } from 'xstate'
@@ -22,6 +22,8 @@ export type TriggerEvent =
   | { type: 'trigger.activated' }
   | { type: 'trigger.rejected'; error: ErrorBody }
   | { type: 'trigger.unregister' }
+  /** The type's child that holds this registration is stopping (its session ended). */
+  | { type: 'trigger.release' }
   | { type: 'provider.lost'; trigger_type: string }
   | { type: 'provider.available'; trigger_type: string }
 
@@ -87,6 +89,8 @@ export const triggerMachine = setup({
   id: 'trigger',
   context: ({ input }) => ({ ...input, answered: false }),
   initial: 'pending',
+  // Whatever the type's child held for it is given back by that child as it stops.
+  on: { 'trigger.release': '.released' },
   states: {
     pending: {
       entry: 'requestActivation',
@@ -147,5 +151,6 @@ export const triggerMachine = setup({
     // Whatever the type's child may hold for a failed registration is given back.
     failed: { type: 'final', entry: 'requestDeactivation' },
     removed: { type: 'final' },
+    released: { type: 'final' },
   },
 })
