@@ -73,6 +73,11 @@ export const queueProviderLogic = fromCallback<QueueProviderEvent, QueueProvider
    * a batch that came back goes to another consumer when there is one.
    */
   const byQueue = new Map<string, Consumer[]>()
+  /**
+   * Queues that may hold durable calls: those in the store at start, and those sent a call or
+   * given redriven dead letters since. Pumping any other queue skips the store's call queries.
+   */
+  const callQueues = new Set(store.callQueues())
   /** Durable calls in flight per queue. */
   const callsInFlight = new Map<string, number>()
   const wakeups = new Map<string, { at: number; timer: NodeJS.Timeout }>()
@@ -205,7 +210,7 @@ export const queueProviderLogic = fromCallback<QueueProviderEvent, QueueProvider
     }
     let refused = false
     const accept = (function_id: string) => available(function_id) || ((refused = true), false)
-    while ((callsInFlight.get(queue) ?? 0) < CALL_RULES.concurrency) {
+    while (callQueues.has(queue) && (callsInFlight.get(queue) ?? 0) < CALL_RULES.concurrency) {
       const [call] = store.receive(queue, {
         max: 1,
         visibilityMs: CALL_RULES.visibility_timeout * 1000,
@@ -223,7 +228,7 @@ export const queueProviderLogic = fromCallback<QueueProviderEvent, QueueProvider
   }
 
   const scheduleWakeup = (queue: string, now: number) => {
-    const candidates = [store.nextVisibleAt(queue, true, now)]
+    const candidates = callQueues.has(queue) ? [store.nextVisibleAt(queue, true, now)] : []
     if (byQueue.get(queue)?.length) candidates.push(store.nextVisibleAt(queue, false, now))
     const due = candidates.filter((x): x is number => x !== undefined)
     if (due.length === 0) return
@@ -275,6 +280,7 @@ export const queueProviderLogic = fromCallback<QueueProviderEvent, QueueProvider
         return
       }
       case 'queue.send': {
+        if (event.function_id !== undefined) callQueues.add(event.queue_name)
         const message_id = store.send(event.queue_name, event.body, {
           now: Date.now(),
           delayMs: (event.delay_seconds ?? 0) * 1000,
@@ -288,6 +294,7 @@ export const queueProviderLogic = fromCallback<QueueProviderEvent, QueueProvider
         return event.reply({ result: { messages: store.list(event.dead_letter_queue, event.limit).map(asDeadLetter) } })
       case 'queue.redrive': {
         const { redriven, queues } = store.redrive(event.dead_letter_queue, event.message_ids, Date.now())
+        for (const queue of queues) callQueues.add(queue)
         event.reply({ result: { redriven } })
         for (const queue of queues) pump(queue)
         return
@@ -305,7 +312,7 @@ export const queueProviderLogic = fromCallback<QueueProviderEvent, QueueProvider
   // Durable calls left from an earlier run (SQLite) run as soon as their functions are offered;
   // plain messages as soon as someone consumes them.
   const startup = setTimeout(() => {
-    if (!closed) for (const queue of store.callQueues()) pump(queue)
+    if (!closed) for (const queue of [...callQueues]) pump(queue)
   }, 0)
 
   return () => {

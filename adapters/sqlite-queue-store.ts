@@ -23,6 +23,9 @@ interface Row {
   source_queue: string | null
 }
 
+/** The columns a receive reads. */
+type ReadyRow = Pick<Row, 'seq' | 'message_id' | 'body' | 'function_id' | 'enqueued_at' | 'receive_count' | 'last_error'>
+
 const toMessage = (r: Row): StoredMessage => ({
   message_id: r.message_id,
   queue: r.queue,
@@ -36,6 +39,35 @@ const toMessage = (r: Row): StoredMessage => ({
   source_queue: r.source_queue ?? undefined,
 })
 
+/**
+ * The schema. `ready` marks rows already found visible (sent without delay, dead, redriven,
+ * or due at an earlier receive), so receives read partial indexes in delivery order (`seq`)
+ * and never sort the backlog. Rows that wait (leased, failed, delayed) sit in partial
+ * indexes by `visible_at` until a receive finds them due and marks them. Each row is in one
+ * of the four partial indexes at a time (a dead durable call in none).
+ */
+export const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    function_id TEXT,
+    enqueued_at INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT,
+    last_error TEXT,
+    source_queue TEXT,
+    ready INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX IF NOT EXISTS messages_queue ON messages (queue, seq);
+  CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, seq) WHERE ready = 1 AND function_id IS NULL;
+  CREATE INDEX IF NOT EXISTS messages_ready_calls ON messages (queue, seq) WHERE ready = 1 AND function_id IS NOT NULL AND source_queue IS NULL;
+  CREATE INDEX IF NOT EXISTS messages_waiting ON messages (queue, visible_at) WHERE ready = 0 AND function_id IS NULL;
+  CREATE INDEX IF NOT EXISTS messages_waiting_calls ON messages (queue, visible_at) WHERE ready = 0 AND function_id IS NOT NULL;
+`
+
 /** Opens (creating if needed) the store in the SQLite file at `path`. */
 export function createSqliteQueueStore(path: string): QueueStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -43,45 +75,42 @@ export function createSqliteQueueStore(path: string): QueueStore {
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('busy_timeout = 5000')
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS messages (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      message_id TEXT NOT NULL UNIQUE,
-      queue TEXT NOT NULL,
-      body TEXT NOT NULL,
-      function_id TEXT,
-      enqueued_at INTEGER NOT NULL,
-      visible_at INTEGER NOT NULL,
-      receive_count INTEGER NOT NULL DEFAULT 0,
-      receipt TEXT,
-      last_error TEXT,
-      source_queue TEXT
-    );
-    CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq);
-  `)
+  db.transaction(() => {
+    // A file from before the `ready` column: its rows start as waiting, and the first receive
+    // of each queue marks those that are due. Its index by visible time is not used any more.
+    const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('messages')
+    if (columns.length > 0 && !columns.includes('ready')) db.exec('ALTER TABLE messages ADD COLUMN ready INTEGER NOT NULL DEFAULT 0')
+    db.exec('DROP INDEX IF EXISTS messages_visible')
+    db.exec(SCHEMA)
+  }).immediate()
 
   const insert = db.prepare(
-    'INSERT INTO messages (message_id, queue, body, function_id, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)',
+    'INSERT INTO messages (message_id, queue, body, function_id, enqueued_at, visible_at, ready) VALUES (?, ?, ?, ?, ?, ?, ?)',
   )
-  const selectVisible = db.prepare(
-    `SELECT * FROM messages WHERE queue = ? AND visible_at <= ? AND seq > ? AND function_id IS NULL ORDER BY seq LIMIT ?`,
+  /** What a receive needs of the ready rows visible now, oldest first (`visible_at` is checked for a clock set back). */
+  const selectReady = db.prepare(
+    'SELECT seq, message_id, body, function_id, enqueued_at, receive_count, last_error FROM messages WHERE queue = ? AND ready = 1 AND function_id IS NULL AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?',
   )
-  const selectVisibleCalls = db.prepare(
-    `SELECT * FROM messages WHERE queue = ? AND visible_at <= ? AND seq > ? AND function_id IS NOT NULL AND source_queue IS NULL ORDER BY seq LIMIT ?`,
+  const selectReadyCalls = db.prepare(
+    'SELECT seq, message_id, body, function_id, enqueued_at, receive_count, last_error FROM messages WHERE queue = ? AND ready = 1 AND function_id IS NOT NULL AND source_queue IS NULL AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?',
   )
-  const callQueues = db.prepare('SELECT DISTINCT queue FROM messages WHERE function_id IS NOT NULL AND source_queue IS NULL')
-  const lease = db.prepare('UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ?, last_error = NULL WHERE seq = ?')
+  const markDue = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND function_id IS NULL AND visible_at <= ?')
+  const markDueCalls = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND function_id IS NOT NULL AND visible_at <= ?')
+  const unmarkNotDue = db.prepare('UPDATE messages SET ready = 0 WHERE ready = 1 AND visible_at > ?')
+  const nextWaiting = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND function_id IS NULL AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
+  const nextWaitingCall = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND function_id IS NOT NULL AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
+  const callQueues = db.prepare('SELECT DISTINCT queue FROM messages WHERE function_id IS NOT NULL AND source_queue IS NULL').pluck()
+  const lease = db.prepare('UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ?, last_error = NULL, ready = 0 WHERE seq = ?')
   const toDeadLetters = db.prepare(
-    'UPDATE messages SET queue = ?, source_queue = queue, last_error = ?, receipt = NULL, visible_at = 0 WHERE seq = ?',
+    'UPDATE messages SET queue = ?, source_queue = queue, last_error = ?, receipt = NULL, visible_at = 0, ready = 1 WHERE seq = ?',
   )
   const byLease = db.prepare('SELECT * FROM messages WHERE queue = ? AND message_id = ? AND receipt = ? AND visible_at > ?')
-  const remove = db.prepare('DELETE FROM messages WHERE seq = ?')
+  const removeLeased = db.prepare('DELETE FROM messages WHERE message_id = ? AND queue = ? AND receipt = ? AND visible_at > ?')
   const recordError = db.prepare('UPDATE messages SET last_error = ? WHERE seq = ?')
-  const nextVisible = db.prepare('SELECT MIN(visible_at) AS at FROM messages WHERE queue = ? AND visible_at > ? AND (function_id IS NOT NULL) = ?')
   const listQueue = db.prepare('SELECT * FROM messages WHERE queue = ? ORDER BY seq LIMIT ?')
   const allOf = db.prepare('SELECT * FROM messages WHERE queue = ? ORDER BY seq')
   const redriveOne = db.prepare(
-    'UPDATE messages SET queue = COALESCE(source_queue, queue), source_queue = NULL, receive_count = 0, receipt = NULL, visible_at = ? WHERE seq = ?',
+    'UPDATE messages SET queue = COALESCE(source_queue, queue), source_queue = NULL, receive_count = 0, receipt = NULL, visible_at = ?, ready = 1 WHERE seq = ?',
   )
   const countAll = db.prepare(
     `SELECT queue,
@@ -91,13 +120,31 @@ export function createSqliteQueueStore(path: string): QueueStore {
      FROM messages GROUP BY queue`,
   )
 
+  /**
+   * Every row marked ready has `visible_at <= readyUpTo`. Receives need no more: they mark
+   * the due rows, then read the ready ones that are visible at their `now`. For the next
+   * visible time, rows visible after `now` must all be waiting: a `now` before `readyUpTo`
+   * (a clock set back, or a file marked by an earlier run, unknown at first) unmarks the
+   * ready rows not visible then, once.
+   */
+  let readyUpTo = Number.POSITIVE_INFINITY
+  const markedReady = (at: number) => {
+    if (at > readyUpTo) readyUpTo = at
+  }
+  const readyNotAfter = (now: number) => {
+    if (now < readyUpTo) unmarkNotDue.run(now)
+    readyUpTo = now
+  }
+
   const receive = db.transaction((queue: string, o: Parameters<QueueStore['receive']>[1]): Delivery[] => {
     const out: Delivery[] = []
-    const select = o.calls ? selectVisibleCalls : selectVisible
+    ;(o.calls ? markDueCalls : markDue).run(queue, o.now)
+    markedReady(o.now)
+    const select = o.calls ? selectReadyCalls : selectReady
     // Rows already looked at are passed by seq: refused calls stay where they are.
     let after = 0
     while (out.length < o.max) {
-      const rows = select.all(queue, o.now, after, o.max - out.length) as Row[]
+      const rows = select.all(queue, o.now, after, o.max - out.length) as ReadyRow[]
       if (rows.length === 0) break
       for (const r of rows) {
         after = r.seq
@@ -117,10 +164,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
   })
   const ack = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, now: number) => {
     let n = 0
-    for (const l of leases) {
-      const row = byLease.get(queue, l.message_id, l.receipt, now) as Row | undefined
-      if (row) (remove.run(row.seq), n++)
-    }
+    for (const l of leases) n += removeLeased.run(l.message_id, queue, l.receipt, now).changes
     return n
   })
   const fail = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, error: unknown, o: { maxReceiveCount: number; deadLetterQueue: string; now: number }) => {
@@ -138,6 +182,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
     for (const r of allOf.all(dlq) as Row[]) {
       if (ids && !ids.includes(r.message_id)) continue
       redriveOne.run(now, r.seq)
+      markedReady(now)
       targets.add(r.source_queue ?? dlq)
       n++
     }
@@ -148,19 +193,21 @@ export function createSqliteQueueStore(path: string): QueueStore {
     kind: 'sqlite',
     send(queue, body, { now, delayMs = 0, function_id }) {
       const message_id = randomUUID()
-      insert.run(message_id, queue, JSON.stringify(body ?? null), function_id ?? null, now, now + delayMs)
+      const ready = delayMs <= 0
+      insert.run(message_id, queue, JSON.stringify(body ?? null), function_id ?? null, now, now + delayMs, ready ? 1 : 0)
+      if (ready) markedReady(now + delayMs)
       return message_id
     },
     receive: (queue, o) => receive(queue, o),
     ack: (queue, leases, now) => ack(queue, leases, now),
     fail: (queue, leases, error, o) => fail(queue, leases, error, o),
     nextVisibleAt(queue, calls, now) {
-      const row = nextVisible.get(queue, now, calls ? 1 : 0) as { at: number | null }
-      return row.at ?? undefined
+      readyNotAfter(now)
+      return ((calls ? nextWaitingCall : nextWaiting).get(queue, now) as number | undefined) ?? undefined
     },
     list: (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
     redrive: (dlq, ids, now) => redrive(dlq, ids, now),
-    callQueues: () => (callQueues.all() as Array<{ queue: string }>).map((r) => r.queue),
+    callQueues: () => callQueues.all() as string[],
     counts(now) {
       const out: Record<string, QueueCounts> = {}
       for (const r of countAll.all({ now }) as Array<QueueCounts & { queue: string }>) {

@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Engine, EngineOptions } from '../adapters/engine.js'
@@ -741,7 +742,49 @@ for (const maker of storeMakers) {
       assert.equal(ctx.store.receive('p', rules(20)).map((d) => [d.message_id, d.receive_count]), [[b, 1]], 'the lease survived too')
       assert.equal(ctx.store.receive('p', rules(1010)).map((d) => [d.message_id, d.body, d.receive_count]), [[a, { keep: true }, 2]])
     })
+
+    st('a file written before the ready column opens with its messages as they were', (ctx) => {
+      ctx.store.close()
+      const file = join(ctx.dir, 'old.sqlite')
+      const db = new Database(file)
+      db.exec(`
+        CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, queue TEXT NOT NULL, body TEXT NOT NULL,
+          function_id TEXT, enqueued_at INTEGER NOT NULL, visible_at INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0,
+          receipt TEXT, last_error TEXT, source_queue TEXT);
+        CREATE INDEX messages_visible ON messages (queue, visible_at, seq);
+        INSERT INTO messages (message_id, queue, body, function_id, enqueued_at, visible_at, receive_count, receipt, last_error, source_queue) VALUES
+          ('leased', 'o', '"l"', NULL, 0, 1010, 1, 'r1', NULL, NULL),
+          ('ready', 'o', '"r"', NULL, 1, 1, 0, NULL, NULL, NULL),
+          ('call', 'o', '{"n":1}', 'f', 2, 2, 0, NULL, NULL, NULL),
+          ('dead', 'o.dlq', '"d"', NULL, 3, 0, 2, NULL, '{"code":"x"}', 'o');`)
+      db.close()
+      ctx.store = createSqliteQueueStore(file)
+      assert.equal(ctx.store.callQueues(), ['o'])
+      assert.is(ctx.store.nextVisibleAt('o', false, 20), 1010)
+      assert.equal(ctx.store.receive('o', rules(20)).map((d) => [d.message_id, d.receive_count]), [['ready', 1]])
+      assert.equal(ctx.store.receive('o', rules(20, { calls: true })).map((d) => [d.message_id, d.function_id]), [['call', 'f']])
+      assert.is(ctx.store.ack('o', [{ message_id: 'leased', receipt: 'r1' }], 30), 1, 'the old lease is still current')
+      assert.equal(ctx.store.list('o.dlq', 10).map((m) => [m.message_id, m.last_error]), [['dead', { code: 'x' }]])
+      assert.equal(ctx.store.redrive('o.dlq', undefined, 40), { redriven: 1, queues: ['o'] })
+      assert.equal(ctx.store.receive('o', rules(40)).map((d) => d.message_id), ['dead'])
+    })
   }
+
+  st('oldest first among the visible messages, whenever each became visible; an earlier time sees only what is visible then', ({ store }) => {
+    const ids = [0, 1, 2, 3].map((i) => store.send('o', i, { now: 100, delayMs: i === 1 ? 50 : 0 }))
+    assert.is(store.nextVisibleAt('o', false, 100), 150)
+    const [first] = store.receive('o', rules(100, { max: 1 }))
+    assert.is(first.message_id, ids[0])
+    store.fail('o', [first], { code: 'e' }, { maxReceiveCount: 5, deadLetterQueue: 'q.dlq', now: 100 })
+    // At 1100 the failed message and the delayed one are visible again: all four in send order.
+    const all = store.receive('o', rules(1100, { max: 4, maxReceiveCount: 5 }))
+    assert.equal(all.map((d) => d.message_id), ids)
+    assert.is(store.ack('o', all, 1101), 4)
+    const later = store.send('o', 'later', { now: 5000 })
+    assert.equal(store.receive('o', rules(4000)), [], 'not visible at 4000')
+    assert.is(store.nextVisibleAt('o', false, 4000), 5000)
+    assert.equal(store.receive('o', rules(5000)).map((d) => d.message_id), [later])
+  })
 
   st.run()
 }

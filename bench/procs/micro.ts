@@ -8,6 +8,7 @@ import Database from 'better-sqlite3'
 import { Cron } from 'croner'
 import { addRoute, createRouter, findRoute } from 'rou3'
 import { serveTasks } from '../lib/rpc.js'
+import { SCHEMA } from '../../adapters/sqlite-queue-store.js'
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 const heap = () => (gc(), gc(), process.memoryUsage().heapUsed)
@@ -36,27 +37,35 @@ function croner() {
   }
 }
 
-/** The store's schema and its two receive queries (copied from adapters/sqlite-queue-store.ts), timed against a backlog. */
+/**
+ * The store's schema (imported) and its receive statements (copied from
+ * adapters/sqlite-queue-store.ts: mark the due rows ready, then read the ready ones in
+ * delivery order), timed against a backlog, with SQLite's plans.
+ */
 function sqlite() {
   const out: Array<{ backlog: number; messagesUs: number; callsUs: number }> = []
   let plan: string[] = []
   for (const backlog of [100, 1000, 5000]) {
     const db = new Database(':memory:')
-    db.exec(`
-      CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, queue TEXT NOT NULL, body TEXT NOT NULL,
-        function_id TEXT, enqueued_at INTEGER NOT NULL, visible_at INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0,
-        receipt TEXT, last_error TEXT, source_queue TEXT);
-      CREATE INDEX messages_visible ON messages (queue, visible_at, seq);`)
-    const insert = db.prepare('INSERT INTO messages (message_id, queue, body, function_id, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)')
+    db.exec(SCHEMA)
+    const insert = db.prepare('INSERT INTO messages (message_id, queue, body, function_id, enqueued_at, visible_at, ready) VALUES (?, ?, ?, ?, ?, ?, ?)')
     const now = Date.now()
     // Messages arrive over time, as they do under load: visible_at differs per message.
     db.transaction(() => {
-      for (let i = 0; i < backlog; i++) insert.run(`m${i}`, 'q', '{"n":1}', null, now - backlog + i, now - backlog + i)
+      for (let i = 0; i < backlog; i++) insert.run(`m${i}`, 'q', '{"n":1}', null, now - backlog + i, now - backlog + i, 1)
     })()
-    const selectVisible = db.prepare('SELECT * FROM messages WHERE queue = ? AND visible_at <= ? AND seq > ? AND function_id IS NULL ORDER BY seq LIMIT ?')
-    const selectVisibleCalls = db.prepare('SELECT * FROM messages WHERE queue = ? AND visible_at <= ? AND seq > ? AND function_id IS NOT NULL AND source_queue IS NULL ORDER BY seq LIMIT ?')
-    plan = [selectVisible, selectVisibleCalls].map((s) => (db.prepare(`EXPLAIN QUERY PLAN ${s.source}`).all('q', now, 0, 10) as Array<{ detail: string }>).map((r) => r.detail).join('; '))
-    out.push({ backlog, messagesUs: timeUs(300, () => selectVisible.all('q', now, 0, 10)), callsUs: timeUs(300, () => selectVisibleCalls.all('q', now, 0, 1)) })
+    const markDue = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND function_id IS NULL AND visible_at <= ?')
+    const markDueCalls = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND function_id IS NOT NULL AND visible_at <= ?')
+    const selectReady = db.prepare(
+      'SELECT seq, message_id, body, function_id, enqueued_at, receive_count, last_error FROM messages WHERE queue = ? AND ready = 1 AND function_id IS NULL AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?',
+    )
+    const selectReadyCalls = db.prepare(
+      'SELECT seq, message_id, body, function_id, enqueued_at, receive_count, last_error FROM messages WHERE queue = ? AND ready = 1 AND function_id IS NOT NULL AND source_queue IS NULL AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?',
+    )
+    const explain = (s: Database.Statement, ...args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${s.source}`).all(...args) as Array<{ detail: string }>).map((r) => r.detail).join('; ')
+    plan = [explain(markDue, 'q', now), explain(selectReady, 'q', now, 0, 10), explain(markDueCalls, 'q', now), explain(selectReadyCalls, 'q', now, 0, 1)]
+    const receive = (mark: Database.Statement, select: Database.Statement, max: number) => db.transaction(() => (mark.run('q', now), select.all('q', now, 0, max)))
+    out.push({ backlog, messagesUs: timeUs(300, receive(markDue, selectReady, 10)), callsUs: timeUs(300, receive(markDueCalls, selectReadyCalls, 1)) })
     db.close()
   }
   return { byBacklog: out, plan }

@@ -13,7 +13,7 @@ export async function micro(ctx: Ctx): Promise<Section> {
     }>('run', {}, 120_000)
     ctx.log(`  croner: ${fmt.kb(r.croner.heapPerJobBytes)} heap per job; previousRuns ${r.croner.previousRunsUs.toFixed(1)} µs, nextRun ${r.croner.nextRunUs.toFixed(1)} µs`)
     ctx.log(`  rou3 lookup: ${r.router.map((x) => `${x.routes} routes ${x.lookupUs.toFixed(2)} µs`).join(', ')}`)
-    for (const b of r.sqlite.byBacklog) ctx.log(`  sqlite receive queries with ${b.backlog} queued: ${b.messagesUs.toFixed(0)} µs + ${b.callsUs.toFixed(0)} µs`)
+    for (const b of r.sqlite.byBacklog) ctx.log(`  sqlite receive statements with ${b.backlog} queued: ${b.messagesUs.toFixed(0)} µs + ${b.callsUs.toFixed(0)} µs`)
     const details = [
       'Single library calls the engine makes, timed alone in one process (bench/procs/micro.ts).',
       '',
@@ -24,8 +24,8 @@ export async function micro(ctx: Ctx): Promise<Section> {
           ['croner `job.previousRuns(1, …)` (the cron trigger type calls it on every fire to find scheduled_time)', `${r.croner.previousRunsUs.toFixed(1)} µs`],
           ['croner `job.nextRun()` (what croner computes to schedule each next fire)', `${r.croner.nextRunUs.toFixed(1)} µs`],
           ['croner `new Cron(…)`', `${r.croner.newCronUs.toFixed(1)} µs`],
-          ...r.sqlite.byBacklog.map((b) => [`SQLite store, receive queries with ${fmt.int(b.backlog)} messages visible: messages (LIMIT 10) + durable calls (LIMIT 1)`, `${b.messagesUs.toFixed(0)} µs + ${b.callsUs.toFixed(0)} µs`]),
-          ['SQLite plan of those two queries', r.sqlite.plan.map((p) => `\`${p}\``).join('<br>')],
+          ...r.sqlite.byBacklog.map((b) => [`SQLite store, receive statements with ${fmt.int(b.backlog)} messages visible: messages (LIMIT 10) + durable calls (LIMIT 1), each in its transaction`, `${b.messagesUs.toFixed(0)} µs + ${b.callsUs.toFixed(0)} µs`]),
+          ['SQLite plans of those receives (mark due, then read; messages, then calls)', r.sqlite.plan.map((p) => `\`${p}\``).join('<br>')],
           ...r.router.map((x) => [`rou3 \`findRoute\` with ${fmt.int(x.routes)} param route${x.routes === 1 ? '' : 's'} (random registered paths, as in the routes scenario)`, `${x.lookupUs.toFixed(2)} µs`]),
         ],
       ),
