@@ -48,12 +48,20 @@ const spawnedActors: Record<string, (src: string) => { systemId: string; count: 
     return undefined
   },
   session: (src) => {
-    if (src === 'trigger') return { systemId: triggerActorId(W, '<id>'), count: 'one per trigger' }
     if (src === 'remoteTriggerType') return { systemId: typeActorId(W, '<trigger type>'), count: 'one per worker-provided trigger type used' }
     if (Object.hasOwn(builtinTriggerTypes, src)) return { systemId: typeActorId(W, src), count: `when it uses ${src}` }
     return undefined
   },
 }
+
+/**
+ * Machines that actors which are not machines start themselves: each session child for a
+ * trigger type creates one registration machine per trigger of its type
+ * (actors/trigger-registrations.ts), keyed by the actor source that does it.
+ */
+const createdActors: Record<string, { systemId: string; machine: AnyStateMachine; count: string } | undefined> = Object.fromEntries(
+  [...Object.keys(builtinTriggerTypes), 'remoteTriggerType'].map((src) => [src, { systemId: triggerActorId(W, '<id>'), machine: triggerMachine, count: 'one per trigger of its type' }]),
+)
 
 // ---------------------------------------------------------------------------------------
 // Text
@@ -331,7 +339,9 @@ export function actorChildren(machine: AnyStateMachine, seen: ReadonlySet<AnySta
       throw new Error(`diagrams: the ${machine.id} machine can spawn '${src}', but diagrams/generate.ts does not say which systemId it gets: add it to spawnedActors`)
     }
     const logic = sources[src]
-    children.push({ systemId: spawned.systemId, logic: isMachine(logic) ? `${logic.id} machine` : src, edge: `spawns, ${spawned.count}`, children: grow(logic) })
+    const created = createdActors[src]
+    const createdNodes = created ? [{ systemId: created.systemId, logic: `${created.machine.id} machine`, edge: `creates, ${created.count}`, children: grow(created.machine) }] : []
+    children.push({ systemId: spawned.systemId, logic: isMachine(logic) ? `${logic.id} machine` : src, edge: `spawns, ${spawned.count}`, children: [...grow(logic), ...createdNodes] })
   }
   return children
 }

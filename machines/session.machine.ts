@@ -14,7 +14,7 @@ import { catalogOf } from '../actors/catalog.js'
 import { engineFunctions } from '../actors/engine-functions.js'
 import { parseForwardedId, remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
 import { builtinTriggerTypes, ENGINE_PROVIDER, isBuiltin } from '../actors/builtin-trigger-types.js'
-import { triggerActorId, triggerMachine, typeActorId } from './trigger.machine.js'
+import { triggerActorId, typeActorId } from './trigger.machine.js'
 
 export interface SessionInput {
   worker_id: string
@@ -58,7 +58,7 @@ export const sessionMachine = setup({
     events: {} as SessionEvent,
     emitted: {} as SessionEmitted,
   },
-  actors: { ...builtinTriggerTypes, trigger: triggerMachine, remoteTriggerType: remoteTriggerTypeLogic },
+  actors: { ...builtinTriggerTypes, remoteTriggerType: remoteTriggerTypeLogic },
   actions: {
     /** Writes one message to the worker. */
     send: emit((_, params: { message: Outbound }) => ({ type: 'outbound' as const, message: params.message })),
