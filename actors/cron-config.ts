@@ -44,6 +44,18 @@ export function parseCronConfig(config: Record<string, unknown>): CronSchedule |
   return { schedule, timezone, overlap: config.overlap === true }
 }
 
+/**
+ * A schedule's pattern written one way, so schedules that fire alike share one job:
+ * fields separated by single spaces, 5 fields given their seconds (`0 9 * * *` is
+ * `0 0 9 * * *`, as croner reads it), nicknames in lower case.
+ */
+export function normalisedPattern(schedule: string): string {
+  const fields = schedule.trim().split(/\s+/)
+  if (fields.length === 1 && fields[0].startsWith('@')) return fields[0].toLowerCase()
+  if (fields.length === 5) fields.unshift('0')
+  return fields.join(' ')
+}
+
 /** The next time `schedule` fires after `from` (default now). */
 export function nextRun(schedule: CronSchedule, from?: Date): Date | null {
   return new Cron(schedule.schedule, { timezone: schedule.timezone, paused: true }).nextRun(from)
