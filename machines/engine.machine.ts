@@ -1,9 +1,10 @@
 /**
- * The root of the actor tree: starting → running → stopping → stopped. It owns the catalog,
- * the invocations actor and the providers of the built-in trigger types (the HTTP
- * listener, the queue store, the cron clock), spawns one session per connection, retires sessions a
- * worker replaced with `reattach`, and tells every session when a trigger type's
- * provider comes or goes. Stopping waits for calls in flight, up to a grace period.
+ * The root of the actor tree: starting → running → stopping → stopped. It owns the
+ * catalog, the invocations actor and the providers of the built-in trigger types (the
+ * HTTP listener, the queue store, the cron clock), spawns one session per connection,
+ * retires sessions a worker replaced with `reattach`, and tells every session when a
+ * trigger type's provider comes or goes. Stopping waits for calls in flight, up to a
+ * grace period.
  */
 import { assign, emit, enqueueActions, sendTo, setup, stopChild, type AnyActorRef } from 'xstate'
 import { catalogLogic, catalogOf } from '../actors/catalog.js'
