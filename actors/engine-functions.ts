@@ -31,6 +31,18 @@ const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
  */
 export function triggersByWorker(system: ActorSystem<any>, { nextRuns = false } = {}): Map<string, Array<Record<string, unknown>>> {
   const out = new Map<string, Array<Record<string, unknown>>>()
+  // Once per schedule as written: triggers on the same schedule share its next run.
+  const computed = new Map<string, string | null>()
+  const nextRunOf = (config: Record<string, unknown>): string | null => {
+    const key = JSON.stringify([config.timezone, config.schedule, config.expression])
+    let next = computed.get(key)
+    if (next === undefined) {
+      const schedule = parseCronConfig(config)
+      next = (typeof schedule === 'string' ? null : nextRun(schedule))?.toISOString() ?? null
+      computed.set(key, next)
+    }
+    return next
+  }
   const actors = system.getAll() as Record<string, AnyActorRef | undefined>
   for (const key in actors) {
     if (!key.startsWith('trigger:')) continue
@@ -39,9 +51,8 @@ export function triggersByWorker(system: ActorSystem<any>, { nextRuns = false } 
     const c = snapshot.context
     const entry: Record<string, unknown> = { id: c.id, trigger_type: c.trigger_type, function_id: c.function_id, worker_id: c.worker_id, state: snapshot.value, config: c.config }
     if (nextRuns && c.trigger_type === 'cron' && snapshot.value === 'active') {
-      const schedule = parseCronConfig(c.config)
-      const next = typeof schedule === 'string' ? null : nextRun(schedule)
-      if (next) entry.next_run = next.toISOString()
+      const next = nextRunOf(c.config)
+      if (next) entry.next_run = next
     }
     const list = out.get(c.worker_id)
     if (list) list.push(entry)

@@ -1,8 +1,9 @@
 /**
  * The shape shared by session children whose triggers live in an engine-level provider
- * (`provider:http` routes, `provider:queue` consumers): validate the config here, ask the
- * provider to hold the trigger (it answers the trigger's registration actor), and give
- * every held trigger back when it is unregistered or this actor stops with its session.
+ * (`provider:http` routes, `provider:queue` consumers, `provider:cron` schedules):
+ * validate the config here, ask the provider to hold the trigger (it answers the
+ * trigger's registration actor), and give every held trigger back when it is
+ * unregistered or this actor stops with its session.
  */
 import { fromCallback, type AnyActorRef } from 'xstate'
 import type { TriggerTypeEvent, TriggerTypeInput } from './remote-trigger-type.js'

@@ -45,6 +45,7 @@ const spawnedActors: Record<string, (src: string) => { systemId: string; count: 
     if (src === 'session') return { systemId: `session:${W}`, count: 'one per connection' }
     if (src === 'httpProvider') return { systemId: 'provider:http', count: 'with an HTTP listener' }
     if (src === 'queueProvider') return { systemId: 'provider:queue', count: 'always: the queue store' }
+    if (src === 'cronProvider') return { systemId: 'provider:cron', count: 'always: the clock' }
     return undefined
   },
   session: (src) => {

@@ -1,8 +1,10 @@
 /**
- * The root of the actor tree: starting → running → stopping → stopped. It owns the catalog
- * and the invocations actor, spawns one session per connection, retires sessions a
- * worker replaced with `reattach`, and tells every session when a trigger type's
- * provider comes or goes. Stopping waits for calls in flight, up to a grace period.
+ * The root of the actor tree: starting → running → stopping → stopped. It owns the
+ * catalog, the invocations actor and the providers of the built-in trigger types (the
+ * HTTP listener, the queue store, the cron clock), spawns one session per connection,
+ * retires sessions a worker replaced with `reattach`, and tells every session when a
+ * trigger type's provider comes or goes. Stopping waits for calls in flight, up to a
+ * grace period.
  */
 import { assign, emit, enqueueActions, sendTo, setup, stopChild, type AnyActorRef } from 'xstate'
 import { catalogLogic, catalogOf } from '../actors/catalog.js'
@@ -10,6 +12,7 @@ import { hashToken, sameHash } from '../actors/reattach-token.js'
 import { builtinDescriptions } from '../actors/builtin-trigger-types.js'
 import { httpProviderLogic, type HttpProviderInput } from '../actors/http-provider.js'
 import { queueProviderLogic, type QueueProviderInput } from '../actors/queue-provider.js'
+import { cronProviderLogic } from '../actors/cron-provider.js'
 import { invocationsLogic } from '../actors/invocations.js'
 import { sessionMachine } from './session.machine.js'
 
@@ -58,12 +61,13 @@ export const engineMachine = setup({
       | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data: Record<string, unknown> }
       | { type: 'provider.failed'; provider: string; message: string },
   },
-  actors: { session: sessionMachine, catalog: catalogLogic, invocations: invocationsLogic, httpProvider: httpProviderLogic, queueProvider: queueProviderLogic },
+  actors: { session: sessionMachine, catalog: catalogLogic, invocations: invocationsLogic, httpProvider: httpProviderLogic, queueProvider: queueProviderLogic, cronProvider: cronProviderLogic },
   delays: { grace: ({ context }) => context.graceMs },
   actions: {
     startProviders: enqueueActions(({ enqueue, context }) => {
       if (context.http) enqueue.spawnChild('httpProvider', { id: 'provider:http', systemId: 'provider:http', input: context.http })
       enqueue.spawnChild('queueProvider', { id: 'provider:queue', systemId: 'provider:queue', input: context.queue })
+      enqueue.spawnChild('cronProvider', { id: 'provider:cron', systemId: 'provider:cron' })
     }),
     recordListening: assign({
       listening: ({ context, event }) => {

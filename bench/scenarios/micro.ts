@@ -21,8 +21,8 @@ export async function micro(ctx: Ctx): Promise<Section> {
         ['what', 'measured'],
         [
           ['croner `new Cron(…)`: V8 heap per job (after GC)', `${fmt.kb(r.croner.heapPerJobBytes)}${r.croner.yearSlots ? ` (its pattern holds a ${fmt.int(r.croner.yearSlots)}-slot \`year\` array)` : ''}`],
-          ['croner `job.previousRuns(1, …)` (the cron trigger type calls it on every fire to find scheduled_time)', `${r.croner.previousRunsUs.toFixed(1)} µs`],
-          ['croner `job.nextRun()` (what croner computes to schedule each next fire)', `${r.croner.nextRunUs.toFixed(1)} µs`],
+          ['croner `job.previousRuns(1, …)` (the cron trigger type called it on every fire to find scheduled_time; provider:cron only when a tick is not the current second)', `${r.croner.previousRunsUs.toFixed(1)} µs`],
+          ['croner `job.nextRun()` (what croner computes to schedule each next fire, once per job)', `${r.croner.nextRunUs.toFixed(1)} µs`],
           ['croner `new Cron(…)`', `${r.croner.newCronUs.toFixed(1)} µs`],
           ...r.sqlite.byBacklog.map((b) => [`SQLite store, receive statements with ${fmt.int(b.backlog)} messages visible: messages (LIMIT 10) + durable calls (LIMIT 1), each in its transaction`, `${b.messagesUs.toFixed(0)} µs + ${b.callsUs.toFixed(0)} µs`]),
           ['SQLite plans of those receives (mark due, then read; messages, then calls)', r.sqlite.plan.map((p) => `\`${p}\``).join('<br>')],
