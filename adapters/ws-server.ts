@@ -64,16 +64,33 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     ws.on('error', () => ws.terminate())
   })
 
-  workers.on('connection', (ws: WebSocket) => {
+  workers.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     alive.add(ws)
+    // Frames written in one turn of the event loop (a burst of cron fires, the answers to a
+    // batch of calls that arrived together) leave in one write: the socket is corked at the
+    // first and uncorked once the turn's synchronous work is done.
+    const socket = req.socket
+    let corked = false
+    const uncork = () => {
+      corked = false
+      socket.uncork()
+    }
     const port = open({
       out: (message) => {
         if (ws.readyState !== ws.OPEN) return
+        let text: string
         try {
-          ws.send(encode(message))
+          text = encode(message)
         } catch (err) {
           log.error({ type: message.type, err: (err as Error).message }, 'could not encode an outbound message')
+          return
         }
+        if (!corked) {
+          corked = true
+          socket.cork()
+          process.nextTick(uncork)
+        }
+        ws.send(text)
       },
       end: (reason) => ws.close(4000, reason.slice(0, 120)),
     })

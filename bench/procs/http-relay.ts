@@ -4,12 +4,24 @@
  * same frames as signalbox); each HTTP request on a bound method and path becomes an
  * `invokefunction` carrying {method, path, path_params, query_params, headers, body}, and
  * the worker's `{status_code, headers, body}` becomes the response. Exact-match routes in
- * a Map, no validation, no timeouts, no actors.
+ * a Map, no validation, no timeouts, no actors. Like the engine, it corks each worker
+ * socket for the rest of the event-loop turn at its first frame.
  */
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { serveTasks } from '../lib/rpc.js'
 
+/** A socket's send, writing every frame of one event-loop turn in one write. */
+function corkedSend(ws: WebSocket, req: IncomingMessage): (text: string) => void {
+  let corked = false
+  const uncork = () => ((corked = false), req.socket.uncork())
+  return (text) => {
+    if (!corked) ((corked = true), req.socket.cork(), process.nextTick(uncork))
+    ws.send(text)
+  }
+}
+
+const sends = new WeakMap<WebSocket, (text: string) => void>()
 const functions = new Map<string, WebSocket>()
 const routes = new Map<string, string>()
 const pending = new Map<string, (m: any) => void>()
@@ -17,8 +29,10 @@ let seq = 0
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
 await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
-wss.on('connection', (ws) => {
-  ws.send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
+wss.on('connection', (ws, req) => {
+  const send = corkedSend(ws, req)
+  sends.set(ws, send)
+  send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
   ws.on('message', (data: Buffer) => {
     const m = JSON.parse(data.toString())
     switch (m.type) {
@@ -27,7 +41,7 @@ wss.on('connection', (ws) => {
         return
       case 'registertrigger':
         routes.set(`${(m.config.method ?? 'GET').toUpperCase()} ${m.config.path}`, m.function_id)
-        ws.send(JSON.stringify({ type: 'triggerregistrationresult', id: m.id, trigger_type: m.trigger_type, function_id: m.function_id }))
+        send(JSON.stringify({ type: 'triggerregistrationresult', id: m.id, trigger_type: m.trigger_type, function_id: m.function_id }))
         return
       case 'invocationresult': {
         const done = pending.get(m.invocation_id)
@@ -62,7 +76,7 @@ const http = createServer((req, res) => {
       res.writeHead(r.status_code ?? 200, { 'content-type': typeof r.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(payload), ...r.headers })
       res.end(payload)
     })
-    worker.send(JSON.stringify({ type: 'invokefunction', invocation_id, function_id, data: { method: req.method, path, path_params: {}, query_params, headers: req.headers, body } }))
+    sends.get(worker)!(JSON.stringify({ type: 'invokefunction', invocation_id, function_id, data: { method: req.method, path, path_params: {}, query_params, headers: req.headers, body } }))
   })
 })
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()))

@@ -4,21 +4,37 @@
  * both): greets with `workerregistered`, remembers which socket registered which function,
  * forwards each `invokefunction` under a relay-made id and maps the `invocationresult`
  * back to the caller's id. Every frame is parsed and re-serialised, as any relay that
- * reads ids must; no validation, no timeouts, no actors.
+ * reads ids must; no validation, no timeouts, no actors. Like the engine, it corks each
+ * socket for the rest of the event-loop turn at its first frame, so frames written in
+ * one turn leave in one write.
  */
+import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { serveTasks } from '../lib/rpc.js'
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
 await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
 
+/** A socket's send, writing every frame of one event-loop turn in one write. */
+function corkedSend(ws: WebSocket, req: IncomingMessage): (text: string) => void {
+  let corked = false
+  const uncork = () => ((corked = false), req.socket.uncork())
+  return (text) => {
+    if (!corked) ((corked = true), req.socket.cork(), process.nextTick(uncork))
+    ws.send(text)
+  }
+}
+
+const sends = new WeakMap<WebSocket, (text: string) => void>()
 const functions = new Map<string, WebSocket>()
 const pending = new Map<string, { ws: WebSocket; id: string }>()
 let seq = 0
 
-wss.on('connection', (ws) => {
+wss.on('connection', (ws, req) => {
   const mine: string[] = []
-  ws.send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
+  const send = corkedSend(ws, req)
+  sends.set(ws, send)
+  send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
   ws.on('message', (data: Buffer) => {
     const m = JSON.parse(data.toString())
     switch (m.type) {
@@ -29,7 +45,7 @@ wss.on('connection', (ws) => {
       case 'invokefunction': {
         const target = functions.get(m.function_id)
         if (!target) {
-          if (m.invocation_id !== undefined) ws.send(JSON.stringify({ type: 'invocationresult', invocation_id: m.invocation_id, function_id: m.function_id, error: { code: 'function_not_found', message: `No function registered with ID '${m.function_id}'` } }))
+          if (m.invocation_id !== undefined) send(JSON.stringify({ type: 'invocationresult', invocation_id: m.invocation_id, function_id: m.function_id, error: { code: 'function_not_found', message: `No function registered with ID '${m.function_id}'` } }))
           return
         }
         if (m.invocation_id !== undefined) {
@@ -37,7 +53,7 @@ wss.on('connection', (ws) => {
           pending.set(id, { ws, id: m.invocation_id })
           m.invocation_id = id
         }
-        target.send(JSON.stringify(m))
+        sends.get(target)!(JSON.stringify(m))
         return
       }
       case 'invocationresult': {
@@ -45,7 +61,7 @@ wss.on('connection', (ws) => {
         if (!p) return
         pending.delete(m.invocation_id)
         m.invocation_id = p.id
-        p.ws.send(JSON.stringify(m))
+        sends.get(p.ws)!(JSON.stringify(m))
         return
       }
     }
