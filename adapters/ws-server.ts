@@ -34,6 +34,11 @@ export interface WsServer {
 }
 
 /** Starts listening; resolves once the port is bound. */
+/** The error listener of an upgraded socket: a reset ends it quietly. */
+function destroySocket(this: Duplex): void {
+  this.destroy()
+}
+
 export async function startWsServer(options: WsServerOptions, open: (handlers: PortHandlers) => SessionPort | undefined, log: Logger): Promise<WsServer> {
   const server = createServer((req, res) => {
     if (options.routes?.(req, res)) return
@@ -50,7 +55,9 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node drops its own error listener before 'upgrade': a reset must not crash the process.
-    socket.on('error', () => socket.destroy())
+    // (A listener defined here would keep the upgrade request, headers and all, alive for
+    // as long as the connection lasts.)
+    socket.on('error', destroySocket)
     const path = (req.url ?? '/').split('?')[0]
     if (!accepting) return refuseUpgrade(socket, '503 Service Unavailable')
     if (path === '/') workers.handleUpgrade(req, socket, head, (ws) => workers.emit('connection', ws, req))
