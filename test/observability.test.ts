@@ -36,7 +36,7 @@ it('the Stately inspector receives the actor tree and the key events, in order',
 
     const actors = received.filter((m) => m.type === '@xstate.actor')
     const byName = new Map(actors.map((a) => [a.name, a]))
-    for (const name of ['engine', 'catalog', 'invocations', 'provider:http', 'provider:queue', `session:${id}`, `session:${id}:cron`, `trigger:${id}:nightly`]) {
+    for (const name of ['engine', 'catalog', 'invocations', 'provider:http', 'provider:queue', 'provider:cron', `session:${id}`, `session:${id}:cron`, `trigger:${id}:nightly`]) {
       assert.ok(byName.has(name), `actor ${name} was announced (got ${[...byName.keys()].join(', ')})`)
     }
     const sessionId = (name: string) => byName.get(name)!.sessionId

@@ -4,6 +4,7 @@
  * for the orchestrator to read its memory and stop it. Run with --expose-gc so memory
  * can be read after a collection; with --cpu-prof when profiling.
  */
+import { getHeapSpaceStatistics } from 'node:v8'
 import { createEngine } from '../../index.js'
 import { serveTasks } from '../lib/rpc.js'
 import { procMemory } from '../lib/procmem.js'
@@ -25,7 +26,17 @@ serveTasks(
         }
       }
       const m = process.memoryUsage()
-      return { ...procMemory(), heapUsed: m.heapUsed, external: m.external, gcExposed: Boolean(gc) }
+      const space = (name: string) => getHeapSpaceStatistics().find((x) => x.space_name === name)
+      return {
+        ...procMemory(),
+        heapUsed: m.heapUsed,
+        external: m.external,
+        gcExposed: Boolean(gc),
+        /** What V8 holds for young objects (grown by bursts of allocation, shrunk by its memory reducer once idle). */
+        newSpace: space('new_space')?.physical_space_size ?? NaN,
+        /** Old-generation pages V8 holds beyond what live objects use. */
+        oldSlack: (space('old_space')?.physical_space_size ?? NaN) - (space('old_space')?.space_used_size ?? NaN),
+      }
     },
     /** `fast`: exit without stopping the engine (a CPU profile then leaves the teardown out). */
     exit: async ({ fast }: { fast?: boolean } = {}) => {
