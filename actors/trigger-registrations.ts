@@ -42,7 +42,13 @@ export function triggerRegistrations({ worker_id, self, system, sendBack }: Scop
       switch (e.type) {
         case 'trigger.register': {
           const id = triggerActorId(e.input.worker_id, e.input.id)
-          if (actors.has(e.input.id) || system.get(id)) return true
+          if (actors.has(e.input.id) || system.get(id)) {
+            // The session checks this first; should two registrations still cross, the second is answered, not dropped.
+            const { id: trigger_id, trigger_type, function_id } = e.input
+            const error = { code: 'duplicate_trigger_id', message: `A trigger with ID '${trigger_id}' is already registered` }
+            sendBack({ type: 'trigger.settled', result: { type: 'triggerregistrationresult', id: trigger_id, trigger_type, function_id, error } })
+            return true
+          }
           const actor = createActor(triggerMachine, { parent: self, id, systemId: id, input: e.input })
           actors.set(e.input.id, actor)
           actor.start()
