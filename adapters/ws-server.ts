@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { corkedSend } from './corked-send.js'
 import { encode } from './codec.js'
 import type { Logger } from './logger.js'
 import type { PortHandlers, SessionPort } from './session-port.js'
@@ -73,15 +74,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
 
   workers.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     alive.add(ws)
-    // Frames written in one turn of the event loop (a burst of cron fires, the answers to a
-    // batch of calls that arrived together) leave in one write: the socket is corked at the
-    // first and uncorked once the turn's synchronous work is done.
-    const socket = req.socket
-    let corked = false
-    const uncork = () => {
-      corked = false
-      socket.uncork()
-    }
+    const send = corkedSend(ws, req.socket)
     const port = open({
       out: (message) => {
         if (ws.readyState !== ws.OPEN) return
@@ -92,12 +85,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
           log.error({ type: message.type, err: (err as Error).message }, 'could not encode an outbound message')
           return
         }
-        if (!corked) {
-          corked = true
-          socket.cork()
-          process.nextTick(uncork)
-        }
-        ws.send(text)
+        send(text)
       },
       end: (reason) => ws.close(4000, reason.slice(0, 120)),
     })

@@ -4,22 +4,13 @@
  * same frames as signalbox); each HTTP request on a bound method and path becomes an
  * `invokefunction` carrying {method, path, path_params, query_params, headers, body}, and
  * the worker's `{status_code, headers, body}` becomes the response. Exact-match routes in
- * a Map, no validation, no timeouts, no actors. Like the engine, it corks each worker
- * socket for the rest of the event-loop turn at its first frame.
+ * a Map, no validation, no timeouts, no actors. Like the engine, it writes to
+ * workers through adapters/corked-send.ts (one write per event-loop turn).
  */
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { corkedSend } from '../../adapters/corked-send.js'
 import { serveTasks } from '../lib/rpc.js'
-
-/** A socket's send, writing every frame of one event-loop turn in one write. */
-function corkedSend(ws: WebSocket, req: IncomingMessage): (text: string) => void {
-  let corked = false
-  const uncork = () => ((corked = false), req.socket.uncork())
-  return (text) => {
-    if (!corked) ((corked = true), req.socket.cork(), process.nextTick(uncork))
-    ws.send(text)
-  }
-}
 
 const sends = new WeakMap<WebSocket, (text: string) => void>()
 const functions = new Map<string, WebSocket>()
@@ -30,7 +21,7 @@ let seq = 0
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
 await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
 wss.on('connection', (ws, req) => {
-  const send = corkedSend(ws, req)
+  const send = corkedSend(ws, req.socket)
   sends.set(ws, send)
   send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
   ws.on('message', (data: Buffer) => {

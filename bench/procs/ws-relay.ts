@@ -4,26 +4,15 @@
  * both): greets with `workerregistered`, remembers which socket registered which function,
  * forwards each `invokefunction` under a relay-made id and maps the `invocationresult`
  * back to the caller's id. Every frame is parsed and re-serialised, as any relay that
- * reads ids must; no validation, no timeouts, no actors. Like the engine, it corks each
- * socket for the rest of the event-loop turn at its first frame, so frames written in
- * one turn leave in one write.
+ * reads ids must; no validation, no timeouts, no actors. Like the engine, it writes through
+ * adapters/corked-send.ts, so frames written in one event-loop turn leave in one write.
  */
-import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { corkedSend } from '../../adapters/corked-send.js'
 import { serveTasks } from '../lib/rpc.js'
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
 await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
-
-/** A socket's send, writing every frame of one event-loop turn in one write. */
-function corkedSend(ws: WebSocket, req: IncomingMessage): (text: string) => void {
-  let corked = false
-  const uncork = () => ((corked = false), req.socket.uncork())
-  return (text) => {
-    if (!corked) ((corked = true), req.socket.cork(), process.nextTick(uncork))
-    ws.send(text)
-  }
-}
 
 const sends = new WeakMap<WebSocket, (text: string) => void>()
 const functions = new Map<string, WebSocket>()
@@ -32,7 +21,7 @@ let seq = 0
 
 wss.on('connection', (ws, req) => {
   const mine: string[] = []
-  const send = corkedSend(ws, req)
+  const send = corkedSend(ws, req.socket)
   sends.set(ws, send)
   send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
   ws.on('message', (data: Buffer) => {
