@@ -5,7 +5,7 @@
  * route, schedule, forward) and answers `trigger.activated` or `trigger.rejected`. The first verdict is reported to the
  * registering worker; later ones (re-sends after parking) are only logged.
  */
-import { enqueueActions, not, sendTo, setup, type ActorSystem } from 'xstate'
+import { enqueueActions, not, sendParent, setup } from 'xstate'
 import type { ErrorBody, RegistrationResult } from '../adapters/messages.js'
 
 export interface TriggerInput {
@@ -32,7 +32,6 @@ export const typeActorId = (worker_id: string, trigger_type: string) => `session
 /** systemId of a trigger registration actor. */
 export const triggerActorId = (worker_id: string, id: string) => `trigger:${worker_id}:${id}`
 
-const typeActor = (system: ActorSystem<any>, context: TriggerInput) => system.get(typeActorId(context.worker_id, context.trigger_type))
 
 const result = (context: TriggerInput, error?: ErrorBody): RegistrationResult =>
   error
@@ -50,11 +49,10 @@ export const triggerMachine = setup({
   },
   guards: {
     answered: ({ context }) => context.answered,
-    concernsThisType: ({ context, event }) => 'trigger_type' in event && event.trigger_type === context.trigger_type,
   },
   actions: {
-    requestActivation: sendTo(
-      ({ system, context }) => typeActor(system, context),
+    /** The registration's parent is the session's child for its type, which does the type's work. */
+    requestActivation: sendParent(
       ({ context }) => ({
         type: 'trigger.activate' as const,
         trigger_id: context.id,
@@ -63,10 +61,7 @@ export const triggerMachine = setup({
         metadata: context.metadata,
       }),
     ),
-    requestDeactivation: sendTo(
-      ({ system, context }) => typeActor(system, context),
-      ({ context }) => ({ type: 'trigger.deactivate' as const, trigger_id: context.id }),
-    ),
+    requestDeactivation: sendParent(({ context }) => ({ type: 'trigger.deactivate' as const, trigger_id: context.id })),
     /**
      * Ends a registration attempt: the first outcome is the worker's answer; the outcome of
      * a re-send to a new provider (the worker was answered long ago) is only logged.
@@ -111,7 +106,7 @@ export const triggerMachine = setup({
       on: {
         'trigger.activated': { target: 'active', actions: { type: 'conclude', params: {} } },
         'trigger.rejected': { target: 'failed', actions: { type: 'conclude', params: ({ event }) => ({ error: event.error }) } },
-        'provider.lost': { guard: 'concernsThisType', target: 'parked' },
+        'provider.lost': 'parked',
         'trigger.unregister': {
           target: 'removed',
           actions: [
@@ -128,7 +123,7 @@ export const triggerMachine = setup({
     },
     active: {
       on: {
-        'provider.lost': { guard: 'concernsThisType', target: 'parked' },
+        'provider.lost': 'parked',
         'trigger.unregister': { target: 'removed', actions: 'requestDeactivation' },
       },
     },
@@ -144,7 +139,7 @@ export const triggerMachine = setup({
         },
       },
       on: {
-        'provider.available': { guard: 'concernsThisType', target: 'pending' },
+        'provider.available': 'pending',
         'trigger.unregister': 'removed',
       },
     },
