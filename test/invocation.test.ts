@@ -34,6 +34,23 @@ for (const transport of transports) {
     assert.is(await client.invoke('math::add', { a: 2, b: 40 }), 42)
   }))
 
+  it('a burst of calls reaches the serving worker whole and in order, and every answer comes back', limit(async (ctx) => {
+    const server = await raw(ctx)
+    server.send({ type: 'registerfunction', id: 'burst' })
+    const client = await raw(ctx)
+    await until(() => ctx.engine.actor.system.get('catalog').getSnapshot().context.functions.burst, 2000, 'the function to be registered')
+    const n = 300
+    for (let i = 0; i < n; i++) client.send({ type: 'invokefunction', invocation_id: `c${i}`, function_id: 'burst', data: { i } })
+    await until(() => server.received.filter((m) => m.type === 'invokefunction').length === n, 5000, 'every call to arrive')
+    const calls = server.received.filter((m) => m.type === 'invokefunction')
+    assert.equal(calls.map((m) => (m.data as { i: number }).i), Array.from({ length: n }, (_, i) => i), 'frames written in one turn keep their order')
+    for (const m of calls) server.send({ type: 'invocationresult', invocation_id: m.invocation_id, function_id: 'burst', result: (m.data as { i: number }).i })
+    await until(() => client.received.filter((m) => m.type === 'invocationresult').length === n, 5000, 'every answer to arrive')
+    const answers = client.received.filter((m) => m.type === 'invocationresult')
+    assert.equal(answers.map((m) => m.invocation_id), Array.from({ length: n }, (_, i) => `c${i}`))
+    assert.equal(answers.map((m) => m.result), Array.from({ length: n }, (_, i) => i))
+  }))
+
   it('ids are engine-made both ways; the answer carries the caller\'s id and the function id', limit(async (ctx) => {
     const server = await raw(ctx)
     server.send({ type: 'registerfunction', id: 'echo' })
