@@ -9,9 +9,9 @@ import { createWebSocketInspector } from '@statelyai/inspect'
 import { createInspectorServer } from '@statelyai/inspect/server'
 import { createEngine } from './adapters/engine.js'
 import { createLogger, type LogLevel } from './adapters/logger.js'
-import { formatTable } from './adapters/table.js'
-import { connectWorker } from './adapters/ws-client.js'
-import { InvocationError, type WorkerClient } from './adapters/worker.js'
+import { formatTable } from './cli/table.js'
+import { connectWorker } from './client/ws-client.js'
+import { InvocationError, type WorkerClient } from './client/worker.js'
 
 const usage = `Usage: signalbox <command> [options]
 

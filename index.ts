@@ -3,10 +3,12 @@
  * in-process with `engine.connect()` or from other processes with `connectWorker(url)`.
  */
 export { createEngine, type Engine, type EngineOptions } from './adapters/engine.js'
-export { connectWorker, type ConnectOptions } from './adapters/ws-client.js'
-export { WorkerClient, InvocationError, type Handler, type TriggerConfig, type TriggerTypeHandler, type TriggerRequest, type InvokeOptions } from './adapters/worker.js'
-export { createLogger, type Logger, type LogLevel } from './adapters/logger.js'
-export type { RegistrationResult, ErrorBody, Outbound, Inbound } from './adapters/messages.js'
+export { createLogger } from './adapters/logger.js'
+export { OPTION_TABLE, type Logger, type LogLevel } from './core/options.js'
+export { connectWorker, type ConnectOptions } from './client/ws-client.js'
+export { WorkerClient, InvocationError, type Handler, type TriggerConfig, type TriggerTypeHandler, type TriggerRequest, type InvokeOptions } from './client/worker.js'
+export type { RegistrationResult, ErrorBody, Outbound, Inbound } from './protocol/messages.js'
+export { ERROR_CODES, type ErrorCode } from './protocol/errors.js'
 export { engineMachine } from './machines/engine.machine.js'
 export { sessionMachine } from './machines/session.machine.js'
 export { triggerMachine } from './machines/trigger.machine.js'

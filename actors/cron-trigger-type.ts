@@ -4,12 +4,13 @@
  * schedule); it holds its session's schedules and releases them when a trigger is
  * unregistered or the session ends, so no tick of theirs fires after that.
  */
-import { parseCronConfig } from './cron-config.js'
-import { providedTriggerType } from './provider-trigger-type.js'
+import { parseCronConfig } from '../core/cron-config.js'
+import { actorsOf } from '../machines/system.js'
+import { providedTriggerType } from './provided-trigger-type.js'
 
 export const cronTriggerTypeLogic = providedTriggerType({
-  provider: 'provider:cron',
+  provider: (system) => actorsOf(system).cronProvider(),
   parse: parseCronConfig,
-  hold: (trigger, schedule) => ({ type: 'cron.schedule', ...trigger, schedule }),
-  release: (trigger) => ({ type: 'cron.unschedule', ...trigger }),
+  hold: (trigger, schedule) => ({ type: 'cron.schedule' as const, ...trigger, schedule }),
+  release: (trigger) => ({ type: 'cron.unschedule' as const, ...trigger }),
 })

@@ -1,19 +1,29 @@
 /**
- * Functions the engine itself serves, callable with `invokefunction` like any worker's.
- * Each reads the actor system (the catalog, the sessions' trigger actors) and returns
- * plain JSON; none keeps state of its own.
+ * The functions the engine serves itself (their ids and shapes: protocol/engine-functions.ts).
+ * The invocations actor runs them for a caller; each reads the catalog or asks a provider,
+ * returns plain JSON, and keeps no state of its own. A refusal is an `EngineFunctionError`
+ * carrying the error body the caller gets.
  */
-import type { ActorSystem, AnyActorRef } from 'xstate'
-import { catalogOf } from './catalog.js'
-import { nextRun, parseCronConfig } from './cron-config.js'
-import { queueNameProblem } from './queue-config.js'
-import type { QueueProviderEvent } from './queue-provider.js'
-import type { ErrorBody } from '../adapters/messages.js'
+import type { ErrorBody } from '../protocol/messages.js'
+import { errors } from '../protocol/errors.js'
+import { ENGINE_FUNCTIONS, type EngineFunctionId } from '../protocol/engine-functions.js'
+import { allTriggers } from '../core/catalog.js'
+import { nextRun, parseCronConfig } from '../core/cron-config.js'
+import { queueNameProblem } from '../core/queue-config.js'
+import type { QueueProviderEvent } from '../machines/contracts.js'
+import { actorsOf, catalogOf, type EngineSystem } from '../machines/system.js'
 
 export interface EngineFunctionScope {
-  system: ActorSystem<any>
+  system: EngineSystem
   /** The worker that made the call, when a worker made it. */
   caller_worker_id?: string
+}
+
+/** An engine function's refusal: the caller gets `body`. */
+export class EngineFunctionError extends Error {
+  constructor(readonly body: ErrorBody) {
+    super(body.message)
+  }
 }
 
 type EngineFunction = (data: unknown, scope: EngineFunctionScope) => unknown
@@ -24,13 +34,11 @@ const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
   return o
 }
 
+const invalid = (text: string) => new EngineFunctionError(errors.invalidMessage(text))
+const fields = (data: unknown) => (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
 
-/**
- * Every live trigger registration, grouped by the worker that registered it, as listed by
- * `engine::triggers::list`; `next_run` is computed for active cron triggers when asked.
- */
-export function triggersByWorker(system: ActorSystem<any>, { nextRuns = false } = {}): Map<string, Array<Record<string, unknown>>> {
-  const out = new Map<string, Array<Record<string, unknown>>>()
+/** Every trigger registration of live workers, as `engine::triggers::list` shows it (`next_run` for active cron triggers). */
+function listTriggers(system: EngineSystem): Array<Record<string, unknown>> {
   // Once per schedule as written: triggers on the same schedule share its next run.
   const computed = new Map<string, string | null>()
   const nextRunOf = (config: Record<string, unknown>): string | null => {
@@ -43,63 +51,54 @@ export function triggersByWorker(system: ActorSystem<any>, { nextRuns = false } 
     }
     return next
   }
-  const actors = system.getAll() as Record<string, AnyActorRef | undefined>
-  for (const key in actors) {
-    if (!key.startsWith('trigger:')) continue
-    const snapshot = actors[key]?.getSnapshot()
-    if (!snapshot || snapshot.status !== 'active') continue
-    const c = snapshot.context
-    const entry: Record<string, unknown> = { id: c.id, trigger_type: c.trigger_type, function_id: c.function_id, worker_id: c.worker_id, state: snapshot.value, config: c.config }
-    if (nextRuns && c.trigger_type === 'cron' && snapshot.value === 'active') {
-      const next = nextRunOf(c.config)
+  const out: Array<Record<string, unknown>> = []
+  for (const t of allTriggers(catalogOf(system))) {
+    const entry: Record<string, unknown> = { id: t.id, trigger_type: t.trigger_type, function_id: t.function_id, worker_id: t.worker_id, state: t.state, config: t.config }
+    if (t.trigger_type === 'cron' && t.state === 'active') {
+      const next = nextRunOf(t.config)
       if (next) entry.next_run = next
     }
-    const list = out.get(c.worker_id)
-    if (list) list.push(entry)
-    else out.set(c.worker_id, [entry])
+    out.push(entry)
   }
   return out
 }
 
-const invalid = (message: string) => Object.assign(new Error(message), { code: 'invalid_message' })
-
 /** Sends `provider:queue` a request and resolves with its answer. */
-function askQueue<T>(system: ActorSystem<any>, request: (reply: (r: { result: T } | { error: ErrorBody }) => void) => QueueProviderEvent): Promise<T> {
-  const provider = system.get('provider:queue') as AnyActorRef | undefined
-  if (!provider) return Promise.reject(Object.assign(new Error('This engine runs no queue store'), { code: 'queue_unavailable' }))
-  return new Promise((resolve, reject) =>
-    provider.send(request((r) => ('error' in r ? reject(Object.assign(new Error(r.error.message), { code: r.error.code })) : resolve(r.result)))),
-  )
+function askQueue<T>(system: EngineSystem, request: (reply: (r: { result: T } | { error: ErrorBody }) => void) => QueueProviderEvent): Promise<T> {
+  const provider = actorsOf(system).queueProvider()
+  if (!provider) return Promise.reject(new EngineFunctionError(errors.queueUnavailable()))
+  return new Promise((resolve, reject) => provider.send(request((r) => ('error' in r ? reject(new EngineFunctionError(r.error)) : resolve(r.result)))))
 }
 
-/** The table of engine functions by id. */
-export const engineFunctions: Record<string, EngineFunction> = Object.assign(Object.create(null) as Record<string, EngineFunction>, {
-  'engine::workers::register': (data: unknown, { system, caller_worker_id }: EngineFunctionScope) => {
-    if (caller_worker_id === undefined) throw Object.assign(new Error('Only a connected worker can describe itself'), { code: 'invalid_message' })
+/** The engine functions, by id: exactly those protocol/engine-functions.ts names. */
+export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
+  'engine::workers::register': (data, { system, caller_worker_id }) => {
+    if (caller_worker_id === undefined) throw invalid('Only a connected worker can describe itself')
     const info = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {}
-    system.get('catalog').send({ type: 'worker.describe', worker_id: caller_worker_id, info })
+    actorsOf(system).catalog()?.send({ type: 'worker.describe', worker_id: caller_worker_id, info })
     return { worker_id: caller_worker_id }
   },
-  'engine::workers::list': (_data: unknown, { system }: EngineFunctionScope) => {
+  'engine::workers::list': (_data, { system }) => {
     const catalog = catalogOf(system)
-    const triggers = triggersByWorker(system)
     return {
-      workers: Object.values(catalog.workers).map((w) => withoutUndefined({
-        worker_id: w.worker_id,
-        name: typeof w.info.name === 'string' ? w.info.name : undefined,
-        runtime: w.info.runtime,
-        version: w.info.version,
-        pid: w.info.pid,
-        connected_at: w.connected_at,
-        functions: Object.keys(w.functions),
-        trigger_types: Object.keys(w.trigger_types),
-        triggers: triggers.get(w.worker_id)?.length ?? 0,
-      })),
+      workers: Object.values(catalog.workers).map((w) =>
+        withoutUndefined({
+          worker_id: w.worker_id,
+          name: typeof w.info.name === 'string' ? w.info.name : undefined,
+          runtime: w.info.runtime,
+          version: w.info.version,
+          pid: w.info.pid,
+          connected_at: w.connected_at,
+          functions: Object.keys(w.functions),
+          trigger_types: Object.keys(w.trigger_types),
+          triggers: Object.keys(w.triggers).length,
+        }),
+      ),
     }
   },
-  'engine::functions::list': (_data: unknown, { system }: EngineFunctionScope) => {
+  'engine::functions::list': (_data, { system }) => {
     const catalog = catalogOf(system)
-    const functions: Array<Record<string, unknown>> = Object.keys(engineFunctions).map((function_id) => ({ function_id, engine: true, workers: [] }))
+    const functions: Array<Record<string, unknown>> = Object.keys(ENGINE_FUNCTIONS).map((function_id) => ({ function_id, engine: true, workers: [] }))
     for (const function_id in catalog.functions) {
       const workers = catalog.functions[function_id].workers
       const info = catalog.workers[workers[0]]?.functions[function_id]
@@ -107,18 +106,17 @@ export const engineFunctions: Record<string, EngineFunction> = Object.assign(Obj
     }
     return { functions }
   },
-  'engine::trigger-types::list': (_data: unknown, { system }: EngineFunctionScope) => {
+  'engine::trigger-types::list': (_data, { system }) => {
     const catalog = catalogOf(system)
     return {
-      trigger_types: Object.keys(catalog.triggerTypes).map((id) => withoutUndefined({
-        id,
-        description: catalog.triggerTypes[id].description,
-        worker_id: catalog.triggerTypes[id].worker_id,
-      })),
+      trigger_types: Object.keys(catalog.triggerTypes).map((id) =>
+        withoutUndefined({ id, description: catalog.triggerTypes[id].description, worker_id: catalog.triggerTypes[id].worker_id }),
+      ),
     }
   },
-  'engine::queue::send': (data: unknown, { system }: EngineFunctionScope) => {
-    const { queue_name, body, delay_seconds } = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
+  'engine::triggers::list': (_data, { system }) => ({ triggers: listTriggers(system) }),
+  'engine::queue::send': (data, { system }) => {
+    const { queue_name, body, delay_seconds } = fields(data)
     const problem = queueNameProblem('queue_name', queue_name)
     if (problem) throw invalid(`engine::queue::send: ${problem}`)
     if (delay_seconds !== undefined && (typeof delay_seconds !== 'number' || !Number.isInteger(delay_seconds) || delay_seconds < 0 || delay_seconds > 43_200)) {
@@ -126,8 +124,8 @@ export const engineFunctions: Record<string, EngineFunction> = Object.assign(Obj
     }
     return askQueue(system, (reply) => ({ type: 'queue.send', queue_name: queue_name as string, body: body ?? null, delay_seconds: delay_seconds as number | undefined, reply }))
   },
-  'engine::queue::dlq': (data: unknown, { system }: EngineFunctionScope) => {
-    const d = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
+  'engine::queue::dlq': (data, { system }) => {
+    const d = fields(data)
     const action = d.action ?? 'list'
     const dead_letter_queue = d.dead_letter_queue ?? (typeof d.queue_name === 'string' ? `${d.queue_name}.dlq` : undefined)
     const problem = queueNameProblem(d.dead_letter_queue !== undefined ? 'dead_letter_queue' : 'queue_name', d.dead_letter_queue ?? d.queue_name)
@@ -144,11 +142,4 @@ export const engineFunctions: Record<string, EngineFunction> = Object.assign(Obj
     }
     throw invalid(`engine::queue::dlq: 'action' must be 'list' or 'redrive', got ${JSON.stringify(action)}`)
   },
-  'engine::triggers::list': (_data: unknown, { system }: EngineFunctionScope) => {
-    const catalog = catalogOf(system)
-    const byWorker = triggersByWorker(system, { nextRuns: true })
-    const triggers: Array<Record<string, unknown>> = []
-    for (const worker_id in catalog.workers) triggers.push(...(byWorker.get(worker_id) ?? []))
-    return { triggers }
-  },
-})
+}

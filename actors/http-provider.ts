@@ -1,54 +1,20 @@
 /**
- * `provider:http`: the engine's one HTTP listener and its radix-tree router (rou3), shared
- * by every session's http triggers. Sessions' http children add and remove routes with
- * events; a route (one method of one path) lives while any trigger holding it does. A
- * request that matches becomes an invocation of the route's function; its answer becomes
- * the response. The listener and router live in this actor and close with it.
- *
- * Routes are kept per method, so a request finds the most specific path bound for its
- * own method (static before `:param` before `*`); a path bound only for other methods
- * gets 405 with `Allow`, no path at all 404.
+ * `provider:http`: the engine's one HTTP listener, shared by every session's http triggers.
+ * Sessions' http children add and remove routes with events; the routes are a pure table
+ * (core/route-table.ts), which is this actor's snapshot. A request that matches a route
+ * becomes an invocation of its function, and the answer becomes the response
+ * (actors/http-exchange.ts). The listener is this actor's handle and closes with it.
  */
 import { createServer, type IncomingMessage } from 'node:http'
-import { addRoute, createRouter, findRoute, removeRoute } from 'rou3'
-import { fromCallback, type AnyActorRef } from 'xstate'
-import type { ErrorBody } from '../adapters/messages.js'
-import { BodyError, decodeBody, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from '../adapters/http-exchange.js'
-import { HTTP_METHODS, REST_PARAM, type HttpRoute } from './http-config.js'
-import type { Outcome } from './invocations.js'
-import { triggerActorId } from '../machines/trigger.machine.js'
-
-export interface HttpProviderInput {
-  host: string
-  port: number
-  /** Largest request body accepted; larger gets 413. */
-  maxBodyBytes: number
-  /** Answer deadline for a route whose config sets no `timeout_ms`; past it, 504. */
-  timeoutMs: number
-}
-
-export type HttpProviderEvent =
-  | { type: 'route.add'; worker_id: string; trigger_id: string; function_id: string; route: HttpRoute }
-  | { type: 'route.remove'; worker_id: string; trigger_id: string }
-
-/** One method of one path: the function it calls and the triggers holding it. */
-interface Binding {
-  method: string
-  pattern: string
-  /** The path as its first holder wrote it, for messages. */
-  path: string
-  params: string[]
-  function_id: string
-  timeout_ms?: number
-  /** `worker_id␀trigger_id` of every trigger holding the route; the first is its owner of record. */
-  holders: string[]
-}
-
-const holderKey = (worker_id: string, trigger_id: string) => `${worker_id}\u0000${trigger_id}`
-const describeHolder = (key: string) => {
-  const [worker_id, trigger_id] = key.split('\u0000')
-  return `trigger '${trigger_id}' of worker '${worker_id}'`
-}
+import type { EventObject } from 'xstate'
+import type { ErrorBody } from '../protocol/messages.js'
+import { errors } from '../protocol/errors.js'
+import { RouteTable, type Holder } from '../core/route-table.js'
+import type { Outcome } from '../core/call-table.js'
+import type { HttpProviderEvent, HttpProviderInput } from '../machines/contracts.js'
+import { actorsOf, tell } from '../machines/system.js'
+import { BodyError, decodeBody, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
+import { fromTable } from './table-actor.js'
 
 /** HTTP status for an error the engine itself gives a call. */
 const statusFor: Record<string, number> = { function_not_found: 503, worker_disconnected: 503, invocation_timeout: 504 }
@@ -68,137 +34,86 @@ function target(req: IncomingMessage): { path: string; search: string } | undefi
   return q < 0 ? { path: url, search: '' } : { path: url.slice(0, q), search: url.slice(q + 1) }
 }
 
-/** The `provider:http` actor logic. */
-export const httpProviderLogic = fromCallback<HttpProviderEvent, HttpProviderInput>(({ input, system, receive, sendBack }) => {
-  const router = createRouter<Binding>()
-  /** Bindings by `METHOD shape`. */
-  const bindings = new Map<string, Binding>()
-  /** The binding key each trigger holds. */
-  const held = new Map<string, string>()
-  const invocations = () => system.get('invocations') as AnyActorRef | undefined
-  const answer = (worker_id: string, trigger_id: string, error?: ErrorBody) =>
-    system.get(triggerActorId(worker_id, trigger_id))?.send(error ? { type: 'trigger.rejected', error } : { type: 'trigger.activated' })
+/** The error body a failed call gives its HTTP client, and its status. */
+function failure(outcome: Outcome, function_id: string): { status: number; error: ErrorBody } {
+  const error = (typeof outcome.error === 'object' && outcome.error !== null ? outcome.error : { message: String(outcome.error) }) as Partial<ErrorBody>
+  // The function's own code and text pass on as they came; what it left out, the engine fills in.
+  const body = errors.functionError(function_id)
+  if (typeof error.code === 'string') body.code = error.code
+  if (typeof error.message === 'string') body.message = error.message
+  return { status: statusFor[body.code] ?? 500, error: body }
+}
 
-  const server = createServer((req, res) => {
-    const method = (req.method ?? 'GET').toUpperCase()
-    const at = target(req)
-    if (!at) return writeError(res, 400, 'bad_request', `Cannot read the request target ${JSON.stringify(req.url)}`)
-    const { path, search } = at
-    const match = findRoute(router, method, path) ?? (method === 'HEAD' ? findRoute(router, 'GET', path) : undefined)
-    if (!match) {
-      const bound = HTTP_METHODS.filter((m) => findRoute(router, m, path))
-      if (bound.length === 0) return writeError(res, 404, 'route_not_found', `No route for ${method} ${path}`)
-      const allow = HTTP_METHODS.filter((m) => bound.includes(m) || (m === 'HEAD' && bound.includes('GET')) || m === 'OPTIONS').join(', ')
-      if (method === 'OPTIONS') return void res.writeHead(204, { allow }).end()
-      return writeError(res, 405, 'method_not_allowed', `${method} is not allowed on ${path}; allowed: ${allow}`, { allow })
-    }
-    const binding = match.data
-    const path_params: Record<string, string> = Object.fromEntries(
-      Object.entries(match.params ?? {}).map(([name, value]) => {
-        let decoded = value
-        try {
-          decoded = decodeURIComponent(value)
-        } catch {}
-        return [name === REST_PARAM ? '*' : name, decoded]
-      }),
-    )
-    readBody(req, input.maxBodyBytes)
-      .then((raw) => {
-        const data: HttpRequestInput = {
-          method,
-          path,
-          path_params,
-          query_params: parseQuery(search),
-          headers: { ...req.headers },
-          body: decodeBody(raw, req.headers['content-type']),
-        }
-        const calls = invocations()
-        if (!calls) return writeError(res, 503, 'engine_stopping', 'The engine is stopping')
-        calls.send({
-          type: 'invocation.start',
-          source: 'http',
-          caller: {
-            reply: (outcome: Outcome) => {
-              if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
-              const error = (typeof outcome.error === 'object' && outcome.error !== null ? outcome.error : { message: String(outcome.error) }) as Partial<ErrorBody>
-              const code = typeof error.code === 'string' ? error.code : 'function_error'
-              writeError(res, statusFor[code] ?? 500, code, typeof error.message === 'string' ? error.message : `Function '${binding.function_id}' failed`)
-            },
-          },
-          function_id: binding.function_id,
-          data,
-          timeout_ms: binding.timeout_ms ?? input.timeoutMs,
-        })
-      })
-      .catch((err: unknown) => {
-        if (err instanceof BodyError) {
-          writeError(res, err.status, err.code, err.message, err.status === 413 ? { connection: 'close' } : {})
-        } else writeError(res, 400, 'bad_request', `Could not read the request: ${(err as Error).message}`)
-      })
-  })
-  server.keepAliveTimeout = 5000
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-    else socket.destroy()
-  })
-  server.once('error', (err) => sendBack({ type: 'provider.failed', provider: 'http', message: `HTTP listener: ${err.message}` }))
-  server.listen(input.port, input.host, () => {
-    const address = server.address()
-    sendBack({ type: 'provider.listening', provider: 'http', host: input.host, port: typeof address === 'object' && address ? address.port : input.port })
-  })
-
-  const add = (event: Extract<HttpProviderEvent, { type: 'route.add' }>) => {
-    const { worker_id, trigger_id, function_id, route } = event
-    const holder = holderKey(worker_id, trigger_id)
-    const key = `${route.method} ${route.shape}`
-    const bound = bindings.get(key)
-    if (bound && bound.function_id !== function_id) {
-      return answer(worker_id, trigger_id, {
-        code: 'invalid_config',
-        message: `Route ${route.method} ${route.path} is already bound to function '${bound.function_id}' by ${describeHolder(bound.holders[0])}`,
-      })
-    }
-    if (bound && bound.params.join('/') !== route.params.join('/')) {
-      return answer(worker_id, trigger_id, {
-        code: 'invalid_config',
-        message: `Route ${route.method} ${route.path} is the route ${route.method} ${bound.path} held by ${describeHolder(bound.holders[0])} with other parameter names; use the same names`,
-      })
-    }
-    if (bound) {
-      if (!bound.holders.includes(holder)) bound.holders.push(holder)
-    } else {
-      const binding: Binding = { method: route.method, pattern: route.pattern, path: route.path, params: route.params, function_id, timeout_ms: route.timeout_ms, holders: [holder] }
-      try {
-        addRoute(router, route.method, route.pattern, binding)
-      } catch (err) {
-        return answer(worker_id, trigger_id, { code: 'invalid_config', message: `'path' ${JSON.stringify(route.path)} cannot be routed: ${(err as Error).message}` })
+export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, { close(): void }>({
+  context: () => new RouteTable(),
+  open({ context: routes, input, system, sendBack }) {
+    const server = createServer((req, res) => {
+      const method = (req.method ?? 'GET').toUpperCase()
+      const at = target(req)
+      if (!at) return writeError(res, 400, errors.badRequestTarget(req.url))
+      const match = routes.match(method, at.path)
+      if (match.kind === 'not-found') return writeError(res, 404, errors.routeNotFound(method, at.path))
+      if (match.kind === 'method-not-allowed') {
+        if (method === 'OPTIONS') return void res.writeHead(204, { allow: match.allow }).end()
+        return writeError(res, 405, errors.methodNotAllowed(method, at.path, match.allow), { allow: match.allow })
       }
-      bindings.set(key, binding)
+      const { binding, path_params } = match
+      readBody(req, input.maxBodyBytes)
+        .then((raw) => {
+          const data: HttpRequestInput = {
+            method,
+            path: at.path,
+            path_params,
+            query_params: parseQuery(at.search),
+            headers: { ...req.headers },
+            body: decodeBody(raw, req.headers['content-type']),
+          }
+          const calls = actorsOf(system).invocations()
+          if (!calls) return writeError(res, 503, errors.engineStopping())
+          calls.send({
+            type: 'invocation.start',
+            source: 'http',
+            caller: {
+              reply: (outcome) => {
+                if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
+                const { status, error } = failure(outcome, binding.function_id)
+                writeError(res, status, error)
+              },
+            },
+            function_id: binding.function_id,
+            data,
+            timeout_ms: binding.timeout_ms ?? input.timeoutMs,
+          })
+        })
+        .catch((err: unknown) => {
+          if (err instanceof BodyError) writeError(res, err.status, err.body, err.status === 413 ? { connection: 'close' } : {})
+          else writeError(res, 400, errors.badRequest((err as Error).message))
+        })
+    })
+    server.keepAliveTimeout = 5000
+    server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      else socket.destroy()
+    })
+    server.once('error', (err) => sendBack({ type: 'provider.failed', provider: 'http', message: `HTTP listener: ${err.message}` }))
+    server.listen(input.port, input.host, () => {
+      const address = server.address()
+      sendBack({ type: 'provider.listening', provider: 'http', host: input.host, port: typeof address === 'object' && address ? address.port : input.port })
+    })
+    return {
+      close() {
+        server.close()
+        server.closeAllConnections()
+      },
     }
-    held.set(holder, key)
-    answer(worker_id, trigger_id)
-  }
-
-  const remove = (worker_id: string, trigger_id: string) => {
-    const holder = holderKey(worker_id, trigger_id)
-    const key = held.get(holder)
-    if (key === undefined) return
-    held.delete(holder)
-    const binding = bindings.get(key)
-    if (!binding) return
-    binding.holders.splice(binding.holders.indexOf(holder), 1)
-    if (binding.holders.length > 0) return
-    bindings.delete(key)
-    removeRoute(router, binding.method, binding.pattern)
-  }
-
-  receive((event) => {
-    if (event.type === 'route.add') add(event)
-    else remove(event.worker_id, event.trigger_id)
-  })
-
-  return () => {
-    server.close()
-    server.closeAllConnections()
-  }
+  },
+  receive({ context: routes, system }, event) {
+    const holder: Holder = { worker_id: event.worker_id, trigger_id: event.trigger_id }
+    if (event.type === 'route.remove') return routes.remove(holder)
+    const refusal = routes.add(holder, event.function_id, event.route)
+    tell(actorsOf(system).trigger(event.worker_id, event.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
+  },
+  close({ handles }) {
+    handles.close()
+  },
 })

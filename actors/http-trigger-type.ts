@@ -3,12 +3,13 @@
  * for the route; it holds the routes of its session's triggers and gives them back when a
  * trigger is unregistered or the session ends.
  */
-import { parseHttpConfig } from './http-config.js'
-import { providedTriggerType } from './provider-trigger-type.js'
+import { parseHttpConfig } from '../core/http-config.js'
+import { actorsOf } from '../machines/system.js'
+import { providedTriggerType } from './provided-trigger-type.js'
 
 export const httpTriggerTypeLogic = providedTriggerType({
-  provider: 'provider:http',
+  provider: (system) => actorsOf(system).httpProvider(),
   parse: parseHttpConfig,
-  hold: (trigger, route) => ({ type: 'route.add', ...trigger, route }),
-  release: (trigger) => ({ type: 'route.remove', ...trigger }),
+  hold: (trigger, route) => ({ type: 'route.add' as const, ...trigger, route }),
+  release: (trigger) => ({ type: 'route.remove' as const, ...trigger }),
 })

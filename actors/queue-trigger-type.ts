@@ -4,12 +4,13 @@
  * unregistered or the session ends (their batches in flight return to the queue when
  * their lease ends).
  */
-import { parseQueueConfig } from './queue-config.js'
-import { providedTriggerType } from './provider-trigger-type.js'
+import { parseQueueConfig } from '../core/queue-config.js'
+import { actorsOf } from '../machines/system.js'
+import { providedTriggerType } from './provided-trigger-type.js'
 
 export const queueTriggerTypeLogic = providedTriggerType({
-  provider: 'provider:queue',
+  provider: (system) => actorsOf(system).queueProvider(),
   parse: parseQueueConfig,
-  hold: (trigger, config) => ({ type: 'queue.consume', ...trigger, config }),
-  release: (trigger) => ({ type: 'queue.stop', ...trigger }),
+  hold: (trigger, config) => ({ type: 'queue.consume' as const, ...trigger, config }),
+  release: (trigger) => ({ type: 'queue.stop' as const, ...trigger }),
 })

@@ -1,29 +1,18 @@
 /**
  * A session's child for a trigger type that another worker provides. It forwards each
  * registration to the provider's session under an id unique across sessions, relays the
- * provider's verdict to the trigger's actor, and owns the forwarded registrations: when
- * a trigger is unregistered, or this actor stops with its session, the provider is told
- * with `unregistertrigger`.
+ * provider's verdict to the trigger's registration machine, and owns the forwarded
+ * registrations (its snapshot): when a trigger is unregistered, or this actor stops with
+ * its session, the provider is told with `unregistertrigger`.
  */
-import { fromCallback } from 'xstate'
-import type { ErrorBody } from '../adapters/messages.js'
-import { catalogOf } from './catalog.js'
-import { triggerActorId } from '../machines/trigger.machine.js'
-import { triggerRegistrations, type RegistrationEvent } from './trigger-registrations.js'
-
-/** What every trigger-type child receives: the same for built-in and worker-provided types. */
-export type TriggerTypeEvent =
-  | { type: 'trigger.activate'; trigger_id: string; function_id: string; config: Record<string, unknown>; metadata?: unknown }
-  | { type: 'trigger.deactivate'; trigger_id: string }
-  | { type: 'provider.verdict'; forwarded_id: string; from: string; error?: unknown }
-  /** The type lost its provider: `gone` when the provider disconnected, not when it only unregistered the type. */
-  | { type: 'provider.lost'; trigger_type: string; gone: boolean }
-  | RegistrationEvent
-
-export interface TriggerTypeInput {
-  worker_id: string
-  trigger_type: string
-}
+import type { EventObject } from 'xstate'
+import type { ErrorBody } from '../protocol/messages.js'
+import { errors } from '../protocol/errors.js'
+import { providerOf } from '../core/catalog.js'
+import type { TriggerTypeEvent, TriggerTypeInput } from '../machines/contracts.js'
+import { actorsOf, catalogOf, tell } from '../machines/system.js'
+import { fromTable, type TableScope } from './table-actor.js'
+import { handleRegistrationEvent, releaseRegistrations, type Registrations } from './trigger-registrations.js'
 
 interface Forwarded {
   forwarded_id: string
@@ -43,102 +32,119 @@ export function parseForwardedId(id: string): { worker_id: string; trigger_id: s
   return { worker_id: id.slice(0, first), trigger_id: id.slice(second + 1) }
 }
 
-/** Turns whatever a provider sent as `error` into an error body, unchanged where it already is one. */
+/** Whatever a provider sent as `error`, as an error body: unchanged where it already is one. */
 export function asErrorBody(error: unknown): ErrorBody {
   if (typeof error === 'object' && error !== null && typeof (error as ErrorBody).code === 'string') return error as ErrorBody
-  return { code: 'invalid_config', message: typeof error === 'string' ? error : JSON.stringify(error) }
+  return errors.providerRefusal(error)
 }
 
-/** The actor logic for worker-provided trigger types. */
-export const remoteTriggerTypeLogic = fromCallback<TriggerTypeEvent, TriggerTypeInput>(({ input, system, self, sendBack, receive }) => {
-  const { worker_id, trigger_type } = input
-  const registrations = triggerRegistrations({ worker_id, self, system, sendBack })
-  const byTrigger = new Map<string, Forwarded>()
-  const byForwardedId = new Map<string, string>()
-  let seq = 0
+/** The registrations this child forwarded, by trigger id and by forwarded id. */
+class ForwardTable {
+  readonly byTrigger = new Map<string, Forwarded>()
+  readonly byForwardedId = new Map<string, string>()
+  private seq = 0
+  constructor(
+    readonly worker_id: string,
+    readonly trigger_type: string,
+  ) {}
 
-  const trigger = (trigger_id: string) => system.get(triggerActorId(worker_id, trigger_id))
-  const providerOf = (): string | undefined =>
-    catalogOf(system).triggerTypes[trigger_type]?.worker_id
-
-  const withdraw = (trigger_id: string) => {
-    const entry = byTrigger.get(trigger_id)
-    if (!entry) return
-    byTrigger.delete(trigger_id)
-    byForwardedId.delete(entry.forwarded_id)
-    system.get(`session:${entry.provider}`)?.send({
-      type: 'provider.unforward',
-      message: { type: 'unregistertrigger', id: entry.forwarded_id, trigger_type, function_id: entry.function_id, config: entry.config },
-    })
+  add(trigger_id: string, provider: string, function_id: string, config: Record<string, unknown>): Forwarded {
+    const entry = { forwarded_id: forwardedId(this.worker_id, ++this.seq, trigger_id), provider, function_id, config }
+    this.byTrigger.set(trigger_id, entry)
+    this.byForwardedId.set(entry.forwarded_id, trigger_id)
+    return entry
   }
 
-  receive((event) => {
-    if (registrations.handle(event)) return
+  remove(trigger_id: string): Forwarded | undefined {
+    const entry = this.byTrigger.get(trigger_id)
+    if (!entry) return undefined
+    this.byTrigger.delete(trigger_id)
+    this.byForwardedId.delete(entry.forwarded_id)
+    return entry
+  }
+
+  /** The trigger a verdict from `from` answers, if one of its forwarded registrations awaits it. */
+  awaiting(forwarded_id: string, from: string): string | undefined {
+    const trigger_id = this.byForwardedId.get(forwarded_id)
+    return trigger_id !== undefined && this.byTrigger.get(trigger_id)?.provider === from ? trigger_id : undefined
+  }
+
+  clear(): void {
+    this.byTrigger.clear()
+    this.byForwardedId.clear()
+  }
+
+  toJSON() {
+    return {
+      trigger_type: this.trigger_type,
+      forwarded: Object.fromEntries([...this.byTrigger].map(([id, f]) => [id, { forwarded_id: f.forwarded_id, provider: f.provider }])),
+    }
+  }
+}
+
+type Scope = TableScope<ForwardTable, TriggerTypeInput, EventObject> & { handles: Registrations }
+
+/** Tells the provider to drop what it holds for `trigger_id`. */
+function withdraw(scope: Scope, trigger_id: string): void {
+  const entry = scope.context.remove(trigger_id)
+  if (!entry) return
+  tell(actorsOf(scope.system).session(entry.provider), {
+    type: 'provider.unforward',
+    message: { type: 'unregistertrigger', id: entry.forwarded_id, trigger_type: scope.context.trigger_type, function_id: entry.function_id, config: entry.config },
+  })
+}
+
+export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, TriggerTypeInput, EventObject, Registrations>({
+  context: ({ worker_id, trigger_type }) => new ForwardTable(worker_id, trigger_type),
+  open: () => new Map(),
+  receive(scope, event) {
+    const { context: table, system } = scope
+    const { worker_id, trigger_type } = table
+    if (handleRegistrationEvent(scope.handles, { worker_id, self: scope.self, system, sendBack: scope.sendBack }, event)) return
+    const trigger = (trigger_id: string) => actorsOf(system).trigger(worker_id, trigger_id)
     switch (event.type) {
       case 'trigger.activate': {
-        withdraw(event.trigger_id)
-        const provider = providerOf()
-        const session = provider === undefined ? undefined : system.get(`session:${provider}`)
+        withdraw(scope, event.trigger_id)
+        const provider = providerOf(catalogOf(system), trigger_type)
+        const session = provider === undefined ? undefined : actorsOf(system).session(provider)
         if (provider === undefined || !session) {
-          trigger(event.trigger_id)?.send({
-            type: 'trigger.rejected',
-            error: { code: 'provider_unavailable', message: `No worker provides trigger type '${trigger_type}'` },
-          })
+          tell(trigger(event.trigger_id), { type: 'trigger.rejected', error: errors.noProvider(trigger_type) })
           return
         }
-        const forwarded_id = forwardedId(worker_id, ++seq, event.trigger_id)
-        byTrigger.set(event.trigger_id, { forwarded_id, provider, function_id: event.function_id, config: event.config })
-        byForwardedId.set(forwarded_id, event.trigger_id)
+        const { forwarded_id } = table.add(event.trigger_id, provider, event.function_id, event.config)
         session.send({
           type: 'provider.forward',
-          message: {
-            type: 'registertrigger',
-            id: forwarded_id,
-            trigger_type,
-            function_id: event.function_id,
-            config: event.config,
-            metadata: event.metadata,
-          },
+          message: { type: 'registertrigger', id: forwarded_id, trigger_type, function_id: event.function_id, config: event.config, metadata: event.metadata },
         })
         return
       }
       case 'trigger.deactivate':
-        withdraw(event.trigger_id)
-        return
+        return withdraw(scope, event.trigger_id)
       case 'provider.verdict': {
-        const trigger_id = byForwardedId.get(event.forwarded_id)
-        if (trigger_id === undefined || byTrigger.get(trigger_id)?.provider !== event.from) {
+        const trigger_id = table.awaiting(event.forwarded_id, event.from)
+        if (trigger_id === undefined) {
           // Unknown, already settled, withdrawn after a timeout, or from a session that was not asked.
-          system.get(`session:${event.from}`)?.send({
+          tell(actorsOf(system).session(event.from), {
             type: 'session.reject',
-            error: { code: 'invalid_message', message: `No trigger registration '${event.forwarded_id}' is awaiting a verdict from this worker` },
+            error: errors.unexpectedVerdict(event.forwarded_id),
             ref: { type: 'triggerregistrationresult', id: event.forwarded_id },
           })
           return
         }
-        if (event.error === undefined || event.error === null) {
-          trigger(trigger_id)?.send({ type: 'trigger.activated' })
-        } else {
-          byForwardedId.delete(event.forwarded_id)
-          byTrigger.delete(trigger_id)
-          trigger(trigger_id)?.send({ type: 'trigger.rejected', error: asErrorBody(event.error) })
-        }
+        if (event.error === undefined || event.error === null) return tell(trigger(trigger_id), { type: 'trigger.activated' })
+        table.remove(trigger_id)
+        tell(trigger(trigger_id), { type: 'trigger.rejected', error: asErrorBody(event.error) })
         return
       }
       case 'provider.lost':
-        if (!event.gone) {
-          // The provider is still connected: withdraw what it holds of ours.
-          for (const trigger_id of [...byTrigger.keys()]) withdraw(trigger_id)
-        }
-        // A provider that left took its registrations with it.
-        byTrigger.clear()
-        byForwardedId.clear()
+        // The provider is still connected: withdraw what it holds of ours. One that left took them with it.
+        if (!event.gone) for (const trigger_id of [...table.byTrigger.keys()]) withdraw(scope, trigger_id)
+        table.clear()
         return
     }
-  })
-
-  return () => {
-    registrations.stop()
-    for (const trigger_id of [...byTrigger.keys()]) withdraw(trigger_id)
-  }
+  },
+  close(scope) {
+    releaseRegistrations(scope.handles)
+    for (const trigger_id of [...scope.context.byTrigger.keys()]) withdraw(scope, trigger_id)
+  },
 })

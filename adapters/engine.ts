@@ -1,53 +1,50 @@
 /**
- * The engine as a user embeds it: runs the root actor, the WebSocket transport when a
- * port is given, and the in-process transport (`connect()`); stops them in order.
+ * The engine as a user embeds it, and the composition root: it resolves the options
+ * (core/options.ts), fills the machines' actor slots with the actors that implement them
+ * (the catalog, the invocations actor, the providers over the chosen queue store, the
+ * trigger-type children), runs the root actor, the WebSocket transport when a port is
+ * given, and the in-process transport (`connect()`); and stops them in order.
  */
-import { createActor, type InspectionEvent, type Observer } from 'xstate'
-import { engineMachine } from '../machines/engine.machine.js'
-import { createLogger, type Logger, type LogLevel } from './logger.js'
-import { sessionPorts, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
-import { WorkerClient } from './worker.js'
-import { createMetrics, type Metrics } from './metrics.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createActor } from 'xstate'
+import { resolveEngineOptions, type EngineOptions, type ResolvedOptions } from '../core/options.js'
+import type { QueueStore } from '../core/queue-store.js'
+import { engineMachine } from '../machines/engine.machine.js'
+import { sessionMachine } from '../machines/session.machine.js'
+import { builtinTriggerTypes } from '../actors/builtin-trigger-types.js'
+import { remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
+import { catalogLogic } from '../actors/catalog.js'
+import { invocationsLogic } from '../actors/invocations.js'
+import { httpProviderLogic } from '../actors/http-provider.js'
+import { cronProviderLogic } from '../actors/cron-provider.js'
+import { createQueueProvider } from '../actors/queue-provider.js'
+import { WorkerClient } from '../client/worker.js'
+import { createLogger } from './logger.js'
+import { createMemoryQueueStore } from './memory-queue-store.js'
+import { createSqliteQueueStore } from './sqlite-queue-store.js'
+import { sessionPorts, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
+import { createMetrics, type Metrics } from './metrics.js'
 import { startWsServer, type WsServer } from './ws-server.js'
 
-export interface EngineOptions {
-  /** WebSocket port for workers in other processes; 0 picks a free port. Omit for in-process only. */
-  port?: number
-  /** Interface to listen on. Default 127.0.0.1. */
-  host?: string
-  /** A logger with pino's calling convention; default JSON lines on stderr at `logLevel`. */
-  logger?: Logger
-  /** Level of the default logger. Default `warn`. */
-  logLevel?: LogLevel
-  /** How long a worker-provided trigger type may take to answer a registration. Default 10 000 ms. */
-  registrationTimeoutMs?: number
-  /** Call timeout when the caller sets none. Default 30 000 ms. */
-  invocationTimeoutMs?: number
-  /** How long `stop()` waits for calls in flight. Default 10 000 ms. */
-  graceMs?: number
-  /** WebSocket ping interval; a connection that misses a ping is ended. Default 30 000 ms. */
-  heartbeatMs?: number
-  /** Largest WebSocket frame; larger ones close the connection with 1009. Default 32 MiB. */
-  maxPayload?: number
-  /** The HTTP listener for `http` triggers. Omit it and the `http` trigger type is not offered. */
-  http?: {
-    /** 0 picks a free port. */
-    port: number
-    /** Default: the engine's `host`. */
-    host?: string
-    /** Largest request body; larger gets 413. Default 1 MiB. */
-    maxBodyBytes?: number
-    /** Answer deadline for routes whose config sets no `timeout_ms`; past it, 504. Default 30 000 ms. */
-    timeoutMs?: number
-  }
-  /**
-   * Where queued messages are kept: `'memory'` (the default: gone with the process) or
-   * `{ sqlite: '<file>' }` (durable; WAL mode).
-   */
-  store?: 'memory' | { sqlite: string }
-  /** An XState inspection observer (e.g. the Stately inspector's `inspect`). */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+export type { EngineOptions }
+
+/** Opens the queue store the options name. */
+const storeOpener = (store: ResolvedOptions['store']): (() => QueueStore) =>
+  store.kind === 'sqlite' ? () => createSqliteQueueStore(store.path) : createMemoryQueueStore
+
+/** The engine machine with every slot filled: what `createEngine` runs. */
+export function composeEngine(options: ResolvedOptions) {
+  const session = sessionMachine.provide({ actors: { ...builtinTriggerTypes, remoteTriggerType: remoteTriggerTypeLogic } })
+  return engineMachine.provide({
+    actors: {
+      session,
+      catalog: catalogLogic,
+      invocations: invocationsLogic,
+      httpProvider: httpProviderLogic,
+      cronProvider: cronProviderLogic,
+      queueProvider: createQueueProvider(storeOpener(options.store)),
+    },
+  })
 }
 
 /** A running engine. */
@@ -69,22 +66,19 @@ export interface Engine {
   stop(): Promise<void>
 }
 
-/** Starts an engine. */
-export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
-  const log = options.logger ?? createLogger(options.logLevel ?? 'warn')
-  const host = options.host ?? '127.0.0.1'
-  const actor: EngineActor = createActor(engineMachine, {
+/**
+ * Starts an engine. The options and their defaults are in core/options.ts (and the
+ * README's table); a bad one throws a TypeError or RangeError naming it.
+ */
+export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
+  const options = resolveEngineOptions(given)
+  const log = options.logger ?? createLogger(options.logLevel)
+  const actor: EngineActor = createActor(composeEngine(options), {
     input: {
-      registrationTimeoutMs: options.registrationTimeoutMs ?? 10_000,
-      invocationTimeoutMs: options.invocationTimeoutMs ?? 30_000,
-      graceMs: options.graceMs ?? 10_000,
-      http: options.http && {
-        host: options.http.host ?? host,
-        port: options.http.port,
-        maxBodyBytes: options.http.maxBodyBytes ?? 1024 * 1024,
-        timeoutMs: options.http.timeoutMs ?? 30_000,
-      },
-      queue: { store: options.store === undefined || options.store === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: options.store.sqlite } },
+      registrationTimeoutMs: options.registrationTimeoutMs,
+      invocationTimeoutMs: options.invocationTimeoutMs,
+      graceMs: options.graceMs,
+      http: options.http,
     },
     inspect: options.inspect,
   })
@@ -126,10 +120,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     try {
       ws = await startWsServer(
         {
-          host,
+          host: options.host,
           port: options.port,
-          maxPayload: options.maxPayload ?? 32 * 1024 * 1024,
-          heartbeatMs: options.heartbeatMs ?? 30_000,
+          maxPayload: options.maxPayload,
+          heartbeatMs: options.heartbeatMs,
           routes,
         },
         open,

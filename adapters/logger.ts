@@ -6,15 +6,9 @@
  */
 import { pino } from 'pino'
 import pretty from 'pino-pretty'
+import type { Logger, LogLevel } from '../core/options.js'
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
-type LogFn = (fields: Record<string, unknown>, msg: string) => void
-export interface Logger {
-  debug: LogFn
-  info: LogFn
-  warn: LogFn
-  error: LogFn
-}
+export type { Logger, LogLevel }
 
 export interface LoggerOptions {
   /** Pretty-print for people. Default: when standard error is a terminal. */

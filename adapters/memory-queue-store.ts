@@ -3,7 +3,7 @@
  * process; the default when embedding.
  */
 import { randomUUID } from 'node:crypto'
-import { expiredLease, type Delivery, type QueueCounts, type QueueStore, type StoredMessage } from './queue-store.js'
+import { expiredLease, type Delivery, type QueueCounts, type QueueStore, type StoredMessage } from '../core/queue-store.js'
 
 export function createMemoryQueueStore(): QueueStore {
   const queues = new Map<string, Map<string, StoredMessage>>()

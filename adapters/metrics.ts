@@ -5,12 +5,10 @@
  * snapshots at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { AnyActorRef } from 'xstate'
-import { catalogOf } from '../actors/catalog.js'
-import { triggersByWorker } from '../actors/engine-functions.js'
-import type { InvocationsEmitted } from '../actors/invocations.js'
-import type { QueueCounts } from './queue-store.js'
-import type { Outbound } from './messages.js'
+import type { Outbound } from '../protocol/messages.js'
+import { allTriggers } from '../core/catalog.js'
+import type { QueueCounts } from '../core/queue-store.js'
+import { actorsOf, catalogOf } from '../machines/system.js'
 import type { EngineActor } from './session-port.js'
 
 export interface Metrics {
@@ -23,24 +21,19 @@ export interface Metrics {
   render(): Promise<string>
 }
 
-/** Trigger counts by type and by registration state, read from every session's trigger actors. */
+/** Trigger counts by type and by registration state, read from the catalog. */
 function triggerCounts(actor: EngineActor) {
   const byType: Record<string, number> = {}
   const byTypeAndState: Record<string, Record<string, number>> = {}
-  const system = actor.system
-  for (const triggers of triggersByWorker(system).values()) {
-    for (const t of triggers) {
-      const type = String(t.trigger_type)
-      const state = String(t.state)
-      byType[type] = (byType[type] ?? 0) + 1
-      ;(byTypeAndState[type] ??= {})[state] = (byTypeAndState[type][state] ?? 0) + 1
-    }
+  for (const { trigger_type: type, state } of allTriggers(catalogOf(actor.system))) {
+    byType[type] = (byType[type] ?? 0) + 1
+    ;(byTypeAndState[type] ??= {})[state] = (byTypeAndState[type][state] ?? 0) + 1
   }
   return { byType, byTypeAndState }
 }
 
 function queueCounts(actor: EngineActor): Promise<Record<string, QueueCounts>> {
-  const provider = actor.system.get('provider:queue') as AnyActorRef | undefined
+  const provider = actorsOf(actor.system).queueProvider()
   if (!provider) return Promise.resolve({})
   return new Promise((resolve) => provider.send({ type: 'queue.counts', reply: resolve }))
 }
@@ -87,12 +80,12 @@ export function createMetrics(actor: EngineActor): Metrics {
   const registrations = new Counter({ name: 'signalbox_trigger_registrations_total', help: 'Trigger registration results by code (ok for success)', labelNames: ['code'], registers: [registry] })
   const errorFrames = new Counter({ name: 'signalbox_error_frames_total', help: 'Error frames sent to workers by code', labelNames: ['code'], registers: [registry] })
 
-  const calls = system.get('invocations') as AnyActorRef
-  calls.on('invocation.ended', (e: Extract<InvocationsEmitted, { type: 'invocation.ended' }>) => {
+  const calls = actorsOf(system).invocations()
+  calls?.on('invocation.ended', (e) => {
     invocations.inc({ source: e.source, outcome: e.outcome })
     latency.observe({ source: e.source }, e.seconds)
   })
-  calls.on('invocation.skipped', (e: Extract<InvocationsEmitted, { type: 'invocation.skipped' }>) => skipped.inc({ source: e.source }))
+  calls?.on('invocation.skipped', (e) => skipped.inc({ source: e.source }))
 
   return {
     registry,

@@ -4,15 +4,15 @@
  * validated once, and becomes one event; frames for the worker come out through `out`.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
-import type { Actor, AnyActorRef } from 'xstate'
-import { decodeText, decodeValue, type Decoded } from './codec.js'
-import { toEvent } from './events.js'
-import { hashToken } from '../actors/reattach-token.js'
-import type { Logger } from './logger.js'
-import type { ErrorBody, Outbound } from './messages.js'
+import type { Actor } from 'xstate'
+import { decodeText, decodeValue, type Decoded } from '../protocol/codec.js'
+import { toEvent } from '../protocol/events.js'
+import type { ErrorBody, Outbound } from '../protocol/messages.js'
+import { hashToken } from '../core/reattach-token.js'
 import type { engineMachine } from '../machines/engine.machine.js'
-import type { SessionEmitted, SessionEvent } from '../machines/session.machine.js'
-import type { InvocationsEmitted } from '../actors/invocations.js'
+import type { SessionEvent } from '../machines/contracts.js'
+import { actorIds, type InvocationsRef, type SessionRef } from '../machines/system.js'
+import type { Logger } from './logger.js'
 
 export type EngineActor = Actor<typeof engineMachine>
 
@@ -46,15 +46,15 @@ export interface PortHandlers {
  * events, which one dispatcher here hands to the port of their worker.
  */
 export function sessionPorts(engine: EngineActor, log: Logger, observe?: (message: Outbound) => void): { open(handlers: PortHandlers): SessionPort | undefined } {
-  const invocations = engine.system.get('invocations') as AnyActorRef
+  const invocations = engine.system.get(actorIds.invocations) as InvocationsRef
   const outboxes = new Map<string, (message: Outbound) => void>()
-  invocations.on('invocation.out', (e: Extract<InvocationsEmitted, { type: 'invocation.out' }>) => outboxes.get(e.worker_id)?.(e.message))
+  invocations.on('invocation.out', (e) => outboxes.get(e.worker_id)?.(e.message))
   return { open: (handlers) => openSession(engine, invocations, outboxes, handlers, log, observe) }
 }
 
 function openSession(
   engine: EngineActor,
-  invocations: AnyActorRef,
+  invocations: InvocationsRef,
   outboxes: Map<string, (message: Outbound) => void>,
   handlers: PortHandlers,
   log: Logger,
@@ -64,7 +64,8 @@ function openSession(
   const worker_id = randomUUID()
   const reattach_token = randomBytes(18).toString('base64url')
   engine.send({ type: 'session.open', worker_id, reattach_hash: hashToken(reattach_token) })
-  const session = engine.system.get(`session:${worker_id}`)
+  // Not through the catalog (actorsOf): the session has not joined it yet.
+  const session = engine.system.get(actorIds.session(worker_id)) as SessionRef | undefined
   if (!session) return undefined
 
   let open = true
@@ -74,15 +75,21 @@ function openSession(
     for (const sub of subs) sub.unsubscribe()
   }
   outboxes.set(worker_id, handlers.out)
+  /** What the session says goes out here, and is logged here: every error frame, and every registration's answer, once. */
+  const write = (message: Outbound) => {
+    observe?.(message)
+    if (message.type === 'error') log.warn({ worker_id, error: message.error, ref: message.ref }, 'error frame')
+    else if (message.type === 'triggerregistrationresult') {
+      const { id: trigger_id, trigger_type, function_id, error } = message
+      if (error) log.info({ worker_id, trigger_id, trigger_type, function_id, error }, 'trigger registration refused')
+      else log.info({ worker_id, trigger_id, trigger_type, function_id }, 'trigger registered')
+    }
+    handlers.out(message)
+  }
   const subs = [
-    session.on(
-      'outbound',
-      observe
-        ? (e: Extract<SessionEmitted, { type: 'outbound' }>) => (observe(e.message), handlers.out(e.message))
-        : (e: Extract<SessionEmitted, { type: 'outbound' }>) => handlers.out(e.message),
-    ),
-    session.on('log', (e: Extract<SessionEmitted, { type: 'log' }>) => log[e.level](e.data, e.msg)),
-    session.on('ended', (e: Extract<SessionEmitted, { type: 'ended' }>) => {
+    session.on('outbound', (e) => write(e.message)),
+    session.on('log', (e) => log[e.level](e.data, e.msg)),
+    session.on('ended', (e) => {
       if (!open) return
       end()
       handlers.end(e.reason)

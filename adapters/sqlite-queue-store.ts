@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { expiredLease, type Delivery, type QueueCounts, type QueueStore, type StoredMessage } from './queue-store.js'
+import { expiredLease, type Delivery, type QueueCounts, type QueueStore, type StoredMessage } from '../core/queue-store.js'
 
 interface Row {
   seq: number

@@ -8,7 +8,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { corkedSend } from './corked-send.js'
-import { encode } from './codec.js'
+import { encode } from '../protocol/codec.js'
+import { errors } from '../protocol/errors.js'
 import type { Logger } from './logger.js'
 import type { PortHandlers, SessionPort } from './session-port.js'
 
@@ -43,7 +44,7 @@ function destroySocket(this: Duplex): void {
 export async function startWsServer(options: WsServerOptions, open: (handlers: PortHandlers) => SessionPort | undefined, log: Logger): Promise<WsServer> {
   const server = createServer((req, res) => {
     if (options.routes?.(req, res)) return
-    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: `No route for ${req.method} ${req.url}` } }))
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: errors.notFound(req.method, req.url) }))
   })
   const workers = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
   const telemetry = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
@@ -93,7 +94,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     ws.on('pong', () => alive.add(ws))
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       alive.add(ws)
-      if (isBinary) port.refuse({ code: 'binary_not_supported', message: 'Binary frames are not supported: send JSON in text frames' })
+      if (isBinary) port.refuse(errors.binaryNotSupported())
       else port.receiveText(data.toString('utf8'))
     })
     ws.on('error', (err) => log.warn({ worker_id: port.worker_id, err: err.message }, 'connection error'))

@@ -15,10 +15,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { and, not, or, stateIn, StateMachine, type AnyActorLogic, type AnyStateMachine, type AnyStateNode } from 'xstate'
-import { builtinTriggerTypes } from '../actors/builtin-trigger-types.js'
+import { BUILTIN_TRIGGER_TYPES } from '../core/catalog.js'
 import { engineMachine } from '../machines/engine.machine.js'
 import { sessionMachine } from '../machines/session.machine.js'
-import { triggerActorId, triggerMachine, typeActorId } from '../machines/trigger.machine.js'
+import { actorIds } from '../machines/system.js'
+import { triggerMachine } from '../machines/trigger.machine.js'
 
 /** The machines drawn, each into its own file. */
 export const diagrammedMachines: ReadonlyArray<{ file: string; source: string; machine: AnyStateMachine }> = [
@@ -43,14 +44,14 @@ const W = '<worker_id>'
 const spawnedActors: Record<string, (src: string) => { systemId: string; count: string } | undefined> = {
   engine: (src) => {
     if (src === 'session') return { systemId: `session:${W}`, count: 'one per connection' }
-    if (src === 'httpProvider') return { systemId: 'provider:http', count: 'with an HTTP listener' }
-    if (src === 'queueProvider') return { systemId: 'provider:queue', count: 'always: the queue store' }
-    if (src === 'cronProvider') return { systemId: 'provider:cron', count: 'always: the clock' }
+    if (src === 'httpProvider') return { systemId: actorIds.httpProvider, count: 'with an HTTP listener' }
+    if (src === 'queueProvider') return { systemId: actorIds.queueProvider, count: 'always: the queue store' }
+    if (src === 'cronProvider') return { systemId: actorIds.cronProvider, count: 'always: the clock' }
     return undefined
   },
   session: (src) => {
-    if (src === 'remoteTriggerType') return { systemId: typeActorId(W, '<trigger type>'), count: 'one per worker-provided trigger type used' }
-    if (Object.hasOwn(builtinTriggerTypes, src)) return { systemId: typeActorId(W, src), count: `when it uses ${src}` }
+    if (src === 'remoteTriggerType') return { systemId: actorIds.typeChild(W, '<trigger type>'), count: 'one per worker-provided trigger type used' }
+    if (Object.hasOwn(BUILTIN_TRIGGER_TYPES, src)) return { systemId: actorIds.typeChild(W, src), count: `when it uses ${src}` }
     return undefined
   },
 }
@@ -61,7 +62,7 @@ const spawnedActors: Record<string, (src: string) => { systemId: string; count: 
  * (actors/trigger-registrations.ts), keyed by the actor source that does it.
  */
 const createdActors: Record<string, { systemId: string; machine: AnyStateMachine; count: string } | undefined> = Object.fromEntries(
-  [...Object.keys(builtinTriggerTypes), 'remoteTriggerType'].map((src) => [src, { systemId: triggerActorId(W, '<id>'), machine: triggerMachine, count: 'one per trigger of its type' }]),
+  [...Object.keys(BUILTIN_TRIGGER_TYPES), 'remoteTriggerType'].map((src) => [src, { systemId: actorIds.trigger(W, '<id>'), machine: triggerMachine, count: 'one per trigger of its type' }]),
 )
 
 // ---------------------------------------------------------------------------------------

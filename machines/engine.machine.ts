@@ -1,33 +1,19 @@
 /**
- * The root of the actor tree: starting → running → stopping → stopped. It owns the
- * catalog, the invocations actor and the providers of the built-in trigger types (the
- * HTTP listener, the queue store, the cron clock), spawns one session per connection,
- * retires sessions a worker replaced with `reattach`, and tells every session when a
- * trigger type's provider comes or goes. Stopping waits for calls in flight, up to a
- * grace period.
+ * The root of the actor tree: booting → starting → running → stopping → stopped. It owns
+ * the catalog, the invocations actor and the providers of the built-in trigger types (the
+ * HTTP listener, the cron clock, the queue store), spawns one session per connection and
+ * stops it when it ends, and tells every session's child for a trigger type when that
+ * type's provider comes or goes. Stopping waits for calls in flight, up to a grace period.
+ *
+ * The actors it runs live in higher layers (actors/): it declares them as slots, and the
+ * composition root (adapters/engine.ts) provides them.
  */
-import { assign, emit, enqueueActions, sendTo, setup, stopChild, type AnyActorRef } from 'xstate'
-import { catalogLogic, catalogOf } from '../actors/catalog.js'
-import { hashToken, sameHash } from '../actors/reattach-token.js'
-import { builtinDescriptions } from '../actors/builtin-trigger-types.js'
-import { httpProviderLogic, type HttpProviderInput } from '../actors/http-provider.js'
-import { queueProviderLogic, type QueueProviderInput } from '../actors/queue-provider.js'
-import { cronProviderLogic } from '../actors/cron-provider.js'
-import { invocationsLogic } from '../actors/invocations.js'
+import { assign, emit, enqueueActions, raise, setup, stopChild } from 'xstate'
+import { BUILTIN_TRIGGER_TYPES } from '../core/catalog.js'
+import type { EngineEmitted, EngineEvent, EngineSettings } from './contracts.js'
+import { actorIds, actorsOf, catalogOf, tell, type EngineSystem } from './system.js'
 import { sessionMachine } from './session.machine.js'
-
-export interface EngineSettings {
-  /** How long a worker-provided trigger type may take to answer a registration. */
-  registrationTimeoutMs: number
-  /** How long a call may take when the caller sets no `timeout_ms`. */
-  invocationTimeoutMs: number
-  /** How long stopping waits for calls in flight. */
-  graceMs: number
-  /** The HTTP listener for `http` triggers; without it the `http` type is not offered. */
-  http?: HttpProviderInput
-  /** Where queued messages are kept. */
-  queue: QueueProviderInput
-}
+import { slot } from './slot.js'
 
 /** Where a provider listens, once it does. */
 export interface Listening {
@@ -35,40 +21,47 @@ export interface Listening {
   port: number
 }
 
-export type EngineEvent =
-  | { type: 'engine.started' }
-  | { type: 'engine.stop' }
-  | { type: 'session.open'; worker_id: string; reattach_hash: string }
-  | { type: 'session.retire'; by: string; worker_id: string; reattach_token: string }
-  | { type: 'triggerType.available'; trigger_type: string }
-  | { type: 'triggerType.lost'; trigger_type: string; gone: boolean }
-  | { type: 'invocations.drained' }
-  | { type: 'provider.listening'; provider: string; host: string; port: number }
-  | { type: 'provider.failed'; provider: string; message: string }
-  | { type: 'engine.log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
+/** The built-in trigger types an engine offers: `http` only with an HTTP listener. */
+const offeredTypes = (settings: EngineSettings): Record<string, string> => {
+  const { http, ...always } = BUILTIN_TRIGGER_TYPES
+  return settings.http ? { http, ...always } : always
+}
 
-/** Children of the engine that are not sessions: its own actors and the providers. */
-/** Sessions are the engine's children named `session:<worker_id>` (the same as their systemId). */
-const isSession = (childId: string) => childId.startsWith('session:')
-const workerOf = (childId: string) => childId.slice('session:'.length)
+/** The worker whose session an `xstate.error.actor.session:<worker_id>` event is about. */
+const workerOfFailed = (event: unknown) => (event as { actorId: string }).actorId.slice(actorIds.session('').length)
+
+/** Tells every session's child for `trigger_type` that the type's provider came or went. */
+const tellTypeChildren = (system: EngineSystem, trigger_type: string, event: { type: 'provider.lost'; trigger_type: string; gone: boolean } | { type: 'provider.available'; trigger_type: string }) => {
+  for (const worker_id in catalogOf(system).workers) tell(actorsOf(system).typeChild(worker_id, trigger_type), event)
+}
 
 export const engineMachine = setup({
   types: {
     input: {} as EngineSettings,
     context: {} as EngineSettings & { started_at: string; listening: Record<string, Listening> },
     events: {} as EngineEvent,
-    emitted: {} as
-      | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data: Record<string, unknown> }
-      | { type: 'provider.failed'; provider: string; message: string },
+    emitted: {} as EngineEmitted,
   },
-  actors: { session: sessionMachine, catalog: catalogLogic, invocations: invocationsLogic, httpProvider: httpProviderLogic, queueProvider: queueProviderLogic, cronProvider: cronProviderLogic },
+  actors: {
+    session: sessionMachine,
+    catalog: slot('engine', 'catalog'),
+    invocations: slot('engine', 'invocations'),
+    httpProvider: slot('engine', 'httpProvider'),
+    cronProvider: slot('engine', 'cronProvider'),
+    queueProvider: slot('engine', 'queueProvider'),
+  },
   delays: { grace: ({ context }) => context.graceMs },
+  guards: {
+    hasHttpListener: ({ context }) => context.http !== undefined,
+    /** A session failed (a bug, never bad input): its siblings (catalog, invocations, providers) never should. */
+    failedActorIsSession: ({ event }) => (event as { actorId?: string }).actorId?.startsWith(actorIds.session('')) === true,
+  },
   actions: {
-    startProviders: enqueueActions(({ enqueue, context }) => {
-      if (context.http) enqueue.spawnChild('httpProvider', { id: 'provider:http', systemId: 'provider:http', input: context.http })
-      enqueue.spawnChild('queueProvider', { id: 'provider:queue', systemId: 'provider:queue', input: context.queue })
-      enqueue.spawnChild('cronProvider', { id: 'provider:cron', systemId: 'provider:cron' })
-    }),
+    startHttpProvider: enqueueActions(({ enqueue, context }) =>
+      enqueue.spawnChild('httpProvider', { id: actorIds.httpProvider, systemId: actorIds.httpProvider, input: context.http }),
+    ),
+    startCronProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('cronProvider', { id: actorIds.cronProvider, systemId: actorIds.cronProvider })),
+    startQueueProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('queueProvider', { id: actorIds.queueProvider, systemId: actorIds.queueProvider })),
     recordListening: assign({
       listening: ({ context, event }) => {
         const { provider, host, port } = event as Extract<EngineEvent, { type: 'provider.listening' }>
@@ -81,59 +74,48 @@ export const engineMachine = setup({
     }),
     spawnSession: enqueueActions(({ enqueue, context, event }) => {
       const { worker_id, reattach_hash } = event as Extract<EngineEvent, { type: 'session.open' }>
-      enqueue.spawnChild('session', {
-        id: `session:${worker_id}`,
-        systemId: `session:${worker_id}`,
-        input: { worker_id, reattach_hash, registrationTimeoutMs: context.registrationTimeoutMs },
-      })
+      const id = actorIds.session(worker_id)
+      enqueue.spawnChild('session', { id, systemId: id, input: { worker_id, reattach_hash, registrationTimeoutMs: context.registrationTimeoutMs } })
     }),
-    releaseSession: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
-    /** A session that crashed could not release what it held: do it for it. */
-    releaseFailedSession: enqueueActions(({ enqueue, event, system }) => {
-      const { actorId, error } = event as unknown as { actorId: string; error: unknown }
-      if (!isSession(actorId)) {
-        enqueue.emit({ type: 'log', level: 'error', msg: 'engine actor failed', data: { actor: actorId, err: String(error) } })
-        return
+    /** Stopping a session stops its children, which releases everything they held. */
+    stopSession: stopChild(({ event }) => actorIds.session((event as Extract<EngineEvent, { type: 'session.ended' }>).worker_id)),
+    /** The ended session's trigger types are gone: triggers bound to them park. */
+    announceTypesGone: ({ event, system }) => {
+      for (const trigger_type of (event as Extract<EngineEvent, { type: 'session.ended' }>).trigger_types) {
+        tellTypeChildren(system, trigger_type, { type: 'provider.lost', trigger_type, gone: true })
       }
-      const worker_id = workerOf(actorId)
-      enqueue.emit({ type: 'log', level: 'warn', msg: 'session failed', data: { worker_id, err: String(error) } })
-      const lost = catalogOf(system).workers[worker_id]?.trigger_types ?? {}
-      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'worker.remove', worker_id })
-      enqueue.sendTo(system.get('invocations') as AnyActorRef, { type: 'worker.gone', worker_id })
-      for (const trigger_type in lost) enqueue.raise({ type: 'triggerType.lost', trigger_type, gone: true })
-      enqueue.stopChild(actorId)
-    }),
-    retireSession: enqueueActions(({ enqueue, event, system }) => {
-      const { by, worker_id, reattach_token } = event as Extract<EngineEvent, { type: 'session.retire' }>
-      // Looked up by systemId: only sessions are found, whatever id the worker sent.
-      const previous = worker_id === by ? undefined : (system.get(`session:${worker_id}`) as AnyActorRef | undefined)
-      if (!previous) return
-      if (!sameHash(previous.getSnapshot().context.reattach_hash, hashToken(reattach_token))) {
-        const reporter = system.get(`session:${by}`) as AnyActorRef | undefined
-        if (reporter) {
-          enqueue.sendTo(reporter, {
-            type: 'session.reject',
-            error: { code: 'unauthorized', message: `The reattach token does not match worker '${worker_id}'` },
-            ref: { type: 'reattach', id: worker_id },
-          })
-        }
-        return
-      }
-      enqueue.sendTo(previous, { type: 'session.close', reason: `replaced by ${by} (reattach)` })
-    }),
-    broadcastProviderChange: ({ event, self }) => {
-      const change = event as Extract<EngineEvent, { type: 'triggerType.available' | 'triggerType.lost' }>
-      const relayed =
-        change.type === 'triggerType.lost'
-          ? { type: 'provider.lost', trigger_type: change.trigger_type, gone: change.gone }
-          : { type: 'provider.available', trigger_type: change.trigger_type }
-      const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>
-      for (const id in children) if (isSession(id)) children[id]?.send(relayed)
     },
-    abortCalls: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.abort' as const }),
+    announceTypeLost: ({ event, system }) => {
+      const { trigger_type, gone } = event as Extract<EngineEvent, { type: 'triggerType.lost' }>
+      tellTypeChildren(system, trigger_type, { type: 'provider.lost', trigger_type, gone })
+    },
+    announceTypeAvailable: ({ event, system }) => {
+      const { trigger_type } = event as Extract<EngineEvent, { type: 'triggerType.available' }>
+      tellTypeChildren(system, trigger_type, { type: 'provider.available', trigger_type })
+    },
+    logActorFailure: emit(({ event }) => {
+      const { actorId, error } = event as unknown as { actorId: string; error: unknown }
+      return { type: 'log' as const, level: 'error' as const, msg: 'engine actor failed', data: { actor: actorId, err: String(error) } }
+    }),
+    /** A session that crashed could not end itself: it is ended as if it had closed (stopped, its types gone)… */
+    endFailedSession: raise(({ event, system }) => {
+      const worker_id = workerOfFailed(event)
+      return { type: 'session.ended' as const, worker_id, trigger_types: Object.keys(catalogOf(system).workers[worker_id]?.trigger_types ?? {}) }
+    }),
+    /** …and what it registered leaves the catalog, and its calls end. */
+    releaseFailedSession: ({ event, system }) => {
+      const worker_id = workerOfFailed(event)
+      tell(actorsOf(system).catalog(), { type: 'worker.remove', worker_id })
+      tell(actorsOf(system).invocations(), { type: 'worker.gone', worker_id })
+    },
+    logSessionFailure: emit(({ event }) => {
+      const { error } = event as unknown as { error: unknown }
+      return { type: 'log' as const, level: 'warn' as const, msg: 'session failed', data: { worker_id: workerOfFailed(event), err: String(error) } }
+    }),
+    abortCalls: ({ system }) => tell(actorsOf(system).invocations(), { type: 'invocations.abort' }),
     /** Queues hand out no new batches while the engine stops; batches in flight finish. */
-    drainQueues: sendTo(({ system }) => system.get('provider:queue') as AnyActorRef, { type: 'queue.drain' as const }),
-    drain: sendTo(({ system }) => system.get('invocations') as AnyActorRef, { type: 'invocations.drain' as const }),
+    drainQueues: ({ system }) => tell(actorsOf(system).queueProvider(), { type: 'queue.drain' }),
+    drainCalls: ({ system }) => tell(actorsOf(system).invocations(), { type: 'invocations.drain' }),
     log: emit(({ event }) => {
       const { level, msg, data } = event as Extract<EngineEvent, { type: 'engine.log' }>
       return { type: 'log' as const, level, msg, data }
@@ -144,29 +126,24 @@ export const engineMachine = setup({
   id: 'engine',
   context: ({ input }) => ({ ...input, started_at: new Date().toISOString(), listening: {} }),
   invoke: [
-    {
-      src: 'catalog',
-      id: 'catalog',
-      systemId: 'catalog',
-      input: ({ context }) => ({
-        builtins: context.http ? builtinDescriptions : { cron: builtinDescriptions.cron, queue: builtinDescriptions.queue },
-      }),
-    },
-    { src: 'invocations', id: 'invocations', systemId: 'invocations', input: ({ context }) => ({ defaultTimeoutMs: context.invocationTimeoutMs }) },
+    { src: 'catalog', id: actorIds.catalog, systemId: actorIds.catalog, input: ({ context }: { context: EngineSettings }) => ({ builtins: offeredTypes(context) }) },
+    { src: 'invocations', id: actorIds.invocations, systemId: actorIds.invocations, input: ({ context }: { context: EngineSettings }) => ({ defaultTimeoutMs: context.invocationTimeoutMs }) },
   ],
-  initial: 'starting',
-  entry: 'startProviders',
+  initial: 'booting',
   on: {
     'provider.listening': { actions: 'recordListening' },
     'provider.failed': { actions: 'reportProviderFailure' },
     'engine.log': { actions: 'log' },
-    'session.retire': { actions: 'retireSession' },
-    'triggerType.available': { actions: 'broadcastProviderChange' },
-    'triggerType.lost': { actions: 'broadcastProviderChange' },
-    'xstate.done.actor.*': { actions: 'releaseSession' },
-    'xstate.error.actor.*': { actions: 'releaseFailedSession' },
+    'session.ended': { actions: ['stopSession', 'announceTypesGone'] },
+    'triggerType.available': { actions: 'announceTypeAvailable' },
+    'triggerType.lost': { actions: 'announceTypeLost' },
+    'xstate.error.actor.*': [{ guard: 'failedActorIsSession', actions: ['logSessionFailure', 'endFailedSession', 'releaseFailedSession'] }, { actions: 'logActorFailure' }],
   },
   states: {
+    booting: {
+      entry: ['startCronProvider', 'startQueueProvider'],
+      always: [{ guard: 'hasHttpListener', target: 'starting', actions: 'startHttpProvider' }, { target: 'starting' }],
+    },
     starting: {
       on: { 'engine.started': 'running', 'engine.stop': 'stopped' },
     },
@@ -178,7 +155,7 @@ export const engineMachine = setup({
       },
     },
     stopping: {
-      entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drain', 'drainQueues'],
+      entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drainCalls', 'drainQueues'],
       // Past the grace period, the calls still in flight fail for their callers; once they
       // are answered the invocations actor reports itself drained.
       after: { grace: { actions: 'abortCalls' } },

@@ -1,55 +1,74 @@
 /**
- * One worker connection. The session validates nothing itself (the edge did) and keeps no
- * socket: it turns events into changes of the catalog and trigger registrations, and
- * emits `outbound` messages for its transport to write (calls and their answers bypass
- * it: see actors/invocations.ts). Its children are one actor
- * per trigger type it uses (`session:<id>:<type>`), which holds that type's registration
- * machines (`trigger:<id>:<trigger>`, see actors/trigger-registrations.ts); stopping the
- * session stops them, and that releases all they held.
+ * One worker connection: its registration lifecycle. connecting → open → closed.
+ *
+ * The session decides every registration the worker asks for, with named guards in the
+ * order the protocol gives them, and records what it accepts in the catalog. What a
+ * decision needs to know about the rest of the engine (is the function offered anywhere,
+ * who provides a trigger type) a `lookUp…` action reads from the catalog and raises as a
+ * `….checked` event; the guards then decide on the facts that event carries. So every
+ * decision is a guard, in order, in the generated diagram (diagrams/session.md).
+ *
+ * `registertrigger` is checked as the reference page says, first failure wins:
+ * `triggerIdTaken` → `triggerTypeUnknown` → `functionUnknown`; then the session's child for
+ * the trigger type (spawned on first use: built-in or worker-provided) takes the
+ * registration and validates its config, and its outcome comes back as `trigger.settled`.
+ *
+ * The session keeps no socket: it emits `outbound` messages for its transport to write.
+ * Calls and their answers bypass it (actors/invocations.ts). Closing ends the session's
+ * calls and leaves the catalog; the engine then stops it, which stops its children, and
+ * that releases everything they held (routes, schedules, consumers, forwarded triggers).
  */
-import { assign, emit, enqueueActions, sendParent, sendTo, setup, type AnyActorRef, type ActorSystem } from 'xstate'
-import type { ErrorBody, Outbound } from '../adapters/messages.js'
-import type { InvalidFrameEvent, SessionWireEvent as WireEvent } from '../adapters/events.js'
-import { catalogOf } from '../actors/catalog.js'
-import { engineFunctions } from '../actors/engine-functions.js'
-import { parseForwardedId, remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
-import { builtinTriggerTypes, ENGINE_PROVIDER, isBuiltin } from '../actors/builtin-trigger-types.js'
-import { triggerActorId, typeActorId } from './trigger.machine.js'
+import { and, assertEvent, emit, enqueueActions, not, raise, sendParent, setup } from 'xstate'
+import type { ErrorBody, Outbound, RegistrationResult } from '../protocol/messages.js'
+import { errors } from '../protocol/errors.js'
+import { isEngineFunction } from '../protocol/engine-functions.js'
+import { ENGINE_PROVIDER, isBuiltin, isOffered, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
+import { hashToken, sameHash } from '../core/reattach-token.js'
+import type { SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
+import { actorIds, actorsOf, catalogOf, tell } from './system.js'
+import { slot } from './slot.js'
 
-export interface SessionInput {
-  worker_id: string
-  /** SHA-256 of the token handed to the worker in `workerregistered`; the token itself is never kept. */
-  reattach_hash: string
-  registrationTimeoutMs: number
+type Ref = { type?: string; id?: string }
+
+/** A refusal answered with a `triggerregistrationresult` echoing the request. */
+const refusal = (message: { id: string; trigger_type: string; function_id: string }, error: ErrorBody): RegistrationResult => ({
+  type: 'triggerregistrationresult',
+  id: message.id,
+  trigger_type: message.trigger_type,
+  function_id: message.function_id,
+  error,
+})
+
+/** The registering worker and trigger a forwarded id names (`<worker_id>:<n>:<trigger id>`), if it is one. */
+function forwardOrigin(catalog: CatalogState, forwarded_id: string): { worker_id: string; trigger_type: string } | undefined {
+  const first = forwarded_id.indexOf(':')
+  const second = first < 0 ? -1 : forwarded_id.indexOf(':', first + 1)
+  if (first <= 0 || second < 0 || !/^\d+$/.test(forwarded_id.slice(first + 1, second))) return undefined
+  const worker_id = forwarded_id.slice(0, first)
+  const trigger = catalog.workers[worker_id]?.triggers[forwarded_id.slice(second + 1)]
+  return trigger && { worker_id, trigger_type: trigger.trigger_type }
 }
 
-/** Events the engine's other actors send a session. */
-export type SessionInternalEvent =
-  | { type: 'session.start'; reattach_token: string }
-  | { type: 'session.close'; reason?: string }
-  | { type: 'session.reject'; error: ErrorBody; ref?: { type?: string; id?: string } }
-  | { type: 'provider.forward'; message: Extract<Outbound, { type: 'registertrigger' }> }
-  | { type: 'provider.unforward'; message: Extract<Outbound, { type: 'unregistertrigger' }> }
-  | { type: 'provider.lost'; trigger_type: string; gone: boolean }
-  | { type: 'provider.available'; trigger_type: string }
-  | { type: 'trigger.settled'; result: Extract<Outbound, { type: 'triggerregistrationresult' }> }
-  | { type: 'session.log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
+type Ev<T extends SessionEvent['type']> = Extract<SessionEvent, { type: T }>
 
-export type SessionEvent = WireEvent | InvalidFrameEvent | SessionInternalEvent
+/** An action that writes one frame to the worker, made from the event (of type `type`) it handles. */
+const write = <T extends SessionEvent['type']>(type: T | T[], frame: (event: Ev<T>, context: SessionInput) => Outbound) =>
+  emit<SessionInput, SessionEvent, undefined, SessionEvent, SessionEmitted>(({ event, context }) => ({ type: 'outbound', message: frame(narrow(event, type), context) }))
 
-/** What a session emits: frames for its transport, log records, and its end. */
-export type SessionEmitted =
-  | { type: 'outbound'; message: Outbound }
-  | { type: 'log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
-  | { type: 'ended'; reason: string }
-
-
-/** Answers a frame with an error frame and logs it, once. */
-function refuse(enqueue: { emit: (event: SessionEmitted) => void }, worker_id: string, error: ErrorBody, ref?: { type?: string; id?: string }): void {
-  enqueue.emit({ type: 'outbound', message: ref ? { type: 'error', error, ref } : { type: 'error', error } })
-  enqueue.emit({ type: 'log', level: 'warn', msg: 'error frame', data: { worker_id, error, ref } })
+/** `event` as an event of type `type`; throws (XState's `assertEvent`) if it is not one. */
+function narrow<T extends SessionEvent['type']>(event: SessionEvent, type: T | T[]): Ev<T> {
+  assertEvent(event, type)
+  return event as SessionEvent as Ev<T>
 }
-const childrenOf = (self: AnyActorRef) => self.getSnapshot().children as Record<string, AnyActorRef | undefined>
+
+const errorFrame = (error: ErrorBody, ref?: Ref): Outbound => (ref ? { type: 'error', error, ref } : { type: 'error', error })
+
+/** The ref of a wire message that names something by `id`. */
+const refOf = (message: { type: string; id: string }): Ref => ({ type: message.type, id: message.id })
+
+/** Why a session closed, for its log and its transport. */
+const closeReason = (event: SessionEvent): string =>
+  event.type === 'session.close' ? (event.reason ?? 'closed') : event.type === 'session.retire' ? `replaced by ${event.by} (reattach)` : 'closed'
 
 export const sessionMachine = setup({
   types: {
@@ -58,185 +77,257 @@ export const sessionMachine = setup({
     events: {} as SessionEvent,
     emitted: {} as SessionEmitted,
   },
-  actors: { ...builtinTriggerTypes, remoteTriggerType: remoteTriggerTypeLogic },
+  actors: {
+    http: slot('session', 'http'),
+    cron: slot('session', 'cron'),
+    queue: slot('session', 'queue'),
+    remoteTriggerType: slot('session', 'remoteTriggerType'),
+  },
+  guards: {
+    // A frame that failed decoding
+    isMalformedRegistration: ({ event }) => {
+      assertEvent(event, 'frame.invalid')
+      return event.failure.echo !== undefined && event.failure.ref?.id !== undefined
+    },
+    isMalformedResult: ({ event }) => {
+      assertEvent(event, 'frame.invalid')
+      return event.failure.ref?.type === 'invocationresult' && event.failure.ref.id !== undefined
+    },
+    // registerfunction / unregisterfunction
+    isEngineFunctionId: ({ event }) => {
+      assertEvent(event, 'function.checked')
+      return isEngineFunction(event.message.id)
+    },
+    functionIsMine: ({ event }) => {
+      assertEvent(event, ['function.checked', 'functionRemoval.checked'])
+      return event.mine
+    },
+    // registertriggertype / unregistertriggertype
+    triggerTypeProvided: ({ event }) => {
+      assertEvent(event, 'triggerType.checked')
+      return event.provider !== undefined
+    },
+    triggerTypeIsMine: ({ context, event }) => {
+      assertEvent(event, ['triggerType.checked', 'triggerTypeRemoval.checked'])
+      return event.provider === context.worker_id
+    },
+    // registertrigger: the reference page's checks, then which child takes it
+    triggerIdTaken: ({ event }) => {
+      assertEvent(event, 'trigger.checked')
+      return event.facts.idTaken
+    },
+    triggerTypeUnknown: ({ event }) => {
+      assertEvent(event, 'trigger.checked')
+      return event.facts.provider === undefined
+    },
+    functionUnknown: ({ event }) => {
+      assertEvent(event, 'trigger.checked')
+      return !event.facts.functionKnown
+    },
+    typeChildMissing: ({ event }) => {
+      assertEvent(event, 'trigger.checked')
+      return !event.facts.hasTypeChild
+    },
+    builtinType: ({ event }) => {
+      assertEvent(event, 'trigger.checked')
+      return event.facts.provider === ENGINE_PROVIDER && isBuiltin(event.message.trigger_type)
+    },
+    // unregistertrigger
+    triggerNotRegistered: ({ event }) => {
+      assertEvent(event, 'triggerRemoval.checked')
+      const { registered_type, message } = event
+      return registered_type === undefined || (message.trigger_type !== undefined && message.trigger_type !== registered_type)
+    },
+    // A provider's verdict on a forwarded registration
+    verdictUnexpected: ({ event }) => {
+      assertEvent(event, 'verdict.checked')
+      return event.origin === undefined
+    },
+    // reattach
+    reattachesNothing: ({ context, event }) => {
+      assertEvent(event, 'session.reattach')
+      const previous = event.message.previous_worker_id
+      return previous === undefined || previous === context.worker_id
+    },
+    reattachTokenMatches: ({ context, event }) => {
+      assertEvent(event, 'session.retire')
+      return sameHash(context.reattach_hash, hashToken(event.reattach_token))
+    },
+  },
   actions: {
-    /** Writes one message to the worker. */
-    send: emit((_, params: { message: Outbound }) => ({ type: 'outbound' as const, message: params.message })),
-    /** Answers a frame that could not be processed, and logs it once. */
-    reject: enqueueActions(({ enqueue, context }, params: { error: ErrorBody; ref?: { type?: string; id?: string } }) => {
-      refuse(enqueue, context.worker_id, params.error, params.ref)
-    }),
-    joinCatalog: sendTo(({ system }) => system.get('catalog') as AnyActorRef, ({ context }) => ({ type: 'worker.add' as const, worker_id: context.worker_id, connected_at: new Date().toISOString() })),
-    welcome: emit(({ context, event }) => ({
-      type: 'outbound' as const,
-      message: { type: 'workerregistered' as const, worker_id: context.worker_id, reattach_token: (event as Extract<SessionEvent, { type: 'session.start' }>).reattach_token },
-    })),
-    log: emit(({ event }) => {
-      const { level, msg, data } = event as Extract<SessionInternalEvent, { type: 'session.log' }>
-      return { type: 'log' as const, level, msg, data }
-    }),
+    // ----- Opening
+    joinCatalog: ({ context, system }) => tell(actorsOf(system).catalog(), { type: 'worker.add', worker_id: context.worker_id, connected_at: new Date().toISOString() }),
+    welcome: write('session.start', (event, context) => ({ type: 'workerregistered', worker_id: context.worker_id, reattach_token: event.reattach_token })),
     logOpened: emit(({ context }) => ({ type: 'log' as const, level: 'info' as const, msg: 'session opened', data: { worker_id: context.worker_id } })),
 
-    answerInvalidFrame: enqueueActions(({ enqueue, event, context, system }) => {
-      const { failure } = event as InvalidFrameEvent
-      if (failure.echo && failure.ref?.id !== undefined) {
-        const result = { type: 'triggerregistrationresult' as const, id: failure.ref.id, ...failure.echo, error: failure.error }
-        enqueue.emit({ type: 'outbound', message: result })
-        enqueue.emit({ type: 'log', level: 'warn', msg: 'trigger registration refused', data: { worker_id: context.worker_id, error: failure.error, ref: failure.ref } })
-        return
-      }
-      refuse(enqueue, context.worker_id, failure.error, failure.ref)
-      // A malformed answer still ends the call, so its caller is not left waiting.
-      if (failure.ref?.type === 'invocationresult' && failure.ref.id !== undefined) {
-        enqueue.sendTo(system.get('invocations') as AnyActorRef, {
-          type: 'invocation.result',
-          worker_id: context.worker_id,
-          invocation_id: failure.ref.id,
-          error: { code: 'invalid_result', message: `The serving worker's answer was refused: ${failure.error.message}` },
-        })
-      }
-    }),
-
-    admitFunction: enqueueActions(({ enqueue, event, context, system }) => {
-      const { message } = event as Extract<WireEvent, { type: 'function.register' }>
-      const mine = catalogOf(system).workers[context.worker_id]
-      if (Object.hasOwn(engineFunctions, message.id) || (mine && message.id in mine.functions)) {
-        const reason = Object.hasOwn(engineFunctions, message.id) ? 'is an engine function' : 'is already registered by this worker'
-        refuse(enqueue, context.worker_id, { code: 'duplicate_function_id', message: `Function '${message.id}' ${reason}` }, { type: message.type, id: message.id })
-        return
-      }
-      const { description, request_format, response_format, metadata } = message
-      enqueue.sendTo(system.get('catalog') as AnyActorRef, {
-        type: 'function.add',
+    // ----- Frames that could not be processed (the transport logs every error frame it writes)
+    refuseMalformedRegistration: write('frame.invalid', ({ failure }) => refusal({ id: failure.ref!.id!, ...failure.echo! }, failure.error)),
+    refuseFrame: write('frame.invalid', ({ failure }) => errorFrame(failure.error, failure.ref)),
+    /** A malformed answer still ends its call, so the caller is not left waiting for the timeout. */
+    failMalformedResult: ({ event, context, system }) => {
+      assertEvent(event, 'frame.invalid')
+      tell(actorsOf(system).invocations(), {
+        type: 'invocation.result',
         worker_id: context.worker_id,
-        function_id: message.id,
-        info: { description, request_format, response_format, metadata },
+        invocation_id: event.failure.ref!.id!,
+        error: errors.resultRefused(event.failure.error.message ?? event.failure.error.code),
       })
-    }),
-    removeFunction: enqueueActions(({ enqueue, event, context, system }) => {
-      const { message } = event as Extract<WireEvent, { type: 'function.unregister' }>
-      if (!(message.id in (catalogOf(system).workers[context.worker_id]?.functions ?? {}))) {
-        refuse(enqueue, context.worker_id, { code: 'function_not_found', message: `No function registered with ID '${message.id}' by this worker` }, { type: message.type, id: message.id })
-        return
-      }
-      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'function.remove', worker_id: context.worker_id, function_id: message.id })
-    }),
+    },
+    /** Another actor refused a frame of this worker (an unknown invocation id, a verdict nobody awaits, a reattach). */
+    passOnRefusal: write('session.reject', (event) => errorFrame(event.error, event.ref)),
 
-    admitTriggerType: enqueueActions(({ enqueue, event, context, system }) => {
-      const { message } = event as Extract<WireEvent, { type: 'triggerType.register' }>
-      const holder = catalogOf(system).triggerTypes[message.id]
-      if (holder) {
-        const by = holder.worker_id === ENGINE_PROVIDER ? 'by the engine' : holder.worker_id === context.worker_id ? 'by this worker' : `by worker '${holder.worker_id}'`
-        refuse(enqueue, context.worker_id, { code: 'trigger_type_exists', message: `Trigger type '${message.id}' is already provided ${by}` }, { type: message.type, id: message.id })
-        return
-      }
-      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'triggerType.add', worker_id: context.worker_id, trigger_type: message.id, description: message.description })
-      enqueue.sendParent({ type: 'triggerType.available', trigger_type: message.id })
+    // ----- Functions
+    lookUpFunction: raise(({ context, event, system }) => {
+      assertEvent(event, 'function.register')
+      return { type: 'function.checked' as const, message: event.message, mine: event.message.id in (catalogOf(system).workers[context.worker_id]?.functions ?? {}) }
     }),
-    removeTriggerType: enqueueActions(({ enqueue, event, context, system }) => {
-      const { message } = event as Extract<WireEvent, { type: 'triggerType.unregister' }>
-      if (catalogOf(system).triggerTypes[message.id]?.worker_id !== context.worker_id) {
-        refuse(enqueue, context.worker_id, { code: 'trigger_type_not_found', message: `This worker does not provide trigger type '${message.id}'` }, { type: message.type, id: message.id })
-        return
-      }
-      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'triggerType.remove', worker_id: context.worker_id, trigger_type: message.id })
-      enqueue.sendParent({ type: 'triggerType.lost', trigger_type: message.id, gone: false })
+    refuseReservedFunctionId: write('function.checked', ({ message }) => errorFrame(errors.engineFunctionReserved(message.id), refOf(message))),
+    refuseDuplicateFunction: write('function.checked', ({ message }) => errorFrame(errors.duplicateFunctionId(message.id), refOf(message))),
+    addFunction: ({ context, event, system }) => {
+      assertEvent(event, 'function.checked')
+      const { id, description, request_format, response_format, metadata } = event.message
+      tell(actorsOf(system).catalog(), { type: 'function.add', worker_id: context.worker_id, function_id: id, info: { description, request_format, response_format, metadata } })
+    },
+    lookUpFunctionRemoval: raise(({ context, event, system }) => {
+      assertEvent(event, 'function.unregister')
+      return { type: 'functionRemoval.checked' as const, message: event.message, mine: event.message.id in (catalogOf(system).workers[context.worker_id]?.functions ?? {}) }
     }),
-
-    /** The checks of the reference page, in its order; the first that fails is the answer. */
-    admitTrigger: enqueueActions(({ enqueue, event, context, system, self }) => {
-      const { message } = event as Extract<WireEvent, { type: 'trigger.register' }>
-      const { id, trigger_type, function_id } = message
-      const catalog = catalogOf(system)
-      const refuse = (code: string, text: string) => {
-        const error = { code, message: text }
-        enqueue.emit({ type: 'outbound', message: { type: 'triggerregistrationresult', id, trigger_type, function_id, error } })
-        enqueue.emit({ type: 'log', level: 'info', msg: 'trigger registration refused', data: { worker_id: context.worker_id, trigger_id: id, trigger_type, function_id, error } })
-      }
-      if (system.get(triggerActorId(context.worker_id, id))) return refuse('duplicate_trigger_id', `A trigger with ID '${id}' is already registered`)
-      const provider = catalog.triggerTypes[trigger_type]?.worker_id
-      const builtin = provider === ENGINE_PROVIDER && isBuiltin(trigger_type)
-      if (provider === undefined) return refuse('trigger_type_not_found', `No trigger type registered with ID '${trigger_type}'`)
-      if (!catalog.functions[function_id] && !Object.hasOwn(engineFunctions, function_id)) {
-        return refuse('function_not_found', `No function registered with ID '${function_id}'`)
-      }
-      const typeId = typeActorId(context.worker_id, trigger_type)
-      if (!childrenOf(self)[typeId]) {
-        enqueue.spawnChild((builtin ? trigger_type : 'remoteTriggerType') as 'remoteTriggerType', { id: typeId, systemId: typeId, input: { worker_id: context.worker_id, trigger_type } })
-      }
-      enqueue.sendTo(typeId, {
-        type: 'trigger.register',
-        input: {
-          worker_id: context.worker_id,
-          id,
-          trigger_type,
-          function_id,
-          config: message.config,
-          metadata: message.metadata,
-          registrationTimeoutMs: context.registrationTimeoutMs,
-        },
-      })
-    }),
-    reportTrigger: enqueueActions(({ enqueue, event, context }) => {
-      const { result } = event as Extract<SessionInternalEvent, { type: 'trigger.settled' }>
-      enqueue.emit({ type: 'outbound', message: result })
-      const msg = result.error ? 'trigger registration refused' : 'trigger registered'
-      enqueue.emit({ type: 'log', level: 'info', msg, data: { worker_id: context.worker_id, trigger_id: result.id, trigger_type: result.trigger_type, function_id: result.function_id, error: result.error } })
-    }),
-    removeTrigger: enqueueActions(({ enqueue, event, context, system }) => {
-      const { message } = event as Extract<WireEvent, { type: 'trigger.unregister' }>
-      const child = system.get(triggerActorId(context.worker_id, message.id)) as AnyActorRef | undefined
-      const type = child?.getSnapshot().context.trigger_type
-      if (!child || (message.trigger_type !== undefined && message.trigger_type !== type)) {
-        const of = message.trigger_type !== undefined ? ` of type '${message.trigger_type}'` : ''
-        refuse(enqueue, context.worker_id, { code: 'trigger_not_found', message: `No trigger with ID '${message.id}'${of} is registered by this worker` }, { type: message.type, id: message.id })
-        return
-      }
-      enqueue.sendTo(child, { type: 'trigger.unregister' })
-    }),
-    /** A provider change concerns the child for that type, which passes it to its registrations. */
-    relayProviderChange: ({ event, self, context }) => {
-      const change = event as Extract<SessionInternalEvent, { type: 'provider.lost' | 'provider.available' }>
-      childrenOf(self)[typeActorId(context.worker_id, change.trigger_type)]?.send(change)
+    refuseFunctionNotMine: write('functionRemoval.checked', ({ message }) => errorFrame(errors.functionNotMine(message.id), refOf(message))),
+    removeFunction: ({ context, event, system }) => {
+      assertEvent(event, 'functionRemoval.checked')
+      tell(actorsOf(system).catalog(), { type: 'function.remove', worker_id: context.worker_id, function_id: event.message.id })
     },
 
-    deliver: emit(({ event }) => ({ type: 'outbound' as const, message: (event as { message: Outbound }).message })),
+    // ----- Trigger types
+    lookUpTriggerType: raise(({ event, system }) => {
+      assertEvent(event, 'triggerType.register')
+      return { type: 'triggerType.checked' as const, message: event.message, provider: providerOf(catalogOf(system), event.message.id) }
+    }),
+    refuseTriggerTypeExists: write('triggerType.checked', ({ message, provider }) =>
+      errorFrame(errors.triggerTypeExists(message.id, provider === ENGINE_PROVIDER ? 'by the engine' : `by worker '${provider}'`), refOf(message)),
+    ),
+    refuseTriggerTypeAlreadyMine: write('triggerType.checked', ({ message }) => errorFrame(errors.triggerTypeExists(message.id, 'by this worker'), refOf(message))),
+    addTriggerType: ({ context, event, system }) => {
+      assertEvent(event, 'triggerType.checked')
+      tell(actorsOf(system).catalog(), { type: 'triggerType.add', worker_id: context.worker_id, trigger_type: event.message.id, description: event.message.description })
+    },
+    /** Triggers parked for want of this type's provider may now be re-sent. */
+    announceTriggerType: sendParent(({ event }) => {
+      assertEvent(event, 'triggerType.checked')
+      return { type: 'triggerType.available' as const, trigger_type: event.message.id }
+    }),
+    lookUpTriggerTypeRemoval: raise(({ event, system }) => {
+      assertEvent(event, 'triggerType.unregister')
+      return { type: 'triggerTypeRemoval.checked' as const, message: event.message, provider: providerOf(catalogOf(system), event.message.id) }
+    }),
+    refuseTriggerTypeNotMine: write('triggerTypeRemoval.checked', ({ message }) => errorFrame(errors.triggerTypeNotMine(message.id), refOf(message))),
+    removeTriggerType: ({ context, event, system }) => {
+      assertEvent(event, 'triggerTypeRemoval.checked')
+      tell(actorsOf(system).catalog(), { type: 'triggerType.remove', worker_id: context.worker_id, trigger_type: event.message.id })
+    },
+    /** Triggers of this type park: their provider withdrew the type but is still connected. */
+    announceTriggerTypeWithdrawn: sendParent(({ event }) => {
+      assertEvent(event, 'triggerTypeRemoval.checked')
+      return { type: 'triggerType.lost' as const, trigger_type: event.message.id, gone: false }
+    }),
 
-    /**
-     * A provider's verdict goes to the registering session's child for that type. The
-     * forwarded id names the registering worker and trigger (see remote-trigger-type.ts);
-     * that child checks the verdict came from the provider it asked.
-     */
-    relayVerdict: enqueueActions(({ enqueue, event, context, system }) => {
-      const { message } = event as Extract<WireEvent, { type: 'trigger.verdict' }>
-      const origin = parseForwardedId(message.id)
-      const trigger = origin && (system.get(triggerActorId(origin.worker_id, origin.trigger_id)) as AnyActorRef | undefined)
-      const target = trigger && (system.get(typeActorId(origin.worker_id, trigger.getSnapshot().context.trigger_type)) as AnyActorRef | undefined)
-      if (!target) {
-        refuse(enqueue, context.worker_id, { code: 'invalid_message', message: `No trigger registration '${message.id}' is awaiting a verdict from this worker` }, { type: message.type, id: message.id })
-        return
+    // ----- Triggers
+    lookUpTrigger: raise(({ context, event, system, self }) => {
+      assertEvent(event, 'trigger.register')
+      const { id, trigger_type, function_id } = event.message
+      const catalog = catalogOf(system)
+      const facts: TriggerFacts = {
+        idTaken: catalog.workers[context.worker_id]?.triggers[id] !== undefined,
+        provider: providerOf(catalog, trigger_type),
+        functionKnown: isOffered(catalog, function_id) || isEngineFunction(function_id),
+        hasTypeChild: self.getSnapshot().children[actorIds.typeChild(context.worker_id, trigger_type)] !== undefined,
       }
-      enqueue.sendTo(target, { type: 'provider.verdict', forwarded_id: message.id, from: context.worker_id, error: message.error })
+      return { type: 'trigger.checked' as const, message: event.message, facts }
     }),
+    refuseDuplicateTriggerId: write('trigger.checked', ({ message }) => refusal(message, errors.duplicateTriggerId(message.id))),
+    refuseUnknownTriggerType: write('trigger.checked', ({ message }) => refusal(message, errors.triggerTypeNotFound(message.trigger_type))),
+    refuseUnknownFunction: write('trigger.checked', ({ message }) => refusal(message, errors.functionNotFound(message.function_id))),
+    spawnBuiltinTypeChild: enqueueActions(({ enqueue, context, event }) => {
+      assertEvent(event, 'trigger.checked')
+      const trigger_type = event.message.trigger_type as BuiltinTriggerType
+      const id = actorIds.typeChild(context.worker_id, trigger_type)
+      enqueue.spawnChild(trigger_type, { id, systemId: id, input: { worker_id: context.worker_id, trigger_type } })
+    }),
+    spawnRemoteTypeChild: enqueueActions(({ enqueue, context, event }) => {
+      assertEvent(event, 'trigger.checked')
+      const { trigger_type } = event.message
+      const id = actorIds.typeChild(context.worker_id, trigger_type)
+      enqueue.spawnChild('remoteTriggerType', { id, systemId: id, input: { worker_id: context.worker_id, trigger_type } })
+    }),
+    /** The type's child creates the registration machine, which lists itself in the catalog at once. */
+    registerWithTypeChild: ({ context, event, system }) => {
+      assertEvent(event, 'trigger.checked')
+      const { id, trigger_type, function_id, config, metadata } = event.message
+      tell(actorsOf(system).typeChild(context.worker_id, trigger_type), {
+        type: 'trigger.register',
+        input: { worker_id: context.worker_id, id, trigger_type, function_id, config, metadata, registrationTimeoutMs: context.registrationTimeoutMs },
+      })
+    },
+    /** A registration's first outcome is the worker's answer (the transport logs it). */
+    answerRegistration: write('trigger.settled', (event) => event.result),
+    lookUpTriggerRemoval: raise(({ context, event, system }) => {
+      assertEvent(event, 'trigger.unregister')
+      return { type: 'triggerRemoval.checked' as const, message: event.message, registered_type: catalogOf(system).workers[context.worker_id]?.triggers[event.message.id]?.trigger_type }
+    }),
+    refuseUnknownTrigger: write('triggerRemoval.checked', ({ message }) => errorFrame(errors.triggerNotFound(message.id, message.trigger_type), refOf(message))),
+    unregisterWithTypeChild: ({ context, event, system }) => {
+      assertEvent(event, 'triggerRemoval.checked')
+      tell(actorsOf(system).typeChild(context.worker_id, event.registered_type!), { type: 'trigger.unregister', trigger_id: event.message.id })
+    },
 
+    // ----- This worker as the provider of a trigger type
+    /** Writes a forwarded `registertrigger` / `unregistertrigger` to this worker. */
+    deliverToProvider: write(['provider.forward', 'provider.unforward'], (event) => event.message),
+    lookUpVerdictOrigin: raise(({ event, system }) => {
+      assertEvent(event, 'trigger.verdict')
+      return { type: 'verdict.checked' as const, message: event.message, origin: forwardOrigin(catalogOf(system), event.message.id) }
+    }),
+    refuseUnexpectedVerdict: write('verdict.checked', ({ message }) => errorFrame(errors.unexpectedVerdict(message.id), refOf(message))),
+    /** The registering session's child for the type checks that the verdict came from the provider it asked. */
+    passVerdict: ({ context, event, system }) => {
+      assertEvent(event, 'verdict.checked')
+      const { worker_id, trigger_type } = event.origin!
+      tell(actorsOf(system).typeChild(worker_id, trigger_type), { type: 'provider.verdict', forwarded_id: event.message.id, from: context.worker_id, error: event.message.error })
+    },
+
+    // ----- Keeping the connection
+    log: emit(({ event }) => {
+      assertEvent(event, 'session.log')
+      return { type: 'log' as const, level: event.level, msg: event.msg, data: event.data }
+    }),
     pong: emit({ type: 'outbound' as const, message: { type: 'pong' as const } }),
-    retirePrevious: sendParent(({ event, context }) => {
-      const { message } = event as Extract<WireEvent, { type: 'session.reattach' }>
-      return { type: 'session.retire' as const, by: context.worker_id, worker_id: message.previous_worker_id ?? '', reattach_token: message.reattach_token ?? '' }
-    }),
+    /** Asks the session a `reattach` names to close; it decides, from its own token. */
+    askPreviousToRetire: ({ context, event, system }) => {
+      assertEvent(event, 'session.reattach')
+      tell(actorsOf(system).session(event.message.previous_worker_id!), { type: 'session.retire', by: context.worker_id, reattach_token: event.message.reattach_token ?? '' })
+    },
+    refuseRetirement: ({ context, event, system }) => {
+      assertEvent(event, 'session.retire')
+      tell(actorsOf(system).session(event.by), {
+        type: 'session.reject',
+        error: errors.reattachRefused(context.worker_id),
+        ref: { type: 'reattach', id: context.worker_id },
+      })
+    },
 
-    /** Everything the session registered leaves the catalog; its calls end; providers' users park. */
-    releaseRegistrations: enqueueActions(({ enqueue, context, system }) => {
-      const mine = catalogOf(system).workers[context.worker_id]
-      for (const trigger_type in mine?.trigger_types ?? {}) enqueue.sendParent({ type: 'triggerType.lost', trigger_type, gone: true })
-      enqueue.sendTo(system.get('catalog') as AnyActorRef, { type: 'worker.remove', worker_id: context.worker_id })
-      enqueue.sendTo(system.get('invocations') as AnyActorRef, { type: 'worker.gone', worker_id: context.worker_id })
-    }),
-    announceEnd: enqueueActions(({ enqueue, event, context }) => {
-      const reason = event.type === 'session.close' ? (event.reason ?? 'closed') : 'closed'
-      enqueue.emit({ type: 'log', level: 'info', msg: 'session closed', data: { worker_id: context.worker_id, reason } })
-      enqueue.emit({ type: 'ended', reason })
-    }),
+    // ----- Closing
+    /** Tells the engine, which stops this session (and so all it holds); the types it provided are gone. */
+    reportEnd: sendParent(({ context, system }) => ({
+      type: 'session.ended' as const,
+      worker_id: context.worker_id,
+      trigger_types: Object.keys(catalogOf(system).workers[context.worker_id]?.trigger_types ?? {}),
+    })),
+    leaveCatalog: ({ context, system }) => tell(actorsOf(system).catalog(), { type: 'worker.remove', worker_id: context.worker_id }),
+    /** Calls this worker serves fail for their callers; calls it waits for are dropped. */
+    endCalls: ({ context, system }) => tell(actorsOf(system).invocations(), { type: 'worker.gone', worker_id: context.worker_id }),
+    logClosed: emit(({ event, context }) => ({ type: 'log' as const, level: 'info' as const, msg: 'session closed', data: { worker_id: context.worker_id, reason: closeReason(event) } })),
+    /** Tells the transport to close the connection. */
+    announceEnd: emit(({ event }) => ({ type: 'ended' as const, reason: closeReason(event) })),
   },
 }).createMachine({
   id: 'session',
@@ -249,32 +340,87 @@ export const sessionMachine = setup({
         'session.close': 'closed',
       },
     },
+    // Each region handles one kind of message; a message is decided by the guards of its region, in order.
     open: {
-      on: {
-        'frame.invalid': { actions: 'answerInvalidFrame' },
-        'session.reject': { actions: { type: 'reject', params: ({ event }) => ({ error: event.error, ref: event.ref }) } },
-        'function.register': { actions: 'admitFunction' },
-        'function.unregister': { actions: 'removeFunction' },
-        'triggerType.register': { actions: 'admitTriggerType' },
-        'triggerType.unregister': { actions: 'removeTriggerType' },
-        'trigger.register': { actions: 'admitTrigger' },
-        'trigger.unregister': { actions: 'removeTrigger' },
-        'trigger.settled': { actions: 'reportTrigger' },
-        'session.log': { actions: 'log' },
-        'provider.lost': { actions: 'relayProviderChange' },
-        'provider.available': { actions: 'relayProviderChange' },
-        'provider.forward': { actions: 'deliver' },
-        'provider.unforward': { actions: 'deliver' },
-        'trigger.verdict': { actions: 'relayVerdict' },
-        'session.ping': { actions: 'pong' },
-        'session.pong': {},
-        'session.reattach': { actions: 'retirePrevious' },
-        'session.close': 'closed',
+      type: 'parallel',
+      on: { 'session.close': 'closed' },
+      states: {
+        frames: {
+          on: {
+            'frame.invalid': [
+              { guard: 'isMalformedRegistration', actions: 'refuseMalformedRegistration' },
+              { guard: 'isMalformedResult', actions: ['refuseFrame', 'failMalformedResult'] },
+              { actions: 'refuseFrame' },
+            ],
+            'session.reject': { actions: 'passOnRefusal' },
+          },
+        },
+        functions: {
+          on: {
+            'function.register': { actions: 'lookUpFunction' },
+            'function.checked': [
+              { guard: 'isEngineFunctionId', actions: 'refuseReservedFunctionId' },
+              { guard: 'functionIsMine', actions: 'refuseDuplicateFunction' },
+              { actions: 'addFunction' },
+            ],
+            'function.unregister': { actions: 'lookUpFunctionRemoval' },
+            'functionRemoval.checked': [{ guard: not('functionIsMine'), actions: 'refuseFunctionNotMine' }, { actions: 'removeFunction' }],
+          },
+        },
+        triggerTypes: {
+          on: {
+            'triggerType.register': { actions: 'lookUpTriggerType' },
+            'triggerType.checked': [
+              { guard: 'triggerTypeIsMine', actions: 'refuseTriggerTypeAlreadyMine' },
+              { guard: 'triggerTypeProvided', actions: 'refuseTriggerTypeExists' },
+              { actions: ['addTriggerType', 'announceTriggerType'] },
+            ],
+            'triggerType.unregister': { actions: 'lookUpTriggerTypeRemoval' },
+            'triggerTypeRemoval.checked': [
+              { guard: not('triggerTypeIsMine'), actions: 'refuseTriggerTypeNotMine' },
+              { actions: ['removeTriggerType', 'announceTriggerTypeWithdrawn'] },
+            ],
+          },
+        },
+        // registertrigger: the reference page's checks in its order, then the type's child.
+        triggers: {
+          on: {
+            'trigger.register': { actions: 'lookUpTrigger' },
+            'trigger.checked': [
+              { guard: 'triggerIdTaken', actions: 'refuseDuplicateTriggerId' },
+              { guard: 'triggerTypeUnknown', actions: 'refuseUnknownTriggerType' },
+              { guard: 'functionUnknown', actions: 'refuseUnknownFunction' },
+              { guard: and(['typeChildMissing', 'builtinType']), actions: ['spawnBuiltinTypeChild', 'registerWithTypeChild'] },
+              { guard: 'typeChildMissing', actions: ['spawnRemoteTypeChild', 'registerWithTypeChild'] },
+              { actions: 'registerWithTypeChild' },
+            ],
+            'trigger.settled': { actions: 'answerRegistration' },
+            'trigger.unregister': { actions: 'lookUpTriggerRemoval' },
+            'triggerRemoval.checked': [{ guard: 'triggerNotRegistered', actions: 'refuseUnknownTrigger' }, { actions: 'unregisterWithTypeChild' }],
+          },
+        },
+        // This worker as the provider of trigger types other workers bind.
+        providing: {
+          on: {
+            'provider.forward': { actions: 'deliverToProvider' },
+            'provider.unforward': { actions: 'deliverToProvider' },
+            'trigger.verdict': { actions: 'lookUpVerdictOrigin' },
+            'verdict.checked': [{ guard: 'verdictUnexpected', actions: 'refuseUnexpectedVerdict' }, { actions: 'passVerdict' }],
+          },
+        },
+        connection: {
+          on: {
+            'session.log': { actions: 'log' },
+            'session.ping': { actions: 'pong' },
+            'session.pong': {},
+            'session.reattach': [{ guard: 'reattachesNothing' }, { actions: 'askPreviousToRetire' }],
+            'session.retire': [{ guard: 'reattachTokenMatches', target: '#session.closed' }, { actions: 'refuseRetirement' }],
+          },
+        },
       },
     },
     closed: {
-      type: 'final',
-      entry: ['releaseRegistrations', 'announceEnd'],
+      entry: ['reportEnd', 'leaveCatalog', 'endCalls', 'logClosed', 'announceEnd'],
     },
   },
 })

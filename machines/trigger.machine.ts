@@ -1,37 +1,20 @@
 /**
- * One trigger registration: pending → active, failed, parked (its provider left) or
- * removed. The session's child for the trigger type creates one per accepted
- * `registertrigger` (actors/trigger-registrations.ts), does the type's own work (validate,
- * route, schedule, forward) and answers `trigger.activated` or `trigger.rejected`. The first verdict is reported to the
- * registering worker; later ones (re-sends after parking) are only logged.
+ * One trigger registration: pending → active, then parked while its type has no provider
+ * and resending once one is back; it ends failed, removed, or released with its session.
+ * The session's child for the trigger type creates one per accepted `registertrigger`
+ * (actors/trigger-registrations.ts) and does the type's own work for it (validate, route,
+ * schedule, forward), answering `trigger.activated` or `trigger.rejected`.
+ *
+ * The outcome of `pending` is the registering worker's answer (`trigger.settled`); the
+ * outcome of `resending` (the worker was answered long ago) is only logged. Each state is
+ * reported to the catalog, which is what listings and metrics read.
  */
-import { enqueueActions, not, sendParent, setup } from 'xstate'
-import type { ErrorBody, RegistrationResult } from '../adapters/messages.js'
-
-export interface TriggerInput {
-  worker_id: string
-  id: string
-  trigger_type: string
-  function_id: string
-  config: Record<string, unknown>
-  metadata?: unknown
-  registrationTimeoutMs: number
-}
-
-export type TriggerEvent =
-  | { type: 'trigger.activated' }
-  | { type: 'trigger.rejected'; error: ErrorBody }
-  | { type: 'trigger.unregister' }
-  /** The type's child that holds this registration is stopping (its session ended). */
-  | { type: 'trigger.release' }
-  | { type: 'provider.lost'; trigger_type: string }
-  | { type: 'provider.available'; trigger_type: string }
-
-/** systemId of a session's child for one trigger type. */
-export const typeActorId = (worker_id: string, trigger_type: string) => `session:${worker_id}:${trigger_type}`
-/** systemId of a trigger registration actor. */
-export const triggerActorId = (worker_id: string, id: string) => `trigger:${worker_id}:${id}`
-
+import { sendParent, setup } from 'xstate'
+import type { ErrorBody, RegistrationResult } from '../protocol/messages.js'
+import { errors } from '../protocol/errors.js'
+import type { TriggerState } from '../core/catalog.js'
+import type { TriggerEvent, TriggerInput } from './contracts.js'
+import { actorsOf, tell } from './system.js'
 
 const result = (context: TriggerInput, error?: ErrorBody): RegistrationResult =>
   error
@@ -41,111 +24,108 @@ const result = (context: TriggerInput, error?: ErrorBody): RegistrationResult =>
 export const triggerMachine = setup({
   types: {
     input: {} as TriggerInput,
-    context: {} as TriggerInput & { answered: boolean },
+    context: {} as TriggerInput,
     events: {} as TriggerEvent,
   },
   delays: {
     registrationTimeout: ({ context }) => context.registrationTimeoutMs,
   },
-  guards: {
-    answered: ({ context }) => context.answered,
-  },
   actions: {
-    /** The registration's parent is the session's child for its type, which does the type's work. */
-    requestActivation: sendParent(
-      ({ context }) => ({
-        type: 'trigger.activate' as const,
-        trigger_id: context.id,
-        function_id: context.function_id,
-        config: context.config,
-        metadata: context.metadata,
-      }),
-    ),
+    /** Asks the parent, the session's child for this trigger's type, to do the type's work. */
+    requestActivation: sendParent(({ context }) => ({
+      type: 'trigger.activate' as const,
+      trigger_id: context.id,
+      function_id: context.function_id,
+      config: context.config,
+      metadata: context.metadata,
+    })),
+    /** Asks the parent to give back whatever it held for this trigger. */
     requestDeactivation: sendParent(({ context }) => ({ type: 'trigger.deactivate' as const, trigger_id: context.id })),
-    /**
-     * Ends a registration attempt: the first outcome is the worker's answer; the outcome of
-     * a re-send to a new provider (the worker was answered long ago) is only logged.
-     */
-    conclude: enqueueActions(({ enqueue, context }, params: { error?: ErrorBody }) => {
-      if (!context.answered) {
-        enqueue.sendParent({ type: 'trigger.settled', result: result(context, params.error) })
-        enqueue.assign({ answered: true })
-        return
-      }
-      enqueue.sendParent({
-        type: 'session.log',
-        level: params.error ? 'warn' : 'info',
-        msg: params.error ? 'parked trigger could not be re-sent to the new provider' : 'parked trigger re-sent to the new provider',
-        data: { worker_id: context.worker_id, trigger_id: context.id, trigger_type: context.trigger_type, error: params.error },
-      })
-    }),
+    /** The registering worker's answer: the registration's first outcome. */
+    answerWorker: sendParent(({ context }, params: { error?: ErrorBody }) => ({ type: 'trigger.settled' as const, result: result(context, params.error) })),
+    logResent: sendParent(({ context }) => ({
+      type: 'session.log' as const,
+      level: 'info' as const,
+      msg: 'parked trigger re-sent to the new provider',
+      data: { worker_id: context.worker_id, trigger_id: context.id, trigger_type: context.trigger_type },
+    })),
+    logResendFailed: sendParent(({ context }, params: { error: ErrorBody }) => ({
+      type: 'session.log' as const,
+      level: 'warn' as const,
+      msg: 'parked trigger could not be re-sent to the new provider',
+      data: { worker_id: context.worker_id, trigger_id: context.id, trigger_type: context.trigger_type, error: params.error },
+    })),
+    /** Lists the registration in the catalog, as pending. */
+    joinCatalog: ({ context, system }) =>
+      tell(actorsOf(system).catalog(), {
+        type: 'trigger.add',
+        worker_id: context.worker_id,
+        trigger: { id: context.id, trigger_type: context.trigger_type, function_id: context.function_id, config: context.config, state: 'pending' },
+      }),
+    reportState: ({ context, system }, params: { state: TriggerState }) =>
+      tell(actorsOf(system).catalog(), { type: 'trigger.state', worker_id: context.worker_id, id: context.id, state: params.state }),
+    leaveCatalog: ({ context, system }) => tell(actorsOf(system).catalog(), { type: 'trigger.remove', worker_id: context.worker_id, id: context.id }),
   },
 }).createMachine({
   id: 'trigger',
-  context: ({ input }) => ({ ...input, answered: false }),
+  context: ({ input }) => input,
   initial: 'pending',
   // Whatever the type's child held for it is given back by that child as it stops.
   on: { 'trigger.release': '.released' },
   states: {
     pending: {
-      entry: 'requestActivation',
+      entry: ['joinCatalog', 'requestActivation'],
       after: {
         registrationTimeout: {
           target: 'failed',
-          actions: {
-            type: 'conclude',
-            params: ({ context }) => ({
-              error: {
-                code: 'provider_timeout',
-                message: `The provider of trigger type '${context.trigger_type}' did not answer within ${context.registrationTimeoutMs} ms`,
-              },
-            }),
-          },
+          actions: { type: 'answerWorker', params: ({ context }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs) }) },
         },
       },
       on: {
-        'trigger.activated': { target: 'active', actions: { type: 'conclude', params: {} } },
-        'trigger.rejected': { target: 'failed', actions: { type: 'conclude', params: ({ event }) => ({ error: event.error }) } },
-        'provider.lost': 'parked',
+        'trigger.activated': { target: 'active', actions: { type: 'answerWorker', params: {} } },
+        'trigger.rejected': { target: 'failed', actions: { type: 'answerWorker', params: ({ event }) => ({ error: event.error }) } },
+        'provider.lost': {
+          target: 'failed',
+          actions: { type: 'answerWorker', params: ({ context }) => ({ error: errors.providerLeft(context.trigger_type) }) },
+        },
         'trigger.unregister': {
           target: 'removed',
-          actions: [
-            {
-              type: 'conclude',
-              params: ({ context }) => ({
-                error: { code: 'trigger_unregistered', message: `Trigger '${context.id}' was unregistered before its registration completed` },
-              }),
-            },
-            'requestDeactivation',
-          ],
+          actions: [{ type: 'answerWorker', params: ({ context }) => ({ error: errors.triggerUnregistered(context.id) }) }, 'requestDeactivation'],
         },
       },
     },
     active: {
+      entry: { type: 'reportState', params: { state: 'active' } },
       on: {
         'provider.lost': 'parked',
         'trigger.unregister': { target: 'removed', actions: 'requestDeactivation' },
       },
     },
     parked: {
-      always: {
-        guard: not('answered'),
-        target: 'failed',
-        actions: {
-          type: 'conclude',
-          params: ({ context }) => ({
-            error: { code: 'provider_unavailable', message: `The provider of trigger type '${context.trigger_type}' disconnected before answering` },
-          }),
-        },
-      },
+      entry: { type: 'reportState', params: { state: 'parked' } },
       on: {
-        'provider.available': 'pending',
+        'provider.available': 'resending',
         'trigger.unregister': 'removed',
       },
     },
+    resending: {
+      entry: [{ type: 'reportState', params: { state: 'resending' } }, 'requestActivation'],
+      after: {
+        registrationTimeout: {
+          target: 'failed',
+          actions: { type: 'logResendFailed', params: ({ context }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs) }) },
+        },
+      },
+      on: {
+        'trigger.activated': { target: 'active', actions: 'logResent' },
+        'trigger.rejected': { target: 'failed', actions: { type: 'logResendFailed', params: ({ event }) => ({ error: event.error }) } },
+        'provider.lost': 'parked',
+        'trigger.unregister': { target: 'removed', actions: 'requestDeactivation' },
+      },
+    },
     // Whatever the type's child may hold for a failed registration is given back.
-    failed: { type: 'final', entry: 'requestDeactivation' },
-    removed: { type: 'final' },
+    failed: { type: 'final', entry: ['requestDeactivation', 'leaveCatalog'] },
+    removed: { type: 'final', entry: 'leaveCatalog' },
     released: { type: 'final' },
   },
 })

@@ -7,8 +7,8 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connectWorker } from '../adapters/ws-client.js'
-import { InvocationError, type WorkerClient } from '../adapters/worker.js'
+import { connectWorker } from '../client/ws-client.js'
+import { InvocationError, type WorkerClient } from '../client/worker.js'
 import { limit, until } from './harness.js'
 
 const cli = fileURLToPath(new URL('../cli.js', import.meta.url))

@@ -9,8 +9,8 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Engine } from '../adapters/engine.js'
-import type { WorkerClient } from '../adapters/worker.js'
-import { nextRun, parseCronConfig, type CronSchedule } from '../actors/cron-config.js'
+import type { WorkerClient } from '../client/worker.js'
+import { nextRun, parseCronConfig, type CronSchedule } from '../core/cron-config.js'
 import { eachWithEngine, limit, sleep, startEngine, until, type EngineCtx } from './harness.js'
 import { peersOver, transports } from './transports.js'
 

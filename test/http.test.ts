@@ -12,7 +12,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { registerWorker } from 'iii-sdk'
 import type { Engine, EngineOptions } from '../adapters/engine.js'
-import type { WorkerClient } from '../adapters/worker.js'
+import type { WorkerClient } from '../client/worker.js'
 import { eachWithEngine, limit, startEngine, until, type EngineCtx, type TestEngine } from './harness.js'
 import { peersOver, transports } from './transports.js'
 

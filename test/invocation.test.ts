@@ -6,7 +6,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Engine } from '../adapters/engine.js'
-import { InvocationError, type WorkerClient } from '../adapters/worker.js'
+import { InvocationError, type WorkerClient } from '../client/worker.js'
 import { activeTimers, eachWithEngine, limit, sleep, startEngine, until, type EngineCtx } from './harness.js'
 import { peersOver, transports, type RawPeer } from './transports.js'
 

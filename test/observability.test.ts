@@ -9,7 +9,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { WebSocketServer } from 'ws'
 import { createWebSocketInspector } from '@statelyai/inspect'
-import { connectWorker } from '../adapters/ws-client.js'
+import { connectWorker } from '../client/ws-client.js'
 import { limit, startEngine, until } from './harness.js'
 import { rawSocket } from './transports.js'
 

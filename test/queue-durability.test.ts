@@ -14,8 +14,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connectWorker } from '../adapters/ws-client.js'
-import type { WorkerClient } from '../adapters/worker.js'
+import { connectWorker } from '../client/ws-client.js'
+import type { WorkerClient } from '../client/worker.js'
 import { limit, sleep, until } from './harness.js'
 
 const cli = fileURLToPath(new URL('../cli.js', import.meta.url))

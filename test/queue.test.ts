@@ -16,13 +16,13 @@ import Database from 'better-sqlite3'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Engine, EngineOptions } from '../adapters/engine.js'
-import type { WorkerClient } from '../adapters/worker.js'
+import type { WorkerClient } from '../client/worker.js'
 import { eachWithEngine, limit, sleep, startEngine, until, type EngineCtx } from './harness.js'
 import { peersOver, transports, type RawPeer, type Transport } from './transports.js'
 import { queueRegistration } from './fixtures/register-trigger.js'
 import { createMemoryQueueStore } from '../adapters/memory-queue-store.js'
 import { createSqliteQueueStore } from '../adapters/sqlite-queue-store.js'
-import type { QueueStore } from '../adapters/queue-store.js'
+import type { QueueStore } from '../core/queue-store.js'
 
 type Message = { message_id: string; body: any; receive_count: number; enqueued_at: string }
 type Batch = { queue_name: string; messages: Message[] }

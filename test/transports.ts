@@ -5,8 +5,8 @@
  */
 import WebSocket from 'ws'
 import type { Engine } from '../adapters/engine.js'
-import { connectWorker } from '../adapters/ws-client.js'
-import type { WorkerClient } from '../adapters/worker.js'
+import { connectWorker } from '../client/ws-client.js'
+import type { WorkerClient } from '../client/worker.js'
 
 type Message = Record<string, any>
 

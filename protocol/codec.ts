@@ -4,6 +4,7 @@
  * wrong with it. Nothing past this point sees unvalidated input.
  */
 import * as v from 'valibot'
+import { errors } from './errors.js'
 import { describeValue, inboundSchemas, MAX_ID_LENGTH, type ErrorBody, type Inbound, type InboundType } from './messages.js'
 
 /** Values nested deeper than this are refused: they could not be forwarded safely. */
@@ -22,8 +23,8 @@ export type Decoded = { ok: true; message: Inbound } | DecodeFailure
 
 const usable = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH
 
-const fail = (code: string, message: string, raw?: Record<string, unknown>): DecodeFailure => {
-  const failure: DecodeFailure = { ok: false, error: { code, message } }
+const fail = (error: ErrorBody, raw?: Record<string, unknown>): DecodeFailure => {
+  const failure: DecodeFailure = { ok: false, error }
   if (!raw) return failure
   const ref: { type?: string; id?: string } = {}
   if (typeof raw.type === 'string' && raw.type.length <= 64) ref.type = raw.type
@@ -73,17 +74,17 @@ function issueText(schema: (typeof inboundSchemas)[InboundType], issue: v.BaseIs
 /** Validates a message object that arrived from a worker. */
 export function decodeValue(value: unknown): Decoded {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return fail('invalid_message', `A message must be a JSON object, got ${describeValue(value)}`)
+    return fail(errors.invalidMessage(`A message must be a JSON object, got ${describeValue(value)}`))
   }
   const raw = value as Record<string, unknown>
   const type = raw.type
-  if (typeof type !== 'string') return fail('invalid_message', `'type' must be a string, got ${describeValue(type)}`, raw)
+  if (typeof type !== 'string') return fail(errors.invalidMessage(`'type' must be a string, got ${describeValue(type)}`), raw)
   const schema = Object.hasOwn(inboundSchemas, type) ? inboundSchemas[type as InboundType] : undefined
-  if (!schema) return fail('unknown_message_type', `Unknown message type '${type.length > 64 ? type.slice(0, 64) + '…' : type}'`, raw)
+  if (!schema) return fail(errors.unknownMessageType(type), raw)
   const parsed = v.safeParse(schema, raw, { abortEarly: true })
-  if (!parsed.success) return fail('invalid_message', `${type}: ${issueText(schema, parsed.issues[0])}`, raw)
+  if (!parsed.success) return fail(errors.invalidMessage(`${type}: ${issueText(schema, parsed.issues[0])}`), raw)
   const unfit = unfitForJson(raw, MAX_DEPTH)
-  if (unfit) return fail('invalid_message', `${type}: ${unfit}`, raw)
+  if (unfit) return fail(errors.invalidMessage(`${type}: ${unfit}`), raw)
   return { ok: true, message: parsed.output as Inbound }
 }
 
@@ -93,7 +94,7 @@ export function decodeText(text: string): Decoded {
   try {
     value = JSON.parse(text)
   } catch (err) {
-    return fail('invalid_json', `Frame is not valid JSON: ${(err as Error).message.slice(0, 200)}`)
+    return fail(errors.invalidJson((err as Error).message))
   }
   return decodeValue(value)
 }

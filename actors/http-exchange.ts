@@ -1,8 +1,11 @@
 /**
- * HTTP at the edge: reads a request into the input an http-triggered function receives,
- * and writes what the function returned (or the engine's failure answer) as a response.
+ * The HTTP exchange of `provider:http`: reads a request into the input an http-triggered
+ * function receives, and writes what the function returned (or the engine's failure
+ * answer) as a response.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { ErrorBody } from '../protocol/messages.js'
+import { errors } from '../protocol/errors.js'
 
 /** The input of an http-triggered function. */
 export interface HttpRequestInput {
@@ -24,10 +27,9 @@ export interface BinaryBody {
 export class BodyError extends Error {
   constructor(
     readonly status: 400 | 413,
-    readonly code: string,
-    message: string,
+    readonly body: ErrorBody,
   ) {
-    super(message)
+    super(body.message)
   }
 }
 
@@ -51,7 +53,7 @@ export function parseQuery(search: string): Record<string, string | string[]> {
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new BodyError(413, 'payload_too_large', `Request body of ${declared} bytes exceeds the limit of ${limit} bytes`))
+    return Promise.reject(new BodyError(413, errors.bodyTooLarge(limit, declared)))
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
@@ -61,7 +63,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         req.removeAllListeners('data')
         req.resume()
-        reject(new BodyError(413, 'payload_too_large', `Request body exceeds the limit of ${limit} bytes`))
+        reject(new BodyError(413, errors.bodyTooLarge(limit)))
         return
       }
       chunks.push(chunk)
@@ -79,7 +81,7 @@ export function decodeBody(raw: Buffer, contentType: string | undefined): unknow
     try {
       return JSON.parse(raw.toString('utf8'))
     } catch (err) {
-      throw new BodyError(400, 'invalid_json', `Request body is not valid JSON: ${(err as Error).message}`)
+      throw new BodyError(400, errors.bodyNotJson((err as Error).message))
     }
   }
   if (type === 'application/x-www-form-urlencoded') return parseQuery(raw.toString('utf8'))
@@ -92,9 +94,9 @@ const isBinary = (body: unknown): body is BinaryBody =>
   typeof body === 'object' && body !== null && typeof (body as BinaryBody).$binary === 'string'
 
 /** Writes a JSON error answer: `{"error":{"code","message"}}`. */
-export function writeError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+export function writeError(res: ServerResponse, status: number, error: ErrorBody, headers: Record<string, string> = {}): void {
   if (res.headersSent) return void res.end()
-  const body = JSON.stringify({ error: { code, message } })
+  const body = JSON.stringify({ error: { code: error.code, message: error.message } })
   res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
@@ -137,10 +139,10 @@ export function writeResult(res: ServerResponse, result: unknown, function_id: s
       : { body: result }
   const status = spec.status_code ?? (spec.body === undefined || spec.body === null ? 204 : 200)
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
-    return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned status_code ${JSON.stringify(status)}; expected a whole number from 200 to 599`)
+    return writeError(res, 500, errors.invalidResponse(function_id, `status_code ${JSON.stringify(status)}; expected a whole number from 200 to 599`))
   }
   const headers = headerMap(spec.headers)
-  if (typeof headers === 'string') return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned bad headers: ${headers}`)
+  if (typeof headers === 'string') return writeError(res, 500, errors.invalidResponse(function_id, `bad headers: ${headers}`))
   // The engine frames the body itself.
   delete headers['content-length']
   delete headers['transfer-encoding']
@@ -158,7 +160,7 @@ export function writeResult(res: ServerResponse, result: unknown, function_id: s
     try {
       payload = JSON.stringify(body)
     } catch (err) {
-      return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned a body that is not JSON: ${(err as Error).message}`)
+      return writeError(res, 500, errors.invalidResponse(function_id, `a body that is not JSON: ${(err as Error).message}`))
     }
     headers['content-type'] ??= 'application/json; charset=utf-8'
   }
@@ -166,7 +168,7 @@ export function writeResult(res: ServerResponse, result: unknown, function_id: s
   try {
     res.writeHead(status, headers)
   } catch (err) {
-    return writeError(res, 500, 'invalid_response', `Function '${function_id}' returned headers Node cannot send: ${(err as Error).message}`)
+    return writeError(res, 500, errors.invalidResponse(function_id, `headers Node cannot send: ${(err as Error).message}`))
   }
   res.end(payload)
 }

@@ -2,7 +2,7 @@
  * The config of a `queue` trigger, with its defaults. Every refusal names the field, what
  * was expected and what came.
  */
-import { describeValue } from '../adapters/messages.js'
+import { shown as show } from '../protocol/values.js'
 
 /** What a queue name may be: 1–128 of letters, digits, `_ . : -`. */
 export const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,128}$/
@@ -18,7 +18,7 @@ export interface QueueConsumerConfig {
   concurrency: number
 }
 
-const shown = (value: unknown) => (typeof value === 'string' ? `'${value.length > 140 ? value.slice(0, 140) + '…' : value}'` : typeof value === 'number' ? String(value) : describeValue(value))
+const shown = (value: unknown) => show(value, 140)
 
 /** Checks a queue name; returns the refusal text, if any. */
 export function queueNameProblem(field: string, value: unknown): string | undefined {

@@ -4,7 +4,7 @@
  * (default false: a tick while the previous run is in flight is skipped).
  */
 import { Cron } from 'croner'
-import { describeValue } from '../adapters/messages.js'
+import { describeValue } from '../protocol/values.js'
 
 export interface CronSchedule {
   schedule: string

@@ -5,6 +5,8 @@
  * within its visibility timeout.
  */
 
+import { errors } from '../protocol/errors.js'
+
 /** A message as the store holds it. */
 export interface StoredMessage {
   message_id: string
@@ -89,7 +91,4 @@ export interface QueueStore {
 }
 
 /** Why a message went to the dead-letter queue when its lease ran out with no error recorded. */
-export const expiredLease = (receive_count: number) => ({
-  code: 'visibility_timeout',
-  message: `Not acknowledged within its visibility timeout after ${receive_count} receives`,
-})
+export const expiredLease = (receive_count: number) => errors.leaseExpired(receive_count)

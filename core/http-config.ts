@@ -4,18 +4,10 @@
  * or `http_method`), what was expected and what came.
  */
 import * as v from 'valibot'
-import { describeValue } from '../adapters/messages.js'
+import { shown } from '../protocol/values.js'
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const
 export type HttpMethod = (typeof HTTP_METHODS)[number]
-
-/** A value as a refusal shows it: strings quoted (cut at 200), numbers and booleans as they are. */
-export const shown = (value: unknown) =>
-  typeof value === 'string'
-    ? `'${value.length > 200 ? value.slice(0, 200) + '…' : value}'`
-    : typeof value === 'number' || typeof value === 'boolean'
-      ? String(value)
-      : describeValue(value)
 
 /** What an http trigger's config may hold (iii's `api_path` / `http_method` are aliases). */
 export const HttpConfig = v.object({

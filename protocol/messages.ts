@@ -1,21 +1,13 @@
 /**
- * Valibot schemas for every message of the wire protocol (PROTOCOL.md). Types are inferred
- * from these schemas and nowhere written twice. Unknown fields are dropped (iii-sdk adds
- * e.g. `message_type`), so what passes is exactly what the engine understands.
+ * Valibot schemas for every message of the wire protocol (docs/protocol.md). Types are
+ * inferred from these schemas and nowhere written twice. Unknown fields are dropped
+ * (iii-sdk adds e.g. `message_type`), so what passes is exactly what the engine
+ * understands.
  */
 import * as v from 'valibot'
+import { describeValue, MAX_ID_LENGTH } from './values.js'
 
-/** Longest id (function, trigger, trigger type, invocation) the engine accepts. */
-export const MAX_ID_LENGTH = 1024
-
-/** What a value's JSON type is, in words for error messages. */
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'string') return value.length === 0 ? 'an empty string' : value.length > MAX_ID_LENGTH ? `a string of ${value.length} characters` : 'a string'
-  if (typeof value === 'undefined') return 'nothing'
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
-}
+export { describeValue, MAX_ID_LENGTH }
 
 const idMessage = (field: string) => (issue: v.BaseIssue<unknown>) =>
   `'${field}' must be a non-empty string of at most ${MAX_ID_LENGTH} characters, got ${describeValue(issue.input)}`

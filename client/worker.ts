@@ -4,7 +4,8 @@
  * registered and replays it after every reconnect (behind a `reattach`), so a worker
  * survives a dropped connection or an engine restart without its author doing anything.
  */
-import type { ErrorBody, RegistrationResult } from './messages.js'
+import type { ErrorBody, RegistrationResult } from '../protocol/messages.js'
+import { errors, type ErrorCode } from '../protocol/errors.js'
 
 /** What a transport gives a worker: a way to send, and notice of what happens. */
 export interface Link {
@@ -51,17 +52,19 @@ export class InvocationError extends Error {
     const e = (typeof body === 'object' && body !== null ? body : {}) as Partial<ErrorBody>
     super(typeof e.message === 'string' ? e.message : typeof body === 'string' ? body : JSON.stringify(body))
     this.name = 'InvocationError'
-    this.code = typeof e.code === 'string' ? e.code : 'unknown'
+    this.code = typeof e.code === 'string' ? e.code : ('unknown' satisfies ErrorCode)
     this.body = body
   }
 }
 
 type Incoming = Record<string, any> & { type: string }
 
-const errorOf = (err: unknown, fallback: string): ErrorBody => ({
-  code: typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : fallback,
-  message: err instanceof Error ? err.message : String(err),
-})
+/** A handler's error as the engine is told it: its own `code` when it has one. */
+const errorOf = (err: unknown, fallback: 'invocation_failed' | 'invalid_config'): ErrorBody => {
+  const body = errors.handlerFailed(err, fallback)
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? { ...body, code } : body
+}
 
 /** Answers to a replayed registration that may come right once another worker is back. */
 const RETRYABLE = new Set(['trigger_type_not_found', 'function_not_found', 'provider_unavailable', 'provider_timeout'])
@@ -128,12 +131,12 @@ export class WorkerClient {
     this.retries.clear()
     for (const [id, call] of this.calls) {
       this.calls.delete(id)
-      call.reject(new InvocationError({ code: 'connection_lost', message: 'The connection to the engine was lost before the call was answered' }))
+      call.reject(new InvocationError(errors.connectionLost('call')))
     }
     if (!final) return
     for (const [id, waiting] of this.registering) {
       this.registering.delete(id)
-      for (const done of waiting) done({ type: 'triggerregistrationresult', id, trigger_type: '', function_id: '', error: { code: 'connection_lost', message: 'The connection to the engine ended before it answered' } })
+      for (const done of waiting) done({ type: 'triggerregistrationresult', id, trigger_type: '', function_id: '', error: errors.connectionLost('registration') })
     }
   }
 
@@ -174,7 +177,7 @@ export class WorkerClient {
         id: typeof id === 'string' ? id : '',
         trigger_type: typeof trigger_type === 'string' ? trigger_type : '',
         function_id: typeof function_id === 'string' ? function_id : '',
-        error: { code: 'invalid_message', message },
+        error: errors.invalidMessage(message),
       })
     if (typeof id !== 'string' || id.length === 0) return refused(`'id' must be a non-empty string, got ${id === undefined ? 'nothing' : JSON.stringify(id)}`)
     if (this.link && !this.send({ ...request, type: 'registertrigger' })) return refused('registertrigger: the request cannot be sent as JSON')
@@ -197,13 +200,13 @@ export class WorkerClient {
 
   /** Calls a function; resolves with its result, rejects with an InvocationError. */
   invoke<T = unknown>(function_id: string, data?: unknown, options: InvokeOptions = {}): Promise<T> {
-    if (!this.link) return Promise.reject(new InvocationError({ code: 'connection_lost', message: 'Not connected to the engine' }))
+    if (!this.link) return Promise.reject(new InvocationError(errors.connectionLost('not connected')))
     const invocation_id = `c${++this.seq}`
     return new Promise<T>((resolve, reject) => {
       this.calls.set(invocation_id, { resolve: resolve as (v: unknown) => void, reject })
       if (!this.send({ type: 'invokefunction', invocation_id, function_id, data, ...options })) {
         this.calls.delete(invocation_id)
-        reject(new InvocationError({ code: 'invalid_message', message: 'invokefunction: the call cannot be sent as JSON' }))
+        reject(new InvocationError(errors.invalidMessage('invokefunction: the call cannot be sent as JSON')))
       }
     })
   }
@@ -281,7 +284,7 @@ export class WorkerClient {
       this.link.send(message)
       return true
     } catch (err) {
-      this.report({ code: 'invalid_message', message: `Could not send ${(message as { type?: string }).type}: ${(err as Error).message}` })
+      this.report(errors.invalidMessage(`Could not send ${(message as { type?: string }).type}: ${(err as Error).message}`))
       return false
     }
   }
@@ -333,7 +336,7 @@ export class WorkerClient {
     const fn = this.functions.get(function_id)
     let reply: Record<string, unknown>
     if (!fn) {
-      reply = { type: 'invocationresult', invocation_id, function_id, error: { code: 'function_not_found', message: `This worker has no function '${function_id}'` } }
+      reply = { type: 'invocationresult', invocation_id, function_id, error: errors.functionNotOffered(function_id) }
     } else {
       try {
         reply = { type: 'invocationresult', invocation_id, function_id, result: await fn.handler(message.data, message.metadata) }
@@ -342,14 +345,14 @@ export class WorkerClient {
       }
     }
     if (invocation_id === undefined || this.send(reply)) return
-    this.send({ type: 'invocationresult', invocation_id, function_id, error: { code: 'invalid_result', message: `Function '${function_id}' returned a value that cannot be sent as JSON` } })
+    this.send({ type: 'invocationresult', invocation_id, function_id, error: errors.resultNotJson(function_id) })
   }
 
   private async provide(message: Incoming): Promise<void> {
     const { id, trigger_type, function_id, config, metadata } = message
     const type = this.triggerTypes.get(trigger_type)
     let error: ErrorBody | undefined
-    if (!type) error = { code: 'trigger_type_not_found', message: `This worker does not provide trigger type '${trigger_type}'` }
+    if (!type) error = errors.triggerTypeNotMine(trigger_type)
     else {
       try {
         await type.handler.registerTrigger({ id, function_id, config, metadata })

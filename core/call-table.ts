@@ -1,0 +1,156 @@
+/**
+ * The call table: every call in flight, who serves it and who waits for it, and which
+ * replica serves a function next. Pure data, no timers and no I/O: the invocations actor
+ * (actors/invocations.ts) drives it, keeps the deadlines, and writes the frames. Its JSON
+ * form (`toJSON`) is what the inspector shows as that actor's snapshot.
+ *
+ * Each call carries an opaque `handle` for its driver (a deadline timer, a reply
+ * callback); the table never looks at it and never shows it.
+ */
+
+/** How a call ended: a result, or an error object passed on as it came. */
+export type Outcome = { result: unknown; error?: undefined } | { error: unknown; result?: undefined }
+
+/** What started a call, for metrics: a worker, a trigger type, or the engine. */
+export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'engine'
+
+/** The outcome label of a call: ok, error, or the engine's own error code. */
+export const outcomeOf = (outcome: Outcome): string => {
+  if (outcome.error === undefined) return 'ok'
+  const code = (outcome.error as { code?: unknown } | null)?.code
+  return code === 'invocation_timeout' || code === 'function_not_found' || code === 'worker_disconnected' ? code : 'error'
+}
+
+/** One call in flight. */
+export interface Call<H> {
+  /** The engine-made invocation id the serving worker sees. */
+  readonly id: string
+  readonly function_id: string
+  /** The worker serving it. */
+  readonly worker_id: string
+  /** The worker waiting for it and its own invocation id; undefined when engine code waits. */
+  readonly caller?: { worker_id: string; invocation_id?: string }
+  readonly source: CallSource
+  /** `performance.now()` when it started. */
+  readonly started: number
+  readonly timeout_ms: number
+  /** The driver's own data for this call. */
+  readonly handle: H
+}
+
+export class CallTable<H = unknown> {
+  private readonly calls = new Map<string, Call<H>>()
+  /** worker id → ids of the calls it serves or waits for, so a leaving worker costs only its own calls. */
+  private readonly byWorker = new Map<string, Set<string>>()
+  /** Round robin over replicas: whose turn it is, per function id. */
+  private readonly turns = new Map<string, number>()
+  private seq = 0
+  private draining = false
+
+  /** @param prefix starts every id this table makes (ids of different engine runs never match). */
+  constructor(private readonly prefix: string) {}
+
+  get size(): number {
+    return this.calls.size
+  }
+
+  /** Which of `workers` (the function's replicas, in registration order) serves the next call: round robin. */
+  pickWorker(function_id: string, workers: readonly string[] | undefined): string | undefined {
+    if (!workers || workers.length === 0) return undefined
+    if (workers.length === 1) return workers[0]
+    const turn = this.turns.get(function_id) ?? 0
+    this.turns.set(function_id, turn + 1 >= workers.length ? 0 : turn + 1)
+    return workers[turn % workers.length]
+  }
+
+  /** Records a new call and returns it with its id. */
+  open(call: Omit<Call<H>, 'id'>): Call<H> {
+    const id = this.prefix + (++this.seq).toString(36)
+    const entry = { ...call, id }
+    this.calls.set(id, entry)
+    this.index(call.worker_id, id)
+    if (call.caller) this.index(call.caller.worker_id, id)
+    return entry
+  }
+
+  get(id: string): Call<H> | undefined {
+    return this.calls.get(id)
+  }
+
+  /** Removes a call and returns it. */
+  close(id: string): Call<H> | undefined {
+    const call = this.calls.get(id)
+    if (!call) return undefined
+    this.calls.delete(id)
+    this.unindex(call.worker_id, id)
+    if (call.caller) this.unindex(call.caller.worker_id, id)
+    return call
+  }
+
+  /**
+   * The call an `invocationresult` from `worker_id` answers, removed from the table; undefined
+   * when no such call awaits that worker (unknown, answered, timed out, or served by another).
+   */
+  answeredBy(worker_id: string, id: string): Call<H> | undefined {
+    return this.calls.get(id)?.worker_id === worker_id ? this.close(id) : undefined
+  }
+
+  /**
+   * A worker left: its calls leave the table. `failed` are the calls it served (their callers
+   * must be told), `dropped` those it waited for (nobody to tell).
+   */
+  workerGone(worker_id: string): { failed: Array<Call<H>>; dropped: Array<Call<H>> } {
+    const failed: Array<Call<H>> = []
+    const dropped: Array<Call<H>> = []
+    for (const id of [...(this.byWorker.get(worker_id) ?? [])]) {
+      const call = this.close(id)
+      if (call) (call.worker_id === worker_id ? failed : dropped).push(call)
+    }
+    this.byWorker.delete(worker_id)
+    return { failed, dropped }
+  }
+
+  /** Removes and returns every call (the engine stops). */
+  closeAll(): Array<Call<H>> {
+    const all = [...this.calls.values()]
+    for (const call of all) this.close(call.id)
+    return all
+  }
+
+  /** From now on the table counts as drained once it is empty. */
+  drain(): void {
+    this.draining = true
+  }
+
+  /** Draining, and no call left. */
+  get drained(): boolean {
+    return this.draining && this.calls.size === 0
+  }
+
+  /** What the inspector shows: the calls in flight, without their handles. */
+  toJSON() {
+    const calls: Record<string, unknown> = {}
+    for (const c of this.calls.values()) {
+      calls[c.id] = {
+        function_id: c.function_id,
+        worker_id: c.worker_id,
+        caller: c.caller ?? c.source,
+        source: c.source,
+        started_at: new Date(performance.timeOrigin + c.started).toISOString(),
+        timeout_ms: c.timeout_ms,
+      }
+    }
+    return { in_flight: this.calls.size, draining: this.draining, calls }
+  }
+
+  private index(worker_id: string, id: string): void {
+    const ids = this.byWorker.get(worker_id)
+    if (ids) ids.add(id)
+    else this.byWorker.set(worker_id, new Set([id]))
+  }
+
+  private unindex(worker_id: string, id: string): void {
+    const ids = this.byWorker.get(worker_id)
+    if (ids && ids.delete(id) && ids.size === 0) this.byWorker.delete(worker_id)
+  }
+}

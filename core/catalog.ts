@@ -1,0 +1,167 @@
+/**
+ * The catalog: the engine's directory. Which workers are connected; which functions each
+ * offers, which trigger types each provides and which triggers each registered (with the
+ * state of each registration); indexed for the lookups every registration and invocation
+ * makes. Pure data and one transition function: the `catalog` actor (actors/catalog.ts)
+ * runs it, sessions and registrations change it only by sending it events, and everyone
+ * reads it through that actor's snapshot (which the inspector shows).
+ *
+ * Records have no prototype, so ids such as `__proto__` or `constructor` are ordinary
+ * keys. The state is plain JSON, updated in place: it is large and changed often.
+ */
+
+/** The catalog's provider name for the trigger types the engine provides itself. */
+export const ENGINE_PROVIDER = 'engine'
+
+/** The trigger types the engine provides itself, with what `engine::trigger-types::list` says of each. */
+export const BUILTIN_TRIGGER_TYPES = {
+  http: "HTTP routes on the engine's HTTP listener",
+  cron: 'Cron schedules (5 or 6 fields, nicknames, IANA time zones)',
+  queue: 'Durable queues: batches, visibility timeouts, dead letters',
+} as const
+
+export type BuiltinTriggerType = keyof typeof BUILTIN_TRIGGER_TYPES
+
+export const isBuiltin = (trigger_type: string): trigger_type is BuiltinTriggerType => Object.hasOwn(BUILTIN_TRIGGER_TYPES, trigger_type)
+
+/** What a worker told the engine about itself (`engine::workers::register`). */
+export type WorkerInfo = Record<string, unknown>
+
+export interface FunctionInfo {
+  description?: string
+  request_format?: unknown
+  response_format?: unknown
+  metadata?: unknown
+}
+
+/** The states of a trigger registration (machines/trigger.machine.ts) that others see. */
+export type TriggerState = 'pending' | 'active' | 'parked' | 'resending'
+
+/** One trigger registration, as listings show it. */
+export interface TriggerEntry {
+  id: string
+  trigger_type: string
+  function_id: string
+  config: Record<string, unknown>
+  state: TriggerState
+}
+
+export interface WorkerEntry {
+  worker_id: string
+  connected_at: string
+  info: WorkerInfo
+  functions: Record<string, FunctionInfo>
+  trigger_types: Record<string, { description?: string }>
+  /** Its trigger registrations by id, from acceptance until they fail, are removed or the worker leaves. */
+  triggers: Record<string, TriggerEntry>
+}
+
+export interface CatalogState {
+  workers: Record<string, WorkerEntry>
+  /** function id → the workers offering it, in registration order. */
+  functions: Record<string, { workers: string[] }>
+  /** trigger type id → the worker providing it (`engine` for the built-in types). */
+  triggerTypes: Record<string, { worker_id: string; description?: string }>
+}
+
+export type CatalogEvent =
+  | { type: 'worker.add'; worker_id: string; connected_at: string }
+  | { type: 'worker.describe'; worker_id: string; info: WorkerInfo }
+  | { type: 'worker.remove'; worker_id: string }
+  | { type: 'function.add'; worker_id: string; function_id: string; info: FunctionInfo }
+  | { type: 'function.remove'; worker_id: string; function_id: string }
+  | { type: 'triggerType.add'; worker_id: string; trigger_type: string; description?: string }
+  | { type: 'triggerType.remove'; worker_id: string; trigger_type: string }
+  | { type: 'trigger.add'; worker_id: string; trigger: TriggerEntry }
+  | { type: 'trigger.state'; worker_id: string; id: string; state: TriggerState }
+  | { type: 'trigger.remove'; worker_id: string; id: string }
+
+/** A record without a prototype, safe for any key. */
+export const record = <T>(): Record<string, T> => Object.create(null) as Record<string, T>
+
+/** The catalog at start: the engine's own trigger types (id → description), nothing else. */
+export function initialCatalog(builtins: Record<string, string>): CatalogState {
+  const triggerTypes = record<{ worker_id: string; description?: string }>()
+  for (const [id, description] of Object.entries(builtins)) triggerTypes[id] = { worker_id: ENGINE_PROVIDER, description }
+  return { workers: record(), functions: record(), triggerTypes }
+}
+
+function removeFunction(state: CatalogState, worker_id: string, function_id: string): void {
+  const entry = state.functions[function_id]
+  if (!entry) return
+  const at = entry.workers.indexOf(worker_id)
+  if (at >= 0) entry.workers.splice(at, 1)
+  if (entry.workers.length === 0) delete state.functions[function_id]
+}
+
+/** Applies one change, in place, and returns the state. Changes for a worker that left change nothing. */
+export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): CatalogState {
+  if (event.type === 'worker.add') {
+    state.workers[event.worker_id] = {
+      worker_id: event.worker_id,
+      connected_at: event.connected_at,
+      info: record(),
+      functions: record(),
+      trigger_types: record(),
+      triggers: record(),
+    }
+    return state
+  }
+  const worker = state.workers[event.worker_id]
+  if (!worker) return state
+  switch (event.type) {
+    case 'worker.describe':
+      worker.info = event.info
+      break
+    case 'worker.remove':
+      for (const function_id in worker.functions) removeFunction(state, event.worker_id, function_id)
+      for (const trigger_type in worker.trigger_types) {
+        if (state.triggerTypes[trigger_type]?.worker_id === event.worker_id) delete state.triggerTypes[trigger_type]
+      }
+      delete state.workers[event.worker_id]
+      break
+    case 'function.add':
+      worker.functions[event.function_id] = event.info
+      ;(state.functions[event.function_id] ??= { workers: [] }).workers.push(event.worker_id)
+      break
+    case 'function.remove':
+      if (!(event.function_id in worker.functions)) break
+      delete worker.functions[event.function_id]
+      removeFunction(state, event.worker_id, event.function_id)
+      break
+    case 'triggerType.add':
+      worker.trigger_types[event.trigger_type] = { description: event.description }
+      state.triggerTypes[event.trigger_type] = { worker_id: event.worker_id, description: event.description }
+      break
+    case 'triggerType.remove':
+      delete worker.trigger_types[event.trigger_type]
+      if (state.triggerTypes[event.trigger_type]?.worker_id === event.worker_id) delete state.triggerTypes[event.trigger_type]
+      break
+    case 'trigger.add':
+      worker.triggers[event.trigger.id] = event.trigger
+      break
+    case 'trigger.state': {
+      const trigger = worker.triggers[event.id]
+      if (trigger) trigger.state = event.state
+      break
+    }
+    case 'trigger.remove':
+      delete worker.triggers[event.id]
+      break
+  }
+  return state
+}
+
+/** Who provides `trigger_type`: a worker id, `engine`, or undefined when nobody does. */
+export const providerOf = (state: CatalogState, trigger_type: string): string | undefined => state.triggerTypes[trigger_type]?.worker_id
+
+/** Whether any live worker offers `function_id`. */
+export const isOffered = (state: CatalogState, function_id: string): boolean => (state.functions[function_id]?.workers.length ?? 0) > 0
+
+/** Every trigger registration of live workers, in worker order. */
+export function* allTriggers(state: CatalogState): Generator<TriggerEntry & { worker_id: string }> {
+  for (const worker_id in state.workers) {
+    const triggers = state.workers[worker_id].triggers
+    for (const id in triggers) yield { ...triggers[id], worker_id }
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The route table of the HTTP listener: which function each route (one method of one path)
+ * calls, and which triggers hold it. Pure data over rou3's radix tree; `provider:http`
+ * (actors/http-provider.ts) owns the listener and drives this table, and its JSON form is
+ * that actor's snapshot.
+ *
+ * Rules (docs/protocol.md, http triggers):
+ * - Routes are kept per method, so a request finds the most specific path bound for its
+ *   own method (static before `:param` before `*`). HEAD falls back to GET.
+ * - A path bound only for other methods is 405 with `Allow` (OPTIONS: 204 with `Allow`);
+ *   no path at all, 404.
+ * - The same method and path bound to another function is refused (`invalid_config`,
+ *   naming the holder); bound again to the same function, the route is shared and lives
+ *   while any holder does. Two routes of the same shape must name their parameters alike.
+ */
+import { addRoute, createRouter, findRoute, removeRoute } from 'rou3'
+import type { ErrorBody } from '../protocol/messages.js'
+import { errors } from '../protocol/errors.js'
+import { HTTP_METHODS, REST_PARAM, type HttpRoute } from './http-config.js'
+
+/** One route: the function it calls and the triggers holding it. */
+export interface Binding {
+  method: string
+  pattern: string
+  /** The path as its first holder wrote it, for messages. */
+  path: string
+  params: string[]
+  function_id: string
+  timeout_ms?: number
+  /** Holder keys (`worker_id␀trigger_id`) of every trigger holding the route; the first is its owner of record. */
+  holders: string[]
+}
+
+/** What a request finds. */
+export type RouteMatch =
+  | { kind: 'route'; binding: Binding; path_params: Record<string, string> }
+  /** The path is routed, but not for this method: `allow` lists the methods that are. */
+  | { kind: 'method-not-allowed'; allow: string }
+  | { kind: 'not-found' }
+
+export interface Holder {
+  worker_id: string
+  trigger_id: string
+}
+
+const holderKey = ({ worker_id, trigger_id }: Holder) => `${worker_id}\u0000${trigger_id}`
+const describeHolder = (key: string) => {
+  const [worker_id, trigger_id] = key.split('\u0000')
+  return `trigger '${trigger_id}' of worker '${worker_id}'`
+}
+
+export class RouteTable {
+  private readonly router = createRouter<Binding>()
+  /** Bindings by `METHOD shape`. */
+  private readonly bindings = new Map<string, Binding>()
+  /** The binding key each holder holds. */
+  private readonly held = new Map<string, string>()
+
+  /** Number of routes. */
+  get size(): number {
+    return this.bindings.size
+  }
+
+  /** Binds `route` to `function_id` for `holder`; returns the refusal, or undefined when it holds the route. */
+  add(holder: Holder, function_id: string, route: HttpRoute): ErrorBody | undefined {
+    const key = holderKey(holder)
+    const routeKey = `${route.method} ${route.shape}`
+    const bound = this.bindings.get(routeKey)
+    if (bound && bound.function_id !== function_id) {
+      return errors.invalidConfig(`Route ${route.method} ${route.path} is already bound to function '${bound.function_id}' by ${describeHolder(bound.holders[0])}`)
+    }
+    if (bound && bound.params.join('/') !== route.params.join('/')) {
+      return errors.invalidConfig(
+        `Route ${route.method} ${route.path} is the route ${route.method} ${bound.path} held by ${describeHolder(bound.holders[0])} with other parameter names; use the same names`,
+      )
+    }
+    if (bound) {
+      if (!bound.holders.includes(key)) bound.holders.push(key)
+    } else {
+      const binding: Binding = { method: route.method, pattern: route.pattern, path: route.path, params: route.params, function_id, timeout_ms: route.timeout_ms, holders: [key] }
+      try {
+        addRoute(this.router, route.method, route.pattern, binding)
+      } catch (err) {
+        return errors.invalidConfig(`'path' ${JSON.stringify(route.path)} cannot be routed: ${(err as Error).message}`)
+      }
+      this.bindings.set(routeKey, binding)
+    }
+    this.held.set(key, routeKey)
+    return undefined
+  }
+
+  /** Lets go of what `holder` holds; a route nobody holds any more is removed. */
+  remove(holder: Holder): void {
+    const key = holderKey(holder)
+    const routeKey = this.held.get(key)
+    if (routeKey === undefined) return
+    this.held.delete(key)
+    const binding = this.bindings.get(routeKey)
+    if (!binding) return
+    binding.holders.splice(binding.holders.indexOf(key), 1)
+    if (binding.holders.length > 0) return
+    this.bindings.delete(routeKey)
+    removeRoute(this.router, binding.method, binding.pattern)
+  }
+
+  /** What a request for `method` (upper case) and `path` (as it came, still encoded) finds. */
+  match(method: string, path: string): RouteMatch {
+    const found = findRoute(this.router, method, path) ?? (method === 'HEAD' ? findRoute(this.router, 'GET', path) : undefined)
+    if (found) {
+      // Built from entries: a parameter named `__proto__` is an own key like any other.
+      const entries: Array<[string, string]> = []
+      for (const name in found.params) {
+        const value = found.params[name]
+        let decoded = value
+        try {
+          decoded = decodeURIComponent(value)
+        } catch {}
+        entries.push([name === REST_PARAM ? '*' : name, decoded])
+      }
+      return { kind: 'route', binding: found.data, path_params: Object.fromEntries(entries) }
+    }
+    const bound = HTTP_METHODS.filter((m) => findRoute(this.router, m, path))
+    if (bound.length === 0) return { kind: 'not-found' }
+    const allow = HTTP_METHODS.filter((m) => bound.includes(m) || (m === 'HEAD' && bound.includes('GET')) || m === 'OPTIONS').join(', ')
+    return { kind: 'method-not-allowed', allow }
+  }
+
+  /** What the inspector shows: every route with its function and holders. */
+  toJSON() {
+    return {
+      routes: [...this.bindings.values()].map((b) => ({
+        method: b.method,
+        path: b.path,
+        function_id: b.function_id,
+        holders: b.holders.map((h) => {
+          const [worker_id, trigger_id] = h.split('\u0000')
+          return { worker_id, trigger_id }
+        }),
+      })),
+    }
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * What every actor of the engine accepts and emits: the events of the actor system. The
+ * machines (machines/) and the actors (actors/) implement these contracts; the typed
+ * access in machines/system.ts gives refs that accept exactly them. Read this file to know
+ * what may be said to whom.
+ *
+ * Events are named `subject.verb` (`trigger.register`, `route.add`). Events that carry a
+ * `reply` function are requests from engine code: the actor answers by calling it once.
+ */
+import type { ErrorBody, InboundOf, Outbound, RegistrationResult } from '../protocol/messages.js'
+import type { SessionWireEvent } from '../protocol/events.js'
+import type { DecodeFailure } from '../protocol/codec.js'
+import type { CatalogEvent, CatalogState, TriggerState } from '../core/catalog.js'
+import type { HttpRoute } from '../core/http-config.js'
+import type { CronSchedule } from '../core/cron-config.js'
+import type { QueueConsumerConfig } from '../core/queue-config.js'
+import type { QueueCounts } from '../core/queue-store.js'
+import type { CallSource, Outcome } from '../core/call-table.js'
+
+export type { CatalogEvent, CatalogState, CallSource, Outcome }
+
+/** A log record an actor asks its session or the engine to write. */
+export interface LogRecord {
+  level: 'info' | 'warn'
+  msg: string
+  data: Record<string, unknown>
+}
+
+// ---------------------------------------------------------------------------------------
+// engine (machines/engine.machine.ts)
+
+/** How the engine runs: resolved from the user's options (core/options.ts). */
+export interface EngineSettings {
+  /** How long a worker-provided trigger type may take to answer a registration (ms). */
+  registrationTimeoutMs: number
+  /** How long a call may take when the caller sets no `timeout_ms` (ms). */
+  invocationTimeoutMs: number
+  /** How long stopping waits for calls in flight (ms). */
+  graceMs: number
+  /** The HTTP listener for `http` triggers; without it the `http` type is not offered. */
+  http?: HttpProviderInput
+}
+
+export type EngineEvent =
+  | { type: 'engine.started' }
+  | { type: 'engine.stop' }
+  /** A transport accepted a connection: spawn its session. */
+  | { type: 'session.open'; worker_id: string; reattach_hash: string }
+  /** A session closed: stop it (which releases all it held); the types it provided are gone. */
+  | { type: 'session.ended'; worker_id: string; trigger_types: string[] }
+  /** A worker started providing a trigger type: parked triggers of that type may be re-sent. */
+  | { type: 'triggerType.available'; trigger_type: string }
+  /** A trigger type lost its provider: `gone` when the provider disconnected, not when it only unregistered the type. */
+  | { type: 'triggerType.lost'; trigger_type: string; gone: boolean }
+  | { type: 'invocations.drained' }
+  | { type: 'provider.listening'; provider: string; host: string; port: number }
+  | { type: 'provider.failed'; provider: string; message: string }
+  | ({ type: 'engine.log' } & LogRecord)
+
+export type EngineEmitted =
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data: Record<string, unknown> }
+  | { type: 'provider.failed'; provider: string; message: string }
+
+// ---------------------------------------------------------------------------------------
+// session:<worker_id> (machines/session.machine.ts)
+
+export interface SessionInput {
+  worker_id: string
+  /** SHA-256 of the token handed to the worker in `workerregistered`; the token itself is never kept. */
+  reattach_hash: string
+  registrationTimeoutMs: number
+}
+
+/** Facts a session looks up before it decides on a `registertrigger` (machines/session.machine.ts). */
+export interface TriggerFacts {
+  /** The session already has a trigger with this id. */
+  idTaken: boolean
+  /** Who provides the trigger type: a worker id, `engine`, or undefined. */
+  provider: string | undefined
+  /** Some live worker offers the function, or it is an engine function. */
+  functionKnown: boolean
+  /** The session already runs a child for this trigger type. */
+  hasTypeChild: boolean
+}
+
+/** Events a session raises to itself once it has looked up what a decision needs. */
+export type SessionCheckedEvent =
+  | { type: 'function.checked'; message: InboundOf<'registerfunction'>; mine: boolean }
+  | { type: 'functionRemoval.checked'; message: InboundOf<'unregisterfunction'>; mine: boolean }
+  | { type: 'triggerType.checked'; message: InboundOf<'registertriggertype'>; provider: string | undefined }
+  | { type: 'triggerTypeRemoval.checked'; message: InboundOf<'unregistertriggertype'>; provider: string | undefined }
+  | { type: 'trigger.checked'; message: InboundOf<'registertrigger'>; facts: TriggerFacts }
+  | { type: 'triggerRemoval.checked'; message: InboundOf<'unregistertrigger'>; registered_type: string | undefined }
+  | { type: 'verdict.checked'; message: InboundOf<'triggerregistrationresult'>; origin: { worker_id: string; trigger_type: string } | undefined }
+
+/** Events the engine's other actors send a session. */
+export type SessionInternalEvent =
+  | { type: 'session.start'; reattach_token: string }
+  | { type: 'session.close'; reason?: string }
+  /** Answer a frame of this worker with an error frame (sent by the actor that refused it). */
+  | { type: 'session.reject'; error: ErrorBody; ref?: { type?: string; id?: string } }
+  /** Another session's `reattach` names this one: close if the token is this session's. */
+  | { type: 'session.retire'; by: string; reattach_token: string }
+  /** Write a `registertrigger` / `unregistertrigger` to this worker, the provider of a trigger type. */
+  | { type: 'provider.forward'; message: Extract<Outbound, { type: 'registertrigger' }> }
+  | { type: 'provider.unforward'; message: Extract<Outbound, { type: 'unregistertrigger' }> }
+  /** A registration's first outcome, to answer the worker with. */
+  | { type: 'trigger.settled'; result: RegistrationResult }
+  | ({ type: 'session.log' } & LogRecord)
+
+export type SessionEvent = SessionWireEvent | { type: 'frame.invalid'; failure: DecodeFailure } | SessionInternalEvent | SessionCheckedEvent
+
+/** What a session emits: frames for its transport, log records, and its end. */
+export type SessionEmitted =
+  | { type: 'outbound'; message: Outbound }
+  | ({ type: 'log' } & LogRecord)
+  | { type: 'ended'; reason: string }
+
+// ---------------------------------------------------------------------------------------
+// trigger:<worker_id>:<id> (machines/trigger.machine.ts)
+
+export interface TriggerInput {
+  worker_id: string
+  id: string
+  trigger_type: string
+  function_id: string
+  config: Record<string, unknown>
+  metadata?: unknown
+  registrationTimeoutMs: number
+}
+
+export type TriggerEvent =
+  | { type: 'trigger.activated' }
+  | { type: 'trigger.rejected'; error: ErrorBody }
+  | { type: 'trigger.unregister' }
+  /** The type's child that holds this registration is stopping (its session ended). */
+  | { type: 'trigger.release' }
+  | { type: 'provider.lost'; trigger_type: string; gone: boolean }
+  | { type: 'provider.available'; trigger_type: string }
+
+export type { TriggerState }
+
+// ---------------------------------------------------------------------------------------
+// session:<worker_id>:<trigger type> (actors/*-trigger-type.ts, actors/remote-trigger-type.ts)
+
+export interface TriggerTypeInput {
+  worker_id: string
+  trigger_type: string
+}
+
+/** What every trigger-type child receives: the same for built-in and worker-provided types. */
+export type TriggerTypeEvent =
+  /** From its session: a registration that passed the session's checks. */
+  | { type: 'trigger.register'; input: TriggerInput }
+  /** From its session: unregister one of its triggers. */
+  | { type: 'trigger.unregister'; trigger_id: string }
+  /** From a registration: do the type's work for it (validate, route, schedule, forward). */
+  | { type: 'trigger.activate'; trigger_id: string; function_id: string; config: Record<string, unknown>; metadata?: unknown }
+  /** From a registration: give back whatever was held for it. */
+  | { type: 'trigger.deactivate'; trigger_id: string }
+  /** From a registration: its first outcome, passed on to the session. */
+  | { type: 'trigger.settled'; result: RegistrationResult }
+  /** From a registration: a later outcome, passed on to the session's log. */
+  | ({ type: 'session.log' } & LogRecord)
+  /** From a provider's session: its verdict on a forwarded registration. */
+  | { type: 'provider.verdict'; forwarded_id: string; from: string; error?: unknown }
+  /** From the engine: the type's provider came or went. */
+  | { type: 'provider.lost'; trigger_type: string; gone: boolean }
+  | { type: 'provider.available'; trigger_type: string }
+
+// ---------------------------------------------------------------------------------------
+// invocations (actors/invocations.ts)
+
+/** Who asked for a call: a worker (answered with `invocationresult`), or engine code (answered through `reply`). */
+export type Caller = { worker_id: string; invocation_id?: string } | { reply: (outcome: Outcome) => void }
+
+/** A call the engine starts: for a worker, a trigger, or itself. */
+export interface CallRequest {
+  caller: Caller
+  function_id: string
+  data: unknown
+  timeout_ms?: number
+  /** What started the call, for metrics. */
+  source?: CallSource
+  /** Fire and forget: no answer is routed back. */
+  void?: boolean
+  /** A durable call: stored on this queue and run from there; answered at once with its message id. */
+  enqueue?: string
+  metadata?: unknown
+  traceparent?: string
+  baggage?: string
+}
+
+export type InvocationsEvent =
+  /** A worker's `invokefunction`, straight from its port. */
+  | { type: 'invocation.call'; worker_id: string; message: InboundOf<'invokefunction'> }
+  | ({ type: 'invocation.start' } & CallRequest)
+  | { type: 'invocation.result'; worker_id: string; invocation_id: string; result?: unknown; error?: unknown }
+  | { type: 'worker.gone'; worker_id: string }
+  | { type: 'invocations.drain' }
+  /** A trigger skipped a run (a cron tick while the previous run is in flight): counted, nothing else. */
+  | { type: 'invocation.skipped'; source: CallSource; function_id: string }
+  /** The engine stops now: every call in flight fails for its caller. */
+  | { type: 'invocations.abort' }
+
+export type InvocationsEmitted =
+  /** A frame for a worker: a call it serves, or the answer to one it made. */
+  | { type: 'invocation.out'; worker_id: string; message: Extract<Outbound, { type: 'invokefunction' | 'invocationresult' }> }
+  | { type: 'invocation.ended'; source: CallSource; function_id: string; outcome: string; seconds: number }
+  | { type: 'invocation.skipped'; source: CallSource; function_id: string }
+
+export interface InvocationsInput {
+  defaultTimeoutMs: number
+}
+
+// ---------------------------------------------------------------------------------------
+// provider:http (actors/http-provider.ts)
+
+export interface HttpProviderInput {
+  host: string
+  port: number
+  /** Largest request body accepted; larger gets 413. */
+  maxBodyBytes: number
+  /** Answer deadline for a route whose config sets no `timeout_ms`; past it, 504. */
+  timeoutMs: number
+}
+
+export type HttpProviderEvent =
+  | { type: 'route.add'; worker_id: string; trigger_id: string; function_id: string; route: HttpRoute }
+  | { type: 'route.remove'; worker_id: string; trigger_id: string }
+
+// ---------------------------------------------------------------------------------------
+// provider:cron (actors/cron-provider.ts)
+
+/** What `cron.jobs` answers: each job the provider runs, and how many triggers it serves. */
+export interface CronJobInfo {
+  pattern: string
+  timezone: string
+  triggers: number
+}
+
+export type CronProviderEvent =
+  | { type: 'cron.schedule'; worker_id: string; trigger_id: string; function_id: string; schedule: CronSchedule }
+  | { type: 'cron.unschedule'; worker_id: string; trigger_id: string }
+  /** The jobs running now (for tests and inspection). */
+  | { type: 'cron.jobs'; reply: (jobs: CronJobInfo[]) => void }
+
+// ---------------------------------------------------------------------------------------
+// provider:queue (actors/queue-provider.ts)
+
+type Reply<T> = (answer: { result: T } | { error: ErrorBody }) => void
+
+export type QueueProviderEvent =
+  | { type: 'queue.consume'; worker_id: string; trigger_id: string; function_id: string; config: QueueConsumerConfig }
+  | { type: 'queue.stop'; worker_id: string; trigger_id: string }
+  | { type: 'queue.send'; queue_name: string; body: unknown; delay_seconds?: number; function_id?: string; reply: Reply<{ message_id: string }> }
+  | { type: 'queue.deadLetters'; dead_letter_queue: string; limit: number; reply: Reply<{ messages: Array<Record<string, unknown>> }> }
+  | { type: 'queue.redrive'; dead_letter_queue: string; message_ids?: string[]; reply: Reply<{ redriven: number }> }
+  | { type: 'queue.counts'; reply: (counts: Record<string, QueueCounts>) => void }
+  /**
+   * The engine is stopping: lease nothing new (a batch leased now could not finish and would
+   * only come back after its timeout with one receive spent); batches in flight still settle.
+   */
+  | { type: 'queue.drain' }
+
+/** What the providers tell the engine (their parent). */
+export type ProviderReport = Extract<EngineEvent, { type: 'provider.listening' | 'provider.failed' | 'engine.log' }>

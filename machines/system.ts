@@ -1,0 +1,91 @@
+/**
+ * The actor system's map: every actor's id (its systemId, which is also its id under its
+ * parent, so the inspector's tree reads like the design), and typed access to each one.
+ * No other module spells an actor id; every lookup of another actor goes through here and
+ * gets a ref that accepts exactly that actor's events (machines/contracts.ts).
+ *
+ *     engine
+ *     ├── catalog                       the directory (core/catalog.ts)
+ *     ├── invocations                   calls in flight (core/call-table.ts)
+ *     ├── provider:http | :cron | :queue
+ *     └── session:<worker_id>
+ *         └── session:<worker_id>:<trigger type>
+ *             └── trigger:<worker_id>:<trigger id>
+ *
+ * An actor that has stopped is not found; sending to it is a no-op (`tell`), as in any
+ * actor system: whoever needed an answer from it gets one from whoever outlived it.
+ */
+import type { ActorRef, ActorSystem, AnyActorRef, EventObject, Snapshot } from 'xstate'
+import type { CatalogEvent, CatalogState } from '../core/catalog.js'
+import type {
+  CronProviderEvent,
+  HttpProviderEvent,
+  InvocationsEmitted,
+  InvocationsEvent,
+  QueueProviderEvent,
+  SessionEmitted,
+  SessionEvent,
+  TriggerEvent,
+  TriggerInput,
+  TriggerTypeEvent,
+} from './contracts.js'
+
+/** An engine's actor system. Its actors are found by id through `actorsOf`, which types them. */
+export type EngineSystem = ActorSystem<{ actors: Record<string, AnyActorRef> }>
+
+/** The systemId of every actor. */
+export const actorIds = {
+  engine: 'engine',
+  catalog: 'catalog',
+  invocations: 'invocations',
+  httpProvider: 'provider:http',
+  cronProvider: 'provider:cron',
+  queueProvider: 'provider:queue',
+  /** One per connection. */
+  session: (worker_id: string) => `session:${worker_id}`,
+  /** A session's child for one trigger type it uses. */
+  typeChild: (worker_id: string, trigger_type: string) => `session:${worker_id}:${trigger_type}`,
+  /** One trigger registration, a child of its session's child for its type. */
+  trigger: (worker_id: string, trigger_id: string) => `trigger:${worker_id}:${trigger_id}`,
+} as const
+
+/** A snapshot whose context is `T`. */
+type With<T> = Snapshot<unknown> & { context: T }
+
+export type CatalogRef = ActorRef<With<CatalogState>, CatalogEvent>
+export type InvocationsRef = ActorRef<Snapshot<unknown>, InvocationsEvent, InvocationsEmitted>
+export type HttpProviderRef = ActorRef<Snapshot<unknown>, HttpProviderEvent>
+export type CronProviderRef = ActorRef<Snapshot<unknown>, CronProviderEvent>
+export type QueueProviderRef = ActorRef<Snapshot<unknown>, QueueProviderEvent>
+export type SessionRef = ActorRef<Snapshot<unknown>, SessionEvent, SessionEmitted>
+export type TypeChildRef = ActorRef<Snapshot<unknown>, TriggerTypeEvent>
+export type TriggerRef = ActorRef<With<TriggerInput> & { value: string }, TriggerEvent>
+
+const get = <T>(system: EngineSystem, id: string) => system.get(id) as T | undefined
+
+/** Typed lookups of the system's actors; undefined when the actor is not (or no longer) there. */
+export const actorsOf = (system: EngineSystem) => ({
+  catalog: () => get<CatalogRef>(system, actorIds.catalog),
+  invocations: () => get<InvocationsRef>(system, actorIds.invocations),
+  httpProvider: () => get<HttpProviderRef>(system, actorIds.httpProvider),
+  cronProvider: () => get<CronProviderRef>(system, actorIds.cronProvider),
+  queueProvider: () => get<QueueProviderRef>(system, actorIds.queueProvider),
+  /** The session of a connected worker. Only sessions are found, whatever id is asked for. */
+  session: (worker_id: string) => (catalogOf(system).workers[worker_id] ? get<SessionRef>(system, actorIds.session(worker_id)) : undefined),
+  typeChild: (worker_id: string, trigger_type: string) => get<TypeChildRef>(system, actorIds.typeChild(worker_id, trigger_type)),
+  trigger: (worker_id: string, trigger_id: string) => get<TriggerRef>(system, actorIds.trigger(worker_id, trigger_id)),
+})
+
+const EMPTY_CATALOG: CatalogState = Object.freeze({ workers: Object.freeze({}), functions: Object.freeze({}), triggerTypes: Object.freeze({}) }) as CatalogState
+
+/** The catalog's current data (empty once the catalog has stopped). */
+export const catalogOf = (system: EngineSystem): CatalogState => get<CatalogRef>(system, actorIds.catalog)?.getSnapshot().context ?? EMPTY_CATALOG
+
+/**
+ * Sends `event` to `ref` if there is one: the actor model's send, where a message to an
+ * actor that has stopped is dropped. (XState's `sendTo` falls back to the sender itself
+ * when its target resolves to nothing.)
+ */
+export function tell<E extends EventObject>(ref: ActorRef<Snapshot<unknown>, E, EventObject> | AnyActorRef | undefined, event: E): void {
+  ref?.send(event)
+}
