@@ -120,10 +120,13 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
       }
       delete state.workers[event.worker_id]
       break
-    case 'function.add':
+    case 'function.add': {
+      const offered = event.function_id in worker.functions
       worker.functions[event.function_id] = event.info
-      ;(state.functions[event.function_id] ??= { workers: [] }).workers.push(event.worker_id)
+      // Registered again by the same worker (the session refuses that; replays may not): one replica still.
+      if (!offered) (state.functions[event.function_id] ??= { workers: [] }).workers.push(event.worker_id)
       break
+    }
     case 'function.remove':
       if (!(event.function_id in worker.functions)) break
       delete worker.functions[event.function_id]

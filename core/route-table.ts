@@ -61,8 +61,12 @@ export class RouteTable {
     return this.bindings.size
   }
 
-  /** Binds `route` to `function_id` for `holder`; returns the refusal, or undefined when it holds the route. */
+  /**
+   * Binds `route` to `function_id` for `holder`; returns the refusal, or undefined when it
+   * holds the route. A holder holds one route: what it held before is let go first.
+   */
   add(holder: Holder, function_id: string, route: HttpRoute): ErrorBody | undefined {
+    this.remove(holder)
     const key = holderKey(holder)
     const routeKey = `${route.method} ${route.shape}`
     const bound = this.bindings.get(routeKey)

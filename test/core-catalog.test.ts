@@ -1,0 +1,230 @@
+/**
+ * core/catalog.ts, alone: `applyCatalogEvent` for workers (add, describe, remove with all
+ * it offered), functions (replicas in order), trigger types (only their holder removes
+ * them) and triggers (add, state, remove); events for a worker that is not there; ids
+ * such as `__proto__`; and the lookups `providerOf`, `isOffered`, `allTriggers`, and
+ * `initialCatalog`.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import {
+  allTriggers,
+  applyCatalogEvent,
+  BUILTIN_TRIGGER_TYPES,
+  ENGINE_PROVIDER,
+  initialCatalog,
+  isBuiltin,
+  isOffered,
+  providerOf,
+  type CatalogEvent,
+  type CatalogState,
+  type TriggerEntry,
+} from '../core/catalog.js'
+
+/** A catalog with the built-in types after `events`. */
+const catalog = (...events: CatalogEvent[]): CatalogState => events.reduce(applyCatalogEvent, initialCatalog(BUILTIN_TRIGGER_TYPES))
+const addWorker = (worker_id: string): CatalogEvent => ({ type: 'worker.add', worker_id, connected_at: '2024-01-01T00:00:00.000Z' })
+const addFn = (worker_id: string, function_id: string, description?: string): CatalogEvent => ({ type: 'function.add', worker_id, function_id, info: description === undefined ? {} : { description } })
+const addType = (worker_id: string, trigger_type: string, description?: string): CatalogEvent => ({ type: 'triggerType.add', worker_id, trigger_type, description })
+const trigger = (id: string, function_id = 'f', trigger_type = 'http'): TriggerEntry => ({ id, trigger_type, function_id, config: { path: `/${id}` }, state: 'pending' })
+const addTrigger = (worker_id: string, t: TriggerEntry): CatalogEvent => ({ type: 'trigger.add', worker_id, trigger: t })
+/** A plain copy, to compare whole states (records have no prototype). */
+const plain = (s: CatalogState) => JSON.parse(JSON.stringify(s))
+
+const it = suite('core: catalog')
+
+it('initialCatalog: the engine provides the built-in types, nothing else is there', () => {
+  const s = initialCatalog(BUILTIN_TRIGGER_TYPES)
+  assert.equal(plain(s), {
+    workers: {},
+    functions: {},
+    triggerTypes: {
+      http: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.http },
+      cron: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.cron },
+      queue: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.queue },
+    },
+  })
+  assert.is(ENGINE_PROVIDER, 'engine')
+  assert.is(providerOf(s, 'cron'), 'engine')
+  assert.is(Object.getPrototypeOf(s.workers), null)
+  assert.is(Object.getPrototypeOf(s.triggerTypes), null)
+  assert.equal(plain(initialCatalog({})), { workers: {}, functions: {}, triggerTypes: {} })
+})
+
+it('isBuiltin: only the engine’s own types', () => {
+  assert.ok(isBuiltin('http'))
+  assert.ok(isBuiltin('queue'))
+  assert.not.ok(isBuiltin('toString'))
+  assert.not.ok(isBuiltin('webhook'))
+})
+
+it('worker.add and worker.describe: an empty entry, then its info', () => {
+  const s = catalog(addWorker('w1'))
+  assert.equal(plain(s).workers.w1, { worker_id: 'w1', connected_at: '2024-01-01T00:00:00.000Z', info: {}, functions: {}, trigger_types: {}, triggers: {} })
+  applyCatalogEvent(s, { type: 'worker.describe', worker_id: 'w1', info: { name: 'billing', pid: 42 } })
+  assert.equal(s.workers.w1.info, { name: 'billing', pid: 42 })
+})
+
+it('applyCatalogEvent: changes the state in place and returns it', () => {
+  const s = initialCatalog({})
+  assert.is(applyCatalogEvent(s, addWorker('w')), s)
+  assert.is(applyCatalogEvent(s, addFn('w', 'f')), s)
+  assert.ok(s.workers.w)
+})
+
+it('function.add: replicas in registration order; function.remove takes one out', () => {
+  const s = catalog(addWorker('w1'), addWorker('w2'), addWorker('w3'), addFn('w2', 'f', 'adds'), addFn('w1', 'f'), addFn('w3', 'f'))
+  assert.equal(s.functions.f.workers, ['w2', 'w1', 'w3'])
+  assert.equal(s.workers.w2.functions.f, { description: 'adds' })
+  assert.ok(isOffered(s, 'f'))
+  applyCatalogEvent(s, { type: 'function.remove', worker_id: 'w1', function_id: 'f' })
+  assert.equal(s.functions.f.workers, ['w2', 'w3'])
+  assert.not.ok('f' in s.workers.w1.functions)
+  applyCatalogEvent(s, { type: 'function.remove', worker_id: 'w2', function_id: 'f' })
+  applyCatalogEvent(s, { type: 'function.remove', worker_id: 'w3', function_id: 'f' })
+  assert.not.ok('f' in s.functions)
+  assert.not.ok(isOffered(s, 'f'))
+})
+
+it('function.add twice by one worker: still one replica, gone when the worker leaves', () => {
+  const s = initialCatalog({})
+  applyCatalogEvent(s, { type: 'worker.add', worker_id: 'w1', connected_at: 't' })
+  applyCatalogEvent(s, { type: 'function.add', worker_id: 'w1', function_id: 'f', info: {} })
+  applyCatalogEvent(s, { type: 'function.add', worker_id: 'w1', function_id: 'f', info: { description: 'again' } })
+  assert.equal(s.functions.f.workers, ['w1'])
+  assert.is(s.workers.w1.functions.f.description, 'again')
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'w1' })
+  assert.is(isOffered(s, 'f'), false)
+})
+
+it('function.remove: a function the worker does not offer changes nothing', () => {
+  const s = catalog(addWorker('w1'), addWorker('w2'), addFn('w1', 'f'))
+  applyCatalogEvent(s, { type: 'function.remove', worker_id: 'w2', function_id: 'f' })
+  applyCatalogEvent(s, { type: 'function.remove', worker_id: 'w1', function_id: 'g' })
+  assert.equal(s.functions.f.workers, ['w1'])
+  assert.ok('f' in s.workers.w1.functions)
+})
+
+it('worker.remove: its functions go, other replicas stay', () => {
+  const s = catalog(addWorker('w1'), addWorker('w2'), addFn('w1', 'shared'), addFn('w2', 'shared'), addFn('w1', 'mine'))
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'w1' })
+  assert.not.ok('w1' in s.workers)
+  assert.equal(s.functions.shared.workers, ['w2'])
+  assert.not.ok('mine' in s.functions)
+  assert.ok(isOffered(s, 'shared'))
+  assert.not.ok(isOffered(s, 'mine'))
+})
+
+it('worker.remove: its trigger types and triggers go with it', () => {
+  const s = catalog(addWorker('p'), addWorker('c'), addType('p', 'webhook', 'hooks'), addTrigger('p', trigger('t1')), addTrigger('c', trigger('t2', 'f', 'webhook')))
+  assert.is(providerOf(s, 'webhook'), 'p')
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'p' })
+  assert.is(providerOf(s, 'webhook'), undefined)
+  assert.not.ok('webhook' in s.triggerTypes)
+  assert.equal([...allTriggers(s)].map((t) => t.id), ['t2'])
+  // The built-in types are untouched.
+  assert.is(providerOf(s, 'http'), 'engine')
+})
+
+it('worker.remove: a trigger type another worker took over stays with that worker', () => {
+  const s = catalog(addWorker('a'), addWorker('b'), addType('a', 'webhook'), addType('b', 'webhook', 'newer'))
+  assert.is(providerOf(s, 'webhook'), 'b')
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'a' })
+  assert.equal(s.triggerTypes.webhook, { worker_id: 'b', description: 'newer' })
+})
+
+it('triggerType.add and remove: only its holder removes it', () => {
+  const s = catalog(addWorker('a'), addWorker('b'), addType('a', 'webhook', 'from a'))
+  assert.equal(s.triggerTypes.webhook, { worker_id: 'a', description: 'from a' })
+  assert.equal(s.workers.a.trigger_types.webhook, { description: 'from a' })
+  // b does not hold it: the type stays with a.
+  applyCatalogEvent(s, { type: 'triggerType.remove', worker_id: 'b', trigger_type: 'webhook' })
+  assert.is(providerOf(s, 'webhook'), 'a')
+  // Nor can a worker remove a built-in type.
+  applyCatalogEvent(s, { type: 'triggerType.remove', worker_id: 'b', trigger_type: 'http' })
+  assert.is(providerOf(s, 'http'), 'engine')
+  applyCatalogEvent(s, { type: 'triggerType.remove', worker_id: 'a', trigger_type: 'webhook' })
+  assert.is(providerOf(s, 'webhook'), undefined)
+  assert.not.ok('webhook' in s.workers.a.trigger_types)
+})
+
+it('trigger.add, trigger.state, trigger.remove', () => {
+  const s = catalog(addWorker('w'), addTrigger('w', trigger('t1')))
+  assert.equal(s.workers.w.triggers.t1, trigger('t1'))
+  applyCatalogEvent(s, { type: 'trigger.state', worker_id: 'w', id: 't1', state: 'active' })
+  assert.is(s.workers.w.triggers.t1.state, 'active')
+  // The state of an unknown trigger creates nothing.
+  applyCatalogEvent(s, { type: 'trigger.state', worker_id: 'w', id: 'nope', state: 'parked' })
+  assert.not.ok('nope' in s.workers.w.triggers)
+  applyCatalogEvent(s, { type: 'trigger.remove', worker_id: 'w', id: 't1' })
+  assert.not.ok('t1' in s.workers.w.triggers)
+  assert.equal([...allTriggers(s)], [])
+})
+
+it('events for a worker that is not there change nothing', () => {
+  const s = catalog(addWorker('w'), addFn('w', 'f'), addType('w', 'webhook'), addTrigger('w', trigger('t1')))
+  const before = plain(s)
+  const ghost = 'ghost'
+  const events: CatalogEvent[] = [
+    { type: 'worker.describe', worker_id: ghost, info: { x: 1 } },
+    { type: 'worker.remove', worker_id: ghost },
+    addFn(ghost, 'f'),
+    addFn(ghost, 'g'),
+    { type: 'function.remove', worker_id: ghost, function_id: 'f' },
+    addType(ghost, 'other'),
+    addType(ghost, 'webhook'),
+    { type: 'triggerType.remove', worker_id: ghost, trigger_type: 'webhook' },
+    addTrigger(ghost, trigger('t9')),
+    { type: 'trigger.state', worker_id: ghost, id: 't1', state: 'active' },
+    { type: 'trigger.remove', worker_id: ghost, id: 't1' },
+  ]
+  for (const e of events) applyCatalogEvent(s, e)
+  assert.equal(plain(s), before)
+  // A worker that left is such a worker too.
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'w' })
+  applyCatalogEvent(s, addFn('w', 'late'))
+  assert.not.ok('late' in s.functions)
+  assert.not.ok('w' in s.workers)
+})
+
+it('ids such as __proto__ and constructor are ordinary keys', () => {
+  const s = catalog(addWorker('__proto__'), addWorker('constructor'), addFn('__proto__', 'constructor'), addFn('constructor', '__proto__'))
+  assert.equal(Object.keys(s.workers).sort(), ['__proto__', 'constructor'])
+  assert.equal(s.functions['constructor'].workers, ['__proto__'])
+  assert.equal(s.functions['__proto__'].workers, ['constructor'])
+  assert.ok(isOffered(s, '__proto__'))
+  assert.ok(isOffered(s, 'constructor'))
+  // Names of Object.prototype members are not offered when nobody registered them.
+  assert.not.ok(isOffered(s, 'toString'))
+  assert.is(providerOf(s, 'toString'), undefined)
+  assert.is(providerOf(s, '__proto__'), undefined)
+  applyCatalogEvent(s, addType('constructor', '__proto__'))
+  assert.is(providerOf(s, '__proto__'), 'constructor')
+  applyCatalogEvent(s, addTrigger('__proto__', trigger('__proto__', 'constructor')))
+  assert.equal([...allTriggers(s)].map((t) => [t.worker_id, t.id]), [['__proto__', '__proto__']])
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: '__proto__' })
+  assert.equal(Object.keys(s.workers), ['constructor'])
+  assert.not.ok(isOffered(s, 'constructor'))
+  assert.equal(Object.keys(s.functions), ['__proto__'])
+  // Nothing leaked onto Object.prototype.
+  assert.is(({} as Record<string, unknown>).workers, undefined)
+  assert.is(Object.getPrototypeOf({}), Object.prototype)
+})
+
+it('allTriggers: every trigger of live workers, in worker order, with its worker id', () => {
+  const s = catalog(addWorker('w1'), addWorker('w2'), addTrigger('w2', trigger('b1')), addTrigger('w1', trigger('a1')), addTrigger('w1', trigger('a2', 'g', 'cron')))
+  assert.equal(
+    [...allTriggers(s)],
+    [
+      { ...trigger('a1'), worker_id: 'w1' },
+      { ...trigger('a2', 'g', 'cron'), worker_id: 'w1' },
+      { ...trigger('b1'), worker_id: 'w2' },
+    ],
+  )
+  // Copies: changing one does not change the catalog.
+  const first = allTriggers(s).next().value!
+  first.state = 'parked'
+  assert.is(s.workers.w1.triggers.a1.state, 'pending')
+})
+
+it.run()

@@ -1,0 +1,227 @@
+/**
+ * core/options.ts, alone: `resolveEngineOptions` applies the defaults of OPTION_TABLE's
+ * library column, passes good values through, and refuses bad ones with a TypeError
+ * (wrong type, unknown key, also inside `http`) or a RangeError (number out of range),
+ * each message starting with "createEngine: " and naming the option; the store forms;
+ * and `defaultOf`.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { defaultOf, OPTION_TABLE, resolveEngineOptions, type Logger } from '../core/options.js'
+
+/** The error `resolveEngineOptions(input)` throws; fails the test when it throws none. */
+const refusal = (input: unknown): Error => {
+  try {
+    resolveEngineOptions(input)
+  } catch (err) {
+    return err as Error
+  }
+  throw new assert.Assertion({ message: `expected ${JSON.stringify(input)} to be refused`, generated: false, operator: 'throws', expects: 'an error', actual: 'none' })
+}
+
+const noop = () => {}
+const logger: Logger = { debug: noop, info: noop, warn: noop, error: noop }
+const MAX_MS = 2_147_483_647
+
+const it = suite('core: options')
+
+it('defaults: nothing given, every option takes its library default', () => {
+  const lib = (path: string) => defaultOf(path, 'library')
+  const expected = {
+    host: lib('host'),
+    port: undefined,
+    http: undefined,
+    store: { kind: 'memory' },
+    registrationTimeoutMs: lib('registrationTimeoutMs'),
+    invocationTimeoutMs: lib('invocationTimeoutMs'),
+    graceMs: lib('graceMs'),
+    heartbeatMs: lib('heartbeatMs'),
+    maxPayload: lib('maxPayload'),
+    logLevel: lib('logLevel'),
+    logger: undefined,
+    inspect: undefined,
+  }
+  assert.equal(resolveEngineOptions(), expected)
+  assert.equal(resolveEngineOptions({}), expected)
+  assert.equal(resolveEngineOptions(undefined), expected)
+  assert.equal(resolveEngineOptions(null), expected)
+  // The library column says what an embedded engine does: no port, in memory, warnings only.
+  assert.is(expected.host, '127.0.0.1')
+  assert.is(lib('store'), 'memory')
+  assert.is(expected.logLevel, 'warn')
+  assert.is(expected.graceMs, 10_000)
+})
+
+it('defaults: every library default of the table is applied (http ones once http is given)', () => {
+  const r = resolveEngineOptions({ http: { port: 0 } }) as unknown as Record<string, unknown>
+  let checked = 0
+  for (const row of OPTION_TABLE) {
+    if (row.library === undefined || row.path === 'store') continue
+    const [head, tail] = row.path.split('.')
+    const value = tail === undefined ? r[head] : (r[head] as Record<string, unknown>)[tail]
+    assert.is(value, row.library, row.path)
+    checked++
+  }
+  assert.is(checked, 9)
+})
+
+it('given values pass through, http.host defaults to host', () => {
+  const inspect = () => {}
+  const r = resolveEngineOptions({
+    host: '0.0.0.0',
+    port: 65_535,
+    http: { port: 0, maxBodyBytes: 0, timeoutMs: MAX_MS },
+    registrationTimeoutMs: 1,
+    invocationTimeoutMs: 2,
+    graceMs: 0,
+    heartbeatMs: 10,
+    maxPayload: 1024,
+    logLevel: 'silent',
+    logger,
+    inspect,
+  })
+  assert.equal(r.http, { host: '0.0.0.0', port: 0, maxBodyBytes: 0, timeoutMs: MAX_MS })
+  assert.is(r.host, '0.0.0.0')
+  assert.is(r.port, 65_535)
+  assert.is(r.registrationTimeoutMs, 1)
+  assert.is(r.invocationTimeoutMs, 2)
+  assert.is(r.graceMs, 0)
+  assert.is(r.heartbeatMs, 10)
+  assert.is(r.maxPayload, 1024)
+  assert.is(r.logLevel, 'silent')
+  assert.is(r.logger, logger)
+  assert.is(r.inspect, inspect)
+  // Its own host wins; without an engine host, the default host.
+  assert.is(resolveEngineOptions({ host: 'a', http: { port: 1, host: 'b' } }).http?.host, 'b')
+  assert.is(resolveEngineOptions({ http: { port: 1 } }).http?.host, '127.0.0.1')
+})
+
+it('inspect: a function or an observer with next()', () => {
+  const observer = { next: noop }
+  assert.is(resolveEngineOptions({ inspect: observer }).inspect, observer)
+  const e = refusal({ inspect: {} })
+  assert.instance(e, TypeError)
+  assert.is(e.message, "createEngine: option 'inspect' must be a function or an observer with next(), got an object")
+})
+
+it('store: memory, or sqlite with its path', () => {
+  assert.equal(resolveEngineOptions({ store: 'memory' }).store, { kind: 'memory' })
+  assert.equal(resolveEngineOptions({ store: { sqlite: '/tmp/q.sqlite' } }).store, { kind: 'sqlite', path: '/tmp/q.sqlite' })
+  for (const store of ['sqlite', 'MEMORY', 5, null]) {
+    const e = refusal({ store })
+    assert.instance(e, typeof store === 'string' ? RangeError : TypeError, JSON.stringify(store))
+    assert.ok(e.message.startsWith("createEngine: option 'store' must be 'memory' or { sqlite: '<file>' }, got "), e.message)
+  }
+  assert.is(refusal({ store: {} }).message, "createEngine: option 'store.sqlite' is required")
+  assert.is(refusal({ store: { sqlite: 5 } }).message, "createEngine: option 'store.sqlite' must be a string, got 5")
+})
+
+it('unknown keys: TypeError naming the key, also inside http', () => {
+  const top = refusal({ prot: 80 })
+  assert.instance(top, TypeError)
+  assert.is(top.message, "createEngine: unknown option 'prot'")
+  const inner = refusal({ http: { port: 80, maxBody: 1 } })
+  assert.instance(inner, TypeError)
+  assert.is(inner.message, "createEngine: unknown option 'http.maxBody'")
+  // Options of `serve` only are unknown here.
+  assert.is(refusal({ dataDir: '.' }).message, "createEngine: unknown option 'dataDir'")
+})
+
+it('wrong types: TypeError naming the option path', () => {
+  const cases: Array<[unknown, string]> = [
+    ['x', "createEngine: options must be an object, got 'x'"],
+    [5, 'createEngine: options must be an object, got 5'],
+    [{ http: 'x' }, "createEngine: option 'http' must be an object, got 'x'"],
+    [{ port: '80' }, "createEngine: option 'port' must be a whole number from 0 to 65535, got '80'"],
+    [{ http: { port: '80' } }, "createEngine: option 'http.port' must be a whole number from 0 to 65535, got '80'"],
+    [{ http: { port: 1, host: 3 } }, "createEngine: option 'http.host' must be a string, got 3"],
+    [{ host: 5 }, "createEngine: option 'host' must be a string, got 5"],
+    [{ graceMs: null }, "createEngine: option 'graceMs' must be a whole number from 0 to 3600000, got null"],
+    [{ logger: { info: noop } }, "createEngine: option 'logger' must have debug, info, warn and error functions (pino's calling convention), got an object"],
+  ]
+  for (const [input, message] of cases) {
+    const e = refusal(input)
+    assert.instance(e, TypeError, message)
+    assert.is(e.message, message)
+  }
+})
+
+it('out of range: RangeError naming the option path', () => {
+  const cases: Array<[unknown, string]> = [
+    [{ port: -1 }, "createEngine: option 'port' must be a whole number from 0 to 65535, got -1"],
+    [{ port: 65_536 }, "createEngine: option 'port' must be a whole number from 0 to 65535, got 65536"],
+    [{ port: 80.5 }, "createEngine: option 'port' must be a whole number from 0 to 65535, got 80.5"],
+    [{ http: { port: 70_000 } }, "createEngine: option 'http.port' must be a whole number from 0 to 65535, got 70000"],
+    [{ http: { port: 1, maxBodyBytes: -1 } }, "createEngine: option 'http.maxBodyBytes' must be a whole number from 0 to 2147483647, got -1"],
+    [{ http: { port: 1, timeoutMs: 0 } }, "createEngine: option 'http.timeoutMs' must be a whole number from 1 to 2147483647, got 0"],
+    [{ http: { port: 1, host: '' } }, "createEngine: option 'http.host' must not be empty, got ''"],
+    [{ host: '' }, "createEngine: option 'host' must not be empty, got ''"],
+    [{ registrationTimeoutMs: 0 }, "createEngine: option 'registrationTimeoutMs' must be a whole number from 1 to 2147483647, got 0"],
+    [{ invocationTimeoutMs: MAX_MS + 1 }, "createEngine: option 'invocationTimeoutMs' must be a whole number from 1 to 2147483647, got 2147483648"],
+    [{ graceMs: 3_600_001 }, "createEngine: option 'graceMs' must be a whole number from 0 to 3600000, got 3600001"],
+    [{ heartbeatMs: 9 }, "createEngine: option 'heartbeatMs' must be a whole number from 10 to 2147483647, got 9"],
+    [{ maxPayload: 1023 }, "createEngine: option 'maxPayload' must be a whole number from 1024 to 2147483647, got 1023"],
+  ]
+  for (const [input, message] of cases) {
+    const e = refusal(input)
+    assert.instance(e, RangeError, message)
+    assert.is(e.message, message)
+  }
+})
+
+it('the first bad option is the one named', () => {
+  const e = refusal({ port: -1, graceMs: -1 })
+  assert.match(e.message, "'port'")
+  assert.not.match(e.message, 'graceMs')
+})
+
+it('http without its port: the message names http.port', () => {
+  const e = refusal({ http: {} })
+  assert.instance(e, TypeError)
+  assert.is(e.message, "createEngine: option 'http.port' is required")
+})
+
+it('store with an empty sqlite path: RangeError naming store.sqlite', () => {
+  const e = refusal({ store: { sqlite: '' } })
+  assert.instance(e, RangeError)
+  assert.is(e.message, "createEngine: option 'store.sqlite' must not be empty, got ''")
+})
+
+it('store with an unknown key, or a name other than memory: the message says which', () => {
+  const e = refusal({ store: { sqlite: 'q.db', wal: true } })
+  assert.instance(e, TypeError)
+  assert.is(e.message, "createEngine: unknown option 'store.wal'")
+  const named = refusal({ store: 'mem' })
+  assert.instance(named, RangeError)
+  assert.is(named.message, "createEngine: option 'store' must be 'memory' or { sqlite: '<file>' }, got 'mem'")
+  assert.instance(refusal({ store: 5 }), TypeError)
+})
+
+it('an array is not an options object', () => {
+  const e = refusal([])
+  assert.instance(e, TypeError)
+  assert.is(e.message, 'createEngine: options must be an object, got an array')
+  assert.is(refusal({ http: [] }).message, "createEngine: option 'http' must be an object, got an array")
+})
+
+it('a log level that is not one of the levels is out of range', () => {
+  const e = refusal({ logLevel: 'loud' })
+  assert.instance(e, RangeError)
+  assert.is(e.message, "createEngine: option 'logLevel' must be one of debug, info, warn, error, silent, got 'loud'")
+  assert.instance(refusal({ logLevel: 3 }), TypeError)
+})
+
+it('defaultOf: the library and serve columns; unknown paths throw', () => {
+  assert.is(defaultOf('port', 'library'), undefined)
+  assert.is(defaultOf('port', 'serve'), 49134)
+  assert.is(defaultOf('http.port', 'serve'), 3111)
+  assert.is(defaultOf('store', 'library'), 'memory')
+  assert.is(defaultOf('store', 'serve'), 'sqlite')
+  assert.is(defaultOf('logLevel', 'serve'), 'info')
+  assert.is(defaultOf('dataDir', 'serve'), './.signalbox')
+  assert.throws(() => defaultOf('nope', 'library'), (e: Error) => e.message === "no option 'nope' in the table")
+  // Every row's path is unique.
+  assert.is(new Set(OPTION_TABLE.map((r) => r.path)).size, OPTION_TABLE.length)
+})
+
+it.run()
