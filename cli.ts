@@ -8,10 +8,21 @@ import { parseArgs } from 'node:util'
 import { createWebSocketInspector } from '@statelyai/inspect'
 import { createInspectorServer } from '@statelyai/inspect/server'
 import { createEngine } from './adapters/engine.js'
-import { createLogger, type LogLevel } from './adapters/logger.js'
+import { createLogger } from './adapters/logger.js'
+import { defaultOf, OPTION_TABLE, resolveEngineOptions, type EngineOptions, type LogLevel } from './core/options.js'
 import { formatTable } from './cli/table.js'
 import { connectWorker } from './client/ws-client.js'
 import { InvocationError, type WorkerClient } from './client/worker.js'
+
+/** The `serve` flags with their defaults and meanings, from the table of engine options. */
+const serveFlags = OPTION_TABLE.filter((o) => o.flag !== undefined)
+const serveHelp = serveFlags
+  .map((o) => {
+    const head = `  ${o.flag} ${o.path === 'inspect' ? '[ws://…]' : '<value>'}`
+    const fallback = o.serve === undefined ? '' : ` (default ${o.serve})`
+    return `${head.padEnd(34)} ${o.meaning.replace(/`/g, '')}${fallback}`
+  })
+  .join('\n')
 
 const usage = `Usage: signalbox <command> [options]
 
@@ -25,24 +36,13 @@ Options for ls and invoke:
   --timeout-ms <number>   invoke: how long the call may take (default 30000)
 
 Options for serve:
-  --host <address>       Interface to listen on (default 127.0.0.1)
-  --port <number>        Worker WebSocket port, 0 for a free one (default 49134)
-  --http-port <number>   HTTP port for http triggers, 0 for a free one (default 3111)
-  --http-max-body <n>    Largest HTTP request body in bytes (default 1048576)
-  --store <kind>         Queue store: sqlite (durable, default) or memory
-  --data-dir <path>      Where the sqlite store keeps its file (default ./.signalbox)
-  --grace-ms <number>    On SIGINT/SIGTERM, how long calls in flight may finish (default 10000)
-  --log-level <level>    debug, info, warn, error or silent (default info)
-  --inspect [ws://…]     Show the actors live in the Stately inspector: alone, start a
-                         local inspector bridge (--inspect-port, default 8080) and print
-                         where to open it; with a URL, send to an inspector running there
-  -h, --help             Show this text
+${serveHelp}
+  --inspect-port <number>            With --inspect alone: the port of the local inspector bridge (default 8080)
+  -h, --help                         Show this text
 `
 
 /** Thrown for a command line that makes no sense: usage, exit code 2. */
 class UsageError extends Error {}
-
-const levels: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
 
 function integer(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback
@@ -71,6 +71,46 @@ function takeInspect(args: string[]): { rest: string[]; inspect?: { url?: string
   return { rest, inspect }
 }
 
+/** The flag of an option path (`http.port` → `--http-port`). */
+const flagOf = (path: string) => serveFlags.find((o) => o.path === path)?.flag
+
+/** Engine options from `serve`'s flags: each flag's value, or the table's `serve` default. */
+function serveOptions(values: Record<string, string | boolean | undefined>): EngineOptions {
+  const given = (path: string) => values[flagOf(path)!.slice(2)] as string | undefined
+  const text = (path: string) => given(path) ?? (defaultOf(path, 'serve') as string)
+  // Text that is not a number goes to the schema as it came, which refuses it naming what it expects.
+  const number = (path: string) => {
+    const raw = given(path)
+    if (raw === undefined) return defaultOf(path, 'serve') as number
+    return (/^-?\d+$/.test(raw) ? Number(raw) : raw) as number
+  }
+  const store = text('store')
+  if (store !== 'sqlite' && store !== 'memory') throw new UsageError(`--store must be sqlite or memory, got '${store}'`)
+  const dataDir = text('dataDir')
+  if (dataDir === '') throw new UsageError('--data-dir must not be empty')
+  return {
+    host: text('host'),
+    port: number('port'),
+    http: { port: number('http.port'), maxBodyBytes: number('http.maxBodyBytes'), timeoutMs: number('http.timeoutMs') },
+    store: store === 'memory' ? 'memory' : { sqlite: join(resolve(dataDir), 'queues.sqlite') },
+    registrationTimeoutMs: number('registrationTimeoutMs'),
+    invocationTimeoutMs: number('invocationTimeoutMs'),
+    graceMs: number('graceMs'),
+    heartbeatMs: number('heartbeatMs'),
+    maxPayload: number('maxPayload'),
+    logLevel: text('logLevel') as LogLevel,
+  }
+}
+
+/** A createEngine refusal (`option 'http.port' must be …, got 70000`) said of the flag that caused it (`--http-port must be …, got '70000'`). */
+function asFlagError(err: Error): UsageError {
+  const message = err.message
+    .replace(/^createEngine: /, '')
+    .replace(/^option '([^']+)'/, (whole, path: string) => flagOf(path) ?? whole)
+    .replace(/, got (-?\d+)$/, ", got '$1'")
+  return new UsageError(message)
+}
+
 async function serve(argv: string[]): Promise<void> {
   const { rest: args, inspect } = takeInspect(argv)
   let values
@@ -80,14 +120,7 @@ async function serve(argv: string[]): Promise<void> {
       strict: true,
       allowPositionals: false,
       options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string' },
-        'http-port': { type: 'string' },
-        'http-max-body': { type: 'string' },
-        store: { type: 'string', default: 'sqlite' },
-        'data-dir': { type: 'string', default: './.signalbox' },
-        'grace-ms': { type: 'string' },
-        'log-level': { type: 'string', default: 'info' },
+        ...Object.fromEntries(serveFlags.filter((o) => o.path !== 'inspect').map((o) => [o.flag!.slice(2), { type: 'string' as const }])),
         'inspect-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -99,17 +132,15 @@ async function serve(argv: string[]): Promise<void> {
     process.stdout.write(usage)
     return
   }
-  const port = integer('port', values.port, 49134, 0, 65535)
-  const httpPort = integer('http-port', values['http-port'], 3111, 0, 65535)
-  const maxBodyBytes = integer('http-max-body', values['http-max-body'], 1024 * 1024, 0, 2 ** 31 - 1)
-  const graceMs = integer('grace-ms', values['grace-ms'], 10_000, 0, 3_600_000)
-  const level = values['log-level'] as LogLevel
-  if (!levels.includes(level)) throw new UsageError(`--log-level must be one of ${levels.join(', ')}, got '${level}'`)
-  if (values.store !== 'sqlite' && values.store !== 'memory') throw new UsageError(`--store must be sqlite or memory, got '${values.store}'`)
-  if (values['data-dir'] === '') throw new UsageError('--data-dir must not be empty')
-  const store = values.store === 'memory' ? ('memory' as const) : { sqlite: join(resolve(values['data-dir']!), 'queues.sqlite') }
-  const inspectPort = integer('inspect-port', values['inspect-port'], 8080, 1, 65535)
-  const logger = createLogger(level)
+  const options = serveOptions(values)
+  try {
+    resolveEngineOptions(options)
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError) throw asFlagError(err)
+    throw err
+  }
+  const inspectPort = integer('inspect-port', values['inspect-port'] as string | undefined, 8080, 1, 65535)
+  const logger = createLogger(options.logLevel)
 
   let bridge: { stop(): void } | undefined
   let inspector: ReturnType<typeof createWebSocketInspector> | undefined
@@ -117,7 +148,7 @@ async function serve(argv: string[]): Promise<void> {
     if (!inspect.url) bridge = createInspectorServer({ port: inspectPort, autoOpen: false })
     inspector = createWebSocketInspector({ url: inspect.url ?? `ws://localhost:${inspectPort}` })
   }
-  const engine = await createEngine({ host: values.host, port, graceMs, logger, http: { port: httpPort, maxBodyBytes }, store, inspect: inspector?.inspect })
+  const engine = await createEngine({ ...options, logger, inspect: inspector?.inspect })
 
   let stopping = false
   const stop = (signal: string) => {

@@ -95,19 +95,19 @@ const InspectSchema = v.custom<Observer<InspectionEvent> | ((event: InspectionEv
   (value) => typeof value === 'function' || (typeof value === 'object' && value !== null && typeof (value as { next?: unknown }).next === 'function'),
   (issue) => `option 'inspect' ${fn(issue).replace('a function', 'a function or an observer with next()')}`,
 )
+/** The message of a (strict) object's own issue: an unknown key, a missing one, or not an object at all. */
+const objectMessage = (name: string) => (issue: v.BaseIssue<unknown>) => {
+  const prefix = name ? `${name}.` : ''
+  if (issue.expected === 'never') return `unknown option '${prefix}${String(issue.input)}'`
+  const key = issue.path?.[issue.path.length - 1]?.key
+  if (issue.received === 'undefined' && key !== undefined) return `option '${prefix}${String(key)}' is required`
+  return `${name ? `option '${name}'` : 'options'} must be an object, got ${shown(issue.input)}`
+}
+
 const StoreSchema = v.union(
-  [
-    v.picklist(['memory'], (issue) => `option 'store' must be 'memory' or { sqlite: '<file>' }, got ${shown(issue.input)}`),
-    v.strictObject(
-      { sqlite: text('store.sqlite') },
-      (issue) => `option 'store' must be 'memory' or { sqlite: '<file>' }, got ${issue.expected === 'never' ? `the key '${String(issue.input)}'` : shown(issue.input)}`,
-    ),
-  ],
+  [v.literal('memory', (issue) => `option 'store' must be 'memory' or { sqlite: '<file>' }, got ${shown(issue.input)}`), v.strictObject({ sqlite: text('store.sqlite') }, objectMessage('store'))],
   (issue) => `option 'store' must be 'memory' or { sqlite: '<file>' }, got ${shown(issue.input)}`,
 )
-
-const unknownKey = (where: string) => (issue: v.BaseIssue<unknown>) =>
-  issue.expected === 'never' ? `unknown option '${where}${String(issue.input)}'` : `options${where ? ` '${where.slice(0, -1)}'` : ''} must be an object, got ${shown(issue.input)}`
 
 /** What `createEngine` takes. Every key is optional. */
 export const EngineOptionsSchema = v.strictObject(
@@ -122,7 +122,7 @@ export const EngineOptionsSchema = v.strictObject(
           maxBodyBytes: v.optional(wholeNumber('http.maxBodyBytes', 0, MAX_MS)),
           timeoutMs: v.optional(ms('http.timeoutMs')),
         },
-        unknownKey('http.'),
+        objectMessage('http'),
       ),
     ),
     store: v.optional(StoreSchema),
@@ -135,7 +135,7 @@ export const EngineOptionsSchema = v.strictObject(
     logger: v.optional(LoggerSchema),
     inspect: v.optional(InspectSchema),
   },
-  unknownKey(''),
+  objectMessage(''),
 )
 
 /** The options `createEngine` takes (inferred from the schema). */
@@ -157,17 +157,41 @@ export interface ResolvedOptions {
   inspect?: EngineOptions['inspect']
 }
 
-/** Whether the first issue is about the value's type (TypeError) or its range (RangeError). */
-const isRangeIssue = (issue: v.BaseIssue<unknown>) => issue.kind === 'validation' && issue.type !== 'custom'
+/**
+ * Whether an issue is about the value's range (RangeError: a number out of bounds, a name
+ * not among those allowed, an empty text) or its type (TypeError: anything else).
+ */
+const isRangeIssue = (issue: v.BaseIssue<unknown>) =>
+  (issue.kind === 'validation' && issue.type !== 'custom') || ((issue.type === 'picklist' || issue.type === 'literal' || issue.type === 'union') && typeof issue.input === 'string')
+
+/** An array where an object belongs (valibot reads arrays as objects). */
+function arrayInPlaceOfObject(options: unknown): string | undefined {
+  if (Array.isArray(options)) return 'options must be an object, got an array'
+  const o = options as Record<string, unknown> | null | undefined
+  for (const name of ['http', 'store']) if (Array.isArray(o?.[name])) return `option '${name}' must be ${name === 'store' ? "'memory' or { sqlite: '<file>' }" : 'an object'}, got an array`
+  return undefined
+}
+
+/**
+ * The issue that says what is wrong: for a union (`store`), the one from the branch the
+ * value was meant for (an object for `{ sqlite }`, anything else for `'memory'`).
+ */
+function telling(issue: v.BaseIssue<unknown>): v.BaseIssue<unknown> {
+  if (issue.type !== 'union' || !issue.issues?.length) return issue
+  const isObject = typeof issue.input === 'object' && issue.input !== null
+  const branch = issue.issues.find((i) => (i.type === 'literal') !== isObject)
+  return branch && isObject ? telling(branch) : issue
+}
 
 /** Checks `options` and applies the defaults; throws a TypeError or RangeError that names the option. */
 export function resolveEngineOptions(options: unknown = {}): ResolvedOptions {
+  const array = arrayInPlaceOfObject(options)
+  if (array) throw new TypeError(`createEngine: ${array}`)
   const parsed = v.safeParse(EngineOptionsSchema, options ?? {}, { abortEarly: true })
   if (!parsed.success) {
-    const issue = parsed.issues[0]
-    const deepest = (issue.issues?.[0] ?? issue) as v.BaseIssue<unknown>
-    const message = `createEngine: ${deepest.message}`
-    throw isRangeIssue(deepest) ? new RangeError(message) : new TypeError(message)
+    const issue = telling(parsed.issues[0])
+    const message = `createEngine: ${issue.message}`
+    throw isRangeIssue(issue) ? new RangeError(message) : new TypeError(message)
   }
   const o = parsed.output
   const host = o.host ?? lib<string>('host')
