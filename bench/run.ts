@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- scenario… ] [--runs N] [--profile] [--no-write]`
  *
- * Runs the benchmark scenarios of issue 6 side by side with the hand-written baselines and
+ * Runs the benchmark scenarios side by side with the hand-written baselines and
  * writes BENCHMARKS.md (only when every scenario ran, unless --write). Each scenario can run
  * alone: `node dist/bench/run.js roundtrip`. --profile runs the engine of the two round-trip
  * scenarios (roundtrip, http) under --cpu-prof, into bench/profiles/. Every process it

@@ -19,6 +19,7 @@ import { BUILTIN_TRIGGER_TYPES } from '../core/catalog.js'
 import { engineMachine } from '../machines/engine.machine.js'
 import { sessionMachine } from '../machines/session.machine.js'
 import { actorIds } from '../machines/system.js'
+import { errorsDoc, optionsTable, OPTIONS_END, OPTIONS_START, withSection } from './tables.js'
 import { triggerMachine } from '../machines/trigger.machine.js'
 
 /** The machines drawn, each into its own file. */
@@ -416,12 +417,18 @@ export function withSessionDiagram(readme: string, sessionDoc: string = renderDi
   return readme.slice(0, a + README_START.length) + '\n' + block + '\n' + readme.slice(b)
 }
 
+/** docs/errors.md, from the table of error codes. */
+export const errorsDocPath = join(diagramsDir, '..', 'docs', 'errors.md')
+
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   mkdirSync(diagramsDir, { recursive: true })
   for (const [name, content] of Object.entries(renderDiagrams())) {
     writeFileSync(join(diagramsDir, name), content)
     process.stdout.write(`wrote diagrams/${name}\n`)
   }
-  writeFileSync(readmePath, withSessionDiagram(readFileSync(readmePath, 'utf8')))
-  process.stdout.write('wrote the session diagram into README.md\n')
+  writeFileSync(errorsDocPath, errorsDoc())
+  process.stdout.write('wrote docs/errors.md\n')
+  const readme = withSessionDiagram(readFileSync(readmePath, 'utf8'))
+  writeFileSync(readmePath, withSection(readme, OPTIONS_START, OPTIONS_END, optionsTable()))
+  process.stdout.write('wrote the session diagram and the options table into README.md\n')
 }
