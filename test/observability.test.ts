@@ -123,6 +123,49 @@ it('cron fires and skips are counted', limit(async () => {
   }
 }, 10_000))
 
+it('the inspector sees the state that matters: calls in flight, routes, schedules, queue consumers, the directory', limit(async () => {
+  const receiver = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await new Promise((r) => receiver.once('listening', r))
+  const received: Msg[] = []
+  receiver.on('connection', (ws) => ws.on('message', (data) => received.push(JSON.parse(data.toString()))))
+  const inspector = createWebSocketInspector({ url: `ws://127.0.0.1:${(receiver.address() as { port: number }).port}` })
+  const engine = await startEngine({ inspect: inspector.inspect })
+  try {
+    const worker = await connectWorker(engine.url!, { reconnect: false })
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    worker.registerFunction('slow::work', () => held.then(() => 'done'))
+    worker.registerFunction('jobs::run', () => ({}))
+    assert.is((await worker.registerTrigger({ id: 'orders', trigger_type: 'http', function_id: 'slow::work', config: { path: '/orders/:id', method: 'POST' } })).error, undefined)
+    assert.is((await worker.registerTrigger({ id: 'jobs', trigger_type: 'queue', function_id: 'jobs::run', config: { queue_name: 'jobs', concurrency: 3 } })).error, undefined)
+    assert.is((await worker.registerTrigger({ id: 'tick', trigger_type: 'cron', function_id: 'jobs::run', config: { schedule: '@daily' } })).error, undefined)
+    const call = worker.invoke('slow::work', {})
+    /** The latest snapshot the inspector got of the actor named `name`, as the wire carried it. */
+    const latest = (name: string) => {
+      const actor = received.find((m) => m.type === '@xstate.actor' && m.name === name)
+      const snaps = received.filter((m) => m.type === '@xstate.snapshot' && m.sessionId === actor?.sessionId)
+      return snaps[snaps.length - 1]?.snapshot?.context
+    }
+    await until(() => latest('invocations')?.in_flight === 1, 3000, 'the call in flight in the invocations snapshot')
+    const calls = Object.values(latest('invocations').calls) as Msg[]
+    assert.equal(calls.map((c) => [c.function_id, c.worker_id, c.source]), [['slow::work', worker.workerId, 'worker']])
+    assert.equal(latest('provider:http').routes, [{ method: 'POST', path: '/orders/:id', function_id: 'slow::work', holders: [{ worker_id: worker.workerId, trigger_id: 'orders' }] }])
+    assert.equal(latest('provider:queue').queues.jobs.consumers.map((c: Msg) => [c.trigger_id, c.function_id, c.concurrency]), [['jobs', 'jobs::run', 3]])
+    assert.equal(latest('provider:cron').jobs.map((j: Msg) => [j.pattern, j.triggers.map((t: Msg) => t.trigger_id)]), [['@daily', ['tick']]])
+    const directory = latest('catalog')
+    assert.equal(Object.keys(directory.workers[worker.workerId!].triggers).sort(), ['jobs', 'orders', 'tick'])
+    assert.is(directory.workers[worker.workerId!].triggers.orders.state, 'active')
+    release()
+    assert.is(await call, 'done')
+    await until(() => latest('invocations')?.in_flight === 0, 3000, 'the call to leave the snapshot')
+    worker.close()
+  } finally {
+    await engine.stop()
+    inspector.stop()
+    receiver.close()
+  }
+}))
+
 it('logs: one record per registration outcome, session open and close, and error frame', limit(async () => {
   const engine = await startEngine()
   try {
