@@ -9,7 +9,7 @@
 import { createActor, type AnyActorRef, type AnyEventObject } from 'xstate'
 import { errors } from '../protocol/errors.js'
 import type { TriggerTypeEvent } from '../machines/contracts.js'
-import { actorIds, type EngineSystem } from '../machines/system.js'
+import { actorIds, actorsOf, type EngineSystem } from '../machines/system.js'
 import { triggerMachine } from '../machines/trigger.machine.js'
 
 /** The registration machines of one type child, by trigger id. */
@@ -31,7 +31,7 @@ export function handleRegistrationEvent(
   switch (e.type) {
     case 'trigger.register': {
       const id = actorIds.trigger(e.input.worker_id, e.input.id)
-      if (registrations.has(e.input.id) || system.get(id)) {
+      if (registrations.has(e.input.id) || actorsOf(system).trigger(e.input.worker_id, e.input.id)) {
         // The session checks this first; should two registrations still cross, the second is answered, not dropped.
         const { id: trigger_id, trigger_type, function_id } = e.input
         sendBack({ type: 'trigger.settled', result: { type: 'triggerregistrationresult', id: trigger_id, trigger_type, function_id, error: errors.duplicateTriggerId(trigger_id) } })

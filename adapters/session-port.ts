@@ -11,7 +11,7 @@ import type { ErrorBody, Outbound } from '../protocol/messages.js'
 import { hashToken } from '../core/reattach-token.js'
 import type { engineMachine } from '../machines/engine.machine.js'
 import type { SessionEvent } from '../machines/contracts.js'
-import { actorIds, type InvocationsRef, type SessionRef } from '../machines/system.js'
+import { actorsOf, type InvocationsRef } from '../machines/system.js'
 import type { Logger } from './logger.js'
 
 export type EngineActor = Actor<typeof engineMachine>
@@ -46,7 +46,8 @@ export interface PortHandlers {
  * events, which one dispatcher here hands to the port of their worker.
  */
 export function sessionPorts(engine: EngineActor, log: Logger, observe?: (message: Outbound) => void): { open(handlers: PortHandlers): SessionPort | undefined } {
-  const invocations = engine.system.get(actorIds.invocations) as InvocationsRef
+  const invocations = actorsOf(engine.system).invocations()
+  if (!invocations) throw new Error('the engine runs no invocations actor')
   const outboxes = new Map<string, (message: Outbound) => void>()
   invocations.on('invocation.out', (e) => outboxes.get(e.worker_id)?.(e.message))
   return { open: (handlers) => openSession(engine, invocations, outboxes, handlers, log, observe) }
@@ -64,8 +65,7 @@ function openSession(
   const worker_id = randomUUID()
   const reattach_token = randomBytes(18).toString('base64url')
   engine.send({ type: 'session.open', worker_id, reattach_hash: hashToken(reattach_token) })
-  // Not through the catalog (actorsOf): the session has not joined it yet.
-  const session = engine.system.get(actorIds.session(worker_id)) as SessionRef | undefined
+  const session = actorsOf(engine.system).session(worker_id)
   if (!session) return undefined
 
   let open = true

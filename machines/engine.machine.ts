@@ -11,7 +11,7 @@
 import { assign, emit, enqueueActions, raise, setup, stopChild } from 'xstate'
 import { BUILTIN_TRIGGER_TYPES } from '../core/catalog.js'
 import type { EngineEmitted, EngineEvent, EngineSettings } from './contracts.js'
-import { actorIds, actorsOf, catalogOf, tell, type EngineSystem } from './system.js'
+import { actorIds, actorsOf, catalogOf, SESSION_SOURCE, tell, type EngineSystem } from './system.js'
 import { sessionMachine } from './session.machine.js'
 import { slot } from './slot.js'
 
@@ -43,7 +43,7 @@ export const engineMachine = setup({
     emitted: {} as EngineEmitted,
   },
   actors: {
-    session: sessionMachine,
+    [SESSION_SOURCE]: sessionMachine,
     catalog: slot('engine', 'catalog'),
     invocations: slot('engine', 'invocations'),
     httpProvider: slot('engine', 'httpProvider'),

@@ -33,6 +33,9 @@ import type {
 /** An engine's actor system. Its actors are found by id through `actorsOf`, which types them. */
 export type EngineSystem = ActorSystem<{ actors: Record<string, AnyActorRef> }>
 
+/** The name the engine machine runs sessions under (`setup({ actors: { session } })`). */
+export const SESSION_SOURCE = 'session'
+
 /** The systemId of every actor. */
 export const actorIds = {
   engine: 'engine',
@@ -70,8 +73,11 @@ export const actorsOf = (system: EngineSystem) => ({
   httpProvider: () => get<HttpProviderRef>(system, actorIds.httpProvider),
   cronProvider: () => get<CronProviderRef>(system, actorIds.cronProvider),
   queueProvider: () => get<QueueProviderRef>(system, actorIds.queueProvider),
-  /** The session of a connected worker. Only sessions are found, whatever id is asked for. */
-  session: (worker_id: string) => (catalogOf(system).workers[worker_id] ? get<SessionRef>(system, actorIds.session(worker_id)) : undefined),
+  /** The session of a worker. Only sessions are found (by their actor source), whatever id is asked for. */
+  session: (worker_id: string) => {
+    const ref = system.get(actorIds.session(worker_id)) as (SessionRef & { src?: unknown }) | undefined
+    return ref?.src === SESSION_SOURCE ? ref : undefined
+  },
   typeChild: (worker_id: string, trigger_type: string) => get<TypeChildRef>(system, actorIds.typeChild(worker_id, trigger_type)),
   trigger: (worker_id: string, trigger_id: string) => get<TriggerRef>(system, actorIds.trigger(worker_id, trigger_id)),
 })
