@@ -52,48 +52,53 @@ function settle(scope: Scope, queue: string, leases: Delivery[], outcome: Outcom
   if (fail.length > 0) scope.handles.store.fail(queue, fail, error, { maxReceiveCount: rules.max_receive_count, deadLetterQueue: rules.dead_letter_queue, now })
 }
 
-function deliver(scope: Scope, consumer: Consumer, batch: Delivery[]): void {
-  const { config } = consumer
-  scope.context.leased(consumer)
+/**
+ * Starts the call that delivers `leases` of `queue`. When it is answered: `answered` first,
+ * then the leases settle by `rules`, and the queue is pumped again.
+ */
+function startDelivery(
+  scope: Scope,
+  queue: string,
+  leases: Delivery[],
+  call: { function_id: string; data: unknown; timeout_ms: number },
+  rules: { max_receive_count: number; dead_letter_queue: string },
+  answered: (outcome: Outcome) => void,
+): void {
   actorsOf(scope.system).invocations()?.send({
     type: 'invocation.start',
     source: 'queue',
     caller: {
       reply: (outcome) => {
         if (scope.handles.closed) return
-        const failed = outcome.error !== undefined
-        scope.context.settled(consumer, failed)
-        settle(scope, config.queue_name, batch, outcome, config)
-        if (failed) log(scope, 'warn', 'queue batch failed', { queue_name: config.queue_name, function_id: consumer.function_id, messages: batch.length, error: outcome.error })
-        pump(scope, config.queue_name)
-      },
-    },
-    function_id: consumer.function_id,
-    data: {
-      queue_name: config.queue_name,
-      messages: batch.map((m) => ({ message_id: m.message_id, body: m.body, receive_count: m.receive_count, enqueued_at: iso(m.enqueued_at) })),
-    },
-    timeout_ms: config.visibility_timeout * 1000,
-  })
-}
-
-function runCall(scope: Scope, queue: string, call: Delivery): void {
-  scope.context.callStarted(queue)
-  actorsOf(scope.system).invocations()?.send({
-    type: 'invocation.start',
-    source: 'queue',
-    caller: {
-      reply: (outcome) => {
-        if (scope.handles.closed) return
-        scope.context.callSettled(queue)
-        settle(scope, queue, [call], outcome, { max_receive_count: CALL_RULES.max_receive_count, dead_letter_queue: `${queue}.dlq` })
+        answered(outcome)
+        settle(scope, queue, leases, outcome, rules)
         pump(scope, queue)
       },
     },
-    function_id: call.function_id!,
-    data: call.body,
-    timeout_ms: CALL_RULES.visibility_timeout * 1000,
+    ...call,
   })
+}
+
+/** A batch for a queue trigger's function. */
+function deliver(scope: Scope, consumer: Consumer, batch: Delivery[]): void {
+  const { config } = consumer
+  scope.context.leased(consumer)
+  const data = {
+    queue_name: config.queue_name,
+    messages: batch.map((m) => ({ message_id: m.message_id, body: m.body, receive_count: m.receive_count, enqueued_at: iso(m.enqueued_at) })),
+  }
+  startDelivery(scope, config.queue_name, batch, { function_id: consumer.function_id, data, timeout_ms: config.visibility_timeout * 1000 }, config, (outcome) => {
+    const failed = outcome.error !== undefined
+    scope.context.settled(consumer, failed)
+    if (failed) log(scope, 'warn', 'queue batch failed', { queue_name: config.queue_name, function_id: consumer.function_id, messages: batch.length, error: outcome.error })
+  })
+}
+
+/** A durable call (`invokefunction` with `action: enqueue`), run by the engine's own rules. */
+function runCall(scope: Scope, queue: string, call: Delivery): void {
+  scope.context.callStarted(queue)
+  const rules = { max_receive_count: CALL_RULES.max_receive_count, dead_letter_queue: `${queue}.dlq` }
+  startDelivery(scope, queue, [call], { function_id: call.function_id!, data: call.body, timeout_ms: CALL_RULES.visibility_timeout * 1000 }, rules, () => scope.context.callSettled(queue))
 }
 
 /** Work waiting for a function is retried when the catalog changes (a worker registered a function, or came back). */

@@ -15,14 +15,20 @@ import { rawSocket } from './transports.js'
 
 type Msg = Record<string, any>
 
-const it = suite('observability')
-
-it('the Stately inspector receives the actor tree and the key events, in order', limit(async () => {
+/** A WebSocket server standing in for the Stately inspector, and an inspector sending to it. */
+async function inspectorReceiver() {
   const receiver = new WebSocketServer({ port: 0, host: '127.0.0.1' })
   await new Promise((r) => receiver.once('listening', r))
   const received: Msg[] = []
   receiver.on('connection', (ws) => ws.on('message', (data) => received.push(JSON.parse(data.toString()))))
   const inspector = createWebSocketInspector({ url: `ws://127.0.0.1:${(receiver.address() as { port: number }).port}` })
+  return { receiver, received, inspector }
+}
+
+const it = suite('observability')
+
+it('the Stately inspector receives the actor tree and the key events, in order', limit(async () => {
+  const { receiver, received, inspector } = await inspectorReceiver()
   const engine = await startEngine({ inspect: inspector.inspect })
   try {
     const worker = await connectWorker(engine.url!, { reconnect: false })
@@ -124,11 +130,7 @@ it('cron fires and skips are counted', limit(async () => {
 }, 10_000))
 
 it('the inspector sees the state that matters: calls in flight, routes, schedules, queue consumers, the directory', limit(async () => {
-  const receiver = new WebSocketServer({ port: 0, host: '127.0.0.1' })
-  await new Promise((r) => receiver.once('listening', r))
-  const received: Msg[] = []
-  receiver.on('connection', (ws) => ws.on('message', (data) => received.push(JSON.parse(data.toString()))))
-  const inspector = createWebSocketInspector({ url: `ws://127.0.0.1:${(receiver.address() as { port: number }).port}` })
+  const { receiver, received, inspector } = await inspectorReceiver()
   const engine = await startEngine({ inspect: inspector.inspect })
   try {
     const worker = await connectWorker(engine.url!, { reconnect: false })
