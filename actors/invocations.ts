@@ -107,6 +107,7 @@ function start(scope: Scope, request: CallRequest): void {
     const timeout_ms = request.timeout_ms ?? scope.input.defaultTimeoutMs
     const handle: CallHandle = { timer: undefined as unknown as NodeJS.Timeout, reply: 'reply' in request.caller ? request.caller.reply : undefined }
     const call = table.open({
+      id: '',
       function_id: request.function_id,
       worker_id,
       caller: 'worker_id' in request.caller ? request.caller : undefined,

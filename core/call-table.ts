@@ -23,8 +23,8 @@ export const outcomeOf = (outcome: Outcome): string => {
 
 /** One call in flight. */
 export interface Call<H> {
-  /** The engine-made invocation id the serving worker sees. */
-  readonly id: string
+  /** The engine-made invocation id the serving worker sees (set by `open`). */
+  id: string
   readonly function_id: string
   /** The worker serving it. */
   readonly worker_id: string
@@ -63,14 +63,17 @@ export class CallTable<H = unknown> {
     return workers[turn % workers.length]
   }
 
-  /** Records a new call and returns it with its id. */
-  open(call: Omit<Call<H>, 'id'>): Call<H> {
+  /**
+   * Records a new call, giving it its id (the object itself is kept: the hot path makes
+   * one object per call, not two), and returns it.
+   */
+  open(call: Call<H>): Call<H> {
     const id = this.prefix + (++this.seq).toString(36)
-    const entry = { ...call, id }
-    this.calls.set(id, entry)
+    call.id = id
+    this.calls.set(id, call)
     this.index(call.worker_id, id)
     if (call.caller) this.index(call.caller.worker_id, id)
-    return entry
+    return call
   }
 
   get(id: string): Call<H> | undefined {

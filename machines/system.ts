@@ -66,8 +66,7 @@ export type TriggerRef = ActorRef<With<TriggerInput> & { value: string }, Trigge
 
 const get = <T>(system: EngineSystem, id: string) => system.get(id) as T | undefined
 
-/** Typed lookups of the system's actors; undefined when the actor is not (or no longer) there. */
-export const actorsOf = (system: EngineSystem) => ({
+const lookups = (system: EngineSystem) => ({
   catalog: () => get<CatalogRef>(system, actorIds.catalog),
   invocations: () => get<InvocationsRef>(system, actorIds.invocations),
   httpProvider: () => get<HttpProviderRef>(system, actorIds.httpProvider),
@@ -81,6 +80,16 @@ export const actorsOf = (system: EngineSystem) => ({
   typeChild: (worker_id: string, trigger_type: string) => get<TypeChildRef>(system, actorIds.typeChild(worker_id, trigger_type)),
   trigger: (worker_id: string, trigger_id: string) => get<TriggerRef>(system, actorIds.trigger(worker_id, trigger_id)),
 })
+
+/** The lookups of each system, made once (hot paths look actors up on every call). */
+const bySystem = new WeakMap<EngineSystem, ReturnType<typeof lookups>>()
+
+/** Typed lookups of the system's actors; undefined when the actor is not (or no longer) there. */
+export function actorsOf(system: EngineSystem): ReturnType<typeof lookups> {
+  let found = bySystem.get(system)
+  if (!found) bySystem.set(system, (found = lookups(system)))
+  return found
+}
 
 const EMPTY_CATALOG: CatalogState = Object.freeze({ workers: Object.freeze({}), functions: Object.freeze({}), triggerTypes: Object.freeze({}) }) as CatalogState
 

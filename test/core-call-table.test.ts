@@ -10,7 +10,8 @@ import { CallTable, outcomeOf, type Call } from '../core/call-table.js'
 type Handle = { tag: string }
 
 /** A call served by `worker_id`, waited for by `caller` (a worker) or by the engine. */
-const call = (worker_id: string, caller?: string, function_id = 'f'): Omit<Call<Handle>, 'id'> => ({
+const call = (worker_id: string, caller?: string, function_id = 'f'): Call<Handle> => ({
+  id: '',
   function_id,
   worker_id,
   caller: caller === undefined ? undefined : { worker_id: caller, invocation_id: `inv-${caller}` },
