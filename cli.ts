@@ -93,6 +93,7 @@ function serveOptions(values: Record<string, string | boolean | undefined>): Eng
     port: number('port'),
     http: { port: number('http.port'), maxBodyBytes: number('http.maxBodyBytes'), timeoutMs: number('http.timeoutMs') },
     store: store === 'memory' ? 'memory' : { sqlite: join(resolve(dataDir), 'queues.sqlite') },
+    deduplicationWindowSeconds: number('deduplicationWindowSeconds'),
     registrationTimeoutMs: number('registrationTimeoutMs'),
     invocationTimeoutMs: number('invocationTimeoutMs'),
     graceMs: number('graceMs'),

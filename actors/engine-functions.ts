@@ -9,7 +9,8 @@ import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, type EngineFunctionId } from '../protocol/engine-functions.js'
 import { allTriggers } from '../core/catalog.js'
 import { nextRun, parseCronConfig } from '../core/cron-config.js'
-import { queueNameProblem } from '../core/queue-config.js'
+import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
+import type { MessageContext } from '../core/queue-store.js'
 import type { QueueProviderEvent } from '../machines/contracts.js'
 import { actorsOf, catalogOf, type EngineSystem } from '../machines/system.js'
 
@@ -17,6 +18,8 @@ export interface EngineFunctionScope {
   system: EngineSystem
   /** The worker that made the call, when a worker made it. */
   caller_worker_id?: string
+  /** The call's trace context and metadata (a message sent keeps them for the call that handles it). */
+  context?: MessageContext
 }
 
 /** An engine function's refusal: the caller gets `body`. */
@@ -115,14 +118,29 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
     }
   },
   'engine::triggers::list': (_data, { system }) => ({ triggers: listTriggers(system) }),
-  'engine::queue::send': (data, { system }) => {
-    const { queue_name, body, delay_seconds } = fields(data)
-    const problem = queueNameProblem('queue_name', queue_name)
+  'engine::queue::send': (data, { system, context }) => {
+    const { queue_name, body, delay_seconds, message_group_id, deduplication_id } = fields(data)
+    const problem =
+      queueNameProblem('queue_name', queue_name) ??
+      delayProblem('delay_seconds', delay_seconds) ??
+      tagProblem('message_group_id', message_group_id) ??
+      tagProblem('deduplication_id', deduplication_id)
     if (problem) throw invalid(`engine::queue::send: ${problem}`)
-    if (delay_seconds !== undefined && (typeof delay_seconds !== 'number' || !Number.isInteger(delay_seconds) || delay_seconds < 0 || delay_seconds > 43_200)) {
-      throw invalid(`engine::queue::send: 'delay_seconds' must be a whole number from 0 to 43200, got ${JSON.stringify(delay_seconds)}`)
-    }
-    return askQueue(system, (reply) => ({ type: 'queue.send', queue_name: queue_name as string, body: body ?? null, delay_seconds: delay_seconds as number | undefined, reply }))
+    return askQueue(system, (reply) => ({
+      type: 'queue.send',
+      queue_name: queue_name as string,
+      body: body ?? null,
+      delay_seconds: delay_seconds as number | undefined,
+      message_group_id: message_group_id as string | undefined,
+      deduplication_id: deduplication_id as string | undefined,
+      context,
+      reply,
+    }))
+  },
+  'engine::queue::list': (_data, { system }) => {
+    const provider = actorsOf(system).queueProvider()
+    if (!provider) throw new EngineFunctionError(errors.queueUnavailable())
+    return new Promise((resolve) => provider.send({ type: 'queue.list', reply: (queues) => resolve({ queues }) }))
   },
   'engine::queue::dlq': (data, { system }) => {
     const d = fields(data)

@@ -15,8 +15,8 @@ import type { Outbound } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { isEngineFunction, type EngineFunctionId } from '../protocol/engine-functions.js'
 import { CallTable, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
-import { queueNameProblem } from '../core/queue-config.js'
-import type { Caller, CallRequest, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
+import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
+import type { Caller, CallRequest, EnqueueOptions, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell } from '../machines/system.js'
 import { EngineFunctionError, engineFunctions } from './engine-functions.js'
 import { fromTable, type TableScope } from './table-actor.js'
@@ -62,14 +62,20 @@ function runEngineFunction(scope: Scope, request: CallRequest): void {
     if (!request.void) answer(scope, request.caller, request.function_id, outcome)
   }
   Promise.resolve()
-    .then(() => run(request.data, { system: scope.system, caller_worker_id: 'worker_id' in request.caller ? request.caller.worker_id : undefined }))
+    .then(() =>
+      run(request.data, {
+        system: scope.system,
+        caller_worker_id: 'worker_id' in request.caller ? request.caller.worker_id : undefined,
+        context: { traceparent: request.traceparent, baggage: request.baggage, metadata: request.metadata },
+      }),
+    )
     .then(
       (result) => settle({ result }),
       (err: unknown) => settle({ error: err instanceof EngineFunctionError ? err.body : errors.engineError(err instanceof Error ? err.message : String(err)) }),
     )
 }
 
-function enqueueCall(scope: Scope, request: CallRequest, queue_name: string): void {
+function enqueueCall(scope: Scope, request: CallRequest, enqueue: EnqueueOptions): void {
   const provider = actorsOf(scope.system).queueProvider()
   if (!provider) {
     if (!request.void) answer(scope, request.caller, request.function_id, { error: errors.queueUnavailable() })
@@ -77,9 +83,14 @@ function enqueueCall(scope: Scope, request: CallRequest, queue_name: string): vo
   }
   provider.send({
     type: 'queue.send',
-    queue_name,
+    queue_name: enqueue.queue,
     body: request.data ?? null,
     function_id: request.function_id,
+    message_group_id: enqueue.message_group_id,
+    deduplication_id: enqueue.deduplication_id,
+    delay_seconds: enqueue.delay_seconds,
+    // The call runs later, from the queue, with the trace context and metadata of this one.
+    context: { traceparent: request.traceparent, baggage: request.baggage, metadata: request.metadata },
     reply: (r) => {
       if (request.void) return
       // `messageReceiptId` is what iii-sdk's documentation promises; `message_id` is ours.
@@ -124,13 +135,23 @@ function start(scope: Scope, request: CallRequest): void {
   scope.emit({ type: 'invocation.out', worker_id, message })
 }
 
+/** What the schema cannot say about an enqueue action: its queue name, ids and delay. */
+function enqueueProblem(action: EnqueueOptions): string | undefined {
+  return (
+    queueNameProblem('action.queue', action.queue) ??
+    tagProblem('action.message_group_id', action.message_group_id) ??
+    tagProblem('action.deduplication_id', action.deduplication_id) ??
+    delayProblem('action.delay_seconds', action.delay_seconds)
+  )
+}
+
 /** A worker's `invokefunction`: checked for what the schema cannot say, then started. */
 function call(scope: Scope, { worker_id, message }: Extract<InvocationsEvent, { type: 'invocation.call' }>): void {
-  const queue = message.action?.type === 'enqueue' ? message.action.queue : undefined
-  const badQueue = queue === undefined ? undefined : queueNameProblem('action.queue', queue)
-  if (badQueue) {
+  const enqueue = message.action?.type === 'enqueue' ? message.action : undefined
+  const problem = enqueue && enqueueProblem(enqueue)
+  if (problem) {
     if (message.invocation_id === undefined) return
-    const error = errors.invalidMessage(`invokefunction: ${badQueue}`)
+    const error = errors.invalidMessage(`invokefunction: ${problem}`)
     scope.emit({ type: 'invocation.out', worker_id, message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
     return
   }
@@ -140,7 +161,7 @@ function call(scope: Scope, { worker_id, message }: Extract<InvocationsEvent, { 
     data: message.data,
     timeout_ms: message.timeout_ms,
     void: message.action?.type === 'void' || message.invocation_id === undefined,
-    enqueue: queue,
+    enqueue,
     metadata: message.metadata,
     traceparent: message.traceparent,
     baggage: message.baggage,

@@ -18,7 +18,7 @@ export interface ProvidedTriggerType<Config, E extends EventObject> {
   /** The config checked and normalised, or the text of the refusal (`invalid_config`). */
   parse(config: Record<string, unknown>): Config | string
   /** The provider's event that takes the trigger on. */
-  hold(trigger: { worker_id: string; trigger_id: string; function_id: string }, config: Config): E
+  hold(trigger: { worker_id: string; trigger_id: string; function_id: string; metadata?: unknown }, config: Config): E
   /** The provider's event that lets it go. */
   release(trigger: { worker_id: string; trigger_id: string }): E
 }
@@ -55,7 +55,7 @@ export function providedTriggerType<Config, E extends EventObject>(type: Provide
           return
         }
         context.held.add(event.trigger_id)
-        provider?.send(type.hold({ worker_id, trigger_id: event.trigger_id, function_id: event.function_id }, config))
+        provider?.send(type.hold({ worker_id, trigger_id: event.trigger_id, function_id: event.function_id, metadata: event.metadata }, config))
       } else if (event.type === 'trigger.deactivate') {
         if (context.held.delete(event.trigger_id)) provider?.send(type.release({ worker_id, trigger_id: event.trigger_id }))
       }

@@ -2,26 +2,36 @@
  * `provider:queue`: the queue store and the delivery of its messages. Sessions' queue
  * children add and remove consumers (one per queue trigger); this actor leases batches to
  * them as soon as messages are visible, acknowledges what their functions handled, and
- * lets the rest become visible again when the lease ends (or moves it to the dead-letter
- * queue). It also runs durable calls (`invokefunction` with `action: enqueue`).
+ * lets the rest become visible again after their backoff or when their lease ends (or
+ * moves them to their dead-letter queue, which is a queue like any other). It also runs
+ * durable calls (`invokefunction` with `action: enqueue`). The rules are in
+ * core/queue-store.ts and docs/queues.md.
  *
  * Who gets what is decided by the pure schedule (core/queue-schedule.ts), which is this
  * actor's snapshot; the store, the wake-up timers and the catalog subscription are its
  * handles. The store is opened when the actor starts and closed when it stops; which store
  * is the composition root's choice (`createQueueProvider(openStore)`).
  */
+import type { EventObject } from 'xstate'
+import { errors } from '../protocol/errors.js'
 import { isEngineFunction } from '../protocol/engine-functions.js'
 import { isOffered } from '../core/catalog.js'
-import type { EventObject } from 'xstate'
 import type { Outcome } from '../core/call-table.js'
-import type { Delivery, QueueStore, StoredMessage } from '../core/queue-store.js'
+import { backoffDelay } from '../core/queue-config.js'
+import type { Delivery, MessageContext, QueueStore, StoredMessage } from '../core/queue-store.js'
 import { CALL_RULES, QueueSchedule, settlement, type Consumer } from '../core/queue-schedule.js'
-import type { QueueProviderEvent } from '../machines/contracts.js'
+import type { CallRequest, QueueInfo, QueueProviderEvent } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 
+export interface QueueProviderOptions {
+  /** How long a deduplication id is remembered per queue (ms). */
+  deduplicationWindowMs: number
+}
+
 interface Handles {
   store: QueueStore
+  options: QueueProviderOptions
   /** One wake-up per queue with messages that become visible later. */
   wakeups: Map<string, { at: number; timer: NodeJS.Timeout }>
   /** Set while some queue waits for a function: retried when the catalog changes. */
@@ -32,6 +42,13 @@ interface Handles {
 }
 
 type Scope = TableScope<QueueSchedule, undefined, EventObject> & { handles: Handles }
+
+/** What a consumer's rules are when it settles a batch. */
+interface Rules {
+  max_receive_count: number
+  dead_letter_queue: string
+  backoff?: Consumer['config']['backoff']
+}
 
 const iso = (ms: number) => new Date(ms).toISOString()
 /** Drops keys whose value is undefined, so every transport shows the same object. */
@@ -45,12 +62,32 @@ const availableIn = (system: EngineSystem) => (function_id: string) => isEngineF
 
 const log = (scope: Scope, level: 'info' | 'warn', msg: string, data: Record<string, unknown>) => scope.sendBack({ type: 'engine.log', level, msg, data })
 
-function settle(scope: Scope, queue: string, leases: Delivery[], outcome: Outcome, rules: { max_receive_count: number; dead_letter_queue: string }): void {
+/** Dead-letter queues that got messages, pumped once the current step is done (their consumers take them at once). */
+function deadLetters(scope: Scope): { note: (queue: string) => void; pump: () => void } {
+  const queues = new Set<string>()
+  return { note: (queue) => queues.add(queue), pump: () => queues.forEach((queue) => pump(scope, queue)) }
+}
+
+function settle(scope: Scope, queue: string, leases: Delivery[], outcome: Outcome, rules: Rules): void {
   const now = Date.now()
   const { ack, fail, error } = settlement(leases, outcome)
   if (ack.length > 0) scope.handles.store.ack(queue, ack, now)
-  if (fail.length > 0) scope.handles.store.fail(queue, fail, error, { maxReceiveCount: rules.max_receive_count, deadLetterQueue: rules.dead_letter_queue, now })
+  if (fail.length === 0) return
+  const dead = deadLetters(scope)
+  const backoff = rules.backoff
+  scope.handles.store.fail(queue, fail, error, {
+    maxReceiveCount: rules.max_receive_count,
+    deadLetterQueue: rules.dead_letter_queue,
+    now,
+    retryDelayMs: backoff && ((receive_count) => backoffDelay(backoff, receive_count)),
+    onDeadLetter: dead.note,
+  })
+  dead.pump()
 }
+
+/** The trace context and metadata a message carries, as the fields of a call. */
+const contextFields = (context: MessageContext | undefined): Pick<CallRequest, 'traceparent' | 'baggage' | 'metadata'> =>
+  context ? { traceparent: context.traceparent, baggage: context.baggage, metadata: context.metadata } : {}
 
 /**
  * Starts the call that delivers `leases` of `queue`. When it is answered: `answered` first,
@@ -60,8 +97,8 @@ function startDelivery(
   scope: Scope,
   queue: string,
   leases: Delivery[],
-  call: { function_id: string; data: unknown; timeout_ms: number },
-  rules: { max_receive_count: number; dead_letter_queue: string },
+  call: Pick<CallRequest, 'function_id' | 'data' | 'timeout_ms' | 'traceparent' | 'baggage' | 'metadata'>,
+  rules: Rules,
   answered: (outcome: Outcome) => void,
 ): void {
   actorsOf(scope.system).invocations()?.send({
@@ -79,26 +116,45 @@ function startDelivery(
   })
 }
 
-/** A batch for a queue trigger's function. */
+/** A message as a queue trigger's function receives it. */
+const asReceived = (m: Delivery) =>
+  withoutUndefined({
+    message_id: m.message_id,
+    body: m.body,
+    receive_count: m.receive_count,
+    enqueued_at: iso(m.enqueued_at),
+    message_group_id: m.message_group_id,
+    source_queue: m.source_queue,
+    source_receive_count: m.source_receive_count,
+    last_error: m.last_error,
+    function_id: m.source_queue !== undefined ? m.function_id : undefined,
+    traceparent: m.context?.traceparent,
+    baggage: m.context?.baggage,
+    metadata: m.context?.metadata,
+  })
+
+/**
+ * A batch for a queue trigger's function. Each message carries its sender's trace context;
+ * the call carries the first message's, so a batch of one is traced like a direct call.
+ */
 function deliver(scope: Scope, consumer: Consumer, batch: Delivery[]): void {
   const { config } = consumer
   scope.context.leased(consumer)
-  const data = {
-    queue_name: config.queue_name,
-    messages: batch.map((m) => ({ message_id: m.message_id, body: m.body, receive_count: m.receive_count, enqueued_at: iso(m.enqueued_at) })),
-  }
-  startDelivery(scope, config.queue_name, batch, { function_id: consumer.function_id, data, timeout_ms: config.visibility_timeout * 1000 }, config, (outcome) => {
+  const data = { queue_name: config.queue_name, messages: batch.map(asReceived) }
+  const call = { function_id: consumer.function_id, data, timeout_ms: config.visibility_timeout * 1000, ...contextFields(batch[0].context) }
+  startDelivery(scope, config.queue_name, batch, call, config, (outcome) => {
     const failed = outcome.error !== undefined
     scope.context.settled(consumer, failed)
     if (failed) log(scope, 'warn', 'queue batch failed', { queue_name: config.queue_name, function_id: consumer.function_id, messages: batch.length, error: outcome.error })
   })
 }
 
-/** A durable call (`invokefunction` with `action: enqueue`), run by the engine's own rules. */
+/** A durable call (`invokefunction` with `action: enqueue`), run by the engine's own rules, with its caller's trace context. */
 function runCall(scope: Scope, queue: string, call: Delivery): void {
   scope.context.callStarted(queue)
   const rules = { max_receive_count: CALL_RULES.max_receive_count, dead_letter_queue: `${queue}.dlq` }
-  startDelivery(scope, queue, [call], { function_id: call.function_id!, data: call.body, timeout_ms: CALL_RULES.visibility_timeout * 1000 }, rules, () => scope.context.callSettled(queue))
+  const request = { function_id: call.function_id!, data: call.body, timeout_ms: CALL_RULES.visibility_timeout * 1000, ...contextFields(call.context) }
+  startDelivery(scope, queue, [call], request, rules, () => scope.context.callSettled(queue))
 }
 
 /** Work waiting for a function is retried when the catalog changes (a worker registered a function, or came back). */
@@ -122,6 +178,7 @@ function pump(scope: Scope, queue: string): void {
   if (scope.handles.closed || schedule.draining) return
   const now = Date.now()
   const available = availableIn(scope.system)
+  const dead = deadLetters(scope)
   const { takers, waiting } = schedule.takers(queue, available)
   let drained = false
   for (const consumer of takers) {
@@ -134,6 +191,8 @@ function pump(scope: Scope, queue: string): void {
         maxReceiveCount: config.max_receive_count,
         deadLetterQueue: config.dead_letter_queue,
         calls: false,
+        fifo: config.fifo,
+        onDeadLetter: dead.note,
         now,
       })
       if (batch.length === 0) {
@@ -153,6 +212,7 @@ function pump(scope: Scope, queue: string): void {
       deadLetterQueue: `${queue}.dlq`,
       calls: true,
       accept,
+      onDeadLetter: dead.note,
       now,
     })
     if (!call) break
@@ -160,6 +220,7 @@ function pump(scope: Scope, queue: string): void {
   }
   if (refused || (waiting && !drained)) starve(scope, queue)
   scheduleWakeup(scope, queue, now)
+  dead.pump()
 }
 
 function scheduleWakeup(scope: Scope, queue: string, now: number): void {
@@ -183,15 +244,36 @@ const asDeadLetter = (m: StoredMessage) =>
   withoutUndefined({
     message_id: m.message_id,
     body: m.body,
-    receive_count: m.receive_count,
+    receive_count: m.source_receive_count ?? m.receive_count,
     enqueued_at: iso(m.enqueued_at),
     source_queue: m.source_queue,
     function_id: m.function_id,
+    message_group_id: m.message_group_id,
     last_error: m.last_error,
   })
 
+/** Every queue that holds messages or has consumers, by name. */
+function listQueues(scope: Scope): QueueInfo[] {
+  const now = Date.now()
+  const counts = scope.handles.store.counts(now)
+  const names = [...new Set([...Object.keys(counts), ...scope.context.consumedQueues])].sort()
+  return names.map((queue_name) => {
+    const c = counts[queue_name] ?? { ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0 }
+    return withoutUndefined({
+      queue_name,
+      ready: c.ready,
+      in_flight: c.in_flight,
+      delayed: c.delayed,
+      dead_lettered: c.dead_lettered,
+      oldest_message_age_seconds: c.oldest_enqueued_at === undefined ? undefined : Math.max(0, Math.round((now - c.oldest_enqueued_at) / 1000)),
+      fifo: scope.context.attributes(queue_name).fifo,
+      consumers: scope.context.consumersOf(queue_name).map((k) => ({ worker_id: k.worker_id, trigger_id: k.trigger_id, function_id: k.function_id, in_flight: k.inFlight })),
+    })
+  })
+}
+
 /** The `provider:queue` logic over the store `openStore` opens (when the actor starts; closed when it stops). */
-export function createQueueProvider(openStore: () => QueueStore) {
+export function createQueueProvider(openStore: () => QueueStore, options: QueueProviderOptions) {
   return fromTable<QueueSchedule, QueueProviderEvent, undefined, EventObject, Handles>({
     context: () => new QueueSchedule(),
     open(scope) {
@@ -204,7 +286,7 @@ export function createQueueProvider(openStore: () => QueueStore) {
       const startup = setTimeout(() => {
         for (const queue of scope.context.queuesWithCalls) pump(scope as Scope, queue)
       }, 0)
-      return { store, wakeups: new Map(), startup, closed: false }
+      return { store, options, wakeups: new Map(), startup, closed: false }
     },
     receive(scope, event) {
       const schedule = scope.context
@@ -212,8 +294,11 @@ export function createQueueProvider(openStore: () => QueueStore) {
       if (scope.handles.closed) return
       switch (event.type) {
         case 'queue.consume': {
+          const trigger = actorsOf(scope.system).trigger(event.worker_id, event.trigger_id)
+          const conflict = schedule.conflict(event.config)
+          if (conflict) return tell(trigger, { type: 'trigger.rejected', error: errors.invalidConfig(conflict) })
           schedule.addConsumer(event.worker_id, event.trigger_id, event.function_id, event.config)
-          tell(actorsOf(scope.system).trigger(event.worker_id, event.trigger_id), { type: 'trigger.activated' })
+          tell(trigger, { type: 'trigger.activated' })
           pump(scope, event.config.queue_name)
           return
         }
@@ -222,9 +307,17 @@ export function createQueueProvider(openStore: () => QueueStore) {
           return
         case 'queue.send': {
           if (event.function_id !== undefined) schedule.holdsCalls(event.queue_name)
-          const message_id = store.send(event.queue_name, event.body, { now: Date.now(), delayMs: (event.delay_seconds ?? 0) * 1000, function_id: event.function_id })
+          const delay_seconds = event.delay_seconds ?? schedule.attributes(event.queue_name).delay_seconds
+          const { message_id, duplicate } = store.send(event.queue_name, event.body, {
+            now: Date.now(),
+            delayMs: delay_seconds * 1000,
+            function_id: event.function_id,
+            message_group_id: event.message_group_id,
+            deduplication: event.deduplication_id === undefined ? undefined : { id: event.deduplication_id, windowMs: scope.handles.options.deduplicationWindowMs },
+            context: event.context,
+          })
           event.reply({ result: { message_id } })
-          pump(scope, event.queue_name)
+          if (!duplicate) pump(scope, event.queue_name)
           return
         }
         case 'queue.deadLetters':
@@ -238,6 +331,8 @@ export function createQueueProvider(openStore: () => QueueStore) {
         }
         case 'queue.counts':
           return event.reply(store.counts(Date.now()))
+        case 'queue.list':
+          return event.reply(listQueues(scope))
         case 'queue.drain':
           schedule.draining = true
           for (const { timer } of wakeups.values()) clearTimeout(timer)

@@ -42,7 +42,7 @@ export function composeEngine(options: ResolvedOptions) {
       invocations: invocationsLogic,
       httpProvider: httpProviderLogic,
       cronProvider: cronProviderLogic,
-      queueProvider: createQueueProvider(storeOpener(options.store)),
+      queueProvider: createQueueProvider(storeOpener(options.store), { deduplicationWindowMs: options.deduplicationWindowSeconds * 1000 }),
     },
   })
 }

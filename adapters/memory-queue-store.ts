@@ -1,53 +1,130 @@
 /**
- * The memory queue store: messages in insertion order per queue. Fast, and gone with the
- * process; the default when embedding.
+ * The memory queue store: messages in send order per queue. Fast, and gone with the
+ * process; the default when embedding. The rules are those of core/queue-store.ts.
  */
 import { randomUUID } from 'node:crypto'
-import { expiredLease, type Delivery, type QueueCounts, type QueueStore, type StoredMessage } from '../core/queue-store.js'
+import { contextOf, expiredLease, type Delivery, type FailOptions, type QueueCounts, type QueueStore, type ReceiveOptions, type StoredMessage } from '../core/queue-store.js'
+
+/** A message as this store keeps it: live durable calls are `call`; dead ones are messages of their dead-letter queue. */
+type Kept = StoredMessage & { call: boolean }
 
 export function createMemoryQueueStore(): QueueStore {
-  const queues = new Map<string, Map<string, StoredMessage>>()
+  const queues = new Map<string, Map<string, Kept>>()
+  /** Deduplication ids seen: `queue␀id` → the first send's message id, until `expires`. */
+  const seen = new Map<string, { message_id: string; expires: number }>()
   const queueOf = (name: string) => {
     let q = queues.get(name)
     if (!q) queues.set(name, (q = new Map()))
     return q
   }
-  const deadLetter = (m: StoredMessage, dlq: string, error: unknown) => {
+  const deadLetter = (m: Kept, dlq: string, error: unknown, onDeadLetter?: (dlq: string) => void) => {
     queues.get(m.queue)?.delete(m.message_id)
-    queueOf(dlq).set(m.message_id, { ...m, queue: dlq, source_queue: m.queue, last_error: error, receipt: undefined, visible_at: 0 })
+    queueOf(dlq).set(m.message_id, {
+      ...m,
+      queue: dlq,
+      source_queue: m.queue,
+      source_receive_count: m.receive_count,
+      receive_count: 0,
+      last_error: error,
+      receipt: undefined,
+      visible_at: 0,
+      call: false,
+    })
+    onDeadLetter?.(dlq)
   }
-  const current = (q: Map<string, StoredMessage> | undefined, lease: { message_id: string; receipt: string }, now: number) => {
+  const current = (q: Map<string, Kept> | undefined, lease: { message_id: string; receipt: string }, now: number) => {
     const m = q?.get(lease.message_id)
     return m && m.receipt === lease.receipt && m.visible_at > now ? m : undefined
+  }
+  const lease = (m: Kept, o: ReceiveOptions): Delivery => {
+    m.receive_count += 1
+    // The last error is that of the last receive: none recorded by its end means it timed out.
+    // A dead letter keeps the error that sent it here until it fails here itself.
+    if (m.source_queue === undefined) m.last_error = undefined
+    m.receipt = randomUUID()
+    m.visible_at = o.now + o.visibilityMs
+    const d: Delivery = { message_id: m.message_id, body: m.body, receive_count: m.receive_count, enqueued_at: m.enqueued_at, receipt: m.receipt }
+    if (m.function_id !== undefined) d.function_id = m.function_id
+    if (m.message_group_id !== undefined) d.message_group_id = m.message_group_id
+    if (m.source_queue !== undefined) {
+      d.source_queue = m.source_queue
+      d.source_receive_count = m.source_receive_count
+      d.last_error = m.last_error
+    }
+    if (m.context) d.context = m.context
+    return d
+  }
+  /** Dead-letters `m` if it is exhausted; true when it did. */
+  const exhausted = (m: Kept, o: ReceiveOptions) => {
+    if (m.receive_count < o.maxReceiveCount) return false
+    deadLetter(m, o.deadLetterQueue, m.last_error ?? expiredLease(m.receive_count), o.onDeadLetter)
+    return true
+  }
+
+  /** Plain receive: visible messages in send order. */
+  const receivePlain = (q: Map<string, Kept>, o: ReceiveOptions): Delivery[] => {
+    const out: Delivery[] = []
+    for (const m of q.values()) {
+      if (out.length >= o.max) break
+      if (m.visible_at > o.now || m.call !== o.calls) continue
+      if (o.calls && o.accept && !o.accept(m.function_id!)) continue
+      if (exhausted(m, o)) continue
+      out.push(lease(m, o))
+    }
+    return out
+  }
+
+  /** FIFO receive: the first group whose oldest message is visible, as many of its messages as are visible in a row. */
+  const receiveFifo = (q: Map<string, Kept>, o: ReceiveOptions): Delivery[] => {
+    const passed = new Set<string | undefined>()
+    let group: string | undefined
+    let found = false
+    const out: Delivery[] = []
+    for (const m of [...q.values()]) {
+      if (m.call) continue
+      const g = m.message_group_id
+      if (found) {
+        if (g !== group) continue
+        if (out.length >= o.max || m.visible_at > o.now) break
+        if (!exhausted(m, o)) out.push(lease(m, o))
+        continue
+      }
+      if (passed.has(g)) continue
+      if (m.visible_at > o.now) {
+        passed.add(g)
+        continue
+      }
+      if (exhausted(m, o)) continue
+      found = true
+      group = g
+      out.push(lease(m, o))
+    }
+    return out
   }
 
   return {
     kind: 'memory',
-    send(queue, body, { now, delayMs = 0, function_id }) {
+    send(queue, body, { now, delayMs = 0, function_id, message_group_id, deduplication, context }) {
+      if (deduplication) {
+        const key = `${queue}\u0000${deduplication.id}`
+        const first = seen.get(key)
+        if (first && first.expires > now) return { message_id: first.message_id, duplicate: true }
+        if (seen.size >= 10_000) for (const [k, v] of seen) if (v.expires <= now) seen.delete(k)
+      }
       const message_id = randomUUID()
-      queueOf(queue).set(message_id, { message_id, queue, body, function_id, enqueued_at: now, visible_at: now + delayMs, receive_count: 0 })
-      return message_id
+      const m: Kept = { message_id, queue, body, enqueued_at: now, visible_at: now + delayMs, receive_count: 0, call: function_id !== undefined }
+      if (function_id !== undefined) m.function_id = function_id
+      if (message_group_id !== undefined) m.message_group_id = message_group_id
+      const c = contextOf(context)
+      if (c) m.context = c
+      queueOf(queue).set(message_id, m)
+      if (deduplication) seen.set(`${queue}\u0000${deduplication.id}`, { message_id, expires: now + deduplication.windowMs })
+      return { message_id, duplicate: false }
     },
     receive(queue, o) {
       const q = queues.get(queue)
-      const out: Delivery[] = []
-      if (!q) return out
-      for (const m of q.values()) {
-        if (out.length >= o.max) break
-        if (m.visible_at > o.now || (m.function_id !== undefined) !== o.calls) continue
-        if (o.calls && (m.source_queue !== undefined || (o.accept && !o.accept(m.function_id!)))) continue
-        if (m.receive_count >= o.maxReceiveCount) {
-          deadLetter(m, o.deadLetterQueue, m.last_error ?? expiredLease(m.receive_count))
-          continue
-        }
-        m.receive_count += 1
-        // The last error is that of the last receive: none recorded by its end means it timed out.
-        m.last_error = undefined
-        m.receipt = randomUUID()
-        m.visible_at = o.now + o.visibilityMs
-        out.push({ message_id: m.message_id, body: m.body, function_id: m.function_id, receive_count: m.receive_count, enqueued_at: m.enqueued_at, receipt: m.receipt })
-      }
-      return out
+      if (!q) return []
+      return o.fifo && !o.calls ? receiveFifo(q, o) : receivePlain(q, o)
     },
     ack(queue, leases, now) {
       const q = queues.get(queue)
@@ -55,25 +132,29 @@ export function createMemoryQueueStore(): QueueStore {
       for (const lease of leases) if (current(q, lease, now)) (q!.delete(lease.message_id), n++)
       return n
     },
-    fail(queue, leases, error, o) {
+    fail(queue, leases, error, o: FailOptions) {
       const q = queues.get(queue)
       for (const lease of leases) {
         const m = current(q, lease, o.now)
         if (!m) continue
         m.last_error = error
-        if (m.receive_count >= o.maxReceiveCount) deadLetter(m, o.deadLetterQueue, error)
+        if (m.receive_count >= o.maxReceiveCount) deadLetter(m, o.deadLetterQueue, error, o.onDeadLetter)
+        else if (o.retryDelayMs) {
+          m.visible_at = o.now + o.retryDelayMs(m.receive_count)
+          m.receipt = undefined
+        }
       }
     },
     nextVisibleAt(queue, calls, now) {
       let next: number | undefined
       for (const m of queues.get(queue)?.values() ?? []) {
-        if ((m.function_id !== undefined) !== calls || m.visible_at <= now) continue
+        if (m.call !== calls || m.visible_at <= now) continue
         if (next === undefined || m.visible_at < next) next = m.visible_at
       }
       return next
     },
     list(queue, limit) {
-      return [...(queues.get(queue)?.values() ?? [])].slice(0, limit).map((m) => ({ ...m }))
+      return [...(queues.get(queue)?.values() ?? [])].slice(0, limit).map(({ call: _call, ...m }) => ({ ...m }))
     },
     redrive(dlq, ids, now) {
       const q = queues.get(dlq)
@@ -84,7 +165,8 @@ export function createMemoryQueueStore(): QueueStore {
         if (ids && !ids.includes(m.message_id)) continue
         q.delete(m.message_id)
         const target = m.source_queue ?? dlq
-        queueOf(target).set(m.message_id, { ...m, queue: target, source_queue: undefined, receive_count: 0, visible_at: now, receipt: undefined })
+        const { source_queue: _s, source_receive_count: _r, ...rest } = m
+        queueOf(target).set(m.message_id, { ...rest, queue: target, receive_count: 0, visible_at: now, receipt: undefined, call: m.function_id !== undefined })
         targets.add(target)
         n++
       }
@@ -94,7 +176,7 @@ export function createMemoryQueueStore(): QueueStore {
       const out: string[] = []
       for (const [name, q] of queues) {
         for (const m of q.values()) {
-          if (m.function_id !== undefined && m.source_queue === undefined) {
+          if (m.call) {
             out.push(name)
             break
           }
@@ -104,19 +186,23 @@ export function createMemoryQueueStore(): QueueStore {
     },
     counts(now) {
       const out: Record<string, QueueCounts> = {}
+      const of = (name: string) => (out[name] ??= { ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0 })
       for (const [name, q] of queues) {
-        const c: QueueCounts = { ready: 0, in_flight: 0, delayed: 0 }
+        if (q.size === 0) continue
+        const c = of(name)
         for (const m of q.values()) {
           if (m.visible_at <= now) c.ready++
           else if (m.receipt !== undefined) c.in_flight++
           else c.delayed++
+          if (c.oldest_enqueued_at === undefined || m.enqueued_at < c.oldest_enqueued_at) c.oldest_enqueued_at = m.enqueued_at
+          if (m.source_queue !== undefined) of(m.source_queue).dead_lettered++
         }
-        if (q.size > 0) out[name] = c
       }
       return out
     },
     close() {
       queues.clear()
+      seen.clear()
     },
   }
 }

@@ -1,13 +1,14 @@
 /**
  * The SQLite queue store (better-sqlite3, WAL mode): messages survive a crash of the
  * engine. A message leased when the process died becomes visible again when its lease
- * ends, so every message is delivered at least once.
+ * ends, so every message is delivered at least once. The rules are those of
+ * core/queue-store.ts.
  */
 import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { expiredLease, type Delivery, type QueueCounts, type QueueStore, type StoredMessage } from '../core/queue-store.js'
+import { contextOf, expiredLease, type Delivery, type FailOptions, type QueueCounts, type QueueStore, type ReceiveOptions, type StoredMessage } from '../core/queue-store.js'
 
 interface Row {
   seq: number
@@ -21,30 +22,44 @@ interface Row {
   receipt: string | null
   last_error: string | null
   source_queue: string | null
+  source_receive_count: number | null
+  message_group_id: string | null
+  context: string | null
 }
 
 /** The columns a receive reads. */
-type ReadyRow = Pick<Row, 'seq' | 'message_id' | 'body' | 'function_id' | 'enqueued_at' | 'receive_count' | 'last_error'>
+type ReceivedRow = Omit<Row, 'queue' | 'receipt'>
+const RECEIVED = 'seq, message_id, body, function_id, enqueued_at, visible_at, receive_count, last_error, source_queue, source_receive_count, message_group_id, context'
 
-const toMessage = (r: Row): StoredMessage => ({
-  message_id: r.message_id,
-  queue: r.queue,
-  body: JSON.parse(r.body),
-  function_id: r.function_id ?? undefined,
-  enqueued_at: r.enqueued_at,
-  visible_at: r.visible_at,
-  receive_count: r.receive_count,
-  receipt: r.receipt ?? undefined,
-  last_error: r.last_error === null ? undefined : JSON.parse(r.last_error),
-  source_queue: r.source_queue ?? undefined,
-})
+const toMessage = (r: Row): StoredMessage => {
+  const m: StoredMessage = {
+    message_id: r.message_id,
+    queue: r.queue,
+    body: JSON.parse(r.body),
+    enqueued_at: r.enqueued_at,
+    visible_at: r.visible_at,
+    receive_count: r.receive_count,
+  }
+  if (r.function_id !== null) m.function_id = r.function_id
+  if (r.receipt !== null) m.receipt = r.receipt
+  if (r.last_error !== null) m.last_error = JSON.parse(r.last_error)
+  if (r.source_queue !== null) m.source_queue = r.source_queue
+  if (r.source_receive_count !== null) m.source_receive_count = r.source_receive_count
+  if (r.message_group_id !== null) m.message_group_id = r.message_group_id
+  if (r.context !== null) m.context = JSON.parse(r.context)
+  return m
+}
+
+/** The schema version this store writes (`PRAGMA user_version`); older files are migrated when opened. */
+const VERSION = 2
 
 /**
- * The schema. `ready` marks rows already found visible (sent without delay, dead, redriven,
- * or due at an earlier receive), so receives read partial indexes in delivery order (`seq`)
- * and never sort the backlog. Rows that wait (leased, failed, delayed) sit in partial
- * indexes by `visible_at` until a receive finds them due and marks them. Each row is in one
- * of the four partial indexes at a time (a dead durable call in none).
+ * The schema. `call` marks live durable calls (a dead one is a message of its dead-letter
+ * queue). `ready` marks rows already found visible (sent without delay, dead, redriven, or
+ * due at an earlier receive), so plain receives read partial indexes in send order (`seq`)
+ * and never sort the backlog; rows that wait (leased, failed, delayed) sit in partial
+ * indexes by `visible_at` until a receive finds them due and marks them. FIFO receives
+ * read the oldest message of each group through `messages_groups`.
  */
 export const SCHEMA = `
   CREATE TABLE IF NOT EXISTS messages (
@@ -53,20 +68,51 @@ export const SCHEMA = `
     queue TEXT NOT NULL,
     body TEXT NOT NULL,
     function_id TEXT,
+    call INTEGER NOT NULL DEFAULT 0,
     enqueued_at INTEGER NOT NULL,
     visible_at INTEGER NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
     receipt TEXT,
     last_error TEXT,
     source_queue TEXT,
+    source_receive_count INTEGER,
+    message_group_id TEXT,
+    context TEXT,
     ready INTEGER NOT NULL DEFAULT 0
   );
   CREATE INDEX IF NOT EXISTS messages_queue ON messages (queue, seq);
-  CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, seq) WHERE ready = 1 AND function_id IS NULL;
-  CREATE INDEX IF NOT EXISTS messages_ready_calls ON messages (queue, seq) WHERE ready = 1 AND function_id IS NOT NULL AND source_queue IS NULL;
-  CREATE INDEX IF NOT EXISTS messages_waiting ON messages (queue, visible_at) WHERE ready = 0 AND function_id IS NULL;
-  CREATE INDEX IF NOT EXISTS messages_waiting_calls ON messages (queue, visible_at) WHERE ready = 0 AND function_id IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, seq) WHERE ready = 1 AND call = 0;
+  CREATE INDEX IF NOT EXISTS messages_ready_calls ON messages (queue, seq) WHERE ready = 1 AND call = 1;
+  CREATE INDEX IF NOT EXISTS messages_waiting ON messages (queue, visible_at) WHERE ready = 0 AND call = 0;
+  CREATE INDEX IF NOT EXISTS messages_waiting_calls ON messages (queue, visible_at) WHERE ready = 0 AND call = 1;
+  CREATE INDEX IF NOT EXISTS messages_groups ON messages (queue, message_group_id, seq) WHERE call = 0;
+  CREATE INDEX IF NOT EXISTS messages_sources ON messages (source_queue) WHERE source_queue IS NOT NULL;
+  CREATE TABLE IF NOT EXISTS deduplication (
+    queue TEXT NOT NULL,
+    id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, id)
+  ) WITHOUT ROWID;
 `
+
+/** Brings a file written by an earlier version to this schema, keeping its messages as they were. */
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number
+  const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('messages') as string[]
+  if (columns.length > 0 && version < VERSION) {
+    // Before `ready`: rows start as waiting; the first receive of each queue marks those due.
+    if (!columns.includes('ready')) db.exec('ALTER TABLE messages ADD COLUMN ready INTEGER NOT NULL DEFAULT 0')
+    for (const [name, type] of [['call', 'INTEGER NOT NULL DEFAULT 0'], ['source_receive_count', 'INTEGER'], ['message_group_id', 'TEXT'], ['context', 'TEXT']]) {
+      if (!columns.includes(name)) db.exec(`ALTER TABLE messages ADD COLUMN ${name} ${type}`)
+    }
+    db.exec('UPDATE messages SET call = 1 WHERE function_id IS NOT NULL AND source_queue IS NULL')
+    // The partial indexes of earlier versions tell calls from messages by function_id.
+    for (const index of ['messages_visible', 'messages_ready', 'messages_ready_calls', 'messages_waiting', 'messages_waiting_calls']) db.exec(`DROP INDEX IF EXISTS ${index}`)
+  }
+  db.exec(SCHEMA)
+  db.pragma(`user_version = ${VERSION}`)
+}
 
 /** Opens (creating if needed) the store in the SQLite file at `path`. */
 export function createSqliteQueueStore(path: string): QueueStore {
@@ -75,50 +121,54 @@ export function createSqliteQueueStore(path: string): QueueStore {
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('busy_timeout = 5000')
-  db.transaction(() => {
-    // A file from before the `ready` column: its rows start as waiting, and the first receive
-    // of each queue marks those that are due. Its index by visible time is not used any more.
-    const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('messages')
-    if (columns.length > 0 && !columns.includes('ready')) db.exec('ALTER TABLE messages ADD COLUMN ready INTEGER NOT NULL DEFAULT 0')
-    db.exec('DROP INDEX IF EXISTS messages_visible')
-    db.exec(SCHEMA)
-  }).immediate()
+  db.transaction(() => migrate(db)).immediate()
 
   const insert = db.prepare(
-    'INSERT INTO messages (message_id, queue, body, function_id, enqueued_at, visible_at, ready) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO messages (message_id, queue, body, function_id, call, enqueued_at, visible_at, ready, message_group_id, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   )
   /** What a receive needs of the ready rows visible now, oldest first (`visible_at` is checked for a clock set back). */
-  const selectReady = db.prepare(
-    'SELECT seq, message_id, body, function_id, enqueued_at, receive_count, last_error FROM messages WHERE queue = ? AND ready = 1 AND function_id IS NULL AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?',
-  )
-  const selectReadyCalls = db.prepare(
-    'SELECT seq, message_id, body, function_id, enqueued_at, receive_count, last_error FROM messages WHERE queue = ? AND ready = 1 AND function_id IS NOT NULL AND source_queue IS NULL AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?',
-  )
-  const markDue = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND function_id IS NULL AND visible_at <= ?')
-  const markDueCalls = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND function_id IS NOT NULL AND visible_at <= ?')
+  const selectReady = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND ready = 1 AND call = 0 AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?`)
+  const selectReadyCalls = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND ready = 1 AND call = 1 AND visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?`)
+  const markDue = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND call = 0 AND visible_at <= ?')
+  const markDueCalls = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND call = 1 AND visible_at <= ?')
   const unmarkNotDue = db.prepare('UPDATE messages SET ready = 0 WHERE ready = 1 AND visible_at > ?')
-  const nextWaiting = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND function_id IS NULL AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
-  const nextWaitingCall = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND function_id IS NOT NULL AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
-  const callQueues = db.prepare('SELECT DISTINCT queue FROM messages WHERE function_id IS NOT NULL AND source_queue IS NULL').pluck()
-  const lease = db.prepare('UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ?, last_error = NULL, ready = 0 WHERE seq = ?')
+  /** The oldest message of every group of a queue (SQLite takes the bare columns from the row of the MIN). */
+  const groupHeads = db.prepare(`SELECT ${RECEIVED.replace('seq, ', 'MIN(seq) AS seq, ')} FROM messages WHERE queue = ? AND call = 0 GROUP BY message_group_id ORDER BY seq`)
+  const groupFrom = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS ? AND seq >= ? ORDER BY seq LIMIT ?`)
+  const nextWaiting = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND call = 0 AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
+  const nextWaitingCall = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND call = 1 AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
+  const callQueues = db.prepare('SELECT DISTINCT queue FROM messages WHERE call = 1').pluck()
+  // The last error is that of the last receive: none recorded by its end means it timed out.
+  // A dead letter keeps the error that sent it here until it fails here itself.
+  const lease = db.prepare(
+    'UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ?, last_error = CASE WHEN source_queue IS NULL THEN NULL ELSE last_error END, ready = 0 WHERE seq = ?',
+  )
   const toDeadLetters = db.prepare(
-    'UPDATE messages SET queue = ?, source_queue = queue, last_error = ?, receipt = NULL, visible_at = 0, ready = 1 WHERE seq = ?',
+    'UPDATE messages SET queue = ?, source_queue = queue, source_receive_count = receive_count, receive_count = 0, last_error = ?, receipt = NULL, visible_at = 0, ready = 1, call = 0 WHERE seq = ?',
   )
   const byLease = db.prepare('SELECT * FROM messages WHERE queue = ? AND message_id = ? AND receipt = ? AND visible_at > ?')
   const removeLeased = db.prepare('DELETE FROM messages WHERE message_id = ? AND queue = ? AND receipt = ? AND visible_at > ?')
   const recordError = db.prepare('UPDATE messages SET last_error = ? WHERE seq = ?')
+  const retryLater = db.prepare('UPDATE messages SET last_error = ?, visible_at = ?, receipt = NULL, ready = 0 WHERE seq = ?')
   const listQueue = db.prepare('SELECT * FROM messages WHERE queue = ? ORDER BY seq LIMIT ?')
   const allOf = db.prepare('SELECT * FROM messages WHERE queue = ? ORDER BY seq')
   const redriveOne = db.prepare(
-    'UPDATE messages SET queue = COALESCE(source_queue, queue), source_queue = NULL, receive_count = 0, receipt = NULL, visible_at = ?, ready = 1 WHERE seq = ?',
+    'UPDATE messages SET queue = COALESCE(source_queue, queue), source_queue = NULL, source_receive_count = NULL, receive_count = 0, receipt = NULL, visible_at = ?, ready = 1, call = (function_id IS NOT NULL) WHERE seq = ?',
   )
   const countAll = db.prepare(
     `SELECT queue,
        SUM(visible_at <= @now) AS ready,
        SUM(visible_at > @now AND receipt IS NOT NULL) AS in_flight,
-       SUM(visible_at > @now AND receipt IS NULL) AS delayed
+       SUM(visible_at > @now AND receipt IS NULL) AS delayed,
+       MIN(enqueued_at) AS oldest
      FROM messages GROUP BY queue`,
   )
+  const countDead = db.prepare('SELECT source_queue AS queue, COUNT(*) AS n FROM messages WHERE source_queue IS NOT NULL GROUP BY source_queue')
+  const seenId = db.prepare('SELECT message_id FROM deduplication WHERE queue = ? AND id = ? AND expires_at > ?').pluck()
+  const rememberId = db.prepare('INSERT OR REPLACE INTO deduplication (queue, id, message_id, expires_at) VALUES (?, ?, ?, ?)')
+  const forgetExpired = db.prepare('DELETE FROM deduplication WHERE expires_at <= ?')
+  /** Sends with a deduplication id since expired ids were last swept. */
+  let sinceSweep = 0
 
   /**
    * Every row marked ready has `visible_at <= readyUpTo`. Receives need no more: they mark
@@ -136,7 +186,29 @@ export function createSqliteQueueStore(path: string): QueueStore {
     readyUpTo = now
   }
 
-  const receive = db.transaction((queue: string, o: Parameters<QueueStore['receive']>[1]): Delivery[] => {
+  /** Moves `r` to the dead-letter queue if it is exhausted; true when it did. */
+  const exhausted = (r: ReceivedRow, o: ReceiveOptions) => {
+    if (r.receive_count < o.maxReceiveCount) return false
+    toDeadLetters.run(o.deadLetterQueue, r.last_error ?? JSON.stringify(expiredLease(r.receive_count)), r.seq)
+    o.onDeadLetter?.(o.deadLetterQueue)
+    return true
+  }
+  const leased = (r: ReceivedRow, o: ReceiveOptions): Delivery => {
+    const receipt = randomUUID()
+    lease.run(receipt, o.now + o.visibilityMs, r.seq)
+    const d: Delivery = { message_id: r.message_id, body: JSON.parse(r.body), receive_count: r.receive_count + 1, enqueued_at: r.enqueued_at, receipt }
+    if (r.function_id !== null) d.function_id = r.function_id
+    if (r.message_group_id !== null) d.message_group_id = r.message_group_id
+    if (r.source_queue !== null) {
+      d.source_queue = r.source_queue
+      if (r.source_receive_count !== null) d.source_receive_count = r.source_receive_count
+      if (r.last_error !== null) d.last_error = JSON.parse(r.last_error)
+    }
+    if (r.context !== null) d.context = JSON.parse(r.context)
+    return d
+  }
+
+  const receivePlain = (queue: string, o: ReceiveOptions): Delivery[] => {
     const out: Delivery[] = []
     ;(o.calls ? markDueCalls : markDue).run(queue, o.now)
     markedReady(o.now)
@@ -144,37 +216,89 @@ export function createSqliteQueueStore(path: string): QueueStore {
     // Rows already looked at are passed by seq: refused calls stay where they are.
     let after = 0
     while (out.length < o.max) {
-      const rows = select.all(queue, o.now, after, o.max - out.length) as ReadyRow[]
+      const rows = select.all(queue, o.now, after, o.max - out.length) as ReceivedRow[]
       if (rows.length === 0) break
       for (const r of rows) {
         after = r.seq
         if (o.calls && o.accept && !o.accept(r.function_id!)) continue
-        if (r.receive_count >= o.maxReceiveCount) {
-          const error = r.last_error ?? JSON.stringify(expiredLease(r.receive_count))
-          toDeadLetters.run(o.deadLetterQueue, error, r.seq)
-          continue
-        }
-        // The last error is that of the last receive: none recorded by its end means it timed out.
-        const receipt = randomUUID()
-        lease.run(receipt, o.now + o.visibilityMs, r.seq)
-        out.push({ message_id: r.message_id, body: JSON.parse(r.body), function_id: r.function_id ?? undefined, receive_count: r.receive_count + 1, enqueued_at: r.enqueued_at, receipt })
+        if (exhausted(r, o)) continue
+        out.push(leased(r, o))
       }
     }
     return out
-  })
+  }
+
+  /** The first group (by its oldest message) whose oldest message is visible, as many of its messages as are visible in a row. */
+  const receiveFifo = (queue: string, o: ReceiveOptions): Delivery[] => {
+    const out: Delivery[] = []
+    for (const head of groupHeads.all(queue) as ReceivedRow[]) {
+      if (head.visible_at > o.now) continue
+      let from = head.seq
+      // Exhausted messages at the head of the group leave for the dead letters, and the next one is its head.
+      for (;;) {
+        const rows = groupFrom.all(queue, head.message_group_id, from, o.max - out.length + 1) as ReceivedRow[]
+        let stopped = rows.length === 0
+        for (const r of rows) {
+          from = r.seq + 1
+          if (out.length >= o.max || r.visible_at > o.now) {
+            stopped = true
+            break
+          }
+          if (!exhausted(r, o)) out.push(leased(r, o))
+        }
+        if (stopped || out.length >= o.max) break
+      }
+      if (out.length > 0) return out
+    }
+    return out
+  }
+
+  const receive = db.transaction((queue: string, o: ReceiveOptions): Delivery[] => (o.fifo && !o.calls ? receiveFifo(queue, o) : receivePlain(queue, o)))
   const ack = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, now: number) => {
     let n = 0
     for (const l of leases) n += removeLeased.run(l.message_id, queue, l.receipt, now).changes
     return n
   })
-  const fail = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, error: unknown, o: { maxReceiveCount: number; deadLetterQueue: string; now: number }) => {
+  const fail = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, error: unknown, o: FailOptions) => {
     const text = JSON.stringify(error ?? null)
     for (const l of leases) {
       const row = byLease.get(queue, l.message_id, l.receipt, o.now) as Row | undefined
       if (!row) continue
-      if (row.receive_count >= o.maxReceiveCount) toDeadLetters.run(o.deadLetterQueue, text, row.seq)
+      if (row.receive_count >= o.maxReceiveCount) {
+        toDeadLetters.run(o.deadLetterQueue, text, row.seq)
+        o.onDeadLetter?.(o.deadLetterQueue)
+      } else if (o.retryDelayMs) retryLater.run(text, o.now + o.retryDelayMs(row.receive_count), row.seq)
       else recordError.run(text, row.seq)
     }
+  })
+  const send = db.transaction((queue: string, body: unknown, o: Parameters<QueueStore['send']>[2]) => {
+    if (o.deduplication) {
+      const first = seenId.get(queue, o.deduplication.id, o.now) as string | undefined
+      if (first !== undefined) return { message_id: first, duplicate: true }
+      if (++sinceSweep >= 1000) {
+        sinceSweep = 0
+        forgetExpired.run(o.now)
+      }
+    }
+    const message_id = randomUUID()
+    const delayMs = o.delayMs ?? 0
+    const ready = delayMs <= 0
+    const context = contextOf(o.context)
+    insert.run(
+      message_id,
+      queue,
+      JSON.stringify(body ?? null),
+      o.function_id ?? null,
+      o.function_id !== undefined ? 1 : 0,
+      o.now,
+      o.now + delayMs,
+      ready ? 1 : 0,
+      o.message_group_id ?? null,
+      context ? JSON.stringify(context) : null,
+    )
+    if (ready) markedReady(o.now + delayMs)
+    if (o.deduplication) rememberId.run(queue, o.deduplication.id, message_id, o.now + o.deduplication.windowMs)
+    return { message_id, duplicate: false }
   })
   const redrive = db.transaction((dlq: string, ids: string[] | undefined, now: number) => {
     let n = 0
@@ -191,13 +315,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
 
   return {
     kind: 'sqlite',
-    send(queue, body, { now, delayMs = 0, function_id }) {
-      const message_id = randomUUID()
-      const ready = delayMs <= 0
-      insert.run(message_id, queue, JSON.stringify(body ?? null), function_id ?? null, now, now + delayMs, ready ? 1 : 0)
-      if (ready) markedReady(now + delayMs)
-      return message_id
-    },
+    send: (queue, body, o) => send(queue, body, o),
     receive: (queue, o) => receive(queue, o),
     ack: (queue, leases, now) => ack(queue, leases, now),
     fail: (queue, leases, error, o) => fail(queue, leases, error, o),
@@ -210,8 +328,11 @@ export function createSqliteQueueStore(path: string): QueueStore {
     callQueues: () => callQueues.all() as string[],
     counts(now) {
       const out: Record<string, QueueCounts> = {}
-      for (const r of countAll.all({ now }) as Array<QueueCounts & { queue: string }>) {
-        out[r.queue] = { ready: r.ready, in_flight: r.in_flight, delayed: r.delayed }
+      for (const r of countAll.all({ now }) as Array<{ queue: string; ready: number; in_flight: number; delayed: number; oldest: number }>) {
+        out[r.queue] = { ready: r.ready, in_flight: r.in_flight, delayed: r.delayed, dead_lettered: 0, oldest_enqueued_at: r.oldest }
+      }
+      for (const r of countDead.all() as Array<{ queue: string; n: number }>) {
+        ;(out[r.queue] ??= { ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0 }).dead_lettered = r.n
       }
       return out
     },

@@ -52,6 +52,7 @@ export const OPTION_TABLE: readonly OptionRow[] = [
   { path: 'http.timeoutMs', flag: '--http-timeout-ms', library: 30_000, serve: 30_000, meaning: 'How long an http trigger waits for its function (ms, 1–2147483647) unless its config sets `timeout_ms`; then 504.' },
   { path: 'store', flag: '--store', library: 'memory', serve: 'sqlite', meaning: "Where queued messages live: `'memory'` (gone with the process) or `{ sqlite: '<file>' }` (durable, WAL mode). `serve` takes `sqlite` or `memory`." },
   { path: 'dataDir', flag: '--data-dir', library: undefined, serve: './.signalbox', meaning: '`serve` only: the folder of the SQLite store (`queues.sqlite`).' },
+  { path: 'deduplicationWindowSeconds', flag: '--deduplication-window-seconds', library: 300, serve: 300, meaning: 'How long a queue remembers a `deduplication_id` (seconds, 1–86400): a send with the same id within it stores nothing and answers the first message id (SQS FIFO: 5 minutes).' },
   { path: 'registrationTimeoutMs', flag: '--registration-timeout-ms', library: 10_000, serve: 10_000, meaning: "How long a worker-defined trigger type's provider may take to answer a registration (ms); then `provider_timeout`." },
   { path: 'invocationTimeoutMs', flag: '--invocation-timeout-ms', library: 30_000, serve: 30_000, meaning: 'How long a call may take when the caller sets no `timeout_ms` (ms); then `invocation_timeout`.' },
   { path: 'graceMs', flag: '--grace-ms', library: 10_000, serve: 10_000, meaning: 'On stop (SIGINT/SIGTERM for `serve`), how long calls in flight may finish (ms, 0–3600000); those still running are answered `worker_disconnected`.' },
@@ -126,6 +127,7 @@ export const EngineOptionsSchema = v.strictObject(
       ),
     ),
     store: v.optional(StoreSchema),
+    deduplicationWindowSeconds: v.optional(wholeNumber('deduplicationWindowSeconds', 1, 86_400)),
     registrationTimeoutMs: v.optional(ms('registrationTimeoutMs')),
     invocationTimeoutMs: v.optional(ms('invocationTimeoutMs')),
     graceMs: v.optional(wholeNumber('graceMs', 0, 3_600_000)),
@@ -147,6 +149,7 @@ export interface ResolvedOptions {
   port?: number
   http?: { host: string; port: number; maxBodyBytes: number; timeoutMs: number }
   store: { kind: 'memory' } | { kind: 'sqlite'; path: string }
+  deduplicationWindowSeconds: number
   registrationTimeoutMs: number
   invocationTimeoutMs: number
   graceMs: number
@@ -205,6 +208,7 @@ export function resolveEngineOptions(options: unknown = {}): ResolvedOptions {
       timeoutMs: o.http.timeoutMs ?? lib<number>('http.timeoutMs'),
     },
     store: o.store === undefined || o.store === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: o.store.sqlite },
+    deduplicationWindowSeconds: o.deduplicationWindowSeconds ?? lib<number>('deduplicationWindowSeconds'),
     registrationTimeoutMs: o.registrationTimeoutMs ?? lib<number>('registrationTimeoutMs'),
     invocationTimeoutMs: o.invocationTimeoutMs ?? lib<number>('invocationTimeoutMs'),
     graceMs: o.graceMs ?? lib<number>('graceMs'),

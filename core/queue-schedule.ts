@@ -50,7 +50,41 @@ export class QueueSchedule {
   /** Set once the engine stops: nothing new is leased. */
   draining = false
 
-  /** Adds a consumer at the back of its queue. */
+  /**
+   * Why a consumer with `config` cannot join its queue, or undefined. The consumers of one
+   * queue must agree on what belongs to the queue rather than to a trigger: whether it is
+   * FIFO, and its default delay.
+   */
+  conflict(config: QueueConsumerConfig): string | undefined {
+    const other = this.byQueue.get(config.queue_name)?.[0]
+    if (!other) return undefined
+    const by = `trigger '${other.trigger_id}' of worker '${other.worker_id}'`
+    if (other.config.fifo !== config.fifo) {
+      return `queue '${config.queue_name}' is ${other.config.fifo ? '' : 'not '}FIFO for ${by}; every trigger on a queue must give the same 'fifo'`
+    }
+    if (other.config.delay_seconds !== config.delay_seconds) {
+      return `queue '${config.queue_name}' has 'delay_seconds' ${other.config.delay_seconds} for ${by}; every trigger on a queue must give the same 'delay_seconds'`
+    }
+    return undefined
+  }
+
+  /** What the queue's consumers say of it: FIFO or not, and its default delay (a queue nobody consumes: neither). */
+  attributes(queue: string): { fifo: boolean; delay_seconds: number } {
+    const config = this.byQueue.get(queue)?.[0]?.config
+    return { fifo: config?.fifo ?? false, delay_seconds: config?.delay_seconds ?? 0 }
+  }
+
+  /** The consumers of `queue`, in turn order. */
+  consumersOf(queue: string): readonly Consumer[] {
+    return this.byQueue.get(queue) ?? []
+  }
+
+  /** Queues with consumers. */
+  get consumedQueues(): string[] {
+    return [...this.byQueue.keys()]
+  }
+
+  /** Adds a consumer at the back of its queue (check `conflict` first). */
   addConsumer(worker_id: string, trigger_id: string, function_id: string, config: QueueConsumerConfig): Consumer {
     const consumer: Consumer = { key: consumerKey(worker_id, trigger_id), worker_id, trigger_id, function_id, config, inFlight: 0, stopped: false }
     this.consumers.set(consumer.key, consumer)
@@ -161,6 +195,7 @@ export class QueueSchedule {
     const queues: Record<string, unknown> = {}
     for (const [queue, list] of this.byQueue) {
       queues[queue] = {
+        fifo: list[0].config.fifo,
         consumers: list.map((c) => ({ worker_id: c.worker_id, trigger_id: c.trigger_id, function_id: c.function_id, in_flight: c.inFlight, concurrency: c.config.concurrency, batch_size: c.config.batch_size })),
       }
     }

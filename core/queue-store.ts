@@ -1,11 +1,36 @@
 /**
- * The queue store: where queued messages live between send and acknowledgement. Two
- * implementations share this interface and one test suite: memory and SQLite. Every
- * operation is synchronous and atomic, so competing consumers never get one message twice
- * within its visibility timeout.
+ * The queue store: where queued messages live between send and acknowledgement. The
+ * memory and SQLite stores (adapters/) implement this interface and pass one shared test
+ * suite; another store (NATS JetStream) implements the same. Every operation is
+ * synchronous and atomic, so competing consumers never get one message twice within its
+ * visibility timeout. Times are milliseconds since the epoch, given by the caller (`now`),
+ * so the rules can be tested at any time without waiting.
+ *
+ * The rules (docs/queues.md has them in plain words, beside SQS and BullMQ):
+ * - A receive leases visible messages, oldest first, for `visibilityMs`; an
+ *   acknowledgement counts only while its lease is current.
+ * - A failed message becomes visible again when its lease ends, or after `retryDelayMs`
+ *   when the consumer has a backoff; one received `maxReceiveCount` times goes to its
+ *   dead-letter queue instead (at once when it fails, or on its next receive when its
+ *   lease ran out with no answer).
+ * - A dead-letter queue is an ordinary queue: its messages (dead durable calls too) are
+ *   received like any others, with `source_queue`, `source_receive_count` and
+ *   `last_error`; on entering it a message's receive count starts again from 0, so the
+ *   dead-letter queue's own `maxReceiveCount` applies to its own receives.
+ * - FIFO receives (`fifo`) hand out one message group at a time, in send order: a group
+ *   whose oldest message is not visible (leased, failing, delayed) is passed over until it
+ *   is; a batch holds messages of one group only.
+ * - A send with a deduplication id that the queue saw within the window returns the first
+ *   send's message id and stores nothing.
  */
-
 import { errors } from '../protocol/errors.js'
+
+/** W3C trace context and metadata of the call that sent a message, passed on to the call that handles it. */
+export interface MessageContext {
+  traceparent?: string
+  baggage?: string
+  metadata?: unknown
+}
 
 /** A message as the store holds it. */
 export interface StoredMessage {
@@ -14,16 +39,19 @@ export interface StoredMessage {
   body: unknown
   /** Set for a durable call (`invokefunction` with `action: enqueue`): the function to call. */
   function_id?: string
-  /** Milliseconds since the epoch. */
   enqueued_at: number
-  /** Invisible (delayed or leased) until then. */
+  /** Invisible (delayed, leased, or waiting out a backoff) until then. */
   visible_at: number
+  /** Receives from the queue it is in now. */
   receive_count: number
   /** Names the current lease; an acknowledgement must carry it. */
   receipt?: string
   last_error?: unknown
-  /** For dead letters: the queue the message came from. */
+  /** For dead letters: the queue the message came from, and its receives there. */
   source_queue?: string
+  source_receive_count?: number
+  message_group_id?: string
+  context?: MessageContext
 }
 
 /** A message handed to a consumer under a lease. */
@@ -34,6 +62,24 @@ export interface Delivery {
   receive_count: number
   enqueued_at: number
   receipt: string
+  message_group_id?: string
+  /** Dead letters only. */
+  source_queue?: string
+  source_receive_count?: number
+  last_error?: unknown
+  context?: MessageContext
+}
+
+export interface SendOptions {
+  now: number
+  /** Invisible for this long after `now`. Default 0. */
+  delayMs?: number
+  /** A durable call: the function that handles it. */
+  function_id?: string
+  message_group_id?: string
+  /** A second send with this id to the same queue within `windowMs` stores nothing and returns the first's id. */
+  deduplication?: { id: string; windowMs: number }
+  context?: MessageContext
 }
 
 export interface ReceiveOptions {
@@ -44,15 +90,32 @@ export interface ReceiveOptions {
   /** A message already received this often goes to `deadLetterQueue` instead of out again. */
   maxReceiveCount: number
   deadLetterQueue: string
-  /** Lease durable calls (true) or plain messages (false). Dead calls (in a dead-letter queue) are never leased. */
+  /** Lease durable calls (true) or messages (false; dead letters included, dead calls too). */
   calls: boolean
+  /** Messages only: one message group per batch, in send order, a group only when its oldest message is visible. */
+  fifo?: boolean
   /**
    * Durable calls only: whether a call of this function can run now. Calls it refuses are
    * left as they are (not leased, not counted, not dead-lettered), so a call waits for its
    * function rather than burning its receives while no worker offers it.
    */
   accept?: (function_id: string) => boolean
+  /** Told the dead-letter queue of every message this receive moved there. */
+  onDeadLetter?: (deadLetterQueue: string) => void
   now: number
+}
+
+export interface FailOptions {
+  maxReceiveCount: number
+  deadLetterQueue: string
+  now: number
+  /**
+   * The consumer's backoff: how long after `now` a message that failed its `receive_count`th
+   * receive becomes visible again. Without it, it becomes visible when its lease ends.
+   */
+  retryDelayMs?: (receive_count: number) => number
+  /** Told the dead-letter queue of every message this failure moved there. */
+  onDeadLetter?: (deadLetterQueue: string) => void
 }
 
 export interface QueueCounts {
@@ -60,24 +123,25 @@ export interface QueueCounts {
   ready: number
   /** Leased to a consumer. */
   in_flight: number
-  /** Sent with a delay, not yet visible. */
+  /** Not visible yet: sent with a delay, or waiting out a backoff. */
   delayed: number
+  /** Messages of this queue now in a dead-letter queue. */
+  dead_lettered: number
+  /** When its oldest message was sent, if it holds any. */
+  oldest_enqueued_at?: number
 }
 
 export interface QueueStore {
   readonly kind: 'memory' | 'sqlite'
-  /** Stores a message; returns its id. */
-  send(queue: string, body: unknown, options: { now: number; delayMs?: number; function_id?: string }): string
+  /** Stores a message; returns its id, and whether it was a duplicate (nothing stored). */
+  send(queue: string, body: unknown, options: SendOptions): { message_id: string; duplicate: boolean }
   /** Leases up to `max` visible messages, oldest first; exhausted ones move to the dead-letter queue. */
   receive(queue: string, options: ReceiveOptions): Delivery[]
   /** Deletes the messages whose lease is still current; returns how many. A stale receipt changes nothing. */
   ack(queue: string, leases: Array<{ message_id: string; receipt: string }>, now: number): number
-  /**
-   * Records a failed delivery: the messages become visible when their lease ends; those
-   * that reached `maxReceiveCount` move to the dead-letter queue at once.
-   */
-  fail(queue: string, leases: Array<{ message_id: string; receipt: string }>, error: unknown, options: { maxReceiveCount: number; deadLetterQueue: string; now: number }): void
-  /** The earliest time a message of `queue` becomes visible after `now`, if any is waiting. */
+  /** Records a failed delivery (see the rules above). */
+  fail(queue: string, leases: Array<{ message_id: string; receipt: string }>, error: unknown, options: FailOptions): void
+  /** The earliest time a message (or durable call) of `queue` becomes visible after `now`, if any is waiting. */
   nextVisibleAt(queue: string, calls: boolean, now: number): number | undefined
   /** Messages of a queue, oldest first (for dead-letter listings). */
   list(queue: string, limit: number): StoredMessage[]
@@ -85,10 +149,20 @@ export interface QueueStore {
   redrive(deadLetterQueue: string, message_ids: string[] | undefined, now: number): { redriven: number; queues: string[] }
   /** Queues holding durable calls that are not dead letters (to run after a restart). */
   callQueues(): string[]
-  /** Counts per queue. */
+  /** Counts per queue that holds or dead-lettered any message. */
   counts(now: number): Record<string, QueueCounts>
   close(): void
 }
 
 /** Why a message went to the dead-letter queue when its lease ran out with no error recorded. */
 export const expiredLease = (receive_count: number) => errors.leaseExpired(receive_count)
+
+/** Drops the fields of a context that are not set; undefined when none is. */
+export function contextOf(context: MessageContext | undefined): MessageContext | undefined {
+  if (!context) return undefined
+  const out: MessageContext = {}
+  if (context.traceparent !== undefined) out.traceparent = context.traceparent
+  if (context.baggage !== undefined) out.baggage = context.baggage
+  if (context.metadata !== undefined) out.metadata = context.metadata
+  return Object.keys(out).length > 0 ? out : undefined
+}

@@ -14,7 +14,7 @@ import type { CatalogEvent, CatalogState, TriggerState } from '../core/catalog.j
 import type { HttpRoute } from '../core/http-config.js'
 import type { CronSchedule } from '../core/cron-config.js'
 import type { QueueConsumerConfig } from '../core/queue-config.js'
-import type { QueueCounts } from '../core/queue-store.js'
+import type { MessageContext, QueueCounts } from '../core/queue-store.js'
 import type { CallSource, Outcome } from '../core/call-table.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
@@ -185,10 +185,18 @@ export interface CallRequest {
   /** Fire and forget: no answer is routed back. */
   void?: boolean
   /** A durable call: stored on this queue and run from there; answered at once with its message id. */
-  enqueue?: string
+  enqueue?: EnqueueOptions
   metadata?: unknown
   traceparent?: string
   baggage?: string
+}
+
+/** Where and how a durable call is stored (`action: {type: 'enqueue', …}`). */
+export interface EnqueueOptions {
+  queue: string
+  message_group_id?: string
+  deduplication_id?: string
+  delay_seconds?: number
 }
 
 export type InvocationsEvent =
@@ -226,7 +234,7 @@ export interface HttpProviderInput {
 }
 
 export type HttpProviderEvent =
-  | { type: 'route.add'; worker_id: string; trigger_id: string; function_id: string; route: HttpRoute }
+  | { type: 'route.add'; worker_id: string; trigger_id: string; function_id: string; metadata?: unknown; route: HttpRoute }
   | { type: 'route.remove'; worker_id: string; trigger_id: string }
 
 // ---------------------------------------------------------------------------------------
@@ -240,7 +248,7 @@ export interface CronJobInfo {
 }
 
 export type CronProviderEvent =
-  | { type: 'cron.schedule'; worker_id: string; trigger_id: string; function_id: string; schedule: CronSchedule }
+  | { type: 'cron.schedule'; worker_id: string; trigger_id: string; function_id: string; metadata?: unknown; schedule: CronSchedule }
   | { type: 'cron.unschedule'; worker_id: string; trigger_id: string }
   /** The jobs running now (for tests and inspection). */
   | { type: 'cron.jobs'; reply: (jobs: CronJobInfo[]) => void }
@@ -251,9 +259,22 @@ export type CronProviderEvent =
 type Reply<T> = (answer: { result: T } | { error: ErrorBody }) => void
 
 export type QueueProviderEvent =
-  | { type: 'queue.consume'; worker_id: string; trigger_id: string; function_id: string; config: QueueConsumerConfig }
+  | { type: 'queue.consume'; worker_id: string; trigger_id: string; function_id: string; metadata?: unknown; config: QueueConsumerConfig }
   | { type: 'queue.stop'; worker_id: string; trigger_id: string }
-  | { type: 'queue.send'; queue_name: string; body: unknown; delay_seconds?: number; function_id?: string; reply: Reply<{ message_id: string }> }
+  /** Stores a message (a durable call when `function_id` is set); `context` is the sender's, passed on to the call that handles it. */
+  | {
+      type: 'queue.send'
+      queue_name: string
+      body: unknown
+      delay_seconds?: number
+      function_id?: string
+      message_group_id?: string
+      deduplication_id?: string
+      context?: MessageContext
+      reply: Reply<{ message_id: string }>
+    }
+  /** Every queue that holds messages or has consumers, with its counts and consumers (`engine::queue::list`). */
+  | { type: 'queue.list'; reply: (queues: QueueInfo[]) => void }
   | { type: 'queue.deadLetters'; dead_letter_queue: string; limit: number; reply: Reply<{ messages: Array<Record<string, unknown>> }> }
   | { type: 'queue.redrive'; dead_letter_queue: string; message_ids?: string[]; reply: Reply<{ redriven: number }> }
   | { type: 'queue.counts'; reply: (counts: Record<string, QueueCounts>) => void }
@@ -262,6 +283,20 @@ export type QueueProviderEvent =
    * only come back after its timeout with one receive spent); batches in flight still settle.
    */
   | { type: 'queue.drain' }
+
+/** One queue as `engine::queue::list` shows it. */
+export interface QueueInfo {
+  queue_name: string
+  ready: number
+  in_flight: number
+  delayed: number
+  /** Its messages now in a dead-letter queue. */
+  dead_lettered: number
+  /** Seconds since its oldest message was sent; absent when it holds none. */
+  oldest_message_age_seconds?: number
+  fifo: boolean
+  consumers: Array<{ worker_id: string; trigger_id: string; function_id: string; in_flight: number }>
+}
 
 /** What the providers tell the engine (their parent). */
 export type ProviderReport = Extract<EngineEvent, { type: 'provider.listening' | 'provider.failed' | 'engine.log' }>

@@ -10,7 +10,8 @@ export const ENGINE_FUNCTIONS = {
   'engine::functions::list': 'Functions offered, engine functions first → `{functions: [{function_id, engine?, description?, metadata?, workers}]}`',
   'engine::trigger-types::list': 'Trigger types and who provides them → `{trigger_types: [{id, description?, worker_id}]}`',
   'engine::triggers::list': 'Trigger registrations of live sessions → `{triggers: [{id, trigger_type, function_id, worker_id, state, config, next_run?}]}`',
-  'engine::queue::send': 'Stores a message: `{queue_name, body, delay_seconds?}` → `{message_id}`',
+  'engine::queue::send': 'Stores a message: `{queue_name, body, delay_seconds?, message_group_id?, deduplication_id?}` → `{message_id}` (a duplicate within the deduplication window: the first send\'s id)',
+  'engine::queue::list': 'Every queue that holds messages or has consumers → `{queues: [{queue_name, ready, in_flight, delayed, dead_lettered, oldest_message_age_seconds?, fifo, consumers}]}`',
   'engine::queue::dlq': 'Dead letters: `{queue_name | dead_letter_queue, action: list | redrive, limit?, message_ids?}` → `{messages}` or `{redriven}`',
 } as const
 

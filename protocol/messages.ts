@@ -37,7 +37,13 @@ const Action = v.variant(
   'type',
   [
     v.object({ type: v.literal('void') }),
-    v.object({ type: v.literal('enqueue'), queue: id('action.queue') }),
+    v.object({
+      type: v.literal('enqueue'),
+      queue: id('action.queue'),
+      message_group_id: optionalString('action.message_group_id'),
+      deduplication_id: optionalString('action.deduplication_id'),
+      delay_seconds: v.optional(v.number((issue) => `'action.delay_seconds' must be a number of seconds, got ${describeValue(issue.input)}`)),
+    }),
   ],
   `'action' must be {"type":"void"} or {"type":"enqueue","queue":"<name>"}`,
 )

@@ -17,6 +17,8 @@ const config = (queue_name: string, concurrency = 1, batch_size = 10): QueueCons
   max_receive_count: 5,
   dead_letter_queue: `${queue_name}.dlq`,
   concurrency,
+  delay_seconds: 0,
+  fifo: false,
 })
 const always = () => true
 /** Trigger ids of the consumers that may take a batch of `queue` now, in turn order. */
@@ -203,6 +205,7 @@ it('toJSON: consumers in turn order, calls in flight, starved queues, draining',
     starved: ['z'],
     queues: {
       q: {
+        fifo: false,
         consumers: [
           { worker_id: 'w2', trigger_id: 'b', function_id: 'g', in_flight: 0, concurrency: 1, batch_size: 10 },
           { worker_id: 'w1', trigger_id: 'a', function_id: 'f', in_flight: 1, concurrency: 3, batch_size: 7 },

@@ -619,7 +619,8 @@ function defineSuite(store: StoreKind, transport: Transport, everything: boolean
     await sleep(150)
     assert.equal(bodies(seen), ['in flight'], 'nothing leased after the drain')
     const counts = await new Promise((reply) => provider.send({ type: 'queue.counts', reply }))
-    assert.equal(counts, { draining: { ready: 1, in_flight: 0, delayed: 0 } }, 'the batch in flight was acknowledged; the new message waits')
+    const { ready, in_flight, delayed } = (counts as Record<string, { ready: number; in_flight: number; delayed: number }>).draining
+    assert.equal({ ready, in_flight, delayed }, { ready: 1, in_flight: 0, delayed: 0 }, 'the batch in flight was acknowledged; the new message waits')
   }))
 
   it.run()
@@ -657,7 +658,7 @@ for (const maker of storeMakers) {
   const rules = (now: number, extra: Partial<Parameters<QueueStore['receive']>[1]> = {}) => ({ max: 10, visibilityMs: 1000, maxReceiveCount: 2, deadLetterQueue: 'q.dlq', calls: false, now, ...extra })
 
   st('leases oldest first, once: a second receive within the lease gets nothing; stale receipts change nothing', ({ store }) => {
-    const ids = [0, 1, 2].map((i) => store.send('q', { i }, { now: 1000 + i }))
+    const ids = [0, 1, 2].map((i) => store.send('q', { i }, { now: 1000 + i }).message_id)
     const first = store.receive('q', rules(2000, { max: 2 }))
     assert.equal(first.map((d) => [d.message_id, d.body, d.receive_count, d.enqueued_at]), [[ids[0], { i: 0 }, 1, 1000], [ids[1], { i: 1 }, 1, 1001]])
     const second = store.receive('q', rules(2000))
@@ -674,8 +675,8 @@ for (const maker of storeMakers) {
   })
 
   st('fail keeps the lease, records the error; at max_receive_count the message is dead at once, or on its next receive with the timeout as its last error', ({ store }) => {
-    const a = store.send('q', 'a', { now: 0 })
-    const b = store.send('q', 'b', { now: 0 })
+    const a = store.send('q', 'a', { now: 0 }).message_id
+    const b = store.send('q', 'b', { now: 0 }).message_id
     const [la, lb] = store.receive('q', rules(10))
     store.fail('q', [la, lb], { code: 'e1' }, { maxReceiveCount: 2, deadLetterQueue: 'q.dlq', now: 20 })
     assert.equal(store.receive('q', rules(500)), [], 'invisible until the lease ends')
@@ -687,10 +688,11 @@ for (const maker of storeMakers) {
     const [lb2] = store.receive('q', rules(1010))
     assert.is(lb2.message_id, b)
     assert.equal(store.receive('q', rules(5000)), [])
+    // In its dead-letter queue a message's receives start again from 0; those in its source queue are kept.
     const dead = store.list('q.dlq', 10)
-    assert.equal(dead.map((m) => [m.message_id, m.source_queue, m.receive_count, m.last_error]), [
-      [a, 'q', 2, { code: 'e2' }],
-      [b, 'q', 2, { code: 'visibility_timeout', message: 'Not acknowledged within its visibility timeout after 2 receives' }],
+    assert.equal(dead.map((m) => [m.message_id, m.source_queue, m.receive_count, m.source_receive_count, m.last_error]), [
+      [a, 'q', 0, 2, { code: 'e2' }],
+      [b, 'q', 0, 2, { code: 'visibility_timeout', message: 'Not acknowledged within its visibility timeout after 2 receives' }],
     ])
     assert.equal(store.redrive('q.dlq', [b], 6000), { redriven: 1, queues: ['q'] })
     assert.equal(store.receive('q', rules(6000)).map((d) => [d.message_id, d.receive_count]), [[b, 1]])
@@ -699,9 +701,9 @@ for (const maker of storeMakers) {
   })
 
   st('durable calls and plain messages never mix; refused calls stay untouched; dead calls never run', ({ store }) => {
-    const plain = store.send('mixed', 'plain', { now: 0 })
-    const c1 = store.send('mixed', { n: 1 }, { now: 0, function_id: 'missing' })
-    const c2 = store.send('mixed', { n: 2 }, { now: 0, function_id: 'present' })
+    const plain = store.send('mixed', 'plain', { now: 0 }).message_id
+    const c1 = store.send('mixed', { n: 1 }, { now: 0, function_id: 'missing' }).message_id
+    const c2 = store.send('mixed', { n: 2 }, { now: 0, function_id: 'present' }).message_id
     assert.equal(store.callQueues(), ['mixed'])
     const callRules = (now: number) => rules(now, { max: 5, calls: true, maxReceiveCount: 1, deadLetterQueue: 'mixed.dlq', accept: (f: string) => f === 'present' })
     assert.equal(store.receive('mixed', callRules(1)).map((d) => [d.message_id, d.function_id]), [[c2, 'present']])
@@ -719,10 +721,10 @@ for (const maker of storeMakers) {
   st('delays, counts and the next visible time', ({ store }) => {
     store.send('d', 'later', { now: 0, delayMs: 5000 })
     store.send('d', 'now', { now: 0 })
-    assert.equal(store.counts(1), { d: { ready: 1, in_flight: 0, delayed: 1 } })
+    assert.equal(store.counts(1), { d: { ready: 1, in_flight: 0, delayed: 1, dead_lettered: 0, oldest_enqueued_at: 0 } })
     const leased = store.receive('d', rules(1))
     assert.equal(leased.map((d) => d.body), ['now'])
-    assert.equal(store.counts(2), { d: { ready: 0, in_flight: 1, delayed: 1 } })
+    assert.equal(store.counts(2), { d: { ready: 0, in_flight: 1, delayed: 1, dead_lettered: 0, oldest_enqueued_at: 0 } })
     assert.is(store.nextVisibleAt('d', false, 2), 1001)
     assert.is(store.nextVisibleAt('d', true, 2), undefined)
     assert.is(store.ack('d', leased, 3), 1)
@@ -733,8 +735,8 @@ for (const maker of storeMakers) {
 
   if (maker.reopen) {
     st('everything survives closing and reopening the file', (ctx) => {
-      const a = ctx.store.send('p', { keep: true }, { now: 0 })
-      const b = ctx.store.send('p', 'leased', { now: 1 })
+      const a = ctx.store.send('p', { keep: true }, { now: 0 }).message_id
+      const b = ctx.store.send('p', 'leased', { now: 1 }).message_id
       const [lease] = ctx.store.receive('p', rules(10, { max: 1 }))
       assert.is(lease.message_id, a)
       ctx.store.close()
@@ -771,7 +773,7 @@ for (const maker of storeMakers) {
   }
 
   st('oldest first among the visible messages, whenever each became visible; an earlier time sees only what is visible then', ({ store }) => {
-    const ids = [0, 1, 2, 3].map((i) => store.send('o', i, { now: 100, delayMs: i === 1 ? 50 : 0 }))
+    const ids = [0, 1, 2, 3].map((i) => store.send('o', i, { now: 100, delayMs: i === 1 ? 50 : 0 }).message_id)
     assert.is(store.nextVisibleAt('o', false, 100), 150)
     const [first] = store.receive('o', rules(100, { max: 1 }))
     assert.is(first.message_id, ids[0])
@@ -780,7 +782,7 @@ for (const maker of storeMakers) {
     const all = store.receive('o', rules(1100, { max: 4, maxReceiveCount: 5 }))
     assert.equal(all.map((d) => d.message_id), ids)
     assert.is(store.ack('o', all, 1101), 4)
-    const later = store.send('o', 'later', { now: 5000 })
+    const later = store.send('o', 'later', { now: 5000 }).message_id
     assert.equal(store.receive('o', rules(4000)), [], 'not visible at 4000')
     assert.is(store.nextVisibleAt('o', false, 4000), 5000)
     assert.equal(store.receive('o', rules(5000)).map((d) => d.message_id), [later])
