@@ -8,6 +8,7 @@
  * flight) is logged to its session and counted as `invocation.skipped`. A job stops when
  * its last trigger leaves; stopping this actor stops every job.
  */
+import { randomBytes } from 'node:crypto'
 import { Cron } from 'croner'
 import type { EventObject } from 'xstate'
 import { CronTable, type Job, type Subscription } from '../core/cron-table.js'
@@ -16,6 +17,12 @@ import { actorsOf, tell } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 
 const SKIPPED = 'cron tick skipped: previous run still in flight'
+
+/** A W3C `traceparent` for a new trace: version 00, a random trace id and parent id, sampled. */
+const newTraceparent = () => {
+  const id = randomBytes(24).toString('hex')
+  return `00-${id.slice(0, 32)}-${id.slice(32)}-01`
+}
 
 /** Canonical names of time zones seen (`america/new_york` → `America/New_York`), bounded. */
 function zoneNames(): (zone: string) => string {
@@ -70,6 +77,9 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
       },
       function_id: sub.function_id,
       data: { trigger_id: sub.trigger_id, scheduled_time, actual_time: new Date().toISOString(), timezone: sub.timezone },
+      // Each run starts a trace of its own, and carries the trigger's metadata.
+      traceparent: newTraceparent(),
+      metadata: sub.metadata,
     })
   }
 }
@@ -88,8 +98,8 @@ export const cronProviderLogic = fromTable<CronTable, CronProviderEvent, undefin
     switch (event.type) {
       case 'cron.schedule': {
         // The config was checked by the session's cron child (core/cron-config.ts): the zone is valid.
-        const { worker_id, trigger_id, function_id } = event
-        const { job, created, emptied } = table.subscribe({ worker_id, trigger_id, function_id }, event.schedule, Date.now())
+        const { worker_id, trigger_id, function_id, metadata } = event
+        const { job, created, emptied } = table.subscribe({ worker_id, trigger_id, function_id, metadata }, event.schedule, Date.now())
         stopJob(scope, emptied)
         if (created) {
           const { pattern, timezone } = job

@@ -16,6 +16,9 @@ import { actorsOf, tell } from '../machines/system.js'
 import { BodyError, decodeBody, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
 import { fromTable } from './table-actor.js'
 
+/** A header's value, when it came once. */
+const header = (value: string | string[] | undefined): string | undefined => (typeof value === 'string' ? value : undefined)
+
 /** HTTP status for an error the engine itself gives a call. */
 const statusFor: Record<string, number> = { function_not_found: 503, worker_disconnected: 503, invocation_timeout: 504 }
 
@@ -83,6 +86,10 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
             function_id: binding.function_id,
             data,
             timeout_ms: binding.timeout_ms ?? input.timeoutMs,
+            // The request's W3C trace context goes on with the call; so does the trigger's metadata.
+            traceparent: header(req.headers.traceparent),
+            baggage: header(req.headers.baggage),
+            metadata: binding.metadata,
           })
         })
         .catch((err: unknown) => {
@@ -110,7 +117,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
   receive({ context: routes, system }, event) {
     const holder: Holder = { worker_id: event.worker_id, trigger_id: event.trigger_id }
     if (event.type === 'route.remove') return routes.remove(holder)
-    const refusal = routes.add(holder, event.function_id, event.route)
+    const refusal = routes.add(holder, event.function_id, event.route, event.metadata)
     tell(actorsOf(system).trigger(event.worker_id, event.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
   },
   close({ handles }) {

@@ -58,13 +58,13 @@ export function createMetrics(actor: EngineActor): Metrics {
   })
   new Gauge({
     name: 'signalbox_queue_messages',
-    help: 'Queued messages by queue and state (ready, in_flight, delayed); dead letters sit in the dead-letter queues',
+    help: 'Queued messages by queue and state: ready, in_flight, delayed (or waiting out a backoff), and dead_lettered (its messages now in a dead-letter queue, which counts them as its own too)',
     labelNames: ['queue', 'state'],
     registers: [registry],
     async collect() {
       this.reset()
       for (const [queue, counts] of Object.entries(await queueCounts(actor))) {
-        for (const state of ['ready', 'in_flight', 'delayed'] as const) this.set({ queue, state }, counts[state])
+        for (const state of ['ready', 'in_flight', 'delayed', 'dead_lettered'] as const) this.set({ queue, state }, counts[state])
       }
     },
   })

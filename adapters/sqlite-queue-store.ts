@@ -107,6 +107,8 @@ function migrate(db: Database.Database): void {
       if (!columns.includes(name)) db.exec(`ALTER TABLE messages ADD COLUMN ${name} ${type}`)
     }
     db.exec('UPDATE messages SET call = 1 WHERE function_id IS NOT NULL AND source_queue IS NULL')
+    // Dead letters of earlier versions kept their receives; in their dead-letter queue they start again from 0.
+    db.exec('UPDATE messages SET source_receive_count = receive_count, receive_count = 0 WHERE source_queue IS NOT NULL AND source_receive_count IS NULL')
     // The partial indexes of earlier versions tell calls from messages by function_id.
     for (const index of ['messages_visible', 'messages_ready', 'messages_ready_calls', 'messages_waiting', 'messages_waiting_calls']) db.exec(`DROP INDEX IF EXISTS ${index}`)
   }

@@ -15,6 +15,8 @@ export interface Subscription {
   worker_id: string
   trigger_id: string
   function_id: string
+  /** The trigger's metadata, passed on with its runs. */
+  metadata?: unknown
   /** The time zone as the trigger's config wrote it, passed on in its invocations. */
   timezone: string
   overlap: boolean
@@ -59,7 +61,7 @@ export class CronTable {
    * job is new (its driver must start it), and the key of the job the earlier subscription
    * left empty, if any (its driver must stop that one first; it may have the same key).
    */
-  subscribe(trigger: { worker_id: string; trigger_id: string; function_id: string }, schedule: CronSchedule, now: number): { job: Job; created: boolean; emptied?: string } {
+  subscribe(trigger: { worker_id: string; trigger_id: string; function_id: string; metadata?: unknown }, schedule: CronSchedule, now: number): { job: Job; created: boolean; emptied?: string } {
     const emptied = this.unsubscribe(trigger.worker_id, trigger.trigger_id)
     const pattern = normalisedPattern(schedule.schedule)
     const timezone = this.canonicalZone(schedule.timezone)

@@ -27,6 +27,8 @@ export interface Binding {
   params: string[]
   function_id: string
   timeout_ms?: number
+  /** The metadata of the trigger that first bound the route, passed on with its calls. */
+  metadata?: unknown
   /** Holder keys (`worker_id␀trigger_id`) of every trigger holding the route; the first is its owner of record. */
   holders: string[]
 }
@@ -65,7 +67,7 @@ export class RouteTable {
    * Binds `route` to `function_id` for `holder`; returns the refusal, or undefined when it
    * holds the route. A holder holds one route: what it held before is let go first.
    */
-  add(holder: Holder, function_id: string, route: HttpRoute): ErrorBody | undefined {
+  add(holder: Holder, function_id: string, route: HttpRoute, metadata?: unknown): ErrorBody | undefined {
     this.remove(holder)
     const key = holderKey(holder)
     const routeKey = `${route.method} ${route.shape}`
@@ -81,7 +83,7 @@ export class RouteTable {
     if (bound) {
       if (!bound.holders.includes(key)) bound.holders.push(key)
     } else {
-      const binding: Binding = { method: route.method, pattern: route.pattern, path: route.path, params: route.params, function_id, timeout_ms: route.timeout_ms, holders: [key] }
+      const binding: Binding = { method: route.method, pattern: route.pattern, path: route.path, params: route.params, function_id, timeout_ms: route.timeout_ms, metadata, holders: [key] }
       try {
         addRoute(this.router, route.method, route.pattern, binding)
       } catch (err) {

@@ -95,11 +95,11 @@ C(
       }
     } finally {
       s.child.kill('SIGTERM')
-      assert.is((await exitWithin(s, 5000)).code, 0)
+      assert.is((await exitWithin(s, 20_000)).code, 0)
     }
     assert.is(s.stdout(), `signalbox ready ws://127.0.0.1:${s.port} http://127.0.0.1:${httpPort}\n`, 'nothing else on stdout')
     assert.is(s.stderr(), '', '--log-level silent writes nothing')
-  }),
+  }, 60_000),
 )
 
 C(
@@ -107,13 +107,13 @@ C(
   limit(async () => {
     for (const args of [['--help'], ['-h'], ['serve', '--help']]) {
       const r = run(args)
-      const { code } = await exitWithin(r, 5000)
+      const { code } = await exitWithin(r, 20_000)
       assert.is(code, 0, args.join(' '))
       assert.match(r.stdout(), /^Usage: signalbox <command> \[options\]/, args.join(' '))
       assert.match(r.stdout(), /--grace-ms/)
       assert.is(r.stderr(), '', args.join(' '))
     }
-  }),
+  }, 60_000),
 )
 
 C(
@@ -133,7 +133,7 @@ C(
     await Promise.all(
       cases.map(async ([args, why]) => {
         const r = run(args)
-        const { code } = await exitWithin(r, 5000)
+        const { code } = await exitWithin(r, 20_000)
         const what = `signalbox ${args.join(' ')}`
         assert.is(code, 2, `${what}: exit code; stderr: ${r.stderr()}`)
         assert.match(r.stderr(), /^signalbox: /, what)
@@ -142,7 +142,7 @@ C(
         assert.is(r.stdout(), '', `${what}: nothing on stdout`)
       }),
     )
-  }),
+  }, 60_000),
 )
 
 C(
@@ -180,7 +180,7 @@ C(
       assert.ok(refused instanceof Error, 'a new worker is refused while the engine stops')
 
       assert.equal(await call, { done: 7 })
-      const { code, signal, at } = await exitWithin(s, 5000)
+      const { code, signal, at } = await exitWithin(s, 20_000)
       assert.is(signal, null)
       assert.is(code, 0)
       assert.ok(answeredAt > 0 && resolvedAt >= answeredAt && at >= resolvedAt, 'the process exits after the call was answered')
@@ -189,7 +189,7 @@ C(
       for (const w of workers) w.close()
       s.child.kill('SIGKILL')
     }
-  }),
+  }, 60_000),
 )
 
 C(
@@ -217,7 +217,7 @@ C(
       await until(() => started === 1, 3000, 'the call to reach the serving worker')
       const signalledAt = Date.now()
       s.child.kill('SIGTERM')
-      const { code, signal, at } = await exitWithin(s, 4000)
+      const { code, signal, at } = await exitWithin(s, 20_000)
       assert.is(signal, null)
       assert.is(code, 0)
       assert.ok(at - signalledAt >= 150, `waited for the grace period (exited after ${at - signalledAt} ms)`)
@@ -232,7 +232,7 @@ C(
       for (const w of workers) w.close()
       s.child.kill('SIGKILL')
     }
-  }),
+  }, 60_000),
 )
 
 C(
@@ -240,11 +240,11 @@ C(
   limit(async () => {
     const s = await serve(['--log-level', 'info'])
     s.child.kill('SIGINT')
-    const { code, signal } = await exitWithin(s, 5000)
+    const { code, signal } = await exitWithin(s, 20_000)
     assert.is(signal, null)
     assert.is(code, 0)
     assert.ok(s.log.some((l) => l.msg === 'stopping' && l.signal === 'SIGINT'), s.stderr())
-  }),
+  }, 60_000),
 )
 
 C(
@@ -256,13 +256,13 @@ C(
       w.registerFunction('idle::fn', () => 1)
       const signalledAt = Date.now()
       s.child.kill('SIGTERM')
-      const { code, at } = await exitWithin(s, 4000)
+      const { code, at } = await exitWithin(s, 20_000)
       assert.is(code, 0)
       assert.ok(at - signalledAt < 2000, `no waiting for the grace period without calls in flight (${at - signalledAt} ms)`)
     } finally {
       w.close()
     }
-  }),
+  }, 60_000),
 )
 
 C.run()

@@ -215,4 +215,34 @@ it('a worker that never answers sees its batch redelivered after the timeout; a 
   assert.is(deliveries.length, count)
 }, 15_000))
 
+it('delays survive SIGKILL: delayed messages, FIFO groups and deduplication ids are as they were after a restart', limit(async () => {
+  const dataDir = tempDir()
+  const first = await serve(dataDir)
+  const sender = await worker(first.url)
+  const sentAt = Date.now()
+  const delayed = await sender.invoke<{ message_id: string }>('engine::queue::send', { queue_name: 'later', body: 'due in 2 s', delay_seconds: 2 })
+  const dedup = await sender.invoke<{ message_id: string }>('engine::queue::send', { queue_name: 'later', body: 'once', deduplication_id: 'k-1' })
+  const enqueued = await sender.invoke<{ message_id: string }>('later::call', { n: 1 }, { action: { type: 'enqueue', queue: 'calls', delay_seconds: 2 } } as any)
+  first.child.kill('SIGKILL')
+  assert.equal(await first.exited, { code: null, signal: 'SIGKILL' })
+
+  const second = await serve(dataDir)
+  const w = await worker(second.url)
+  const got: Array<[unknown, number]> = []
+  w.registerFunction('later::handle', (batch: Batch) => void batch.messages.forEach((m) => got.push([m.body, Date.now()])))
+  const calls: number[] = []
+  w.registerFunction('later::call', () => void calls.push(Date.now()))
+  const r = await w.registerTrigger({ id: 'later', trigger_type: 'queue', function_id: 'later::handle', config: { queue_name: 'later' } })
+  assert.not.ok(r.error, JSON.stringify(r))
+  // The deduplication id is remembered across the crash.
+  const again = await w.invoke<{ message_id: string }>('engine::queue::send', { queue_name: 'later', body: 'twice', deduplication_id: 'k-1' })
+  assert.is(again.message_id, dedup.message_id)
+  await until(() => got.length === 2 && calls.length === 1, 8000, 'the delayed message and call once due')
+  const due = got.find(([body]) => body === 'due in 2 s')!
+  assert.ok(due[1] - sentAt >= 2000, `not before it was due (${due[1] - sentAt} ms after the send)`)
+  assert.ok(calls[0] - sentAt >= 2000, `the delayed durable call waited too (${calls[0] - sentAt} ms)`)
+  assert.equal(got.map(([body]) => body).sort(), ['due in 2 s', 'once'])
+  assert.ok(delayed.message_id && enqueued.message_id)
+}, 20_000))
+
 it.run()
