@@ -85,7 +85,7 @@ export const SCHEMA = `
   CREATE INDEX IF NOT EXISTS messages_ready_calls ON messages (queue, seq) WHERE ready = 1 AND call = 1;
   CREATE INDEX IF NOT EXISTS messages_waiting ON messages (queue, visible_at) WHERE ready = 0 AND call = 0;
   CREATE INDEX IF NOT EXISTS messages_waiting_calls ON messages (queue, visible_at) WHERE ready = 0 AND call = 1;
-  CREATE INDEX IF NOT EXISTS messages_groups ON messages (queue, message_group_id, seq) WHERE call = 0;
+  CREATE INDEX IF NOT EXISTS messages_groups ON messages (queue, message_group_id, seq) WHERE call = 0 AND message_group_id IS NOT NULL;
   CREATE INDEX IF NOT EXISTS messages_sources ON messages (source_queue) WHERE source_queue IS NOT NULL;
   CREATE TABLE IF NOT EXISTS deduplication (
     queue TEXT NOT NULL,
@@ -135,7 +135,9 @@ export function createSqliteQueueStore(path: string): QueueStore {
   const markDueCalls = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND call = 1 AND visible_at <= ?')
   const unmarkNotDue = db.prepare('UPDATE messages SET ready = 0 WHERE ready = 1 AND visible_at > ?')
   /** The oldest message of every group of a queue (SQLite takes the bare columns from the row of the MIN). */
-  const groupHeads = db.prepare(`SELECT ${RECEIVED.replace('seq, ', 'MIN(seq) AS seq, ')} FROM messages WHERE queue = ? AND call = 0 GROUP BY message_group_id ORDER BY seq`)
+  const groupHeads = db.prepare(`SELECT ${RECEIVED.replace('seq, ', 'MIN(seq) AS seq, ')} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS NOT NULL GROUP BY message_group_id`)
+  /** The oldest message without a group: in a FIFO queue, those form one group together. */
+  const ungroupedHead = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS NULL ORDER BY seq LIMIT 1`)
   const groupFrom = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS ? AND seq >= ? ORDER BY seq LIMIT ?`)
   const nextWaiting = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND call = 0 AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
   const nextWaitingCall = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND call = 1 AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
@@ -192,6 +194,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
   const exhausted = (r: ReceivedRow, o: ReceiveOptions) => {
     if (r.receive_count < o.maxReceiveCount) return false
     toDeadLetters.run(o.deadLetterQueue, r.last_error ?? JSON.stringify(expiredLease(r.receive_count)), r.seq)
+    allGrouped.delete(o.deadLetterQueue)
     o.onDeadLetter?.(o.deadLetterQueue)
     return true
   }
@@ -230,10 +233,26 @@ export function createSqliteQueueStore(path: string): QueueStore {
     return out
   }
 
+  /**
+   * Queues that hold no message without a group, as far as this store knows: their FIFO
+   * receives skip looking for one (which would read the whole queue). A send without a
+   * group, a dead letter or a redrive forgets it.
+   */
+  const allGrouped = new Set<string>()
+  const heads = (queue: string): ReceivedRow[] => {
+    const found = groupHeads.all(queue) as ReceivedRow[]
+    if (!allGrouped.has(queue)) {
+      const ungrouped = ungroupedHead.get(queue) as ReceivedRow | undefined
+      if (ungrouped) found.push(ungrouped)
+      else allGrouped.add(queue)
+    }
+    return found.sort((a, b) => a.seq - b.seq)
+  }
+
   /** The first group (by its oldest message) whose oldest message is visible, as many of its messages as are visible in a row. */
   const receiveFifo = (queue: string, o: ReceiveOptions): Delivery[] => {
     const out: Delivery[] = []
-    for (const head of groupHeads.all(queue) as ReceivedRow[]) {
+    for (const head of heads(queue)) {
       if (head.visible_at > o.now) continue
       let from = head.seq
       // Exhausted messages at the head of the group leave for the dead letters, and the next one is its head.
@@ -268,12 +287,13 @@ export function createSqliteQueueStore(path: string): QueueStore {
       if (!row) continue
       if (row.receive_count >= o.maxReceiveCount) {
         toDeadLetters.run(o.deadLetterQueue, text, row.seq)
+        allGrouped.delete(o.deadLetterQueue)
         o.onDeadLetter?.(o.deadLetterQueue)
       } else if (o.retryDelayMs) retryLater.run(text, o.now + o.retryDelayMs(row.receive_count), row.seq)
       else recordError.run(text, row.seq)
     }
   })
-  const send = db.transaction((queue: string, body: unknown, o: Parameters<QueueStore['send']>[2]) => {
+  const store = (queue: string, body: unknown, o: Parameters<QueueStore['send']>[2]) => {
     if (o.deduplication) {
       const first = seenId.get(queue, o.deduplication.id, o.now) as string | undefined
       if (first !== undefined) return { message_id: first, duplicate: true }
@@ -299,9 +319,12 @@ export function createSqliteQueueStore(path: string): QueueStore {
       context ? JSON.stringify(context) : null,
     )
     if (ready) markedReady(o.now + delayMs)
+    if (o.message_group_id === undefined) allGrouped.delete(queue)
     if (o.deduplication) rememberId.run(queue, o.deduplication.id, message_id, o.now + o.deduplication.windowMs)
     return { message_id, duplicate: false }
-  })
+  }
+  /** A send with a deduplication id reads and writes two tables: one transaction. Without, one INSERT is atomic alone. */
+  const sendDeduplicated = db.transaction(store)
   const redrive = db.transaction((dlq: string, ids: string[] | undefined, now: number) => {
     let n = 0
     const targets = new Set<string>()
@@ -310,6 +333,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
       redriveOne.run(now, r.seq)
       markedReady(now)
       targets.add(r.source_queue ?? dlq)
+      allGrouped.delete(r.source_queue ?? dlq)
       n++
     }
     return { redriven: n, queues: [...targets] }
@@ -317,7 +341,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
 
   return {
     kind: 'sqlite',
-    send: (queue, body, o) => send(queue, body, o),
+    send: (queue, body, o) => (o.deduplication ? sendDeduplicated(queue, body, o) : store(queue, body, o)),
     receive: (queue, o) => receive(queue, o),
     ack: (queue, leases, now) => ack(queue, leases, now),
     fail: (queue, leases, error, o) => fail(queue, leases, error, o),

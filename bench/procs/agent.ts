@@ -370,7 +370,8 @@ const tasks: Record<string, (args: any) => unknown> = {
   },
 
   /** A raw consumer: a function bound to `queue` with `batch_size`; acknowledges every batch at once. */
-  async queueConsumer({ url, queue, batch }: { url: string; queue: string; batch: number }) {
+  /** Binds `q::<queue>` to `queue` with a queue trigger (FIFO with `groups` batches in flight when `groups` is set) and answers every batch at once. */
+  async queueConsumer({ url, queue, batch, groups }: { url: string; queue: string; batch: number; groups?: number }) {
     const c = await caller(url)
     const conn = c.conn
     const state = { received: 0, lastAt: 0, batches: 0 }
@@ -386,7 +387,8 @@ const tasks: Record<string, (args: any) => unknown> = {
     conn.send({ type: 'registerfunction', id: `q::${queue}` })
     const answer = await new Promise<Msg>((resolve) => {
       conn.handlers.set('triggerregistrationresult', resolve)
-      conn.send({ type: 'registertrigger', id: `qt-${queue}`, trigger_type: 'queue', function_id: `q::${queue}`, config: { queue_name: queue, batch_size: batch } })
+      const config = groups ? { queue_name: queue, batch_size: batch, fifo: true, concurrency: groups } : { queue_name: queue, batch_size: batch }
+      conn.send({ type: 'registertrigger', id: `qt-${queue}`, trigger_type: 'queue', function_id: `q::${queue}`, config })
     })
     if (answer.error) throw new Error(`queue trigger: ${JSON.stringify(answer.error)}`)
     return true
@@ -403,8 +405,8 @@ const tasks: Record<string, (args: any) => unknown> = {
     return { received: state.received, batches: state.batches, lastAt: state.lastAt, ackedAt: wallMs(), timedOut: state.received < n }
   },
 
-  /** Sends `n` messages to `queue` through engine::queue::send, `inflight` at a time. */
-  async queueProduce({ url, queue, n, inflight }: { url: string; queue: string; n: number; inflight: number }) {
+  /** Sends `n` messages to `queue` through engine::queue::send, `inflight` at a time (spread over `groups` message groups when set). */
+  async queueProduce({ url, queue, n, inflight, groups }: { url: string; queue: string; n: number; inflight: number; groups?: number }) {
     const c = await caller(url)
     let sent = 0
     let answered = 0
@@ -414,7 +416,8 @@ const tasks: Record<string, (args: any) => unknown> = {
       const next = () => {
         if (sent >= n) return
         sent++
-        c.call('engine::queue::send', { queue_name: queue, body: { n: sent, text: 'hello' } }, (m) => {
+        const message = { queue_name: queue, body: { n: sent, text: 'hello' }, ...(groups ? { message_group_id: `g${sent % groups}` } : {}) }
+        c.call('engine::queue::send', message, (m) => {
           answered++
           if (m.error) errors++
           if (answered === n) resolve()
