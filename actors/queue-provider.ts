@@ -10,7 +10,9 @@
  * Who gets what is decided by the pure schedule (core/queue-schedule.ts), which is this
  * actor's snapshot; the store, the wake-up timers and the catalog subscription are its
  * handles. The store is opened when the actor starts and closed when it stops; which store
- * is the composition root's choice (`createQueueProvider(openStore)`).
+ * is the composition root's choice (`createQueueProvider(openStore)`). Store operations
+ * return promises (a store may be on the network); a queue is pumped by one pump at a time,
+ * and a pump asked for meanwhile runs again when it ends.
  */
 import type { EventObject } from 'xstate'
 import { errors } from '../protocol/errors.js'
@@ -18,6 +20,7 @@ import { isEngineFunction } from '../protocol/engine-functions.js'
 import { isOffered } from '../core/catalog.js'
 import type { Outcome } from '../core/call-table.js'
 import { backoffDelay } from '../core/queue-config.js'
+import type { ErrorBody } from '../protocol/messages.js'
 import type { Delivery, MessageContext, QueueStore, StoredMessage } from '../core/queue-store.js'
 import { CALL_RULES, QueueSchedule, settlement, type Consumer } from '../core/queue-schedule.js'
 import type { CallRequest, QueueInfo, QueueProviderEvent } from '../machines/contracts.js'
@@ -32,6 +35,9 @@ export interface QueueProviderOptions {
 interface Handles {
   store: QueueStore
   options: QueueProviderOptions
+  /** Queues being pumped, and those to pump again when that pump ends. */
+  pumping: Set<string>
+  again: Set<string>
   /** One wake-up per queue with messages that become visible later. */
   wakeups: Map<string, { at: number; timer: NodeJS.Timeout }>
   /** Set while some queue waits for a function: retried when the catalog changes. */
@@ -68,14 +74,14 @@ function deadLetters(scope: Scope): { note: (queue: string) => void; pump: () =>
   return { note: (queue) => queues.add(queue), pump: () => queues.forEach((queue) => pump(scope, queue)) }
 }
 
-function settle(scope: Scope, queue: string, leases: Delivery[], outcome: Outcome, rules: Rules): void {
+async function settle(scope: Scope, queue: string, leases: Delivery[], outcome: Outcome, rules: Rules): Promise<void> {
   const now = Date.now()
   const { ack, fail, error } = settlement(leases, outcome)
-  if (ack.length > 0) scope.handles.store.ack(queue, ack, now)
+  if (ack.length > 0) await scope.handles.store.ack(queue, ack, now)
   if (fail.length === 0) return
   const dead = deadLetters(scope)
   const backoff = rules.backoff
-  scope.handles.store.fail(queue, fail, error, {
+  await scope.handles.store.fail(queue, fail, error, {
     maxReceiveCount: rules.max_receive_count,
     deadLetterQueue: rules.dead_letter_queue,
     now,
@@ -108,8 +114,10 @@ function startDelivery(
       reply: (outcome) => {
         if (scope.handles.closed) return
         answered(outcome)
-        settle(scope, queue, leases, outcome, rules)
-        pump(scope, queue)
+        settle(scope, queue, leases, outcome, rules).then(
+          () => pump(scope, queue),
+          (err: unknown) => storeFailed(scope, queue, 'settle', err),
+        )
       },
     },
     ...call,
@@ -171,11 +179,35 @@ function starve(scope: Scope, queue: string): void {
   })
 }
 
-/** Leases what is visible on `queue` to whoever may take it, then sleeps until the next message is due. */
+/** A store operation failed (a store on the network may be down): logged, and the queue tried again a second later. */
+function storeFailed(scope: Scope, queue: string, what: string, err: unknown): void {
+  if (scope.handles.closed) return
+  log(scope, 'warn', 'queue store failed', { queue_name: queue, operation: what, err: err instanceof Error ? err.message : String(err) })
+  wakeAt(scope, queue, Date.now() + 1000)
+}
+
+/** Leases what is visible on `queue` to whoever may take it, then sleeps until the next message is due. One pump per queue at a time. */
 function pump(scope: Scope, queue: string): void {
+  const { pumping, again } = scope.handles
+  if (scope.handles.closed || scope.context.draining) return
+  if (pumping.has(queue)) return void again.add(queue)
+  pumping.add(queue)
+  const run = (): void => {
+    again.delete(queue)
+    pumpOnce(scope, queue).then(
+      () => (again.has(queue) && !scope.handles.closed ? run() : pumping.delete(queue)),
+      (err: unknown) => {
+        pumping.delete(queue)
+        storeFailed(scope, queue, 'receive', err)
+      },
+    )
+  }
+  run()
+}
+
+async function pumpOnce(scope: Scope, queue: string): Promise<void> {
   const schedule = scope.context
   const { store } = scope.handles
-  if (scope.handles.closed || schedule.draining) return
   const now = Date.now()
   const available = availableIn(scope.system)
   const dead = deadLetters(scope)
@@ -184,8 +216,8 @@ function pump(scope: Scope, queue: string): void {
   for (const consumer of takers) {
     if (drained) break
     const { config } = consumer
-    while (schedule.hasRoom(consumer)) {
-      const batch = store.receive(queue, {
+    while (schedule.hasRoom(consumer) && !scope.handles.closed && !schedule.draining) {
+      const batch = await store.receive(queue, {
         max: config.batch_size,
         visibilityMs: config.visibility_timeout * 1000,
         maxReceiveCount: config.max_receive_count,
@@ -204,8 +236,8 @@ function pump(scope: Scope, queue: string): void {
   }
   let refused = false
   const accept = (function_id: string) => available(function_id) || ((refused = true), false)
-  while (schedule.callRoom(queue)) {
-    const [call] = store.receive(queue, {
+  while (schedule.callRoom(queue) && !scope.handles.closed && !schedule.draining) {
+    const [call] = await store.receive(queue, {
       max: 1,
       visibilityMs: CALL_RULES.visibility_timeout * 1000,
       maxReceiveCount: CALL_RULES.max_receive_count,
@@ -218,18 +250,24 @@ function pump(scope: Scope, queue: string): void {
     if (!call) break
     runCall(scope, queue, call)
   }
+  if (scope.handles.closed) return
   if (refused || (waiting && !drained)) starve(scope, queue)
-  scheduleWakeup(scope, queue, now)
+  await scheduleWakeup(scope, queue, now)
   dead.pump()
 }
 
-function scheduleWakeup(scope: Scope, queue: string, now: number): void {
-  const { store, wakeups } = scope.handles
-  const candidates = scope.context.isCallQueue(queue) ? [store.nextVisibleAt(queue, true, now)] : []
-  if (scope.context.hasConsumers(queue)) candidates.push(store.nextVisibleAt(queue, false, now))
+async function scheduleWakeup(scope: Scope, queue: string, now: number): Promise<void> {
+  const { store } = scope.handles
+  const candidates = scope.context.isCallQueue(queue) ? [await store.nextVisibleAt(queue, true, now)] : []
+  if (scope.context.hasConsumers(queue)) candidates.push(await store.nextVisibleAt(queue, false, now))
   const due = candidates.filter((x): x is number => x !== undefined)
-  if (due.length === 0) return
-  const at = Math.min(...due)
+  if (due.length > 0) wakeAt(scope, queue, Math.min(...due))
+}
+
+/** Pumps `queue` at `at` (ms), unless a wake-up is due earlier already. */
+function wakeAt(scope: Scope, queue: string, at: number): void {
+  const { wakeups } = scope.handles
+  if (scope.handles.closed) return
   const current = wakeups.get(queue)
   if (current && current.at <= at) return
   if (current) clearTimeout(current.timer)
@@ -253,9 +291,9 @@ const asDeadLetter = (m: StoredMessage) =>
   })
 
 /** Every queue that holds messages or has consumers, by name. */
-function listQueues(scope: Scope): QueueInfo[] {
+async function listQueues(scope: Scope): Promise<QueueInfo[]> {
   const now = Date.now()
-  const counts = scope.handles.store.counts(now)
+  const counts = await scope.handles.store.counts(now)
   const names = [...new Set([...Object.keys(counts), ...scope.context.consumedQueues])].sort()
   return names.map((queue_name) => {
     const c = counts[queue_name] ?? { ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0 }
@@ -272,6 +310,17 @@ function listQueues(scope: Scope): QueueInfo[] {
   })
 }
 
+/** Answers a request from engine code with what `work` resolves to, or with the store's failure. */
+function answer<T>(scope: Scope, queue: string, work: Promise<T>, reply: (answer: { result: T } | { error: ErrorBody }) => void): void {
+  work.then(
+    (result) => reply({ result }),
+    (err: unknown) => {
+      storeFailed(scope, queue, 'request', err)
+      reply({ error: errors.queueUnavailable() })
+    },
+  )
+}
+
 /** The `provider:queue` logic over the store `openStore` opens (when the actor starts; closed when it stops). */
 export function createQueueProvider(openStore: () => QueueStore, options: QueueProviderOptions) {
   return fromTable<QueueSchedule, QueueProviderEvent, undefined, EventObject, Handles>({
@@ -280,13 +329,18 @@ export function createQueueProvider(openStore: () => QueueStore, options: QueueP
       const store = openStore()
       // Queues that may hold durable calls: those in the store at start, and those sent a call
       // or given redriven dead letters since. Pumping any other queue skips the call queries.
-      for (const queue of store.callQueues()) scope.context.holdsCalls(queue)
       // Durable calls left from an earlier run (SQLite) run as soon as their functions are
       // offered; plain messages as soon as someone consumes them.
       const startup = setTimeout(() => {
-        for (const queue of scope.context.queuesWithCalls) pump(scope as Scope, queue)
+        store.callQueues().then(
+          (queues) => {
+            for (const queue of queues) scope.context.holdsCalls(queue)
+            for (const queue of scope.context.queuesWithCalls) pump(scope as Scope, queue)
+          },
+          (err: unknown) => storeFailed(scope as Scope, '', 'start', err),
+        )
       }, 0)
-      return { store, options, wakeups: new Map(), startup, closed: false }
+      return { store, options, pumping: new Set(), again: new Set(), wakeups: new Map(), startup, closed: false }
     },
     receive(scope, event) {
       const schedule = scope.context
@@ -306,9 +360,10 @@ export function createQueueProvider(openStore: () => QueueStore, options: QueueP
           schedule.removeConsumer(event.worker_id, event.trigger_id)
           return
         case 'queue.send': {
-          if (event.function_id !== undefined) schedule.holdsCalls(event.queue_name)
-          const delay_seconds = event.delay_seconds ?? schedule.attributes(event.queue_name).delay_seconds
-          const { message_id, duplicate } = store.send(event.queue_name, event.body, {
+          const queue = event.queue_name
+          if (event.function_id !== undefined) schedule.holdsCalls(queue)
+          const delay_seconds = event.delay_seconds ?? schedule.attributes(queue).delay_seconds
+          const sent = store.send(queue, event.body, {
             now: Date.now(),
             delayMs: delay_seconds * 1000,
             function_id: event.function_id,
@@ -316,23 +371,25 @@ export function createQueueProvider(openStore: () => QueueStore, options: QueueP
             deduplication: event.deduplication_id === undefined ? undefined : { id: event.deduplication_id, windowMs: scope.handles.options.deduplicationWindowMs },
             context: event.context,
           })
-          event.reply({ result: { message_id } })
-          if (!duplicate) pump(scope, event.queue_name)
+          answer(scope, queue, sent.then(({ message_id }) => ({ message_id })), event.reply)
+          sent.then(({ duplicate }) => duplicate || pump(scope, queue), () => {})
           return
         }
         case 'queue.deadLetters':
-          return event.reply({ result: { messages: store.list(event.dead_letter_queue, event.limit).map(asDeadLetter) } })
+          return answer(scope, event.dead_letter_queue, store.list(event.dead_letter_queue, event.limit).then((list) => ({ messages: list.map(asDeadLetter) })), event.reply)
         case 'queue.redrive': {
-          const { redriven, queues } = store.redrive(event.dead_letter_queue, event.message_ids, Date.now())
-          for (const queue of queues) schedule.holdsCalls(queue)
-          event.reply({ result: { redriven } })
-          for (const queue of queues) pump(scope, queue)
+          const redrive = store.redrive(event.dead_letter_queue, event.message_ids, Date.now())
+          answer(scope, event.dead_letter_queue, redrive.then(({ redriven }) => ({ redriven })), event.reply)
+          redrive.then(({ queues }) => {
+            for (const queue of queues) schedule.holdsCalls(queue)
+            for (const queue of queues) pump(scope, queue)
+          }, () => {})
           return
         }
         case 'queue.counts':
-          return event.reply(store.counts(Date.now()))
+          return void store.counts(Date.now()).then(event.reply, () => event.reply({}))
         case 'queue.list':
-          return event.reply(listQueues(scope))
+          return void listQueues(scope).then(event.reply, () => event.reply([]))
         case 'queue.drain':
           schedule.draining = true
           for (const { timer } of wakeups.values()) clearTimeout(timer)
@@ -346,7 +403,7 @@ export function createQueueProvider(openStore: () => QueueStore, options: QueueP
       for (const { timer } of handles.wakeups.values()) clearTimeout(timer)
       handles.wakeups.clear()
       handles.catalogWatch?.unsubscribe()
-      handles.store.close()
+      void handles.store.close()
     },
   })
 }

@@ -104,7 +104,7 @@ export function createMemoryQueueStore(): QueueStore {
 
   return {
     kind: 'memory',
-    send(queue, body, { now, delayMs = 0, function_id, message_group_id, deduplication, context }) {
+    async send(queue, body, { now, delayMs = 0, function_id, message_group_id, deduplication, context }) {
       if (deduplication) {
         const key = `${queue}\u0000${deduplication.id}`
         const first = seen.get(key)
@@ -121,18 +121,18 @@ export function createMemoryQueueStore(): QueueStore {
       if (deduplication) seen.set(`${queue}\u0000${deduplication.id}`, { message_id, expires: now + deduplication.windowMs })
       return { message_id, duplicate: false }
     },
-    receive(queue, o) {
+    async receive(queue, o) {
       const q = queues.get(queue)
       if (!q) return []
       return o.fifo && !o.calls ? receiveFifo(q, o) : receivePlain(q, o)
     },
-    ack(queue, leases, now) {
+    async ack(queue, leases, now) {
       const q = queues.get(queue)
       let n = 0
       for (const lease of leases) if (current(q, lease, now)) (q!.delete(lease.message_id), n++)
       return n
     },
-    fail(queue, leases, error, o: FailOptions) {
+    async fail(queue, leases, error, o: FailOptions) {
       const q = queues.get(queue)
       for (const lease of leases) {
         const m = current(q, lease, o.now)
@@ -145,7 +145,7 @@ export function createMemoryQueueStore(): QueueStore {
         }
       }
     },
-    nextVisibleAt(queue, calls, now) {
+    async nextVisibleAt(queue, calls, now) {
       let next: number | undefined
       for (const m of queues.get(queue)?.values() ?? []) {
         if (m.call !== calls || m.visible_at <= now) continue
@@ -153,10 +153,10 @@ export function createMemoryQueueStore(): QueueStore {
       }
       return next
     },
-    list(queue, limit) {
+    async list(queue, limit) {
       return [...(queues.get(queue)?.values() ?? [])].slice(0, limit).map(({ call: _call, ...m }) => ({ ...m }))
     },
-    redrive(dlq, ids, now) {
+    async redrive(dlq, ids, now) {
       const q = queues.get(dlq)
       const targets = new Set<string>()
       if (!q) return { redriven: 0, queues: [] }
@@ -172,7 +172,7 @@ export function createMemoryQueueStore(): QueueStore {
       }
       return { redriven: n, queues: [...targets] }
     },
-    callQueues() {
+    async callQueues() {
       const out: string[] = []
       for (const [name, q] of queues) {
         for (const m of q.values()) {
@@ -184,7 +184,7 @@ export function createMemoryQueueStore(): QueueStore {
       }
       return out
     },
-    counts(now) {
+    async counts(now) {
       const out: Record<string, QueueCounts> = {}
       const of = (name: string) => (out[name] ??= { ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0 })
       for (const [name, q] of queues) {
@@ -200,7 +200,7 @@ export function createMemoryQueueStore(): QueueStore {
       }
       return out
     },
-    close() {
+    async close() {
       queues.clear()
       seen.clear()
     },

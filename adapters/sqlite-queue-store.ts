@@ -341,18 +341,18 @@ export function createSqliteQueueStore(path: string): QueueStore {
 
   return {
     kind: 'sqlite',
-    send: (queue, body, o) => (o.deduplication ? sendDeduplicated(queue, body, o) : store(queue, body, o)),
-    receive: (queue, o) => receive(queue, o),
-    ack: (queue, leases, now) => ack(queue, leases, now),
-    fail: (queue, leases, error, o) => fail(queue, leases, error, o),
-    nextVisibleAt(queue, calls, now) {
+    send: async (queue, body, o) => (o.deduplication ? sendDeduplicated(queue, body, o) : store(queue, body, o)),
+    receive: async (queue, o) => receive(queue, o),
+    ack: async (queue, leases, now) => ack(queue, leases, now),
+    fail: async (queue, leases, error, o) => fail(queue, leases, error, o),
+    async nextVisibleAt(queue, calls, now) {
       readyNotAfter(now)
       return ((calls ? nextWaitingCall : nextWaiting).get(queue, now) as number | undefined) ?? undefined
     },
-    list: (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
-    redrive: (dlq, ids, now) => redrive(dlq, ids, now),
-    callQueues: () => callQueues.all() as string[],
-    counts(now) {
+    list: async (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
+    redrive: async (dlq, ids, now) => redrive(dlq, ids, now),
+    callQueues: async () => callQueues.all() as string[],
+    async counts(now) {
       const out: Record<string, QueueCounts> = {}
       for (const r of countAll.all({ now }) as Array<{ queue: string; ready: number; in_flight: number; delayed: number; oldest: number }>) {
         out[r.queue] = { ready: r.ready, in_flight: r.in_flight, delayed: r.delayed, dead_lettered: 0, oldest_enqueued_at: r.oldest }
@@ -362,7 +362,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
       }
       return out
     },
-    close() {
+    async close() {
       db.close()
     },
   }

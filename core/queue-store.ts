@@ -1,10 +1,12 @@
 /**
  * The queue store: where queued messages live between send and acknowledgement. The
  * memory and SQLite stores (adapters/) implement this interface and pass one shared test
- * suite; another store (NATS JetStream) implements the same. Every operation is
- * synchronous and atomic, so competing consumers never get one message twice within its
- * visibility timeout. Times are milliseconds since the epoch, given by the caller (`now`),
- * so the rules can be tested at any time without waiting.
+ * suite; a store on a network (NATS JetStream) can implement the same, which is why every
+ * operation returns a promise. Each operation is atomic, so competing consumers never get
+ * one message twice within its visibility timeout; the local stores do their work when
+ * called, so operations take effect in the order they are made. Times are milliseconds
+ * since the epoch, given by the caller (`now`), so the rules can be tested at any time
+ * without waiting.
  *
  * The rules (docs/queues.md has them in plain words, beside SQS and BullMQ):
  * - A receive leases visible messages, oldest first, for `visibilityMs`; an
@@ -133,25 +135,25 @@ export interface QueueCounts {
 
 export interface QueueStore {
   readonly kind: 'memory' | 'sqlite'
-  /** Stores a message; returns its id, and whether it was a duplicate (nothing stored). */
-  send(queue: string, body: unknown, options: SendOptions): { message_id: string; duplicate: boolean }
+  /** Stores a message; resolves with its id, and whether it was a duplicate (nothing stored). */
+  send(queue: string, body: unknown, options: SendOptions): Promise<{ message_id: string; duplicate: boolean }>
   /** Leases up to `max` visible messages, oldest first; exhausted ones move to the dead-letter queue. */
-  receive(queue: string, options: ReceiveOptions): Delivery[]
-  /** Deletes the messages whose lease is still current; returns how many. A stale receipt changes nothing. */
-  ack(queue: string, leases: Array<{ message_id: string; receipt: string }>, now: number): number
+  receive(queue: string, options: ReceiveOptions): Promise<Delivery[]>
+  /** Deletes the messages whose lease is still current; resolves with how many. A stale receipt changes nothing. */
+  ack(queue: string, leases: Array<{ message_id: string; receipt: string }>, now: number): Promise<number>
   /** Records a failed delivery (see the rules above). */
-  fail(queue: string, leases: Array<{ message_id: string; receipt: string }>, error: unknown, options: FailOptions): void
+  fail(queue: string, leases: Array<{ message_id: string; receipt: string }>, error: unknown, options: FailOptions): Promise<void>
   /** The earliest time a message (or durable call) of `queue` becomes visible after `now`, if any is waiting. */
-  nextVisibleAt(queue: string, calls: boolean, now: number): number | undefined
+  nextVisibleAt(queue: string, calls: boolean, now: number): Promise<number | undefined>
   /** Messages of a queue, oldest first (for dead-letter listings). */
-  list(queue: string, limit: number): StoredMessage[]
-  /** Moves dead letters (all, or those named) back to their source queues; returns how many, and which queues got them. */
-  redrive(deadLetterQueue: string, message_ids: string[] | undefined, now: number): { redriven: number; queues: string[] }
+  list(queue: string, limit: number): Promise<StoredMessage[]>
+  /** Moves dead letters (all, or those named) back to their source queues; resolves with how many, and which queues got them. */
+  redrive(deadLetterQueue: string, message_ids: string[] | undefined, now: number): Promise<{ redriven: number; queues: string[] }>
   /** Queues holding durable calls that are not dead letters (to run after a restart). */
-  callQueues(): string[]
+  callQueues(): Promise<string[]>
   /** Counts per queue that holds or dead-lettered any message. */
-  counts(now: number): Record<string, QueueCounts>
-  close(): void
+  counts(now: number): Promise<Record<string, QueueCounts>>
+  close(): Promise<void>
 }
 
 /** Why a message went to the dead-letter queue when its lease ran out with no error recorded. */

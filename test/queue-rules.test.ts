@@ -38,98 +38,98 @@ for (const maker of makers) {
     rmSync(ctx.dir, { recursive: true, force: true })
   })
 
-  it('FIFO: one group per batch, in send order; a group waits while its oldest message is out; other groups go on', ({ store }) => {
-    for (const [g, n] of [['a', 1], ['b', 1], ['a', 2], ['b', 2], ['a', 3], ['c', 1]] as const) store.send('q', `${g}${n}`, { now: 0, message_group_id: g })
+  it('FIFO: one group per batch, in send order; a group waits while its oldest message is out; other groups go on', async ({ store }) => {
+    for (const [g, n] of [['a', 1], ['b', 1], ['a', 2], ['b', 2], ['a', 3], ['c', 1]] as const) await store.send('q', `${g}${n}`, { now: 0, message_group_id: g })
     const fifo = (now: number, max = 10) => store.receive('q', rules(now, { fifo: true, max }))
-    const a = fifo(1)
+    const a = await fifo(1)
     assert.equal(bodies(a), ['a1', 'a2', 'a3'], 'the first group, whole, in order')
     assert.equal(a.map((d) => d.message_group_id), ['a', 'a', 'a'])
-    const b = fifo(1, 1)
+    const b = await fifo(1, 1)
     assert.equal(bodies(b), ['b1'], 'then the next group; max 1')
-    assert.equal(bodies(fifo(1)), ['c1'], "b's oldest message is out: b waits, c goes")
-    assert.equal(fifo(1), [], 'every group has its oldest message out')
-    store.ack('q', b, 2)
-    assert.equal(bodies(fifo(2)), ['b2'])
+    assert.equal(bodies(await fifo(1)), ['c1'], "b's oldest message is out: b waits, c goes")
+    assert.equal(await fifo(1), [], 'every group has its oldest message out')
+    await store.ack('q', b, 2)
+    assert.equal(bodies(await fifo(2)), ['b2'])
     // a's batch fails: the whole group waits until its lease ends, then comes again from a1.
-    store.fail('q', a, { code: 'no' }, { maxReceiveCount: 3, deadLetterQueue: 'q.dlq', now: 3 })
-    assert.equal(fifo(500), [])
-    assert.equal(bodies(fifo(1001)), ['a1', 'a2', 'a3'])
+    await store.fail('q', a, { code: 'no' }, { maxReceiveCount: 3, deadLetterQueue: 'q.dlq', now: 3 })
+    assert.equal(await fifo(500), [])
+    assert.equal(bodies(await fifo(1001)), ['a1', 'a2', 'a3'])
   })
 
-  it('FIFO: a failing message blocks only its group, until it is dead-lettered; then the group goes on', ({ store }) => {
-    store.send('q', 'x1', { now: 0, message_group_id: 'x' })
-    store.send('q', 'x2', { now: 0, message_group_id: 'x' })
-    store.send('q', 'y1', { now: 0, message_group_id: 'y' })
+  it('FIFO: a failing message blocks only its group, until it is dead-lettered; then the group goes on', async ({ store }) => {
+    await store.send('q', 'x1', { now: 0, message_group_id: 'x' })
+    await store.send('q', 'x2', { now: 0, message_group_id: 'x' })
+    await store.send('q', 'y1', { now: 0, message_group_id: 'y' })
     const dead: string[] = []
     const fifo = (now: number) => store.receive('q', rules(now, { fifo: true, max: 1, maxReceiveCount: 2, onDeadLetter: (q) => dead.push(q) }))
     let t = 0
     for (let i = 0; i < 2; i++) {
-      const [x] = fifo((t += 1000))
+      const [x] = await fifo((t += 1000))
       assert.is(x.body, 'x1')
-      store.fail('q', [x], { code: 'bad' }, { maxReceiveCount: 2, deadLetterQueue: 'q.dlq', now: t, onDeadLetter: (q) => dead.push(q) })
+      await store.fail('q', [x], { code: 'bad' }, { maxReceiveCount: 2, deadLetterQueue: 'q.dlq', now: t, onDeadLetter: (q) => dead.push(q) })
       if (i === 0) {
         // While x1 waits to be tried again, group y is not held up.
-        const [y] = fifo(t)
+        const [y] = await fifo(t)
         assert.is(y.body, 'y1')
-        store.ack('q', [y], t)
-        assert.equal(fifo(t), [], 'x waits for x1')
+        await store.ack('q', [y], t)
+        assert.equal(await fifo(t), [], 'x waits for x1')
       }
     }
     assert.equal(dead, ['q.dlq'], 'x1 left on its second failure')
-    assert.equal(bodies(fifo(t + 1)), ['x2'], 'the group goes on with its next message')
-    assert.equal(store.list('q.dlq', 10).map((m) => [m.body, m.message_group_id, m.last_error]), [['x1', 'x', { code: 'bad' }]])
+    assert.equal(bodies(await fifo(t + 1)), ['x2'], 'the group goes on with its next message')
+    assert.equal((await store.list('q.dlq', 10)).map((m) => [m.body, m.message_group_id, m.last_error]), [['x1', 'x', { code: 'bad' }]])
   })
 
-  it('FIFO: a message without a group is a group of its own kind; a delayed oldest message holds its group', ({ store }) => {
-    store.send('q', 'later', { now: 0, delayMs: 5000, message_group_id: 'g' })
-    store.send('q', 'g2', { now: 0, message_group_id: 'g' })
-    store.send('q', 'n1', { now: 0 })
-    store.send('q', 'n2', { now: 0 })
-    assert.equal(bodies(store.receive('q', rules(1, { fifo: true }))), ['n1', 'n2'])
-    assert.equal(store.receive('q', rules(1, { fifo: true })), [], "g's oldest message is delayed")
-    assert.equal(bodies(store.receive('q', rules(5000, { fifo: true }))), ['later', 'g2'])
+  it('FIFO: a message without a group is a group of its own kind; a delayed oldest message holds its group', async ({ store }) => {
+    await store.send('q', 'later', { now: 0, delayMs: 5000, message_group_id: 'g' })
+    await store.send('q', 'g2', { now: 0, message_group_id: 'g' })
+    await store.send('q', 'n1', { now: 0 })
+    await store.send('q', 'n2', { now: 0 })
+    assert.equal(bodies(await store.receive('q', rules(1, { fifo: true }))), ['n1', 'n2'])
+    assert.equal(await store.receive('q', rules(1, { fifo: true })), [], "g's oldest message is delayed")
+    assert.equal(bodies(await store.receive('q', rules(5000, { fifo: true }))), ['later', 'g2'])
   })
 
-  it('backoff: a failed message is visible again after its retry delay, not at the end of its lease', ({ store }) => {
-    store.send('q', 'm', { now: 0 })
-    const [first] = store.receive('q', rules(0, { visibilityMs: 30_000 }))
+  it('backoff: a failed message is visible again after its retry delay, not at the end of its lease', async ({ store }) => {
+    await store.send('q', 'm', { now: 0 })
+    const [first] = await store.receive('q', rules(0, { visibilityMs: 30_000 }))
     const asked: number[] = []
-    store.fail('q', [first], { code: 'e' }, { maxReceiveCount: 3, deadLetterQueue: 'q.dlq', now: 100, retryDelayMs: (n) => (asked.push(n), 250) })
+    await store.fail('q', [first], { code: 'e' }, { maxReceiveCount: 3, deadLetterQueue: 'q.dlq', now: 100, retryDelayMs: (n) => (asked.push(n), 250) })
     assert.equal(asked, [1], 'the delay is asked for the receive that failed')
-    assert.is(store.nextVisibleAt('q', false, 101), 350)
-    assert.equal(store.receive('q', rules(349)), [])
-    assert.equal(store.counts(200).q.delayed, 1, 'waiting out a backoff counts as delayed')
-    const [second] = store.receive('q', rules(350))
+    assert.is(await store.nextVisibleAt('q', false, 101), 350)
+    assert.equal(await store.receive('q', rules(349)), [])
+    assert.equal((await store.counts(200)).q.delayed, 1, 'waiting out a backoff counts as delayed')
+    const [second] = await store.receive('q', rules(350))
     assert.equal([second.body, second.receive_count], ['m', 2])
     // Its last receive: dead at once, whatever the backoff.
-    store.fail('q', [second], { code: 'e2' }, { maxReceiveCount: 2, deadLetterQueue: 'q.dlq', now: 400, retryDelayMs: () => 250 })
-    assert.equal(store.list('q.dlq', 10).map((m) => m.last_error), [{ code: 'e2' }])
+    await store.fail('q', [second], { code: 'e2' }, { maxReceiveCount: 2, deadLetterQueue: 'q.dlq', now: 400, retryDelayMs: () => 250 })
+    assert.equal((await store.list('q.dlq', 10)).map((m) => m.last_error), [{ code: 'e2' }])
   })
 
-  it('deduplication: a second send within the window stores nothing and answers the first id; past it, a new message', ({ store }) => {
+  it('deduplication: a second send within the window stores nothing and answers the first id; past it, a new message', async ({ store }) => {
     const window = { windowMs: 300_000 }
-    const first = store.send('q', 'one', { now: 0, deduplication: { id: 'order-7', ...window } })
+    const first = await store.send('q', 'one', { now: 0, deduplication: { id: 'order-7', ...window } })
     assert.equal(first.duplicate, false)
-    const again = store.send('q', 'two', { now: 299_999, deduplication: { id: 'order-7', ...window } })
+    const again = await store.send('q', 'two', { now: 299_999, deduplication: { id: 'order-7', ...window } })
     assert.equal(again, { message_id: first.message_id, duplicate: true })
-    assert.equal(bodies(store.receive('q', rules(1))), ['one'])
-    const other = store.send('other', 'three', { now: 1, deduplication: { id: 'order-7', ...window } })
+    assert.equal(bodies(await store.receive('q', rules(1))), ['one'])
+    const other = await store.send('other', 'three', { now: 1, deduplication: { id: 'order-7', ...window } })
     assert.equal(other.duplicate, false, 'ids are per queue')
-    const past = store.send('q', 'four', { now: 300_000, deduplication: { id: 'order-7', ...window } })
+    const past = await store.send('q', 'four', { now: 300_000, deduplication: { id: 'order-7', ...window } })
     assert.equal(past.duplicate, false)
     assert.is.not(past.message_id, first.message_id)
   })
 
-  it('a dead-letter queue is a queue: its messages, dead durable calls too, are received with where they came from', ({ store }) => {
-    store.send('q', 'plain', { now: 0, message_group_id: 'g', context: { traceparent: 'tp-1' } })
-    store.send('q', { n: 1 }, { now: 0, function_id: 'f' })
+  it('a dead-letter queue is a queue: its messages, dead durable calls too, are received with where they came from', async ({ store }) => {
+    await store.send('q', 'plain', { now: 0, message_group_id: 'g', context: { traceparent: 'tp-1' } })
+    await store.send('q', { n: 1 }, { now: 0, function_id: 'f' })
     const dlqs: string[] = []
-    const [plain] = store.receive('q', rules(0, { maxReceiveCount: 1 }))
-    store.fail('q', [plain], { code: 'first' }, { maxReceiveCount: 1, deadLetterQueue: 'q.dlq', now: 1, onDeadLetter: (q) => dlqs.push(q) })
-    const [call] = store.receive('q', rules(1, { calls: true, maxReceiveCount: 1 }))
-    store.fail('q', [call], { code: 'second' }, { maxReceiveCount: 1, deadLetterQueue: 'q.dlq', now: 2, onDeadLetter: (q) => dlqs.push(q) })
+    const [plain] = await store.receive('q', rules(0, { maxReceiveCount: 1 }))
+    await store.fail('q', [plain], { code: 'first' }, { maxReceiveCount: 1, deadLetterQueue: 'q.dlq', now: 1, onDeadLetter: (q) => dlqs.push(q) })
+    const [call] = await store.receive('q', rules(1, { calls: true, maxReceiveCount: 1 }))
+    await store.fail('q', [call], { code: 'second' }, { maxReceiveCount: 1, deadLetterQueue: 'q.dlq', now: 2, onDeadLetter: (q) => dlqs.push(q) })
     assert.equal(dlqs, ['q.dlq', 'q.dlq'])
-    const dead = store.receive('q.dlq', rules(3, { deadLetterQueue: 'q.dlq.dlq' }))
+    const dead = await store.receive('q.dlq', rules(3, { deadLetterQueue: 'q.dlq.dlq' }))
     assert.equal(
       dead.map((d) => [d.body, d.receive_count, d.source_queue, d.source_receive_count, d.last_error, d.function_id ?? null, d.message_group_id ?? null, d.context ?? null]),
       [
@@ -137,39 +137,39 @@ for (const maker of makers) {
         [{ n: 1 }, 1, 'q', 1, { code: 'second' }, 'f', null, null],
       ],
     )
-    assert.equal(store.receive('q.dlq', rules(3, { calls: true })), [], 'a dead call does not run as a call')
-    assert.equal(store.counts(3).q.dead_lettered, 2)
-    assert.equal(store.counts(3)['q.dlq'].in_flight, 2)
+    assert.equal(await store.receive('q.dlq', rules(3, { calls: true })), [], 'a dead call does not run as a call')
+    assert.equal((await store.counts(3)).q.dead_lettered, 2)
+    assert.equal((await store.counts(3))['q.dlq'].in_flight, 2)
     // The dead-letter queue has rules of its own: failing there, they go on to its own dead letters.
-    store.fail('q.dlq', dead, { code: 'again' }, { maxReceiveCount: 1, deadLetterQueue: 'q.dlq.dlq', now: 4 })
-    assert.equal(store.list('q.dlq.dlq', 10).map((m) => [m.source_queue, m.last_error]), [['q.dlq', { code: 'again' }], ['q.dlq', { code: 'again' }]])
-    assert.equal(store.counts(5)['q.dlq'].dead_lettered, 2)
+    await store.fail('q.dlq', dead, { code: 'again' }, { maxReceiveCount: 1, deadLetterQueue: 'q.dlq.dlq', now: 4 })
+    assert.equal((await store.list('q.dlq.dlq', 10)).map((m) => [m.source_queue, m.last_error]), [['q.dlq', { code: 'again' }], ['q.dlq', { code: 'again' }]])
+    assert.equal((await store.counts(5))['q.dlq'].dead_lettered, 2)
   })
 
-  it('an exhausted message found by a receive goes to its dead-letter queue, and says so', ({ store }) => {
-    store.send('q', 'm', { now: 0 })
-    store.receive('q', rules(0, { maxReceiveCount: 1 }))
+  it('an exhausted message found by a receive goes to its dead-letter queue, and says so', async ({ store }) => {
+    await store.send('q', 'm', { now: 0 })
+    await store.receive('q', rules(0, { maxReceiveCount: 1 }))
     const dlqs: string[] = []
-    assert.equal(store.receive('q', rules(2000, { maxReceiveCount: 1, onDeadLetter: (q) => dlqs.push(q) })), [])
+    assert.equal(await store.receive('q', rules(2000, { maxReceiveCount: 1, onDeadLetter: (q) => dlqs.push(q) })), [])
     assert.equal(dlqs, ['q.dlq'])
-    assert.equal(store.list('q.dlq', 10).map((m) => (m.last_error as { code: string }).code), ['visibility_timeout'])
+    assert.equal((await store.list('q.dlq', 10)).map((m) => (m.last_error as { code: string }).code), ['visibility_timeout'])
   })
 
-  it("each message keeps its sender's trace context and metadata, and its group", ({ store }) => {
+  it("each message keeps its sender's trace context and metadata, and its group", async ({ store }) => {
     const metadata = { tenant: 'acme', nested: { list: [1, 2] } }
-    store.send('q', 'a', { now: 0, context: { traceparent: '00-aa-bb-01', baggage: 'k=v', metadata } })
-    store.send('q', 'b', { now: 0, context: {} })
-    const [a, b] = store.receive('q', rules(1))
+    await store.send('q', 'a', { now: 0, context: { traceparent: '00-aa-bb-01', baggage: 'k=v', metadata } })
+    await store.send('q', 'b', { now: 0, context: {} })
+    const [a, b] = await store.receive('q', rules(1))
     assert.equal(a.context, { traceparent: '00-aa-bb-01', baggage: 'k=v', metadata })
     assert.is(b.context, undefined, 'no context, no field')
   })
 
-  it('counts: ready, in flight, delayed, dead letters of each queue, and its oldest message', ({ store }) => {
-    store.send('q', 'old', { now: 10 })
-    store.send('q', 'new', { now: 20 })
-    store.send('q', 'later', { now: 30, delayMs: 1000 })
-    store.receive('q', rules(40, { max: 1 }))
-    assert.equal(store.counts(50), { q: { ready: 1, in_flight: 1, delayed: 1, dead_lettered: 0, oldest_enqueued_at: 10 } })
+  it('counts: ready, in flight, delayed, dead letters of each queue, and its oldest message', async ({ store }) => {
+    await store.send('q', 'old', { now: 10 })
+    await store.send('q', 'new', { now: 20 })
+    await store.send('q', 'later', { now: 30, delayMs: 1000 })
+    await store.receive('q', rules(40, { max: 1 }))
+    assert.equal(await store.counts(50), { q: { ready: 1, in_flight: 1, delayed: 1, dead_lettered: 0, oldest_enqueued_at: 10 } })
   })
 
   it.run()
@@ -177,7 +177,7 @@ for (const maker of makers) {
 
 const migration = suite('queue rules: a SQLite file of the previous schema')
 
-migration('opens with its messages as they were: live calls stay calls, dead ones become messages of their dead-letter queue', () => {
+migration('opens with its messages as they were: live calls stay calls, dead ones become messages of their dead-letter queue', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'signalbox-migrate-'))
   try {
     const file = join(dir, 'v1.sqlite')
@@ -195,10 +195,10 @@ migration('opens with its messages as they were: live calls stay calls, dead one
     db.close()
     const store = createSqliteQueueStore(file)
     try {
-      assert.equal(store.callQueues(), ['o'])
-      assert.equal(store.receive('o', rules(10, { calls: true })).map((d) => d.message_id), ['call'])
-      assert.equal(store.receive('o', rules(10)).map((d) => d.message_id), ['plain'])
-      assert.equal(store.receive('o.dlq', rules(10)).map((d) => [d.message_id, d.function_id, d.source_queue]), [['deadcall', 'f', 'o']])
+      assert.equal(await store.callQueues(), ['o'])
+      assert.equal((await store.receive('o', rules(10, { calls: true }))).map((d) => d.message_id), ['call'])
+      assert.equal((await store.receive('o', rules(10))).map((d) => d.message_id), ['plain'])
+      assert.equal((await store.receive('o.dlq', rules(10))).map((d) => [d.message_id, d.function_id, d.source_queue]), [['deadcall', 'f', 'o']])
     } finally {
       store.close()
     }

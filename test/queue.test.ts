@@ -657,95 +657,95 @@ for (const maker of storeMakers) {
   })
   const rules = (now: number, extra: Partial<Parameters<QueueStore['receive']>[1]> = {}) => ({ max: 10, visibilityMs: 1000, maxReceiveCount: 2, deadLetterQueue: 'q.dlq', calls: false, now, ...extra })
 
-  st('leases oldest first, once: a second receive within the lease gets nothing; stale receipts change nothing', ({ store }) => {
-    const ids = [0, 1, 2].map((i) => store.send('q', { i }, { now: 1000 + i }).message_id)
-    const first = store.receive('q', rules(2000, { max: 2 }))
+  st('leases oldest first, once: a second receive within the lease gets nothing; stale receipts change nothing', async ({ store }) => {
+    const ids = await Promise.all([0, 1, 2].map(async (i) => (await store.send('q', { i }, { now: 1000 + i })).message_id))
+    const first = await store.receive('q', rules(2000, { max: 2 }))
     assert.equal(first.map((d) => [d.message_id, d.body, d.receive_count, d.enqueued_at]), [[ids[0], { i: 0 }, 1, 1000], [ids[1], { i: 1 }, 1, 1001]])
-    const second = store.receive('q', rules(2000))
+    const second = await store.receive('q', rules(2000))
     assert.equal(second.map((d) => d.message_id), [ids[2]])
-    assert.equal(store.receive('q', rules(2999)), [], 'all leased')
-    assert.is(store.ack('q', [{ message_id: ids[0], receipt: 'wrong' }], 2001), 0)
-    assert.is(store.ack('q', [{ message_id: ids[0], receipt: first[0].receipt }], 3000), 0, 'the lease ended at 3000')
-    assert.is(store.ack('q', [{ message_id: ids[2], receipt: second[0].receipt }], 2500), 1)
-    const again = store.receive('q', rules(3000))
+    assert.equal(await store.receive('q', rules(2999)), [], 'all leased')
+    assert.is(await store.ack('q', [{ message_id: ids[0], receipt: 'wrong' }], 2001), 0)
+    assert.is(await store.ack('q', [{ message_id: ids[0], receipt: first[0].receipt }], 3000), 0, 'the lease ended at 3000')
+    assert.is(await store.ack('q', [{ message_id: ids[2], receipt: second[0].receipt }], 2500), 1)
+    const again = await store.receive('q', rules(3000))
     assert.equal(again.map((d) => [d.message_id, d.receive_count]), [[ids[0], 2], [ids[1], 2]])
-    assert.is(store.ack('q', [{ message_id: ids[0], receipt: first[0].receipt }], 3001), 0, 'the old receipt is stale now')
-    assert.is(store.ack('q', again, 3001), 2)
-    assert.equal(store.counts(3001), {})
+    assert.is(await store.ack('q', [{ message_id: ids[0], receipt: first[0].receipt }], 3001), 0, 'the old receipt is stale now')
+    assert.is(await store.ack('q', again, 3001), 2)
+    assert.equal(await store.counts(3001), {})
   })
 
-  st('fail keeps the lease, records the error; at max_receive_count the message is dead at once, or on its next receive with the timeout as its last error', ({ store }) => {
-    const a = store.send('q', 'a', { now: 0 }).message_id
-    const b = store.send('q', 'b', { now: 0 }).message_id
-    const [la, lb] = store.receive('q', rules(10))
-    store.fail('q', [la, lb], { code: 'e1' }, { maxReceiveCount: 2, deadLetterQueue: 'q.dlq', now: 20 })
-    assert.equal(store.receive('q', rules(500)), [], 'invisible until the lease ends')
-    assert.is(store.nextVisibleAt('q', false, 500), 1010)
-    const [la2] = store.receive('q', rules(1010, { max: 1 }))
+  st('fail keeps the lease, records the error; at max_receive_count the message is dead at once, or on its next receive with the timeout as its last error', async ({ store }) => {
+    const a = (await store.send('q', 'a', { now: 0 })).message_id
+    const b = (await store.send('q', 'b', { now: 0 })).message_id
+    const [la, lb] = await store.receive('q', rules(10))
+    await store.fail('q', [la, lb], { code: 'e1' }, { maxReceiveCount: 2, deadLetterQueue: 'q.dlq', now: 20 })
+    assert.equal(await store.receive('q', rules(500)), [], 'invisible until the lease ends')
+    assert.is(await store.nextVisibleAt('q', false, 500), 1010)
+    const [la2] = await store.receive('q', rules(1010, { max: 1 }))
     assert.is(la2.message_id, a)
-    store.fail('q', [la2], { code: 'e2' }, { maxReceiveCount: 2, deadLetterQueue: 'q.dlq', now: 1020 })
+    await store.fail('q', [la2], { code: 'e2' }, { maxReceiveCount: 2, deadLetterQueue: 'q.dlq', now: 1020 })
     // b timed out twice without an answer: its next receive sends it to the dead letters.
-    const [lb2] = store.receive('q', rules(1010))
+    const [lb2] = await store.receive('q', rules(1010))
     assert.is(lb2.message_id, b)
-    assert.equal(store.receive('q', rules(5000)), [])
+    assert.equal(await store.receive('q', rules(5000)), [])
     // In its dead-letter queue a message's receives start again from 0; those in its source queue are kept.
-    const dead = store.list('q.dlq', 10)
+    const dead = await store.list('q.dlq', 10)
     assert.equal(dead.map((m) => [m.message_id, m.source_queue, m.receive_count, m.source_receive_count, m.last_error]), [
       [a, 'q', 0, 2, { code: 'e2' }],
       [b, 'q', 0, 2, { code: 'visibility_timeout', message: 'Not acknowledged within its visibility timeout after 2 receives' }],
     ])
-    assert.equal(store.redrive('q.dlq', [b], 6000), { redriven: 1, queues: ['q'] })
-    assert.equal(store.receive('q', rules(6000)).map((d) => [d.message_id, d.receive_count]), [[b, 1]])
-    assert.equal(store.redrive('q.dlq', undefined, 6000), { redriven: 1, queues: ['q'] })
-    assert.equal(store.redrive('q.dlq', undefined, 6000), { redriven: 0, queues: [] })
+    assert.equal(await store.redrive('q.dlq', [b], 6000), { redriven: 1, queues: ['q'] })
+    assert.equal((await store.receive('q', rules(6000))).map((d) => [d.message_id, d.receive_count]), [[b, 1]])
+    assert.equal(await store.redrive('q.dlq', undefined, 6000), { redriven: 1, queues: ['q'] })
+    assert.equal(await store.redrive('q.dlq', undefined, 6000), { redriven: 0, queues: [] })
   })
 
-  st('durable calls and plain messages never mix; refused calls stay untouched; dead calls never run', ({ store }) => {
-    const plain = store.send('mixed', 'plain', { now: 0 }).message_id
-    const c1 = store.send('mixed', { n: 1 }, { now: 0, function_id: 'missing' }).message_id
-    const c2 = store.send('mixed', { n: 2 }, { now: 0, function_id: 'present' }).message_id
-    assert.equal(store.callQueues(), ['mixed'])
+  st('durable calls and plain messages never mix; refused calls stay untouched; dead calls never run', async ({ store }) => {
+    const plain = (await store.send('mixed', 'plain', { now: 0 })).message_id
+    const c1 = (await store.send('mixed', { n: 1 }, { now: 0, function_id: 'missing' })).message_id
+    const c2 = (await store.send('mixed', { n: 2 }, { now: 0, function_id: 'present' })).message_id
+    assert.equal(await store.callQueues(), ['mixed'])
     const callRules = (now: number) => rules(now, { max: 5, calls: true, maxReceiveCount: 1, deadLetterQueue: 'mixed.dlq', accept: (f: string) => f === 'present' })
-    assert.equal(store.receive('mixed', callRules(1)).map((d) => [d.message_id, d.function_id]), [[c2, 'present']])
-    assert.equal(store.receive('mixed', rules(1)).map((d) => d.message_id), [plain])
+    assert.equal((await store.receive('mixed', callRules(1))).map((d) => [d.message_id, d.function_id]), [[c2, 'present']])
+    assert.equal((await store.receive('mixed', rules(1))).map((d) => d.message_id), [plain])
     // The refused call was neither leased nor counted: accepted later, it is on its first receive.
-    const [late] = store.receive('mixed', rules(2, { calls: true, maxReceiveCount: 1, deadLetterQueue: 'mixed.dlq' }))
+    const [late] = await store.receive('mixed', rules(2, { calls: true, maxReceiveCount: 1, deadLetterQueue: 'mixed.dlq' }))
     assert.equal([late.message_id, late.receive_count], [c1, 1])
-    store.fail('mixed', [late], { code: 'boom' }, { maxReceiveCount: 1, deadLetterQueue: 'mixed.dlq', now: 3 })
-    assert.equal(store.list('mixed.dlq', 10).map((m) => [m.message_id, m.function_id]), [[c1, 'missing']])
-    assert.equal(store.receive('mixed.dlq', rules(4, { calls: true })), [], 'a dead call does not run from its dead-letter queue')
-    assert.equal(store.callQueues(), ['mixed'], 'c2 is still in flight on mixed')
-    assert.equal(store.redrive('mixed.dlq', undefined, 5), { redriven: 1, queues: ['mixed'] })
+    await store.fail('mixed', [late], { code: 'boom' }, { maxReceiveCount: 1, deadLetterQueue: 'mixed.dlq', now: 3 })
+    assert.equal((await store.list('mixed.dlq', 10)).map((m) => [m.message_id, m.function_id]), [[c1, 'missing']])
+    assert.equal(await store.receive('mixed.dlq', rules(4, { calls: true })), [], 'a dead call does not run from its dead-letter queue')
+    assert.equal(await store.callQueues(), ['mixed'], 'c2 is still in flight on mixed')
+    assert.equal(await store.redrive('mixed.dlq', undefined, 5), { redriven: 1, queues: ['mixed'] })
   })
 
-  st('delays, counts and the next visible time', ({ store }) => {
-    store.send('d', 'later', { now: 0, delayMs: 5000 })
-    store.send('d', 'now', { now: 0 })
-    assert.equal(store.counts(1), { d: { ready: 1, in_flight: 0, delayed: 1, dead_lettered: 0, oldest_enqueued_at: 0 } })
-    const leased = store.receive('d', rules(1))
+  st('delays, counts and the next visible time', async ({ store }) => {
+    await store.send('d', 'later', { now: 0, delayMs: 5000 })
+    await store.send('d', 'now', { now: 0 })
+    assert.equal(await store.counts(1), { d: { ready: 1, in_flight: 0, delayed: 1, dead_lettered: 0, oldest_enqueued_at: 0 } })
+    const leased = await store.receive('d', rules(1))
     assert.equal(leased.map((d) => d.body), ['now'])
-    assert.equal(store.counts(2), { d: { ready: 0, in_flight: 1, delayed: 1, dead_lettered: 0, oldest_enqueued_at: 0 } })
-    assert.is(store.nextVisibleAt('d', false, 2), 1001)
-    assert.is(store.nextVisibleAt('d', true, 2), undefined)
-    assert.is(store.ack('d', leased, 3), 1)
-    assert.is(store.nextVisibleAt('d', false, 3), 5000)
-    assert.equal(store.receive('d', rules(4999)), [])
-    assert.equal(store.receive('d', rules(5000)).map((d) => d.body), ['later'])
+    assert.equal(await store.counts(2), { d: { ready: 0, in_flight: 1, delayed: 1, dead_lettered: 0, oldest_enqueued_at: 0 } })
+    assert.is(await store.nextVisibleAt('d', false, 2), 1001)
+    assert.is(await store.nextVisibleAt('d', true, 2), undefined)
+    assert.is(await store.ack('d', leased, 3), 1)
+    assert.is(await store.nextVisibleAt('d', false, 3), 5000)
+    assert.equal(await store.receive('d', rules(4999)), [])
+    assert.equal((await store.receive('d', rules(5000))).map((d) => d.body), ['later'])
   })
 
   if (maker.reopen) {
-    st('everything survives closing and reopening the file', (ctx) => {
-      const a = ctx.store.send('p', { keep: true }, { now: 0 }).message_id
-      const b = ctx.store.send('p', 'leased', { now: 1 }).message_id
-      const [lease] = ctx.store.receive('p', rules(10, { max: 1 }))
+    st('everything survives closing and reopening the file', async (ctx) => {
+      const a = (await ctx.store.send('p', { keep: true }, { now: 0 })).message_id
+      const b = (await ctx.store.send('p', 'leased', { now: 1 })).message_id
+      const [lease] = await ctx.store.receive('p', rules(10, { max: 1 }))
       assert.is(lease.message_id, a)
       ctx.store.close()
       ctx.store = maker.reopen!(ctx.dir)
-      assert.equal(ctx.store.receive('p', rules(20)).map((d) => [d.message_id, d.receive_count]), [[b, 1]], 'the lease survived too')
-      assert.equal(ctx.store.receive('p', rules(1010)).map((d) => [d.message_id, d.body, d.receive_count]), [[a, { keep: true }, 2]])
+      assert.equal((await ctx.store.receive('p', rules(20))).map((d) => [d.message_id, d.receive_count]), [[b, 1]], 'the lease survived too')
+      assert.equal((await ctx.store.receive('p', rules(1010))).map((d) => [d.message_id, d.body, d.receive_count]), [[a, { keep: true }, 2]])
     })
 
-    st('a file written before the ready column opens with its messages as they were', (ctx) => {
+    st('a file written before the ready column opens with its messages as they were', async (ctx) => {
       ctx.store.close()
       const file = join(ctx.dir, 'old.sqlite')
       const db = new Database(file)
@@ -761,31 +761,31 @@ for (const maker of storeMakers) {
           ('dead', 'o.dlq', '"d"', NULL, 3, 0, 2, NULL, '{"code":"x"}', 'o');`)
       db.close()
       ctx.store = createSqliteQueueStore(file)
-      assert.equal(ctx.store.callQueues(), ['o'])
-      assert.is(ctx.store.nextVisibleAt('o', false, 20), 1010)
-      assert.equal(ctx.store.receive('o', rules(20)).map((d) => [d.message_id, d.receive_count]), [['ready', 1]])
-      assert.equal(ctx.store.receive('o', rules(20, { calls: true })).map((d) => [d.message_id, d.function_id]), [['call', 'f']])
-      assert.is(ctx.store.ack('o', [{ message_id: 'leased', receipt: 'r1' }], 30), 1, 'the old lease is still current')
-      assert.equal(ctx.store.list('o.dlq', 10).map((m) => [m.message_id, m.last_error]), [['dead', { code: 'x' }]])
-      assert.equal(ctx.store.redrive('o.dlq', undefined, 40), { redriven: 1, queues: ['o'] })
-      assert.equal(ctx.store.receive('o', rules(40)).map((d) => d.message_id), ['dead'])
+      assert.equal(await ctx.store.callQueues(), ['o'])
+      assert.is(await ctx.store.nextVisibleAt('o', false, 20), 1010)
+      assert.equal((await ctx.store.receive('o', rules(20))).map((d) => [d.message_id, d.receive_count]), [['ready', 1]])
+      assert.equal((await ctx.store.receive('o', rules(20, { calls: true }))).map((d) => [d.message_id, d.function_id]), [['call', 'f']])
+      assert.is(await ctx.store.ack('o', [{ message_id: 'leased', receipt: 'r1' }], 30), 1, 'the old lease is still current')
+      assert.equal((await ctx.store.list('o.dlq', 10)).map((m) => [m.message_id, m.last_error]), [['dead', { code: 'x' }]])
+      assert.equal(await ctx.store.redrive('o.dlq', undefined, 40), { redriven: 1, queues: ['o'] })
+      assert.equal((await ctx.store.receive('o', rules(40))).map((d) => d.message_id), ['dead'])
     })
   }
 
-  st('oldest first among the visible messages, whenever each became visible; an earlier time sees only what is visible then', ({ store }) => {
-    const ids = [0, 1, 2, 3].map((i) => store.send('o', i, { now: 100, delayMs: i === 1 ? 50 : 0 }).message_id)
-    assert.is(store.nextVisibleAt('o', false, 100), 150)
-    const [first] = store.receive('o', rules(100, { max: 1 }))
+  st('oldest first among the visible messages, whenever each became visible; an earlier time sees only what is visible then', async ({ store }) => {
+    const ids = await Promise.all([0, 1, 2, 3].map(async (i) => (await store.send('o', i, { now: 100, delayMs: i === 1 ? 50 : 0 })).message_id))
+    assert.is(await store.nextVisibleAt('o', false, 100), 150)
+    const [first] = await store.receive('o', rules(100, { max: 1 }))
     assert.is(first.message_id, ids[0])
-    store.fail('o', [first], { code: 'e' }, { maxReceiveCount: 5, deadLetterQueue: 'q.dlq', now: 100 })
+    await store.fail('o', [first], { code: 'e' }, { maxReceiveCount: 5, deadLetterQueue: 'q.dlq', now: 100 })
     // At 1100 the failed message and the delayed one are visible again: all four in send order.
-    const all = store.receive('o', rules(1100, { max: 4, maxReceiveCount: 5 }))
+    const all = await store.receive('o', rules(1100, { max: 4, maxReceiveCount: 5 }))
     assert.equal(all.map((d) => d.message_id), ids)
-    assert.is(store.ack('o', all, 1101), 4)
-    const later = store.send('o', 'later', { now: 5000 }).message_id
-    assert.equal(store.receive('o', rules(4000)), [], 'not visible at 4000')
-    assert.is(store.nextVisibleAt('o', false, 4000), 5000)
-    assert.equal(store.receive('o', rules(5000)).map((d) => d.message_id), [later])
+    assert.is(await store.ack('o', all, 1101), 4)
+    const later = (await store.send('o', 'later', { now: 5000 })).message_id
+    assert.equal(await store.receive('o', rules(4000)), [], 'not visible at 4000')
+    assert.is(await store.nextVisibleAt('o', false, 4000), 5000)
+    assert.equal((await store.receive('o', rules(5000))).map((d) => d.message_id), [later])
   })
 
   st.run()
