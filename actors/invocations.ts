@@ -13,7 +13,8 @@
  */
 import type { Outbound } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { isEngineFunction, type EngineFunctionId } from '../protocol/engine-functions.js'
+import { ENGINE_FUNCTIONS, isEngineFunction, type EngineFunctionId } from '../protocol/engine-functions.js'
+import { closest } from '../core/closest.js'
 import { CallTable, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
 import { queueNameProblem } from '../core/queue-config.js'
 import type { Caller, CallRequest, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
@@ -94,7 +95,9 @@ function start(scope: Scope, request: CallRequest): void {
   const table = scope.context
   const worker_id = table.pickWorker(request.function_id, catalogOf(scope.system).functions[request.function_id]?.workers)
   if (worker_id === undefined) {
-    const outcome = { error: errors.functionNotFound(request.function_id) }
+    // A worker's call by a mistyped id is told what it probably meant (not a trigger's: those may fire often).
+    const suggestion = sourceOf(request) === 'worker' ? closest(request.function_id, [...Object.keys(catalogOf(scope.system).functions), ...Object.keys(ENGINE_FUNCTIONS)]) : undefined
+    const outcome = { error: errors.functionNotFound(request.function_id, suggestion) }
     ended(scope, sourceOf(request), request.function_id, outcome, performance.now())
     if (!request.void) answer(scope, request.caller, request.function_id, outcome)
     return

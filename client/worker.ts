@@ -44,15 +44,20 @@ export interface InvokeOptions {
   metadata?: unknown
 }
 
-/** A call that ended in an error: `code` as the engine or serving worker gave it. */
+/**
+ * A call that ended in an error: `code` as the engine or serving worker gave it, and
+ * `details` when the error says more than its message (`Did you mean 'users::get'?`).
+ */
 export class InvocationError extends Error {
   readonly code: string
+  readonly details: string | undefined
   readonly body: unknown
   constructor(body: unknown) {
     const e = (typeof body === 'object' && body !== null ? body : {}) as Partial<ErrorBody>
     super(typeof e.message === 'string' ? e.message : typeof body === 'string' ? body : JSON.stringify(body))
     this.name = 'InvocationError'
     this.code = typeof e.code === 'string' ? e.code : ('unknown' satisfies ErrorCode)
+    this.details = typeof e.details === 'string' ? e.details : undefined
     this.body = body
   }
 }

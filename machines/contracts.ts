@@ -81,6 +81,10 @@ export interface TriggerFacts {
   functionKnown: boolean
   /** The session already runs a child for this trigger type. */
   hasTypeChild: boolean
+  /** When nobody provides the type: the provided type its id is closest to, if one is close. */
+  typeSuggestion?: string
+  /** When the function is unknown: the offered function its id is closest to, if one is close. */
+  functionSuggestion?: string
 }
 
 /** Events a session raises to itself once it has looked up what a decision needs. */
