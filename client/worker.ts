@@ -6,6 +6,7 @@
  */
 import type { ErrorBody, RegistrationResult } from '../protocol/messages.js'
 import { errors, type ErrorCode } from '../protocol/errors.js'
+import { silentLogger, type WorkerLogger } from './worker-log.js'
 
 /** What a transport gives a worker: a way to send, and notice of what happens. */
 export interface Link {
@@ -100,10 +101,12 @@ export class WorkerClient {
   /**
    * @param name described to the engine through `engine::workers::register`
    * @param onClose called once by `close()`, for the transport to stop reconnecting
+   * @param log where refused registrations are reported (default: nowhere)
    */
   constructor(
     readonly name?: string,
     private readonly onClose?: () => void,
+    private readonly log: WorkerLogger = silentLogger,
   ) {}
 
   /** Resolves with the worker id once the engine has greeted this connection of the worker. */
@@ -116,12 +119,13 @@ export class WorkerClient {
   attach(link: Link): void {
     this.link = link
     if (this.workerId !== undefined) this.send({ type: 'reattach', previous_worker_id: this.workerId, reattach_token: this.reattachToken })
-    for (const [id, t] of this.triggerTypes) this.send({ type: 'registertriggertype', id, description: t.description })
-    for (const [id, f] of this.functions) this.send({ ...f.options, type: 'registerfunction', id })
-    for (const id of [...this.triggers.keys()]) this.replayTrigger(id)
+    // The name first, so that the engine's log names the worker in what follows.
     if (this.name !== undefined) {
       this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { name: this.name, runtime: 'node', version: process.version, pid: process.pid }, action: { type: 'void' } })
     }
+    for (const [id, t] of this.triggerTypes) this.send({ type: 'registertriggertype', id, description: t.description })
+    for (const [id, f] of this.functions) this.send({ ...f.options, type: 'registerfunction', id })
+    for (const id of [...this.triggers.keys()]) this.replayTrigger(id)
   }
 
   /**
@@ -145,7 +149,10 @@ export class WorkerClient {
     }
   }
 
-  /** Listens for `error` frames the engine sends this worker, and for replayed registrations it refused. */
+  /**
+   * Listens for `error` frames the engine sends this worker, and for every registration
+   * it refused (`ref` is `{type: 'registertrigger', id}`), replayed ones included.
+   */
   onError(listener: (error: ErrorBody, ref?: unknown) => void): () => void {
     this.errorListeners.add(listener)
     return () => this.errorListeners.delete(listener)
@@ -173,22 +180,31 @@ export class WorkerClient {
     this.send({ type: 'unregistertriggertype', id })
   }
 
-  /** Registers a trigger; resolves to the engine's `triggerregistrationresult`, never throws. */
+  /**
+   * Registers a trigger; resolves to the engine's `triggerregistrationresult`, never throws.
+   * A refusal is also reported to `onError` listeners and logged (a warning naming the
+   * trigger, the code, the text and its details), so it is seen even if nobody reads the
+   * result.
+   */
   registerTrigger(request: TriggerRequest): Promise<RegistrationResult> {
     const { id, trigger_type, function_id } = request as Partial<TriggerRequest>
-    const refused = (message: string): Promise<RegistrationResult> =>
-      Promise.resolve({
+    const refused = (message: string): Promise<RegistrationResult> => {
+      const result: RegistrationResult = {
         type: 'triggerregistrationresult',
         id: typeof id === 'string' ? id : '',
         trigger_type: typeof trigger_type === 'string' ? trigger_type : '',
         function_id: typeof function_id === 'string' ? function_id : '',
         error: errors.invalidMessage(message),
-      })
+      }
+      this.reportRefusal(request, result.error!)
+      return Promise.resolve(result)
+    }
     if (typeof id !== 'string' || id.length === 0) return refused(`'id' must be a non-empty string, got ${id === undefined ? 'nothing' : JSON.stringify(id)}`)
     if (this.link && !this.send({ ...request, type: 'registertrigger' })) return refused('registertrigger: the request cannot be sent as JSON')
     return new Promise((resolve) => {
       this.await(id, (result) => {
         if (result.error && this.triggers.get(id) === request) this.triggers.delete(id)
+        if (result.error) this.reportRefusal(request, result.error)
         resolve(result)
       })
       if (!this.triggers.has(id)) this.triggers.set(id, request)
@@ -245,7 +261,7 @@ export class WorkerClient {
         for (const resolve of this.readyWaiters.splice(0)) resolve(message.worker_id)
         return
       case 'triggerregistrationresult':
-        return this.settleRegistration(message as unknown as RegistrationResult)
+        return void this.settleRegistration(message as unknown as RegistrationResult)
       case 'invocationresult': {
         const call = this.calls.get(message.invocation_id)
         if (!call) return
@@ -270,7 +286,8 @@ export class WorkerClient {
       case 'error': {
         const ref = message.ref as { type?: string; id?: string } | undefined
         if (ref?.type === 'registertrigger' && ref.id !== undefined) {
-          this.settleRegistration({ type: 'triggerregistrationresult', id: ref.id, trigger_type: '', function_id: '', error: message.error })
+          // Whoever waits for the registration reports its refusal.
+          if (this.settleRegistration({ type: 'triggerregistrationresult', id: ref.id, trigger_type: '', function_id: '', error: message.error })) return
         } else if (ref?.type === 'invokefunction' && ref.id !== undefined && this.calls.has(ref.id)) {
           const call = this.calls.get(ref.id)!
           this.calls.delete(ref.id)
@@ -323,17 +340,29 @@ export class WorkerClient {
         }
         this.triggers.delete(id)
         this.retries.delete(id)
-        this.report(result.error, { type: 'registertrigger', id })
+        this.reportRefusal(request, result.error)
       })
     }
     this.send({ ...request, type: 'registertrigger' })
   }
 
-  private settleRegistration(result: RegistrationResult): void {
+  /** Hands a registration's answer to the first who waits for it; false when nobody did. */
+  private settleRegistration(result: RegistrationResult): boolean {
     const waiting = this.registering.get(result.id)
     const done = waiting?.shift()
     if (waiting && waiting.length === 0) this.registering.delete(result.id)
     done?.(result)
+    return done !== undefined
+  }
+
+  /** A refused registration: to the `onError` listeners, and to the log as one sentence. */
+  private reportRefusal(request: Partial<TriggerRequest>, error: ErrorBody): void {
+    const { id, trigger_type, function_id } = request
+    this.log.warn(
+      { trigger_id: id, trigger_type, function_id, error },
+      `trigger '${String(id)}' (${String(trigger_type)} → ${String(function_id)}) was refused: ${error.code}: ${error.message ?? ''}${error.details ? ` (${error.details})` : ''}`,
+    )
+    this.report(error, { type: 'registertrigger', id })
   }
 
   private async serve(message: Incoming): Promise<void> {

@@ -171,7 +171,7 @@ ws('the client reconnects after a dropped connection, reattaches and replays its
   ctx.closers.push(() => provider.close())
   const seen: string[] = []
   provider.registerTriggerType({ id: 'webhook', description: 'd' }, { registerTrigger: (t) => void seen.push(t.config.tag), unregisterTrigger: () => {} })
-  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20 })
+  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, logger: false })
   ctx.closers.push(() => w.close())
   w.registerFunction('f', () => 'from w')
   assert.is((await w.registerTrigger({ id: 't', trigger_type: 'webhook', function_id: 'f', config: { tag: 'one' } })).error, undefined)
@@ -210,12 +210,12 @@ ws('after an engine restart, a trigger whose type comes back later is re-registe
   const port = ctx.engine.port!
   const seen: string[] = []
   const provide = async () => {
-    const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100 })
+    const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100, logger: false })
     w.registerTriggerType({ id: 'webhook', description: 'd' }, { registerTrigger: (t) => void seen.push(t.function_id), unregisterTrigger: () => {} })
     return w
   }
   let provider = await provide()
-  const consumer = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100 })
+  const consumer = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100, logger: false })
   consumer.registerFunction('f', () => 1)
   assert.is((await consumer.registerTrigger({ id: 't', trigger_type: 'webhook', function_id: 'f', config: {} })).error, undefined)
   provider.close()
@@ -232,7 +232,7 @@ ws('after an engine restart, a trigger whose type comes back later is re-registe
 
 ws('the client survives an engine restart on the same port', limit(async (ctx) => {
   const port = ctx.engine.port!
-  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 200 })
+  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 200, logger: false })
   w.registerFunction('f', () => 'still here')
   await until(() => catalog(ctx.engine).functions.f)
   await ctx.engine.stop()
