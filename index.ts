@@ -4,6 +4,7 @@
  */
 export { createEngine, type Engine, type EngineOptions } from './adapters/engine.js'
 export { createLogger } from './adapters/logger.js'
+export { ListenError } from './adapters/listen-error.js'
 export { OPTION_TABLE, type Logger, type LogLevel } from './core/options.js'
 export { connectWorker, type ConnectOptions } from './client/ws-client.js'
 export { WorkerClient, InvocationError, type Handler, type TriggerConfig, type TriggerTypeHandler, type TriggerRequest, type InvokeOptions } from './client/worker.js'

@@ -62,12 +62,16 @@ function runEngineFunction(scope: Scope, request: CallRequest): void {
     ended(scope, sourceOf(request), request.function_id, outcome, started)
     if (!request.void) answer(scope, request.caller, request.function_id, outcome)
   }
-  Promise.resolve()
-    .then(() => run(request.data, { system: scope.system, caller_worker_id: 'worker_id' in request.caller ? request.caller.worker_id : undefined }))
-    .then(
-      (result) => settle({ result }),
-      (err: unknown) => settle({ error: err instanceof EngineFunctionError ? err.body : errors.engineError(err instanceof Error ? err.message : String(err)) }),
-    )
+  const failed = (err: unknown) => settle({ error: err instanceof EngineFunctionError ? err.body : errors.engineError(err instanceof Error ? err.message : String(err)) })
+  // Run now, in the order calls arrive (a worker's `engine::workers::register` is in the
+  // catalog before its next message is handled); answer once the result is there.
+  let result: unknown
+  try {
+    result = run(request.data, { system: scope.system, caller_worker_id: 'worker_id' in request.caller ? request.caller.worker_id : undefined })
+  } catch (err) {
+    return void Promise.resolve().then(() => failed(err))
+  }
+  Promise.resolve(result).then((value) => settle({ result: value }), failed)
 }
 
 function enqueueCall(scope: Scope, request: CallRequest, queue_name: string): void {

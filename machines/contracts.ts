@@ -54,12 +54,13 @@ export type EngineEvent =
   | { type: 'triggerType.lost'; trigger_type: string; gone: boolean }
   | { type: 'invocations.drained' }
   | { type: 'provider.listening'; provider: string; host: string; port: number }
-  | { type: 'provider.failed'; provider: string; message: string }
+  /** A provider could not start: `reason` is the system's error code when there is one (`EADDRINUSE`). */
+  | { type: 'provider.failed'; provider: string; message: string; reason?: string }
   | ({ type: 'engine.log' } & LogRecord)
 
 export type EngineEmitted =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data: Record<string, unknown> }
-  | { type: 'provider.failed'; provider: string; message: string }
+  | { type: 'provider.failed'; provider: string; message: string; reason?: string }
 
 // ---------------------------------------------------------------------------------------
 // session:<worker_id> (machines/session.machine.ts)
@@ -91,7 +92,8 @@ export interface TriggerFacts {
 export type SessionCheckedEvent =
   | { type: 'function.checked'; message: InboundOf<'registerfunction'>; mine: boolean }
   | { type: 'functionRemoval.checked'; message: InboundOf<'unregisterfunction'>; mine: boolean }
-  | { type: 'triggerType.checked'; message: InboundOf<'registertriggertype'>; provider: string | undefined }
+  /** `provider_label`: the provider as a refusal names it (`worker 'billing' (<id>)`). */
+  | { type: 'triggerType.checked'; message: InboundOf<'registertriggertype'>; provider: string | undefined; provider_label?: string }
   | { type: 'triggerTypeRemoval.checked'; message: InboundOf<'unregistertriggertype'>; provider: string | undefined }
   | { type: 'trigger.checked'; message: InboundOf<'registertrigger'>; facts: TriggerFacts }
   | { type: 'triggerRemoval.checked'; message: InboundOf<'unregistertrigger'>; registered_type: string | undefined }

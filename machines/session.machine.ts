@@ -22,7 +22,7 @@ import { and, assertEvent, emit, enqueueActions, not, raise, sendParent, setup }
 import type { ErrorBody, Outbound, RegistrationResult } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, isEngineFunction } from '../protocol/engine-functions.js'
-import { ENGINE_PROVIDER, isBuiltin, isOffered, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
+import { describeWorker, ENGINE_PROVIDER, isBuiltin, isOffered, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
 import { hashToken, sameHash } from '../core/reattach-token.js'
 import { closest } from '../core/closest.js'
 import type { SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
@@ -202,10 +202,13 @@ export const sessionMachine = setup({
     // ----- Trigger types
     lookUpTriggerType: raise(({ event, system }) => {
       assertEvent(event, 'triggerType.register')
-      return { type: 'triggerType.checked' as const, message: event.message, provider: providerOf(catalogOf(system), event.message.id) }
+      const catalog = catalogOf(system)
+      const provider = providerOf(catalog, event.message.id)
+      const provider_label = provider === undefined || provider === ENGINE_PROVIDER ? undefined : describeWorker(catalog, provider)
+      return { type: 'triggerType.checked' as const, message: event.message, provider, provider_label }
     }),
-    refuseTriggerTypeExists: write('triggerType.checked', ({ message, provider }) =>
-      errorFrame(errors.triggerTypeExists(message.id, provider === ENGINE_PROVIDER ? 'by the engine' : `by worker '${provider}'`), refOf(message)),
+    refuseTriggerTypeExists: write('triggerType.checked', ({ message, provider, provider_label }) =>
+      errorFrame(errors.triggerTypeExists(message.id, provider === ENGINE_PROVIDER ? 'by the engine' : `by ${provider_label ?? `worker '${provider}'`}`), refOf(message)),
     ),
     refuseTriggerTypeAlreadyMine: write('triggerType.checked', ({ message }) => errorFrame(errors.triggerTypeExists(message.id, 'by this worker'), refOf(message))),
     addTriggerType: ({ context, event, system }) => {
