@@ -94,12 +94,12 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   actor.on('log', (e) => log[e.level](e.data, e.msg))
   // Providers that listen (HTTP) report where, or why they could not.
   const providersReady = options.http
-    ? new Promise<void>((resolve, reject) => {
+    ? new Promise<{ reason?: string; message: string } | undefined>((resolve) => {
         const done = () => (failed.unsubscribe(), check.unsubscribe())
-        const failed = actor.on('provider.failed', (e) => (done(), reject(new ListenError('http', options.http!.host, options.http!.port, e.reason, e.message.replace(/^HTTP listener: /, '')))))
-        const check = actor.subscribe((snapshot) => snapshot.context.listening.http && (done(), resolve()))
+        const failed = actor.on('provider.failed', (e) => (done(), resolve(e)))
+        const check = actor.subscribe((snapshot) => snapshot.context.listening.http && (done(), resolve(undefined)))
       })
-    : Promise.resolve()
+    : Promise.resolve(undefined)
   actor.start()
 
   const local = new Set<{ end: (reason: string) => void }>()
@@ -120,7 +120,9 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
 
   let ws: WsServer | undefined
   try {
-    await providersReady
+    const failure = await providersReady
+    // Made here, so that its stack is the caller's, not the actor system's.
+    if (failure) throw new ListenError('http', options.http!.host, options.http!.port, failure.reason, failure.message.replace(/^HTTP listener: /, ''))
   } catch (err) {
     actor.stop()
     throw err
