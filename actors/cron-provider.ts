@@ -8,6 +8,7 @@
  * flight) is logged to its session and counted as `invocation.skipped`. A job stops when
  * its last trigger leaves; stopping this actor stops every job.
  */
+import type { CronEvent } from '../protocol/trigger-payloads.js'
 import { Cron } from 'croner'
 import type { EventObject } from 'xstate'
 import { CronTable, type Job, type Subscription } from '../core/cron-table.js'
@@ -69,7 +70,7 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
         },
       },
       function_id: sub.function_id,
-      data: { trigger_id: sub.trigger_id, scheduled_time, actual_time: new Date().toISOString(), timezone: sub.timezone },
+      data: { trigger_id: sub.trigger_id, scheduled_time, actual_time: new Date().toISOString(), timezone: sub.timezone } satisfies CronEvent,
     })
   }
 }

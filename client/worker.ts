@@ -7,6 +7,7 @@
 import type { ErrorBody, RegistrationResult } from '../protocol/messages.js'
 import { errors, type ErrorCode } from '../protocol/errors.js'
 import { silentLogger, type WorkerLogger } from './worker-log.js'
+import type { CronEvent, HttpRequest, HttpResponse, QueueBatch, QueueResult } from '../protocol/trigger-payloads.js'
 
 /** What a transport gives a worker: a way to send, and notice of what happens. */
 export interface Link {
@@ -16,6 +17,29 @@ export interface Link {
 
 /** A function's handler: receives the call's data, returns its result (or throws). */
 export type Handler = (data: any, metadata?: unknown) => unknown
+
+/** What `registerFunction` is told about a function besides its handler. */
+export interface FunctionOptions {
+  description?: string
+  metadata?: unknown
+  request_format?: unknown
+  response_format?: unknown
+}
+
+/**
+ * `R`, with every key `Shape` does not have turned into `never`: a result with a
+ * misspelt field (`status_cod`) does not compile.
+ */
+export type NoExtraKeys<R, Shape> = { [K in keyof R]: K extends keyof Shape ? R[K] : never }
+
+/** A value or a promise of it. */
+type Awaitable<T> = T | Promise<T>
+
+/** A function registered: its id, and how to take it back. */
+export interface RegisteredFunction {
+  id: string
+  unregister(): void
+}
 
 /** A trigger as a trigger-type provider receives it. */
 export interface TriggerConfig {
@@ -158,9 +182,30 @@ export class WorkerClient {
     return () => this.errorListeners.delete(listener)
   }
 
-  registerFunction(id: string, handler: Handler, options: { description?: string; metadata?: unknown; request_format?: unknown; response_format?: unknown } = {}) {
-    this.functions.set(id, { handler, options })
-    this.send({ ...options, type: 'registerfunction', id })
+  /**
+   * Offers a function. Say which built-in trigger type calls it (`trigger_type`, not sent
+   * to the engine) and the handler is typed for it: an `http` handler gets an
+   * `HttpRequest` and must answer an `HttpResponse` (a misspelt field does not compile);
+   * a `cron` handler gets a `CronEvent`; a `queue` handler gets a `QueueBatch<T>` and may
+   * answer a `QueueResult`. Without it, the handler takes whatever the caller sends.
+   */
+  registerFunction<R>(
+    id: string,
+    handler: (request: HttpRequest) => Awaitable<R & HttpResponse & NoExtraKeys<R, HttpResponse>>,
+    options: FunctionOptions & { trigger_type: 'http' },
+  ): RegisteredFunction
+  /** `T`: the type of the message bodies (`registerFunction<{ to: string }>('mail::send', …)`). */
+  registerFunction<T = unknown>(id: string, handler: (batch: QueueBatch<T>) => Awaitable<QueueResult | void>, options: FunctionOptions & { trigger_type: 'queue' }): RegisteredFunction
+  registerFunction<K extends 'cron' | undefined = undefined>(
+    id: string,
+    handler: K extends 'cron' ? (event: CronEvent) => unknown : Handler,
+    options?: FunctionOptions & { trigger_type?: K },
+  ): RegisteredFunction
+  registerFunction(id: string, handler: Handler, options: FunctionOptions & { trigger_type?: string } = {}): RegisteredFunction {
+    // `trigger_type` only types the handler; the engine is not told.
+    const { trigger_type: _typedFor, ...wire } = options
+    this.functions.set(id, { handler, options: wire })
+    this.send({ ...wire, type: 'registerfunction', id })
     return { id, unregister: () => this.unregisterFunction(id) }
   }
 
