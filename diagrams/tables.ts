@@ -1,7 +1,8 @@
 /**
  * Tables the docs show, generated from the tables in the code: every error code
  * (protocol/errors.ts → docs/errors.md) and every engine option with its defaults
- * (core/options.ts → the README's options section). `npm run diagrams` writes them, and
+ * (core/options.ts → the README's options section); and the README's code blocks that
+ * are programs of examples/, copied from the files. `npm run diagrams` writes them, and
  * test/generated-docs.test.ts fails when a committed copy no longer matches.
  */
 import { ERROR_CODES } from '../protocol/errors.js'
@@ -49,4 +50,12 @@ export function withSection(text: string, start: string, end: string, block: str
   const b = text.indexOf(end)
   if (a < 0 || b < a) throw new Error(`the markers ${start} … ${end} are missing`)
   return text.slice(0, a + start.length) + '\n' + block + '\n' + text.slice(b)
+}
+
+/** The marker before a README code block that is a file of examples/ (`<!-- example: examples/worker.mjs -->`). */
+export const EXAMPLE_MARKER = /<!-- example: (\S+) -->\n```js\n[\s\S]*?```/g
+
+/** `text` with each code block after an example marker made the content of the file it names (`read(path)`). */
+export function withExamples(text: string, read: (path: string) => string): string {
+  return text.replace(EXAMPLE_MARKER, (_whole, path: string) => `<!-- example: ${path} -->\n\`\`\`js\n${read(path).replace(/\n*$/, '\n')}\`\`\``)
 }

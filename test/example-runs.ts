@@ -70,6 +70,9 @@ export async function startEngine(cli: string, cwd: string, extra: string[] = []
   return Object.assign(engine, { url, httpUrl })
 }
 
+/** The programs of examples/ that `checkExamples` runs and checks. */
+export const EXAMPLE_FILES = ['embedded.mjs', 'worker.mjs', 'jobs.mjs', 'ticker-consumer.mjs', 'ticker-provider.mjs', 'iii-sdk-worker.mjs'] as const
+
 /**
  * Runs every example of `dir` against the engine at `url` / `httpUrl` and checks its
  * output, one after the other (each is stopped as a person would, with Ctrl-C, and must
@@ -77,7 +80,7 @@ export async function startEngine(cli: string, cwd: string, extra: string[] = []
  */
 export async function checkExamples(dir: string, cwd: string, engine: { url: string; httpUrl: string }): Promise<void> {
   const env = { SIGNALBOX_URL: engine.url, SIGNALBOX_HTTP_URL: engine.httpUrl }
-  const example = (file: string) => start([join(dir, file)], { cwd, env })
+  const example = (file: (typeof EXAMPLE_FILES)[number]) => start([join(dir, file)], { cwd, env })
 
   // The embedded engine runs, calls its own route, and exits by itself.
   const embedded = example('embedded.mjs')

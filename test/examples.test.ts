@@ -4,6 +4,7 @@
  * `signalbox serve` process, each checked for what it prints and stopped with Ctrl-C.
  * And a worker started before its engine: it waits, says so, then works.
  */
+import { readdirSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { limit, until } from './harness.js'
-import { checkExamples, killAll, start, startEngine } from './example-runs.js'
+import { checkExamples, EXAMPLE_FILES, killAll, start, startEngine } from './example-runs.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const cli = join(root, 'dist', 'cli.js')
@@ -19,6 +20,11 @@ const cli = join(root, 'dist', 'cli.js')
 const it = suite('examples')
 
 it.after(() => killAll())
+
+it('every program in examples/ is one the checks run', () => {
+  const files = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.mjs') || f.endsWith('.js'))
+  assert.equal(files.sort(), [...EXAMPLE_FILES].sort())
+})
 
 it('every example runs against a real engine and prints what it says it does', limit(async () => {
   const engine = await startEngine(cli, root)
