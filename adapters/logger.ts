@@ -18,8 +18,11 @@ export interface LoggerOptions {
 /** A pino logger writing to standard error at or above `level`. */
 export function createLogger(level: LogLevel = 'info', options: LoggerOptions = {}): Logger {
   const human = options.pretty ?? process.stderr.isTTY === true
-  // Pretty: one line per record, its fields after the message.
-  const stream = human ? pretty({ destination: 2, sync: true, colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l' }) : pino.destination({ dest: 2, sync: true })
+  // Pretty: one line per record, every field after the message (errors too, which
+  // pino-pretty would otherwise spread over several lines).
+  const stream = human
+    ? pretty({ destination: 2, sync: true, colorize: true, singleLine: true, errorLikeObjectKeys: [], translateTime: 'SYS:HH:MM:ss.l' })
+    : pino.destination({ dest: 2, sync: true })
   return pino(
     {
       level,
