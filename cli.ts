@@ -1,155 +1,95 @@
 #!/usr/bin/env node
 /**
  * The signalbox command line: `serve` runs the engine as a server; `ls` and `invoke` talk
- * to a running one through its engine functions.
+ * to a running one through its engine functions; `help` and `--version` say what it is.
+ *
+ * Every error is one line on standard error, `signalbox: <what was wrong>`, then one line
+ * `hint: <what fixes it>`; the exit code is 2 for a command line or configuration that
+ * makes no sense, 1 for a command that failed.
  */
-import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { createWebSocketInspector } from '@statelyai/inspect'
-import { createInspectorServer } from '@statelyai/inspect/server'
+import { readFileSync } from 'node:fs'
 import { createEngine } from './adapters/engine.js'
+import { ListenError } from './adapters/listen-error.js'
 import { createLogger } from './adapters/logger.js'
-import { defaultOf, OPTION_TABLE, resolveEngineOptions, type EngineOptions, type LogLevel } from './core/options.js'
+import { closest } from './core/closest.js'
+import { readArgs, type OptionSpecs } from './cli/args.js'
+import { CliError } from './cli/cli-error.js'
+import { COMMANDS, helpOf, overview, type Command } from './cli/help.js'
+import { LISTS, workerLabel, type Row } from './cli/lists.js'
+import { engineUrl, readConfigFile, resolveServeConfig, SERVE_SETTINGS, URL_ENV, type ServeConfig } from './cli/serve-config.js'
 import { formatTable } from './cli/table.js'
 import { connectWorker } from './client/ws-client.js'
 import { InvocationError, type WorkerClient } from './client/worker.js'
 
-/** The `serve` flags with their defaults and meanings, from the table of engine options. */
-const serveFlags = OPTION_TABLE.filter((o) => o.flag !== undefined)
-const serveHelp = serveFlags
-  .map((o) => {
-    const head = `  ${o.flag} ${o.path === 'inspect' ? '[ws://…]' : '<value>'}`
-    const fallback = o.serve === undefined ? '' : ` (default ${o.serve})`
-    return `${head.padEnd(34)} ${o.meaning.replace(/`/g, '')}${fallback}`
-  })
-  .join('\n')
+const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 
-const usage = `Usage: signalbox <command> [options]
+const env = process.env as Record<string, string | undefined>
+const print = (text: string) => process.stdout.write(text)
+const note = (text: string) => process.stderr.write(`signalbox: ${text}\n`)
 
-Commands:
-  serve                              Run the engine: workers on WebSocket, http triggers on HTTP
-  ls workers|functions|triggers|types  List what a running engine has
-  invoke <function_id> [json]        Call a function and print its result
-
-Options for ls and invoke:
-  --url <ws://host:port>  The engine's worker endpoint (default ws://127.0.0.1:49134)
-  --timeout-ms <number>   invoke: how long the call may take (default 30000)
-
-Options for serve:
-${serveHelp}
-  --inspect-port <number>            With --inspect alone: the port of the local inspector bridge (default 8080)
-  -h, --help                         Show this text
-`
-
-/** Thrown for a command line that makes no sense: usage, exit code 2. */
-class UsageError extends Error {}
-
-function integer(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got '${value}'`)
-  }
-  return Number(value)
-}
+// ---------------------------------------------------------------------------------------
+// serve
 
 /** Takes `--inspect [ws://…]` out of the arguments (its value is optional, which parseArgs cannot say). */
-function takeInspect(args: string[]): { rest: string[]; inspect?: { url?: string } } {
+function takeInspect(args: string[]): { rest: string[]; inspect?: string | true } {
   const rest: string[] = []
-  let inspect: { url?: string } | undefined
+  let inspect: string | true | undefined
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (a === '--inspect') {
       const next = args[i + 1]
-      if (next !== undefined && /^wss?:\/\//.test(next)) (inspect = { url: next }), i++
-      else inspect = {}
-    } else if (a.startsWith('--inspect=')) {
-      const url = a.slice('--inspect='.length)
-      if (!/^wss?:\/\/\S+$/.test(url)) throw new UsageError(`--inspect takes a ws:// or wss:// URL, got '${url}'`)
-      inspect = { url }
-    } else rest.push(a)
+      if (next !== undefined && /^wss?:\/\//.test(next)) (inspect = next), i++
+      else inspect = true
+    } else if (a.startsWith('--inspect=')) inspect = a.slice('--inspect='.length)
+    else rest.push(a)
   }
   return { rest, inspect }
 }
 
-/** The flag of an option path (`http.port` → `--http-port`). */
-const flagOf = (path: string) => serveFlags.find((o) => o.path === path)?.flag
-
-/** Engine options from `serve`'s flags: each flag's value, or the table's `serve` default. */
-function serveOptions(values: Record<string, string | boolean | undefined>): EngineOptions {
-  const given = (path: string) => values[flagOf(path)!.slice(2)] as string | undefined
-  const text = (path: string) => given(path) ?? (defaultOf(path, 'serve') as string)
-  // Text that is not a number goes to the schema as it came, which refuses it naming what it expects.
-  const number = (path: string) => {
-    const raw = given(path)
-    if (raw === undefined) return defaultOf(path, 'serve') as number
-    return (/^-?\d+$/.test(raw) ? Number(raw) : raw) as number
-  }
-  const store = text('store')
-  if (store !== 'sqlite' && store !== 'memory') throw new UsageError(`--store must be sqlite or memory, got '${store}'`)
-  const dataDir = text('dataDir')
-  if (dataDir === '') throw new UsageError('--data-dir must not be empty')
-  return {
-    host: text('host'),
-    port: number('port'),
-    http: { port: number('http.port'), maxBodyBytes: number('http.maxBodyBytes'), timeoutMs: number('http.timeoutMs') },
-    store: store === 'memory' ? 'memory' : { sqlite: join(resolve(dataDir), 'queues.sqlite') },
-    deduplicationWindowSeconds: number('deduplicationWindowSeconds'),
-    registrationTimeoutMs: number('registrationTimeoutMs'),
-    invocationTimeoutMs: number('invocationTimeoutMs'),
-    graceMs: number('graceMs'),
-    heartbeatMs: number('heartbeatMs'),
-    maxPayload: number('maxPayload'),
-    logLevel: text('logLevel') as LogLevel,
-  }
+const serveSpecs: OptionSpecs = {
+  ...Object.fromEntries(SERVE_SETTINGS.filter((s) => s.path !== 'inspect').map((s) => [s.flag.slice(2), { type: 'string' as const }])),
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 }
 
-/** A createEngine refusal (`option 'http.port' must be …, got 70000`) said of the flag that caused it (`--http-port must be …, got '70000'`). */
-function asFlagError(err: Error): UsageError {
-  const message = err.message
-    .replace(/^createEngine: /, '')
-    .replace(/^option '([^']+)'/, (whole, path: string) => flagOf(path) ?? whole)
-    .replace(/, got (-?\d+)$/, ", got '$1'")
-  return new UsageError(message)
+/** The config `serve` runs with, from its flags, the environment and the config file. */
+function serveConfig(argv: string[]): ServeConfig | undefined {
+  const { rest, inspect } = takeInspect(argv)
+  const { values, positionals } = readArgs('serve', rest, serveSpecs)
+  if (values.help) return void print(helpOf('serve'))
+  if (positionals.length > 0) throw new CliError(`serve takes no arguments, got '${positionals.join(' ')}'`, "options start with '--'; 'signalbox help serve' lists them")
+  const flags: Record<string, string | true | undefined> = { '--inspect': inspect }
+  for (const s of SERVE_SETTINGS) if (s.path !== 'inspect') flags[s.flag] = values[s.flag.slice(2)] as string | undefined
+  const file = readConfigFile(values.config as string | undefined, env, process.cwd())
+  return resolveServeConfig({ flags, env, file, cwd: process.cwd() })
 }
 
 async function serve(argv: string[]): Promise<void> {
-  const { rest: args, inspect } = takeInspect(argv)
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...Object.fromEntries(serveFlags.filter((o) => o.path !== 'inspect').map((o) => [o.flag!.slice(2), { type: 'string' as const }])),
-        'inspect-port': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }))
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-  if (values.help) {
-    process.stdout.write(usage)
-    return
-  }
-  const options = serveOptions(values)
-  try {
-    resolveEngineOptions(options)
-  } catch (err) {
-    if (err instanceof TypeError || err instanceof RangeError) throw asFlagError(err)
-    throw err
-  }
-  const inspectPort = integer('inspect-port', values['inspect-port'] as string | undefined, 8080, 1, 65535)
-  const logger = createLogger(options.logLevel)
+  const config = serveConfig(argv)
+  if (!config) return
+  const logger = createLogger(config.options.logLevel)
 
   let bridge: { stop(): void } | undefined
-  let inspector: ReturnType<typeof createWebSocketInspector> | undefined
-  if (inspect) {
-    if (!inspect.url) bridge = createInspectorServer({ port: inspectPort, autoOpen: false })
-    inspector = createWebSocketInspector({ url: inspect.url ?? `ws://localhost:${inspectPort}` })
+  let inspector: { inspect: unknown; stop(): void } | undefined
+  if (config.inspect) {
+    // Loaded only when asked for: most starts need no inspector.
+    const { createWebSocketInspector } = await import('@statelyai/inspect')
+    if (!config.inspect.url) bridge = (await import('@statelyai/inspect/server')).createInspectorServer({ port: config.inspectPort, autoOpen: false })
+    inspector = createWebSocketInspector({ url: config.inspect.url ?? `ws://localhost:${config.inspectPort}` })
   }
-  const engine = await createEngine({ ...options, logger, inspect: inspector?.inspect })
+  let engine: Awaited<ReturnType<typeof createEngine>>
+  try {
+    engine = await createEngine({ ...config.options, logger, inspect: inspector?.inspect as never })
+  } catch (err) {
+    inspector?.stop()
+    bridge?.stop()
+    if (err instanceof ListenError) {
+      // Name the setting as the person set it: the flag, the variable or the file's key.
+      const origin = config.origins[err.option] ?? config.origins[err.option.replace(/^http\./, '')]
+      throw new CliError(err.headline.replace(/^The /, 'the '), err.hint(origin?.key), 1)
+    }
+    throw err
+  }
 
   let stopping = false
   const stop = (signal: string) => {
@@ -171,97 +111,136 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
   // Ready only once a signal would be handled: a supervisor may signal right after this line.
-  process.stdout.write(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
-  if (bridge) process.stderr.write(`signalbox: inspector: open http://localhost:${inspectPort} in a browser\n`)
-  else if (inspector) process.stderr.write(`signalbox: inspector: sending to ${inspect!.url}\n`)
+  print(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
+  if (bridge) note(`inspector: open http://localhost:${config.inspectPort} in a browser`)
+  else if (inspector) note(`inspector: sending to ${config.inspect!.url}`)
+}
+
+// ---------------------------------------------------------------------------------------
+// ls and invoke: a worker for one request
+
+const clientSpecs: OptionSpecs = { url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }
+
+/** Where the engine is, and the setting that said so (for the hint when it cannot be reached). */
+function target(flag: string | undefined) {
+  const file = flag === undefined && !env[URL_ENV] ? readConfigFile(undefined, env, process.cwd()) : undefined
+  return engineUrl(flag, env, file)
 }
 
 /** Connects to a running engine as a worker for one request, with a clear error when it cannot. */
-async function reach(url: string): Promise<WorkerClient> {
+async function reach({ url, key }: { url: string; key: string }): Promise<WorkerClient> {
+  if (!/^wss?:\/\/[^\s/]+/.test(url)) throw new CliError(`${key} must be a ws:// URL such as ws://127.0.0.1:49134, got '${url}'`, "the engine's worker endpoint is on the ready line of 'signalbox serve'")
   try {
-    return await connectWorker(url, { reconnect: false })
+    return await connectWorker(url, { reconnect: false, connectTimeoutMs: 0, logger: false })
   } catch (err) {
-    throw new Error(`cannot reach the engine at ${url}: ${(err as Error).message.replace(/^Cannot reach the engine at \S+: /, '')}`)
+    const why = (err as Error).message.replace(/^Cannot reach the engine at \S+: /, '')
+    const refused = /ECONNREFUSED/.test(why)
+    throw new CliError(
+      `cannot reach the engine at ${url}: ${refused ? 'nothing is listening there' : why}`,
+      `is it running? Start one with 'npx signalbox serve' (or 'npm start' in a clone), or point ${key === URL_ENV ? URL_ENV : '--url'} at it`,
+      1,
+    )
   }
 }
-
-function clientArgs(args: string[], extra: Record<string, { type: 'string' }> = {}) {
-  try {
-    return parseArgs({ args, strict: true, allowPositionals: true, options: { url: { type: 'string', default: 'ws://127.0.0.1:49134' }, help: { type: 'boolean', short: 'h' }, ...extra } })
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-}
-
-type Row = Record<string, any>
-const lists = {
-  workers: { fn: 'engine::workers::list', key: 'workers', headers: ['WORKER_ID', 'NAME', 'RUNTIME', 'PID', 'FUNCTIONS', 'TRIGGERS', 'CONNECTED_AT'], row: (w: Row) => [w.worker_id, w.name, w.runtime, w.pid, w.functions?.length, w.triggers, w.connected_at] },
-  functions: { fn: 'engine::functions::list', key: 'functions', headers: ['FUNCTION_ID', 'WORKERS', 'DESCRIPTION'], row: (f: Row) => [f.function_id, f.engine ? 'engine' : f.workers?.length, f.description] },
-  triggers: { fn: 'engine::triggers::list', key: 'triggers', headers: ['ID', 'TYPE', 'FUNCTION_ID', 'STATE', 'WORKER_ID', 'NEXT_RUN'], row: (t: Row) => [t.id, t.trigger_type, t.function_id, t.state, t.worker_id, t.next_run] },
-  types: { fn: 'engine::trigger-types::list', key: 'trigger_types', headers: ['ID', 'PROVIDER', 'DESCRIPTION'], row: (t: Row) => [t.id, t.worker_id, t.description] },
-} as const
 
 async function ls(args: string[]): Promise<void> {
-  const { values, positionals } = clientArgs(args)
-  if (values.help) return void process.stdout.write(usage)
-  const what = positionals[0] as keyof typeof lists | undefined
-  if (positionals.length !== 1 || !what || !Object.hasOwn(lists, what)) {
-    throw new UsageError(`ls takes one of ${Object.keys(lists).join(', ')}${positionals.length ? `, got '${positionals.join(' ')}'` : ''}`)
+  const { values, positionals } = readArgs('ls', args, { ...clientSpecs, json: { type: 'boolean' } })
+  if (values.help) return void print(helpOf('ls'))
+  const names = Object.keys(LISTS)
+  const what = positionals[0]
+  if (what === undefined) throw new CliError('ls needs a list to show', `one of ${names.join(', ')}, e.g. 'signalbox ls workers'`)
+  if (!Object.hasOwn(LISTS, what)) {
+    const guess = closest(what, names)
+    throw new CliError(`there is no list '${what}'`, `${guess ? `did you mean '${guess}'? ` : ''}the lists are ${names.join(', ')}`)
   }
-  const list = lists[what]
-  const worker = await reach(values.url!)
+  if (positionals.length > 1) throw new CliError(`ls shows one list, got '${positionals.join(' ')}'`, `e.g. 'signalbox ls ${what}'`)
+  const list = LISTS[what]
+  const worker = await reach(target(values.url as string | undefined))
   try {
-    const answer = await worker.invoke<Record<string, Row[]>>(list.fn, {})
-    const rows = answer[list.key].filter((r) => what !== 'workers' || r.worker_id !== worker.workerId)
-    process.stdout.write(formatTable([...list.headers], rows.map((r) => (list.row as (r: Row) => unknown[])(r))))
+    const [answer, workers] = await Promise.all([
+      worker.invoke<Record<string, Row[]>>(list.fn, {}),
+      list.fn === LISTS.workers.fn ? undefined : worker.invoke<{ workers: Row[] }>(LISTS.workers.fn, {}),
+    ])
+    // This command's own connection is not one of the engine's workers.
+    const rows = answer[list.key].filter((r) => list !== LISTS.workers || r.worker_id !== worker.workerId)
+    if (values.json) return void print(JSON.stringify(rows, null, 2) + '\n')
+    const label = workerLabel(new Map((workers?.workers ?? rows).map((w) => [w.worker_id as string, w.name as string | undefined])))
+    print(formatTable(list.columns.map(([header]) => header), rows.map((r) => list.columns.map(([, cell]) => cell(r, { worker: label })))))
   } finally {
     worker.close()
   }
 }
 
 async function invoke(args: string[]): Promise<void> {
-  const { values, positionals } = clientArgs(args, { 'timeout-ms': { type: 'string' } })
-  if (values.help) return void process.stdout.write(usage)
+  const { values, positionals } = readArgs('invoke', args, { ...clientSpecs, 'timeout-ms': { type: 'string' } })
+  if (values.help) return void print(helpOf('invoke'))
   const [function_id, json, ...more] = positionals
-  if (!function_id || more.length > 0) throw new UsageError('invoke takes a function id and, optionally, its input as one JSON argument')
+  const quoting = `give the input as one argument, quoted for the shell: signalbox invoke ${function_id ?? '<function_id>'} '{"name":"Ada"}'`
+  if (function_id === undefined) throw new CliError('invoke needs a function id', "e.g. 'signalbox invoke engine::workers::list'; 'signalbox ls functions' lists them")
+  if (more.length > 0) throw new CliError(`invoke takes a function id and one JSON argument, got ${positionals.length} arguments`, quoting)
   let data: unknown = {}
-  if (json !== undefined) {
+  if (json === undefined) note(`no input given: invoking ${function_id} with {}`)
+  else {
     try {
       data = JSON.parse(json)
     } catch (err) {
-      throw new UsageError(`the input is not valid JSON: ${(err as Error).message}`)
+      throw new CliError(`the input is not valid JSON: ${(err as Error).message}`, quoting)
     }
   }
-  const timeout_ms = integer('timeout-ms', (values as Record<string, unknown>)['timeout-ms'] as string | undefined, 30_000, 1, 2_147_483_647)
-  const worker = await reach(values.url!)
+  const rawTimeout = values['timeout-ms'] as string | undefined
+  const timeout_ms = rawTimeout === undefined ? 30_000 : Number(rawTimeout)
+  if (rawTimeout !== undefined && (!/^\d+$/.test(rawTimeout) || timeout_ms < 1 || timeout_ms > 2_147_483_647)) {
+    throw new CliError(`--timeout-ms must be a whole number from 1 to 2147483647, got '${rawTimeout}'`, 'how long the call may take, in milliseconds')
+  }
+  const worker = await reach(target(values.url as string | undefined))
   try {
     const result = await worker.invoke(function_id, data, { timeout_ms })
-    process.stdout.write(JSON.stringify(result ?? null, null, 2) + '\n')
+    print(JSON.stringify(result ?? null, null, 2) + '\n')
   } catch (err) {
-    if (err instanceof InvocationError) throw new Error(`${function_id} failed: ${err.code}: ${err.message}`)
-    throw err
+    if (!(err instanceof InvocationError)) throw err
+    const hint =
+      err.details ??
+      (err.code === 'function_not_found' ? "'signalbox ls functions' lists the functions offered" : err.code === 'invocation_timeout' ? 'give it longer with --timeout-ms' : undefined)
+    throw new CliError(`${function_id} failed: ${err.code}: ${err.message}`, hint, 1)
   } finally {
     worker.close()
   }
 }
 
+// ---------------------------------------------------------------------------------------
+
+const isCommand = (word: string): word is Command => (COMMANDS as readonly string[]).includes(word)
+
+function help(args: string[]): void {
+  const [command, ...more] = args
+  if (command === undefined) return void print(overview(VERSION))
+  if (!isCommand(command) || more.length > 0) {
+    const guess = closest(command, COMMANDS)
+    throw new CliError(`there is no command '${args.join(' ')}'`, `${guess ? `did you mean 'signalbox help ${guess}'? ` : ''}the commands are ${COMMANDS.join(', ')}`)
+  }
+  print(helpOf(command))
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
-  if (command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(usage)
-    return
-  }
+  if (command === undefined) throw new CliError('missing command', "e.g. 'signalbox serve'; 'signalbox help' lists the commands")
+  if (command === '-h' || command === '--help') return help(rest.length === 0 ? [] : rest)
+  if (command === '-v' || command === '--version' || command === 'version') return void print(`${VERSION}\n`)
+  if (command === 'help') return help(rest)
   if (command === 'serve') return serve(rest)
   if (command === 'ls') return ls(rest)
   if (command === 'invoke') return invoke(rest)
-  throw new UsageError(command === undefined ? 'missing command' : `unknown command '${command}'`)
+  const option = command.startsWith('-')
+  const guess = option ? closest(command, ['--help', '--version']) : closest(command, COMMANDS)
+  const what = option ? `unknown option '${command}'` : `unknown command '${command}'`
+  throw new CliError(what, `${guess ? `did you mean '${guess}'? ` : ''}'signalbox help' lists the commands`)
 }
 
 main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof UsageError) {
-    process.stderr.write(`signalbox: ${err.message}\n\n${usage}`)
-    process.exit(2)
+  if (err instanceof CliError) {
+    process.stderr.write(err.render())
+    process.exit(err.exitCode)
   }
-  process.stderr.write(`signalbox: ${(err as Error).message}\n`)
+  process.stderr.write(`signalbox: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exit(1)
 })

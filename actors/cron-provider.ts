@@ -9,6 +9,8 @@
  * its last trigger leaves; stopping this actor stops every job.
  */
 import { randomBytes } from 'node:crypto'
+import type { CronEvent } from '../protocol/trigger-payloads.js'
+
 import { Cron } from 'croner'
 import type { EventObject } from 'xstate'
 import { CronTable, type Job, type Subscription } from '../core/cron-table.js'
@@ -76,7 +78,7 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
         },
       },
       function_id: sub.function_id,
-      data: { trigger_id: sub.trigger_id, scheduled_time, actual_time: new Date().toISOString(), timezone: sub.timezone },
+      data: { trigger_id: sub.trigger_id, scheduled_time, actual_time: new Date().toISOString(), timezone: sub.timezone } satisfies CronEvent,
       // Each run starts a trace of its own, and carries the trigger's metadata.
       traceparent: newTraceparent(),
       metadata: sub.metadata,

@@ -4,13 +4,13 @@
  * schedule); it holds its session's schedules and releases them when a trigger is
  * unregistered or the session ends, so no tick of theirs fires after that.
  */
-import { parseCronConfig } from '../core/cron-config.js'
+import { checkCronConfig } from '../core/cron-config.js'
 import { actorsOf } from '../machines/system.js'
 import { providedTriggerType } from './provided-trigger-type.js'
 
 export const cronTriggerTypeLogic = providedTriggerType({
   provider: (system) => actorsOf(system).cronProvider(),
-  parse: parseCronConfig,
+  parse: checkCronConfig,
   hold: (trigger, schedule) => ({ type: 'cron.schedule' as const, ...trigger, schedule }),
   release: (trigger) => ({ type: 'cron.unschedule' as const, ...trigger }),
 })

@@ -3,25 +3,16 @@
  * function receives, and writes what the function returned (or the engine's failure
  * answer) as a response.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
+import type { BinaryBody, HttpRequest } from '../protocol/trigger-payloads.js'
 
-/** The input of an http-triggered function. */
-export interface HttpRequestInput {
-  method: string
-  path: string
-  path_params: Record<string, string>
-  query_params: Record<string, string | string[]>
-  headers: IncomingHttpHeaders
-  body: unknown
-}
+/** The input of an http-triggered function (its schema: protocol/trigger-payloads.ts). */
+export type HttpRequestInput = HttpRequest
 
 /** A body that is neither JSON, form nor text arrives (and may be returned) as base64 behind this marker. */
-export interface BinaryBody {
-  $binary: string
-  content_type?: string
-}
+export type { BinaryBody }
 
 /** Why a request body could not be read. */
 export class BodyError extends Error {

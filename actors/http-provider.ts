@@ -12,7 +12,8 @@ import { errors } from '../protocol/errors.js'
 import { RouteTable, type Holder } from '../core/route-table.js'
 import type { Outcome } from '../core/call-table.js'
 import type { HttpProviderEvent, HttpProviderInput } from '../machines/contracts.js'
-import { actorsOf, tell } from '../machines/system.js'
+import { describeWorker } from '../core/catalog.js'
+import { actorsOf, catalogOf, tell } from '../machines/system.js'
 import { BodyError, decodeBody, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
 import { fromTable } from './table-actor.js'
 
@@ -102,7 +103,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
       else socket.destroy()
     })
-    server.once('error', (err) => sendBack({ type: 'provider.failed', provider: 'http', message: `HTTP listener: ${err.message}` }))
+    server.once('error', (err: NodeJS.ErrnoException) => sendBack({ type: 'provider.failed', provider: 'http', message: `HTTP listener: ${err.message}`, reason: err.code }))
     server.listen(input.port, input.host, () => {
       const address = server.address()
       sendBack({ type: 'provider.listening', provider: 'http', host: input.host, port: typeof address === 'object' && address ? address.port : input.port })
@@ -117,7 +118,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
   receive({ context: routes, system }, event) {
     const holder: Holder = { worker_id: event.worker_id, trigger_id: event.trigger_id }
     if (event.type === 'route.remove') return routes.remove(holder)
-    const refusal = routes.add(holder, event.function_id, event.route, event.metadata)
+    const refusal = routes.add(holder, event.function_id, event.route, { metadata: event.metadata, describeWorker: (worker_id) => describeWorker(catalogOf(system), worker_id) })
     tell(actorsOf(system).trigger(event.worker_id, event.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
   },
   close({ handles }) {

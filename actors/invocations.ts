@@ -13,7 +13,8 @@
  */
 import type { Outbound } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { isEngineFunction, type EngineFunctionId } from '../protocol/engine-functions.js'
+import { ENGINE_FUNCTIONS, isEngineFunction, type EngineFunctionId } from '../protocol/engine-functions.js'
+import { closest } from '../core/closest.js'
 import { CallTable, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { Caller, CallRequest, EnqueueOptions, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
@@ -61,18 +62,20 @@ function runEngineFunction(scope: Scope, request: CallRequest): void {
     ended(scope, sourceOf(request), request.function_id, outcome, started)
     if (!request.void) answer(scope, request.caller, request.function_id, outcome)
   }
-  Promise.resolve()
-    .then(() =>
-      run(request.data, {
-        system: scope.system,
-        caller_worker_id: 'worker_id' in request.caller ? request.caller.worker_id : undefined,
-        context: { traceparent: request.traceparent, baggage: request.baggage, metadata: request.metadata },
-      }),
-    )
-    .then(
-      (result) => settle({ result }),
-      (err: unknown) => settle({ error: err instanceof EngineFunctionError ? err.body : errors.engineError(err instanceof Error ? err.message : String(err)) }),
-    )
+  const failed = (err: unknown) => settle({ error: err instanceof EngineFunctionError ? err.body : errors.engineError(err instanceof Error ? err.message : String(err)) })
+  // Run now, in the order calls arrive (a worker's `engine::workers::register` is in the
+  // catalog before its next message is handled); answer once the result is there.
+  let result: unknown
+  try {
+    result = run(request.data, {
+      system: scope.system,
+      caller_worker_id: 'worker_id' in request.caller ? request.caller.worker_id : undefined,
+      context: { traceparent: request.traceparent, baggage: request.baggage, metadata: request.metadata },
+    })
+  } catch (err) {
+    return void Promise.resolve().then(() => failed(err))
+  }
+  Promise.resolve(result).then((value) => settle({ result: value }), failed)
 }
 
 function enqueueCall(scope: Scope, request: CallRequest, enqueue: EnqueueOptions): void {
@@ -105,7 +108,9 @@ function start(scope: Scope, request: CallRequest): void {
   const table = scope.context
   const worker_id = table.pickWorker(request.function_id, catalogOf(scope.system).functions[request.function_id]?.workers)
   if (worker_id === undefined) {
-    const outcome = { error: errors.functionNotFound(request.function_id) }
+    // A worker's call by a mistyped id is told what it probably meant (not a trigger's: those may fire often).
+    const suggestion = sourceOf(request) === 'worker' ? closest(request.function_id, [...Object.keys(catalogOf(scope.system).functions), ...Object.keys(ENGINE_FUNCTIONS)]) : undefined
+    const outcome = { error: errors.functionNotFound(request.function_id, suggestion) }
     ended(scope, sourceOf(request), request.function_id, outcome, performance.now())
     if (!request.void) answer(scope, request.caller, request.function_id, outcome)
     return

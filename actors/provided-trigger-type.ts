@@ -6,6 +6,7 @@
  * unregistered or this actor stops with its session. The snapshot lists what it holds.
  */
 import type { EventObject } from 'xstate'
+import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import type { TriggerTypeEvent, TriggerTypeInput } from '../machines/contracts.js'
 import { actorsOf, tell, type EngineSystem } from '../machines/system.js'
@@ -15,13 +16,15 @@ import { handleRegistrationEvent, releaseRegistrations, type Registrations } fro
 export interface ProvidedTriggerType<Config, E extends EventObject> {
   /** The provider, looked up in the system. */
   provider(system: EngineSystem): { send(event: E): void } | undefined
-  /** The config checked and normalised, or the text of the refusal (`invalid_config`). */
-  parse(config: Record<string, unknown>): Config | string
+  /** The config checked and normalised, or the refusal: its text (`invalid_config`) or the whole error body. */
+  parse(config: Record<string, unknown>): Config | string | { refused: ErrorBody }
   /** The provider's event that takes the trigger on. */
   hold(trigger: { worker_id: string; trigger_id: string; function_id: string; metadata?: unknown }, config: Config): E
   /** The provider's event that lets it go. */
   release(trigger: { worker_id: string; trigger_id: string }): E
 }
+
+const isRefusal = (value: unknown): value is { refused: ErrorBody } => typeof value === 'object' && value !== null && 'refused' in value
 
 /** What a built-in type's child holds: the ids of its session's triggers the provider holds. */
 export interface Held {
@@ -50,8 +53,9 @@ export function providedTriggerType<Config, E extends EventObject>(type: Provide
       const provider = type.provider(system)
       if (event.type === 'trigger.activate') {
         const config = type.parse(event.config)
-        if (typeof config === 'string') {
-          tell(actorsOf(system).trigger(worker_id, event.trigger_id), { type: 'trigger.rejected', error: errors.invalidConfig(config) })
+        if (typeof config === 'string' || isRefusal(config)) {
+          const error = typeof config === 'string' ? errors.invalidConfig(config) : config.refused
+          tell(actorsOf(system).trigger(worker_id, event.trigger_id), { type: 'trigger.rejected', error })
           return
         }
         context.held.add(event.trigger_id)

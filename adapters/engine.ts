@@ -9,7 +9,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createActor } from 'xstate'
 import { resolveEngineOptions, type EngineOptions, type ResolvedOptions } from '../core/options.js'
 import type { QueueStore } from '../core/queue-store.js'
+import { workerName } from '../core/catalog.js'
 import { engineMachine } from '../machines/engine.machine.js'
+import { catalogOf } from '../machines/system.js'
 import { sessionMachine } from '../machines/session.machine.js'
 import { builtinTriggerTypes } from '../actors/builtin-trigger-types.js'
 import { remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
@@ -20,6 +22,8 @@ import { cronProviderLogic } from '../actors/cron-provider.js'
 import { createQueueProvider } from '../actors/queue-provider.js'
 import { WorkerClient } from '../client/worker.js'
 import { createLogger } from './logger.js'
+import { ListenError } from './listen-error.js'
+import { namingWorkers } from './named-log.js'
 import { createMemoryQueueStore } from './memory-queue-store.js'
 import { createSqliteQueueStore } from './sqlite-queue-store.js'
 import { sessionPorts, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
@@ -68,11 +72,15 @@ export interface Engine {
 
 /**
  * Starts an engine. The options and their defaults are in core/options.ts (and the
- * README's table); a bad one throws a TypeError or RangeError naming it.
+ * README's table); a bad one throws a TypeError or RangeError naming it. A listener that
+ * cannot start (a port in use, an address not of this machine) rejects with a
+ * `ListenError` naming the listener and the option that fixes it.
  */
 export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   const options = resolveEngineOptions(given)
-  const log = options.logger ?? createLogger(options.logLevel)
+  // Records about a worker name it as well (read from the catalog once the actor runs).
+  let nameOf = (_worker_id: string): string | undefined => undefined
+  const log = namingWorkers(options.logger ?? createLogger(options.logLevel), (worker_id) => nameOf(worker_id))
   const actor: EngineActor = createActor(composeEngine(options), {
     input: {
       registrationTimeoutMs: options.registrationTimeoutMs,
@@ -82,15 +90,16 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
     },
     inspect: options.inspect,
   })
+  nameOf = (worker_id) => workerName(catalogOf(actor.system), worker_id)
   actor.on('log', (e) => log[e.level](e.data, e.msg))
   // Providers that listen (HTTP) report where, or why they could not.
   const providersReady = options.http
-    ? new Promise<void>((resolve, reject) => {
+    ? new Promise<{ reason?: string; message: string } | undefined>((resolve) => {
         const done = () => (failed.unsubscribe(), check.unsubscribe())
-        const failed = actor.on('provider.failed', (e) => (done(), reject(new Error(e.message))))
-        const check = actor.subscribe((snapshot) => snapshot.context.listening.http && (done(), resolve()))
+        const failed = actor.on('provider.failed', (e) => (done(), resolve(e)))
+        const check = actor.subscribe((snapshot) => snapshot.context.listening.http && (done(), resolve(undefined)))
       })
-    : Promise.resolve()
+    : Promise.resolve(undefined)
   actor.start()
 
   const local = new Set<{ end: (reason: string) => void }>()
@@ -111,7 +120,9 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
 
   let ws: WsServer | undefined
   try {
-    await providersReady
+    const failure = await providersReady
+    // Made here, so that its stack is the caller's, not the actor system's.
+    if (failure) throw new ListenError('http', options.http!.host, options.http!.port, failure.reason, failure.message.replace(/^HTTP listener: /, ''))
   } catch (err) {
     actor.stop()
     throw err
@@ -132,7 +143,8 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
     } catch (err) {
       actor.send({ type: 'engine.stop' })
       actor.stop()
-      throw err
+      const e = err as NodeJS.ErrnoException
+      throw new ListenError('websocket', options.host, options.port, e.code, e.message)
     }
   }
   actor.send({ type: 'engine.started' })
@@ -148,7 +160,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
     openSession: open,
     connect(connectOptions = {}) {
       let port: SessionPort | undefined
-      const worker = new WorkerClient(connectOptions.name, () => port?.close('worker closed'))
+      const worker = new WorkerClient(connectOptions.name, () => port?.close('worker closed'), log)
       const entry = { end: () => worker.detach(true) }
       port = open({
         out: (message) => queueMicrotask(() => worker.handle(message as { type: string })),

@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Outbound } from '../protocol/messages.js'
-import { allTriggers } from '../core/catalog.js'
+import { allTriggers, workerName, type CatalogState } from '../core/catalog.js'
 import type { QueueCounts } from '../core/queue-store.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
 import type { EngineActor } from './session-port.js'
@@ -38,6 +38,26 @@ function queueCounts(actor: EngineActor): Promise<Record<string, QueueCounts>> {
   return new Promise((resolve) => provider.send({ type: 'queue.counts', reply: resolve }))
 }
 
+/** Label values of `signalbox_workers` for workers without a name, and past the limit of names. */
+const UNNAMED = '(unnamed)'
+const OTHER = '(other)'
+/** Names are labels: at most this many, so a fleet of uniquely named workers cannot flood the series. */
+const MAX_NAMES = 100
+
+/** Connected workers by name, at most `MAX_NAMES` names (the most common), the rest as `(other)`. */
+export function workersByName(catalog: CatalogState): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const worker_id in catalog.workers) {
+    const name = workerName(catalog, worker_id) ?? UNNAMED
+    counts.set(name, (counts.get(name) ?? 0) + 1)
+  }
+  if (counts.size <= MAX_NAMES) return counts
+  const sorted = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+  const kept = new Map(sorted.slice(0, MAX_NAMES - 1))
+  kept.set(OTHER, sorted.slice(MAX_NAMES - 1).reduce((sum, [, n]) => sum + n, 0))
+  return kept
+}
+
 /** Sets up this engine's metrics; call once the root actor has started. */
 export function createMetrics(actor: EngineActor): Metrics {
   const registry = new Registry()
@@ -45,6 +65,16 @@ export function createMetrics(actor: EngineActor): Metrics {
   const startedAt = Date.now()
 
   new Gauge({ name: 'signalbox_sessions', help: 'Connected worker sessions', registers: [registry], collect() { this.set(Object.keys(catalogOf(system).workers).length) } })
+  new Gauge({
+    name: 'signalbox_workers',
+    help: `Connected workers by the name they gave (${UNNAMED} without one); past ${MAX_NAMES} names, the rest count as ${OTHER}`,
+    labelNames: ['name'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [name, n] of workersByName(catalogOf(system))) this.set({ name }, n)
+    },
+  })
   new Gauge({ name: 'signalbox_functions', help: 'Distinct function ids offered by connected workers', registers: [registry], collect() { this.set(Object.keys(catalogOf(system).functions).length) } })
   new Gauge({
     name: 'signalbox_triggers',

@@ -24,6 +24,7 @@ import { queue } from './scenarios/queue.js'
 import { cron } from './scenarios/cron.js'
 import { profile } from './scenarios/profile.js'
 import { micro } from './scenarios/micro.js'
+import { startup } from './scenarios/startup.js'
 
 const scenarios: Record<string, (ctx: Ctx) => Promise<Section>> = {
   roundtrip: (ctx) => roundtrip(ctx),
@@ -35,6 +36,7 @@ const scenarios: Record<string, (ctx: Ctx) => Promise<Section>> = {
   cron,
   profile,
   micro,
+  startup,
 }
 
 const { values, positionals } = parseArgs({

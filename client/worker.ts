@@ -6,6 +6,8 @@
  */
 import type { ErrorBody, RegistrationResult } from '../protocol/messages.js'
 import { errors, type ErrorCode } from '../protocol/errors.js'
+import { silentLogger, type WorkerLogger } from './worker-log.js'
+import type { CronEvent, HttpRequest, HttpResponse, QueueBatch, QueueResult } from '../protocol/trigger-payloads.js'
 
 /** What a transport gives a worker: a way to send, and notice of what happens. */
 export interface Link {
@@ -15,6 +17,29 @@ export interface Link {
 
 /** A function's handler: receives the call's data, returns its result (or throws). */
 export type Handler = (data: any, metadata?: unknown) => unknown
+
+/** What `registerFunction` is told about a function besides its handler. */
+export interface FunctionOptions {
+  description?: string
+  metadata?: unknown
+  request_format?: unknown
+  response_format?: unknown
+}
+
+/**
+ * `R`, with every key `Shape` does not have turned into `never`: a result with a
+ * misspelt field (`status_cod`) does not compile.
+ */
+export type NoExtraKeys<R, Shape> = { [K in keyof R]: K extends keyof Shape ? R[K] : never }
+
+/** A value or a promise of it. */
+type Awaitable<T> = T | Promise<T>
+
+/** A function registered: its id, and how to take it back. */
+export interface RegisteredFunction {
+  id: string
+  unregister(): void
+}
 
 /** A trigger as a trigger-type provider receives it. */
 export interface TriggerConfig {
@@ -44,15 +69,20 @@ export interface InvokeOptions {
   metadata?: unknown
 }
 
-/** A call that ended in an error: `code` as the engine or serving worker gave it. */
+/**
+ * A call that ended in an error: `code` as the engine or serving worker gave it, and
+ * `details` when the error says more than its message (`Did you mean 'users::get'?`).
+ */
 export class InvocationError extends Error {
   readonly code: string
+  readonly details: string | undefined
   readonly body: unknown
   constructor(body: unknown) {
     const e = (typeof body === 'object' && body !== null ? body : {}) as Partial<ErrorBody>
     super(typeof e.message === 'string' ? e.message : typeof body === 'string' ? body : JSON.stringify(body))
     this.name = 'InvocationError'
     this.code = typeof e.code === 'string' ? e.code : ('unknown' satisfies ErrorCode)
+    this.details = typeof e.details === 'string' ? e.details : undefined
     this.body = body
   }
 }
@@ -95,10 +125,12 @@ export class WorkerClient {
   /**
    * @param name described to the engine through `engine::workers::register`
    * @param onClose called once by `close()`, for the transport to stop reconnecting
+   * @param log where refused registrations are reported (default: nowhere)
    */
   constructor(
     readonly name?: string,
     private readonly onClose?: () => void,
+    private readonly log: WorkerLogger = silentLogger,
   ) {}
 
   /** Resolves with the worker id once the engine has greeted this connection of the worker. */
@@ -111,12 +143,13 @@ export class WorkerClient {
   attach(link: Link): void {
     this.link = link
     if (this.workerId !== undefined) this.send({ type: 'reattach', previous_worker_id: this.workerId, reattach_token: this.reattachToken })
-    for (const [id, t] of this.triggerTypes) this.send({ type: 'registertriggertype', id, description: t.description })
-    for (const [id, f] of this.functions) this.send({ ...f.options, type: 'registerfunction', id })
-    for (const id of [...this.triggers.keys()]) this.replayTrigger(id)
+    // The name first, so that the engine's log names the worker in what follows.
     if (this.name !== undefined) {
       this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { name: this.name, runtime: 'node', version: process.version, pid: process.pid }, action: { type: 'void' } })
     }
+    for (const [id, t] of this.triggerTypes) this.send({ type: 'registertriggertype', id, description: t.description })
+    for (const [id, f] of this.functions) this.send({ ...f.options, type: 'registerfunction', id })
+    for (const id of [...this.triggers.keys()]) this.replayTrigger(id)
   }
 
   /**
@@ -140,15 +173,39 @@ export class WorkerClient {
     }
   }
 
-  /** Listens for `error` frames the engine sends this worker, and for replayed registrations it refused. */
+  /**
+   * Listens for `error` frames the engine sends this worker, and for every registration
+   * it refused (`ref` is `{type: 'registertrigger', id}`), replayed ones included.
+   */
   onError(listener: (error: ErrorBody, ref?: unknown) => void): () => void {
     this.errorListeners.add(listener)
     return () => this.errorListeners.delete(listener)
   }
 
-  registerFunction(id: string, handler: Handler, options: { description?: string; metadata?: unknown; request_format?: unknown; response_format?: unknown } = {}) {
-    this.functions.set(id, { handler, options })
-    this.send({ ...options, type: 'registerfunction', id })
+  /**
+   * Offers a function. Say which built-in trigger type calls it (`trigger_type`, not sent
+   * to the engine) and the handler is typed for it: an `http` handler gets an
+   * `HttpRequest` and must answer an `HttpResponse` (a misspelt field does not compile);
+   * a `cron` handler gets a `CronEvent`; a `queue` handler gets a `QueueBatch<T>` and may
+   * answer a `QueueResult`. Without it, the handler takes whatever the caller sends.
+   */
+  registerFunction<R>(
+    id: string,
+    handler: (request: HttpRequest) => Awaitable<R & HttpResponse & NoExtraKeys<R, HttpResponse>>,
+    options: FunctionOptions & { trigger_type: 'http' },
+  ): RegisteredFunction
+  /** `T`: the type of the message bodies (`registerFunction<{ to: string }>('mail::send', …)`). */
+  registerFunction<T = unknown>(id: string, handler: (batch: QueueBatch<T>) => Awaitable<QueueResult | void>, options: FunctionOptions & { trigger_type: 'queue' }): RegisteredFunction
+  registerFunction<K extends 'cron' | undefined = undefined>(
+    id: string,
+    handler: K extends 'cron' ? (event: CronEvent) => unknown : Handler,
+    options?: FunctionOptions & { trigger_type?: K },
+  ): RegisteredFunction
+  registerFunction(id: string, handler: Handler, options: FunctionOptions & { trigger_type?: string } = {}): RegisteredFunction {
+    // `trigger_type` only types the handler; the engine is not told.
+    const { trigger_type: _typedFor, ...wire } = options
+    this.functions.set(id, { handler, options: wire })
+    this.send({ ...wire, type: 'registerfunction', id })
     return { id, unregister: () => this.unregisterFunction(id) }
   }
 
@@ -168,22 +225,31 @@ export class WorkerClient {
     this.send({ type: 'unregistertriggertype', id })
   }
 
-  /** Registers a trigger; resolves to the engine's `triggerregistrationresult`, never throws. */
+  /**
+   * Registers a trigger; resolves to the engine's `triggerregistrationresult`, never throws.
+   * A refusal is also reported to `onError` listeners and logged (a warning naming the
+   * trigger, the code, the text and its details), so it is seen even if nobody reads the
+   * result.
+   */
   registerTrigger(request: TriggerRequest): Promise<RegistrationResult> {
     const { id, trigger_type, function_id } = request as Partial<TriggerRequest>
-    const refused = (message: string): Promise<RegistrationResult> =>
-      Promise.resolve({
+    const refused = (message: string): Promise<RegistrationResult> => {
+      const result: RegistrationResult = {
         type: 'triggerregistrationresult',
         id: typeof id === 'string' ? id : '',
         trigger_type: typeof trigger_type === 'string' ? trigger_type : '',
         function_id: typeof function_id === 'string' ? function_id : '',
         error: errors.invalidMessage(message),
-      })
+      }
+      this.reportRefusal(request, result.error!)
+      return Promise.resolve(result)
+    }
     if (typeof id !== 'string' || id.length === 0) return refused(`'id' must be a non-empty string, got ${id === undefined ? 'nothing' : JSON.stringify(id)}`)
     if (this.link && !this.send({ ...request, type: 'registertrigger' })) return refused('registertrigger: the request cannot be sent as JSON')
     return new Promise((resolve) => {
       this.await(id, (result) => {
         if (result.error && this.triggers.get(id) === request) this.triggers.delete(id)
+        if (result.error) this.reportRefusal(request, result.error)
         resolve(result)
       })
       if (!this.triggers.has(id)) this.triggers.set(id, request)
@@ -240,7 +306,7 @@ export class WorkerClient {
         for (const resolve of this.readyWaiters.splice(0)) resolve(message.worker_id)
         return
       case 'triggerregistrationresult':
-        return this.settleRegistration(message as unknown as RegistrationResult)
+        return void this.settleRegistration(message as unknown as RegistrationResult)
       case 'invocationresult': {
         const call = this.calls.get(message.invocation_id)
         if (!call) return
@@ -265,7 +331,8 @@ export class WorkerClient {
       case 'error': {
         const ref = message.ref as { type?: string; id?: string } | undefined
         if (ref?.type === 'registertrigger' && ref.id !== undefined) {
-          this.settleRegistration({ type: 'triggerregistrationresult', id: ref.id, trigger_type: '', function_id: '', error: message.error })
+          // Whoever waits for the registration reports its refusal.
+          if (this.settleRegistration({ type: 'triggerregistrationresult', id: ref.id, trigger_type: '', function_id: '', error: message.error })) return
         } else if (ref?.type === 'invokefunction' && ref.id !== undefined && this.calls.has(ref.id)) {
           const call = this.calls.get(ref.id)!
           this.calls.delete(ref.id)
@@ -318,17 +385,29 @@ export class WorkerClient {
         }
         this.triggers.delete(id)
         this.retries.delete(id)
-        this.report(result.error, { type: 'registertrigger', id })
+        this.reportRefusal(request, result.error)
       })
     }
     this.send({ ...request, type: 'registertrigger' })
   }
 
-  private settleRegistration(result: RegistrationResult): void {
+  /** Hands a registration's answer to the first who waits for it; false when nobody did. */
+  private settleRegistration(result: RegistrationResult): boolean {
     const waiting = this.registering.get(result.id)
     const done = waiting?.shift()
     if (waiting && waiting.length === 0) this.registering.delete(result.id)
     done?.(result)
+    return done !== undefined
+  }
+
+  /** A refused registration: to the `onError` listeners, and to the log as one sentence. */
+  private reportRefusal(request: Partial<TriggerRequest>, error: ErrorBody): void {
+    const { id, trigger_type, function_id } = request
+    this.log.warn(
+      { trigger_id: id, trigger_type, function_id, error },
+      `trigger '${String(id)}' (${String(trigger_type)} → ${String(function_id)}) was refused: ${error.code}: ${error.message ?? ''}${error.details ? ` (${error.details})` : ''}`,
+    )
+    this.report(error, { type: 'registertrigger', id })
   }
 
   private async serve(message: Incoming): Promise<void> {

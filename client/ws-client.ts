@@ -1,40 +1,73 @@
 /**
- * The worker client for other processes: a WorkerClient over a WebSocket that reconnects
- * with exponential backoff (and jitter) whenever the connection drops, until `close()`.
+ * The worker client for other processes: a WorkerClient over a WebSocket. Workers often
+ * start before or beside the engine, so the first connection is tried again with backoff
+ * until it succeeds (or `connectTimeoutMs` passes), logging each failed attempt; after a
+ * drop, it reconnects the same way, until `close()`.
  */
 import WebSocket from 'ws'
 import { WorkerClient } from './worker.js'
+import { silentLogger, stderrLogger, type WorkerLogger } from './worker-log.js'
 
 export interface ConnectOptions {
-  /** Described to the engine through `engine::workers::register`. */
+  /** Described to the engine through `engine::workers::register`; it names the worker in the engine's logs and listings. */
   name?: string
-  /** First reconnect delay; doubles per failed attempt. Default 100 ms. */
+  /** First delay before trying again (ms); doubles per failed attempt, with ±20 % jitter. Default 100. */
   initialDelayMs?: number
-  /** Longest reconnect delay. Default 5000 ms. */
+  /** Longest delay between attempts (ms). Default 5000. */
   maxDelayMs?: number
   /** Reconnect after a drop. Default true. */
   reconnect?: boolean
+  /**
+   * How long to keep trying the first connection (ms); then `connectWorker` rejects.
+   * Default: forever. 0: one attempt.
+   */
+  connectTimeoutMs?: number
+  /**
+   * Where the worker says what its author should know: each failed attempt to connect
+   * (`warn`), a reconnect (`info`), every registration the engine refused (`warn`).
+   * Default: one line per event on standard error; `false`: nowhere.
+   */
+  logger?: WorkerLogger | false
 }
 
-/** Connects a worker to `url` (e.g. `ws://127.0.0.1:49134`). Resolves once the engine greeted it. */
+/** A connection error in words: `nothing is listening there (ECONNREFUSED)`. */
+const reasonOf = (err: Error & { code?: string }) =>
+  err.code === 'ECONNREFUSED' ? `nothing is listening there (ECONNREFUSED)` : err.code === 'ENOTFOUND' ? `the host name does not resolve (ENOTFOUND)` : err.message
+
+/**
+ * Connects a worker to `url` (e.g. `ws://127.0.0.1:49134`). Resolves once the engine
+ * greeted it; rejects only when `connectTimeoutMs` passes first, with an Error saying why
+ * (`Cannot reach the engine at <url>: …`).
+ */
 export async function connectWorker(url: string, options: ConnectOptions = {}): Promise<WorkerClient> {
+  const log = options.logger === false ? silentLogger : (options.logger ?? stderrLogger(options.name))
   let timer: NodeJS.Timeout | undefined
   let socket: WebSocket | undefined
-  const worker = new WorkerClient(options.name, () => {
-    clearTimeout(timer)
-    socket?.close(1000)
-  })
+  const worker = new WorkerClient(
+    options.name,
+    () => {
+      clearTimeout(timer)
+      socket?.close(1000)
+    },
+    log,
+  )
   const initial = options.initialDelayMs ?? 100
   const max = options.maxDelayMs ?? 5000
+  const deadline = Date.now() + (options.connectTimeoutMs ?? Infinity)
   let attempt = 0
   let greeted = false
-  let firstError: ((err: Error) => void) | undefined
+  let lastError: string | undefined
+  let giveUp: ((err: Error) => void) | undefined
+
+  const backoff = () => Math.round(Math.min(max, initial * 2 ** attempt++) * (0.8 + Math.random() * 0.4))
 
   const dial = () => {
     const ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024 })
     socket = ws
+    lastError = undefined
+    /** Whether the engine greeted this connection (not only an earlier one). */
+    let welcomed = false
     ws.on('open', () => {
-      attempt = 0
       worker.attach({
         send: (message) => {
           const frame = JSON.stringify(message)
@@ -51,31 +84,43 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
         return
       }
       if (typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string') {
+        if ((message as { type: string }).type === 'workerregistered') (attempt = 0), (welcomed = true)
         worker.handle(message as { type: string })
       }
     })
-    ws.on('error', (err) => {
-      if (!greeted) firstError?.(err)
+    ws.on('error', (err) => (lastError = reasonOf(err)))
+    ws.on('unexpected-response', (_req, res) => {
+      lastError = `the engine answered HTTP ${res.statusCode}${res.statusCode === 503 ? ' (it is stopping)' : ''}`
+      ws.terminate()
     })
-    ws.on('close', () => {
-      const again = !worker.isClosed && options.reconnect !== false && greeted
+    ws.on('close', (code, reason) => {
+      if (worker.isClosed) return worker.detach(true)
+      // The first connection is tried until the deadline; later ones while `reconnect` holds.
+      const again = greeted ? options.reconnect !== false : true
       worker.detach(!again)
-      if (!greeted) firstError?.(new Error('connection closed before the engine greeted the worker'))
       if (!again) return
-      const delay = Math.min(max, initial * 2 ** attempt++) * (0.8 + Math.random() * 0.4)
+      const delay = backoff()
+      if (welcomed) {
+        log.info({ url, retry_in_ms: delay, code }, `the connection to ${url} was lost (${code}); reconnecting in ${delay} ms`)
+      } else {
+        const why = lastError ?? `the connection closed before the engine greeted the worker (${code}${reason.length ? ` ${reason}` : ''})`
+        if (!greeted && Date.now() + delay > deadline) return giveUp?.(new Error(`Cannot reach the engine at ${url}: ${why}`))
+        log.warn({ url, attempt, retry_in_ms: delay, reason: why }, `cannot reach the engine at ${url}: ${why}; trying again in ${delay} ms (attempt ${attempt})`)
+      }
       timer = setTimeout(dial, delay)
     })
   }
 
   await new Promise<void>((resolve, reject) => {
-    firstError = (err) => {
-      firstError = undefined
-      reject(new Error(`Cannot reach the engine at ${url}: ${err.message}`))
+    giveUp = (err) => {
+      giveUp = undefined
+      worker.close()
+      reject(err)
     }
     dial()
     worker.ready().then(() => {
       greeted = true
-      firstError = undefined
+      giveUp = undefined
       resolve()
     })
   })

@@ -155,6 +155,18 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
   return state
 }
 
+/** The name a worker gave itself (`engine::workers::register`), if it gave one. */
+export const workerName = (state: CatalogState, worker_id: string): string | undefined => {
+  const name = state.workers[worker_id]?.info.name
+  return typeof name === 'string' && name.length > 0 ? name : undefined
+}
+
+/** A worker as error texts name it: `worker 'billing' (<worker_id>)`, or `worker '<worker_id>'` when it gave no name. */
+export const describeWorker = (state: CatalogState, worker_id: string): string => {
+  const name = workerName(state, worker_id)
+  return name === undefined ? `worker '${worker_id}'` : `worker '${name}' (${worker_id})`
+}
+
 /** Who provides `trigger_type`: a worker id, `engine`, or undefined when nobody does. */
 export const providerOf = (state: CatalogState, trigger_type: string): string | undefined => state.triggerTypes[trigger_type]?.worker_id
 

@@ -60,8 +60,15 @@ export const OPTION_TABLE: readonly OptionRow[] = [
   { path: 'maxPayload', flag: '--max-payload', library: 33_554_432, serve: 33_554_432, meaning: 'Largest WebSocket frame in bytes (1024–2147483647); a larger one closes the connection with 1009.' },
   { path: 'logLevel', flag: '--log-level', library: 'warn', serve: 'info', meaning: "Level of the built-in logger: `debug`, `info`, `warn`, `error` or `silent`." },
   { path: 'logger', library: undefined, serve: undefined, meaning: "A logger with pino's calling convention in place of the built-in one." },
-  { path: 'inspect', flag: '--inspect', library: undefined, serve: undefined, meaning: "An XState inspection observer (the Stately inspector's `inspect`); `serve --inspect` starts one." },
+  { path: 'inspect', flag: '--inspect', library: undefined, serve: undefined, meaning: "An XState inspection observer (the Stately inspector's `inspect`); `serve --inspect` starts one, or sends to an inspector at `--inspect ws://…`." },
+  { path: 'inspectPort', flag: '--inspect-port', library: undefined, serve: 8080, meaning: '`serve` only, with `--inspect` and no URL: the port of the local inspector bridge (1–65535).' },
 ]
+
+/**
+ * The environment variable that sets a `serve` flag: `SIGNALBOX_` and the flag's name in
+ * capitals (`--http-port` → `SIGNALBOX_HTTP_PORT`).
+ */
+export const envOf = (flag: string): string => `SIGNALBOX_${flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`
 
 /** The default of `path` in a column of the table. */
 export function defaultOf(path: string, column: 'library' | 'serve'): unknown {
@@ -139,6 +146,23 @@ export const EngineOptionsSchema = v.strictObject(
   },
   objectMessage(''),
 )
+
+/**
+ * The schema of one option, by its path (`http.port`), or undefined for a path that is
+ * not a `createEngine` option (`dataDir`, `inspectPort`: `serve` only). Its messages name
+ * the option as `createEngine` spells it: `option 'http.port' must be …`.
+ */
+export function optionSchema(path: string): v.GenericSchema | undefined {
+  let entries: Record<string, v.GenericSchema> = EngineOptionsSchema.entries
+  let schema: v.GenericSchema | undefined
+  for (const key of path.split('.')) {
+    if (!entries || !Object.hasOwn(entries, key)) return undefined
+    schema = entries[key]
+    while (schema && 'wrapped' in schema) schema = (schema as unknown as { wrapped: v.GenericSchema }).wrapped
+    entries = (schema as unknown as { entries?: Record<string, v.GenericSchema> }).entries!
+  }
+  return schema
+}
 
 /** The options `createEngine` takes (inferred from the schema). */
 export type EngineOptions = v.InferInput<typeof EngineOptionsSchema>

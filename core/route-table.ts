@@ -46,9 +46,12 @@ export interface Holder {
 }
 
 const holderKey = ({ worker_id, trigger_id }: Holder) => `${worker_id}\u0000${trigger_id}`
-const describeHolder = (key: string) => {
+/** A worker as refusals name it (`worker 'billing' (<id>)`); by default by its id. */
+export type DescribeWorker = (worker_id: string) => string
+const byId: DescribeWorker = (worker_id) => `worker '${worker_id}'`
+const describeHolder = (key: string, describeWorker: DescribeWorker) => {
   const [worker_id, trigger_id] = key.split('\u0000')
-  return `trigger '${trigger_id}' of worker '${worker_id}'`
+  return `trigger '${trigger_id}' of ${describeWorker(worker_id)}`
 }
 
 export class RouteTable {
@@ -65,19 +68,21 @@ export class RouteTable {
 
   /**
    * Binds `route` to `function_id` for `holder`; returns the refusal, or undefined when it
-   * holds the route. A holder holds one route: what it held before is let go first.
+   * holds the route. A holder holds one route: what it held before is let go first. A
+   * refusal names the trigger that holds the route and its worker, as `describeWorker` says.
    */
-  add(holder: Holder, function_id: string, route: HttpRoute, metadata?: unknown): ErrorBody | undefined {
+  add(holder: Holder, function_id: string, route: HttpRoute, options: { metadata?: unknown; describeWorker?: DescribeWorker } = {}): ErrorBody | undefined {
+    const { metadata, describeWorker = byId } = options
     this.remove(holder)
     const key = holderKey(holder)
     const routeKey = `${route.method} ${route.shape}`
     const bound = this.bindings.get(routeKey)
     if (bound && bound.function_id !== function_id) {
-      return errors.invalidConfig(`Route ${route.method} ${route.path} is already bound to function '${bound.function_id}' by ${describeHolder(bound.holders[0])}`)
+      return errors.invalidConfig(`Route ${route.method} ${route.path} is already bound to function '${bound.function_id}' by ${describeHolder(bound.holders[0], describeWorker)}`)
     }
     if (bound && bound.params.join('/') !== route.params.join('/')) {
       return errors.invalidConfig(
-        `Route ${route.method} ${route.path} is the route ${route.method} ${bound.path} held by ${describeHolder(bound.holders[0])} with other parameter names; use the same names`,
+        `Route ${route.method} ${route.path} is the route ${route.method} ${bound.path} held by ${describeHolder(bound.holders[0], describeWorker)} with other parameter names; use the same names`,
       )
     }
     if (bound) {

@@ -19,7 +19,7 @@ import { BUILTIN_TRIGGER_TYPES } from '../core/catalog.js'
 import { engineMachine } from '../machines/engine.machine.js'
 import { sessionMachine } from '../machines/session.machine.js'
 import { actorIds } from '../machines/system.js'
-import { errorsDoc, optionsTable, OPTIONS_END, OPTIONS_START, withSection } from './tables.js'
+import { errorsDoc, optionsTable, OPTIONS_END, OPTIONS_START, withExamples, withSection } from './tables.js'
 import { triggerMachine } from '../machines/trigger.machine.js'
 
 /** The machines drawn, each into its own file. */
@@ -429,6 +429,7 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   writeFileSync(errorsDocPath, errorsDoc())
   process.stdout.write('wrote docs/errors.md\n')
   const readme = withSessionDiagram(readFileSync(readmePath, 'utf8'))
-  writeFileSync(readmePath, withSection(readme, OPTIONS_START, OPTIONS_END, optionsTable()))
-  process.stdout.write('wrote the session diagram and the options table into README.md\n')
+  const examples = withExamples(readme, (path) => readFileSync(join(diagramsDir, '..', path), 'utf8'))
+  writeFileSync(readmePath, withSection(examples, OPTIONS_START, OPTIONS_END, optionsTable()))
+  process.stdout.write('wrote the session diagram, the options table and the examples into README.md\n')
 }

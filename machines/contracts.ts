@@ -54,12 +54,13 @@ export type EngineEvent =
   | { type: 'triggerType.lost'; trigger_type: string; gone: boolean }
   | { type: 'invocations.drained' }
   | { type: 'provider.listening'; provider: string; host: string; port: number }
-  | { type: 'provider.failed'; provider: string; message: string }
+  /** A provider could not start: `reason` is the system's error code when there is one (`EADDRINUSE`). */
+  | { type: 'provider.failed'; provider: string; message: string; reason?: string }
   | ({ type: 'engine.log' } & LogRecord)
 
 export type EngineEmitted =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data: Record<string, unknown> }
-  | { type: 'provider.failed'; provider: string; message: string }
+  | { type: 'provider.failed'; provider: string; message: string; reason?: string }
 
 // ---------------------------------------------------------------------------------------
 // session:<worker_id> (machines/session.machine.ts)
@@ -81,13 +82,18 @@ export interface TriggerFacts {
   functionKnown: boolean
   /** The session already runs a child for this trigger type. */
   hasTypeChild: boolean
+  /** When nobody provides the type: the provided type its id is closest to, if one is close. */
+  typeSuggestion?: string
+  /** When the function is unknown: the offered function its id is closest to, if one is close. */
+  functionSuggestion?: string
 }
 
 /** Events a session raises to itself once it has looked up what a decision needs. */
 export type SessionCheckedEvent =
   | { type: 'function.checked'; message: InboundOf<'registerfunction'>; mine: boolean }
   | { type: 'functionRemoval.checked'; message: InboundOf<'unregisterfunction'>; mine: boolean }
-  | { type: 'triggerType.checked'; message: InboundOf<'registertriggertype'>; provider: string | undefined }
+  /** `provider_label`: the provider as a refusal names it (`worker 'billing' (<id>)`). */
+  | { type: 'triggerType.checked'; message: InboundOf<'registertriggertype'>; provider: string | undefined; provider_label?: string }
   | { type: 'triggerTypeRemoval.checked'; message: InboundOf<'unregistertriggertype'>; provider: string | undefined }
   | { type: 'trigger.checked'; message: InboundOf<'registertrigger'>; facts: TriggerFacts }
   | { type: 'triggerRemoval.checked'; message: InboundOf<'unregistertrigger'>; registered_type: string | undefined }

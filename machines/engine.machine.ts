@@ -69,8 +69,8 @@ export const engineMachine = setup({
       },
     }),
     reportProviderFailure: emit(({ event }) => {
-      const { provider, message } = event as Extract<EngineEvent, { type: 'provider.failed' }>
-      return { type: 'provider.failed' as const, provider, message }
+      const { provider, message, reason } = event as Extract<EngineEvent, { type: 'provider.failed' }>
+      return { type: 'provider.failed' as const, provider, message, reason }
     }),
     spawnSession: enqueueActions(({ enqueue, context, event }) => {
       const { worker_id, reattach_hash } = event as Extract<EngineEvent, { type: 'session.open' }>

@@ -21,9 +21,10 @@
 import { and, assertEvent, emit, enqueueActions, not, raise, sendParent, setup } from 'xstate'
 import type { ErrorBody, Outbound, RegistrationResult } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { isEngineFunction } from '../protocol/engine-functions.js'
-import { ENGINE_PROVIDER, isBuiltin, isOffered, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
+import { ENGINE_FUNCTIONS, isEngineFunction } from '../protocol/engine-functions.js'
+import { describeWorker, ENGINE_PROVIDER, isBuiltin, isOffered, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
 import { hashToken, sameHash } from '../core/reattach-token.js'
+import { closest } from '../core/closest.js'
 import type { SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
 import { actorIds, actorsOf, catalogOf, tell } from './system.js'
 import { slot } from './slot.js'
@@ -201,10 +202,13 @@ export const sessionMachine = setup({
     // ----- Trigger types
     lookUpTriggerType: raise(({ event, system }) => {
       assertEvent(event, 'triggerType.register')
-      return { type: 'triggerType.checked' as const, message: event.message, provider: providerOf(catalogOf(system), event.message.id) }
+      const catalog = catalogOf(system)
+      const provider = providerOf(catalog, event.message.id)
+      const provider_label = provider === undefined || provider === ENGINE_PROVIDER ? undefined : describeWorker(catalog, provider)
+      return { type: 'triggerType.checked' as const, message: event.message, provider, provider_label }
     }),
-    refuseTriggerTypeExists: write('triggerType.checked', ({ message, provider }) =>
-      errorFrame(errors.triggerTypeExists(message.id, provider === ENGINE_PROVIDER ? 'by the engine' : `by worker '${provider}'`), refOf(message)),
+    refuseTriggerTypeExists: write('triggerType.checked', ({ message, provider, provider_label }) =>
+      errorFrame(errors.triggerTypeExists(message.id, provider === ENGINE_PROVIDER ? 'by the engine' : `by ${provider_label ?? `worker '${provider}'`}`), refOf(message)),
     ),
     refuseTriggerTypeAlreadyMine: write('triggerType.checked', ({ message }) => errorFrame(errors.triggerTypeExists(message.id, 'by this worker'), refOf(message))),
     addTriggerType: ({ context, event, system }) => {
@@ -242,11 +246,14 @@ export const sessionMachine = setup({
         functionKnown: isOffered(catalog, function_id) || isEngineFunction(function_id),
         hasTypeChild: self.getSnapshot().children[actorIds.typeChild(context.worker_id, trigger_type)] !== undefined,
       }
+      // Only for a refusal: the id it was probably meant to be.
+      if (facts.provider === undefined) facts.typeSuggestion = closest(trigger_type, Object.keys(catalog.triggerTypes))
+      else if (!facts.functionKnown) facts.functionSuggestion = closest(function_id, [...Object.keys(catalog.functions), ...Object.keys(ENGINE_FUNCTIONS)])
       return { type: 'trigger.checked' as const, message: event.message, facts }
     }),
     refuseDuplicateTriggerId: write('trigger.checked', ({ message }) => refusal(message, errors.duplicateTriggerId(message.id))),
-    refuseUnknownTriggerType: write('trigger.checked', ({ message }) => refusal(message, errors.triggerTypeNotFound(message.trigger_type))),
-    refuseUnknownFunction: write('trigger.checked', ({ message }) => refusal(message, errors.functionNotFound(message.function_id))),
+    refuseUnknownTriggerType: write('trigger.checked', ({ message, facts }) => refusal(message, errors.triggerTypeNotFound(message.trigger_type, facts.typeSuggestion))),
+    refuseUnknownFunction: write('trigger.checked', ({ message, facts }) => refusal(message, errors.functionNotFound(message.function_id, facts.functionSuggestion))),
     spawnBuiltinTypeChild: enqueueActions(({ enqueue, context, event }) => {
       assertEvent(event, 'trigger.checked')
       const trigger_type = event.message.trigger_type as BuiltinTriggerType

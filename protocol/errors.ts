@@ -65,8 +65,8 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES
 
-/** An error body with a code from the table. */
-export const errorBody = (code: ErrorCode, message: string): ErrorBody => ({ code, message })
+/** An error body with a code from the table; `details` only when there is more to say. */
+export const errorBody = (code: ErrorCode, message: string, details?: string): ErrorBody => (details ? { code, message, details } : { code, message })
 
 /** Whether `code` is one of the table's. */
 export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(ERROR_CODES, code)
@@ -79,12 +79,17 @@ export const errors = {
   unknownMessageType: (type: string) => errorBody('unknown_message_type', `Unknown message type '${type.length > 64 ? type.slice(0, 64) + '…' : type}'`),
   binaryNotSupported: () => errorBody('binary_not_supported', 'Binary frames are not supported: send JSON in text frames'),
 
-  // Registrations (the reference page's texts, exactly)
+  // Registrations (the reference page's texts, exactly; what more the engine can say goes in `details`)
   duplicateTriggerId: (id: string) => errorBody('duplicate_trigger_id', `A trigger with ID '${id}' is already registered`),
-  triggerTypeNotFound: (trigger_type: string) => errorBody('trigger_type_not_found', `No trigger type registered with ID '${trigger_type}'`),
-  functionNotFound: (function_id: string) => errorBody('function_not_found', `No function registered with ID '${function_id}'`),
-  invalidConfig: (text: string) => errorBody('invalid_config', text),
-  invalidCronExpression: (schedule: string) => errorBody('invalid_config', `Invalid cron expression: '${schedule}'`),
+  /** `suggestion`: the known type the id is closest to, when one is close. */
+  triggerTypeNotFound: (trigger_type: string, suggestion?: string) =>
+    errorBody('trigger_type_not_found', `No trigger type registered with ID '${trigger_type}'`, suggestion === undefined ? undefined : `Did you mean '${suggestion}'?`),
+  /** `suggestion`: the offered function the id is closest to, when one is close. */
+  functionNotFound: (function_id: string, suggestion?: string) =>
+    errorBody('function_not_found', `No function registered with ID '${function_id}'`, suggestion === undefined ? undefined : `Did you mean '${suggestion}'?`),
+  invalidConfig: (text: string, details?: string) => errorBody('invalid_config', text, details),
+  /** `why`: what is wrong with it (`'@hourlly' is not a nickname; did you mean '@hourly'?`). */
+  invalidCronExpression: (schedule: string, why?: string) => errorBody('invalid_config', `Invalid cron expression: '${schedule}'`, why),
 
   // Registrations of functions and types, and unregistrations
   engineFunctionReserved: (id: string) => errorBody('duplicate_function_id', `Function '${id}' is an engine function`),

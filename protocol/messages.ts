@@ -25,10 +25,15 @@ const plainObject = (field: string) =>
     (issue) => `'${field}' must be an object, got ${describeValue(issue.input)}`,
   )
 
-/** The error object carried by results and error frames. */
+/**
+ * The error object carried by results and error frames: a `code`, a `message`, and, where
+ * the engine can say more than the message, `details` (why a cron expression is invalid,
+ * the trigger type or function a mistyped id was probably meant to be).
+ */
 export const ErrorBody = v.object({
   code: v.string((issue) => `'error.code' must be a string, got ${describeValue(issue.input)}`),
   message: v.optional(v.string((issue) => `'error.message' must be a string, got ${describeValue(issue.input)}`)),
+  details: v.optional(v.string((issue) => `'error.details' must be a string, got ${describeValue(issue.input)}`)),
   stacktrace: v.optional(v.string()),
 })
 export type ErrorBody = v.InferOutput<typeof ErrorBody>

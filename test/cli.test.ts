@@ -1,8 +1,16 @@
 /**
- * `signalbox serve` as a process: the ready line, usage errors (exit 2), and shutting
+ * The command line as a person meets it, in real processes: the version, help for each
+ * command, one line and a hint for every error (usage errors exit 2) with "did you mean",
+ * a port in use naming the listener and the setting, settings from flags, environment
+ * variables and a config file in that order; and `serve`: the ready line, and shutting
  * down on SIGTERM / SIGINT while letting calls in flight finish within the grace period.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
@@ -25,11 +33,16 @@ interface Run {
 /** Every child started here, so `after` can make sure none outlives the tests. */
 const children = new Set<ChildProcess>()
 
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+/** The environment without any SIGNALBOX_ variable of the machine running the tests. */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIGNALBOX_')))
+
+function run(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Run {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...cleanEnv, ...options.env }, cwd: options.cwd })
   children.add(child)
   let out = ''
   let err = ''
+  // A spawn that fails (its folder gone after a failed test) is that test's failure, not the run's.
+  child.on('error', (e) => (err += `spawn failed: ${e.message}\n`))
   const log: Run['log'] = []
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
   child.stderr!.setEncoding('utf8')
@@ -48,8 +61,8 @@ function run(args: string[]): Run {
 }
 
 /** Starts `signalbox serve` on a free port; resolves once it printed its ready line. */
-async function serve(extra: string[] = []): Promise<Run & { url: string; port: number }> {
-  const r = run(['serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', ...extra])
+async function serve(extra: string[] = [], options: { env?: Record<string, string>; cwd?: string; ports?: string[] } = {}): Promise<Run & { url: string; port: number }> {
+  const r = run(['serve', ...(options.ports ?? ['--host', '127.0.0.1', '--port', '0', '--http-port', '0']), ...extra], options)
   const url: string = await Promise.race([
     until(() => /^signalbox ready (ws:\/\/\S+) http:\/\/\S+\n/.exec(r.stdout())?.[1], 10_000, 'the ready line') as Promise<string>,
     r.exited.then(({ code }) => {
@@ -57,6 +70,14 @@ async function serve(extra: string[] = []): Promise<Run & { url: string; port: n
     }),
   ])
   return Object.assign(r, { url, port: Number(new URL(url).port) })
+}
+
+/** Runs `fn` over `items`, `width` at a time (the machine may have two cores). */
+async function inBatches<T>(items: T[], fn: (item: T) => Promise<void>, width = 4): Promise<void> {
+  const queue = [...items]
+  await Promise.all(Array.from({ length: width }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item)
+  }))
 }
 
 /** Resolves with the exit, or fails if the process is still running after `ms`. */
@@ -99,50 +120,234 @@ C(
     }
     assert.is(s.stdout(), `signalbox ready ws://127.0.0.1:${s.port} http://127.0.0.1:${httpPort}\n`, 'nothing else on stdout')
     assert.is(s.stderr(), '', '--log-level silent writes nothing')
-  }, 60_000),
+  }, 90_000),
 )
 
 C(
-  '--help prints usage and exits 0',
+  '--version, help and each command\'s own help, on stdout, exit 0',
   limit(async () => {
-    for (const args of [['--help'], ['-h'], ['serve', '--help']]) {
-      const r = run(args)
-      const { code } = await exitWithin(r, 20_000)
-      assert.is(code, 0, args.join(' '))
-      assert.match(r.stdout(), /^Usage: signalbox <command> \[options\]/, args.join(' '))
-      assert.match(r.stdout(), /--grace-ms/)
-      assert.is(r.stderr(), '', args.join(' '))
-    }
-  }, 60_000),
-)
-
-C(
-  'nonsense on the command line: usage on stderr, exit 2, nothing started',
-  limit(async () => {
+    const version = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')).version
+    const outputs = new Map<string, string>()
     const cases: Array<[string[], RegExp]> = [
-      [['serve', '--bogus'], /bogus/],
-      [['serve', '--port', 'abc'], /--port must be a whole number from 0 to 65535, got 'abc'/],
-      [['serve', '--port', '70000'], /--port must be a whole number from 0 to 65535, got '70000'/],
-      [['serve', '--port', '-1'], /port/],
-      [['serve', '--grace-ms', 'soon'], /--grace-ms/],
-      [['serve', '--log-level', 'loud'], /--log-level must be one of/],
-      [['serve', 'extra'], /extra/],
-      [['frobnicate'], /unknown command 'frobnicate'/],
-      [[], /missing command/],
+      [['--version'], new RegExp(`^${version.replace(/\./g, '\\.')}\n$`)],
+      [['-v'], new RegExp(`^${version.replace(/\./g, '\\.')}\n$`)],
+      [['--help'], /^signalbox \S+: a trigger engine[\s\S]*Usage: signalbox <command> \[options\][\s\S]*Commands:[\s\S]*serve[\s\S]*-v, --version/],
+      [['help'], /^signalbox \S+: a trigger engine/],
+      [['-h'], /^signalbox \S+: a trigger engine/],
+      [['help', 'serve'], /^Usage: signalbox serve \[options\][\s\S]*--http-port <number>[\s\S]*SIGNALBOX_HTTP_PORT[\s\S]*--config <file>[\s\S]*Examples:\n  signalbox serve/],
+      [['serve', '--help'], /^Usage: signalbox serve \[options\]/],
+      [['help', 'ls'], /^Usage: signalbox ls <list> \[--json\][\s\S]*workers[\s\S]*triggers[\s\S]*Examples:\n  signalbox ls workers/],
+      [['ls', '--help'], /^Usage: signalbox ls <list>/],
+      [['ls', 'workers', '-h'], /^Usage: signalbox ls <list>/],
+      [['help', 'invoke'], /^Usage: signalbox invoke <function_id> \[json\][\s\S]*without one, \{\} is sent[\s\S]*Examples:\n  signalbox invoke/],
+      [['invoke', '--help'], /^Usage: signalbox invoke <function_id>/],
+      [['help', 'help'], /^Usage: signalbox help \[command\]/],
     ]
-    await Promise.all(
-      cases.map(async ([args, why]) => {
+    await inBatches(
+      cases, async ([args, expected]) => {
         const r = run(args)
         const { code } = await exitWithin(r, 20_000)
-        const what = `signalbox ${args.join(' ')}`
-        assert.is(code, 2, `${what}: exit code; stderr: ${r.stderr()}`)
-        assert.match(r.stderr(), /^signalbox: /, what)
-        assert.match(r.stderr(), why, what)
-        assert.match(r.stderr(), /Usage: signalbox <command> \[options\]/, what)
-        assert.is(r.stdout(), '', `${what}: nothing on stdout`)
-      }),
+        assert.is(code, 0, args.join(' '))
+        assert.match(r.stdout(), expected, args.join(' '))
+        assert.is(r.stderr(), '', args.join(' '))
+        outputs.set(args.join(' '), r.stdout())
+      },
     )
-  }, 60_000),
+    assert.is(outputs.get('serve --help'), outputs.get('help serve'))
+    assert.is(outputs.get('ls --help'), outputs.get('help ls'))
+    assert.is.not(outputs.get('ls --help'), outputs.get('serve --help'), 'each command has its own page')
+    assert.is.not(outputs.get('invoke --help'), outputs.get('--help'))
+  }, 90_000),
+)
+
+C(
+  'nonsense on the command line: one line saying what, one line with the hint, exit 2, nothing started',
+  limit(async () => {
+    const cases: Array<[string[], string, string]> = [
+      [['serve', '--bogus'], "serve has no option '--bogus'", "'signalbox help serve' lists its options"],
+      [['serve', '--htp-port', '1'], "serve has no option '--htp-port'", "did you mean '--http-port'? 'signalbox help serve' lists its options"],
+      [['serve', '--port', 'abc'], "--port must be a whole number from 0 to 65535, got 'abc'", '--port: WebSocket port'],
+      [['serve', '--port', '70000'], "--port must be a whole number from 0 to 65535, got '70000'", '--port: WebSocket port'],
+      [['serve', '--port', '-1'], '--port needs a value', "to give one that starts with '-', write --port=-1"],
+      [['serve', '--port=-1'], "--port must be a whole number from 0 to 65535, got '-1'", '--port: WebSocket port'],
+      [['serve', '--port'], '--port needs a value', "'signalbox help serve' lists its options"],
+      [['serve', '--grace-ms', 'soon'], "--grace-ms must be a whole number from 0 to 3600000, got 'soon'", '--grace-ms: On stop'],
+      [['serve', '--log-level', 'loud'], "--log-level must be one of debug, info, warn, error, silent, got 'loud'", '--log-level: Level of the built-in logger'],
+      [['serve', '--store', 'disk'], "--store must be sqlite or memory, got 'disk'", '--store: Where queued messages live'],
+      [['serve', '--inspect=http://x'], "--inspect must be true, false or a ws:// URL, got 'http://x'", '--inspect: An XState inspection observer'],
+      [['serve', 'extra'], "serve takes no arguments, got 'extra'", "options start with '--'; 'signalbox help serve' lists them"],
+      [['serve', '--help=yes'], "--help takes no value, got 'yes'", "'signalbox help serve' lists its options"],
+      [['sevre'], "unknown command 'sevre'", "did you mean 'serve'? 'signalbox help' lists the commands"],
+      [['frobnicate'], "unknown command 'frobnicate'", "'signalbox help' lists the commands"],
+      [['--verison'], "unknown option '--verison'", "did you mean '--version'? 'signalbox help' lists the commands"],
+      [['help', 'lss'], "there is no command 'lss'", "did you mean 'signalbox help ls'? the commands are serve, ls, invoke, help"],
+      [['ls'], 'ls needs a list to show', "one of workers, functions, triggers, types, e.g. 'signalbox ls workers'"],
+      [['ls', 'wrokers'], "there is no list 'wrokers'", "did you mean 'workers'? the lists are workers, functions, triggers, types"],
+      [['ls', 'workers', '--jsn'], "ls has no option '--jsn'", "did you mean '--json'? 'signalbox help ls' lists its options"],
+      [['ls', 'workers', '--url', 'http://x'], "--url must be a ws:// URL such as ws://127.0.0.1:49134, got 'http://x'", "the engine's worker endpoint is on the ready line of 'signalbox serve'"],
+      [['invoke'], 'invoke needs a function id', "e.g. 'signalbox invoke engine::workers::list'; 'signalbox ls functions' lists them"],
+      [['invoke', 'f', '{"a":', '1}'], 'invoke takes a function id and one JSON argument, got 3 arguments', `give the input as one argument, quoted for the shell: signalbox invoke f '{"name":"Ada"}'`],
+      [['invoke', 'f', '{a}'], 'the input is not valid JSON: ', `give the input as one argument, quoted for the shell: signalbox invoke f '{"name":"Ada"}'`],
+      [['invoke', 'f', '{}', '--timeout-ms', '0'], "--timeout-ms must be a whole number from 1 to 2147483647, got '0'", 'how long the call may take, in milliseconds'],
+      [[], 'missing command', "e.g. 'signalbox serve'; 'signalbox help' lists the commands"],
+    ]
+    await inBatches(
+      cases, async ([args, what, hint]) => {
+        const r = run(args)
+        const { code } = await exitWithin(r, 20_000)
+        const command = `signalbox ${args.join(' ')}`
+        assert.is(code, 2, `${command}: exit code; stderr: ${r.stderr()}`)
+        const lines = r.stderr().split('\n')
+        assert.is(lines.length, 3, `${command}: one line, the hint, nothing else: ${JSON.stringify(r.stderr())}`)
+        assert.ok(lines[0].startsWith(`signalbox: ${what}`), `${command}: ${lines[0]}`)
+        assert.ok(lines[1].startsWith(`hint: ${hint}`), `${command}: ${lines[1]}`)
+        assert.is(r.stdout(), '', `${command}: nothing on stdout`)
+      },
+    )
+  }, 90_000),
+)
+
+/** Ports nothing listens on (listened on, then closed). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<Server>((resolve) => {
+      const s = createServer()
+      s.listen(0, '127.0.0.1', () => resolve(s))
+    })),
+  )
+  const ports = servers.map((s) => (s.address() as AddressInfo).port)
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+C(
+  'a port in use: one line naming the listener that clashed and the address, and the hint naming the setting as it was given',
+  limit(async () => {
+    const s = await serve(['--log-level', 'silent', '--store', 'memory'])
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-cli-'))
+    try {
+      const httpPort = Number(/http:\/\/127\.0\.0\.1:(\d+)/.exec(s.stdout())![1])
+      writeFileSync(join(dir, 'signalbox.config.json'), JSON.stringify({ http: { port: httpPort } }))
+      const clashes: Array<[string[], Record<string, string>, string, string]> = [
+        [['--port', String(s.port), '--http-port', '0'], {}, `the WebSocket port for workers cannot listen on 127.0.0.1:${s.port}`, 'stop what holds it, or give --port another port (0 picks a free one)'],
+        [['--port', '0', '--http-port', String(httpPort)], {}, `the HTTP listener for http triggers cannot listen on 127.0.0.1:${httpPort}`, 'stop what holds it, or give --http-port another port (0 picks a free one)'],
+        [['--port', '0'], { SIGNALBOX_HTTP_PORT: String(httpPort) }, `the HTTP listener for http triggers cannot listen on 127.0.0.1:${httpPort}`, 'stop what holds it, or give SIGNALBOX_HTTP_PORT another port'],
+        [['--port', '0', '--config', join(dir, 'signalbox.config.json')], {}, `the HTTP listener for http triggers cannot listen on 127.0.0.1:${httpPort}`, `stop what holds it, or give 'http.port' in ${join(dir, 'signalbox.config.json')} another port`],
+        [['--port', '0', '--http-port', '0', '--host', '10.255.255.1'], {}, 'the HTTP listener for http triggers cannot listen on 10.255.255.1:0', 'give --host an address of this machine'],
+      ]
+      await inBatches(
+        clashes, async ([args, env, what, hint]) => {
+          const r = run(['serve', '--store', 'memory', ...args], { env })
+          const { code } = await exitWithin(r, 20_000)
+          assert.is(code, 1, `${args.join(' ')}: ${r.stderr()}`)
+          const lines = r.stderr().split('\n')
+          assert.is(lines.length, 3, JSON.stringify(r.stderr()))
+          assert.ok(lines[0].startsWith(`signalbox: ${what}: `), lines[0])
+          if (!args.includes('--host')) assert.match(lines[0], 'the port is already in use')
+          assert.ok(lines[1].startsWith(`hint: ${hint}`), lines[1])
+          assert.is(r.stdout(), '')
+        },
+      )
+    } finally {
+      s.child.kill('SIGTERM')
+      await exitWithin(s, 20_000)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000),
+)
+
+C(
+  'settings from flags, the environment and a config file: a flag wins over a variable, a variable over the file, the file over the default',
+  limit(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-cli-'))
+    try {
+      const [fromFile, fromEnv, fromFlag, wsFile] = await freePorts(4)
+      writeFileSync(join(dir, 'signalbox.config.json'), JSON.stringify({ port: wsFile, http: { port: fromFile }, dataDir: 'state', logLevel: 'silent' }))
+      const readyPorts = (r: Run) => /^signalbox ready ws:\/\/127\.0\.0\.1:(\d+) http:\/\/127\.0\.0\.1:(\d+)\n$/.exec(r.stdout())!.slice(1).map(Number)
+      const cases: Array<[string[], Record<string, string>, number]> = [
+        [[], {}, fromFile],
+        [[], { SIGNALBOX_HTTP_PORT: String(fromEnv) }, fromEnv],
+        [['--http-port', String(fromFlag)], { SIGNALBOX_HTTP_PORT: String(fromEnv) }, fromFlag],
+      ]
+      for (const [args, env, http] of cases) {
+        const s = await serve(args, { env, cwd: dir, ports: [] })
+        try {
+          assert.equal(readyPorts(s), [wsFile, http], `${args.join(' ')} ${JSON.stringify(env)}`)
+          assert.is(s.stderr(), '', "logLevel 'silent' from the file")
+        } finally {
+          s.child.kill('SIGTERM')
+          assert.is((await exitWithin(s, 20_000)).code, 0)
+        }
+      }
+      assert.ok(existsSync(join(dir, 'state', 'queues.sqlite')), "the file's dataDir is the file's folder's state/")
+      // The file named by --config or SIGNALBOX_CONFIG, and a variable for every flag.
+      const other = join(dir, 'other.json')
+      writeFileSync(other, JSON.stringify({ store: 'memory', http: { port: 0 }, port: 0 }))
+      const s = await serve([], { env: { SIGNALBOX_CONFIG: other, SIGNALBOX_LOG_LEVEL: 'silent', SIGNALBOX_DATA_DIR: join(dir, 'unused') }, cwd: dir, ports: [] })
+      try {
+        const [ws, http] = readyPorts(s)
+        assert.ok(ws > 0 && http > 0 && ws !== wsFile)
+        assert.is(s.stderr(), '')
+      } finally {
+        s.child.kill('SIGTERM')
+        await exitWithin(s, 20_000)
+      }
+      assert.not.ok(existsSync(join(dir, 'unused')), 'store memory from the file: no SQLite file')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000),
+)
+
+C(
+  'bad settings name the key as it was given: the variable, or the key in the file',
+  limit(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-cli-'))
+    try {
+      const file = (name: string, text: string) => (writeFileSync(join(dir, name), text), name)
+      const cases: Array<[string[], Record<string, string>, string, string]> = [
+        [[], { SIGNALBOX_PORT: '70000' }, "SIGNALBOX_PORT must be a whole number from 0 to 65535, got '70000'", 'SIGNALBOX_PORT: WebSocket port'],
+        [[], { SIGNALBOX_LOG_LEVEL: 'chatty' }, "SIGNALBOX_LOG_LEVEL must be one of debug, info, warn, error, silent, got 'chatty'", 'SIGNALBOX_LOG_LEVEL: Level'],
+        [['--config', file('a.json', '{"http": {"prot": 3000}}')], {}, "unknown key 'http.prot' in a.json", "did you mean 'http.port'? the keys are 'http.port', 'http.maxBodyBytes', 'http.timeoutMs'"],
+        [['--config', file('b.json', '{"htpp": {}}')], {}, "unknown key 'htpp' in b.json", "did you mean 'http'? the keys are 'host', 'port', 'http'"],
+        [['--config', file('c.json', '{"port": "abc"}')], {}, "'port' in c.json must be a whole number from 0 to 65535, got 'abc'", "'port' in c.json: WebSocket port"],
+        [['--config', file('d.json', '{"http": {"timeoutMs": 0}}')], {}, "'http.timeoutMs' in d.json must be a whole number from 1 to 2147483647, got 0", "'http.timeoutMs' in d.json: How long an http trigger waits"],
+        [['--config', file('e.json', '{"port": 1,}')], {}, 'e.json is not valid JSON: ', 'the config file holds one JSON object'],
+        [['--config', file('f.json', '[1]')], {}, 'f.json must hold one JSON object, got an array', 'e.g. {"port": 49134'],
+        [['--config', 'missing.json'], {}, 'cannot read the config file missing.json (--config): no such file', 'give --config the path of a JSON file'],
+        [[], { SIGNALBOX_CONFIG: 'gone.json' }, 'cannot read the config file gone.json (SIGNALBOX_CONFIG): no such file', 'give SIGNALBOX_CONFIG the path of a JSON file'],
+      ]
+      await inBatches(
+        cases, async ([args, env, what, hint]) => {
+          const r = run(['serve', ...args], { env, cwd: dir })
+          const { code } = await exitWithin(r, 20_000)
+          const label = `${args.join(' ')} ${JSON.stringify(env)}`
+          assert.is(code, 2, `${label}: ${r.stderr()}`)
+          const lines = r.stderr().split('\n')
+          assert.is(lines.length, 3, `${label}: ${JSON.stringify(r.stderr())}`)
+          assert.ok(lines[0].startsWith(`signalbox: ${what}`), `${label}: ${lines[0]}`)
+          assert.ok(lines[1].startsWith(`hint: ${hint}`), `${label}: ${lines[1]}`)
+        },
+      )
+      // ls and invoke find the engine where serve would listen with the same settings.
+      const [port] = await freePorts(1)
+      file('signalbox.config.json', JSON.stringify({ port, http: { port: 0 }, store: 'memory', logLevel: 'silent' }))
+      const s = await serve([], { cwd: dir, ports: [] })
+      try {
+        const ls = run(['ls', 'types'], { cwd: dir })
+        assert.is((await exitWithin(ls, 20_000)).code, 0, ls.stderr())
+        assert.match(ls.stdout(), /^ID\s+PROVIDER/)
+        const elsewhere = run(['ls', 'types'], { cwd: dir, env: { SIGNALBOX_URL: `ws://127.0.0.1:${s.port === port ? 1 : port}` } })
+        assert.is((await exitWithin(elsewhere, 20_000)).code, 1, 'SIGNALBOX_URL wins over the file')
+        assert.match(elsewhere.stderr(), 'or point SIGNALBOX_URL at it')
+      } finally {
+        s.child.kill('SIGTERM')
+        await exitWithin(s, 20_000)
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000),
 )
 
 C(
@@ -173,7 +378,7 @@ C(
 
       // No new connections once stopping.
       let refused: unknown
-      await connectWorker(s.url, { name: 'latecomer', reconnect: false }).then(
+      await connectWorker(s.url, { name: 'latecomer', reconnect: false, connectTimeoutMs: 0, logger: false }).then(
         (w) => (workers.push(w), undefined),
         (err) => (refused = err),
       )
@@ -189,7 +394,7 @@ C(
       for (const w of workers) w.close()
       s.child.kill('SIGKILL')
     }
-  }, 60_000),
+  }, 90_000),
 )
 
 C(
@@ -232,7 +437,7 @@ C(
       for (const w of workers) w.close()
       s.child.kill('SIGKILL')
     }
-  }, 60_000),
+  }, 90_000),
 )
 
 C(
@@ -244,7 +449,7 @@ C(
     assert.is(signal, null)
     assert.is(code, 0)
     assert.ok(s.log.some((l) => l.msg === 'stopping' && l.signal === 'SIGINT'), s.stderr())
-  }, 60_000),
+  }, 90_000),
 )
 
 C(
@@ -262,7 +467,7 @@ C(
     } finally {
       w.close()
     }
-  }, 60_000),
+  }, 90_000),
 )
 
 C.run()

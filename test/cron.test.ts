@@ -29,10 +29,11 @@ for (const transport of transports) {
     const result = await w.registerTrigger({ id, trigger_type: 'cron', function_id, config })
     assert.equal(result, { type: 'triggerregistrationresult', id, trigger_type: 'cron', function_id }, `registering ${id}: ${JSON.stringify(result)}`)
   }
-  const refusal = async (w: WorkerClient, id: string, config: Record<string, unknown>) => {
+  const refusal = async (w: WorkerClient, id: string, config: Record<string, unknown>, details?: string) => {
     const result = await w.registerTrigger({ id, trigger_type: 'cron', function_id: 'job', config })
     assert.equal(Object.keys(result).sort(), ['error', 'function_id', 'id', 'trigger_type', 'type'], JSON.stringify(result))
     assert.is(result.error!.code, 'invalid_config')
+    if (details !== undefined) assert.is(result.error!.details, details, `details of ${JSON.stringify(config)}`)
     return result.error!.message
   }
   /** Lists triggers; its answer also proves every earlier message of `w` was processed. */
@@ -68,6 +69,29 @@ for (const transport of transports) {
     let n = 0
     for (const [config, message] of cases) assert.is(await refusal(w, `bad${++n}`, config), message, JSON.stringify(config))
     assert.equal(await list(w), [], 'nothing was scheduled')
+  }))
+
+  it('an invalid expression: the exact text, and the reason in details', limit(async (ctx) => {
+    const w = await worker(ctx)
+    w.registerFunction('job', () => null)
+    const FIVE = "give 5 fields (minute hour day-of-month month day-of-week, e.g. '0 9 * * MON-FRI'), 6 with seconds first, or a nickname such as '@hourly'"
+    const NICKNAMES = '(nicknames: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly)'
+    const cases: Array<[string, string]> = [
+      ['@hourlly', `'@hourlly' is not a nickname; did you mean '@hourly'? ${NICKNAMES}`],
+      ['@sometimes', `'@sometimes' is not a nickname ${NICKNAMES}`],
+      ['0 9 * * MONN', "'MONN' in the day-of-week field is not a day; did you mean 'MON'? (use 0–7 or SUN–SAT)"],
+      ['0 9 * JNA *', "'JNA' in the month field is not a month; did you mean 'JAN'? (use 1–12 or JAN–DEC)"],
+      ['0 0 9 * * * 2030', `it has 7 fields; ${FIVE}`],
+      ['* * * *', `it has 4 fields; ${FIVE}`],
+      ['', `the schedule is empty; ${FIVE}`],
+      ['61 * * * *', '61 in the minute field is out of range (0–59)'],
+      ['0 0 25 * * *', '25 in the hour field is out of range (0–23)'],
+      ['0 9 * 13 *', '13 in the month field is out of range (1–12)'],
+      ['*/0 * * * *', "the minute field steps by 0 ('*/0'); a step must be at least 1"],
+      ['0 0 30 2 *', 'no date ever matches it, so it would never fire'],
+    ]
+    let n = 0
+    for (const [schedule, why] of cases) assert.is(await refusal(w, `why${++n}`, { schedule }, why), `Invalid cron expression: '${schedule}'`)
   }))
 
   it('accepted: 5 and 6 fields, nicknames, the alias expression, IANA zones', limit(async (ctx) => {

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ERROR_CODES } from '../protocol/errors.js'
-import { errorsDoc, optionsTable, OPTIONS_END, OPTIONS_START, withSection } from '../diagrams/tables.js'
+import { errorsDoc, EXAMPLE_MARKER, optionsTable, OPTIONS_END, OPTIONS_START, withExamples, withSection } from '../diagrams/tables.js'
 import { errorsDocPath, readmePath } from '../diagrams/generate.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -37,6 +37,13 @@ it("the README's options table is the table of engine options", () => {
   const readme = readFileSync(readmePath, 'utf8').replace(/\r\n/g, '\n')
   assert.ok(readme.includes(OPTIONS_START) && readme.includes(OPTIONS_END), 'the README has the options markers')
   assert.ok(withSection(readme, OPTIONS_START, OPTIONS_END, optionsTable()) === readme, `README.md shows an old options table: ${RUN}`)
+})
+
+it("the README's example blocks are the files of examples/ they name", () => {
+  const readme = readFileSync(readmePath, 'utf8').replace(/\r\n/g, '\n')
+  const named = [...readme.matchAll(EXAMPLE_MARKER)].map((m) => m[1])
+  assert.ok(named.length >= 2, `the README shows examples: ${named.join(', ')}`)
+  assert.ok(withExamples(readme, (path) => readFileSync(join(root, path), 'utf8')) === readme, `README.md shows an old copy of ${named.join(' or ')}: ${RUN}`)
 })
 
 it('no source file outside protocol/errors.ts writes an error code inline', () => {

@@ -135,6 +135,19 @@ for (const transport of transports) {
     })
   }))
 
+  it('a mistyped function id: the reference text, and the function it probably meant in details', limit(async (ctx) => {
+    const w = await worker(ctx)
+    w.registerFunction('users::get', () => 'u')
+    const client = await worker(ctx)
+    await until(async () => (await client.invoke<any>('engine::functions::list')).functions.some((f: any) => f.function_id === 'users::get'))
+    const err = await rejection(client.invoke('users::gte'))
+    assert.instance(err, InvocationError)
+    assert.is(err.code, 'function_not_found')
+    assert.is(err.message, "No function registered with ID 'users::gte'")
+    assert.is(err.details, "Did you mean 'users::get'?")
+    assert.is((await rejection(client.invoke('engine::worker::list'))).details, "Did you mean 'engine::workers::list'?", 'engine functions count')
+  }))
+
   it('replicas: calls are spread round robin over every session offering the function', limit(async (ctx) => {
     const counts = [0, 0, 0]
     for (let i = 0; i < 3; i++) {

@@ -7,7 +7,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
 import type { AnyActorRef } from 'xstate'
-import type { Engine } from '../adapters/engine.js'
+import { createEngine, type Engine, type EngineOptions } from '../adapters/engine.js'
+import { ListenError } from '../adapters/listen-error.js'
 import { connectWorker } from '../client/ws-client.js'
 import type { CatalogState } from '../core/catalog.js'
 import { activeTimers, eachWithEngine, limit, sleep, startEngine, until, type EngineCtx } from './harness.js'
@@ -171,7 +172,7 @@ ws('the client reconnects after a dropped connection, reattaches and replays its
   ctx.closers.push(() => provider.close())
   const seen: string[] = []
   provider.registerTriggerType({ id: 'webhook', description: 'd' }, { registerTrigger: (t) => void seen.push(t.config.tag), unregisterTrigger: () => {} })
-  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20 })
+  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, logger: false })
   ctx.closers.push(() => w.close())
   w.registerFunction('f', () => 'from w')
   assert.is((await w.registerTrigger({ id: 't', trigger_type: 'webhook', function_id: 'f', config: { tag: 'one' } })).error, undefined)
@@ -210,12 +211,12 @@ ws('after an engine restart, a trigger whose type comes back later is re-registe
   const port = ctx.engine.port!
   const seen: string[] = []
   const provide = async () => {
-    const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100 })
+    const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100, logger: false })
     w.registerTriggerType({ id: 'webhook', description: 'd' }, { registerTrigger: (t) => void seen.push(t.function_id), unregisterTrigger: () => {} })
     return w
   }
   let provider = await provide()
-  const consumer = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100 })
+  const consumer = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 100, logger: false })
   consumer.registerFunction('f', () => 1)
   assert.is((await consumer.registerTrigger({ id: 't', trigger_type: 'webhook', function_id: 'f', config: {} })).error, undefined)
   provider.close()
@@ -230,9 +231,40 @@ ws('after an engine restart, a trigger whose type comes back later is re-registe
   consumer.close()
 }, 15_000))
 
+ws('an engine whose ports are taken rejects with a ListenError naming the listener, the address and the option', limit(async (ctx) => {
+  const httpPort = Number(new URL(ctx.engine.httpUrl!).port)
+  const refusal = async (options: EngineOptions): Promise<ListenError> => {
+    try {
+      await createEngine({ logger: ctx.engine.log, ...options })
+    } catch (err) {
+      return err as ListenError
+    }
+    throw new Error('it started')
+  }
+  const http = await refusal({ port: 0, http: { port: httpPort } })
+  assert.instance(http, ListenError)
+  assert.is(http.listener, 'http')
+  assert.is(http.option, 'http.port')
+  assert.is(http.reason, 'EADDRINUSE')
+  assert.is(
+    http.message,
+    `The HTTP listener for http triggers cannot listen on 127.0.0.1:${httpPort}: the port is already in use (is another signalbox running?); stop what holds it, or give option 'http.port' another port (0 picks a free one)`,
+  )
+  assert.not.match(http.stack!, /xstate/, 'the stack is the caller\'s, not the actor system\'s')
+  const wsErr = await refusal({ port: ctx.engine.port!, http: { port: 0 } })
+  assert.instance(wsErr, ListenError)
+  assert.is(wsErr.listener, 'websocket')
+  assert.is(wsErr.option, 'port')
+  assert.match(wsErr.message, `The WebSocket port for workers cannot listen on 127.0.0.1:${ctx.engine.port}: the port is already in use`)
+  // The engine that holds them is unharmed.
+  const w = await connectWorker(ctx.engine.url!, { reconnect: false, logger: false })
+  assert.ok(w.workerId)
+  w.close()
+}))
+
 ws('the client survives an engine restart on the same port', limit(async (ctx) => {
   const port = ctx.engine.port!
-  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 200 })
+  const w = await connectWorker(ctx.engine.url!, { initialDelayMs: 20, maxDelayMs: 200, logger: false })
   w.registerFunction('f', () => 'still here')
   await until(() => catalog(ctx.engine).functions.f)
   await ctx.engine.stop()

@@ -72,7 +72,7 @@ it('/healthz and /metrics on the worker port', limit(async () => {
   const engine = await startEngine()
   try {
     const base = engine.url!.replace('ws:', 'http:')
-    const w = await connectWorker(engine.url!, { reconnect: false })
+    const w = await connectWorker(engine.url!, { reconnect: false, logger: false })
     w.registerFunction('f', () => 1)
     await w.registerTrigger({ id: 'h', trigger_type: 'http', function_id: 'f', config: { path: '/h' } })
     await w.registerTrigger({ id: 'c', trigger_type: 'cron', function_id: 'f', config: { schedule: '@daily' } })
@@ -208,42 +208,68 @@ const runCli = (args: string[]) =>
 it('signalbox ls and invoke talk to a running engine', limit(async () => {
   const engine = await startEngine()
   try {
-    const w = await connectWorker(engine.url!, { reconnect: false, name: 'billing' })
+    const w = await connectWorker(engine.url!, { reconnect: false, name: 'billing', logger: false })
     w.registerFunction('invoices::total', (d: { items: number[] }) => d.items.reduce((a, b) => a + b, 0), { description: 'Adds up an invoice' })
     await w.registerTrigger({ id: 'nightly', trigger_type: 'cron', function_id: 'invoices::total', config: { schedule: '0 3 * * *' } })
+    await w.registerTrigger({ id: 'create', trigger_type: 'http', function_id: 'invoices::total', config: { path: '/invoices', method: 'post' } })
+    await w.registerTrigger({ id: 'batch', trigger_type: 'queue', function_id: 'invoices::total', config: { queue_name: 'invoices' } })
     const url = ['--url', engine.url!]
+    const short = w.workerId!.slice(0, 8)
     const workers = await runCli(['ls', 'workers', ...url])
     assert.is(workers.code, 0, workers.stderr)
-    assert.match(workers.stdout, /^WORKER_ID\s+NAME\s+RUNTIME/)
-    assert.match(workers.stdout, w.workerId!)
-    assert.match(workers.stdout, 'billing')
+    assert.match(workers.stdout, /^NAME\s+WORKER_ID\s+RUNTIME\s+PID/)
+    assert.match(workers.stdout, new RegExp(`billing\\s+${w.workerId}\\s+node v\\d+\\S*\\s+${process.pid}\\s+1\\s+3\\s`))
     assert.is(workers.stdout.trim().split('\n').length, 2, 'the CLI does not list itself')
     const fns = await runCli(['ls', 'functions', ...url])
-    assert.match(fns.stdout, /invoices::total\s+1\s+Adds up an invoice/)
+    assert.match(fns.stdout, new RegExp(`invoices::total\\s+billing \\(${short}\\)\\s+Adds up an invoice`))
+    assert.match(fns.stdout, /engine::workers::list\s+engine/)
+    // Each trigger with what it binds: its route, schedule or queue.
     const triggers = await runCli(['ls', 'triggers', ...url])
-    assert.match(triggers.stdout, /nightly\s+cron\s+invoices::total\s+active/)
+    assert.match(triggers.stdout, /^ID\s+TYPE\s+BINDS\s+FUNCTION_ID\s+STATE\s+WORKER\s+NEXT_RUN/)
+    assert.match(triggers.stdout, new RegExp(`nightly\\s+cron\\s+0 3 \\* \\* \\*\\s+invoices::total\\s+active\\s+billing \\(${short}\\)\\s+\\d{4}-`))
+    assert.match(triggers.stdout, new RegExp(`create\\s+http\\s+POST /invoices\\s+invoices::total\\s+active\\s+billing`))
+    assert.match(triggers.stdout, new RegExp(`batch\\s+queue\\s+queue invoices\\s+invoices::total\\s+active\\s+billing`))
+    const json = await runCli(['ls', 'triggers', '--json', ...url])
+    assert.is(json.code, 0, json.stderr)
+    assert.equal(
+      JSON.parse(json.stdout).map((t: { id: string; config: unknown; worker_id: string }) => [t.id, t.config, t.worker_id]),
+      [['nightly', { schedule: '0 3 * * *' }, w.workerId], ['create', { path: '/invoices', method: 'post' }, w.workerId], ['batch', { queue_name: 'invoices' }, w.workerId]],
+    )
+    const jsonWorkers = JSON.parse((await runCli(['ls', 'workers', '--json', ...url])).stdout)
+    assert.equal(jsonWorkers.map((x: { name: string }) => x.name), ['billing'], '--json leaves the CLI out too')
     const types = await runCli(['ls', 'types', ...url])
     assert.match(types.stdout, /http\s+engine/)
     const call = await runCli(['invoke', 'invoices::total', '{"items":[1,2,39]}', ...url])
     assert.is(call.code, 0, call.stderr)
     assert.is(call.stdout.trim(), '42')
-    const missing = await runCli(['invoke', 'nope', ...url])
+    assert.is(call.stderr, '')
+    // No input: {} is sent, and said.
+    const empty = await runCli(['invoke', 'engine::trigger-types::list', ...url])
+    assert.is(empty.code, 0, empty.stderr)
+    assert.is(empty.stderr, 'signalbox: no input given: invoking engine::trigger-types::list with {}\n')
+    assert.equal(JSON.parse(empty.stdout).trigger_types.map((t: { id: string }) => t.id), ['http', 'cron', 'queue'])
+    // Failures: one line, then the hint.
+    const missing = await runCli(['invoke', 'invoices::totl', '{}', ...url])
     assert.is(missing.code, 1)
-    assert.match(missing.stderr, "nope failed: function_not_found: No function registered with ID 'nope'")
+    assert.is(missing.stderr, "signalbox: invoices::totl failed: function_not_found: No function registered with ID 'invoices::totl'\nhint: Did you mean 'invoices::total'?\n")
     const badJson = await runCli(['invoke', 'invoices::total', '{nope', ...url])
     assert.is(badJson.code, 2)
-    assert.match(badJson.stderr, 'the input is not valid JSON')
-    const badList = await runCli(['ls', 'everything', ...url])
+    assert.match(badJson.stderr, /^signalbox: the input is not valid JSON: [^\n]+\nhint: give the input as one argument, quoted for the shell: signalbox invoke invoices::total '\{"name":"Ada"\}'\n$/)
+    const badList = await runCli(['ls', 'triggres', ...url])
     assert.is(badList.code, 2)
+    assert.is(badList.stderr, "signalbox: there is no list 'triggres'\nhint: did you mean 'triggers'? the lists are workers, functions, triggers, types\n")
     w.close()
   } finally {
     await engine.stop()
   }
   const port = engine.port!
-  for (const args of [['ls', 'workers'], ['invoke', 'f']]) {
+  for (const args of [['ls', 'workers'], ['invoke', 'f', '{}']]) {
     const down = await runCli([...args, '--url', `ws://127.0.0.1:${port}`])
     assert.is(down.code, 1)
-    assert.match(down.stderr, `signalbox: cannot reach the engine at ws://127.0.0.1:${port}`)
+    assert.is(
+      down.stderr,
+      `signalbox: cannot reach the engine at ws://127.0.0.1:${port}: nothing is listening there\nhint: is it running? Start one with 'npx signalbox serve' (or 'npm start' in a clone), or point --url at it\n`,
+    )
   }
 }, 20_000))
 

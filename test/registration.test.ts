@@ -95,9 +95,27 @@ for (const transport of transports) {
     assert.equal(await register(c, page.functionNotFound.request), page.functionNotFound.response)
   }))
 
-  it('reference page: invalid configuration', limit(async (ctx) => {
+  it('reference page: invalid configuration (the page\'s text, and why in details)', limit(async (ctx) => {
     const c = await consumer(ctx, 'my_function')
-    assert.equal(await register(c, page.invalidConfiguration.request), page.invalidConfiguration.response)
+    const { response } = page.invalidConfiguration
+    assert.equal(await register(c, page.invalidConfiguration.request), {
+      ...response,
+      error: { ...response.error, details: "it has 3 fields; give 5 fields (minute hour day-of-month month day-of-week, e.g. '0 9 * * MON-FRI'), 6 with seconds first, or a nickname such as '@hourly'" },
+    })
+  }))
+
+  it('a mistyped trigger type or function id: the page\'s text, and what it probably meant in details', limit(async (ctx) => {
+    await provider(ctx, 'webhook')
+    const c = await consumer(ctx, 'reports::generate')
+    const request = { type: 'registertrigger', id: 't1', trigger_type: 'webhok', function_id: 'reports::generate', config: {} }
+    assert.equal((await register(c, request)).error, { code: 'trigger_type_not_found', message: "No trigger type registered with ID 'webhok'", details: "Did you mean 'webhook'?" })
+    assert.equal((await register(c, { ...request, id: 't2', trigger_type: 'CRON' })).error, { code: 'trigger_type_not_found', message: "No trigger type registered with ID 'CRON'", details: "Did you mean 'cron'?" })
+    assert.equal((await register(c, { ...request, id: 't3', trigger_type: 'cron', function_id: 'reports::generat' })).error, {
+      code: 'function_not_found',
+      message: "No function registered with ID 'reports::generat'",
+      details: "Did you mean 'reports::generate'?",
+    })
+    assert.equal((await register(c, { ...request, id: 't4', trigger_type: 'zzzzzz' })).error, { code: 'trigger_type_not_found', message: "No trigger type registered with ID 'zzzzzz'" }, 'nothing close: no details')
   }))
 
   it('reference page: duplicate trigger id', limit(async (ctx) => {

@@ -116,7 +116,7 @@ export async function rawInProcess(engine: Engine): Promise<RawPeer> {
 export const transports: Transport[] = [
   {
     name: 'websocket',
-    worker: (engine, options) => connectWorker(engine.url!, { ...options, reconnect: false }),
+    worker: (engine, options) => connectWorker(engine.url!, { logger: false, ...options, reconnect: false }),
     raw: (engine) => rawSocket(engine.url!),
   },
   {

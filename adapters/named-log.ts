@@ -1,0 +1,24 @@
+/**
+ * Log records that name workers the way people know them: every record with a
+ * `worker_id` also gets `worker`, the name the worker gave (`connectWorker(url, { name })`,
+ * iii-sdk's `engine::workers::register`), read from the catalog when the record is written.
+ * A name is remembered until its worker's session closes, so the close record still has it
+ * (the worker has left the catalog by then).
+ */
+import type { Logger } from '../core/options.js'
+
+type LogFn = Logger['info']
+
+/** `log` with `worker` added to records that carry a `worker_id`; `nameOf` reads the catalog. */
+export function namingWorkers(log: Logger, nameOf: (worker_id: string) => string | undefined): Logger {
+  const known = new Map<string, string>()
+  const named = (write: LogFn): LogFn => (fields, msg) => {
+    const worker_id = fields.worker_id
+    if (typeof worker_id !== 'string' || fields.worker !== undefined) return write(fields, msg)
+    const name = nameOf(worker_id) ?? known.get(worker_id)
+    if (name !== undefined && msg !== 'session closed') known.set(worker_id, name)
+    else known.delete(worker_id)
+    write(name === undefined ? fields : { worker: name, ...fields }, msg)
+  }
+  return { debug: named(log.debug.bind(log)), info: named(log.info.bind(log)), warn: named(log.warn.bind(log)), error: named(log.error.bind(log)) }
+}

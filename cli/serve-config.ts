@@ -1,0 +1,301 @@
+/**
+ * The settings of `signalbox serve`, from wherever a person put them: flags, environment
+ * variables (`SIGNALBOX_PORT`, `SIGNALBOX_HTTP_PORT`, …: `envOf` in core/options.ts), a
+ * config file (`signalbox.config.json` in the working folder, or the one `--config FILE`
+ * or `SIGNALBOX_CONFIG` names), and the `serve` defaults of the table of engine options.
+ * A flag wins over a variable, a variable over the file, the file over the default.
+ *
+ * Every value is checked with its option's valibot schema, and a refusal names the key as
+ * its source spells it: `--http-port must be …, got '70000'`, `SIGNALBOX_HTTP_PORT must be
+ * …`, `'http.port' in signalbox.config.json must be …, got 70000`; an unknown key in the
+ * file is named too, with the key it was probably meant to be.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import * as v from 'valibot'
+import { closest } from '../core/closest.js'
+import { envOf, OPTION_TABLE, optionSchema, resolveEngineOptions, type EngineOptions, type LogLevel } from '../core/options.js'
+import { shown } from '../protocol/values.js'
+import { CliError } from './cli-error.js'
+
+/** The config file `serve` reads from the working folder when no other is named. */
+export const CONFIG_FILE = 'signalbox.config.json'
+/** The variable that names a config file, like `--config`. */
+export const CONFIG_ENV = 'SIGNALBOX_CONFIG'
+
+/** One setting of `serve`: a row of the table that has a flag. */
+export interface ServeSetting {
+  /** The option's path (`http.port`); also its key in the config file, nested (`{"http": {"port": …}}`). */
+  path: string
+  flag: string
+  env: string
+  meaning: string
+  serve: unknown
+}
+
+export const SERVE_SETTINGS: readonly ServeSetting[] = OPTION_TABLE.filter((row) => row.flag !== undefined).map((row) => ({
+  path: row.path,
+  flag: row.flag!,
+  env: envOf(row.flag!),
+  meaning: row.meaning,
+  serve: row.serve,
+}))
+
+/** Where a setting's value came from, and how that source spells its key. */
+export interface Origin {
+  source: 'flag' | 'env' | 'file' | 'default'
+  /** `--http-port`, `SIGNALBOX_HTTP_PORT`, `'http.port' in ./signalbox.config.json`; the flag for a default. */
+  key: string
+}
+
+/** What `serve` runs with. */
+export interface ServeConfig {
+  /** The engine's options (without the logger and the inspector, which `serve` makes). */
+  options: EngineOptions
+  /** The folder of the SQLite store. */
+  dataDir: string
+  /** `--inspect`: the inspector to send to (`url`), or a local bridge (no url). */
+  inspect?: { url?: string }
+  inspectPort: number
+  /** Where each setting came from, by path, so a message can name the key a person set. */
+  origins: Record<string, Origin>
+  /** The config file that was read, if any. */
+  file?: string
+}
+
+// ---------------------------------------------------------------------------------------
+// Values. Each setting's schema says `option '<path>' must be …`; the source's key replaces
+// the `option '<path>'` part.
+
+const wsUrl = (path: string) =>
+  v.pipe(
+    v.string((issue) => `option '${path}' must be true, false or a ws:// URL, got ${shown(issue.input)}`),
+    v.regex(/^wss?:\/\/\S+$/, (issue) => `option '${path}' must be true, false or a ws:// URL, got ${shown(issue.input)}`),
+  )
+
+/** The schemas of the settings that are not `createEngine` options as they are. */
+const SERVE_ONLY: Record<string, v.GenericSchema> = {
+  store: v.picklist(['sqlite', 'memory'], (issue) => `option 'store' must be sqlite or memory, got ${shown(issue.input)}`),
+  dataDir: v.pipe(
+    v.string((issue) => `option 'dataDir' must be a folder, got ${shown(issue.input)}`),
+    v.nonEmpty(() => "option 'dataDir' must not be empty"),
+  ),
+  inspect: v.union([v.boolean(), wsUrl('inspect')], (issue) => `option 'inspect' must be true, false or a ws:// URL, got ${shown(issue.input)}`),
+  inspectPort: v.pipe(
+    v.number((issue) => `option 'inspectPort' must be a whole number from 1 to 65535, got ${shown(issue.input)}`),
+    v.integer((issue) => `option 'inspectPort' must be a whole number from 1 to 65535, got ${shown(issue.input)}`),
+    v.minValue(1, (issue) => `option 'inspectPort' must be a whole number from 1 to 65535, got ${shown(issue.input)}`),
+    v.maxValue(65_535, (issue) => `option 'inspectPort' must be a whole number from 1 to 65535, got ${shown(issue.input)}`),
+  ),
+}
+
+/** The schema of a setting's value. */
+function schemaOf(path: string): v.GenericSchema {
+  const schema = SERVE_ONLY[path] ?? optionSchema(path)
+  if (!schema) throw new Error(`no schema for the serve setting '${path}'`)
+  return schema
+}
+
+/**
+ * What a config file may hold: the settings, nested as `createEngine` nests them
+ * (`{"port": 49134, "http": {"port": 3111}, "store": "sqlite", "dataDir": "./.signalbox"}`).
+ */
+export const ConfigFileSchema = v.strictObject(fileEntries())
+/** The file's keys, from the settings: `http.port` is `{"http": {"port": …}}`. */
+function fileEntries(): Record<string, v.GenericSchema> {
+  const top: Record<string, v.GenericSchema> = {}
+  const nested: Record<string, Record<string, v.GenericSchema>> = {}
+  for (const path of [...SERVE_SETTINGS.map((s) => s.path), 'inspectPort']) {
+    const [head, tail] = path.split('.')
+    if (tail === undefined) top[head] = v.optional(schemaOf(path))
+    else {
+      // The nested key takes the place of its first setting, so keys keep the table's order.
+      if (!(head in top)) top[head] = v.any()
+      ;(nested[head] ??= {})[tail] = v.optional(schemaOf(path))
+    }
+  }
+  for (const [head, entries] of Object.entries(nested)) top[head] = v.optional(v.strictObject(entries))
+  return top
+}
+export type ConfigFile = v.InferOutput<typeof ConfigFileSchema>
+
+/** A schema's refusal said of `key`: `option 'http.port' must be …, got 70000` → `<key> must be …`. */
+const renamed = (message: string, key: string, text: boolean) => {
+  const said = message.replace(/^option '[^']+'/, key)
+  // A value typed as text is shown as it was typed.
+  return text ? said.replace(/, got (-?\d+)$/, ", got '$1'") : said
+}
+
+/**
+ * Text (a flag's or a variable's value) as the setting takes it: a number where the setting
+ * is a number (text that is not one goes on as text, for the schema to refuse by name),
+ * true or false for `inspect` (`1`, `true`, `yes`, `on` / `0`, `false`, `no`, `off`).
+ */
+function fromText(setting: ServeSetting, text: string): unknown {
+  if (setting.path === 'inspect') return /^(1|true|yes|on)$/i.test(text) ? true : /^(0|false|no|off)$/i.test(text) ? false : text
+  if (typeof setting.serve === 'number' && /^-?\d+$/.test(text)) return Number(text)
+  return text
+}
+
+/** Checks one value; throws a CliError that names `key`. */
+function checked(path: string, value: unknown, origin: Origin, text: boolean): unknown {
+  const parsed = v.safeParse(schemaOf(path), value, { abortEarly: true })
+  if (parsed.success) return parsed.output
+  const setting = SERVE_SETTINGS.find((s) => s.path === path)!
+  throw new CliError(renamed(parsed.issues[0].message, origin.key, text), hintFor(setting, origin))
+}
+
+/** The hint for a bad value: what the setting is. */
+function hintFor(setting: ServeSetting, origin: Origin): string {
+  const what = setting.meaning.replace(/`/g, '')
+  return `${origin.key}: ${what} ('signalbox help serve' lists every setting)`
+}
+
+// ---------------------------------------------------------------------------------------
+// The config file
+
+/**
+ * Reads the config file: the one `--config` or `SIGNALBOX_CONFIG` names (which must
+ * exist), else `signalbox.config.json` in `cwd` if there is one. Throws a CliError that
+ * names the file when it cannot be read, is not JSON, or holds what `serve` does not take.
+ */
+export function readConfigFile(named: string | undefined, env: Record<string, string | undefined>, cwd: string): LoadedConfigFile | undefined {
+  const given = named ?? (env[CONFIG_ENV] || undefined)
+  const path = resolve(cwd, given ?? CONFIG_FILE)
+  /** The file as messages name it: as it was given, or `./signalbox.config.json`. */
+  const name = given ?? `./${CONFIG_FILE}`
+  if (given === undefined && !existsSync(path)) return undefined
+  const how = named !== undefined ? '--config' : given !== undefined ? CONFIG_ENV : undefined
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw new CliError(
+      `cannot read the config file ${given}${how ? ` (${how})` : ''}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a folder' : e.message}`,
+      `give ${how ?? '--config'} the path of a JSON file, e.g. ./${CONFIG_FILE}`,
+    )
+  }
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (err) {
+    throw new CliError(`${name} is not valid JSON: ${(err as Error).message}`, `the config file holds one JSON object, e.g. {"port": 49134, "http": {"port": 3111}}`)
+  }
+  return { path, name, data: checkConfigFile(data, name) }
+}
+
+/** A config file that was read: where it is, how messages name it, and what it holds. */
+export interface LoadedConfigFile {
+  path: string
+  name: string
+  data: ConfigFile
+}
+
+/** Checks what a config file holds; throws a CliError naming the key that is wrong. */
+export function checkConfigFile(data: unknown, name: string): ConfigFile {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new CliError(`${name} must hold one JSON object, got ${Array.isArray(data) ? 'an array' : shown(data)}`, `e.g. {"port": 49134, "http": {"port": 3111}}`)
+  }
+  const parsed = v.safeParse(ConfigFileSchema, data, { abortEarly: true })
+  if (parsed.success) return parsed.output
+  const issue = parsed.issues[0]
+  const keys = (issue.path ?? []).map((p) => String(p.key))
+  if (issue.expected === 'never') {
+    // A key that is not a setting: name it, and the one it was probably meant to be.
+    const key = String(issue.input)
+    const where = keys.slice(0, -1)
+    const known = where.length === 0 ? Object.keys(ConfigFileSchema.entries) : ['port', 'maxBodyBytes', 'timeoutMs']
+    const full = [...where, key].join('.')
+    const guess = closest(key, known)
+    throw new CliError(`unknown key '${full}' in ${name}`, `${guess ? `did you mean '${[...where, guess].join('.')}'? ` : ''}the keys are ${known.map((k) => `'${[...where, k].join('.')}'`).join(', ')}`)
+  }
+  const path = keys.join('.')
+  const setting = SERVE_SETTINGS.find((s) => s.path === path)
+  const key = `'${path}' in ${name}`
+  if (!setting) throw new CliError(`'${path}' in ${name} must be an object, got ${shown(issue.input)}`, `e.g. "http": {"port": 3111}`)
+  throw new CliError(renamed(issue.message, key, false), hintFor(setting, { source: 'file', key }))
+}
+
+/** The value at `path` of the file (`http.port` → `data.http.port`). */
+const at = (data: ConfigFile, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], data)
+
+// ---------------------------------------------------------------------------------------
+// Putting it together
+
+export interface Sources {
+  /** Flag values by flag (`--http-port`); `--inspect` as true or its URL. */
+  flags: Record<string, string | true | undefined>
+  env: Record<string, string | undefined>
+  file?: LoadedConfigFile
+  cwd: string
+}
+
+/** The value of each setting from the first source that has it, checked; throws a CliError naming the key. */
+export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeConfig {
+  const origins: Record<string, Origin> = {}
+  const values: Record<string, unknown> = {}
+  for (const s of SERVE_SETTINGS) {
+    const flag = flags[s.flag]
+    const variable = env[s.env]
+    const inFile = file ? at(file.data, s.path) : undefined
+    let origin: Origin
+    let value: unknown
+    if (flag !== undefined) {
+      origin = { source: 'flag', key: s.flag }
+      value = flag === true ? true : checked(s.path, fromText(s, flag), origin, true)
+    } else if (variable !== undefined && variable !== '') {
+      origin = { source: 'env', key: s.env }
+      value = checked(s.path, fromText(s, variable), origin, true)
+    } else if (inFile !== undefined) {
+      origin = { source: 'file', key: `'${s.path}' in ${file!.name}` }
+      value = inFile
+    } else {
+      origin = { source: 'default', key: s.flag }
+      value = s.serve
+    }
+    origins[s.path] = origin
+    values[s.path] = value
+  }
+  const get = <T>(path: string) => values[path] as T
+  // A relative data folder in the file is the file's; anywhere else, the working folder's.
+  const dataDir = resolve(origins.dataDir.source === 'file' ? dirname(file!.path) : cwd, get<string>('dataDir'))
+  const inspect = get<boolean | string | undefined>('inspect')
+  // Every setting that is a createEngine option as it is goes to its path; the store is the data folder's file.
+  const options: Record<string, unknown> = { store: get<string>('store') === 'memory' ? 'memory' : { sqlite: join(dataDir, 'queues.sqlite') } }
+  for (const { path } of SERVE_SETTINGS) {
+    if (path in SERVE_ONLY) continue
+    const [head, tail] = path.split('.')
+    if (tail === undefined) options[head] = get(path)
+    else ((options[head] ??= {}) as Record<string, unknown>)[tail] = get(path)
+  }
+  // Each value passed its own schema; this is the engine's own check of the whole.
+  resolveEngineOptions(options)
+  return {
+    options: options as EngineOptions,
+    dataDir,
+    inspect: inspect === true ? {} : typeof inspect === 'string' ? { url: inspect } : undefined,
+    inspectPort: get('inspectPort'),
+    origins,
+    file: file?.path,
+  }
+}
+
+
+/** The variable that tells `ls` and `invoke` where the engine is, like `--url`. */
+export const URL_ENV = 'SIGNALBOX_URL'
+
+/**
+ * Where `ls` and `invoke` find the engine: `--url`, else `SIGNALBOX_URL`, else where
+ * `serve` would listen with the same variables and config file (`SIGNALBOX_HOST`,
+ * `SIGNALBOX_PORT`, `host` and `port` in the file; an address of every interface is
+ * reached on 127.0.0.1), else `ws://127.0.0.1:49134`.
+ */
+export function engineUrl(flag: string | undefined, env: Record<string, string | undefined>, file: { data: ConfigFile } | undefined): { url: string; key: string } {
+  if (flag !== undefined) return { url: flag, key: '--url' }
+  if (env[URL_ENV]) return { url: env[URL_ENV]!, key: URL_ENV }
+  const host = String(env[envOf('--host')] || file?.data.host || OPTION_TABLE.find((r) => r.path === 'host')!.serve)
+  const port = String(env[envOf('--port')] || file?.data.port || OPTION_TABLE.find((r) => r.path === 'port')!.serve)
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  return { url: `ws://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`, key: '--url' }
+}

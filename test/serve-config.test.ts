@@ -1,0 +1,110 @@
+/**
+ * cli/serve-config.ts alone: every `serve` flag is a variable and a config-file key;
+ * values from the three sources and the defaults, in their order of precedence; each
+ * refusal names the key as its source spells it. (test/cli.test.ts does the same through
+ * real processes.) And the pretty log takes one line per record.
+ */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { CliError } from '../cli/cli-error.js'
+import { checkConfigFile, ConfigFileSchema, engineUrl, resolveServeConfig, SERVE_SETTINGS, type LoadedConfigFile } from '../cli/serve-config.js'
+import { envOf, OPTION_TABLE } from '../core/options.js'
+
+const it = suite('serve settings')
+
+const failure = (fn: () => unknown): CliError => {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof CliError) return err
+    throw err
+  }
+  throw new Error('expected a CliError')
+}
+const file = (data: object, name = './signalbox.config.json'): LoadedConfigFile => ({ path: `/srv/app/${name.replace(/^\.\//, '')}`, name, data: checkConfigFile(data, name) })
+
+it('every serve flag has a variable and a key of the config file', () => {
+  assert.equal(
+    SERVE_SETTINGS.map((s) => s.flag),
+    OPTION_TABLE.filter((r) => r.flag).map((r) => r.flag),
+  )
+  for (const s of SERVE_SETTINGS) {
+    assert.is(s.env, envOf(s.flag))
+    assert.match(s.env, /^SIGNALBOX_[A-Z_]+$/)
+    const [head, tail] = s.path.split('.')
+    const entry = (ConfigFileSchema.entries as Record<string, unknown>)[head]
+    assert.ok(entry, `the file takes '${head}'`)
+    if (tail) assert.ok((entry as { wrapped: { entries: Record<string, unknown> } }).wrapped.entries[tail], `the file takes '${s.path}'`)
+  }
+  assert.is(envOf('--http-port'), 'SIGNALBOX_HTTP_PORT')
+})
+
+it('precedence: a flag over a variable over the file over the default, setting by setting', () => {
+  const cwd = '/work'
+  const defaults = resolveServeConfig({ flags: {}, env: {}, cwd })
+  assert.equal([defaults.options.port, defaults.options.http?.port, defaults.options.logLevel, defaults.options.store], [49134, 3111, 'info', { sqlite: '/work/.signalbox/queues.sqlite' }])
+  assert.equal(defaults.origins['http.port'], { source: 'default', key: '--http-port' })
+
+  const f = file({ port: 1, http: { port: 2, timeoutMs: 5 }, logLevel: 'warn', dataDir: 'state' })
+  const fromFile = resolveServeConfig({ flags: {}, env: {}, file: f, cwd })
+  assert.equal([fromFile.options.port, fromFile.options.http?.port, fromFile.options.http?.timeoutMs, fromFile.options.logLevel], [1, 2, 5, 'warn'])
+  assert.is(fromFile.dataDir, '/srv/app/state', "a relative dataDir in the file is the file's folder's")
+  assert.equal(fromFile.origins['http.port'], { source: 'file', key: "'http.port' in ./signalbox.config.json" })
+
+  const env = { SIGNALBOX_HTTP_PORT: '3', SIGNALBOX_LOG_LEVEL: 'error', SIGNALBOX_DATA_DIR: 'data', SIGNALBOX_INSPECT: 'true' }
+  const fromEnv = resolveServeConfig({ flags: {}, env, file: f, cwd })
+  assert.equal([fromEnv.options.port, fromEnv.options.http?.port, fromEnv.options.logLevel, fromEnv.dataDir, fromEnv.inspect], [1, 3, 'error', '/work/data', {}])
+  assert.equal(fromEnv.origins['http.port'], { source: 'env', key: 'SIGNALBOX_HTTP_PORT' })
+
+  const fromFlags = resolveServeConfig({ flags: { '--http-port': '4', '--inspect': 'ws://x:1' }, env, file: f, cwd })
+  assert.equal([fromFlags.options.port, fromFlags.options.http?.port, fromFlags.options.logLevel, fromFlags.inspect], [1, 4, 'error', { url: 'ws://x:1' }])
+  assert.equal(fromFlags.origins['http.port'], { source: 'flag', key: '--http-port' })
+  assert.is(resolveServeConfig({ flags: {}, env: { SIGNALBOX_PORT: '' }, cwd }).options.port, 49134, 'an empty variable is unset')
+  assert.is(resolveServeConfig({ flags: {}, env: { SIGNALBOX_STORE: 'memory' }, cwd }).options.store, 'memory')
+})
+
+it('refusals name the key as its source spells it, with a hint', () => {
+  const cwd = '/work'
+  const cases: Array<[() => unknown, string]> = [
+    [() => resolveServeConfig({ flags: { '--port': 'x' }, env: {}, cwd }), "--port must be a whole number from 0 to 65535, got 'x'"],
+    [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_GRACE_MS: '-5' }, cwd }), "SIGNALBOX_GRACE_MS must be a whole number from 0 to 3600000, got '-5'"],
+    [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_INSPECT: 'maybe' }, cwd }), "SIGNALBOX_INSPECT must be true, false or a ws:// URL, got 'maybe'"],
+    [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_INSPECT_PORT: '0' }, cwd }), "SIGNALBOX_INSPECT_PORT must be a whole number from 1 to 65535, got '0'"],
+    [() => file({ maxPayload: 10 }), "'maxPayload' in ./signalbox.config.json must be a whole number from 1024 to 2147483647, got 10"],
+    [() => file({ store: { sqlite: 'x' } }), "'store' in ./signalbox.config.json must be sqlite or memory, got an object"],
+    [() => file({ http: 3111 }), "'http' in ./signalbox.config.json must be an object, got 3111"],
+    [() => file({ logger: {} }), "unknown key 'logger' in ./signalbox.config.json"],
+    [() => file({ http: { host: '::' } }), "unknown key 'http.host' in ./signalbox.config.json"],
+  ]
+  for (const [fn, message] of cases) {
+    const err = failure(fn)
+    assert.is(err.message, message)
+    assert.ok(err.hint && err.hint.length > 0, `${message}: a hint`)
+    assert.is(err.exitCode, 2)
+  }
+  assert.is(failure(() => file({ loglevel: 'info' })).hint, "did you mean 'logLevel'? the keys are " + Object.keys(ConfigFileSchema.entries).map((k) => `'${k}'`).join(', '))
+})
+
+it('ls and invoke find the engine at --url, SIGNALBOX_URL, or where serve would listen', () => {
+  assert.equal(engineUrl('ws://a:1', { SIGNALBOX_URL: 'ws://b:2' }, undefined), { url: 'ws://a:1', key: '--url' })
+  assert.equal(engineUrl(undefined, { SIGNALBOX_URL: 'ws://b:2', SIGNALBOX_PORT: '5' }, undefined), { url: 'ws://b:2', key: 'SIGNALBOX_URL' })
+  assert.is(engineUrl(undefined, { SIGNALBOX_PORT: '5' }, undefined).url, 'ws://127.0.0.1:5')
+  assert.is(engineUrl(undefined, {}, file({ host: '0.0.0.0', port: 7 })).url, 'ws://127.0.0.1:7', 'every interface is reached on 127.0.0.1')
+  assert.is(engineUrl(undefined, { SIGNALBOX_HOST: '::1' }, undefined).url, 'ws://[::1]:49134')
+  assert.is(engineUrl(undefined, {}, undefined).url, 'ws://127.0.0.1:49134')
+})
+
+it('the pretty log (a terminal) takes one line per record, its fields on that line', () => {
+  const logger = fileURLToPath(new URL('../adapters/logger.js', import.meta.url))
+  const script = `import { createLogger } from ${JSON.stringify(logger)}; const log = createLogger('info', { pretty: true }); log.info({ worker_id: 'w1', worker: 'billing', error: { code: 'x', message: 'y' } }, 'trigger registration refused'); log.warn({ a: 1 }, 'second')`
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })
+  assert.is(r.status, 0, r.stderr)
+  const lines = r.stderr.trimEnd().split('\n')
+  assert.is(lines.length, 2, r.stderr)
+  assert.match(lines[0], /trigger registration refused.*"worker":\s*"billing"/)
+  assert.match(lines[1], /second.*"a":\s*1/)
+})
+
+it.run()

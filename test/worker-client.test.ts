@@ -1,0 +1,113 @@
+/**
+ * Workers that wait, and refusals nobody can miss: `connectWorker` keeps trying an engine
+ * that is not up yet (logging each attempt) until it comes, or until `connectTimeoutMs`
+ * passes; a refused `registerTrigger` resolves with the error and is also reported to
+ * `onError` and logged, over every transport.
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { createEngine } from '../adapters/engine.js'
+import { connectWorker } from '../client/ws-client.js'
+import { captureLogger, eachWithEngine, limit, until, type EngineCtx } from './harness.js'
+import { peersOver, transports } from './transports.js'
+
+/** A port nothing listens on (listened on, then closed). */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+const waits = suite('connectWorker waits for the engine')
+
+waits('started before the engine: it logs each attempt, then connects once the engine is up, and works', limit(async () => {
+  const port = await freePort()
+  const log = captureLogger()
+  let connected = false
+  const pending = connectWorker(`ws://127.0.0.1:${port}`, { name: 'early', initialDelayMs: 20, maxDelayMs: 100, logger: log }).then((w) => ((connected = true), w))
+  await until(() => log.records.filter((r) => r.level === 'warn').length >= 2, 3000, 'two failed attempts logged')
+  const attempt = log.records[0]
+  assert.match(attempt.msg, new RegExp(`^cannot reach the engine at ws://127\\.0\\.0\\.1:${port}: nothing is listening there \\(ECONNREFUSED\\); trying again in \\d+ ms \\(attempt 1\\)$`))
+  assert.is(attempt.url, `ws://127.0.0.1:${port}`)
+  assert.is(connected, false)
+  const engine = await createEngine({ port, logger: captureLogger() })
+  try {
+    const w = await pending
+    try {
+      w.registerFunction('early::hello', () => 'hi')
+      assert.is(await w.invoke('early::hello'), 'hi')
+      const { workers } = await w.invoke<{ workers: Array<{ name?: string }> }>('engine::workers::list')
+      assert.equal(workers.map((x) => x.name), ['early'])
+    } finally {
+      w.close()
+    }
+  } finally {
+    await engine.stop()
+  }
+}))
+
+waits('connectTimeoutMs: it gives up after the deadline, saying why; 0 tries once', limit(async () => {
+  const port = await freePort()
+  const log = captureLogger()
+  const started = Date.now()
+  const err = await connectWorker(`ws://127.0.0.1:${port}`, { initialDelayMs: 20, maxDelayMs: 50, connectTimeoutMs: 300, logger: log }).then(
+    () => undefined,
+    (e: Error) => e,
+  )
+  const took = Date.now() - started
+  assert.instance(err, Error)
+  assert.is(err!.message, `Cannot reach the engine at ws://127.0.0.1:${port}: nothing is listening there (ECONNREFUSED)`)
+  assert.ok(took >= 200, `it kept trying for the deadline (${took} ms)`)
+  assert.ok(log.records.length >= 3, `each attempt was logged (${log.records.length})`)
+
+  const once = captureLogger()
+  const err0 = await connectWorker(`ws://127.0.0.1:${port}`, { connectTimeoutMs: 0, logger: once }).then(
+    () => undefined,
+    (e: Error) => e,
+  )
+  assert.match(err0!.message, 'nothing is listening there')
+  assert.equal(once.records, [], 'one attempt, nothing to retry')
+}))
+
+waits.run()
+
+for (const transport of transports) {
+  const it = suite<EngineCtx>(`a refused registerTrigger is seen over ${transport.name}`)
+  eachWithEngine(it)
+  const { worker } = peersOver(transport)
+
+  it('the result carries the error; onError and the log get it too, once', limit(async (ctx) => {
+    // Over WebSocket the worker logs to the logger it was given; in-process, to the engine's.
+    const log = transport.name === 'websocket' ? captureLogger() : ctx.engine.log
+    const w = transport.name === 'websocket' ? await connectWorker(ctx.engine.url!, { name: 'jobs', logger: log, reconnect: false }) : await worker(ctx, { name: 'jobs' })
+    ctx.closers.push(() => w.close())
+    const seen: Array<[unknown, unknown]> = []
+    w.onError((error, ref) => seen.push([error, ref]))
+    w.registerFunction('jobs::nightly', () => null)
+    const result = await w.registerTrigger({ id: 'nightly', trigger_type: 'cron', function_id: 'jobs::nightly', config: { schedule: '@hourlly' } })
+    const error = {
+      code: 'invalid_config',
+      message: "Invalid cron expression: '@hourlly'",
+      details: "'@hourlly' is not a nickname; did you mean '@hourly'? (nicknames: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly)",
+    }
+    assert.equal(result.error, error)
+    assert.equal(seen, [[error, { type: 'registertrigger', id: 'nightly' }]])
+    const warned = log.records.filter((r) => r.msg.startsWith("trigger 'nightly'"))
+    assert.equal(warned.map((r) => [r.level, r.msg]), [
+      ['warn', `trigger 'nightly' (cron → jobs::nightly) was refused: invalid_config: Invalid cron expression: '@hourlly' (${error.details})`],
+    ])
+    // A refusal the client makes itself is reported the same way.
+    await w.registerTrigger({ id: '', trigger_type: 'cron', function_id: 'jobs::nightly', config: {} })
+    assert.is(seen.length, 2)
+    assert.equal(seen[1][1], { type: 'registertrigger', id: '' })
+    // An accepted one is not.
+    assert.is((await w.registerTrigger({ id: 'ok', trigger_type: 'cron', function_id: 'jobs::nightly', config: { schedule: '@hourly' } })).error, undefined)
+    assert.is(seen.length, 2)
+  }))
+
+  it.run()
+}
