@@ -110,7 +110,7 @@ Usage: signalbox <command> [options]
 Commands:
 ${optionLines([
   ['serve', 'Run the engine: workers on WebSocket, http triggers on HTTP'],
-  ['ls <list>', `List what a running engine has: ${Object.keys(LISTS).join(', ')}`],
+  ['ls <list>', `List a running engine's ${Object.keys(LISTS).slice(0, -1).join(', ')} or ${Object.keys(LISTS).at(-1)}`],
   ['invoke <function_id> [json]', 'Call a function on a running engine and print its result'],
   ['help [command]', "Show a command's usage, options and examples"],
 ])}

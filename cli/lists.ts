@@ -85,6 +85,21 @@ export const LISTS: Readonly<Record<string, ListSpec>> = {
       ['DESCRIPTION', (t) => t.description],
     ],
   },
+  queues: {
+    describe: 'queues: messages ready, in flight, delayed and dead-lettered, the oldest message, consumers',
+    fn: 'engine::queue::list',
+    key: 'queues',
+    columns: [
+      ['QUEUE', (q) => q.queue_name],
+      ['READY', (q) => q.ready],
+      ['IN_FLIGHT', (q) => q.in_flight],
+      ['DELAYED', (q) => q.delayed],
+      ['DEAD_LETTERED', (q) => q.dead_lettered],
+      ['OLDEST', (q) => (q.oldest_message_age_seconds === undefined ? undefined : `${q.oldest_message_age_seconds} s`)],
+      ['FIFO', (q) => (q.fifo ? 'yes' : 'no')],
+      ['CONSUMERS', (q, ctx) => (q.consumers ?? []).map((c: Row) => `${c.trigger_id} → ${c.function_id} (${ctx.worker(c.worker_id)})`).join(', ')],
+    ],
+  },
 }
 
 /** A worker as the lists show it, given the names from `engine::workers::list`. */

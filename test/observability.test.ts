@@ -239,6 +239,13 @@ it('signalbox ls and invoke talk to a running engine', limit(async () => {
     assert.equal(jsonWorkers.map((x: { name: string }) => x.name), ['billing'], '--json leaves the CLI out too')
     const types = await runCli(['ls', 'types', ...url])
     assert.match(types.stdout, /http\s+engine/)
+    // Queues: their counts, the oldest message, and who consumes them.
+    await w.invoke('engine::queue::send', { queue_name: 'later', body: 1, delay_seconds: 600 })
+    const queues = await runCli(['ls', 'queues', ...url])
+    assert.is(queues.code, 0, queues.stderr)
+    assert.match(queues.stdout, /^QUEUE\s+READY\s+IN_FLIGHT\s+DELAYED\s+DEAD_LETTERED\s+OLDEST\s+FIFO\s+CONSUMERS/)
+    assert.match(queues.stdout, new RegExp(`invoices\\s+0\\s+0\\s+0\\s+0\\s+-\\s+no\\s+batch → invoices::total \\(billing \\(${short}\\)\\)`))
+    assert.match(queues.stdout, /later\s+0\s+0\s+1\s+0\s+\d+ s\s+no\s+-?/)
     const call = await runCli(['invoke', 'invoices::total', '{"items":[1,2,39]}', ...url])
     assert.is(call.code, 0, call.stderr)
     assert.is(call.stdout.trim(), '42')
@@ -257,7 +264,7 @@ it('signalbox ls and invoke talk to a running engine', limit(async () => {
     assert.match(badJson.stderr, /^signalbox: the input is not valid JSON: [^\n]+\nhint: give the input as one argument, quoted for the shell: signalbox invoke invoices::total '\{"name":"Ada"\}'\n$/)
     const badList = await runCli(['ls', 'triggres', ...url])
     assert.is(badList.code, 2)
-    assert.is(badList.stderr, "signalbox: there is no list 'triggres'\nhint: did you mean 'triggers'? the lists are workers, functions, triggers, types\n")
+    assert.is(badList.stderr, "signalbox: there is no list 'triggres'\nhint: did you mean 'triggers'? the lists are workers, functions, triggers, types, queues\n")
     w.close()
   } finally {
     await engine.stop()
