@@ -323,8 +323,32 @@ export function createSqliteQueueStore(path: string): QueueStore {
     if (o.deduplication) rememberId.run(queue, o.deduplication.id, message_id, o.now + o.deduplication.windowMs)
     return { message_id, duplicate: false }
   }
-  /** A send with a deduplication id reads and writes two tables: one transaction. Without, one INSERT is atomic alone. */
-  const sendDeduplicated = db.transaction(store)
+  /**
+   * Group commit: the sends made in one turn of the event loop are written in one
+   * transaction (SQLite's cost is per commit, not per row), in the order they were made,
+   * and each send resolves once its transaction has committed, so a send that was
+   * answered is durable.
+   */
+  type Pending = { queue: string; body: unknown; o: Parameters<QueueStore['send']>[2]; resolve: (r: { message_id: string; duplicate: boolean }) => void; reject: (err: unknown) => void }
+  let pending: Pending[] = []
+  const commit = db.transaction((batch: Pending[]) => batch.map((p) => store(p.queue, p.body, p.o)))
+  const flush = () => {
+    const batch = pending
+    pending = []
+    let results: Array<{ message_id: string; duplicate: boolean }>
+    try {
+      results = commit(batch)
+    } catch (err) {
+      for (const p of batch) p.reject(err)
+      return
+    }
+    batch.forEach((p, i) => p.resolve(results[i]))
+  }
+  const send = (queue: string, body: unknown, o: Parameters<QueueStore['send']>[2]) =>
+    new Promise<{ message_id: string; duplicate: boolean }>((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush)
+      pending.push({ queue, body, o, resolve, reject })
+    })
   const redrive = db.transaction((dlq: string, ids: string[] | undefined, now: number) => {
     let n = 0
     const targets = new Set<string>()
@@ -341,7 +365,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
 
   return {
     kind: 'sqlite',
-    send: async (queue, body, o) => (o.deduplication ? sendDeduplicated(queue, body, o) : store(queue, body, o)),
+    send,
     receive: async (queue, o) => receive(queue, o),
     ack: async (queue, leases, now) => ack(queue, leases, now),
     fail: async (queue, leases, error, o) => fail(queue, leases, error, o),
@@ -363,6 +387,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
       return out
     },
     async close() {
+      if (pending.length > 0) flush()
       db.close()
     },
   }

@@ -3,8 +3,9 @@
  * memory and SQLite stores (adapters/) implement this interface and pass one shared test
  * suite; a store on a network (NATS JetStream) can implement the same, which is why every
  * operation returns a promise. Each operation is atomic, so competing consumers never get
- * one message twice within its visibility timeout; the local stores do their work when
- * called, so operations take effect in the order they are made. Times are milliseconds
+ * one message twice within its visibility timeout, and operations take effect in the order
+ * they are made; a send is visible to receives once its promise has resolved (the SQLite
+ * store commits the sends of one turn together). Times are milliseconds
  * since the epoch, given by the caller (`now`), so the rules can be tested at any time
  * without waiting.
  *
