@@ -142,14 +142,20 @@ export class WorkerClient {
   /** Called by the transport when a connection opens: reattach, then replay everything. */
   attach(link: Link): void {
     this.link = link
-    if (this.workerId !== undefined) this.send({ type: 'reattach', previous_worker_id: this.workerId, reattach_token: this.reattachToken })
     // The name first, so that the engine's log names the worker in what follows.
     if (this.name !== undefined) {
       this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { name: this.name, runtime: 'node', version: process.version, pid: process.pid }, action: { type: 'void' } })
     }
-    for (const [id, t] of this.triggerTypes) this.send({ type: 'registertriggertype', id, description: t.description })
+    // Functions and the triggers bound to other workers' types come back before the reattach
+    // retires the previous session, so its routes, schedules and consumers never lapse: the
+    // engine shares a route bound alike, and runs a schedule registered alike once per tick.
     for (const [id, f] of this.functions) this.send({ ...f.options, type: 'registerfunction', id })
-    for (const id of [...this.triggers.keys()]) this.replayTrigger(id)
+    const own = (id: string) => this.triggerTypes.has(this.triggers.get(id)!.trigger_type)
+    for (const id of [...this.triggers.keys()]) if (!own(id)) this.replayTrigger(id)
+    // Trigger types after it: the previous session held them until it was retired.
+    if (this.workerId !== undefined) this.send({ type: 'reattach', previous_worker_id: this.workerId, reattach_token: this.reattachToken })
+    for (const [id, t] of this.triggerTypes) this.send({ type: 'registertriggertype', id, description: t.description })
+    for (const id of [...this.triggers.keys()]) if (own(id)) this.replayTrigger(id)
   }
 
   /**

@@ -36,6 +36,8 @@ export interface Binding {
 /** What a request finds. */
 export type RouteMatch =
   | { kind: 'route'; binding: Binding; path_params: Record<string, string> }
+  /** A path parameter is not valid percent-encoding (`/items/100%/view`): the request is refused, never passed on raw. */
+  | { kind: 'bad-path'; param: string; value: string }
   /** The path is routed, but not for this method: `allow` lists the methods that are. */
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'not-found' }
@@ -122,11 +124,15 @@ export class RouteTable {
       const entries: Array<[string, string]> = []
       for (const name in found.params) {
         const value = found.params[name]
-        let decoded = value
+        const key = name === REST_PARAM ? '*' : name
+        let decoded: string
         try {
-          decoded = decodeURIComponent(value)
-        } catch {}
-        entries.push([name === REST_PARAM ? '*' : name, decoded])
+          decoded = value.includes('%') ? decodeURIComponent(value) : value
+        } catch {
+          // `100%` would reach the function as `100%25` does: a different request made the same.
+          return { kind: 'bad-path', param: key, value }
+        }
+        entries.push([key, decoded])
       }
       return { kind: 'route', binding: found.data, path_params: Object.fromEntries(entries) }
     }

@@ -131,6 +131,8 @@ export const errors = {
   methodNotAllowed: (method: string, path: string, allow: string) => errorBody('method_not_allowed', `${method} is not allowed on ${path}; allowed: ${allow}`),
   badRequestTarget: (url: string | undefined) => errorBody('bad_request', `Cannot read the request target ${JSON.stringify(url)}`),
   badRequest: (why: string) => errorBody('bad_request', `Could not read the request: ${why}`),
+  badPathParam: (param: string, value: string) =>
+    errorBody('bad_request', `Path parameter '${param}' is not valid percent-encoding: ${JSON.stringify(value.length > 200 ? value.slice(0, 200) + '…' : value)} (write '%' as '%25')`),
   bodyNotJson: (why: string) => errorBody('invalid_json', `Request body is not valid JSON: ${why}`),
   bodyTooLarge: (limit: number, declared?: number) =>
     errorBody('payload_too_large', declared !== undefined ? `Request body of ${declared} bytes exceeds the limit of ${limit} bytes` : `Request body exceeds the limit of ${limit} bytes`),

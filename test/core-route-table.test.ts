@@ -149,11 +149,12 @@ it('match: path parameters are percent-decoded', () => {
   assert.equal(params(t, 'GET', '/tree/x%20y/z'), { '*': 'x y/z' })
 })
 
-it('match: a malformed escape is left as it came', () => {
+it('match: a malformed escape is refused, never passed on as the escape it would be mistaken for', () => {
   const t = new RouteTable()
   t.add(h('w', 'g'), 'f', route('GET', '/files/:name'))
-  assert.equal(params(t, 'GET', '/files/%E0%A4%A'), { name: '%E0%A4%A' })
-  assert.equal(params(t, 'GET', '/files/100%'), { name: '100%' })
+  assert.equal(t.match('GET', '/files/%E0%A4%A'), { kind: 'bad-path', param: 'name', value: '%E0%A4%A' })
+  assert.equal(t.match('GET', '/files/100%'), { kind: 'bad-path', param: 'name', value: '100%' })
+  assert.equal(params(t, 'GET', '/files/100%25'), { name: '100%' }, 'the escape itself is decoded')
 })
 
 it('match: a parameter named __proto__ is an own key', () => {

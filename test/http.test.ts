@@ -183,8 +183,11 @@ for (const transport of transports) {
     // Non-ASCII in a route's own text matches the percent-encoded form clients send.
     await route(w, 'r6', 'param', { path: '/städte/:name' })
     assert.equal((await get(ctx, '/städte/köln')).json, { fn: 'param', params: { name: 'köln' }, path: '/st%C3%A4dte/k%C3%B6ln' })
-    // A malformed escape is passed on as it came rather than refused.
-    assert.equal((await get(ctx, '/users/100%')).json.params, { id: '100%' })
+    // A malformed escape is refused: `100%` must not reach the function as `100%25` does.
+    const malformed = await get(ctx, '/users/100%')
+    assert.is(malformed.status, 400)
+    assert.equal(malformed.json, { error: { code: 'bad_request', message: `Path parameter 'id' is not valid percent-encoding: "100%" (write '%' as '%25')` } })
+    assert.equal((await get(ctx, '/users/100%25')).json.params, { id: '100%' })
     // The most specific path bound for the request's own method wins: GET falls through
     // the POST-only static route to the GET :param route.
     assert.equal((await get(ctx, '/items/special')).json, { fn: 'param', params: { id: 'special' }, path: '/items/special' })
