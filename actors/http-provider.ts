@@ -51,7 +51,15 @@ function failure(outcome: Outcome, function_id: string): { status: number; error
 export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, { close(): void }>({
   context: () => new RouteTable(),
   open({ context: routes, input, system, sendBack }) {
-    const server = createServer((req, res) => {
+    // Slow clients are cut off: Node checks the header and request deadlines every
+    // `connectionsCheckingInterval`, so that interval follows the shortest deadline.
+    const server = createServer({
+      headersTimeout: input.headersTimeoutMs,
+      requestTimeout: input.requestTimeoutMs,
+      keepAliveTimeout: input.keepAliveTimeoutMs,
+      maxHeaderSize: input.maxHeaderBytes,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(input.headersTimeoutMs, input.requestTimeoutMs) / 4))),
+    }, (req, res) => {
       const method = (req.method ?? 'GET').toUpperCase()
       const at = target(req)
       if (!at) return writeError(res, 400, errors.badRequestTarget(req.url))
@@ -99,9 +107,11 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
           else writeError(res, 400, errors.badRequest((err as Error).message))
         })
     })
-    server.keepAliveTimeout = 5000
-    server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+    server.maxConnections = input.maxConnections
+    // A request Node could not read: a head too large (431), a client too slow (408), or bytes that are not HTTP (400).
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
       else socket.destroy()
     })
     server.once('error', (err: NodeJS.ErrnoException) => sendBack({ type: 'provider.failed', provider: 'http', message: `HTTP listener: ${err.message}`, reason: err.code }))

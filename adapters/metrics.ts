@@ -110,6 +110,10 @@ export function createMetrics(actor: EngineActor): Metrics {
   const registrations = new Counter({ name: 'signalbox_trigger_registrations_total', help: 'Trigger registration results by code (ok for success)', labelNames: ['code'], registers: [registry] })
   const errorFrames = new Counter({ name: 'signalbox_error_frames_total', help: 'Error frames sent to workers by code', labelNames: ['code'], registers: [registry] })
 
+  /** Calls the invocations actor waits for an answer to, from its call table. */
+  const callsInFlight = () => actorsOf(system).invocations()?.getSnapshot().context.size ?? 0
+  new Gauge({ name: 'signalbox_calls_in_flight', help: 'Calls sent to workers and not yet answered', registers: [registry], collect() { this.set(callsInFlight()) } })
+  new Gauge({ name: 'signalbox_heap_used_bytes', help: "The engine process's V8 heap in use, in bytes", registers: [registry], collect() { this.set(process.memoryUsage().heapUsed) } })
   const calls = actorsOf(system).invocations()
   calls?.on('invocation.ended', (e) => {
     invocations.inc({ source: e.source, outcome: e.outcome })
@@ -131,6 +135,8 @@ export function createMetrics(actor: EngineActor): Metrics {
         sessions: Object.keys(catalog.workers).length,
         functions: Object.keys(catalog.functions).length,
         triggers: triggerCounts(actor).byType,
+        calls_in_flight: callsInFlight(),
+        heap_used_bytes: process.memoryUsage().heapUsed,
       }
     },
     render: () => registry.metrics(),

@@ -50,6 +50,11 @@ export const OPTION_TABLE: readonly OptionRow[] = [
   { path: 'http.host', library: undefined, serve: undefined, meaning: "Interface of the HTTP listener; default: the engine's `host`." },
   { path: 'http.maxBodyBytes', flag: '--http-max-body', library: 1_048_576, serve: 1_048_576, meaning: 'Largest HTTP request body in bytes (0–2147483647); a larger one is answered 413.' },
   { path: 'http.timeoutMs', flag: '--http-timeout-ms', library: 30_000, serve: 30_000, meaning: 'How long an http trigger waits for its function (ms, 1–2147483647) unless its config sets `timeout_ms`; then 504.' },
+  { path: 'http.headersTimeoutMs', flag: '--http-headers-timeout-ms', library: 10_000, serve: 10_000, meaning: "How long a client may take to send a request's headers (ms, 100–2147483647); a slower one is cut off (408)." },
+  { path: 'http.requestTimeoutMs', flag: '--http-request-timeout-ms', library: 30_000, serve: 30_000, meaning: 'How long a client may take to send a whole request, body included (ms, 100–2147483647); a slower one is cut off (408).' },
+  { path: 'http.keepAliveTimeoutMs', flag: '--http-keep-alive-ms', library: 5_000, serve: 5_000, meaning: 'How long an idle keep-alive connection stays open (ms, 0–2147483647; 0: no keep-alive).' },
+  { path: 'http.maxConnections', flag: '--http-max-connections', library: 10_000, serve: 10_000, meaning: 'Most HTTP connections open at once (1–1000000); past it, new connections are closed at once.' },
+  { path: 'http.maxHeaderBytes', flag: '--http-max-header-bytes', library: 16_384, serve: 16_384, meaning: "Largest request head (request line and headers) in bytes (1024–1048576); a larger one is answered 431." },
   { path: 'store', flag: '--store', library: 'memory', serve: 'sqlite', meaning: "Where queued messages live: `'memory'` (gone with the process) or `{ sqlite: '<file>' }` (durable, WAL mode). `serve` takes `sqlite` or `memory`." },
   { path: 'dataDir', flag: '--data-dir', library: undefined, serve: './.signalbox', meaning: '`serve` only: the folder of the SQLite store (`queues.sqlite`).' },
   { path: 'deduplicationWindowSeconds', flag: '--deduplication-window-seconds', library: 300, serve: 300, meaning: 'How long a queue remembers a `deduplication_id` (seconds, 1–86400): a send with the same id within it stores nothing and answers the first message id (SQS FIFO: 5 minutes).' },
@@ -129,6 +134,11 @@ export const EngineOptionsSchema = v.strictObject(
           host: v.optional(text('http.host')),
           maxBodyBytes: v.optional(wholeNumber('http.maxBodyBytes', 0, MAX_MS)),
           timeoutMs: v.optional(ms('http.timeoutMs')),
+          headersTimeoutMs: v.optional(ms('http.headersTimeoutMs', 100)),
+          requestTimeoutMs: v.optional(ms('http.requestTimeoutMs', 100)),
+          keepAliveTimeoutMs: v.optional(wholeNumber('http.keepAliveTimeoutMs', 0, MAX_MS)),
+          maxConnections: v.optional(wholeNumber('http.maxConnections', 1, 1_000_000)),
+          maxHeaderBytes: v.optional(wholeNumber('http.maxHeaderBytes', 1024, 1_048_576)),
         },
         objectMessage('http'),
       ),
@@ -171,7 +181,17 @@ export type EngineOptions = v.InferInput<typeof EngineOptionsSchema>
 export interface ResolvedOptions {
   host: string
   port?: number
-  http?: { host: string; port: number; maxBodyBytes: number; timeoutMs: number }
+  http?: {
+    host: string
+    port: number
+    maxBodyBytes: number
+    timeoutMs: number
+    headersTimeoutMs: number
+    requestTimeoutMs: number
+    keepAliveTimeoutMs: number
+    maxConnections: number
+    maxHeaderBytes: number
+  }
   store: { kind: 'memory' } | { kind: 'sqlite'; path: string }
   deduplicationWindowSeconds: number
   registrationTimeoutMs: number
@@ -222,6 +242,11 @@ export function resolveEngineOptions(options: unknown = {}): ResolvedOptions {
   }
   const o = parsed.output
   const host = o.host ?? lib<string>('host')
+  const headersTimeoutMs = o.http?.headersTimeoutMs ?? lib<number>('http.headersTimeoutMs')
+  const requestTimeoutMs = o.http?.requestTimeoutMs ?? lib<number>('http.requestTimeoutMs')
+  if (o.http && headersTimeoutMs > requestTimeoutMs) {
+    throw new RangeError(`createEngine: option 'http.headersTimeoutMs' (${headersTimeoutMs}) must not be more than 'http.requestTimeoutMs' (${requestTimeoutMs}): the headers are part of the request`)
+  }
   return {
     host,
     port: o.port,
@@ -230,6 +255,11 @@ export function resolveEngineOptions(options: unknown = {}): ResolvedOptions {
       port: o.http.port,
       maxBodyBytes: o.http.maxBodyBytes ?? lib<number>('http.maxBodyBytes'),
       timeoutMs: o.http.timeoutMs ?? lib<number>('http.timeoutMs'),
+      headersTimeoutMs,
+      requestTimeoutMs,
+      keepAliveTimeoutMs: o.http.keepAliveTimeoutMs ?? lib<number>('http.keepAliveTimeoutMs'),
+      maxConnections: o.http.maxConnections ?? lib<number>('http.maxConnections'),
+      maxHeaderBytes: o.http.maxHeaderBytes ?? lib<number>('http.maxHeaderBytes'),
     },
     store: o.store === undefined || o.store === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: o.store.sqlite },
     deduplicationWindowSeconds: o.deduplicationWindowSeconds ?? lib<number>('deduplicationWindowSeconds'),

@@ -237,6 +237,15 @@ export interface HttpProviderInput {
   maxBodyBytes: number
   /** Answer deadline for a route whose config sets no `timeout_ms`; past it, 504. */
   timeoutMs: number
+  /** How long a client may take to send its headers, and its whole request (ms). */
+  headersTimeoutMs: number
+  requestTimeoutMs: number
+  /** How long an idle keep-alive connection stays open (ms; 0: none). */
+  keepAliveTimeoutMs: number
+  /** Most connections open at once. */
+  maxConnections: number
+  /** Largest request head in bytes. */
+  maxHeaderBytes: number
 }
 
 export type HttpProviderEvent =

@@ -17,6 +17,7 @@
  */
 import type { ActorRef, ActorSystem, AnyActorRef, EventObject, Snapshot } from 'xstate'
 import type { CatalogEvent, CatalogState } from '../core/catalog.js'
+import type { CallTable } from '../core/call-table.js'
 import type {
   CronProviderEvent,
   HttpProviderEvent,
@@ -56,7 +57,7 @@ export const actorIds = {
 type With<T> = Snapshot<unknown> & { context: T }
 
 export type CatalogRef = ActorRef<With<CatalogState>, CatalogEvent>
-export type InvocationsRef = ActorRef<Snapshot<unknown>, InvocationsEvent, InvocationsEmitted>
+export type InvocationsRef = ActorRef<With<CallTable<unknown>>, InvocationsEvent, InvocationsEmitted>
 export type HttpProviderRef = ActorRef<Snapshot<unknown>, HttpProviderEvent>
 export type CronProviderRef = ActorRef<Snapshot<unknown>, CronProviderEvent>
 export type QueueProviderRef = ActorRef<Snapshot<unknown>, QueueProviderEvent>
