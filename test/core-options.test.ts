@@ -72,7 +72,7 @@ it('given values pass through, http.host defaults to host', () => {
   const r = resolveEngineOptions({
     host: '0.0.0.0',
     port: 65_535,
-    http: { port: 0, maxBodyBytes: 0, timeoutMs: MAX_MS },
+    http: { port: 0, maxBodyBytes: 0, timeoutMs: MAX_MS, headersTimeoutMs: 100, requestTimeoutMs: 200, keepAliveTimeoutMs: 0, maxConnections: 1, maxHeaderBytes: 1024 },
     registrationTimeoutMs: 1,
     invocationTimeoutMs: 2,
     graceMs: 0,
@@ -82,7 +82,16 @@ it('given values pass through, http.host defaults to host', () => {
     logger,
     inspect,
   })
-  assert.equal(r.http, { host: '0.0.0.0', port: 0, maxBodyBytes: 0, timeoutMs: MAX_MS })
+  assert.equal(r.http, { host: '0.0.0.0', port: 0, maxBodyBytes: 0, timeoutMs: MAX_MS, headersTimeoutMs: 100, requestTimeoutMs: 200, keepAliveTimeoutMs: 0, maxConnections: 1, maxHeaderBytes: 1024 })
+  const late = (() => {
+    try {
+      resolveEngineOptions({ http: { port: 0, headersTimeoutMs: 5000, requestTimeoutMs: 1000 } })
+    } catch (e) {
+      return e as Error
+    }
+  })()
+  assert.instance(late, RangeError)
+  assert.is(late!.message, "createEngine: option 'http.headersTimeoutMs' (5000) must not be more than 'http.requestTimeoutMs' (1000): the headers are part of the request")
   assert.is(r.host, '0.0.0.0')
   assert.is(r.port, 65_535)
   assert.is(r.registrationTimeoutMs, 1)
