@@ -7,6 +7,10 @@
  * Per trigger, as with a job of its own: its first tick is the first one after it was
  * added; a tick while its previous run is in flight is skipped unless its config sets
  * `overlap`.
+ *
+ * Replicas: a trigger registered alike by several sessions (the same trigger id and
+ * function, on the same schedule and zone: replicas of one worker, or a worker and the
+ * session it is replacing) runs once per tick, on one of them in turn.
  */
 import { normalisedPattern, type CronSchedule } from './cron-config.js'
 
@@ -37,8 +41,13 @@ export interface Job {
 
 const holderKey = (worker_id: string, trigger_id: string) => `${worker_id}\u0000${trigger_id}`
 
+/** What makes subscriptions of one job replicas of one trigger. */
+const replicaKey = (sub: Subscription) => `${sub.trigger_id}\u0000${sub.function_id}`
+
 export class CronTable {
   private readonly jobs = new Map<string, Job>()
+  /** Whose turn it is among a trigger's replicas, by job and replica key. */
+  private readonly turns = new Map<string, number>()
   /** The job each subscription belongs to, by holder key. */
   private readonly held = new Map<string, Job>()
 
@@ -84,23 +93,43 @@ export class CronTable {
     const job = this.held.get(holder)
     if (!job) return undefined
     this.held.delete(holder)
+    const sub = job.triggers.get(holder)
     job.triggers.delete(holder)
+    if (sub && ![...job.triggers.values()].some((other) => replicaKey(other) === replicaKey(sub))) this.turns.delete(`${job.key}\u0000${replicaKey(sub)}`)
     if (job.triggers.size > 0) return undefined
     this.jobs.delete(job.key)
     return job.key
   }
 
-  /** A tick of `job` scheduled at `scheduled` (ms): the triggers that run now (counted as running) and those that skip it. */
+  /**
+   * A tick of `job` scheduled at `scheduled` (ms): the triggers that run now (counted as
+   * running) and those that skip it. Replicas of one trigger count as one: it runs once, on
+   * the next replica in turn whose subscription is older than the tick, and skips while
+   * any replica's run is in flight (unless `overlap`).
+   */
   tick(job: Job, scheduled: number): { run: Subscription[]; skip: Subscription[] } {
     const run: Subscription[] = []
     const skip: Subscription[] = []
+    const replicas = new Map<string, Subscription[]>()
     for (const sub of job.triggers.values()) {
-      if (sub.since >= scheduled) continue
-      if (sub.running > 0 && !sub.overlap) skip.push(sub)
-      else {
-        sub.running++
-        run.push(sub)
+      const key = replicaKey(sub)
+      const list = replicas.get(key)
+      if (list) list.push(sub)
+      else replicas.set(key, [sub])
+    }
+    for (const [key, subs] of replicas) {
+      const eligible = subs.filter((sub) => sub.since < scheduled)
+      if (eligible.length === 0) continue
+      const turnKey = `${job.key}\u0000${key}`
+      const turn = this.turns.get(turnKey) ?? 0
+      const chosen = eligible[turn % eligible.length]
+      if (subs.some((sub) => sub.running > 0) && !chosen.overlap) {
+        skip.push(chosen)
+        continue
       }
+      this.turns.set(turnKey, turn + 1)
+      chosen.running++
+      run.push(chosen)
     }
     return { run, skip }
   }

@@ -2,7 +2,8 @@
  * core/cron-table.ts, alone: triggers share one job per normalised pattern and canonical
  * time zone; subscribe / unsubscribe report the jobs their driver must start and stop;
  * a tick runs the triggers subscribed before it, and skips those still running unless
- * they allow overlap; list() and the inspector's JSON.
+ * they allow overlap; replicas of one trigger run once per tick, in turn; list() and the
+ * inspector's JSON.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -179,6 +180,36 @@ it('tick: returns the subscriptions themselves, so finished() counts down the ri
   assert.is(run[0], job.triggers.get('w\u0000a'))
   t.finished(run[0])
   assert.is(job.triggers.get('w\u0000a')?.running, 0)
+})
+
+it('tick: replicas of one trigger (same trigger id and function, other sessions) run once per tick, in turn', () => {
+  const t = new CronTable(canonicalZone)
+  const { job } = t.subscribe(trig('w1', 'nightly', 'f'), sched('* * * * * *'), 0)
+  t.subscribe(trig('w2', 'nightly', 'f'), sched('* * * * * *'), 0)
+  // Another function under the same trigger id is not a replica.
+  t.subscribe(trig('w3', 'nightly', 'g'), sched('* * * * * *'), 0)
+  const workers: string[] = []
+  for (let tick = 1; tick <= 4; tick++) {
+    const { run, skip } = t.tick(job, tick * 1000)
+    assert.equal(skip, [])
+    assert.equal(run.map((s) => s.function_id).sort(), ['f', 'g'])
+    const f = run.find((s) => s.function_id === 'f')!
+    workers.push(f.worker_id)
+    for (const sub of run) t.finished(sub)
+  }
+  assert.equal(workers, ['w1', 'w2', 'w1', 'w2'])
+  // While one replica's run is in flight, the trigger skips the tick on every replica.
+  const busy = t.tick(job, 5000).run.find((s) => s.function_id === 'f')!
+  const next = t.tick(job, 6000)
+  assert.equal(next.run.map((s) => s.function_id), [])
+  assert.equal(next.skip.map((s) => s.function_id).sort(), ['f', 'g'])
+  t.finished(busy)
+  // A replica added after a tick is not eligible for it; once the others leave it runs alone.
+  t.subscribe(trig('w4', 'nightly', 'f'), sched('* * * * * *'), 7000)
+  t.unsubscribe('w1', 'nightly')
+  t.unsubscribe('w2', 'nightly')
+  assert.equal(t.tick(job, 7000).run.filter((s) => s.function_id === 'f'), [])
+  assert.equal(t.tick(job, 8000).run.filter((s) => s.function_id === 'f').map((s) => s.worker_id), ['w4'])
 })
 
 it('list: every job with its pattern, zone and number of triggers', () => {
