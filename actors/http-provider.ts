@@ -21,7 +21,10 @@ import { fromTable } from './table-actor.js'
 const header = (value: string | string[] | undefined): string | undefined => (typeof value === 'string' ? value : undefined)
 
 /** HTTP status for an error the engine itself gives a call. */
-const statusFor: Record<string, number> = { function_not_found: 503, worker_disconnected: 503, invocation_timeout: 504 }
+const statusFor: Record<string, number> = { function_not_found: 503, worker_disconnected: 503, invocation_timeout: 504, too_many_requests: 429 }
+
+/** Answers a client may retry carry `Retry-After` (seconds): no worker right now, or the engine at its limit. */
+const RETRY_LATER: Record<number, Record<string, string>> = { 429: { 'retry-after': '1' }, 503: { 'retry-after': '1' } }
 
 /** Path and query of a request target (origin form, or absolute form as proxies send it). */
 function target(req: IncomingMessage): { path: string; search: string } | undefined {
@@ -82,7 +85,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
             body: decodeBody(raw, req.headers['content-type']),
           }
           const calls = actorsOf(system).invocations()
-          if (!calls) return writeError(res, 503, errors.engineStopping())
+          if (!calls) return writeError(res, 503, errors.engineStopping(), RETRY_LATER[503])
           calls.send({
             type: 'invocation.start',
             source: 'http',
@@ -90,7 +93,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
               reply: (outcome) => {
                 if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
                 const { status, error } = failure(outcome, binding.function_id)
-                writeError(res, status, error)
+                writeError(res, status, error, RETRY_LATER[status])
               },
             },
             function_id: binding.function_id,

@@ -6,15 +6,24 @@
  * snapshot; the deadline timers and the reply callbacks of engine callers are its handles,
  * cleared when it stops.
  *
+ * A call whose function only held workers have (their connection lost, the engine holding
+ * their registrations: reconnectGraceMs) is parked until a live worker offers the function
+ * (`function.offered`), or until the last hold ends, or its own timeout; then it fails
+ * `worker_disconnected` (or `invocation_timeout`). Limits (`limits.callsPerSession`,
+ * `limits.callsInFlight`) and a token's scope are checked before a call starts; what they
+ * refuse is answered `too_many_requests` or `forbidden`.
+ *
  * Calls and answers are the hot path, so they do not pass through the session machines:
  * a session's port sends `invocation.call` and `invocation.result` here directly, and the
  * frames for workers leave as emitted `invocation.out` events, which the ports' dispatcher
  * (adapters/session-port.ts) writes to the worker's connection.
  */
-import type { Outbound } from '../protocol/messages.js'
+import type { ErrorBody, Outbound } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, isEngineFunction, type EngineFunctionId } from '../protocol/engine-functions.js'
 import { closest } from '../core/closest.js'
+import { allows, type Identity } from '../core/auth.js'
+import { heldUntil, isKnown } from '../core/catalog.js'
 import { CallTable, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { Caller, CallRequest, EnqueueOptions, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
@@ -29,7 +38,15 @@ interface CallHandle {
   reply?: (outcome: Outcome) => void
 }
 
-type Scope = TableScope<CallTable<CallHandle>, InvocationsInput, InvocationsEmitted>
+/** A call parked until a live worker offers its function. */
+interface Parked {
+  request: CallRequest
+  /** `performance.now()` when it was parked. */
+  since: number
+  timer: NodeJS.Timeout
+}
+
+type Scope = TableScope<CallTable<CallHandle, Parked>, InvocationsInput, InvocationsEmitted>
 
 const sourceOf = (request: CallRequest): CallSource => request.source ?? ('worker_id' in request.caller ? 'worker' : 'engine')
 const isError = (error: unknown) => error !== undefined && error !== null
@@ -102,12 +119,69 @@ function enqueueCall(scope: Scope, request: CallRequest, enqueue: EnqueueOptions
   })
 }
 
+/** Ends a request that never started (refused, or parked in vain): counted and answered. */
+function settleUnstarted(scope: Scope, request: CallRequest, outcome: Outcome, started = performance.now()): void {
+  ended(scope, sourceOf(request), request.function_id, outcome, started)
+  if (!request.void) answer(scope, request.caller, request.function_id, outcome)
+}
+
+/**
+ * Parks a call whose function only held workers have, until a live worker offers it
+ * (`function.offered`), the last hold ends, or the call's own timeout, whichever is first.
+ */
+function park(scope: Scope, request: CallRequest, held_until: number): void {
+  const table = scope.context
+  const timeout_ms = request.timeout_ms ?? scope.input.defaultTimeoutMs
+  const wait = Math.max(0, Math.min(held_until - Date.now(), timeout_ms))
+  const parked: Parked = { request, since: performance.now(), timer: undefined as unknown as NodeJS.Timeout }
+  parked.timer = setTimeout(() => {
+    if (!table.unparkOne(request.function_id, parked)) return
+    const error = wait >= timeout_ms ? errors.invocationTimeout(request.function_id, timeout_ms) : errors.noLiveWorker(request.function_id, Math.round(performance.now() - parked.since))
+    settleUnstarted(scope, request, { error }, parked.since)
+    if (table.drained) scope.sendBack({ type: 'invocations.drained' })
+  }, wait)
+  table.park(request.function_id, parked)
+}
+
+/** A live worker offers the function now: its parked calls start, with what is left of their timeout. */
+function unpark(scope: Scope, function_id: string): void {
+  for (const parked of scope.context.unpark(function_id)) {
+    clearTimeout(parked.timer)
+    const timeout_ms = parked.request.timeout_ms ?? scope.input.defaultTimeoutMs
+    start(scope, { ...parked.request, timeout_ms: Math.max(1, Math.round(timeout_ms - (performance.now() - parked.since))) })
+  }
+}
+
+/** After a worker left: parked calls it waited for are dropped; those whose function nobody has any more fail. */
+function settleParked(scope: Scope, gone: string): void {
+  const table = scope.context
+  const catalog = catalogOf(scope.system)
+  for (const function_id of table.parkedFunctions()) {
+    const orphaned = !isKnown(catalog, function_id)
+    for (const parked of table.unpark(function_id)) {
+      const caller = parked.request.caller
+      if ('worker_id' in caller && caller.worker_id === gone) clearTimeout(parked.timer)
+      else if (orphaned) {
+        clearTimeout(parked.timer)
+        settleUnstarted(scope, parked.request, { error: errors.noLiveWorker(function_id, Math.round(performance.now() - parked.since)) }, parked.since)
+      } else table.park(function_id, parked)
+    }
+  }
+}
+
+/** Calls from workers and http triggers count against `limits.callsInFlight`; cron and queue calls are bounded by their triggers. */
+const isCounted = (source: CallSource) => source === 'worker' || source === 'http'
+
 function start(scope: Scope, request: CallRequest): void {
   if (request.enqueue !== undefined) return enqueueCall(scope, request, request.enqueue)
   if (isEngineFunction(request.function_id)) return runEngineFunction(scope, request)
   const table = scope.context
-  const worker_id = table.pickWorker(request.function_id, catalogOf(scope.system).functions[request.function_id]?.workers)
+  const { callsInFlight } = scope.input.limits
+  if (table.size >= callsInFlight && isCounted(sourceOf(request))) return settleUnstarted(scope, request, { error: errors.engineBusy(callsInFlight) })
+  const entry = catalogOf(scope.system).functions[request.function_id]
+  const worker_id = table.pickWorker(request.function_id, entry?.workers)
   if (worker_id === undefined) {
+    if (entry !== undefined && entry.held.length > 0) return park(scope, request, heldUntil(catalogOf(scope.system), request.function_id) ?? Date.now())
     // A worker's call by a mistyped id is told what it probably meant (not a trigger's: those may fire often).
     const suggestion = sourceOf(request) === 'worker' ? closest(request.function_id, [...Object.keys(catalogOf(scope.system).functions), ...Object.keys(ENGINE_FUNCTIONS)]) : undefined
     const outcome = { error: errors.functionNotFound(request.function_id, suggestion) }
@@ -150,16 +224,30 @@ function enqueueProblem(action: EnqueueOptions): string | undefined {
   )
 }
 
-/** A worker's `invokefunction`: checked for what the schema cannot say, then started. */
-function call(scope: Scope, { worker_id, message }: Extract<InvocationsEvent, { type: 'invocation.call' }>): void {
-  const enqueue = message.action?.type === 'enqueue' ? message.action : undefined
-  const problem = enqueue && enqueueProblem(enqueue)
-  if (problem) {
-    if (message.invocation_id === undefined) return
-    const error = errors.invalidMessage(`invokefunction: ${problem}`)
-    scope.emit({ type: 'invocation.out', worker_id, message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
+/** Refuses a worker's `invokefunction`: with an `invocationresult`, or, when it asked for none, an `error` frame. */
+function refuseCall(scope: Scope, worker_id: string, message: Extract<InvocationsEvent, { type: 'invocation.call' }>['message'], error: ErrorBody): void {
+  if (message.invocation_id === undefined || message.action?.type === 'void') {
+    tell(actorsOf(scope.system).session(worker_id), { type: 'session.reject', error, ref: { type: 'invokefunction', id: message.invocation_id ?? message.function_id } })
     return
   }
+  scope.emit({ type: 'invocation.out', worker_id, message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
+}
+
+/** What a token's scope refuses of a call, if anything (every session may call `engine::workers::register`). */
+function outOfScope({ name, scope }: Identity, function_id: string): ErrorBody | undefined {
+  if (isEngineFunction(function_id)) return scope.engine || function_id === 'engine::workers::register' ? undefined : errors.mayNotCallEngine(function_id, name)
+  return allows(scope.invoke, function_id) ? undefined : errors.mayNotInvoke(function_id, name)
+}
+
+/** A worker's `invokefunction`: checked for what the schema cannot say, its token's scope and its session's limit, then started. */
+function call(scope: Scope, { worker_id, message, identity }: Extract<InvocationsEvent, { type: 'invocation.call' }>): void {
+  const enqueue = message.action?.type === 'enqueue' ? message.action : undefined
+  const problem = enqueue && enqueueProblem(enqueue)
+  if (problem) return refuseCall(scope, worker_id, message, errors.invalidMessage(`invokefunction: ${problem}`))
+  const forbidden = identity && outOfScope(identity, message.function_id)
+  if (forbidden) return refuseCall(scope, worker_id, message, forbidden)
+  const { callsPerSession } = scope.input.limits
+  if (message.invocation_id !== undefined && scope.context.waitingFor(worker_id) >= callsPerSession) return refuseCall(scope, worker_id, message, errors.tooManyCalls(callsPerSession))
   start(scope, {
     caller: { worker_id, invocation_id: message.invocation_id },
     function_id: message.function_id,
@@ -173,9 +261,9 @@ function call(scope: Scope, { worker_id, message }: Extract<InvocationsEvent, { 
   })
 }
 
-export const invocationsLogic = fromTable<CallTable<CallHandle>, InvocationsEvent, InvocationsInput, InvocationsEmitted>({
+export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, InvocationsEvent, InvocationsInput, InvocationsEmitted>({
   // Ids of different engine runs never match: an answer meant for an earlier run is refused.
-  context: () => new CallTable<CallHandle>(Math.random().toString(36).slice(2, 8) + '-'),
+  context: () => new CallTable<CallHandle, Parked>(Math.random().toString(36).slice(2, 8) + '-'),
   receive(scope, event) {
     const table = scope.context
     switch (event.type) {
@@ -201,14 +289,24 @@ export const invocationsLogic = fromTable<CallTable<CallHandle>, InvocationsEven
         const { failed, dropped } = table.workerGone(event.worker_id)
         for (const call of dropped) clearTimeout(call.handle.timer)
         for (const call of failed) finish(scope, call, { error: errors.workerDisconnected(call.function_id) })
+        settleParked(scope, event.worker_id)
         if (table.drained) scope.sendBack({ type: 'invocations.drained' })
         return
       }
+      case 'function.offered':
+        return unpark(scope, event.function_id)
       case 'invocation.skipped':
         scope.emit({ type: 'invocation.skipped', source: event.source, function_id: event.function_id })
         return
       case 'invocations.abort':
+        for (const function_id of table.parkedFunctions()) {
+          for (const parked of table.unpark(function_id)) {
+            clearTimeout(parked.timer)
+            settleUnstarted(scope, parked.request, { error: errors.engineStopped(function_id) }, parked.since)
+          }
+        }
         for (const call of table.closeAll()) finish(scope, call, { error: errors.engineStopped(call.function_id) })
+        if (table.drained) scope.sendBack({ type: 'invocations.drained' })
         return
       case 'invocations.drain':
         table.drain()
@@ -217,6 +315,13 @@ export const invocationsLogic = fromTable<CallTable<CallHandle>, InvocationsEven
     }
   },
   close({ context: table }) {
+    for (const function_id of table.parkedFunctions()) {
+      for (const parked of table.unpark(function_id)) {
+        clearTimeout(parked.timer)
+        const caller = parked.request.caller
+        if ('reply' in caller) caller.reply({ error: errors.engineStopped(function_id) })
+      }
+    }
     for (const call of table.closeAll()) {
       clearTimeout(call.handle.timer)
       call.handle.reply?.({ error: errors.engineStopped(call.function_id) })

@@ -30,6 +30,8 @@ import { fromTable, type TableScope } from './table-actor.js'
 export interface QueueProviderOptions {
   /** How long a deduplication id is remembered per queue (ms). */
   deduplicationWindowMs: number
+  /** Largest message body, in bytes of its JSON (`limits.queueMessageBytes`); a larger send is refused `payload_too_large`. */
+  maxMessageBytes: number
 }
 
 interface Handles {
@@ -361,6 +363,14 @@ export function createQueueProvider(openStore: () => QueueStore, options: QueueP
           return
         case 'queue.send': {
           const queue = event.queue_name
+          const { maxMessageBytes } = scope.handles.options
+          let bytes: number
+          try {
+            bytes = Buffer.byteLength(JSON.stringify(event.body ?? null) ?? 'null')
+          } catch (err) {
+            return event.reply({ error: errors.invalidMessage(`A queue message must be JSON: ${(err as Error).message}`) })
+          }
+          if (bytes > maxMessageBytes) return event.reply({ error: errors.messageTooLarge(bytes, maxMessageBytes) })
           if (event.function_id !== undefined) schedule.holdsCalls(queue)
           const delay_seconds = event.delay_seconds ?? schedule.attributes(queue).delay_seconds
           const sent = store.send(queue, event.body, {

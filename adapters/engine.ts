@@ -23,6 +23,8 @@ import { createQueueProvider } from '../actors/queue-provider.js'
 import { WorkerClient } from '../client/worker.js'
 import { createLogger } from './logger.js'
 import { ListenError } from './listen-error.js'
+import { createAuthenticator } from './authenticator.js'
+import { errors } from '../protocol/errors.js'
 import { namingWorkers } from './named-log.js'
 import { createMemoryQueueStore } from './memory-queue-store.js'
 import { createSqliteQueueStore } from './sqlite-queue-store.js'
@@ -46,7 +48,10 @@ export function composeEngine(options: ResolvedOptions) {
       invocations: invocationsLogic,
       httpProvider: httpProviderLogic,
       cronProvider: cronProviderLogic,
-      queueProvider: createQueueProvider(storeOpener(options.store), { deduplicationWindowMs: options.deduplicationWindowSeconds * 1000 }),
+      queueProvider: createQueueProvider(storeOpener(options.store), {
+        deduplicationWindowMs: options.deduplicationWindowSeconds * 1000,
+        maxMessageBytes: options.limits.queueMessageBytes,
+      }),
     },
   })
 }
@@ -86,6 +91,8 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
       registrationTimeoutMs: options.registrationTimeoutMs,
       invocationTimeoutMs: options.invocationTimeoutMs,
       graceMs: options.graceMs,
+      reconnectGraceMs: options.reconnectGraceMs,
+      limits: options.limits,
       http: options.http,
     },
     inspect: options.inspect,
@@ -105,12 +112,21 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   const local = new Set<{ end: (reason: string) => void }>()
   const metrics = createMetrics(actor)
   const { open } = sessionPorts(actor, log, metrics.observeOutbound)
+  const authenticate = options.auth && createAuthenticator(options.auth)
+  const json = 'application/json; charset=utf-8'
+  /** `/metrics` with tokens: only for a token whose scope has `engine` (docs/security.md). */
+  const scrape = async (req: IncomingMessage): Promise<readonly [number, string, string]> => {
+    if (authenticate) {
+      const who = await authenticate(req)
+      if (!who.ok) return [401, json, JSON.stringify({ error: req.headers.authorization ? errors.tokenRefused() : errors.tokenRequired() })]
+      if (!who.identity.scope.engine) return [403, json, JSON.stringify({ error: errors.metricsForbidden(who.identity.name) })]
+    }
+    return [200, metrics.registry.contentType, await metrics.render()]
+  }
   const routes = (req: IncomingMessage, res: ServerResponse): boolean => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' || (path !== '/healthz' && path !== '/metrics')) return false
-    const reply = path === '/healthz'
-      ? metrics.health().then((h) => [h.status === 'ok' ? 200 : 503, 'application/json; charset=utf-8', JSON.stringify(h)] as const)
-      : metrics.render().then((text) => [200, metrics.registry.contentType, text] as const)
+    const reply = path === '/healthz' ? metrics.health().then((h) => [h.status === 'ok' ? 200 : 503, json, JSON.stringify(h)] as const) : scrape(req)
     reply.then(
       ([status, type, body]) => res.writeHead(status, { 'content-type': type }).end(body),
       (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message),
@@ -136,6 +152,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
           maxPayload: options.maxPayload,
           heartbeatMs: options.heartbeatMs,
           routes,
+          authenticate,
         },
         open,
         log,

@@ -112,7 +112,15 @@ export function createMetrics(actor: EngineActor): Metrics {
 
   /** Calls the invocations actor waits for an answer to, from its call table. */
   const callsInFlight = () => actorsOf(system).invocations()?.getSnapshot().context.size ?? 0
-  new Gauge({ name: 'signalbox_calls_in_flight', help: 'Calls sent to workers and not yet answered', registers: [registry], collect() { this.set(callsInFlight()) } })
+  new Gauge({ name: 'signalbox_calls_in_flight', help: 'Calls sent to workers and not yet answered, and calls waiting for a worker to come back', registers: [registry], collect() { this.set(callsInFlight()) } })
+  /** Sessions whose connection was lost and whose registrations the engine holds (docs/reconnects.md). */
+  const heldSessions = () => {
+    let held = 0
+    const { workers } = catalogOf(system)
+    for (const worker_id in workers) if (workers[worker_id].held_until !== undefined) held++
+    return held
+  }
+  new Gauge({ name: 'signalbox_sessions_held', help: 'Sessions held after their connection was lost, waiting for their worker to come back', registers: [registry], collect() { this.set(heldSessions()) } })
   new Gauge({ name: 'signalbox_heap_used_bytes', help: "The engine process's V8 heap in use, in bytes", registers: [registry], collect() { this.set(process.memoryUsage().heapUsed) } })
   const calls = actorsOf(system).invocations()
   calls?.on('invocation.ended', (e) => {
@@ -133,6 +141,7 @@ export function createMetrics(actor: EngineActor): Metrics {
         status: actor.getSnapshot().value === 'running' ? 'ok' : String(actor.getSnapshot().value),
         uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
         sessions: Object.keys(catalog.workers).length,
+        held_sessions: heldSessions(),
         functions: Object.keys(catalog.functions).length,
         triggers: triggerCounts(actor).byType,
         calls_in_flight: callsInFlight(),

@@ -9,6 +9,7 @@ import { decodeText, decodeValue, type Decoded } from '../protocol/codec.js'
 import { toEvent } from '../protocol/events.js'
 import type { ErrorBody, Outbound } from '../protocol/messages.js'
 import { hashToken } from '../core/reattach-token.js'
+import type { Identity } from '../core/auth.js'
 import type { engineMachine } from '../machines/engine.machine.js'
 import type { SessionEvent } from '../machines/contracts.js'
 import { actorsOf, type InvocationsRef } from '../machines/system.js'
@@ -25,8 +26,10 @@ export interface SessionPort {
   receiveText(text: string): void
   /** A frame the transport itself could not accept (e.g. binary). */
   refuse(error: ErrorBody): void
-  /** The connection ended (clean or not). Idempotent. */
+  /** The connection ended cleanly (the worker closed it). Idempotent. */
   close(reason?: string): void
+  /** The connection was lost (dropped, not closed): the engine may hold the session for a while. Idempotent. */
+  lose(reason: string): void
 }
 
 export interface PortHandlers {
@@ -45,12 +48,12 @@ export interface PortHandlers {
  * from the session's `outbound` events and from the invocations actor's `invocation.out`
  * events, which one dispatcher here hands to the port of their worker.
  */
-export function sessionPorts(engine: EngineActor, log: Logger, observe?: (message: Outbound) => void): { open(handlers: PortHandlers): SessionPort | undefined } {
+export function sessionPorts(engine: EngineActor, log: Logger, observe?: (message: Outbound) => void): { open(handlers: PortHandlers, identity?: Identity): SessionPort | undefined } {
   const invocations = actorsOf(engine.system).invocations()
   if (!invocations) throw new Error('the engine runs no invocations actor')
   const outboxes = new Map<string, (message: Outbound) => void>()
   invocations.on('invocation.out', (e) => outboxes.get(e.worker_id)?.(e.message))
-  return { open: (handlers) => openSession(engine, invocations, outboxes, handlers, log, observe) }
+  return { open: (handlers, identity) => openSession(engine, invocations, outboxes, handlers, log, observe, identity) }
 }
 
 function openSession(
@@ -60,11 +63,12 @@ function openSession(
   handlers: PortHandlers,
   log: Logger,
   observe?: (message: Outbound) => void,
+  identity?: Identity,
 ): SessionPort | undefined {
   if (!engine.getSnapshot().matches('running')) return undefined
   const worker_id = randomUUID()
   const reattach_token = randomBytes(18).toString('base64url')
-  engine.send({ type: 'session.open', worker_id, reattach_hash: hashToken(reattach_token) })
+  engine.send({ type: 'session.open', worker_id, reattach_hash: hashToken(reattach_token), identity })
   const session = actorsOf(engine.system).session(worker_id)
   if (!session) return undefined
 
@@ -110,7 +114,7 @@ function openSession(
     if (!open) return
     if (!decoded.ok) return session.send({ type: 'frame.invalid', failure: decoded })
     const m = decoded.message
-    if (m.type === 'invokefunction') return invocations.send({ type: 'invocation.call', worker_id, message: m })
+    if (m.type === 'invokefunction') return invocations.send({ type: 'invocation.call', worker_id, message: m, identity })
     if (m.type === 'invocationresult') return invocations.send({ type: 'invocation.result', worker_id, invocation_id: m.invocation_id, result: m.result, error: m.error })
     session.send(toEvent(m) as SessionEvent)
   }
@@ -123,6 +127,10 @@ function openSession(
     close: (reason = 'connection closed') => {
       if (!open) return
       session.send({ type: 'session.close', reason })
+    },
+    lose: (reason) => {
+      if (!open) return
+      session.send({ type: 'session.close', reason, lost: true })
     },
   }
 }

@@ -12,6 +12,8 @@ import { encode } from '../protocol/codec.js'
 import { errors } from '../protocol/errors.js'
 import type { Logger } from './logger.js'
 import type { PortHandlers, SessionPort } from './session-port.js'
+import type { Identity } from '../core/auth.js'
+import type { Authenticator } from './authenticator.js'
 
 export interface WsServerOptions {
   host: string
@@ -22,6 +24,8 @@ export interface WsServerOptions {
   heartbeatMs: number
   /** Plain HTTP requests on this port (e.g. /healthz): answers and returns true, or returns false for 404. */
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean
+  /** When the engine has tokens: who a worker's upgrade is; refused upgrades are answered 401. */
+  authenticate?: Authenticator
 }
 
 export interface WsServer {
@@ -41,7 +45,7 @@ function destroySocket(this: Duplex): void {
   this.destroy()
 }
 
-export async function startWsServer(options: WsServerOptions, open: (handlers: PortHandlers) => SessionPort | undefined, log: Logger): Promise<WsServer> {
+export async function startWsServer(options: WsServerOptions, open: (handlers: PortHandlers, identity?: Identity) => SessionPort | undefined, log: Logger): Promise<WsServer> {
   const server = createServer((req, res) => {
     if (options.routes?.(req, res)) return
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: errors.notFound(req.method, req.url) }))
@@ -51,8 +55,23 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   const alive = new WeakSet<WebSocket>()
   let accepting = true
 
-  const refuseUpgrade = (socket: Duplex, status: string) => {
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+  const refuseUpgrade = (socket: Duplex, status: string, body?: object, headers = '') => {
+    const text = body ? JSON.stringify(body) : ''
+    const type = body ? 'Content-Type: application/json\r\n' : ''
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n${type}${headers}Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
+  }
+  /** A worker's upgrade, once who it is is known (or when the engine has no tokens). */
+  const acceptWorker = (req: IncomingMessage, socket: Duplex, head: Buffer, identity?: Identity) =>
+    workers.handleUpgrade(req, socket, head, (ws) => workers.emit('connection', ws, req, identity))
+  const authenticateWorker = (authenticate: Authenticator, req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    authenticate(req).then((result) => {
+      if (socket.destroyed) return
+      if (result.ok) return acceptWorker(req, socket, head, result.identity)
+      // Once per refused upgrade, with the peer: never the token.
+      log.warn({ peer: req.socket.remoteAddress, reason: result.reason }, 'worker connection refused: not authenticated')
+      const error = req.headers.authorization ? errors.tokenRefused() : errors.tokenRequired()
+      refuseUpgrade(socket, '401 Unauthorized', { error }, 'WWW-Authenticate: Bearer\r\n')
+    })
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -62,7 +81,10 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     socket.on('error', destroySocket)
     const path = (req.url ?? '/').split('?')[0]
     if (!accepting) return refuseUpgrade(socket, '503 Service Unavailable')
-    if (path === '/') workers.handleUpgrade(req, socket, head, (ws) => workers.emit('connection', ws, req))
+    if (path === '/') {
+      if (options.authenticate) authenticateWorker(options.authenticate, req, socket, head)
+      else acceptWorker(req, socket, head)
+    }
     else if (path === '/otel') telemetry.handleUpgrade(req, socket, head, (ws) => telemetry.emit('connection', ws, req))
     else refuseUpgrade(socket, '404 Not Found')
   })
@@ -73,7 +95,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     ws.on('error', () => ws.terminate())
   })
 
-  workers.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+  workers.on('connection', (ws: WebSocket, req: IncomingMessage, identity?: Identity) => {
     alive.add(ws)
     const send = corkedSend(ws, req.socket)
     const port = open({
@@ -89,7 +111,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
         send(text)
       },
       end: (reason) => ws.close(4000, reason.slice(0, 120)),
-    })
+    }, identity)
     if (!port) return ws.close(1013, 'engine is not accepting connections')
     ws.on('pong', () => alive.add(ws))
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -98,7 +120,8 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
       else port.receiveText(data.toString('utf8'))
     })
     ws.on('error', (err) => log.warn({ worker_id: port.worker_id, err: err.message }, 'connection error'))
-    ws.on('close', (code) => port.close(code === 1000 || code === 1001 || code === 1005 ? 'connection closed' : `connection lost (${code})`))
+    // A close frame from the worker (1000, 1001, or none: 1005) is a clean close; anything else (1006: the connection dropped) is a loss, whose session the engine may hold.
+    ws.on('close', (code) => (code === 1000 || code === 1001 || code === 1005 ? port.close('connection closed') : port.lose(`connection lost (${code})`)))
   })
 
   const heartbeat = setInterval(() => {

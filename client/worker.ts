@@ -121,6 +121,10 @@ export class WorkerClient {
   private readonly calls = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>()
   private readonly errorListeners = new Set<(error: ErrorBody, ref?: unknown) => void>()
   private readyWaiters: Array<(id: string) => void> = []
+  /** Calls this worker is serving now; `close()` lets them finish. */
+  private serving = 0
+  /** Set while `close()` waits for the calls being served. */
+  private onIdle: (() => void) | undefined
 
   /**
    * @param name described to the engine through `engine::workers::register`
@@ -288,8 +292,30 @@ export class WorkerClient {
     this.send({ type: 'invokefunction', function_id, data, action: { type: 'void' }, ...options })
   }
 
-  /** Ends the connection for good: no reconnect. */
-  close(): void {
+  /**
+   * Ends the connection for good: no reconnect. Calls this worker is serving finish first:
+   * it unregisters its functions (so the engine sends new calls to other workers that offer
+   * them, as in a rolling deploy), waits up to `drainMs` (default 10000) for the calls in
+   * hand to be answered, then closes. Resolves once closed.
+   */
+  async close(options: { drainMs?: number } = {}): Promise<void> {
+    if (this.closed || this.onIdle) return
+    const drainMs = options.drainMs ?? 10_000
+    if (this.serving > 0 && this.link && drainMs > 0) {
+      for (const id of this.functions.keys()) this.send({ type: 'unregisterfunction', id })
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => this.onIdle?.(), drainMs)
+        this.onIdle = () => {
+          clearTimeout(timer)
+          this.onIdle = undefined
+          resolve()
+        }
+      })
+    }
+    this.closeNow()
+  }
+
+  private closeNow(): void {
     if (this.closed) return
     this.closed = true
     const link = this.link
@@ -423,14 +449,16 @@ export class WorkerClient {
     if (!fn) {
       reply = { type: 'invocationresult', invocation_id, function_id, error: errors.functionNotOffered(function_id) }
     } else {
+      this.serving++
       try {
         reply = { type: 'invocationresult', invocation_id, function_id, result: await fn.handler(message.data, message.metadata) }
       } catch (err) {
         reply = { type: 'invocationresult', invocation_id, function_id, error: errorOf(err, 'invocation_failed') }
       }
+      this.serving--
     }
-    if (invocation_id === undefined || this.send(reply)) return
-    this.send({ type: 'invocationresult', invocation_id, function_id, error: errors.resultNotJson(function_id) })
+    if (invocation_id !== undefined && !this.send(reply)) this.send({ type: 'invocationresult', invocation_id, function_id, error: errors.resultNotJson(function_id) })
+    if (this.serving === 0) this.onIdle?.()
   }
 
   private async provide(message: Incoming): Promise<void> {

@@ -2,7 +2,9 @@
  * The worker client for other processes: a WorkerClient over a WebSocket. Workers often
  * start before or beside the engine, so the first connection is tried again with backoff
  * until it succeeds (or `connectTimeoutMs` passes), logging each failed attempt; after a
- * drop, it reconnects the same way, until `close()`.
+ * drop, it reconnects the same way, until `close()`. An engine that refuses the token
+ * (HTTP 401) is not tried again: `connectWorker` rejects saying so, or a connected worker
+ * that is refused on reconnecting closes.
  */
 import WebSocket from 'ws'
 import { WorkerClient } from './worker.js'
@@ -28,6 +30,8 @@ export interface ConnectOptions {
    * Default: one line per event on standard error; `false`: nowhere.
    */
   logger?: WorkerLogger | false
+  /** The token of an engine that requires one, sent as `Authorization: Bearer <token>` (docs/security.md). */
+  token?: string
 }
 
 /** A connection error in words: `nothing is listening there (ECONNREFUSED)`. */
@@ -58,11 +62,14 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
   let greeted = false
   let lastError: string | undefined
   let giveUp: ((err: Error) => void) | undefined
+  /** Set when the engine refused the token: no point in trying again. */
+  let refused: string | undefined
+  const headers = options.token === undefined ? undefined : { authorization: `Bearer ${options.token}` }
 
   const backoff = () => Math.round(Math.min(max, initial * 2 ** attempt++) * (0.8 + Math.random() * 0.4))
 
   const dial = () => {
-    const ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024 })
+    const ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024, headers })
     socket = ws
     lastError = undefined
     /** Whether the engine greeted this connection (not only an earlier one). */
@@ -91,10 +98,22 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
     ws.on('error', (err) => (lastError = reasonOf(err)))
     ws.on('unexpected-response', (_req, res) => {
       lastError = `the engine answered HTTP ${res.statusCode}${res.statusCode === 503 ? ' (it is stopping)' : ''}`
+      if (res.statusCode === 401) {
+        refused =
+          options.token === undefined
+            ? 'the engine requires a token (HTTP 401): pass connectWorker(url, { token }) or set SIGNALBOX_TOKEN for the CLI'
+            : 'the engine did not accept the token (HTTP 401)'
+      }
       ws.terminate()
     })
     ws.on('close', (code, reason) => {
       if (worker.isClosed) return worker.detach(true)
+      if (refused) {
+        worker.detach(true)
+        if (!greeted) return giveUp?.(new Error(`Cannot connect to the engine at ${url}: ${refused}`))
+        log.warn({ url, reason: refused }, `cannot reconnect to the engine at ${url}: ${refused}; the worker stops`)
+        return worker.close()
+      }
       // The first connection is tried until the deadline; later ones while `reconnect` holds.
       const again = greeted ? options.reconnect !== false : true
       worker.detach(!again)

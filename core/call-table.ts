@@ -38,10 +38,18 @@ export interface Call<H> {
   readonly handle: H
 }
 
-export class CallTable<H = unknown> {
+export class CallTable<H = unknown, W = unknown> {
   private readonly calls = new Map<string, Call<H>>()
   /** worker id → ids of the calls it serves or waits for, so a leaving worker costs only its own calls. */
   private readonly byWorker = new Map<string, Set<string>>()
+  /** worker id → how many of its calls it waits for (what `limits.callsPerSession` counts). */
+  private readonly waitingBy = new Map<string, number>()
+  /**
+   * Calls not started yet because every worker offering their function is held (its
+   * connection lost): by function id, in arrival order. `W` is the driver's record of one.
+   */
+  private readonly parkedCalls = new Map<string, Set<W>>()
+  private parkedCount = 0
   /** Round robin over replicas: whose turn it is, per function id. */
   private readonly turns = new Map<string, number>()
   private seq = 0
@@ -50,8 +58,45 @@ export class CallTable<H = unknown> {
   /** @param prefix starts every id this table makes (ids of different engine runs never match). */
   constructor(private readonly prefix: string) {}
 
+  /** Calls in flight: started, and parked. */
   get size(): number {
-    return this.calls.size
+    return this.calls.size + this.parkedCount
+  }
+
+  /** How many calls `worker_id` waits for. */
+  waitingFor(worker_id: string): number {
+    return this.waitingBy.get(worker_id) ?? 0
+  }
+
+  /** Parks a call until a live worker offers `function_id` (see `unpark`). */
+  park(function_id: string, call: W): void {
+    const set = this.parkedCalls.get(function_id)
+    if (set) set.add(call)
+    else this.parkedCalls.set(function_id, new Set([call]))
+    this.parkedCount++
+  }
+
+  /** Takes every call parked for `function_id`, in arrival order. */
+  unpark(function_id: string): W[] {
+    const set = this.parkedCalls.get(function_id)
+    if (!set) return []
+    this.parkedCalls.delete(function_id)
+    this.parkedCount -= set.size
+    return [...set]
+  }
+
+  /** Takes one parked call (its wait ended); false when it was no longer parked. */
+  unparkOne(function_id: string, call: W): boolean {
+    const set = this.parkedCalls.get(function_id)
+    if (!set?.delete(call)) return false
+    this.parkedCount--
+    if (set.size === 0) this.parkedCalls.delete(function_id)
+    return true
+  }
+
+  /** The function ids calls are parked for. */
+  parkedFunctions(): string[] {
+    return [...this.parkedCalls.keys()]
   }
 
   /** Which of `workers` (the function's replicas, in registration order) serves the next call: round robin. */
@@ -72,7 +117,10 @@ export class CallTable<H = unknown> {
     call.id = id
     this.calls.set(id, call)
     this.index(call.worker_id, id)
-    if (call.caller) this.index(call.caller.worker_id, id)
+    if (call.caller) {
+      this.index(call.caller.worker_id, id)
+      this.waitingBy.set(call.caller.worker_id, (this.waitingBy.get(call.caller.worker_id) ?? 0) + 1)
+    }
     return call
   }
 
@@ -86,7 +134,12 @@ export class CallTable<H = unknown> {
     if (!call) return undefined
     this.calls.delete(id)
     this.unindex(call.worker_id, id)
-    if (call.caller) this.unindex(call.caller.worker_id, id)
+    if (call.caller) {
+      this.unindex(call.caller.worker_id, id)
+      const waiting = (this.waitingBy.get(call.caller.worker_id) ?? 1) - 1
+      if (waiting === 0) this.waitingBy.delete(call.caller.worker_id)
+      else this.waitingBy.set(call.caller.worker_id, waiting)
+    }
     return call
   }
 
@@ -113,7 +166,7 @@ export class CallTable<H = unknown> {
     return { failed, dropped }
   }
 
-  /** Removes and returns every call (the engine stops). */
+  /** Removes and returns every call (the engine stops); parked calls are taken with `unpark`. */
   closeAll(): Array<Call<H>> {
     const all = [...this.calls.values()]
     for (const call of all) this.close(call.id)
@@ -125,9 +178,9 @@ export class CallTable<H = unknown> {
     this.draining = true
   }
 
-  /** Draining, and no call left. */
+  /** Draining, and no call left (started or parked). */
   get drained(): boolean {
-    return this.draining && this.calls.size === 0
+    return this.draining && this.calls.size === 0 && this.parkedCount === 0
   }
 
   /** What the inspector shows: the calls in flight, without their handles. */
@@ -143,7 +196,9 @@ export class CallTable<H = unknown> {
         timeout_ms: c.timeout_ms,
       }
     }
-    return { in_flight: this.calls.size, draining: this.draining, calls }
+    const parked: Record<string, number> = {}
+    for (const [function_id, set] of this.parkedCalls) parked[function_id] = set.size
+    return { in_flight: this.calls.size, parked, draining: this.draining, calls }
   }
 
   private index(worker_id: string, id: string): void {

@@ -49,17 +49,33 @@ export interface TriggerEntry {
 export interface WorkerEntry {
   worker_id: string
   connected_at: string
+  /**
+   * Set while the engine holds the worker's registrations after its connection was lost
+   * (until this ISO time at the latest): its functions are not offered to calls (they wait
+   * for a worker that offers them), its trigger types are released, its triggers stay.
+   */
+  held_until?: string
   info: WorkerInfo
   functions: Record<string, FunctionInfo>
   trigger_types: Record<string, { description?: string }>
   /** Its trigger registrations by id, from acceptance until they fail, are removed or the worker leaves. */
   triggers: Record<string, TriggerEntry>
+  /** How many functions, trigger types and triggers it has (what the per-session limits count). */
+  sizes: { functions: number; trigger_types: number; triggers: number }
+}
+
+/** Who offers a function: live workers (calls go to them, round robin) and held ones (calls wait for a live one). */
+export interface FunctionEntry {
+  /** Live workers offering it, in registration order. */
+  workers: string[]
+  /** Workers whose connection was lost and whose registrations the engine holds. */
+  held: string[]
 }
 
 export interface CatalogState {
   workers: Record<string, WorkerEntry>
-  /** function id → the workers offering it, in registration order. */
-  functions: Record<string, { workers: string[] }>
+  /** function id → the workers offering it. An entry exists while a live or a held worker has the function. */
+  functions: Record<string, FunctionEntry>
   /** trigger type id → the worker providing it (`engine` for the built-in types). */
   triggerTypes: Record<string, { worker_id: string; description?: string }>
 }
@@ -67,6 +83,8 @@ export interface CatalogState {
 export type CatalogEvent =
   | { type: 'worker.add'; worker_id: string; connected_at: string }
   | { type: 'worker.describe'; worker_id: string; info: WorkerInfo }
+  /** The worker's connection was lost: hold its registrations until `until` (ISO), or until it is removed. */
+  | { type: 'worker.hold'; worker_id: string; until: string }
   | { type: 'worker.remove'; worker_id: string }
   | { type: 'function.add'; worker_id: string; function_id: string; info: FunctionInfo }
   | { type: 'function.remove'; worker_id: string; function_id: string }
@@ -86,12 +104,24 @@ export function initialCatalog(builtins: Record<string, string>): CatalogState {
   return { workers: record(), functions: record(), triggerTypes }
 }
 
+const without = (list: string[], item: string) => {
+  const at = list.indexOf(item)
+  if (at >= 0) list.splice(at, 1)
+}
+
 function removeFunction(state: CatalogState, worker_id: string, function_id: string): void {
   const entry = state.functions[function_id]
   if (!entry) return
-  const at = entry.workers.indexOf(worker_id)
-  if (at >= 0) entry.workers.splice(at, 1)
-  if (entry.workers.length === 0) delete state.functions[function_id]
+  without(entry.workers, worker_id)
+  without(entry.held, worker_id)
+  if (entry.workers.length === 0 && entry.held.length === 0) delete state.functions[function_id]
+}
+
+function removeTriggerType(state: CatalogState, worker: WorkerEntry, trigger_type: string): void {
+  if (!(trigger_type in worker.trigger_types)) return
+  delete worker.trigger_types[trigger_type]
+  worker.sizes.trigger_types--
+  if (state.triggerTypes[trigger_type]?.worker_id === worker.worker_id) delete state.triggerTypes[trigger_type]
 }
 
 /** Applies one change, in place, and returns the state. Changes for a worker that left change nothing. */
@@ -104,6 +134,7 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
       functions: record(),
       trigger_types: record(),
       triggers: record(),
+      sizes: { functions: 0, trigger_types: 0, triggers: 0 },
     }
     return state
   }
@@ -113,34 +144,51 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
     case 'worker.describe':
       worker.info = event.info
       break
+    case 'worker.hold':
+      if (worker.held_until !== undefined) break
+      worker.held_until = event.until
+      for (const function_id in worker.functions) {
+        const entry = state.functions[function_id]
+        if (!entry) continue
+        without(entry.workers, event.worker_id)
+        entry.held.push(event.worker_id)
+      }
+      // A held worker provides nothing: its types are free for the worker that replaces it.
+      for (const trigger_type in worker.trigger_types) removeTriggerType(state, worker, trigger_type)
+      break
     case 'worker.remove':
       for (const function_id in worker.functions) removeFunction(state, event.worker_id, function_id)
-      for (const trigger_type in worker.trigger_types) {
-        if (state.triggerTypes[trigger_type]?.worker_id === event.worker_id) delete state.triggerTypes[trigger_type]
-      }
+      for (const trigger_type in worker.trigger_types) removeTriggerType(state, worker, trigger_type)
       delete state.workers[event.worker_id]
       break
     case 'function.add': {
-      const offered = event.function_id in worker.functions
-      worker.functions[event.function_id] = event.info
       // Registered again by the same worker (the session refuses that; replays may not): one replica still.
-      if (!offered) (state.functions[event.function_id] ??= { workers: [] }).workers.push(event.worker_id)
+      if (event.function_id in worker.functions) {
+        worker.functions[event.function_id] = event.info
+        break
+      }
+      worker.functions[event.function_id] = event.info
+      worker.sizes.functions++
+      const entry = (state.functions[event.function_id] ??= { workers: [], held: [] })
+      ;(worker.held_until === undefined ? entry.workers : entry.held).push(event.worker_id)
       break
     }
     case 'function.remove':
       if (!(event.function_id in worker.functions)) break
       delete worker.functions[event.function_id]
+      worker.sizes.functions--
       removeFunction(state, event.worker_id, event.function_id)
       break
     case 'triggerType.add':
+      if (!(event.trigger_type in worker.trigger_types)) worker.sizes.trigger_types++
       worker.trigger_types[event.trigger_type] = { description: event.description }
       state.triggerTypes[event.trigger_type] = { worker_id: event.worker_id, description: event.description }
       break
     case 'triggerType.remove':
-      delete worker.trigger_types[event.trigger_type]
-      if (state.triggerTypes[event.trigger_type]?.worker_id === event.worker_id) delete state.triggerTypes[event.trigger_type]
+      removeTriggerType(state, worker, event.trigger_type)
       break
     case 'trigger.add':
+      if (!(event.trigger.id in worker.triggers)) worker.sizes.triggers++
       worker.triggers[event.trigger.id] = event.trigger
       break
     case 'trigger.state': {
@@ -149,7 +197,9 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
       break
     }
     case 'trigger.remove':
+      if (!(event.id in worker.triggers)) break
       delete worker.triggers[event.id]
+      worker.sizes.triggers--
       break
   }
   return state
@@ -172,6 +222,19 @@ export const providerOf = (state: CatalogState, trigger_type: string): string | 
 
 /** Whether any live worker offers `function_id`. */
 export const isOffered = (state: CatalogState, function_id: string): boolean => (state.functions[function_id]?.workers.length ?? 0) > 0
+
+/** Whether a live or a held worker has `function_id` (a held one's calls wait for a live one). */
+export const isKnown = (state: CatalogState, function_id: string): boolean => state.functions[function_id] !== undefined
+
+/** When the last hold on `function_id` ends (ms since the epoch), or undefined when no held worker has it. */
+export function heldUntil(state: CatalogState, function_id: string): number | undefined {
+  let until: number | undefined
+  for (const worker_id of state.functions[function_id]?.held ?? []) {
+    const at = Date.parse(state.workers[worker_id]?.held_until ?? '')
+    if (!Number.isNaN(at) && (until === undefined || at > until)) until = at
+  }
+  return until
+}
 
 /** Every trigger registration of live workers, in worker order. */
 export function* allTriggers(state: CatalogState): Generator<TriggerEntry & { worker_id: string }> {

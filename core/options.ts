@@ -16,6 +16,7 @@
 import * as v from 'valibot'
 import type { InspectionEvent, Observer } from 'xstate'
 import { shown } from '../protocol/values.js'
+import { parseTokens, TokensError, type AuthFunction, type TokenTable, type Tokens } from './auth.js'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
@@ -60,6 +61,14 @@ export const OPTION_TABLE: readonly OptionRow[] = [
   { path: 'deduplicationWindowSeconds', flag: '--deduplication-window-seconds', library: 300, serve: 300, meaning: 'How long a queue remembers a `deduplication_id` (seconds, 1–86400): a send with the same id within it stores nothing and answers the first message id (SQS FIFO: 5 minutes).' },
   { path: 'registrationTimeoutMs', flag: '--registration-timeout-ms', library: 10_000, serve: 10_000, meaning: "How long a worker-defined trigger type's provider may take to answer a registration (ms); then `provider_timeout`." },
   { path: 'invocationTimeoutMs', flag: '--invocation-timeout-ms', library: 30_000, serve: 30_000, meaning: 'How long a call may take when the caller sets no `timeout_ms` (ms); then `invocation_timeout`.' },
+  { path: 'reconnectGraceMs', flag: '--reconnect-grace-ms', library: 5_000, serve: 5_000, meaning: "How long the engine holds what a worker registered after its connection is lost without a clean close (ms, 0–600000; 0: released at once). Its routes, schedules and consumers stay; calls for its functions wait for a worker that offers them, then get `worker_disconnected` (HTTP 503 with `Retry-After`). A `reattach` ends the hold at once." },
+  { path: 'limits.functionsPerSession', flag: '--max-functions-per-session', library: 10_000, serve: 10_000, meaning: 'Most functions one session may register (1–1000000); past it, `too_many_requests`.' },
+  { path: 'limits.triggersPerSession', flag: '--max-triggers-per-session', library: 10_000, serve: 10_000, meaning: 'Most triggers one session may register (1–1000000); past it, `too_many_requests`.' },
+  { path: 'limits.triggerTypesPerSession', flag: '--max-trigger-types-per-session', library: 1_000, serve: 1_000, meaning: 'Most trigger types one session may provide (1–1000000); past it, `too_many_requests`.' },
+  { path: 'limits.callsPerSession', flag: '--max-calls-per-session', library: 10_000, serve: 10_000, meaning: 'Most calls one session may have waiting for an answer (1–1000000); past it, its `invokefunction` is answered `too_many_requests`.' },
+  { path: 'limits.callsInFlight', flag: '--max-calls-in-flight', library: 100_000, serve: 100_000, meaning: 'Most calls in flight in the engine from workers and http triggers (1–10000000); past it, `too_many_requests` (HTTP 429 with `Retry-After`). Cron and queue calls are bounded by their triggers and not counted against it.' },
+  { path: 'limits.queueMessageBytes', flag: '--max-queue-message-bytes', library: 1_048_576, serve: 1_048_576, meaning: "Largest queue message, in bytes of its JSON body (1–67108864; SQS: 1 MiB); a larger send or enqueue is answered `payload_too_large`." },
+  { path: 'auth', library: undefined, serve: undefined, meaning: 'Who may connect and what each connection may do: `{ tokens: [{ name, token | sha256, scope? }] }` or a function `(request) => scope | undefined` (docs/security.md). Without it every connection may do everything; `serve` takes `--token`, `--tokens-file`.' },
   { path: 'graceMs', flag: '--grace-ms', library: 10_000, serve: 10_000, meaning: 'On stop (SIGINT/SIGTERM for `serve`), how long calls in flight may finish (ms, 0–3600000); those still running are answered `worker_disconnected`.' },
   { path: 'heartbeatMs', flag: '--heartbeat-ms', library: 30_000, serve: 30_000, meaning: 'WebSocket ping interval (ms, 10–2147483647); a connection that misses a ping is ended.' },
   { path: 'maxPayload', flag: '--max-payload', library: 33_554_432, serve: 33_554_432, meaning: 'Largest WebSocket frame in bytes (1024–2147483647); a larger one closes the connection with 1009.' },
@@ -82,17 +91,21 @@ export function defaultOf(path: string, column: 'library' | 'serve'): unknown {
   return row[column]
 }
 
-const lib = <T>(path: string) => defaultOf(path, 'library') as T
+/** The library default of a numeric option. */
+const libNumber = (path: string) => defaultOf(path, 'library') as number
 
 // ---------------------------------------------------------------------------------------
-// The schema. Each message names the option as `createEngine` spells it.
+// The schema. Each message names the option as `createEngine` spells it; each default is
+// the table's library column, so the parsed output is the resolved option.
 
 const wholeNumber = (name: string, min: number, max: number) => {
   const text = (issue: v.BaseIssue<unknown>) => `option '${name}' must be a whole number from ${min} to ${max}, got ${shown(issue.input)}`
   return v.pipe(v.number(text), v.integer(text), v.minValue(min, text), v.maxValue(max, text))
 }
+/** A whole number option with its library default. */
+const count = (name: string, min: number, max: number) => v.optional(wholeNumber(name, min, max), libNumber(name))
 const port = (name: string) => wholeNumber(name, 0, 65_535)
-const ms = (name: string, min = 1) => wholeNumber(name, min, MAX_MS)
+const ms = (name: string, min = 1) => count(name, min, MAX_MS)
 const text = (name: string) =>
   v.pipe(
     v.string((issue) => `option '${name}' must be a string, got ${shown(issue.input)}`),
@@ -108,6 +121,11 @@ const InspectSchema = v.custom<Observer<InspectionEvent> | ((event: InspectionEv
   (value) => typeof value === 'function' || (typeof value === 'object' && value !== null && typeof (value as { next?: unknown }).next === 'function'),
   (issue) => `option 'inspect' ${fn(issue).replace('a function', 'a function or an observer with next()')}`,
 )
+/** `auth`: tokens (checked in full by `parseTokens` when resolving, so its message can name the field) or a function. */
+const AuthSchema = v.custom<Tokens | AuthFunction>(
+  (value) => typeof value === 'function' || (typeof value === 'object' && value !== null && !Array.isArray(value)),
+  (issue) => `option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got ${shown(issue.input)}`,
+)
 /** The message of a (strict) object's own issue: an unknown key, a missing one, or not an object at all. */
 const objectMessage = (name: string) => (issue: v.BaseIssue<unknown>) => {
   const prefix = name ? `${name}.` : ''
@@ -122,35 +140,53 @@ const StoreSchema = v.union(
   (issue) => `option 'store' must be 'memory' or { sqlite: '<file>' }, got ${shown(issue.input)}`,
 )
 
+const HttpSchema = v.strictObject(
+  {
+    port: port('http.port'),
+    host: v.optional(text('http.host')),
+    maxBodyBytes: count('http.maxBodyBytes', 0, MAX_MS),
+    timeoutMs: ms('http.timeoutMs'),
+    headersTimeoutMs: ms('http.headersTimeoutMs', 100),
+    requestTimeoutMs: ms('http.requestTimeoutMs', 100),
+    keepAliveTimeoutMs: count('http.keepAliveTimeoutMs', 0, MAX_MS),
+    maxConnections: count('http.maxConnections', 1, 1_000_000),
+    maxHeaderBytes: count('http.maxHeaderBytes', 1024, 1_048_576),
+  },
+  objectMessage('http'),
+)
+
+const LimitsSchema = v.strictObject(
+  {
+    functionsPerSession: count('limits.functionsPerSession', 1, 1_000_000),
+    triggersPerSession: count('limits.triggersPerSession', 1, 1_000_000),
+    triggerTypesPerSession: count('limits.triggerTypesPerSession', 1, 1_000_000),
+    callsPerSession: count('limits.callsPerSession', 1, 1_000_000),
+    callsInFlight: count('limits.callsInFlight', 1, 10_000_000),
+    queueMessageBytes: count('limits.queueMessageBytes', 1, 67_108_864),
+  },
+  objectMessage('limits'),
+)
+
 /** What `createEngine` takes. Every key is optional. */
 export const EngineOptionsSchema = v.strictObject(
   {
-    host: v.optional(text('host')),
+    host: v.optional(text('host'), defaultOf('host', 'library') as string),
     port: v.optional(port('port')),
-    http: v.optional(
-      v.strictObject(
-        {
-          port: port('http.port'),
-          host: v.optional(text('http.host')),
-          maxBodyBytes: v.optional(wholeNumber('http.maxBodyBytes', 0, MAX_MS)),
-          timeoutMs: v.optional(ms('http.timeoutMs')),
-          headersTimeoutMs: v.optional(ms('http.headersTimeoutMs', 100)),
-          requestTimeoutMs: v.optional(ms('http.requestTimeoutMs', 100)),
-          keepAliveTimeoutMs: v.optional(wholeNumber('http.keepAliveTimeoutMs', 0, MAX_MS)),
-          maxConnections: v.optional(wholeNumber('http.maxConnections', 1, 1_000_000)),
-          maxHeaderBytes: v.optional(wholeNumber('http.maxHeaderBytes', 1024, 1_048_576)),
-        },
-        objectMessage('http'),
-      ),
+    http: v.optional(HttpSchema),
+    store: v.optional(StoreSchema, 'memory'),
+    deduplicationWindowSeconds: count('deduplicationWindowSeconds', 1, 86_400),
+    registrationTimeoutMs: ms('registrationTimeoutMs'),
+    invocationTimeoutMs: ms('invocationTimeoutMs'),
+    reconnectGraceMs: count('reconnectGraceMs', 0, 600_000),
+    limits: v.optional(LimitsSchema, {}),
+    auth: v.optional(AuthSchema),
+    graceMs: count('graceMs', 0, 3_600_000),
+    heartbeatMs: ms('heartbeatMs', 10),
+    maxPayload: count('maxPayload', 1024, MAX_MS),
+    logLevel: v.optional(
+      v.picklist(LOG_LEVELS, (issue) => `option 'logLevel' must be one of ${LOG_LEVELS.join(', ')}, got ${shown(issue.input)}`),
+      defaultOf('logLevel', 'library') as LogLevel,
     ),
-    store: v.optional(StoreSchema),
-    deduplicationWindowSeconds: v.optional(wholeNumber('deduplicationWindowSeconds', 1, 86_400)),
-    registrationTimeoutMs: v.optional(ms('registrationTimeoutMs')),
-    invocationTimeoutMs: v.optional(ms('invocationTimeoutMs')),
-    graceMs: v.optional(wholeNumber('graceMs', 0, 3_600_000)),
-    heartbeatMs: v.optional(ms('heartbeatMs', 10)),
-    maxPayload: v.optional(wholeNumber('maxPayload', 1024, MAX_MS)),
-    logLevel: v.optional(v.picklist(LOG_LEVELS, (issue) => `option 'logLevel' must be one of ${LOG_LEVELS.join(', ')}, got ${shown(issue.input)}`)),
     logger: v.optional(LoggerSchema),
     inspect: v.optional(InspectSchema),
   },
@@ -177,31 +213,19 @@ export function optionSchema(path: string): v.GenericSchema | undefined {
 /** The options `createEngine` takes (inferred from the schema). */
 export type EngineOptions = v.InferInput<typeof EngineOptionsSchema>
 
-/** The options with every default applied. */
-export interface ResolvedOptions {
-  host: string
-  port?: number
-  http?: {
-    host: string
-    port: number
-    maxBodyBytes: number
-    timeoutMs: number
-    headersTimeoutMs: number
-    requestTimeoutMs: number
-    keepAliveTimeoutMs: number
-    maxConnections: number
-    maxHeaderBytes: number
-  }
+type Parsed = v.InferOutput<typeof EngineOptionsSchema>
+
+/** The engine's limits, resolved (`limits.*` in the table). */
+export type Limits = Parsed['limits']
+
+/** How connections are authenticated: a token table, or the user's function. */
+export type ResolvedAuth = { kind: 'tokens'; table: TokenTable } | { kind: 'function'; authenticate: AuthFunction }
+
+/** The options with every default applied: the schema's output, with `http.host`, `store` and `auth` in their working form. */
+export type ResolvedOptions = Omit<Parsed, 'http' | 'store' | 'auth'> & {
+  http?: Omit<NonNullable<Parsed['http']>, 'host'> & { host: string }
   store: { kind: 'memory' } | { kind: 'sqlite'; path: string }
-  deduplicationWindowSeconds: number
-  registrationTimeoutMs: number
-  invocationTimeoutMs: number
-  graceMs: number
-  heartbeatMs: number
-  maxPayload: number
-  logLevel: LogLevel
-  logger?: Logger
-  inspect?: EngineOptions['inspect']
+  auth?: ResolvedAuth
 }
 
 /**
@@ -230,6 +254,16 @@ function telling(issue: v.BaseIssue<unknown>): v.BaseIssue<unknown> {
   return branch && isObject ? telling(branch) : issue
 }
 
+/** `auth` as tokens, checked; a refusal names the field (`option 'auth.tokens[0].sha256' …`). */
+function tokensOption(value: unknown): TokenTable {
+  try {
+    return parseTokens(value)
+  } catch (err) {
+    if (!(err instanceof TokensError)) throw err
+    throw new TypeError(`createEngine: option 'auth${err.path ? (err.path.startsWith('[') ? '' : '.') + err.path : ''}': ${err.reason}`)
+  }
+}
+
 /** Checks `options` and applies the defaults; throws a TypeError or RangeError that names the option. */
 export function resolveEngineOptions(options: unknown = {}): ResolvedOptions {
   const array = arrayInPlaceOfObject(options)
@@ -240,36 +274,14 @@ export function resolveEngineOptions(options: unknown = {}): ResolvedOptions {
     const message = `createEngine: ${issue.message}`
     throw isRangeIssue(issue) ? new RangeError(message) : new TypeError(message)
   }
-  const o = parsed.output
-  const host = o.host ?? lib<string>('host')
-  const headersTimeoutMs = o.http?.headersTimeoutMs ?? lib<number>('http.headersTimeoutMs')
-  const requestTimeoutMs = o.http?.requestTimeoutMs ?? lib<number>('http.requestTimeoutMs')
-  if (o.http && headersTimeoutMs > requestTimeoutMs) {
-    throw new RangeError(`createEngine: option 'http.headersTimeoutMs' (${headersTimeoutMs}) must not be more than 'http.requestTimeoutMs' (${requestTimeoutMs}): the headers are part of the request`)
+  const { http, store, auth, ...rest } = parsed.output
+  if (http && http.headersTimeoutMs > http.requestTimeoutMs) {
+    throw new RangeError(`createEngine: option 'http.headersTimeoutMs' (${http.headersTimeoutMs}) must not be more than 'http.requestTimeoutMs' (${http.requestTimeoutMs}): the headers are part of the request`)
   }
   return {
-    host,
-    port: o.port,
-    http: o.http && {
-      host: o.http.host ?? host,
-      port: o.http.port,
-      maxBodyBytes: o.http.maxBodyBytes ?? lib<number>('http.maxBodyBytes'),
-      timeoutMs: o.http.timeoutMs ?? lib<number>('http.timeoutMs'),
-      headersTimeoutMs,
-      requestTimeoutMs,
-      keepAliveTimeoutMs: o.http.keepAliveTimeoutMs ?? lib<number>('http.keepAliveTimeoutMs'),
-      maxConnections: o.http.maxConnections ?? lib<number>('http.maxConnections'),
-      maxHeaderBytes: o.http.maxHeaderBytes ?? lib<number>('http.maxHeaderBytes'),
-    },
-    store: o.store === undefined || o.store === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: o.store.sqlite },
-    deduplicationWindowSeconds: o.deduplicationWindowSeconds ?? lib<number>('deduplicationWindowSeconds'),
-    registrationTimeoutMs: o.registrationTimeoutMs ?? lib<number>('registrationTimeoutMs'),
-    invocationTimeoutMs: o.invocationTimeoutMs ?? lib<number>('invocationTimeoutMs'),
-    graceMs: o.graceMs ?? lib<number>('graceMs'),
-    heartbeatMs: o.heartbeatMs ?? lib<number>('heartbeatMs'),
-    maxPayload: o.maxPayload ?? lib<number>('maxPayload'),
-    logLevel: o.logLevel ?? lib<LogLevel>('logLevel'),
-    logger: o.logger,
-    inspect: o.inspect,
+    ...rest,
+    http: http && { ...http, host: http.host ?? rest.host },
+    store: store === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: store.sqlite },
+    auth: auth === undefined ? undefined : typeof auth === 'function' ? { kind: 'function', authenticate: auth } : { kind: 'tokens', table: tokensOption(auth) },
   }
 }

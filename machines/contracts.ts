@@ -16,6 +16,8 @@ import type { CronSchedule } from '../core/cron-config.js'
 import type { QueueConsumerConfig } from '../core/queue-config.js'
 import type { MessageContext, QueueCounts } from '../core/queue-store.js'
 import type { CallSource, Outcome } from '../core/call-table.js'
+import type { Identity } from '../core/auth.js'
+import type { Limits } from '../core/options.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -37,6 +39,9 @@ export interface EngineSettings {
   invocationTimeoutMs: number
   /** How long stopping waits for calls in flight (ms). */
   graceMs: number
+  /** How long a session whose connection was lost is held (ms; 0: not held). */
+  reconnectGraceMs: number
+  limits: Limits
   /** The HTTP listener for `http` triggers; without it the `http` type is not offered. */
   http?: HttpProviderInput
 }
@@ -44,10 +49,12 @@ export interface EngineSettings {
 export type EngineEvent =
   | { type: 'engine.started' }
   | { type: 'engine.stop' }
-  /** A transport accepted a connection: spawn its session. */
-  | { type: 'session.open'; worker_id: string; reattach_hash: string }
+  /** A transport accepted a connection: spawn its session. `identity`: who its token says it is (none: trusted). */
+  | { type: 'session.open'; worker_id: string; reattach_hash: string; identity?: Identity }
   /** A session closed: stop it (which releases all it held); the types it provided are gone. */
   | { type: 'session.ended'; worker_id: string; trigger_types: string[] }
+  /** A session lost its connection and is held: the types it provided are gone, the rest stays. */
+  | { type: 'session.held'; worker_id: string; trigger_types: string[] }
   /** A worker started providing a trigger type: parked triggers of that type may be re-sent. */
   | { type: 'triggerType.available'; trigger_type: string }
   /** A trigger type lost its provider: `gone` when the provider disconnected, not when it only unregistered the type. */
@@ -70,6 +77,12 @@ export interface SessionInput {
   /** SHA-256 of the token handed to the worker in `workerregistered`; the token itself is never kept. */
   reattach_hash: string
   registrationTimeoutMs: number
+  /** How long the session is held once its connection is lost (ms; 0: not held). */
+  reconnectGraceMs: number
+  /** What the session may hold (`limits.*Session`). */
+  limits: Pick<Limits, 'functionsPerSession' | 'triggersPerSession' | 'triggerTypesPerSession'>
+  /** Who its token says it is; undefined when the engine has no tokens or the worker runs in-process (then it may do everything). */
+  identity?: Identity
 }
 
 /** Facts a session looks up before it decides on a `registertrigger` (machines/session.machine.ts). */
@@ -78,8 +91,12 @@ export interface TriggerFacts {
   idTaken: boolean
   /** Who provides the trigger type: a worker id, `engine`, or undefined. */
   provider: string | undefined
-  /** Some live worker offers the function, or it is an engine function. */
+  /** Some live or held worker offers the function, or it is an engine function. */
   functionKnown: boolean
+  /** This session registered the function itself. */
+  functionMine: boolean
+  /** The session has as many triggers as it may. */
+  full: boolean
   /** The session already runs a child for this trigger type. */
   hasTypeChild: boolean
   /** When nobody provides the type: the provided type its id is closest to, if one is close. */
@@ -90,10 +107,11 @@ export interface TriggerFacts {
 
 /** Events a session raises to itself once it has looked up what a decision needs. */
 export type SessionCheckedEvent =
-  | { type: 'function.checked'; message: InboundOf<'registerfunction'>; mine: boolean }
+  /** `full`: the session has as many functions as it may. */
+  | { type: 'function.checked'; message: InboundOf<'registerfunction'>; mine: boolean; full: boolean }
   | { type: 'functionRemoval.checked'; message: InboundOf<'unregisterfunction'>; mine: boolean }
   /** `provider_label`: the provider as a refusal names it (`worker 'billing' (<id>)`). */
-  | { type: 'triggerType.checked'; message: InboundOf<'registertriggertype'>; provider: string | undefined; provider_label?: string }
+  | { type: 'triggerType.checked'; message: InboundOf<'registertriggertype'>; provider: string | undefined; provider_label?: string; full: boolean }
   | { type: 'triggerTypeRemoval.checked'; message: InboundOf<'unregistertriggertype'>; provider: string | undefined }
   | { type: 'trigger.checked'; message: InboundOf<'registertrigger'>; facts: TriggerFacts }
   | { type: 'triggerRemoval.checked'; message: InboundOf<'unregistertrigger'>; registered_type: string | undefined }
@@ -102,7 +120,8 @@ export type SessionCheckedEvent =
 /** Events the engine's other actors send a session. */
 export type SessionInternalEvent =
   | { type: 'session.start'; reattach_token: string }
-  | { type: 'session.close'; reason?: string }
+  /** The connection ended: cleanly (a close frame), or `lost` (dropped), when the session may be held. */
+  | { type: 'session.close'; reason?: string; lost?: boolean }
   /** Answer a frame of this worker with an error frame (sent by the actor that refused it). */
   | { type: 'session.reject'; error: ErrorBody; ref?: { type?: string; id?: string } }
   /** Another session's `reattach` names this one: close if the token is this session's. */
@@ -206,11 +225,13 @@ export interface EnqueueOptions {
 }
 
 export type InvocationsEvent =
-  /** A worker's `invokefunction`, straight from its port. */
-  | { type: 'invocation.call'; worker_id: string; message: InboundOf<'invokefunction'> }
+  /** A worker's `invokefunction`, straight from its port; `identity` when its token limits what it may call. */
+  | { type: 'invocation.call'; worker_id: string; message: InboundOf<'invokefunction'>; identity?: Identity }
   | ({ type: 'invocation.start' } & CallRequest)
   | { type: 'invocation.result'; worker_id: string; invocation_id: string; result?: unknown; error?: unknown }
   | { type: 'worker.gone'; worker_id: string }
+  /** A live worker now offers the function: calls waiting for one start. */
+  | { type: 'function.offered'; function_id: string }
   | { type: 'invocations.drain' }
   /** A trigger skipped a run (a cron tick while the previous run is in flight): counted, nothing else. */
   | { type: 'invocation.skipped'; source: CallSource; function_id: string }
@@ -225,6 +246,7 @@ export type InvocationsEmitted =
 
 export interface InvocationsInput {
   defaultTimeoutMs: number
+  limits: Pick<Limits, 'callsPerSession' | 'callsInFlight'>
 }
 
 // ---------------------------------------------------------------------------------------

@@ -73,15 +73,27 @@ export const engineMachine = setup({
       return { type: 'provider.failed' as const, provider, message, reason }
     }),
     spawnSession: enqueueActions(({ enqueue, context, event }) => {
-      const { worker_id, reattach_hash } = event as Extract<EngineEvent, { type: 'session.open' }>
+      const { worker_id, reattach_hash, identity } = event as Extract<EngineEvent, { type: 'session.open' }>
       const id = actorIds.session(worker_id)
-      enqueue.spawnChild('session', { id, systemId: id, input: { worker_id, reattach_hash, registrationTimeoutMs: context.registrationTimeoutMs } })
+      const { functionsPerSession, triggersPerSession, triggerTypesPerSession } = context.limits
+      enqueue.spawnChild('session', {
+        id,
+        systemId: id,
+        input: {
+          worker_id,
+          reattach_hash,
+          identity,
+          registrationTimeoutMs: context.registrationTimeoutMs,
+          reconnectGraceMs: context.reconnectGraceMs,
+          limits: { functionsPerSession, triggersPerSession, triggerTypesPerSession },
+        },
+      })
     }),
     /** Stopping a session stops its children, which releases everything they held. */
     stopSession: stopChild(({ event }) => actorIds.session((event as Extract<EngineEvent, { type: 'session.ended' }>).worker_id)),
-    /** The ended session's trigger types are gone: triggers bound to them park. */
+    /** The ended (or held) session's trigger types are gone: triggers bound to them park. */
     announceTypesGone: ({ event, system }) => {
-      for (const trigger_type of (event as Extract<EngineEvent, { type: 'session.ended' }>).trigger_types) {
+      for (const trigger_type of (event as Extract<EngineEvent, { type: 'session.ended' | 'session.held' }>).trigger_types) {
         tellTypeChildren(system, trigger_type, { type: 'provider.lost', trigger_type, gone: true })
       }
     },
@@ -127,7 +139,15 @@ export const engineMachine = setup({
   context: ({ input }) => ({ ...input, started_at: new Date().toISOString(), listening: {} }),
   invoke: [
     { src: 'catalog', id: actorIds.catalog, systemId: actorIds.catalog, input: ({ context }: { context: EngineSettings }) => ({ builtins: offeredTypes(context) }) },
-    { src: 'invocations', id: actorIds.invocations, systemId: actorIds.invocations, input: ({ context }: { context: EngineSettings }) => ({ defaultTimeoutMs: context.invocationTimeoutMs }) },
+    {
+      src: 'invocations',
+      id: actorIds.invocations,
+      systemId: actorIds.invocations,
+      input: ({ context }: { context: EngineSettings }) => ({
+        defaultTimeoutMs: context.invocationTimeoutMs,
+        limits: { callsPerSession: context.limits.callsPerSession, callsInFlight: context.limits.callsInFlight },
+      }),
+    },
   ],
   initial: 'booting',
   on: {
@@ -135,6 +155,7 @@ export const engineMachine = setup({
     'provider.failed': { actions: 'reportProviderFailure' },
     'engine.log': { actions: 'log' },
     'session.ended': { actions: ['stopSession', 'announceTypesGone'] },
+    'session.held': { actions: 'announceTypesGone' },
     'triggerType.available': { actions: 'announceTypeAvailable' },
     'triggerType.lost': { actions: 'announceTypeLost' },
     'xstate.error.actor.*': [{ guard: 'failedActorIsSession', actions: ['logSessionFailure', 'endFailedSession', 'releaseFailedSession'] }, { actions: 'logActorFailure' }],

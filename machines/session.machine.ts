@@ -22,7 +22,8 @@ import { and, assertEvent, emit, enqueueActions, not, raise, sendParent, setup }
 import type { ErrorBody, Outbound, RegistrationResult } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, isEngineFunction } from '../protocol/engine-functions.js'
-import { describeWorker, ENGINE_PROVIDER, isBuiltin, isOffered, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
+import { describeWorker, ENGINE_PROVIDER, isBuiltin, isKnown, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
+import { allows } from '../core/auth.js'
 import { hashToken, sameHash } from '../core/reattach-token.js'
 import { closest } from '../core/closest.js'
 import type { SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
@@ -68,8 +69,20 @@ const errorFrame = (error: ErrorBody, ref?: Ref): Outbound => (ref ? { type: 'er
 const refOf = (message: { type: string; id: string }): Ref => ({ type: message.type, id: message.id })
 
 /** Why a session closed, for its log and its transport. */
-const closeReason = (event: SessionEvent): string =>
-  event.type === 'session.close' ? (event.reason ?? 'closed') : event.type === 'session.retire' ? `replaced by ${event.by} (reattach)` : 'closed'
+const closeReason = (event: SessionEvent, context: SessionInput): string =>
+  event.type === 'session.close'
+    ? (event.reason ?? 'closed')
+    : event.type === 'session.retire'
+      ? `replaced by ${event.by} (reattach)`
+      : (event.type as string).startsWith('xstate.after')
+        ? `held ${context.reconnectGraceMs} ms after its connection was lost; no reattach`
+        : 'closed'
+
+/** The sizes of a worker's entry in the catalog (zero when it has none). */
+const sizesOf = (catalog: CatalogState, worker_id: string) => catalog.workers[worker_id]?.sizes ?? { functions: 0, trigger_types: 0, triggers: 0 }
+
+/** The token's name, for refusals. */
+const who = (context: SessionInput) => context.identity?.name ?? ''
 
 export const sessionMachine = setup({
   types: {
@@ -84,6 +97,7 @@ export const sessionMachine = setup({
     queue: slot('session', 'queue'),
     remoteTriggerType: slot('session', 'remoteTriggerType'),
   },
+  delays: { reconnectGrace: ({ context }) => context.reconnectGraceMs },
   guards: {
     // A frame that failed decoding
     isMalformedRegistration: ({ event }) => {
@@ -99,6 +113,14 @@ export const sessionMachine = setup({
       assertEvent(event, 'function.checked')
       return isEngineFunction(event.message.id)
     },
+    mayNotRegisterFunction: ({ context, event }) => {
+      assertEvent(event, 'function.checked')
+      return context.identity !== undefined && !allows(context.identity.scope.register, event.message.id)
+    },
+    functionLimitReached: ({ event }) => {
+      assertEvent(event, 'function.checked')
+      return event.full
+    },
     functionIsMine: ({ event }) => {
       assertEvent(event, ['function.checked', 'functionRemoval.checked'])
       return event.mine
@@ -112,10 +134,23 @@ export const sessionMachine = setup({
       assertEvent(event, ['triggerType.checked', 'triggerTypeRemoval.checked'])
       return event.provider === context.worker_id
     },
+    mayNotProvideTriggerTypes: ({ context }) => context.identity !== undefined && !context.identity.scope.provide_trigger_types,
+    triggerTypeLimitReached: ({ event }) => {
+      assertEvent(event, 'triggerType.checked')
+      return event.full
+    },
     // registertrigger: the reference page's checks, then which child takes it
     triggerIdTaken: ({ event }) => {
       assertEvent(event, 'trigger.checked')
       return event.facts.idTaken
+    },
+    mayNotBindTriggerType: ({ context, event }) => {
+      assertEvent(event, 'trigger.checked')
+      return context.identity !== undefined && !allows(context.identity.scope.trigger_types, event.message.trigger_type)
+    },
+    mayNotBindFunction: ({ context, event }) => {
+      assertEvent(event, 'trigger.checked')
+      return context.identity !== undefined && !event.facts.functionMine && !allows(context.identity.scope.invoke, event.message.function_id)
     },
     triggerTypeUnknown: ({ event }) => {
       assertEvent(event, 'trigger.checked')
@@ -124,6 +159,10 @@ export const sessionMachine = setup({
     functionUnknown: ({ event }) => {
       assertEvent(event, 'trigger.checked')
       return !event.facts.functionKnown
+    },
+    triggerLimitReached: ({ event }) => {
+      assertEvent(event, 'trigger.checked')
+      return event.facts.full
     },
     typeChildMissing: ({ event }) => {
       assertEvent(event, 'trigger.checked')
@@ -154,12 +193,22 @@ export const sessionMachine = setup({
       assertEvent(event, 'session.retire')
       return sameHash(context.reattach_hash, hashToken(event.reattach_token))
     },
+    // closing
+    connectionLostAndHeld: ({ context, event }) => {
+      assertEvent(event, 'session.close')
+      return event.lost === true && context.reconnectGraceMs > 0
+    },
   },
   actions: {
     // ----- Opening
     joinCatalog: ({ context, system }) => tell(actorsOf(system).catalog(), { type: 'worker.add', worker_id: context.worker_id, connected_at: new Date().toISOString() }),
     welcome: write('session.start', (event, context) => ({ type: 'workerregistered', worker_id: context.worker_id, reattach_token: event.reattach_token })),
-    logOpened: emit(({ context }) => ({ type: 'log' as const, level: 'info' as const, msg: 'session opened', data: { worker_id: context.worker_id } })),
+    logOpened: emit(({ context }) => ({
+      type: 'log' as const,
+      level: 'info' as const,
+      msg: 'session opened',
+      data: context.identity ? { worker_id: context.worker_id, token: context.identity.name } : { worker_id: context.worker_id },
+    })),
 
     // ----- Frames that could not be processed (the transport logs every error frame it writes)
     refuseMalformedRegistration: write('frame.invalid', ({ failure }) => refusal({ id: failure.ref!.id!, ...failure.echo! }, failure.error)),
@@ -180,14 +229,29 @@ export const sessionMachine = setup({
     // ----- Functions
     lookUpFunction: raise(({ context, event, system }) => {
       assertEvent(event, 'function.register')
-      return { type: 'function.checked' as const, message: event.message, mine: event.message.id in (catalogOf(system).workers[context.worker_id]?.functions ?? {}) }
+      const catalog = catalogOf(system)
+      return {
+        type: 'function.checked' as const,
+        message: event.message,
+        mine: event.message.id in (catalog.workers[context.worker_id]?.functions ?? {}),
+        full: sizesOf(catalog, context.worker_id).functions >= context.limits.functionsPerSession,
+      }
     }),
     refuseReservedFunctionId: write('function.checked', ({ message }) => errorFrame(errors.engineFunctionReserved(message.id), refOf(message))),
+    refuseFunctionOutOfScope: write('function.checked', ({ message }, context) => errorFrame(errors.mayNotRegister(message.id, who(context)), refOf(message))),
     refuseDuplicateFunction: write('function.checked', ({ message }) => errorFrame(errors.duplicateFunctionId(message.id), refOf(message))),
+    refuseFunctionOverLimit: write('function.checked', ({ message }, context) =>
+      errorFrame(errors.tooMany('functions', context.limits.functionsPerSession, 'limits.functionsPerSession'), refOf(message)),
+    ),
     addFunction: ({ context, event, system }) => {
       assertEvent(event, 'function.checked')
       const { id, description, request_format, response_format, metadata } = event.message
       tell(actorsOf(system).catalog(), { type: 'function.add', worker_id: context.worker_id, function_id: id, info: { description, request_format, response_format, metadata } })
+    },
+    /** Calls waiting for a live worker to offer this function start now. */
+    announceFunction: ({ event, system }) => {
+      assertEvent(event, 'function.checked')
+      tell(actorsOf(system).invocations(), { type: 'function.offered', function_id: event.message.id })
     },
     lookUpFunctionRemoval: raise(({ context, event, system }) => {
       assertEvent(event, 'function.unregister')
@@ -200,13 +264,18 @@ export const sessionMachine = setup({
     },
 
     // ----- Trigger types
-    lookUpTriggerType: raise(({ event, system }) => {
+    lookUpTriggerType: raise(({ context, event, system }) => {
       assertEvent(event, 'triggerType.register')
       const catalog = catalogOf(system)
       const provider = providerOf(catalog, event.message.id)
       const provider_label = provider === undefined || provider === ENGINE_PROVIDER ? undefined : describeWorker(catalog, provider)
-      return { type: 'triggerType.checked' as const, message: event.message, provider, provider_label }
+      const full = sizesOf(catalog, context.worker_id).trigger_types >= context.limits.triggerTypesPerSession
+      return { type: 'triggerType.checked' as const, message: event.message, provider, provider_label, full }
     }),
+    refuseProvidingOutOfScope: write('triggerType.checked', ({ message }, context) => errorFrame(errors.mayNotProvide(message.id, who(context)), refOf(message))),
+    refuseTriggerTypeOverLimit: write('triggerType.checked', ({ message }, context) =>
+      errorFrame(errors.tooMany('trigger types', context.limits.triggerTypesPerSession, 'limits.triggerTypesPerSession'), refOf(message)),
+    ),
     refuseTriggerTypeExists: write('triggerType.checked', ({ message, provider, provider_label }) =>
       errorFrame(errors.triggerTypeExists(message.id, provider === ENGINE_PROVIDER ? 'by the engine' : `by ${provider_label ?? `worker '${provider}'`}`), refOf(message)),
     ),
@@ -240,10 +309,13 @@ export const sessionMachine = setup({
       assertEvent(event, 'trigger.register')
       const { id, trigger_type, function_id } = event.message
       const catalog = catalogOf(system)
+      const worker = catalog.workers[context.worker_id]
       const facts: TriggerFacts = {
-        idTaken: catalog.workers[context.worker_id]?.triggers[id] !== undefined,
+        idTaken: worker?.triggers[id] !== undefined,
         provider: providerOf(catalog, trigger_type),
-        functionKnown: isOffered(catalog, function_id) || isEngineFunction(function_id),
+        functionKnown: isKnown(catalog, function_id) || isEngineFunction(function_id),
+        functionMine: worker !== undefined && function_id in worker.functions,
+        full: sizesOf(catalog, context.worker_id).triggers >= context.limits.triggersPerSession,
         hasTypeChild: self.getSnapshot().children[actorIds.typeChild(context.worker_id, trigger_type)] !== undefined,
       }
       // Only for a refusal: the id it was probably meant to be.
@@ -254,6 +326,11 @@ export const sessionMachine = setup({
     refuseDuplicateTriggerId: write('trigger.checked', ({ message }) => refusal(message, errors.duplicateTriggerId(message.id))),
     refuseUnknownTriggerType: write('trigger.checked', ({ message, facts }) => refusal(message, errors.triggerTypeNotFound(message.trigger_type, facts.typeSuggestion))),
     refuseUnknownFunction: write('trigger.checked', ({ message, facts }) => refusal(message, errors.functionNotFound(message.function_id, facts.functionSuggestion))),
+    refuseTriggerTypeOutOfScope: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotBindType(event.message.trigger_type, who(context)))),
+    refuseFunctionOutOfReach: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotBindFunction(event.message.function_id, who(context)))),
+    refuseTriggerOverLimit: write('trigger.checked', (event, context) =>
+      refusal(event.message, errors.tooMany('triggers', context.limits.triggersPerSession, 'limits.triggersPerSession')),
+    ),
     spawnBuiltinTypeChild: enqueueActions(({ enqueue, context, event }) => {
       assertEvent(event, 'trigger.checked')
       const trigger_type = event.message.trigger_type as BuiltinTriggerType
@@ -322,6 +399,23 @@ export const sessionMachine = setup({
       })
     },
 
+    // ----- Held: the connection was lost; what the session holds stays for the grace period
+    /** Tells the engine: the types this session provided are gone (triggers bound to them park). */
+    reportHeld: sendParent(({ context, system }) => ({
+      type: 'session.held' as const,
+      worker_id: context.worker_id,
+      trigger_types: Object.keys(catalogOf(system).workers[context.worker_id]?.trigger_types ?? {}),
+    })),
+    /** Its functions stop taking calls (calls for them wait for a live worker), its types are released. */
+    holdInCatalog: ({ context, system }) =>
+      tell(actorsOf(system).catalog(), { type: 'worker.hold', worker_id: context.worker_id, until: new Date(Date.now() + context.reconnectGraceMs).toISOString() }),
+    logHeld: emit(({ event, context }) => ({
+      type: 'log' as const,
+      level: 'info' as const,
+      msg: 'session held',
+      data: { worker_id: context.worker_id, reason: closeReason(event, context), hold_ms: context.reconnectGraceMs },
+    })),
+
     // ----- Closing
     /** Tells the engine, which stops this session (and so all it holds); the types it provided are gone. */
     reportEnd: sendParent(({ context, system }) => ({
@@ -332,9 +426,9 @@ export const sessionMachine = setup({
     leaveCatalog: ({ context, system }) => tell(actorsOf(system).catalog(), { type: 'worker.remove', worker_id: context.worker_id }),
     /** Calls this worker serves fail for their callers; calls it waits for are dropped. */
     endCalls: ({ context, system }) => tell(actorsOf(system).invocations(), { type: 'worker.gone', worker_id: context.worker_id }),
-    logClosed: emit(({ event, context }) => ({ type: 'log' as const, level: 'info' as const, msg: 'session closed', data: { worker_id: context.worker_id, reason: closeReason(event) } })),
+    logClosed: emit(({ event, context }) => ({ type: 'log' as const, level: 'info' as const, msg: 'session closed', data: { worker_id: context.worker_id, reason: closeReason(event, context) } })),
     /** Tells the transport to close the connection. */
-    announceEnd: emit(({ event }) => ({ type: 'ended' as const, reason: closeReason(event) })),
+    announceEnd: emit(({ event, context }) => ({ type: 'ended' as const, reason: closeReason(event, context) })),
   },
 }).createMachine({
   id: 'session',
@@ -350,7 +444,7 @@ export const sessionMachine = setup({
     // Each region handles one kind of message; a message is decided by the guards of its region, in order.
     open: {
       type: 'parallel',
-      on: { 'session.close': 'closed' },
+      on: { 'session.close': [{ guard: 'connectionLostAndHeld', target: 'held' }, { target: 'closed' }] },
       states: {
         frames: {
           on: {
@@ -367,8 +461,10 @@ export const sessionMachine = setup({
             'function.register': { actions: 'lookUpFunction' },
             'function.checked': [
               { guard: 'isEngineFunctionId', actions: 'refuseReservedFunctionId' },
+              { guard: 'mayNotRegisterFunction', actions: 'refuseFunctionOutOfScope' },
               { guard: 'functionIsMine', actions: 'refuseDuplicateFunction' },
-              { actions: 'addFunction' },
+              { guard: 'functionLimitReached', actions: 'refuseFunctionOverLimit' },
+              { actions: ['addFunction', 'announceFunction'] },
             ],
             'function.unregister': { actions: 'lookUpFunctionRemoval' },
             'functionRemoval.checked': [{ guard: not('functionIsMine'), actions: 'refuseFunctionNotMine' }, { actions: 'removeFunction' }],
@@ -378,8 +474,10 @@ export const sessionMachine = setup({
           on: {
             'triggerType.register': { actions: 'lookUpTriggerType' },
             'triggerType.checked': [
+              { guard: 'mayNotProvideTriggerTypes', actions: 'refuseProvidingOutOfScope' },
               { guard: 'triggerTypeIsMine', actions: 'refuseTriggerTypeAlreadyMine' },
               { guard: 'triggerTypeProvided', actions: 'refuseTriggerTypeExists' },
+              { guard: 'triggerTypeLimitReached', actions: 'refuseTriggerTypeOverLimit' },
               { actions: ['addTriggerType', 'announceTriggerType'] },
             ],
             'triggerType.unregister': { actions: 'lookUpTriggerTypeRemoval' },
@@ -389,14 +487,19 @@ export const sessionMachine = setup({
             ],
           },
         },
-        // registertrigger: the reference page's checks in its order, then the type's child.
+        // registertrigger: the duplicate id, the token's scope (before anything that would tell
+        // whether a type or function outside it exists), the reference page's checks in its
+        // order, the session's limit, then the type's child.
         triggers: {
           on: {
             'trigger.register': { actions: 'lookUpTrigger' },
             'trigger.checked': [
               { guard: 'triggerIdTaken', actions: 'refuseDuplicateTriggerId' },
+              { guard: 'mayNotBindTriggerType', actions: 'refuseTriggerTypeOutOfScope' },
+              { guard: 'mayNotBindFunction', actions: 'refuseFunctionOutOfReach' },
               { guard: 'triggerTypeUnknown', actions: 'refuseUnknownTriggerType' },
               { guard: 'functionUnknown', actions: 'refuseUnknownFunction' },
+              { guard: 'triggerLimitReached', actions: 'refuseTriggerOverLimit' },
               { guard: and(['typeChildMissing', 'builtinType']), actions: ['spawnBuiltinTypeChild', 'registerWithTypeChild'] },
               { guard: 'typeChildMissing', actions: ['spawnRemoteTypeChild', 'registerWithTypeChild'] },
               { actions: 'registerWithTypeChild' },
@@ -424,6 +527,16 @@ export const sessionMachine = setup({
             'session.retire': [{ guard: 'reattachTokenMatches', target: '#session.closed' }, { actions: 'refuseRetirement' }],
           },
         },
+      },
+    },
+    // The connection was lost: routes, schedules and consumers stay, calls for its functions
+    // wait for a live worker, until a reattach retires it or the grace period ends.
+    held: {
+      entry: ['reportHeld', 'holdInCatalog', 'endCalls', 'logHeld'],
+      after: { reconnectGrace: 'closed' },
+      on: {
+        'session.retire': [{ guard: 'reattachTokenMatches', target: 'closed' }, { actions: 'refuseRetirement' }],
+        'session.log': { actions: 'log' },
       },
     },
     closed: {

@@ -45,7 +45,18 @@ export const ERROR_CODES = {
     meaning: 'The serving worker disconnected, or the engine stopped, before the call was answered (HTTP 503).',
   },
   invalid_result: { where: ['invocation result'], meaning: "The serving worker's `invocationresult` was malformed, so its caller gets this instead of waiting for the timeout." },
-  unauthorized: { where: ['error frame'], meaning: '`reattach` named a session whose token does not match.' },
+  unauthorized: {
+    where: ['error frame', 'HTTP answer'],
+    meaning: "A WebSocket upgrade (or a scrape of `/metrics`) without a valid `Authorization: Bearer` token when the engine has tokens (HTTP 401); or a `reattach` naming a session whose reattach token does not match.",
+  },
+  forbidden: {
+    where: ['error frame', 'registration result', 'invocation result', 'HTTP answer'],
+    meaning: "The connection's token does not allow it: registering that function or trigger type, binding that trigger type or function, calling that function or `engine::*` (docs/security.md); HTTP 403 for `/metrics`.",
+  },
+  too_many_requests: {
+    where: ['error frame', 'registration result', 'invocation result', 'HTTP answer'],
+    meaning: 'A documented limit was reached (docs/limits.md): functions, triggers or trigger types per session, calls waiting per session, calls in flight in the engine (HTTP 429 with `Retry-After` for an http trigger).',
+  },
   queue_unavailable: { where: ['invocation result'], meaning: 'An enqueue or a queue engine function reached an engine that runs no queue store.' },
   engine_error: { where: ['invocation result'], meaning: 'An engine function failed for a reason of its own; the text says what.' },
   message_failed: { where: ['dead letter'], meaning: "The `last_error` of a message its function listed in `failed_message_ids`." },
@@ -53,7 +64,10 @@ export const ERROR_CODES = {
   route_not_found: { where: ['HTTP answer'], meaning: 'No http trigger holds a route for the request path (HTTP 404).' },
   method_not_allowed: { where: ['HTTP answer'], meaning: 'The path is routed, but not for this method (HTTP 405, with `Allow`).' },
   bad_request: { where: ['HTTP answer'], meaning: 'The request could not be read: its target or its body (HTTP 400).' },
-  payload_too_large: { where: ['HTTP answer'], meaning: 'The request body is larger than the HTTP listener allows (HTTP 413).' },
+  payload_too_large: {
+    where: ['HTTP answer', 'invocation result'],
+    meaning: 'The request body is larger than the HTTP listener allows (HTTP 413), or a queue message is larger than `limits.queueMessageBytes`.',
+  },
   invalid_response: { where: ['HTTP answer'], meaning: 'An http-triggered function returned a response the engine cannot send: bad status, headers or body (HTTP 500).' },
   function_error: { where: ['HTTP answer'], meaning: 'An http-triggered function failed with an error that has no code of its own (HTTP 500).' },
   engine_stopping: { where: ['HTTP answer'], meaning: 'The engine is stopping and takes no new requests (HTTP 503).' },
@@ -113,6 +127,8 @@ export const errors = {
   invocationTimeout: (function_id: string, ms: number) => errorBody('invocation_timeout', `Function '${function_id}' did not answer within ${ms} ms`),
   workerDisconnected: (function_id: string) => errorBody('worker_disconnected', `The worker serving '${function_id}' disconnected before answering`),
   engineStopped: (function_id: string) => errorBody('worker_disconnected', `The engine stopped before '${function_id}' answered`),
+  noLiveWorker: (function_id: string, waited_ms: number) =>
+    errorBody('worker_disconnected', `No worker offered '${function_id}' within ${waited_ms} ms: the connection of its worker was lost and no worker came back for it`),
   unexpectedResult: (invocation_id: string) =>
     errorBody('invalid_message', `No invocation '${invocation_id}' is awaiting a result from this worker (unknown, already answered or timed out)`),
   resultRefused: (why: string) => errorBody('invalid_result', `The serving worker's answer was refused: ${why}`),
@@ -121,6 +137,24 @@ export const errors = {
 
   // Sessions
   reattachRefused: (worker_id: string) => errorBody('unauthorized', `The reattach token does not match worker '${worker_id}'`),
+
+  // Auth (docs/security.md): `who` is the token's name
+  tokenRequired: () => errorBody('unauthorized', "This engine requires a token: send 'Authorization: Bearer <token>' with the WebSocket upgrade (connectWorker(url, { token }))"),
+  tokenRefused: () => errorBody('unauthorized', 'The token was not accepted'),
+  mayNotRegister: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not register function '${function_id}' (its scope's 'register' patterns do not match)`),
+  mayNotProvide: (trigger_type: string, who: string) => errorBody('forbidden', `Token '${who}' may not provide trigger type '${trigger_type}' (its scope has no 'provide_trigger_types')`),
+  mayNotBindType: (trigger_type: string, who: string) => errorBody('forbidden', `Token '${who}' may not bind triggers of type '${trigger_type}' (its scope's 'trigger_types' patterns do not match)`),
+  mayNotBindFunction: (function_id: string, who: string) =>
+    errorBody('forbidden', `Token '${who}' may not bind a trigger to function '${function_id}' (not registered by this worker, and its scope's 'invoke' patterns do not match)`),
+  mayNotInvoke: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not call function '${function_id}' (its scope's 'invoke' patterns do not match)`),
+  mayNotCallEngine: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not call engine function '${function_id}' (its scope has no 'engine')`),
+  metricsForbidden: (who: string) => errorBody('forbidden', `Token '${who}' may not read /metrics (its scope has no 'engine')`),
+
+  // Limits (docs/limits.md): `limit` is the option that sets it
+  tooMany: (what: string, max: number, limit: string) => errorBody('too_many_requests', `This worker already has ${max} ${what}, the most allowed (option ${limit})`),
+  tooManyCalls: (max: number) => errorBody('too_many_requests', `This worker already has ${max} calls waiting for an answer, the most allowed (option limits.callsPerSession); wait for some to finish`),
+  engineBusy: (max: number) => errorBody('too_many_requests', `The engine already has ${max} calls in flight, the most allowed (option limits.callsInFlight); retry shortly`),
+  messageTooLarge: (bytes: number, max: number) => errorBody('payload_too_large', `The queue message is ${bytes} bytes of JSON, more than the limit of ${max} (option limits.queueMessageBytes)`),
 
   // Queues (a dead letter's last_error)
   messageFailed: () => errorBody('message_failed', 'The function reported this message as failed'),

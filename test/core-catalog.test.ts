@@ -2,8 +2,9 @@
  * core/catalog.ts, alone: `applyCatalogEvent` for workers (add, describe, remove with all
  * it offered), functions (replicas in order), trigger types (only their holder removes
  * them) and triggers (add, state, remove); events for a worker that is not there; ids
- * such as `__proto__`; and the lookups `providerOf`, `isOffered`, `allTriggers`, and
- * `initialCatalog`.
+ * such as `__proto__`; sizes (what the per-session limits count); a held worker (its
+ * functions held, its types released); and the lookups `providerOf`, `isOffered`,
+ * `isKnown`, `heldUntil`, `allTriggers`, and `initialCatalog`.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -14,6 +15,8 @@ import {
   ENGINE_PROVIDER,
   initialCatalog,
   isBuiltin,
+  heldUntil,
+  isKnown,
   isOffered,
   providerOf,
   type CatalogEvent,
@@ -60,7 +63,7 @@ it('isBuiltin: only the engine’s own types', () => {
 
 it('worker.add and worker.describe: an empty entry, then its info', () => {
   const s = catalog(addWorker('w1'))
-  assert.equal(plain(s).workers.w1, { worker_id: 'w1', connected_at: '2024-01-01T00:00:00.000Z', info: {}, functions: {}, trigger_types: {}, triggers: {} })
+  assert.equal(plain(s).workers.w1, { worker_id: 'w1', connected_at: '2024-01-01T00:00:00.000Z', info: {}, functions: {}, trigger_types: {}, triggers: {}, sizes: { functions: 0, trigger_types: 0, triggers: 0 } })
   applyCatalogEvent(s, { type: 'worker.describe', worker_id: 'w1', info: { name: 'billing', pid: 42 } })
   assert.equal(s.workers.w1.info, { name: 'billing', pid: 42 })
 })
@@ -225,6 +228,43 @@ it('allTriggers: every trigger of live workers, in worker order, with its worker
   const first = allTriggers(s).next().value!
   first.state = 'parked'
   assert.is(s.workers.w1.triggers.a1.state, 'pending')
+})
+
+
+it('sizes: functions, trigger types and triggers counted once each, down again when removed', () => {
+  const s = catalog(addWorker('w1'), addFn('w1', 'f'), addFn('w1', 'f'), addFn('w1', 'g'), addType('w1', 'hook'), addType('w1', 'hook'), addTrigger('w1', trigger('a')), addTrigger('w1', trigger('a')), addTrigger('w1', trigger('b')))
+  assert.equal(s.workers.w1.sizes, { functions: 2, trigger_types: 1, triggers: 2 })
+  applyCatalogEvent(s, { type: 'function.remove', worker_id: 'w1', function_id: 'f' })
+  applyCatalogEvent(s, { type: 'function.remove', worker_id: 'w1', function_id: 'f' })
+  applyCatalogEvent(s, { type: 'triggerType.remove', worker_id: 'w1', trigger_type: 'hook' })
+  applyCatalogEvent(s, { type: 'trigger.remove', worker_id: 'w1', id: 'a' })
+  applyCatalogEvent(s, { type: 'trigger.remove', worker_id: 'w1', id: 'zz' })
+  assert.equal(s.workers.w1.sizes, { functions: 1, trigger_types: 0, triggers: 1 })
+})
+
+it('worker.hold: its functions move to held (known, not offered), its types are released, its triggers stay', () => {
+  const until = '2030-01-01T00:00:00.000Z'
+  const s = catalog(addWorker('w1'), addWorker('w2'), addFn('w1', 'f'), addFn('w1', 'g'), addFn('w2', 'g'), addType('w1', 'hook'), addTrigger('w1', trigger('a', 'f')))
+  applyCatalogEvent(s, { type: 'worker.hold', worker_id: 'w1', until })
+  assert.equal(s.functions.f, { workers: [], held: ['w1'] })
+  assert.equal(s.functions.g, { workers: ['w2'], held: ['w1'] })
+  assert.not.ok(isOffered(s, 'f'))
+  assert.ok(isKnown(s, 'f'))
+  assert.is(heldUntil(s, 'f'), Date.parse(until))
+  assert.is(heldUntil(s, 'nope'), undefined)
+  assert.is(providerOf(s, 'hook'), undefined)
+  assert.equal(Object.keys(s.workers.w1.triggers), ['a'])
+  assert.is(s.workers.w1.held_until, until)
+  // A second hold changes nothing; another worker may now provide the type.
+  applyCatalogEvent(s, { type: 'worker.hold', worker_id: 'w1', until: '2040-01-01T00:00:00.000Z' })
+  assert.is(s.workers.w1.held_until, until)
+  applyCatalogEvent(s, addType('w2', 'hook'))
+  assert.is(providerOf(s, 'hook'), 'w2')
+  // Removing the held worker removes what it held, and only that.
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'w1' })
+  assert.not.ok('f' in s.functions)
+  assert.equal(s.functions.g, { workers: ['w2'], held: [] })
+  assert.is(providerOf(s, 'hook'), 'w2')
 })
 
 it.run()

@@ -29,18 +29,25 @@ it('defaults: nothing given, every option takes its library default', () => {
   const lib = (path: string) => defaultOf(path, 'library')
   const expected = {
     host: lib('host'),
-    port: undefined,
     http: undefined,
     store: { kind: 'memory' },
     deduplicationWindowSeconds: lib('deduplicationWindowSeconds'),
     registrationTimeoutMs: lib('registrationTimeoutMs'),
     invocationTimeoutMs: lib('invocationTimeoutMs'),
+    reconnectGraceMs: lib('reconnectGraceMs'),
+    limits: {
+      functionsPerSession: lib('limits.functionsPerSession'),
+      triggersPerSession: lib('limits.triggersPerSession'),
+      triggerTypesPerSession: lib('limits.triggerTypesPerSession'),
+      callsPerSession: lib('limits.callsPerSession'),
+      callsInFlight: lib('limits.callsInFlight'),
+      queueMessageBytes: lib('limits.queueMessageBytes'),
+    },
+    auth: undefined,
     graceMs: lib('graceMs'),
     heartbeatMs: lib('heartbeatMs'),
     maxPayload: lib('maxPayload'),
     logLevel: lib('logLevel'),
-    logger: undefined,
-    inspect: undefined,
   }
   assert.equal(resolveEngineOptions(), expected)
   assert.equal(resolveEngineOptions({}), expected)
@@ -233,6 +240,44 @@ it('defaultOf: the library and serve columns; unknown paths throw', () => {
   assert.throws(() => defaultOf('nope', 'library'), (e: Error) => e.message === "no option 'nope' in the table")
   // Every row's path is unique.
   assert.is(new Set(OPTION_TABLE.map((r) => r.path)).size, OPTION_TABLE.length)
+})
+
+
+it('limits: each given limit passes through, the others keep their defaults; bad ones name the limit', () => {
+  const r = resolveEngineOptions({ limits: { triggersPerSession: 5, queueMessageBytes: 1 } })
+  assert.is(r.limits.triggersPerSession, 5)
+  assert.is(r.limits.queueMessageBytes, 1)
+  assert.is(r.limits.functionsPerSession, defaultOf('limits.functionsPerSession', 'library'))
+  assert.is(refusal({ limits: { triggersPerSession: 0 } }).message, "createEngine: option 'limits.triggersPerSession' must be a whole number from 1 to 1000000, got 0")
+  assert.instance(refusal({ limits: { callsInFlight: 1.5 } }), RangeError)
+  assert.is(refusal({ limits: { calls: 1 } }).message, "createEngine: unknown option 'limits.calls'")
+  assert.is(refusal({ limits: 5 }).message, "createEngine: option 'limits' must be an object, got 5")
+  assert.is(refusal({ reconnectGraceMs: -1 }).message, "createEngine: option 'reconnectGraceMs' must be a whole number from 0 to 600000, got -1")
+})
+
+it('auth: tokens are checked in full and kept as hashes; a function is kept as it is; refusals name the field', () => {
+  const r = resolveEngineOptions({ auth: { tokens: [{ name: 'ops', token: 'secret-token' }, { name: 'ci', sha256: 'A'.repeat(64), scope: { invoke: ['ci::*'] } }] } })
+  assert.is(r.auth?.kind, 'tokens')
+  const entries = r.auth?.kind === 'tokens' ? r.auth.table.entries : []
+  assert.equal(entries.map((e) => e.name), ['ops', 'ci'])
+  assert.is(entries[1].hash.toString('hex'), 'a'.repeat(64))
+  assert.equal(entries[1].scope, { register: [], invoke: ['ci::*'], trigger_types: [], provide_trigger_types: false, engine: false })
+  assert.ok(!JSON.stringify(entries).includes('secret-token'))
+  const fn = () => undefined
+  const f = resolveEngineOptions({ auth: fn }).auth
+  assert.ok(f?.kind === 'function' && f.authenticate === fn)
+  assert.is(refusal({ auth: 'x' }).message, "createEngine: option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got 'x'")
+  assert.is(refusal({ auth: {} }).message, "createEngine: option 'auth.tokens': 'tokens' is required: a list of { name, token or sha256, scope? }")
+  assert.is(refusal({ auth: { tokens: [{ name: 'a' }] } }).message, "createEngine: option 'auth.tokens[0]': each token needs exactly one of 'token' (its text) or 'sha256' (its hash)")
+  assert.is(refusal({ auth: { tokens: [{ name: 'a', sha256: 'abc' }] } }).message, "createEngine: option 'auth.tokens[0].sha256': 'sha256' must be 64 hex digits (signalbox token hash <token> prints them)")
+  assert.is(
+    refusal({ auth: { tokens: [{ name: 'a', token: 'long-enough', scope: { invoke: 'x' } }] } }).message,
+    `createEngine: option 'auth.tokens[0].scope.invoke': 'invoke' must be a list of patterns such as ["billing::*"], got 'x'`,
+  )
+  assert.is(
+    refusal({ auth: { tokens: [{ name: 'a', token: 'long-enough', scope: { admin: true } }] } }).message,
+    "createEngine: option 'auth.tokens[0].scope.admin': unknown scope field 'admin' (known: register, invoke, trigger_types, provide_trigger_types, engine)",
+  )
 })
 
 it.run()

@@ -128,15 +128,28 @@ for (const transport of transports) {
 }
 
 const ws = suite<Ctx>('websocket connections')
-eachWithEngine(ws, () => ({ heartbeatMs: 100 }))
+eachWithEngine(ws, () => ({ heartbeatMs: 100, reconnectGraceMs: 300 }))
 
-ws('an unclean close releases the session like a clean one', limit(async (ctx) => {
+ws('an unclean close holds the session for the grace period, then releases it like a clean one', limit(async (ctx) => {
   const p = await rawSocket(ctx.engine.url!)
   p.send({ type: 'registerfunction', id: 'f' })
   await until(() => catalog(ctx.engine).functions.f)
   p.socket.terminate()
-  await until(() => !catalog(ctx.engine).functions.f, 2000, 'cleanup')
+  await until(() => catalog(ctx.engine).workers[p.worker_id]?.held_until, 2000, 'the hold')
+  assert.equal(catalog(ctx.engine).functions.f, { workers: [], held: [p.worker_id] })
+  await until(() => !catalog(ctx.engine).functions.f, 3000, 'cleanup')
   assert.equal(sessionIds(ctx.engine), [])
+  assert.ok(ctx.engine.log.records.some((r) => r.msg === 'session held' && r.worker_id === p.worker_id))
+  assert.ok(ctx.engine.log.records.some((r) => r.msg === 'session closed' && r.worker_id === p.worker_id && String(r.reason).startsWith('held 300 ms')))
+}))
+
+ws('a clean close releases the session at once', limit(async (ctx) => {
+  const p = await rawSocket(ctx.engine.url!)
+  p.send({ type: 'registerfunction', id: 'f' })
+  await until(() => catalog(ctx.engine).functions.f)
+  await p.close()
+  await until(() => !catalog(ctx.engine).functions.f, 2000, 'cleanup')
+  assert.not.ok(ctx.engine.log.records.some((r) => r.msg === 'session held'))
 }))
 
 ws('heartbeat: a connection that stops answering pings is ended; live ones stay', limit(async (ctx) => {
@@ -146,7 +159,8 @@ ws('heartbeat: a connection that stops answering pings is ended; live ones stay'
   await new Promise((r) => dead.once('open', r))
   const closed = new Promise((r) => dead.once('close', r))
   await closed
-  await sleep(300)
+  // The dead connection's session is held for the grace period, then ends.
+  await until(() => sessionIds(ctx.engine).length === 1, 3000, 'the dead session to end')
   assert.is(live.socket.readyState, WebSocket.OPEN)
   assert.equal(sessionIds(ctx.engine), [live.worker_id])
 }))

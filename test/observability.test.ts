@@ -51,7 +51,7 @@ it('the Stately inspector receives the actor tree and the key events, in order',
     assert.is(byName.get(`trigger:${id}:nightly`)!.parentId, sessionId(`session:${id}:cron`))
     // snapshots are plain JSON: the session's context holds no sockets or functions
     const sessionSnapshot = byName.get(`session:${id}`)!.snapshot
-    assert.equal(Object.keys(sessionSnapshot.context).sort(), ['reattach_hash', 'registrationTimeoutMs', 'worker_id'])
+    assert.equal(Object.keys(sessionSnapshot.context).sort(), ['limits', 'reattach_hash', 'reconnectGraceMs', 'registrationTimeoutMs', 'worker_id'])
 
     const events = received.filter((m) => m.type === '@xstate.event').map((m) => m.event.type as string)
     const order = ['session.open', 'session.start', 'function.register', 'trigger.register', 'trigger.activate', 'trigger.activated', 'trigger.settled', 'invocation.call', 'invocation.result', 'session.close', 'worker.remove']

@@ -11,7 +11,9 @@ import { createActor, fromCallback, setup, spawnChild, type AnyActorRef } from '
 import { catalogLogic } from '../actors/catalog.js'
 import { sessionMachine } from '../machines/session.machine.js'
 import { actorIds, actorsOf, catalogOf, type SessionRef } from '../machines/system.js'
-import type { SessionEvent, TriggerTypeEvent } from '../machines/contracts.js'
+import type { SessionEvent, SessionInput, TriggerTypeEvent } from '../machines/contracts.js'
+import { hashToken } from '../core/reattach-token.js'
+import { until } from './harness.js'
 import type { Outbound } from '../protocol/messages.js'
 
 interface Ctx {
@@ -25,7 +27,15 @@ interface Ctx {
   toParent: Array<{ type: string }>
 }
 
-function start(): Ctx {
+const INPUT: SessionInput = {
+  worker_id: 'w1',
+  reattach_hash: 'x',
+  registrationTimeoutMs: 1000,
+  reconnectGraceMs: 0,
+  limits: { functionsPerSession: 100, triggersPerSession: 100, triggerTypesPerSession: 100 },
+}
+
+function start(input: Partial<SessionInput> = {}): Ctx {
   const asked: Ctx['asked'] = []
   const toParent: Ctx['toParent'] = []
   const stub = fromCallback<TriggerTypeEvent, { worker_id: string; trigger_type: string }>(({ input, receive }) => {
@@ -34,7 +44,7 @@ function start(): Ctx {
   const session = sessionMachine.provide({ actors: { http: stub, cron: stub, queue: stub, remoteTriggerType: stub } })
   const root = setup({ actors: { catalog: catalogLogic, session } }).createMachine({
     invoke: { src: 'catalog', id: actorIds.catalog, systemId: actorIds.catalog, input: { builtins: { cron: 'clock', queue: 'queues' } } },
-    entry: spawnChild('session', { id: actorIds.session('w1'), systemId: actorIds.session('w1'), input: { worker_id: 'w1', reattach_hash: 'x', registrationTimeoutMs: 1000 } }),
+    entry: spawnChild('session', { id: actorIds.session('w1'), systemId: actorIds.session('w1'), input: { ...INPUT, ...input } }),
     on: { '*': { actions: ({ event }) => toParent.push(event) } },
   })
   const actor = createActor(root).start()
@@ -118,7 +128,7 @@ it('engine function ids are reserved, and a function is registered once per work
     ctx.out.filter((m) => m.type === 'error').map((m) => (m as { error: { code: string } }).error.code),
     ['duplicate_function_id', 'duplicate_function_id', 'function_not_found'],
   )
-  assert.equal(catalogOf(ctx.root.system).functions.f, { workers: ['w1'] })
+  assert.equal(catalogOf(ctx.root.system).functions.f, { workers: ['w1'], held: [] })
 })
 
 it('closing tells the engine which types it provided, leaves the catalog, and says why', (ctx) => {
@@ -130,6 +140,105 @@ it('closing tells the engine which types it provided, leaves the catalog, and sa
   assert.equal(ctx.toParent.filter((e) => e.type === 'session.ended'), [{ type: 'session.ended', worker_id: 'w1', trigger_types: ['webhook'] }])
   assert.is(catalogOf(ctx.root.system).workers.w1, undefined)
   assert.is(ctx.session.getSnapshot().status, 'active', 'a session never finishes on its own: the engine stops it')
+})
+
+
+const errorsOut = (ctx: Ctx) => ctx.out.filter((m) => m.type === 'error').map((m) => (m as { error: { code: string; message: string } }).error)
+const results = (ctx: Ctx) => ctx.out.filter((m) => m.type === 'triggerregistrationresult').map((m) => [m.id, (m as { error?: { code: string } }).error?.code])
+
+it('limits: a function, trigger type or trigger past the session limit is refused too_many_requests, naming the option', (ctx) => {
+  ctx.root.stop()
+  Object.assign(ctx, start({ limits: { functionsPerSession: 1, triggersPerSession: 1, triggerTypesPerSession: 1 } }))
+  send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'f' } })
+  send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'g' } })
+  send(ctx, { type: 'triggerType.register', message: { type: 'registertriggertype', id: 'a' } })
+  send(ctx, { type: 'triggerType.register', message: { type: 'registertriggertype', id: 'b' } })
+  send(ctx, register('t1', 'cron', 'f'))
+  // The child lists its registration in the catalog at once; the stub does not, so the test does.
+  ctx.root.system.get(actorIds.catalog).send({ type: 'trigger.add', worker_id: 'w1', trigger: { id: 't1', trigger_type: 'cron', function_id: 'f', config: {}, state: 'active' } })
+  send(ctx, register('t2', 'cron', 'f'))
+  assert.equal(
+    errorsOut(ctx).map((e) => [e.code, e.message]),
+    [
+      ['too_many_requests', 'This worker already has 1 functions, the most allowed (option limits.functionsPerSession)'],
+      ['too_many_requests', 'This worker already has 1 trigger types, the most allowed (option limits.triggerTypesPerSession)'],
+    ],
+  )
+  assert.equal(results(ctx), [['t2', 'too_many_requests']])
+  // Removing one makes room again.
+  send(ctx, { type: 'function.unregister', message: { type: 'unregisterfunction', id: 'f' } })
+  send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'g' } })
+  assert.equal(Object.keys(catalogOf(ctx.root.system).workers.w1.functions), ['g'])
+})
+
+it('scope: what the token does not allow is refused forbidden, before the reference checks; its own functions may be bound', (ctx) => {
+  ctx.root.stop()
+  const scope = { register: ['billing::*'], invoke: ['email::send'], trigger_types: ['cron'], provide_trigger_types: false, engine: false }
+  Object.assign(ctx, start({ identity: { name: 'billing', scope } }))
+  send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'admin::reset' } })
+  send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'billing::charge' } })
+  send(ctx, { type: 'triggerType.register', message: { type: 'registertriggertype', id: 'webhook' } })
+  assert.equal(
+    errorsOut(ctx).map((e) => [e.code, e.message]),
+    [
+      ['forbidden', "Token 'billing' may not register function 'admin::reset' (its scope's 'register' patterns do not match)"],
+      ['forbidden', "Token 'billing' may not provide trigger type 'webhook' (its scope has no 'provide_trigger_types')"],
+    ],
+  )
+  send(ctx, register('q', 'queue', 'billing::charge'))
+  // Not registered by this worker and not invokable: forbidden, whether it exists or not.
+  send(ctx, register('x', 'cron', 'admin::reset'))
+  send(ctx, register('y', 'cron', 'billing::refund'))
+  // Invokable but unknown: the reference page's answer.
+  send(ctx, register('z', 'cron', 'email::send'))
+  send(ctx, register('ok', 'cron', 'billing::charge'))
+  assert.equal(results(ctx), [
+    ['q', 'forbidden'],
+    ['x', 'forbidden'],
+    ['y', 'forbidden'],
+    ['z', 'function_not_found'],
+  ])
+  assert.equal(ctx.asked.map((a) => [a.type, (a.event as Extract<TriggerTypeEvent, { type: 'trigger.register' }>).input.id]), [['cron', 'ok']])
+})
+
+it('a lost connection, with a grace period: held (functions held, types released, calls ended), then closed when it ends', async (ctx) => {
+  ctx.root.stop()
+  Object.assign(ctx, start({ reconnectGraceMs: 50 }))
+  const ended: string[] = []
+  ctx.session.on('ended', (e) => ended.push(e.reason))
+  send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'f' } })
+  send(ctx, { type: 'triggerType.register', message: { type: 'registertriggertype', id: 'webhook' } })
+  send(ctx, { type: 'session.close', reason: 'connection lost (1006)', lost: true })
+  const catalog = catalogOf(ctx.root.system)
+  assert.equal(catalog.functions.f, { workers: [], held: ['w1'] })
+  assert.is(catalog.triggerTypes.webhook, undefined, 'its types are free for the worker that replaces it')
+  assert.ok(catalog.workers.w1.held_until)
+  assert.equal(ctx.toParent.filter((e) => e.type === 'session.held'), [{ type: 'session.held', worker_id: 'w1', trigger_types: ['webhook'] }])
+  assert.equal(ended, [], 'not ended yet')
+  await until(() => ended.length > 0, 5000, 'the hold to end')
+  assert.equal(ended, ['held 50 ms after its connection was lost; no reattach'])
+  assert.is(catalogOf(ctx.root.system).workers.w1, undefined)
+  assert.is(catalogOf(ctx.root.system).functions.f, undefined)
+})
+
+it('a lost connection without a grace period, or a clean close, closes at once', (ctx) => {
+  send(ctx, { type: 'session.close', reason: 'connection lost (1006)', lost: true })
+  assert.equal(ctx.toParent.filter((e) => e.type === 'session.held'), [])
+  assert.ok(ctx.toParent.some((e) => e.type === 'session.ended'))
+  ctx.root.stop()
+  Object.assign(ctx, start({ reconnectGraceMs: 60_000 }))
+  send(ctx, { type: 'session.close', reason: 'connection closed' })
+  assert.ok(ctx.toParent.some((e) => e.type === 'session.ended'))
+})
+
+it('a held session is retired at once by a reattach with its token, and refuses one without', (ctx) => {
+  ctx.root.stop()
+  Object.assign(ctx, start({ reconnectGraceMs: 60_000, reattach_hash: hashToken('right') }))
+  send(ctx, { type: 'session.close', reason: 'connection lost (1006)', lost: true })
+  send(ctx, { type: 'session.retire', by: 'w2', reattach_token: 'wrong' })
+  assert.equal(ctx.toParent.filter((e) => e.type === 'session.ended'), [])
+  send(ctx, { type: 'session.retire', by: 'w2', reattach_token: 'right' })
+  assert.equal(ctx.toParent.filter((e) => e.type === 'session.ended').length, 1)
 })
 
 it.run()

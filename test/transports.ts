@@ -62,9 +62,10 @@ function inbox() {
 }
 
 /** A raw WebSocket peer; `sendText` and `sendBinary` reach frames no object can express. */
-export async function rawSocket(url: string): Promise<RawPeer & { socket: WebSocket; sendText(text: string): void; sendBinary(data: Buffer): void }> {
+export async function rawSocket(url: string, options: { token?: string } = {}): Promise<RawPeer & { socket: WebSocket; sendText(text: string): void; sendBinary(data: Buffer): void }> {
   const box = inbox()
-  const socket = new WebSocket(url, { maxPayload: 64 * 1024 * 1024 })
+  const headers = options.token === undefined ? undefined : { authorization: `Bearer ${options.token}` }
+  const socket = new WebSocket(url, { maxPayload: 64 * 1024 * 1024, headers })
   let endedResolve!: (reason: string) => void
   const ended = new Promise<string>((r) => (endedResolve = r))
   socket.on('message', (data: Buffer) => box.push(JSON.parse(data.toString('utf8'))))
