@@ -7,7 +7,7 @@
  * `hint: <what fixes it>`; the exit code is 2 for a command line or configuration that
  * makes no sense, 1 for a command that failed.
  */
-import { readFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs'
 import { createEngine } from './adapters/engine.js'
 import { ListenError } from './adapters/listen-error.js'
 import { createLogger } from './adapters/logger.js'
@@ -64,9 +64,23 @@ function serveConfig(argv: string[]): ServeConfig | undefined {
   return resolveServeConfig({ flags, env, file, cwd: process.cwd() })
 }
 
+/** The data folder, made if it is not there; a CliError naming the setting when it cannot be used. */
+function prepareDataDir(config: ServeConfig): void {
+  try {
+    mkdirSync(config.dataDir, { recursive: true })
+    accessSync(config.dataDir, constants.W_OK)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const why = e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'it is a file, not a folder' : e.code === 'EACCES' || e.code === 'EPERM' ? 'it is not writable' : e.message
+    const key = config.origins.dataDir.key
+    throw new CliError(`cannot keep queues in ${config.dataDir}: ${why}`, `give ${key} a folder this user may write to, or keep queues in memory with --store memory`, 1)
+  }
+}
+
 async function serve(argv: string[]): Promise<void> {
   const config = serveConfig(argv)
   if (!config) return
+  if (config.options.store !== 'memory') prepareDataDir(config)
   const logger = createLogger(config.options.logLevel)
 
   let bridge: { stop(): void } | undefined
