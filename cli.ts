@@ -169,7 +169,8 @@ async function ls(args: string[]): Promise<void> {
   }
   if (positionals.length > 1) throw new CliError(`ls shows one list, got '${positionals.join(' ')}'`, `e.g. 'signalbox ls ${what}'`)
   const list = LISTS[what]
-  const worker = await reach(target(values.url as string | undefined))
+  const engine = target(values.url as string | undefined)
+  const worker = await reach(engine)
   try {
     const [answer, workers] = await Promise.all([
       worker.invoke<Record<string, Row[]>>(list.fn, {}),
@@ -178,6 +179,7 @@ async function ls(args: string[]): Promise<void> {
     // This command's own connection is not one of the engine's workers.
     const rows = answer[list.key].filter((r) => list !== LISTS.workers || r.worker_id !== worker.workerId)
     if (values.json) return void print(JSON.stringify(rows, null, 2) + '\n')
+    if (rows.length === 0) note(`the engine at ${engine.url} has no ${what} yet`)
     const label = workerLabel(new Map((workers?.workers ?? rows).map((w) => [w.worker_id as string, w.name as string | undefined])))
     print(formatTable(list.columns.map(([header]) => header), rows.map((r) => list.columns.map(([, cell]) => cell(r, { worker: label })))))
   } finally {
