@@ -48,6 +48,8 @@ function takeInspect(args: string[]): { rest: string[]; inspect?: string | true 
 
 const serveSpecs: OptionSpecs = {
   ...Object.fromEntries(SERVE_SETTINGS.filter((s) => s.path !== 'inspect').map((s) => [s.flag.slice(2), { type: 'string' as const }])),
+  // Taken out by takeInspect before parsing; named here for "did you mean".
+  inspect: { type: 'boolean' },
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 }
