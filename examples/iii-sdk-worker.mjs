@@ -15,6 +15,14 @@ const httpUrl = process.env.SIGNALBOX_HTTP_URL ?? 'http://127.0.0.1:3111'
 // Telemetry off: signalbox accepts iii's /otel connection but keeps nothing of it.
 const iii = registerWorker(url, { workerName: 'iii-example', otel: { enabled: false }, enableMetricsReporting: false })
 
+// Ctrl-C (or SIGTERM) shuts the worker down; the engine releases everything it held.
+const stop = async () => {
+  await iii.shutdown()
+  process.exit(0)
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
+
 iii.registerFunction('iii::hello', async (req) => ({
   status_code: 200,
   body: { hello: req.query_params.name ?? 'world', from: 'iii-sdk' },
@@ -34,10 +42,3 @@ console.log(`http: GET /iii/hello?name=Ada → ${res.status} ${await res.text()}
 const { workers } = await iii.trigger({ function_id: 'engine::workers::list', payload: {}, timeoutMs: 5000 })
 console.log(`workers: ${workers.map((w) => w.name ?? w.worker_id).join(', ')}`)
 console.log('running; Ctrl-C stops')
-
-const stop = async () => {
-  await iii.shutdown()
-  process.exit(0)
-}
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)

@@ -10,6 +10,14 @@ import { connectWorker } from 'signalbox'
 const url = process.env.SIGNALBOX_URL ?? 'ws://127.0.0.1:49134'
 const worker = await connectWorker(url, { name: 'jobs' })
 
+// Ctrl-C (or SIGTERM) closes the connection; the engine releases everything it held.
+const stop = () => {
+  worker.close()
+  process.exit(0)
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
+
 // Jobs the dead-letter handler has repaired.
 const repaired = new Set()
 
@@ -57,10 +65,3 @@ for (const job of [1, 2, 3]) {
   await worker.invoke('engine::queue::send', { queue_name: 'jobs', body: { job, image: job === 3 ? null : `photo-${job}.jpg` } })
 }
 console.log('sent jobs 1, 2 and 3; Ctrl-C stops')
-
-const stop = () => {
-  worker.close()
-  process.exit(0)
-}
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)

@@ -10,6 +10,14 @@ import { connectWorker } from 'signalbox'
 const url = process.env.SIGNALBOX_URL ?? 'ws://127.0.0.1:49134'
 const worker = await connectWorker(url, { name: 'ticker-consumer' })
 
+// Ctrl-C (or SIGTERM) closes the connection; the engine releases everything it held.
+const stop = () => {
+  worker.close()
+  process.exit(0)
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
+
 worker.registerFunction('clock::tick', ({ tick, at }) => console.log(`consumer: tick ${tick} at ${at}`))
 
 // The provider checks the config: this one it refuses, and says why.
@@ -22,10 +30,3 @@ console.log(`consumer: refused: ${tooFast.error?.message}`)
 
 const everySecond = await worker.registerTrigger({ id: 'every-second', trigger_type: 'ticker', function_id: 'clock::tick', config: { every_ms: 1000 } })
 console.log(`consumer: registered: ${JSON.stringify(everySecond)}`)
-
-const stop = () => {
-  worker.close()
-  process.exit(0)
-}
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)

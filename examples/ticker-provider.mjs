@@ -10,6 +10,14 @@ import { connectWorker } from 'signalbox'
 const url = process.env.SIGNALBOX_URL ?? 'ws://127.0.0.1:49134'
 const worker = await connectWorker(url, { name: 'ticker-provider' })
 
+// Ctrl-C (or SIGTERM) closes the connection; the engine releases everything it held.
+const stop = () => {
+  worker.close()
+  process.exit(0)
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
+
 const timers = new Map()
 worker.registerTriggerType(
   { id: 'ticker', description: 'Calls a function every every_ms milliseconds' },
@@ -35,10 +43,3 @@ worker.registerTriggerType(
   },
 )
 console.log('provider: offering the trigger type ticker; Ctrl-C stops')
-
-const stop = () => {
-  worker.close()
-  process.exit(0)
-}
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)

@@ -12,6 +12,15 @@ const httpUrl = process.env.SIGNALBOX_HTTP_URL ?? 'http://127.0.0.1:3111'
 
 // The name is how the engine's logs, `signalbox ls workers` and error texts show it.
 const worker = await connectWorker(url, { name: 'example-worker' })
+
+// Ctrl-C (or SIGTERM) closes the connection; the engine releases everything it held.
+const stop = () => {
+  worker.close()
+  process.exit(0)
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
+
 console.log(`connected to ${url}`)
 
 // http: GET /hello/:name answers a greeting.
@@ -56,9 +65,3 @@ await worker.invoke('engine::queue::send', { queue_name: 'orders', body: { id: 1
 await worker.invoke('engine::queue::send', { queue_name: 'orders', body: { id: 2, item: 'cake' } })
 
 console.log(`running: try curl ${httpUrl}/hello/you; Ctrl-C stops`)
-const stop = () => {
-  worker.close()
-  process.exit(0)
-}
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)
