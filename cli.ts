@@ -7,7 +7,7 @@
  * `hint: <what fixes it>`; the exit code is 2 for a command line or configuration that
  * makes no sense, 1 for a command that failed.
  */
-import { readFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs'
 import { createEngine } from './adapters/engine.js'
 import { ListenError } from './adapters/listen-error.js'
 import { createLogger } from './adapters/logger.js'
@@ -48,6 +48,8 @@ function takeInspect(args: string[]): { rest: string[]; inspect?: string | true 
 
 const serveSpecs: OptionSpecs = {
   ...Object.fromEntries(SERVE_SETTINGS.filter((s) => s.path !== 'inspect').map((s) => [s.flag.slice(2), { type: 'string' as const }])),
+  // Taken out by takeInspect before parsing; named here for "did you mean".
+  inspect: { type: 'boolean' },
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 }
@@ -64,9 +66,23 @@ function serveConfig(argv: string[]): ServeConfig | undefined {
   return resolveServeConfig({ flags, env, file, cwd: process.cwd() })
 }
 
+/** The data folder, made if it is not there; a CliError naming the setting when it cannot be used. */
+function prepareDataDir(config: ServeConfig): void {
+  try {
+    mkdirSync(config.dataDir, { recursive: true })
+    accessSync(config.dataDir, constants.W_OK)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const why = e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'it is a file, not a folder' : e.code === 'EACCES' || e.code === 'EPERM' ? 'it is not writable' : e.message
+    const key = config.origins.dataDir.key
+    throw new CliError(`cannot keep queues in ${config.dataDir}: ${why}`, `give ${key} a folder this user may write to, or keep queues in memory with --store memory`, 1)
+  }
+}
+
 async function serve(argv: string[]): Promise<void> {
   const config = serveConfig(argv)
   if (!config) return
+  if (config.options.store !== 'memory') prepareDataDir(config)
   const logger = createLogger(config.options.logLevel)
 
   let bridge: { stop(): void } | undefined
@@ -155,7 +171,8 @@ async function ls(args: string[]): Promise<void> {
   }
   if (positionals.length > 1) throw new CliError(`ls shows one list, got '${positionals.join(' ')}'`, `e.g. 'signalbox ls ${what}'`)
   const list = LISTS[what]
-  const worker = await reach(target(values.url as string | undefined))
+  const engine = target(values.url as string | undefined)
+  const worker = await reach(engine)
   try {
     const [answer, workers] = await Promise.all([
       worker.invoke<Record<string, Row[]>>(list.fn, {}),
@@ -164,6 +181,7 @@ async function ls(args: string[]): Promise<void> {
     // This command's own connection is not one of the engine's workers.
     const rows = answer[list.key].filter((r) => list !== LISTS.workers || r.worker_id !== worker.workerId)
     if (values.json) return void print(JSON.stringify(rows, null, 2) + '\n')
+    if (rows.length === 0) note(`the engine at ${engine.url} has no ${what} yet`)
     const label = workerLabel(new Map((workers?.workers ?? rows).map((w) => [w.worker_id as string, w.name as string | undefined])))
     print(formatTable(list.columns.map(([header]) => header), rows.map((r) => list.columns.map(([, cell]) => cell(r, { worker: label })))))
   } finally {

@@ -14,8 +14,8 @@ const httpUrl = process.env.SIGNALBOX_HTTP_URL ?? 'http://127.0.0.1:3111'
 const worker = await connectWorker(url, { name: 'example-worker' })
 console.log(`connected to ${url}`)
 // Ctrl-C (or SIGTERM) closes the connection and ends the program.
-const stop = () => {
-  worker.close()
+const stop = async () => {
+  await worker.close()
   process.exit(0)
 }
 process.on('SIGINT', stop)

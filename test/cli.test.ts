@@ -329,6 +329,12 @@ C(
           assert.ok(lines[1].startsWith(`hint: ${hint}`), `${label}: ${lines[1]}`)
         },
       )
+      // A data folder that cannot be one: said before anything starts.
+      const blocker = file('not-a-folder', 'x')
+      const noDir = run(['serve', '--port', '0', '--http-port', '0', '--data-dir', blocker], { cwd: dir })
+      assert.is((await exitWithin(noDir, 5000)).code, 1)
+      assert.is(noDir.stderr(), `signalbox: cannot keep queues in ${join(dir, blocker)}: it is a file, not a folder\nhint: give --data-dir a folder this user may write to, or keep queues in memory with --store memory\n`)
+      assert.is(noDir.stdout(), '')
       // ls and invoke find the engine where serve would listen with the same settings.
       const [port] = await freePorts(1)
       file('signalbox.config.json', JSON.stringify({ port, http: { port: 0 }, store: 'memory', logLevel: 'silent' }))
