@@ -22,9 +22,9 @@ import type { ErrorBody, Outbound } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, isEngineFunction, type EngineFunctionId } from '../protocol/engine-functions.js'
 import { closest } from '../core/closest.js'
-import { allows, type Identity } from '../core/auth.js'
+import { allows, mayCall, type Identity } from '../core/auth.js'
 import { heldUntil, isKnown } from '../core/catalog.js'
-import { CallTable, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
+import { CallTable, isLimitedSource, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { Caller, CallRequest, EnqueueOptions, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell } from '../machines/system.js'
@@ -140,7 +140,16 @@ function park(scope: Scope, request: CallRequest, held_until: number): void {
     settleUnstarted(scope, request, { error }, parked.since)
     if (table.drained) scope.sendBack({ type: 'invocations.drained' })
   }, wait)
-  table.park(request.function_id, parked)
+  const caller = request.caller
+  table.park(request.function_id, parked, !request.void && 'worker_id' in caller ? caller.worker_id : undefined)
+}
+
+/** Ends every parked call: the engine stops. */
+function settleAllParked(scope: Scope): void {
+  for (const parked of scope.context.unparkAll()) {
+    clearTimeout(parked.timer)
+    settleUnstarted(scope, parked.request, { error: errors.engineStopped(parked.request.function_id) }, parked.since)
+  }
 }
 
 /** A live worker offers the function now: its parked calls start, with what is left of their timeout. */
@@ -169,15 +178,13 @@ function settleParked(scope: Scope, gone: string): void {
   }
 }
 
-/** Calls from workers and http triggers count against `limits.callsInFlight`; cron and queue calls are bounded by their triggers. */
-const isCounted = (source: CallSource) => source === 'worker' || source === 'http'
 
 function start(scope: Scope, request: CallRequest): void {
   if (request.enqueue !== undefined) return enqueueCall(scope, request, request.enqueue)
   if (isEngineFunction(request.function_id)) return runEngineFunction(scope, request)
   const table = scope.context
   const { callsInFlight } = scope.input.limits
-  if (table.size >= callsInFlight && isCounted(sourceOf(request))) return settleUnstarted(scope, request, { error: errors.engineBusy(callsInFlight) })
+  if (table.limitedSize >= callsInFlight && isLimitedSource(sourceOf(request))) return settleUnstarted(scope, request, { error: errors.engineBusy(callsInFlight) })
   const entry = catalogOf(scope.system).functions[request.function_id]
   const worker_id = table.pickWorker(request.function_id, entry?.workers)
   if (worker_id === undefined) {
@@ -233,10 +240,11 @@ function refuseCall(scope: Scope, worker_id: string, message: Extract<Invocation
   scope.emit({ type: 'invocation.out', worker_id, message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
 }
 
-/** What a token's scope refuses of a call, if anything (every session may call `engine::workers::register`). */
-function outOfScope({ name, scope }: Identity, function_id: string): ErrorBody | undefined {
-  if (isEngineFunction(function_id)) return scope.engine || function_id === 'engine::workers::register' ? undefined : errors.mayNotCallEngine(function_id, name)
-  return allows(scope.invoke, function_id) ? undefined : errors.mayNotInvoke(function_id, name)
+/** What a token's scope refuses of a call, if anything (`mayCall` says what it allows). */
+function outOfScope({ name, scope }: Identity, function_id: string, queue: string | undefined): ErrorBody | undefined {
+  if (!mayCall(scope, function_id)) return isEngineFunction(function_id) ? errors.mayNotCallEngine(function_id, name) : errors.mayNotInvoke(function_id, name)
+  if (queue !== undefined && !allows(scope.queues, queue)) return errors.mayNotUseQueue(queue, name)
+  return undefined
 }
 
 /** A worker's `invokefunction`: checked for what the schema cannot say, its token's scope and its session's limit, then started. */
@@ -244,10 +252,12 @@ function call(scope: Scope, { worker_id, message, identity }: Extract<Invocation
   const enqueue = message.action?.type === 'enqueue' ? message.action : undefined
   const problem = enqueue && enqueueProblem(enqueue)
   if (problem) return refuseCall(scope, worker_id, message, errors.invalidMessage(`invokefunction: ${problem}`))
-  const forbidden = identity && outOfScope(identity, message.function_id)
+  const forbidden = identity && outOfScope(identity, message.function_id, enqueue?.queue)
   if (forbidden) return refuseCall(scope, worker_id, message, forbidden)
-  const { callsPerSession } = scope.input.limits
+  const { callsPerSession, callsInFlight } = scope.input.limits
   if (message.invocation_id !== undefined && scope.context.waitingFor(worker_id) >= callsPerSession) return refuseCall(scope, worker_id, message, errors.tooManyCalls(callsPerSession))
+  // Checked here too (not only in `start`) so that a void call past the limit gets its error frame.
+  if (!enqueue && !isEngineFunction(message.function_id) && scope.context.limitedSize >= callsInFlight) return refuseCall(scope, worker_id, message, errors.engineBusy(callsInFlight))
   start(scope, {
     caller: { worker_id, invocation_id: message.invocation_id },
     function_id: message.function_id,
@@ -299,28 +309,23 @@ export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, Invocat
         scope.emit({ type: 'invocation.skipped', source: event.source, function_id: event.function_id })
         return
       case 'invocations.abort':
-        for (const function_id of table.parkedFunctions()) {
-          for (const parked of table.unpark(function_id)) {
-            clearTimeout(parked.timer)
-            settleUnstarted(scope, parked.request, { error: errors.engineStopped(function_id) }, parked.since)
-          }
-        }
+        settleAllParked(scope)
         for (const call of table.closeAll()) finish(scope, call, { error: errors.engineStopped(call.function_id) })
         if (table.drained) scope.sendBack({ type: 'invocations.drained' })
         return
       case 'invocations.drain':
+        // No worker can connect while the engine stops, so parked calls would wait in vain.
+        settleAllParked(scope)
         table.drain()
         if (table.drained) scope.sendBack({ type: 'invocations.drained' })
         return
     }
   },
   close({ context: table }) {
-    for (const function_id of table.parkedFunctions()) {
-      for (const parked of table.unpark(function_id)) {
-        clearTimeout(parked.timer)
-        const caller = parked.request.caller
-        if ('reply' in caller) caller.reply({ error: errors.engineStopped(function_id) })
-      }
+    for (const parked of table.unparkAll()) {
+      clearTimeout(parked.timer)
+      const caller = parked.request.caller
+      if ('reply' in caller) caller.reply({ error: errors.engineStopped(parked.request.function_id) })
     }
     for (const call of table.closeAll()) {
       clearTimeout(call.handle.timer)

@@ -118,7 +118,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   const scrape = async (req: IncomingMessage): Promise<readonly [number, string, string]> => {
     if (authenticate) {
       const who = await authenticate(req)
-      if (!who.ok) return [401, json, JSON.stringify({ error: req.headers.authorization ? errors.tokenRefused() : errors.tokenRequired() })]
+      if (!who.ok) return [401, json, JSON.stringify({ error: who.error })]
       if (!who.identity.scope.engine) return [403, json, JSON.stringify({ error: errors.metricsForbidden(who.identity.name) })]
     }
     return [200, metrics.registry.contentType, await metrics.render()]

@@ -63,15 +63,24 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   /** A worker's upgrade, once who it is is known (or when the engine has no tokens). */
   const acceptWorker = (req: IncomingMessage, socket: Duplex, head: Buffer, identity?: Identity) =>
     workers.handleUpgrade(req, socket, head, (ws) => workers.emit('connection', ws, req, identity))
-  const authenticateWorker = (authenticate: Authenticator, req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    authenticate(req).then((result) => {
-      if (socket.destroyed) return
-      if (result.ok) return acceptWorker(req, socket, head, result.identity)
-      // Once per refused upgrade, with the peer: never the token.
-      log.warn({ peer: req.socket.remoteAddress, reason: result.reason }, 'worker connection refused: not authenticated')
-      const error = req.headers.authorization ? errors.tokenRefused() : errors.tokenRequired()
-      refuseUpgrade(socket, '401 Unauthorized', { error }, 'WWW-Authenticate: Bearer\r\n')
-    })
+  const acceptTelemetry = (req: IncomingMessage, socket: Duplex, head: Buffer) => telemetry.handleUpgrade(req, socket, head, (ws) => telemetry.emit('connection', ws, req))
+  /** Upgrades waiting for the auth function: `close()` ends them. */
+  const authenticating = new Set<Duplex>()
+  /** Accepts the upgrade once authenticated, or answers 401 (logged once, with the peer: never the token). */
+  const authenticated = (authenticate: Authenticator, req: IncomingMessage, socket: Duplex, accept: (identity: Identity) => void) => {
+    authenticating.add(socket)
+    authenticate(req)
+      .then((result) => {
+        if (socket.destroyed) return
+        if (result.ok) return accept(result.identity)
+        log.warn({ peer: req.socket.remoteAddress, path: req.url?.split('?')[0], reason: result.reason }, 'connection refused: not authenticated')
+        refuseUpgrade(socket, '401 Unauthorized', { error: result.error }, 'WWW-Authenticate: Bearer\r\n')
+      })
+      .catch((err: unknown) => {
+        log.error({ peer: req.socket.remoteAddress, err: err instanceof Error ? err.name : 'error' }, 'connection refused: authentication failed')
+        if (!socket.destroyed) refuseUpgrade(socket, '503 Service Unavailable')
+      })
+      .finally(() => authenticating.delete(socket))
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -82,11 +91,12 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     const path = (req.url ?? '/').split('?')[0]
     if (!accepting) return refuseUpgrade(socket, '503 Service Unavailable')
     if (path === '/') {
-      if (options.authenticate) authenticateWorker(options.authenticate, req, socket, head)
+      if (options.authenticate) authenticated(options.authenticate, req, socket, (identity) => acceptWorker(req, socket, head, identity))
       else acceptWorker(req, socket, head)
-    }
-    else if (path === '/otel') telemetry.handleUpgrade(req, socket, head, (ws) => telemetry.emit('connection', ws, req))
-    else refuseUpgrade(socket, '404 Not Found')
+    } else if (path === '/otel') {
+      if (options.authenticate) authenticated(options.authenticate, req, socket, () => acceptTelemetry(req, socket, head))
+      else acceptTelemetry(req, socket, head)
+    } else refuseUpgrade(socket, '404 Not Found')
   })
 
   telemetry.on('connection', (ws: WebSocket) => {
@@ -161,6 +171,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     async close() {
       accepting = false
       clearInterval(heartbeat)
+      for (const socket of authenticating) socket.destroy()
       for (const wss of [workers, telemetry]) for (const ws of wss.clients) ws.close(1001, 'engine stopped')
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       setTimeout(() => {

@@ -289,6 +289,7 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
   const auth = authOf(get<string | string[] | undefined>('token'), get<string | undefined>('tokensFile'), origins, file, cwd)
   if (auth) options.auth = auth
   refuseOpenHost(get<string>('host'), auth !== undefined, get<boolean>('insecure'), origins)
+  refuseOpenBridge(get<string>('host'), get('inspect') === true, get<boolean>('insecure'), origins)
   // Each value passed its own schema; this is the engine's own check of the whole.
   resolveEngineOptions(options)
   return {
@@ -347,6 +348,18 @@ function refuseOpenHost(host: string, auth: boolean, insecure: boolean, origins:
   throw new CliError(
     `refusing to listen on ${host} (${origins.host.key}) without auth: anyone who reaches the worker port could register functions, bind routes and call every function`,
     'give workers a token with --token <token> (or SIGNALBOX_TOKEN, or --tokens-file FILE for scoped tokens; docs/security.md), or pass --insecure to listen without auth anyway',
+  )
+}
+
+/**
+ * Refuses the local inspector bridge on a host other than loopback unless `--insecure`:
+ * it has no auth, and relays every actor's events (call data included) to whoever connects.
+ */
+function refuseOpenBridge(host: string, bridge: boolean, insecure: boolean, origins: Record<string, Origin>): void {
+  if (!bridge || insecure || isLoopback(host)) return
+  throw new CliError(
+    `refusing to start the inspector bridge on ${host} (${origins.host.key}): it has no auth and relays every actor's events, call data included, to anyone who connects`,
+    'use a loopback --host with --inspect, send to an inspector you run elsewhere with --inspect ws://…, or pass --insecure to open it anyway',
   )
 }
 

@@ -125,6 +125,8 @@ export class WorkerClient {
   private serving = 0
   /** Set while `close()` waits for the calls being served. */
   private onIdle: (() => void) | undefined
+  /** `close()` under way: what it resolves with. */
+  private closing: Promise<void> | undefined
 
   /**
    * @param name described to the engine through `engine::workers::register`
@@ -148,7 +150,7 @@ export class WorkerClient {
     this.link = link
     // The name first, so that the engine's log names the worker in what follows.
     if (this.name !== undefined) {
-      this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { name: this.name, runtime: 'node', version: process.version, pid: process.pid }, action: { type: 'void' } })
+      this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: this.description(), action: { type: 'void' } })
     }
     // Functions and the triggers bound to other workers' types come back before the reattach
     // retires the previous session, so its routes, schedules and consumers never lapse: the
@@ -168,6 +170,8 @@ export class WorkerClient {
    */
   detach(final = false): void {
     this.link = undefined
+    // Lost while handing calls over: there is nothing left to wait for.
+    this.onIdle?.()
     this.greeted = false
     this.provided.clear()
     for (const { timer } of this.retries.values()) clearTimeout(timer)
@@ -293,26 +297,38 @@ export class WorkerClient {
   }
 
   /**
-   * Ends the connection for good: no reconnect. Calls this worker is serving finish first:
-   * it unregisters its functions (so the engine sends new calls to other workers that offer
-   * them, as in a rolling deploy), waits up to `drainMs` (default 10000) for the calls in
-   * hand to be answered, then closes. Resolves once closed.
+   * Ends the connection for good: no reconnect. A worker that offers functions hands its
+   * calls over first, as a rolling deploy needs: it unregisters its functions (the engine
+   * sends new calls to other workers that offer them), waits one round trip (calls the
+   * engine sent before it took the functions back arrive meanwhile), then for the calls in
+   * hand to be answered, all within `drainMs` (default 10000; 0 closes at once, and callers
+   * of calls in hand get `worker_disconnected`). Resolves once closed; a second call
+   * resolves with the first. A connection lost during the drain ends it: nothing is replayed.
    */
-  async close(options: { drainMs?: number } = {}): Promise<void> {
-    if (this.closed || this.onIdle) return
-    const drainMs = options.drainMs ?? 10_000
-    if (this.serving > 0 && this.link && drainMs > 0) {
+  close(options: { drainMs?: number } = {}): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    this.closing ??= this.drainThenClose(options.drainMs ?? 10_000)
+    return this.closing
+  }
+
+  private async drainThenClose(drainMs: number): Promise<void> {
+    if (this.link && drainMs > 0 && this.functions.size > 0) {
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))
       for (const id of this.functions.keys()) this.send({ type: 'unregisterfunction', id })
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => this.onIdle?.(), drainMs)
-        this.onIdle = () => {
-          clearTimeout(timer)
-          this.onIdle = undefined
-          resolve()
-        }
-      })
+      // Every session may describe itself; its answer comes after every call sent before it.
+      const roundTrip = this.invoke('engine::workers::register', this.description(), { timeout_ms: drainMs }).catch(() => undefined)
+      const idle = roundTrip.then(() => (this.serving === 0 || !this.link ? undefined : new Promise<void>((resolve) => (this.onIdle = resolve))))
+      await Promise.race([idle, deadline])
+      clearTimeout(timer)
+      this.onIdle = undefined
     }
     this.closeNow()
+  }
+
+  /** What `engine::workers::register` says of this worker. */
+  private description() {
+    return { name: this.name, runtime: 'node', version: process.version, pid: process.pid }
   }
 
   private closeNow(): void {
@@ -324,8 +340,9 @@ export class WorkerClient {
     this.onClose?.()
   }
 
+  /** Closed, or closing: a lost connection is not reconnected. */
   get isClosed(): boolean {
-    return this.closed
+    return this.closed || this.closing !== undefined
   }
 
   /** Called by the transport with each message from the engine. */

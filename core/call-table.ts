@@ -14,6 +14,12 @@ export type Outcome = { result: unknown; error?: undefined } | { error: unknown;
 /** What started a call, for metrics: a worker, a trigger type, or the engine. */
 export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'engine'
 
+/**
+ * Whether calls from `source` count against `limits.callsInFlight`: those of workers and
+ * http triggers. Cron and queue calls are bounded by their triggers (docs/limits.md).
+ */
+export const isLimitedSource = (source: CallSource): boolean => source === 'worker' || source === 'http'
+
 /** The outcome label of a call: ok, error, or the engine's own error code. */
 export const outcomeOf = (outcome: Outcome): string => {
   if (outcome.error === undefined) return 'ok'
@@ -50,6 +56,10 @@ export class CallTable<H = unknown, W = unknown> {
    */
   private readonly parkedCalls = new Map<string, Set<W>>()
   private parkedCount = 0
+  /** Started calls whose source counts against `limits.callsInFlight`. */
+  private limitedCount = 0
+  /** The worker that waits for each parked call, when a worker made it (it counts in `waitingFor`). */
+  private readonly parkedWaiters = new Map<W, string>()
   /** Round robin over replicas: whose turn it is, per function id. */
   private readonly turns = new Map<string, number>()
   private seq = 0
@@ -63,13 +73,22 @@ export class CallTable<H = unknown, W = unknown> {
     return this.calls.size + this.parkedCount
   }
 
+  /** What `limits.callsInFlight` counts: started calls of limited sources (`isLimitedSource`), and parked calls. */
+  get limitedSize(): number {
+    return this.limitedCount + this.parkedCount
+  }
+
   /** How many calls `worker_id` waits for. */
   waitingFor(worker_id: string): number {
     return this.waitingBy.get(worker_id) ?? 0
   }
 
-  /** Parks a call until a live worker offers `function_id` (see `unpark`). */
-  park(function_id: string, call: W): void {
+  /** Parks a call until a live worker offers `function_id` (see `unpark`); `waiter`: the worker that waits for its answer. */
+  park(function_id: string, call: W, waiter?: string): void {
+    if (waiter !== undefined) {
+      this.parkedWaiters.set(call, waiter)
+      this.waitingBy.set(waiter, (this.waitingBy.get(waiter) ?? 0) + 1)
+    }
     const set = this.parkedCalls.get(function_id)
     if (set) set.add(call)
     else this.parkedCalls.set(function_id, new Set([call]))
@@ -82,6 +101,7 @@ export class CallTable<H = unknown, W = unknown> {
     if (!set) return []
     this.parkedCalls.delete(function_id)
     this.parkedCount -= set.size
+    for (const call of set) this.releaseWaiter(call)
     return [...set]
   }
 
@@ -90,8 +110,23 @@ export class CallTable<H = unknown, W = unknown> {
     const set = this.parkedCalls.get(function_id)
     if (!set?.delete(call)) return false
     this.parkedCount--
+    this.releaseWaiter(call)
     if (set.size === 0) this.parkedCalls.delete(function_id)
     return true
+  }
+
+  /** Takes every parked call, whatever its function (the engine stops or drains). */
+  unparkAll(): W[] {
+    return [...this.parkedCalls.keys()].flatMap((function_id) => this.unpark(function_id))
+  }
+
+  private releaseWaiter(call: W): void {
+    const waiter = this.parkedWaiters.get(call)
+    if (waiter === undefined) return
+    this.parkedWaiters.delete(call)
+    const waiting = (this.waitingBy.get(waiter) ?? 1) - 1
+    if (waiting === 0) this.waitingBy.delete(waiter)
+    else this.waitingBy.set(waiter, waiting)
   }
 
   /** The function ids calls are parked for. */
@@ -116,6 +151,7 @@ export class CallTable<H = unknown, W = unknown> {
     const id = this.prefix + (++this.seq).toString(36)
     call.id = id
     this.calls.set(id, call)
+    if (isLimitedSource(call.source)) this.limitedCount++
     this.index(call.worker_id, id)
     if (call.caller) {
       this.index(call.caller.worker_id, id)
@@ -133,6 +169,7 @@ export class CallTable<H = unknown, W = unknown> {
     const call = this.calls.get(id)
     if (!call) return undefined
     this.calls.delete(id)
+    if (isLimitedSource(call.source)) this.limitedCount--
     this.unindex(call.worker_id, id)
     if (call.caller) {
       this.unindex(call.caller.worker_id, id)

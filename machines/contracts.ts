@@ -119,7 +119,8 @@ export type SessionCheckedEvent =
 
 /** Events the engine's other actors send a session. */
 export type SessionInternalEvent =
-  | { type: 'session.start'; reattach_token: string }
+  /** The port wrote `workerregistered` (with the reattach token, which no event carries: the inspector sees events). */
+  | { type: 'session.start' }
   /** The connection ended: cleanly (a close frame), or `lost` (dropped), when the session may be held. */
   | { type: 'session.close'; reason?: string; lost?: boolean }
   /** Answer a frame of this worker with an error frame (sent by the actor that refused it). */

@@ -23,7 +23,8 @@ import type { ErrorBody, Outbound, RegistrationResult } from '../protocol/messag
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, isEngineFunction } from '../protocol/engine-functions.js'
 import { describeWorker, ENGINE_PROVIDER, isBuiltin, isKnown, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
-import { allows } from '../core/auth.js'
+import { allows, mayCall, type Scope } from '../core/auth.js'
+import { queuesNamed } from '../core/queue-config.js'
 import { hashToken, sameHash } from '../core/reattach-token.js'
 import { closest } from '../core/closest.js'
 import type { SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
@@ -83,6 +84,9 @@ const sizesOf = (catalog: CatalogState, worker_id: string) => catalog.workers[wo
 
 /** The token's name, for refusals. */
 const who = (context: SessionInput) => context.identity?.name ?? ''
+
+/** The first queue a trigger names that `scope` does not allow, if any. */
+const queueOutOfScope = (scope: Scope, message: { trigger_type: string; config?: unknown }) => queuesNamed(message.trigger_type, message.config).find((q) => !allows(scope.queues, q))
 
 export const sessionMachine = setup({
   types: {
@@ -150,7 +154,12 @@ export const sessionMachine = setup({
     },
     mayNotBindFunction: ({ context, event }) => {
       assertEvent(event, 'trigger.checked')
-      return context.identity !== undefined && !event.facts.functionMine && !allows(context.identity.scope.invoke, event.message.function_id)
+      return context.identity !== undefined && !event.facts.functionMine && !mayCall(context.identity.scope, event.message.function_id)
+    },
+    /** A queue trigger uses its queues by name: the scope must allow each (`queues`). */
+    mayNotUseQueue: ({ context, event }) => {
+      assertEvent(event, 'trigger.checked')
+      return context.identity !== undefined && queueOutOfScope(context.identity.scope, event.message) !== undefined
     },
     triggerTypeUnknown: ({ event }) => {
       assertEvent(event, 'trigger.checked')
@@ -202,7 +211,6 @@ export const sessionMachine = setup({
   actions: {
     // ----- Opening
     joinCatalog: ({ context, system }) => tell(actorsOf(system).catalog(), { type: 'worker.add', worker_id: context.worker_id, connected_at: new Date().toISOString() }),
-    welcome: write('session.start', (event, context) => ({ type: 'workerregistered', worker_id: context.worker_id, reattach_token: event.reattach_token })),
     logOpened: emit(({ context }) => ({
       type: 'log' as const,
       level: 'info' as const,
@@ -327,7 +335,10 @@ export const sessionMachine = setup({
     refuseUnknownTriggerType: write('trigger.checked', ({ message, facts }) => refusal(message, errors.triggerTypeNotFound(message.trigger_type, facts.typeSuggestion))),
     refuseUnknownFunction: write('trigger.checked', ({ message, facts }) => refusal(message, errors.functionNotFound(message.function_id, facts.functionSuggestion))),
     refuseTriggerTypeOutOfScope: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotBindType(event.message.trigger_type, who(context)))),
-    refuseFunctionOutOfReach: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotBindFunction(event.message.function_id, who(context)))),
+    refuseFunctionOutOfReach: write('trigger.checked', (event, context) =>
+      refusal(event.message, isEngineFunction(event.message.function_id) ? errors.mayNotBindEngineFunction(event.message.function_id, who(context)) : errors.mayNotBindFunction(event.message.function_id, who(context))),
+    ),
+    refuseQueueOutOfScope: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotUseQueue(queueOutOfScope(context.identity!.scope, event.message)!, who(context)))),
     refuseTriggerOverLimit: write('trigger.checked', (event, context) =>
       refusal(event.message, errors.tooMany('triggers', context.limits.triggersPerSession, 'limits.triggersPerSession')),
     ),
@@ -437,7 +448,7 @@ export const sessionMachine = setup({
   states: {
     connecting: {
       on: {
-        'session.start': { target: 'open', actions: ['joinCatalog', 'welcome', 'logOpened'] },
+        'session.start': { target: 'open', actions: ['joinCatalog', 'logOpened'] },
         'session.close': 'closed',
       },
     },
@@ -497,6 +508,7 @@ export const sessionMachine = setup({
               { guard: 'triggerIdTaken', actions: 'refuseDuplicateTriggerId' },
               { guard: 'mayNotBindTriggerType', actions: 'refuseTriggerTypeOutOfScope' },
               { guard: 'mayNotBindFunction', actions: 'refuseFunctionOutOfReach' },
+              { guard: 'mayNotUseQueue', actions: 'refuseQueueOutOfScope' },
               { guard: 'triggerTypeUnknown', actions: 'refuseUnknownTriggerType' },
               { guard: 'functionUnknown', actions: 'refuseUnknownFunction' },
               { guard: 'triggerLimitReached', actions: 'refuseTriggerOverLimit' },

@@ -146,8 +146,10 @@ export const errors = {
   mayNotBindType: (trigger_type: string, who: string) => errorBody('forbidden', `Token '${who}' may not bind triggers of type '${trigger_type}' (its scope's 'trigger_types' patterns do not match)`),
   mayNotBindFunction: (function_id: string, who: string) =>
     errorBody('forbidden', `Token '${who}' may not bind a trigger to function '${function_id}' (not registered by this worker, and its scope's 'invoke' patterns do not match)`),
+  mayNotBindEngineFunction: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not bind a trigger to engine function '${function_id}' (its scope has no 'engine')`),
   mayNotInvoke: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not call function '${function_id}' (its scope's 'invoke' patterns do not match)`),
   mayNotCallEngine: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not call engine function '${function_id}' (its scope has no 'engine')`),
+  mayNotUseQueue: (queue: string, who: string) => errorBody('forbidden', `Token '${who}' may not use queue '${queue}' (its scope's 'queues' patterns do not match)`),
   metricsForbidden: (who: string) => errorBody('forbidden', `Token '${who}' may not read /metrics (its scope has no 'engine')`),
 
   // Limits (docs/limits.md): `limit` is the option that sets it

@@ -552,6 +552,10 @@ C(
     assert.match(r.lines[1], '--insecure')
     r = await outcome(['serve', ...ports], { SIGNALBOX_HOST: '::' })
     assert.is(r.lines[0], 'signalbox: refusing to listen on :: (SIGNALBOX_HOST) without auth: anyone who reaches the worker port could register functions, bind routes and call every function')
+    // The inspector bridge has no auth: not on such a host, token or not, unless --insecure.
+    r = await outcome(['serve', '--host', '0.0.0.0', ...ports, '--inspect', '--inspect-port', '1'], { SIGNALBOX_TOKEN: 'some-long-token' })
+    assert.is(r.code, 2)
+    assert.is(r.lines[0], "signalbox: refusing to start the inspector bridge on 0.0.0.0 (--host): it has no auth and relays every actor's events, call data included, to anyone who connects")
     for (const [extra, env] of [[['--insecure'], {}], [[], { SIGNALBOX_TOKEN: 'some-long-token' }], [[], { SIGNALBOX_INSECURE: 'true' }]] as const) {
       const s = await serve([...ports, ...extra], { env, ports: ['--host', '0.0.0.0'] })
       s.child.kill('SIGTERM')
@@ -573,7 +577,7 @@ C(
       const cases: Array<[unknown, string]> = [
         [{ tokens: [{ name: 'a', sha256: 'abc' }] }, `tokens[0].sha256: 'sha256' must be 64 hex digits (signalbox token hash <token> prints them)`],
         [{ tokens: [{ name: 'a', token: 'long-enough-token', scope: { invoke: 'billing::*' } }] }, `tokens[0].scope.invoke: 'invoke' must be a list of patterns such as ["billing::*"], got 'billing::*'`],
-        [{ tokens: [{ name: 'a', sha256: 'a'.repeat(64), scope: { admin: true } }] }, "tokens[0].scope.admin: unknown scope field 'admin' (known: register, invoke, trigger_types, provide_trigger_types, engine)"],
+        [{ tokens: [{ name: 'a', sha256: 'a'.repeat(64), scope: { admin: true } }] }, "tokens[0].scope.admin: unknown scope field 'admin' (known: register, invoke, trigger_types, queues, provide_trigger_types, engine)"],
         [{ token: [] }, "tokens: 'tokens' is required: a list of { name, token or sha256, scope? }"],
         [{ tokens: [], extra: 1 }, "extra: unknown field 'extra' (known: tokens)"],
       ]

@@ -220,4 +220,34 @@ it('outcomeOf: ok, the engine codes, or error', () => {
   assert.is(outcomeOf({ error: null }), 'error')
 })
 
+it('park: a parked call its worker waits for counts in waitingFor until unparked, one at a time or all at once', () => {
+  const t = new CallTable<Handle, { n: number }>('x-')
+  const [a, b, c] = [{ n: 1 }, { n: 2 }, { n: 3 }]
+  t.park('f', a, 'w1')
+  t.park('f', b, 'w1')
+  t.park('g', c)
+  assert.is(t.waitingFor('w1'), 2)
+  assert.is(t.size, 3)
+  assert.ok(t.unparkOne('f', a))
+  assert.not.ok(t.unparkOne('f', a), 'not twice')
+  assert.is(t.waitingFor('w1'), 1)
+  assert.equal(t.unparkAll(), [b, c])
+  assert.is(t.waitingFor('w1'), 0)
+  assert.is(t.size, 0)
+  assert.equal(t.unparkAll(), [])
+})
+
+it('limitedSize: started worker and http calls, and parked ones; cron, queue and engine calls take no room', () => {
+  const t = new CallTable<Handle, { n: number }>('x-')
+  const opened = (['worker', 'http', 'cron', 'queue', 'engine'] as const).map((source) => t.open({ ...call('s'), source }))
+  t.park('f', { n: 1 })
+  assert.is(t.size, 6)
+  assert.is(t.limitedSize, 3)
+  t.close(opened[0].id)
+  t.close(opened[2].id)
+  assert.is(t.limitedSize, 2)
+  t.closeAll()
+  assert.is(t.limitedSize, 1)
+})
+
 it.run()

@@ -109,4 +109,31 @@ busy('an http trigger past the engine-wide limit answers 429 with Retry-After; a
   assert.is((await after).status, 200)
 }))
 
+busy("a worker's call past the engine-wide limit is refused on the wire, a void one with an error frame; cron and queue calls take no room", limit(async (ctx) => {
+  const { raw } = peersOver(transports[0])
+  const server = await raw(ctx)
+  server.send({ type: 'registerfunction', id: 'hold' })
+  const client = await raw(ctx)
+  await until(async () => {
+    client.send({ type: 'invokefunction', invocation_id: 'probe', function_id: 'engine::functions::list', data: {} })
+    const list = await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'probe')
+    client.received.splice(client.received.indexOf(list), 1)
+    return list.result.functions.some((f: { function_id: string }) => f.function_id === 'hold')
+  }, 5000, 'hold to be offered')
+  // A queue consumer's batch in flight takes no room.
+  server.send({ type: 'registertrigger', id: 'q', trigger_type: 'queue', function_id: 'hold', config: { queue_name: 'busy' } })
+  await server.next((m) => m.type === 'triggerregistrationresult')
+  client.send({ type: 'invokefunction', invocation_id: 's', function_id: 'engine::queue::send', data: { queue_name: 'busy', body: 1 } })
+  await server.next((m) => m.type === 'invokefunction' && Array.isArray(m.data?.messages))
+  client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'hold', data: {} })
+  client.send({ type: 'invokefunction', invocation_id: 'c2', function_id: 'hold', data: {} })
+  await Promise.all([server.next((m) => m.type === 'invokefunction' && m.data?.messages === undefined), server.next((m) => m.type === 'invokefunction' && m.data?.messages === undefined)])
+  client.send({ type: 'invokefunction', invocation_id: 'c3', function_id: 'hold', data: {} })
+  assert.is((await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'c3')).error.code, 'too_many_requests')
+  client.send({ type: 'invokefunction', function_id: 'hold', data: {}, action: { type: 'void' } })
+  const frame = await client.next((m) => m.type === 'error')
+  assert.is(frame.error.code, 'too_many_requests')
+  assert.equal(frame.ref, { type: 'invokefunction', id: 'hold' })
+}))
+
 busy.run()

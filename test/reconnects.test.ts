@@ -36,7 +36,7 @@ async function routeWorker(engine: TestEngine, tag: string): Promise<RawPeer & {
 }
 
 const it = suite<EngineCtx>('reconnects: a lost session is held')
-eachWithEngine(it, () => ({ reconnectGraceMs: 1500 }))
+eachWithEngine(it, () => ({ reconnectGraceMs: 1500, graceMs: 5000, limits: { callsPerSession: 2 } }))
 
 it('during the hold a request waits, and the worker that comes back serves it: no 404', limit(async (ctx) => {
   const a = await routeWorker(ctx.engine, 'a')
@@ -67,6 +67,23 @@ it('nobody comes back: 503 with Retry-After when the hold ends, then the route i
   assert.ok(Date.now() - started < 3000)
   await until(() => heldCount(ctx.engine) === 0, 3000, 'the hold to end')
   assert.is((await fetch(`${ctx.engine.httpUrl}/r`)).status, 404)
+}))
+
+it("calls waiting for a held worker count against the caller's limit; the engine stops without waiting for them", limit(async (ctx) => {
+  const a = await routeWorker(ctx.engine, 'a')
+  a.socket.terminate()
+  await until(() => heldCount(ctx.engine) === 1, 3000, 'the hold')
+  const caller = await rawSocket(ctx.engine.url!)
+  ctx.closers.push(() => caller.close())
+  for (let i = 0; i < 3; i++) caller.send({ type: 'invokefunction', invocation_id: `c${i}`, function_id: 'f', data: {} })
+  // This engine's callsPerSession is 2: the third waits for nothing.
+  const third = await caller.next((m) => m.type === 'invocationresult' && m.invocation_id === 'c2')
+  assert.is(third.error.code, 'too_many_requests')
+  const before = Date.now()
+  await ctx.engine.stop()
+  assert.ok(Date.now() - before < 1000, `stopped in ${Date.now() - before} ms, not after the grace of its parked calls`)
+  const parked = await Promise.all(['c0', 'c1'].map((id) => caller.next((m) => m.type === 'invocationresult' && m.invocation_id === id)))
+  assert.equal(parked.map((answer) => answer.error.message), ["The engine stopped before 'f' answered", "The engine stopped before 'f' answered"])
 }))
 
 it('a clean close is not held: the route is gone at once', limit(async (ctx) => {

@@ -51,7 +51,7 @@ function start(input: Partial<SessionInput> = {}): Ctx {
   const ref = actorsOf(actor.system).session('w1')!
   const out: Outbound[] = []
   ref.on('outbound', (e) => out.push(e.message))
-  ref.send({ type: 'session.start', reattach_token: 'token' })
+  ref.send({ type: 'session.start' })
   return { session: ref, root: actor, out, asked, toParent }
 }
 
@@ -65,8 +65,8 @@ it.before.each((ctx) => {
 })
 it.after.each((ctx) => ctx.root.stop())
 
-it('greets the worker and joins the catalog', (ctx) => {
-  assert.equal(ctx.out, [{ type: 'workerregistered', worker_id: 'w1', reattach_token: 'token' }])
+it('joins the catalog on start, writing nothing (the port greets the worker: no event carries its reattach token)', (ctx) => {
+  assert.equal(ctx.out, [])
   assert.ok(catalogOf(ctx.root.system).workers.w1)
 })
 
@@ -173,7 +173,7 @@ it('limits: a function, trigger type or trigger past the session limit is refuse
 
 it('scope: what the token does not allow is refused forbidden, before the reference checks; its own functions may be bound', (ctx) => {
   ctx.root.stop()
-  const scope = { register: ['billing::*'], invoke: ['email::send'], trigger_types: ['cron'], provide_trigger_types: false, engine: false }
+  const scope = { register: ['billing::*'], invoke: ['email::send'], trigger_types: ['cron'], queues: [], provide_trigger_types: false, engine: false }
   Object.assign(ctx, start({ identity: { name: 'billing', scope } }))
   send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'admin::reset' } })
   send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'billing::charge' } })
