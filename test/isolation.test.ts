@@ -7,7 +7,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { eachWithEngine, limit, until, type EngineCtx } from './harness.js'
-import { peersOver, transports } from './transports.js'
+import { peersOver, transports, untilOffered } from './transports.js'
 
 for (const transport of transports) {
   const it = suite<EngineCtx>(`isolation over ${transport.name}`)
@@ -71,12 +71,7 @@ for (const transport of transports) {
     server.send({ type: 'registerfunction', id: 'f' })
     const intruder = await raw(ctx)
     const client = await raw(ctx)
-    await until(async () => {
-      client.send({ type: 'invokefunction', invocation_id: 'probe', function_id: 'engine::functions::list', data: {} })
-      const list = await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'probe')
-      client.received.splice(client.received.indexOf(list), 1)
-      return list.result.functions.some((f: { function_id: string }) => f.function_id === 'f')
-    }, 5000, 'f to be offered')
+    await untilOffered(client, 'f')
     client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'f', data: null })
     const delivered = await server.next((m) => m.type === 'invokefunction')
 

@@ -9,7 +9,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { eachWithEngine, limit, until, type EngineCtx } from './harness.js'
-import { peersOver, transports } from './transports.js'
+import { peersOver, transports, untilOffered } from './transports.js'
 
 for (const transport of transports) {
   const it = suite<EngineCtx>(`limits over ${transport.name}`)
@@ -114,12 +114,7 @@ busy("a worker's call past the engine-wide limit is refused on the wire, a void 
   const server = await raw(ctx)
   server.send({ type: 'registerfunction', id: 'hold' })
   const client = await raw(ctx)
-  await until(async () => {
-    client.send({ type: 'invokefunction', invocation_id: 'probe', function_id: 'engine::functions::list', data: {} })
-    const list = await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'probe')
-    client.received.splice(client.received.indexOf(list), 1)
-    return list.result.functions.some((f: { function_id: string }) => f.function_id === 'hold')
-  }, 5000, 'hold to be offered')
+  await untilOffered(client, 'hold')
   // A queue consumer's batch in flight takes no room.
   server.send({ type: 'registertrigger', id: 'q', trigger_type: 'queue', function_id: 'hold', config: { queue_name: 'busy' } })
   await server.next((m) => m.type === 'triggerregistrationresult')
