@@ -5,6 +5,7 @@
  * closes), and `Child.killAll` ends whatever a failed test left behind.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 type Pending = { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
@@ -30,7 +31,11 @@ export class Child<Info = Record<string, unknown>> {
     options: { execArgv?: string[]; readyTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
   ) {
     const path = fileURLToPath(new URL(`./procs/${script}.js`, import.meta.url))
-    this.proc = fork(path, args, { execArgv: options.execArgv ?? [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', env: options.env })
+    this.proc = fork(path, args, { execArgv: options.execArgv ?? [], stdio: ['ignore', 'inherit', 'pipe', 'ipc'], serialization: 'advanced', env: options.env })
+    // Its errors reach the test's output; the inspector's notices (`Debugger listening…`) do not.
+    createInterface({ input: this.proc.stderr! }).on('line', (line) => {
+      if (!/^(Debugger (listening|attached|ending)|For help, see: https:\/\/nodejs\.org)/.test(line)) process.stderr.write(`[${name}] ${line}\n`)
+    })
     Child.all.add(this as Child<unknown>)
     this.exited = new Promise((resolve) =>
       this.proc.once('exit', (code, signal) => {
