@@ -103,4 +103,31 @@ it('as trigger types and queue names (SQLite store): counted like any other, Obj
   }
 }))
 
+it('as the error code an http-triggered function fails with: 500 with that code, and the engine keeps serving', limit(async () => {
+  const engine = await startEngine({ store: 'memory' })
+  const w = await rawSocket(engine.url!)
+  try {
+    w.send({ type: 'registerfunction', id: 'f' })
+    w.send({ type: 'registertrigger', id: 'r', trigger_type: 'http', function_id: 'f', config: { path: '/fail/:code' } })
+    assert.not.ok((await w.next((m) => m.type === 'triggerregistrationresult')).error)
+    const serving = (async () => {
+      for (;;) {
+        const call = await w.next((m) => m.type === 'invokefunction', 60_000)
+        w.send({ type: 'invocationresult', invocation_id: call.invocation_id, function_id: 'f', error: { code: call.data.path_params.code, message: 'refused' } })
+      }
+    })().catch(() => {})
+    for (const code of [...NAMES, 'valueOf', 'hasOwnProperty', 'worker_disconnected']) {
+      const res = await fetch(`${engine.httpUrl}/fail/${code}`, { signal: AbortSignal.timeout(3000) })
+      const body = (await res.json()) as { error: { code: string } }
+      assert.equal([res.status, body.error.code], [code === 'worker_disconnected' ? 503 : 500, code], `the function's code '${code}'`)
+    }
+    prototypeUntouched()
+    assert.equal(engine.log.records.filter((r) => r.level === 'error').map((r) => r.msg), [], 'nothing failed in the engine')
+    void serving
+  } finally {
+    await w.close()
+    await engine.stop()
+  }
+}))
+
 it.run()
