@@ -102,6 +102,7 @@ export async function startServe(options: ServeOptions = {}): Promise<EngineProc
   let out = ''
   let other = ''
   const log: EngineProcess['log'] = []
+  let probe: InspectorProbe | undefined
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
   createInterface({ input: child.stderr! }).on('line', (line) => {
     if (line.startsWith('{')) {
@@ -114,6 +115,8 @@ export async function startServe(options: ServeOptions = {}): Promise<EngineProc
     }
     // Keep the tail only: a crash trace is what matters here.
     other = (other + line + '\n').slice(-20_000)
+    // Crashed under --inspect, Node waits for the debugger to go away before it exits: let it exit.
+    if (line.startsWith('Waiting for the debugger to disconnect')) probe?.close()
   })
   let done = false
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
@@ -125,7 +128,6 @@ export async function startServe(options: ServeOptions = {}): Promise<EngineProc
       throw new Error(`signalbox serve exited (${signal ?? code}) before it was ready: ${other}`)
     }),
   ])
-  let probe: InspectorProbe | undefined
   if (options.inspect) probe = await connectInspector((await until(() => debuggerUrl(other), 5000, 'the debugger URL'))!)
   const controlUrl = ready[1].replace(/^ws:/, 'http:')
   const engine: EngineProcess = {
@@ -139,11 +141,12 @@ export async function startServe(options: ServeOptions = {}): Promise<EngineProc
     stderr: () => other,
     exited,
     alive: () => !done,
+    // Never waits long for an engine that stopped answering: the test fails saying so instead of hanging.
     async health() {
-      const res = await fetch(`${controlUrl}/healthz`)
+      const res = await fetch(`${controlUrl}/healthz`, { signal: AbortSignal.timeout(10_000) })
       return { status: res.status, body: await res.json() }
     },
-    metrics: async () => (await fetch(`${controlUrl}/metrics`)).text(),
+    metrics: async () => (await fetch(`${controlUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text(),
     memory: () => procMemory(child.pid!),
     inspector: probe,
     heap: () => {

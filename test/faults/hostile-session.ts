@@ -153,7 +153,14 @@ export async function openHostileSession(url: string, tag: string): Promise<Host
         else if (how === 'oversize') socket.send(Buffer.alloc(maxPayload + 1, 0x20), { binary: false })
         else (socket as unknown as { _socket: import('node:net').Socket })._socket.resetAndDestroy()
       }
-      return closed
+      // The engine must close it: within 10 s, or the test fails saying so.
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hostile session ${tag} ended by '${how}' was not closed within 10 s`)), 10_000)))
+      try {
+        return await Promise.race([closed, late])
+      } finally {
+        clearTimeout(timer)
+      }
     },
   }
 }
