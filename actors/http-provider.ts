@@ -74,6 +74,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
       const match = routes.match(method, at.path)
       if (match.kind === 'not-found') return writeError(res, 404, errors.routeNotFound(method, at.path))
       if (match.kind === 'bad-path') return writeError(res, 400, errors.badPathParam(match.param, match.value))
+      if (match.kind === 'dot-segment') return writeError(res, 400, errors.dotSegment(match.value, match.param))
       if (match.kind === 'method-not-allowed') {
         if (method === 'OPTIONS') return void res.writeHead(204, { allow: match.allow }).end()
         return writeError(res, 405, errors.methodNotAllowed(method, at.path, match.allow), { allow: match.allow })
