@@ -11,6 +11,8 @@ import type { WorkerClient } from '../../client/worker.js'
 export interface ControlTraffic {
   /** Calls and requests answered correctly so far. */
   progress(): { calls: number; requests: number }
+  /** How long each HTTP request took so far (ms), in order. */
+  requestMs(): number[]
   /** Every failure so far, in words. */
   failures(): string[]
   /** Stops the loops and closes the workers; resolves with the totals. */
@@ -27,6 +29,7 @@ export async function startControlTraffic(engine: { url: string; httpUrl: string
   if (registered.error) throw new Error(`the control route was refused: ${JSON.stringify(registered.error)}`)
   let calls = 0
   let requests = 0
+  const requestMs: number[] = []
   const failures: string[] = []
   let running = true
   /** After a failure, a pause: a dead engine must not turn the loops into a busy loop. */
@@ -48,8 +51,10 @@ export async function startControlTraffic(engine: { url: string; httpUrl: string
   const httpLoop = (async () => {
     for (let n = 0; running; n++) {
       try {
+        const sent = performance.now()
         const res = await fetch(`${engine.httpUrl}/control/${n}`, { signal: AbortSignal.timeout(timeout) })
         const body = await res.text()
+        requestMs.push(performance.now() - sent)
         if (res.status !== 200 || JSON.parse(body).n !== n) failures.push(`GET /control/${n}: ${res.status} ${body.slice(0, 200)}`)
         else requests++
       } catch (err) {
@@ -61,6 +66,7 @@ export async function startControlTraffic(engine: { url: string; httpUrl: string
 
   return {
     progress: () => ({ calls, requests }),
+    requestMs: () => [...requestMs],
     failures: () => [...failures],
     async stop() {
       running = false
