@@ -20,8 +20,13 @@ import { fromTable } from './table-actor.js'
 /** A header's value, when it came once. */
 const header = (value: string | string[] | undefined): string | undefined => (typeof value === 'string' ? value : undefined)
 
-/** HTTP status for an error the engine itself gives a call. */
-const statusFor: Record<string, number> = { function_not_found: 503, worker_disconnected: 503, invocation_timeout: 504, too_many_requests: 429 }
+/** HTTP status for an error the engine itself gives a call (a Map: a worker's own code may be any string, `constructor` too). */
+const statusFor = new Map<string, number>([
+  ['function_not_found', 503],
+  ['worker_disconnected', 503],
+  ['invocation_timeout', 504],
+  ['too_many_requests', 429],
+])
 
 /** Answers a client may retry carry `Retry-After` (seconds): no worker right now, or the engine at its limit. */
 const RETRY_LATER: Record<number, Record<string, string>> = { 429: { 'retry-after': '1' }, 503: { 'retry-after': '1' } }
@@ -48,7 +53,7 @@ function failure(outcome: Outcome, function_id: string): { status: number; error
   const body = errors.functionError(function_id)
   if (typeof error.code === 'string') body.code = error.code
   if (typeof error.message === 'string') body.message = error.message
-  return { status: statusFor[body.code] ?? 500, error: body }
+  return { status: statusFor.get(body.code) ?? 500, error: body }
 }
 
 export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, { close(): void }>({
@@ -69,6 +74,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
       const match = routes.match(method, at.path)
       if (match.kind === 'not-found') return writeError(res, 404, errors.routeNotFound(method, at.path))
       if (match.kind === 'bad-path') return writeError(res, 400, errors.badPathParam(match.param, match.value))
+      if (match.kind === 'dot-segment') return writeError(res, 400, errors.dotSegment(match.value, match.param))
       if (match.kind === 'method-not-allowed') {
         if (method === 'OPTIONS') return void res.writeHead(204, { allow: match.allow }).end()
         return writeError(res, 405, errors.methodNotAllowed(method, at.path, match.allow), { allow: match.allow })

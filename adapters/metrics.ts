@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Outbound } from '../protocol/messages.js'
-import { allTriggers, workerName, type CatalogState } from '../core/catalog.js'
+import { allTriggers, record, workerName, type CatalogState } from '../core/catalog.js'
 import type { QueueCounts } from '../core/queue-store.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
 import type { EngineActor } from './session-port.js'
@@ -21,13 +21,18 @@ export interface Metrics {
   render(): Promise<string>
 }
 
-/** Trigger counts by type and by registration state, read from the catalog. */
+/**
+ * Trigger counts by type and by registration state, read from the catalog. Keyed by names
+ * workers choose (`__proto__` is a trigger type like any other), so in records without a
+ * prototype.
+ */
 function triggerCounts(actor: EngineActor) {
-  const byType: Record<string, number> = {}
-  const byTypeAndState: Record<string, Record<string, number>> = {}
+  const byType = record<number>()
+  const byTypeAndState = record<Record<string, number>>()
   for (const { trigger_type: type, state } of allTriggers(catalogOf(actor.system))) {
     byType[type] = (byType[type] ?? 0) + 1
-    ;(byTypeAndState[type] ??= {})[state] = (byTypeAndState[type][state] ?? 0) + 1
+    const states = (byTypeAndState[type] ??= record<number>())
+    states[state] = (states[state] ?? 0) + 1
   }
   return { byType, byTypeAndState }
 }

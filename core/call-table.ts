@@ -7,6 +7,7 @@
  * Each call carries an opaque `handle` for its driver (a deadline timer, a reply
  * callback); the table never looks at it and never shows it.
  */
+import { record } from './catalog.js'
 
 /** How a call ended: a result, or an error object passed on as it came. */
 export type Outcome = { result: unknown; error?: undefined } | { error: unknown; result?: undefined }
@@ -233,7 +234,7 @@ export class CallTable<H = unknown, W = unknown> {
         timeout_ms: c.timeout_ms,
       }
     }
-    const parked: Record<string, number> = {}
+    const parked = record<number>()
     for (const [function_id, set] of this.parkedCalls) parked[function_id] = set.size
     return { in_flight: this.calls.size, parked, draining: this.draining, calls }
   }

@@ -16,7 +16,7 @@
 import { addRoute, createRouter, findRoute, removeRoute } from 'rou3'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { HTTP_METHODS, REST_PARAM, type HttpRoute } from './http-config.js'
+import { HTTP_METHODS, REST_PARAM, hasDotSegment, type HttpRoute } from './http-config.js'
 
 /** One route: the function it calls and the triggers holding it. */
 export interface Binding {
@@ -38,6 +38,12 @@ export type RouteMatch =
   | { kind: 'route'; binding: Binding; path_params: Record<string, string> }
   /** A path parameter is not valid percent-encoding (`/items/100%/view`): the request is refused, never passed on raw. */
   | { kind: 'bad-path'; param: string; value: string }
+  /**
+   * The path has a `.` or `..` segment (`/files/../etc`, `/files/%2e%2e/etc`), or a path
+   * parameter has one once decoded (`..%2f..%2fetc`, `param` names it): refused, so that no
+   * function is handed a path that climbs out of where it looks.
+   */
+  | { kind: 'dot-segment'; param?: string; value: string }
   /** The path is routed, but not for this method: `allow` lists the methods that are. */
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'not-found' }
@@ -118,6 +124,7 @@ export class RouteTable {
 
   /** What a request for `method` (upper case) and `path` (as it came, still encoded) finds. */
   match(method: string, path: string): RouteMatch {
+    if (hasDotSegment(path)) return { kind: 'dot-segment', value: path }
     const found = findRoute(this.router, method, path) ?? (method === 'HEAD' ? findRoute(this.router, 'GET', path) : undefined)
     if (found) {
       // Built from entries: a parameter named `__proto__` is an own key like any other.
@@ -132,6 +139,8 @@ export class RouteTable {
           // `100%` would reach the function as `100%25` does: a different request made the same.
           return { kind: 'bad-path', param: key, value }
         }
+        // An encoded '/' may hide one: `..%2f..%2fetc` is `../../etc` once decoded.
+        if (decoded !== value && hasDotSegment(decoded)) return { kind: 'dot-segment', param: key, value }
         entries.push([key, decoded])
       }
       return { kind: 'route', binding: found.data, path_params: Object.fromEntries(entries) }

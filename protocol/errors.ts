@@ -169,6 +169,15 @@ export const errors = {
   badRequest: (why: string) => errorBody('bad_request', `Could not read the request: ${why}`),
   badPathParam: (param: string, value: string) =>
     errorBody('bad_request', `Path parameter '${param}' is not valid percent-encoding: ${JSON.stringify(value.length > 200 ? value.slice(0, 200) + '…' : value)} (write '%' as '%25')`),
+  dotSegment: (value: string, param?: string) => {
+    const shown = JSON.stringify(value.length > 200 ? value.slice(0, 200) + '…' : value)
+    return errorBody(
+      'bad_request',
+      param === undefined
+        ? `Path ${shown} has a '.' or '..' segment: such paths are refused (resolve them before sending)`
+        : `Path parameter '${param}' has a '.' or '..' segment once decoded: ${shown}; such paths are refused`,
+    )
+  },
   bodyNotJson: (why: string) => errorBody('invalid_json', `Request body is not valid JSON: ${why}`),
   bodyTooLarge: (limit: number, declared?: number) =>
     errorBody('payload_too_large', declared !== undefined ? `Request body of ${declared} bytes exceeds the limit of ${limit} bytes` : `Request body exceeds the limit of ${limit} bytes`),

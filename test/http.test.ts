@@ -188,6 +188,10 @@ for (const transport of transports) {
     assert.is(malformed.status, 400)
     assert.equal(malformed.json, { error: { code: 'bad_request', message: `Path parameter 'id' is not valid percent-encoding: "100%" (write '%' as '%25')` } })
     assert.equal((await get(ctx, '/users/100%25')).json.params, { id: '100%' })
+    // Path traversal is refused: no function is handed a path that climbs out of where it looks.
+    const traversal = await get(ctx, '/users/..%2f..%2fetc/posts')
+    assert.is(traversal.status, 400)
+    assert.equal(traversal.json, { error: { code: 'bad_request', message: `Path parameter '*' has a '.' or '..' segment once decoded: "..%2f..%2fetc/posts"; such paths are refused` } })
     // The most specific path bound for the request's own method wins: GET falls through
     // the POST-only static route to the GET :param route.
     assert.equal((await get(ctx, '/items/special')).json, { fn: 'param', params: { id: 'special' }, path: '/items/special' })
