@@ -91,13 +91,16 @@ for (const transport of transports) {
   it('config refusals name the field, what was expected and what came', limit(async (ctx) => {
     const w = await echoWorker(ctx)
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{}, "'path' is required: a string starting with '/' (e.g. '/webhooks/github'), got nothing"],
-      [{ method: 'POST' }, "'path' is required: a string starting with '/' (e.g. '/webhooks/github'), got nothing"],
-      [{ path: 'webhooks/github' }, "'path' must be a string starting with '/', got 'webhooks/github'"],
-      [{ path: '' }, "'path' must be a string starting with '/', got ''"],
-      [{ path: 42 }, "'path' must be a string starting with '/', got 42"],
-      [{ path: ['/a'] }, "'path' must be a string starting with '/', got an array"],
-      [{ api_path: 'x' }, "'api_path' must be a string starting with '/', got 'x'"],
+      [{}, "'path' is required: a path such as '/webhooks/github', got nothing"],
+      [{ method: 'POST' }, "'path' is required: a path such as '/webhooks/github', got nothing"],
+      [{ path: '' }, "'path' must not be empty; give '/' for the root"],
+      [{ api_path: '' }, "'api_path' must not be empty; give '/' for the root"],
+      [{ path: 42 }, "'path' must be a string such as '/webhooks/github', got 42"],
+      [{ path: ['/a'] }, "'path' must be a string such as '/webhooks/github', got an array"],
+      [{ api_path: null }, "'api_path' must be a string such as '/webhooks/github', got null"],
+      [{ path: 'a//b' }, "'path' must not contain empty segments ('//'), got '/a//b'"],
+      [{ api_path: 'a b' }, "'api_path' must not contain '?', '#' or spaces, got '/a b'"],
+      [{ path: 'x', api_path: 'y' }, "give 'path' or its alias 'api_path', not both with different values, got 'x' and 'y'"],
       [{ path: '/users/:1id' }, "'path' parameter ':1id' must be named with letters, digits and '_', not starting with a digit (e.g. ':id' or '{id}')"],
       [{ path: '/users/:' }, "'path' parameter ':' must be named with letters, digits and '_', not starting with a digit (e.g. ':id' or '{id}')"],
       [{ path: '/users/:user-id' }, "'path' parameter ':user-id' must be named with letters, digits and '_', not starting with a digit (e.g. ':id' or '{id}')"],
@@ -144,6 +147,11 @@ for (const transport of transports) {
     await route(w, 'iii', 'echo', { api_path: '/iii/:id', http_method: 'put' })
     await route(w, 'same', 'echo', { path: '/same', api_path: '/same', method: 'POST', http_method: 'POST' })
     await route(w, 'root', 'echo', { path: '/' })
+    // iii writes paths without the leading slash: one is added (and extra ones dropped).
+    await route(w, 'bare', 'echo', { api_path: 'health', http_method: 'GET' })
+    await route(w, 'bareParams', 'echo', { path: 'bare/:id/*' })
+    await route(w, 'slashes', 'echo', { path: '//slashes' })
+    await route(w, 'mixed', 'echo', { path: 'mixed', api_path: '/mixed' })
 
     const braces = await get(ctx, '/orgs/acme/repos/rocket')
     assert.equal(braces.json.input.path_params, { org: 'acme', repo: 'rocket' })
@@ -157,6 +165,12 @@ for (const transport of transports) {
     assert.equal(iii.json.input.path_params, { id: '7' })
     assert.is((await call(ctx.engine.httpUrl!, 'POST', '/same')).status, 200)
     assert.is((await get(ctx, '/')).json.input.path, '/')
+    assert.is((await get(ctx, '/health')).json.input.path, '/health')
+    assert.equal((await get(ctx, '/bare/7/a/b')).json.input.path_params, { id: '7', '*': 'a/b' })
+    assert.is((await get(ctx, '/slashes')).status, 200)
+    assert.is((await get(ctx, '/mixed')).status, 200)
+    // The same route written both ways is one route, shared by the same function.
+    await route(w, 'healthAgain', 'echo', { path: '/health' })
   }))
 
   // ---------------------------------------------------------------- routing
