@@ -58,6 +58,7 @@ for (const transport of transports) {
     assert.is(c.workers[p.worker_id], undefined)
     assert.is(c.functions.mine, undefined)
     assert.is(c.triggerTypes['own-type'], undefined)
+    assert.is(c.forwarded.webhook, undefined, 'its forwarded ids are free again')
     await until(() => activeTimers() <= timersBefore, 2000, 'timers to be cleared')
     // the provider was told to drop both registrations it had been sent
     const dropped = await until(() => {
