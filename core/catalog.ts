@@ -44,6 +44,8 @@ export interface TriggerEntry {
   function_id: string
   config: Record<string, unknown>
   state: TriggerState
+  /** The `metadata` of its `registertrigger`, when it had one. */
+  metadata?: unknown
   /** For a worker-defined type: the id its provider knows it by (see `forwardedIdFor`). */
   forwarded_id?: string
 }

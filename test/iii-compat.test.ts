@@ -6,13 +6,16 @@
  * - paths written without a leading slash (`api_path: 'health'`) are served;
  * - a provider of a worker-defined type sees the consumer's own trigger id, and sees the
  *   same id again after it reconnects, and after the consumer reconnects;
+ * - the engine functions the SDK names (`EngineFunctions` from `iii-sdk/engine`) answer
+ *   with iii 0.22.1's shapes: trigger types, registered triggers, functions and workers;
  *
  * (docs/iii-compatibility.md lists every iii message, engine function and trigger type
  * with signalbox's support for each.)
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { registerWorker } from 'iii-sdk'
+import { InvocationError, registerWorker } from 'iii-sdk'
+import { EngineFunctions } from 'iii-sdk/engine'
 import WebSocket from 'ws'
 import { limit, startEngine, until, type TestEngine } from './harness.js'
 import { cutProxy, type CutProxy } from './cut-proxy.js'
@@ -54,8 +57,8 @@ const proxy = async (ctx: Ctx): Promise<CutProxy> => {
 
 /** Trigger registrations of live sessions, as the engine lists them (`engine::registered-triggers::list`). */
 const instances = async (via: Client): Promise<Array<Record<string, any>>> => {
-  const listed = (await via.trigger({ function_id: 'engine::triggers::list', payload: {}, timeoutMs: 3000 })) as { triggers: Array<Record<string, any>> }
-  return listed.triggers
+  const listed = (await via.trigger({ function_id: 'engine::registered-triggers::list', payload: {}, timeoutMs: 3000 })) as { registered_triggers: Array<Record<string, any>> }
+  return listed.registered_triggers
 }
 
 /**
@@ -178,6 +181,87 @@ it('a provider sees the same id after the consumer reconnects; two sessions with
   other.send(JSON.stringify({ type: 'registertrigger', id, trigger_type: 'ticker', function_id: 'other::on_tick', config: {} }))
   await until(() => seen.length === 4, 5000, "the other session's registration")
   assert.equal(seen[3], ['register', `${id}@${hello.worker_id}`, 'other::on_tick'])
+}))
+
+// ------------------------------------------------------------ 3. engine functions
+
+/** An iii-sdk call that must fail: the error it failed with. */
+async function rejection(p: Promise<unknown>): Promise<InvocationError> {
+  try {
+    throw new Error(`expected a rejection, got ${JSON.stringify(await p)}`)
+  } catch (err) {
+    if (!(err instanceof InvocationError)) throw err
+    return err
+  }
+}
+
+it("the engine functions iii-sdk's constants name answer with iii 0.22.1's shapes", limit(async (ctx) => {
+  const provider = sdk(ctx, ctx.engine.url!, 'ticker-provider')
+  tickerProvider(provider, 'ticker')
+  const consumer = sdk(ctx, ctx.engine.url!, 'ticker-consumer')
+  consumer.registerFunction('consumer::on_tick', async () => ({}), { description: 'counts ticks', metadata: { team: 'a' } })
+  await provided(consumer, 'ticker')
+  consumer.registerTrigger({ type: 'ticker', function_id: 'consumer::on_tick', config: { every: 1 }, metadata: { why: 'test' } })
+  consumer.registerTrigger({ type: 'http', function_id: 'consumer::on_tick', config: { api_path: 'tick', http_method: 'POST' } })
+  const call = <T = any>(function_id: string, payload: unknown = {}) => consumer.trigger<unknown, T>({ function_id, payload, timeoutMs: 3000 })
+  const registered = await until(async () => {
+    const { registered_triggers } = await call(EngineFunctions.LIST_REGISTERED_TRIGGERS)
+    return registered_triggers.length === 2 && registered_triggers.every((t: any) => t.state === 'active') ? registered_triggers : undefined
+  }, 5000, 'both triggers active')
+
+  // Trigger TYPES, with their descriptions; the filters iii has.
+  const { triggers: types } = await call(EngineFunctions.LIST_TRIGGERS, { include_internal: true })
+  assert.equal(types.map((t: any) => t.id), ['cron', 'http', 'queue', 'ticker'], 'sorted by id')
+  const ticker = types.find((t: any) => t.id === 'ticker')
+  assert.equal(ticker, { id: 'ticker', worker_name: 'ticker-provider', description: 'ticks', worker_id: ticker.worker_id })
+  assert.equal((await call(EngineFunctions.LIST_TRIGGERS, { worker: 'ticker-provider' })).triggers.map((t: any) => t.id), ['ticker'])
+  assert.equal((await call(EngineFunctions.LIST_TRIGGERS, { search: 'HTTP' })).triggers.map((t: any) => t.id), ['http'])
+  assert.equal(await call(EngineFunctions.INFO_TRIGGERS, { id: 'ticker' }), { ...ticker, instance_count: 1 })
+  const noType = await rejection(call(EngineFunctions.INFO_TRIGGERS, { id: 'nope' }))
+  assert.is(noType.code, 'trigger_type_not_found')
+
+  // Trigger INSTANCES: id, trigger_type, function_id, worker name, config and its summary.
+  const byType = (type: string) => registered.find((t: any) => t.trigger_type === type)
+  assert.equal(byType('http'), {
+    id: byType('http').id,
+    trigger_type: 'http',
+    function_id: 'consumer::on_tick',
+    worker_name: 'ticker-consumer',
+    config: { api_path: 'tick', http_method: 'POST' },
+    config_summary: '{"api_path":"tick","http_method":"POST"}',
+    worker_id: byType('http').worker_id,
+    state: 'active',
+  })
+  assert.equal((await call(EngineFunctions.LIST_REGISTERED_TRIGGERS, { trigger_type: 'ticker' })).registered_triggers.map((t: any) => t.id), [byType('ticker').id])
+  const detail = await call(EngineFunctions.INFO_REGISTERED_TRIGGERS, { id: byType('ticker').id })
+  assert.is(detail.worker_name, 'ticker-consumer')
+  assert.equal(detail.metadata, { why: 'test' })
+  assert.equal(detail.trigger, { ...ticker, instance_count: 1 })
+  assert.is(detail.function.function_id, 'consumer::on_tick')
+  assert.is((await rejection(call(EngineFunctions.INFO_REGISTERED_TRIGGERS, { id: 'nope' }))).code, 'trigger_not_found')
+
+  // Functions and workers.
+  const fn = await call(EngineFunctions.INFO_FUNCTIONS, { function_id: 'consumer::on_tick' })
+  assert.equal(
+    { ...fn, registered_triggers: fn.registered_triggers.map((t: any) => t.trigger_type).sort() },
+    { function_id: 'consumer::on_tick', worker_name: 'ticker-consumer', description: 'counts ticks', metadata: { team: 'a' }, registered_triggers: ['http', 'ticker'], workers: [byType('http').worker_id] },
+  )
+  assert.is((await call(EngineFunctions.INFO_FUNCTIONS, { function_id: EngineFunctions.LIST_TRIGGERS })).worker_name, 'engine')
+  assert.is((await rejection(call(EngineFunctions.INFO_FUNCTIONS, { function_id: 'nope' }))).code, 'function_not_found')
+  const listed = (await call(EngineFunctions.LIST_FUNCTIONS)).functions
+  assert.ok(Object.values(EngineFunctions).every((id) => listed.some((f: any) => f.function_id === id && f.worker_name === 'engine')), 'every engine function the SDK names exists')
+  const me = await call(EngineFunctions.INFO_WORKERS, { name: 'ticker-consumer' })
+  assert.equal(Object.keys(me).sort(), ['functions', 'registered_triggers', 'trigger_types', 'worker'])
+  assert.equal([me.worker.name, me.worker.runtime, me.worker.status, me.worker.function_count, me.worker.pid], ['ticker-consumer', 'node', 'connected', 1, process.pid])
+  assert.equal(me.functions, [{ function_id: 'consumer::on_tick', worker_name: 'ticker-consumer', description: 'counts ticks', metadata: { team: 'a' } }])
+  assert.is(me.registered_triggers.length, 2)
+  assert.equal((await call(EngineFunctions.INFO_WORKERS, { name: 'ticker-provider' })).trigger_types.map((t: any) => t.id), ['ticker'])
+  assert.is((await rejection(call(EngineFunctions.INFO_WORKERS, { name: 'nobody' }))).code, 'not_found')
+  const workers = (await call(EngineFunctions.LIST_WORKERS)).workers
+  assert.equal(workers.map((w: any) => w.name).sort(), ['ticker-consumer', 'ticker-provider'])
+  // A bad query is refused, naming the function and the field.
+  const bad = await rejection(call(EngineFunctions.LIST_TRIGGERS, { include_internal: 'yes' }))
+  assert.equal([bad.code, bad.message], ['invalid_message', "invalid_message: engine::triggers::list: 'include_internal' must be true or false, got 'yes'"])
 }))
 
 it.run()

@@ -192,8 +192,8 @@ for (const transport of transports) {
     const request = { type: 'registertrigger', id: 'daily_report', trigger_type: 'webhook', function_id: 'f', config: {} }
     assert.is((await register(a, request)).error, undefined)
     assert.is((await register(b, request)).error, undefined)
-    const list = await invokeEngine(a, 'engine::triggers::list')
-    assert.is(list.result.triggers.filter((t: Msg) => t.id === 'daily_report').length, 2)
+    const list = await invokeEngine(a, 'engine::registered-triggers::list')
+    assert.is(list.result.registered_triggers.filter((t: Msg) => t.id === 'daily_report').length, 2)
   }))
 
   it('an id is free again once its registration failed or it was unregistered', limit(async (ctx) => {
@@ -256,7 +256,7 @@ for (const transport of transports) {
     const c = await consumer(ctx, 'f')
     assert.is((await register(c, { type: 'registertrigger', id: 't', trigger_type: 'webhook', function_id: 'f', config: { n: 1 } })).error, undefined)
     await first.close()
-    await until(async () => (await invokeEngine(c, 'engine::triggers::list')).result.triggers[0]?.state === 'parked', 3000, 'parked')
+    await until(async () => (await invokeEngine(c, 'engine::registered-triggers::list')).result.registered_triggers[0]?.state === 'parked', 3000, 'parked')
     // the type is gone: new registrations of it are refused meanwhile
     assert.is((await register(c, { type: 'registertrigger', id: 'u', trigger_type: 'webhook', function_id: 'f', config: {} })).error.code, 'trigger_type_not_found')
     const second = await provider(ctx, 'webhook')
@@ -265,7 +265,7 @@ for (const transport of transports) {
     // The re-send carries exactly the id the previous provider saw.
     assert.is(first.seen[0].id, 't')
     assert.is(second.seen[0].id, 't')
-    await until(async () => (await invokeEngine(c, 'engine::triggers::list')).result.triggers[0]?.state === 'active', 3000, 'active again')
+    await until(async () => (await invokeEngine(c, 'engine::registered-triggers::list')).result.registered_triggers[0]?.state === 'active', 3000, 'active again')
     assert.is(c.received.filter((m) => m.type === 'triggerregistrationresult' && m.id === 't').length, 1, 'the worker is answered once')
   }))
 
@@ -301,7 +301,7 @@ for (const transport of transports) {
     const c = await consumer(ctx, 'f')
     await register(c, { type: 'registertrigger', id: 't', trigger_type: 'webhook', function_id: 'f', config: {} })
     prov.send({ type: 'unregistertriggertype', id: 'webhook' })
-    await until(async () => (await invokeEngine(c, 'engine::triggers::list')).result.triggers[0]?.state === 'parked', 3000, 'parked')
+    await until(async () => (await invokeEngine(c, 'engine::registered-triggers::list')).result.registered_triggers[0]?.state === 'parked', 3000, 'parked')
     assert.is((await prov.next((m) => m.type === 'unregistertrigger')).id, prov.seen[0].id)
     prov.send({ type: 'registertriggertype', id: 'webhook', description: 'back' })
     await until(() => prov.seen.length === 2, 3000, 're-sent')
