@@ -26,6 +26,7 @@ import {
   workerNameOf,
 } from '../core/listings.js'
 import { nextRun, parseCronConfig } from '../core/cron-config.js'
+import { parsePublish } from '../core/pubsub-config.js'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { MessageContext } from '../core/queue-store.js'
 import type { QueueProviderEvent } from '../machines/contracts.js'
@@ -84,6 +85,24 @@ function query<S extends v.GenericSchema>(schema: S, function_id: EngineFunction
   const q = readQuery(schema, function_id, data)
   if (isProblem(q)) throw invalid(q.problem)
   return q
+}
+
+/** `publish` and `iii::durable::publish`: checks the input and asks `provider:pubsub` to deliver it. */
+function publishTo(function_id: 'publish' | 'iii::durable::publish', data: unknown, { system, context }: EngineFunctionScope): Promise<null> {
+  const input = parsePublish(function_id, data)
+  if ('problem' in input) throw invalid(input.problem)
+  const provider = actorsOf(system).pubsubProvider()
+  if (!provider) return Promise.reject(new EngineFunctionError(errors.engineError('This engine runs no pub/sub')))
+  return new Promise((resolve, reject) =>
+    provider.send({
+      type: 'topic.publish',
+      topic: input.topic,
+      data: input.data,
+      durable: function_id === 'iii::durable::publish',
+      context,
+      reply: (r) => ('error' in r ? reject(new EngineFunctionError(r.error)) : resolve(r.result)),
+    }),
+  )
 }
 
 /** Sends `provider:queue` a request and resolves with its answer. */
@@ -170,6 +189,8 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
     if (!found) throw new EngineFunctionError(errors.registeredTriggerNotFound(id))
     return withNextRuns([found])[0]
   },
+  publish: (data, scope) => publishTo('publish', data, scope),
+  'iii::durable::publish': (data, scope) => publishTo('iii::durable::publish', data, scope),
   'engine::queue::send': (data, { system, context }) => {
     const { queue_name, body, delay_seconds, message_group_id, deduplication_id } = fields(data)
     const problem =

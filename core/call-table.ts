@@ -12,7 +12,7 @@
 export type Outcome = { result: unknown; error?: undefined } | { error: unknown; result?: undefined }
 
 /** What started a call, for metrics: a worker, a trigger type, or the engine. */
-export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'engine'
+export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'pubsub' | 'engine'
 
 /** The outcome label of a call: ok, error, or the engine's own error code. */
 export const outcomeOf = (outcome: Outcome): string => {

@@ -18,6 +18,8 @@ export const BUILTIN_TRIGGER_TYPES = {
   http: "HTTP routes on the engine's HTTP listener",
   cron: 'Cron schedules (5 or 6 fields, nicknames, IANA time zones)',
   queue: 'Durable queues: batches, visibility timeouts, dead letters',
+  subscribe: "Pub/sub: the function gets the data of every message published to the config's topic (publish)",
+  'durable:subscriber': "Durable pub/sub: every message published to the config's topic (iii::durable::publish) on the function's own durable queue, with retries and dead letters",
 } as const
 
 export type BuiltinTriggerType = keyof typeof BUILTIN_TRIGGER_TYPES

@@ -85,6 +85,8 @@ export const sessionMachine = setup({
     http: slot('session', 'http'),
     cron: slot('session', 'cron'),
     queue: slot('session', 'queue'),
+    subscribe: slot('session', 'subscribe'),
+    'durable:subscriber': slot('session', 'durable:subscriber'),
     remoteTriggerType: slot('session', 'remoteTriggerType'),
   },
   delays: { reconnectGrace: ({ context }) => context.reconnectGraceMs },

@@ -47,6 +47,8 @@ it('initialCatalog: the engine provides the built-in types, nothing else is ther
       http: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.http },
       cron: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.cron },
       queue: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.queue },
+      subscribe: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.subscribe },
+      'durable:subscriber': { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES['durable:subscriber'] },
     },
     forwarded: {},
   })

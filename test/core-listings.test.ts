@@ -46,14 +46,17 @@ it('triggerTypeRows: every type with its provider by name, sorted by id; engine:
   const s = sample()
   assert.equal(triggerTypeRows(s), [
     { id: 'cron', worker_name: 'engine', description: BUILTIN_TRIGGER_TYPES.cron, worker_id: 'engine' },
+    { id: 'durable:subscriber', worker_name: 'engine', description: BUILTIN_TRIGGER_TYPES['durable:subscriber'], worker_id: 'engine' },
     { id: 'http', worker_name: 'engine', description: BUILTIN_TRIGGER_TYPES.http, worker_id: 'engine' },
     { id: 'queue', worker_name: 'engine', description: BUILTIN_TRIGGER_TYPES.queue, worker_id: 'engine' },
+    { id: 'subscribe', worker_name: 'engine', description: BUILTIN_TRIGGER_TYPES.subscribe, worker_id: 'engine' },
     { id: 'webhook', worker_name: 'billing', description: 'Incoming webhooks', worker_id: 'w1' },
   ])
-  assert.equal(triggerTypeRows(s, { include_internal: true }).map((t) => t.id), ['cron', 'engine::inner', 'http', 'queue', 'webhook'])
+  assert.equal(triggerTypeRows(s, { include_internal: true }).map((t) => t.id), ['cron', 'durable:subscriber', 'engine::inner', 'http', 'queue', 'subscribe', 'webhook'])
   assert.equal(triggerTypeRows(s, { worker: 'billing' }).map((t) => t.id), ['webhook'])
   assert.equal(triggerTypeRows(s, { prefix: 'qu' }).map((t) => t.id), ['queue'])
   assert.equal(triggerTypeRows(s, { search: 'WEBHOOKS' }).map((t) => t.id), ['webhook'], 'search: case-insensitive, in the description too')
+  assert.equal(triggerTypeRows(s, { prefix: 'sub' }).map((t) => t.id), ['subscribe'])
 })
 
 it('triggerTypeDetail: the row and how many registrations use the type', () => {

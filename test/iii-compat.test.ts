@@ -8,6 +8,9 @@
  *   same id again after it reconnects, and after the consumer reconnects;
  * - the engine functions the SDK names (`EngineFunctions` from `iii-sdk/engine`) answer
  *   with iii 0.22.1's shapes: trigger types, registered triggers, functions and workers;
+ * - `publish` reaches every function bound with `subscribe` to the topic, once each, and
+ *   no other topic's; `iii::durable::publish` gives each `durable:subscriber` its own
+ *   queue, with retries and dead letters, and survives an engine restart on SQLite;
  *
  * (docs/iii-compatibility.md lists every iii message, engine function and trigger type
  * with signalbox's support for each.)
@@ -17,6 +20,9 @@ import * as assert from 'uvu/assert'
 import { InvocationError, registerWorker } from 'iii-sdk'
 import { EngineFunctions } from 'iii-sdk/engine'
 import WebSocket from 'ws'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { limit, startEngine, until, type TestEngine } from './harness.js'
 import { cutProxy, type CutProxy } from './cut-proxy.js'
 
@@ -211,7 +217,7 @@ it("the engine functions iii-sdk's constants name answer with iii 0.22.1's shape
 
   // Trigger TYPES, with their descriptions; the filters iii has.
   const { triggers: types } = await call(EngineFunctions.LIST_TRIGGERS, { include_internal: true })
-  assert.equal(types.map((t: any) => t.id), ['cron', 'http', 'queue', 'ticker'], 'sorted by id')
+  assert.equal(types.map((t: any) => t.id), ['cron', 'durable:subscriber', 'http', 'queue', 'subscribe', 'ticker'], 'sorted by id')
   const ticker = types.find((t: any) => t.id === 'ticker')
   assert.equal(ticker, { id: 'ticker', worker_name: 'ticker-provider', description: 'ticks', worker_id: ticker.worker_id })
   assert.equal((await call(EngineFunctions.LIST_TRIGGERS, { worker: 'ticker-provider' })).triggers.map((t: any) => t.id), ['ticker'])
@@ -263,5 +269,115 @@ it("the engine functions iii-sdk's constants name answer with iii 0.22.1's shape
   const bad = await rejection(call(EngineFunctions.LIST_TRIGGERS, { include_internal: 'yes' }))
   assert.equal([bad.code, bad.message], ['invalid_message', "invalid_message: engine::triggers::list: 'include_internal' must be true or false, got 'yes'"])
 }))
+
+// --------------------------------------------------------------------------- 4. pub/sub
+
+/** Waits until `n` registrations are active. */
+const active = (via: Client, n: number) =>
+  until(async () => {
+    const { registered_triggers } = (await via.trigger({ function_id: 'engine::registered-triggers::list', payload: {}, timeoutMs: 3000 })) as { registered_triggers: Array<{ state: string }> }
+    return registered_triggers.length === n && registered_triggers.every((t) => t.state === 'active')
+  }, 5000, `${n} active triggers`)
+
+it('publish: every function subscribed to the topic gets the data once; other topics are kept apart', limit(async (ctx) => {
+  const seen: Record<string, unknown[]> = { a: [], b: [], payments: [] }
+  const a = sdk(ctx, ctx.engine.url!, 'subscriber-a')
+  a.registerFunction('a::on_order', async (data: any) => void seen.a.push(data.n))
+  a.registerFunction('a::on_payment', async (data: any) => void seen.payments.push(data.n))
+  // Bound twice to the same topic: still one subscriber.
+  a.registerTrigger({ type: 'subscribe', function_id: 'a::on_order', config: { topic: 'orders' } })
+  a.registerTrigger({ type: 'subscribe', function_id: 'a::on_order', config: { topic: 'orders' } })
+  a.registerTrigger({ type: 'subscribe', function_id: 'a::on_payment', config: { topic: 'payments' } })
+  const b = sdk(ctx, ctx.engine.url!, 'subscriber-b')
+  b.registerFunction('b::on_order', async (data: any) => void seen.b.push(data.n))
+  b.registerTrigger({ type: 'subscribe', function_id: 'b::on_order', config: { topic: 'orders' } })
+  const publisher = sdk(ctx, ctx.engine.url!, 'publisher')
+  await active(publisher, 4)
+
+  const publish = (topic: string, n: number) => publisher.trigger({ function_id: 'publish', payload: { topic, data: { n } }, timeoutMs: 3000 })
+  assert.is(await publish('orders', 1), null, "iii's answer: null")
+  await publish('payments', 2)
+  await publish('orders', 3)
+  await publish('nobody-listens', 4)
+  await until(() => seen.a.length >= 2 && seen.b.length >= 2 && seen.payments.length >= 1, 5000, 'the deliveries')
+  // Each message once, in order (a duplicate of 1 would have come before 3).
+  assert.equal(seen, { a: [1, 3], b: [1, 3], payments: [2] })
+
+  const bad = await rejection(publisher.trigger({ function_id: 'publish', payload: { data: 1 }, timeoutMs: 3000 }))
+  assert.equal([bad.code, bad.message], ['invalid_message', "invalid_message: publish: 'topic' is required: the topic to publish to, e.g. 'orders.created'"])
+  const refused = await rejection(publisher.trigger({ function_id: 'nope', payload: {}, timeoutMs: 3000 }))
+  assert.is(refused.code, 'function_not_found')
+}))
+
+it('iii::durable::publish: each durable subscriber on its own queue, retried with backoff, then a dead letter; plain subscribers are apart', limit(async (ctx) => {
+  const got: Record<string, unknown[]> = { ok: [], flaky: [], failing: [], plain: [] }
+  let flakyFailures = 0
+  const w = sdk(ctx, ctx.engine.url!, 'durable-subscribers')
+  w.registerFunction('jobs::ok', async (data: any) => void got.ok.push(data.job))
+  w.registerFunction('jobs::flaky', async (data: any) => {
+    got.flaky.push(data.job)
+    if (flakyFailures++ < 2) throw new Error('not yet')
+    return { done: true }
+  })
+  w.registerFunction('jobs::failing', async (data: any) => {
+    got.failing.push(data.job)
+    throw new Error('always fails')
+  })
+  w.registerFunction('jobs::plain', async (data: any) => void got.plain.push(data.job))
+  const fast = { backoffType: 'fixed', backoffDelayMs: 20 }
+  w.registerTrigger({ type: 'durable:subscriber', function_id: 'jobs::ok', config: { topic: 'jobs' } })
+  w.registerTrigger({ type: 'durable:subscriber', function_id: 'jobs::flaky', config: { topic: 'jobs', queue_config: fast } })
+  w.registerTrigger({ type: 'durable:subscriber', function_id: 'jobs::failing', config: { topic: 'jobs', queue_config: { ...fast, maxRetries: 2 } } })
+  w.registerTrigger({ type: 'subscribe', function_id: 'jobs::plain', config: { topic: 'jobs' } })
+  await active(w, 4)
+
+  assert.is(await w.trigger({ function_id: 'iii::durable::publish', payload: { topic: 'jobs', data: { job: 1 } }, timeoutMs: 3000 }), null)
+  await until(() => got.ok.length === 1 && got.flaky.length === 3 && got.failing.length === 2, 5000, 'deliveries and retries')
+  // The failing subscriber's message is a dead letter of its own queue, after its 2 receives.
+  const dlq = 'durable:jobs:jobs::failing.dlq'
+  const dead = await until(async () => {
+    const { messages } = await w.trigger<unknown, { messages: Array<Record<string, any>> }>({ function_id: 'engine::queue::dlq', payload: { dead_letter_queue: dlq }, timeoutMs: 3000 })
+    return messages.length === 1 ? messages[0] : undefined
+  }, 5000, 'the dead letter')
+  assert.equal([dead!.body, dead!.receive_count, dead!.source_queue, dead!.last_error.code], [{ job: 1 }, 2, 'durable:jobs:jobs::failing', 'invocation_failed'])
+  // Every durable subscriber has a queue of its own; the plain one got nothing of it.
+  const { queues } = await w.trigger<unknown, { queues: Array<Record<string, any>> }>({ function_id: 'engine::queue::list', payload: {}, timeoutMs: 3000 })
+  assert.equal(
+    queues.filter((q) => q.consumers.length > 0).map((q) => q.queue_name),
+    ['durable:jobs:jobs::failing', 'durable:jobs:jobs::flaky', 'durable:jobs:jobs::ok'],
+  )
+  await w.trigger({ function_id: 'publish', payload: { topic: 'jobs', data: { job: 'plain' } }, timeoutMs: 3000 })
+  await until(() => got.plain.length === 1, 5000, 'the plain delivery')
+  assert.equal(got, { ok: [1], flaky: [1, 1, 1], failing: [1, 1], plain: ['plain'] })
+}))
+
+it('iii::durable::publish: a message for a subscriber whose function is away survives an engine restart (SQLite)', limit(async (ctx) => {
+  const dir = mkdtempSync(join(tmpdir(), 'signalbox-durable-'))
+  ctx.closers.push(() => rmSync(dir, { recursive: true, force: true }))
+  const store = { sqlite: join(dir, 'queues.sqlite') }
+  await ctx.engine.stop()
+  ctx.engine = await startEngine({ store })
+  const port = ctx.engine.port!
+  const got: unknown[] = []
+  const handler = async (data: any) => void got.push(data)
+  const w = sdk(ctx, ctx.engine.url!, 'durable-restart')
+  const fn = w.registerFunction('audit::record', handler)
+  w.registerTrigger({ type: 'durable:subscriber', function_id: 'audit::record', config: { topic: 'audit' } })
+  await active(w, 1)
+  // The function goes away (its trigger stays): the message waits on the subscriber's queue.
+  fn.unregister()
+  await until(async () => !(await w.trigger<unknown, any>({ function_id: 'engine::functions::list', payload: {}, timeoutMs: 3000 })).functions.some((f: any) => f.function_id === 'audit::record'), 3000, 'the function to go')
+  await w.trigger({ function_id: 'iii::durable::publish', payload: { topic: 'audit', data: { event: 'login' } }, timeoutMs: 3000 })
+  const waiting = await w.trigger<unknown, { queues: Array<Record<string, any>> }>({ function_id: 'engine::queue::list', payload: {}, timeoutMs: 3000 })
+  assert.equal(waiting.queues.map((q) => [q.queue_name, q.ready]), [['durable:audit:audit::record', 1]])
+
+  // The engine restarts on the same store and port; the worker reconnects by itself and
+  // registers the function again (and replays its trigger): the message is delivered.
+  await ctx.engine.stop()
+  w.registerFunction('audit::record', handler)
+  ctx.engine = await startEngine({ store, port })
+  await until(() => got.length === 1, 8000, 'the message after the restart')
+  assert.equal(got, [{ event: 'login' }])
+}, 15_000))
 
 it.run()

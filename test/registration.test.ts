@@ -338,7 +338,7 @@ for (const transport of transports) {
 
   it('built-in types cannot be registered by workers', limit(async (ctx) => {
     const p = await peer(ctx)
-    for (const id of ['http', 'cron', 'queue']) {
+    for (const id of ['http', 'cron', 'queue', 'subscribe', 'durable:subscriber']) {
       p.send({ type: 'registertriggertype', id, description: 'mine' })
       assert.equal((await p.next((m) => m.type === 'error' && m.ref.id === id)).error, { code: 'trigger_type_exists', message: `Trigger type '${id}' is already provided by the engine` })
     }
@@ -355,7 +355,7 @@ for (const transport of transports) {
     assert.is((await b.next((m) => m.type === 'error')).error.code, 'trigger_type_not_found')
     const types = await invokeEngine(b, 'engine::trigger-types::list')
     assert.equal(types.result.trigger_types.filter((t: Msg) => t.worker_id !== 'engine'), [{ id: 'webhook', description: 'webhook provider', worker_id: a.worker_id }])
-    assert.equal(types.result.trigger_types.filter((t: Msg) => t.worker_id === 'engine').map((t: Msg) => t.id).sort(), ['cron', 'http', 'queue'])
+    assert.equal(types.result.trigger_types.filter((t: Msg) => t.worker_id === 'engine').map((t: Msg) => t.id).sort(), ['cron', 'durable:subscriber', 'http', 'queue', 'subscribe'])
   }))
 
   it('functions: duplicates in one session and unknown unregistrations are errors; replicas are fine', limit(async (ctx) => {
