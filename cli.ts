@@ -190,7 +190,7 @@ async function ls(args: string[]): Promise<void> {
   const worker = await reach(engine, tokenOf(values.token))
   try {
     const [answer, workers] = await Promise.all([
-      worker.invoke<Record<string, Row[]>>(list.fn, {}),
+      worker.invoke<Record<string, Row[]>>(list.fn, list.input ?? {}),
       list.fn === LISTS.workers.fn ? undefined : worker.invoke<{ workers: Row[] }>(LISTS.workers.fn, {}),
     ])
     // This command's own connection is not one of the engine's workers.

@@ -7,12 +7,31 @@
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, type EngineFunctionId } from '../protocol/engine-functions.js'
-import { allTriggers } from '../core/catalog.js'
+import * as v from 'valibot'
+import {
+  FunctionInfoQuery,
+  functionDetail,
+  isProblem,
+  readQuery,
+  RegisteredTriggerInfoQuery,
+  registeredTriggerDetail,
+  registeredTriggerRows,
+  RegisteredTriggersQuery,
+  TriggerTypeInfoQuery,
+  triggerTypeDetail,
+  triggerTypeRows,
+  TriggerTypesQuery,
+  WorkerInfoQuery,
+  workerDetail,
+  workerNameOf,
+} from '../core/listings.js'
 import { nextRun, parseCronConfig } from '../core/cron-config.js'
+import { parsePublish } from '../core/pubsub-config.js'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { MessageContext } from '../core/queue-store.js'
 import type { QueueProviderEvent } from '../machines/contracts.js'
 import { actorsOf, catalogOf, type EngineSystem } from '../machines/system.js'
+import { ENGINE_PROVIDER } from '../core/catalog.js'
 
 export interface EngineFunctionScope {
   system: EngineSystem
@@ -40,9 +59,8 @@ const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
 const invalid = (text: string) => new EngineFunctionError(errors.invalidMessage(text))
 const fields = (data: unknown) => (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
 
-/** Every trigger registration of live workers, as `engine::triggers::list` shows it (`next_run` for active cron triggers). */
-function listTriggers(system: EngineSystem): Array<Record<string, unknown>> {
-  // Once per schedule as written: triggers on the same schedule share its next run.
+/** Adds `next_run` to the rows of active cron triggers (computed once per schedule as written). */
+function withNextRuns<T extends { trigger_type: string; state: string; config: Record<string, unknown> }>(rows: T[]): Array<T & { next_run?: string }> {
   const computed = new Map<string, string | null>()
   const nextRunOf = (config: Record<string, unknown>): string | null => {
     const key = JSON.stringify([config.timezone, config.schedule, config.expression])
@@ -54,16 +72,37 @@ function listTriggers(system: EngineSystem): Array<Record<string, unknown>> {
     }
     return next
   }
-  const out: Array<Record<string, unknown>> = []
-  for (const t of allTriggers(catalogOf(system))) {
-    const entry: Record<string, unknown> = { id: t.id, trigger_type: t.trigger_type, function_id: t.function_id, worker_id: t.worker_id, state: t.state, config: t.config }
-    if (t.trigger_type === 'cron' && t.state === 'active') {
-      const next = nextRunOf(t.config)
-      if (next) entry.next_run = next
-    }
-    out.push(entry)
+  for (const row of rows as Array<T & { next_run?: string }>) {
+    if (row.trigger_type !== 'cron' || row.state !== 'active') continue
+    const next = nextRunOf(row.config)
+    if (next) row.next_run = next
   }
-  return out
+  return rows
+}
+
+/** The query in an engine function's input, or its refusal thrown. */
+function query<S extends v.GenericSchema>(schema: S, function_id: EngineFunctionId, data: unknown): v.InferOutput<S> {
+  const q = readQuery(schema, function_id, data)
+  if (isProblem(q)) throw invalid(q.problem)
+  return q
+}
+
+/** `publish` and `iii::durable::publish`: checks the input and asks `provider:pubsub` to deliver it. */
+function publishTo(function_id: 'publish' | 'iii::durable::publish', data: unknown, { system, context }: EngineFunctionScope): Promise<null> {
+  const input = parsePublish(function_id, data)
+  if ('problem' in input) throw invalid(input.problem)
+  const provider = actorsOf(system).pubsubProvider()
+  if (!provider) return Promise.reject(new EngineFunctionError(errors.engineError('This engine runs no pub/sub')))
+  return new Promise((resolve, reject) =>
+    provider.send({
+      type: 'topic.publish',
+      topic: input.topic,
+      data: input.data,
+      durable: function_id === 'iii::durable::publish',
+      context,
+      reply: (r) => ('error' in r ? reject(new EngineFunctionError(r.error)) : resolve(r.result)),
+    }),
+  )
 }
 
 /** Sends `provider:queue` a request and resolves with its answer. */
@@ -87,11 +126,15 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
       workers: Object.values(catalog.workers).map((w) =>
         withoutUndefined({
           worker_id: w.worker_id,
+          id: w.worker_id,
           name: typeof w.info.name === 'string' ? w.info.name : undefined,
           runtime: w.info.runtime,
           version: w.info.version,
           pid: w.info.pid,
+          status: w.held_until === undefined ? 'connected' : 'held',
           connected_at: w.connected_at,
+          connected_at_ms: Date.parse(w.connected_at),
+          function_count: w.sizes.functions,
           functions: Object.keys(w.functions),
           trigger_types: Object.keys(w.trigger_types),
           triggers: Object.keys(w.triggers).length,
@@ -99,15 +142,35 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
       ),
     }
   },
+  'engine::workers::info': (data, { system }) => {
+    const q = query(WorkerInfoQuery, 'engine::workers::info', data)
+    const found = workerDetail(catalogOf(system), q)
+    if (!found) throw new EngineFunctionError(errors.workerNotFound(q.worker_id !== undefined ? `with ID '${q.worker_id}'` : `named '${q.name}'`))
+    return found
+  },
   'engine::functions::list': (_data, { system }) => {
     const catalog = catalogOf(system)
-    const functions: Array<Record<string, unknown>> = Object.keys(ENGINE_FUNCTIONS).map((function_id) => ({ function_id, engine: true, workers: [] }))
+    const functions: Array<Record<string, unknown>> = Object.keys(ENGINE_FUNCTIONS).map((function_id) => ({ function_id, worker_name: ENGINE_PROVIDER, engine: true, workers: [] }))
     for (const function_id in catalog.functions) {
-      const workers = catalog.functions[function_id].workers
-      const info = catalog.workers[workers[0]]?.functions[function_id]
-      functions.push(withoutUndefined({ function_id, description: info?.description, metadata: info?.metadata, workers: [...workers] }))
+      const { workers, held } = catalog.functions[function_id]
+      const first = workers[0] ?? held[0]
+      const info = catalog.workers[first]?.functions[function_id]
+      functions.push(withoutUndefined({ function_id, worker_name: workerNameOf(catalog, first), description: info?.description, metadata: info?.metadata, workers: [...workers] }))
     }
     return { functions }
+  },
+  'engine::functions::info': (data, { system }) => {
+    const { function_id } = query(FunctionInfoQuery, 'engine::functions::info', data)
+    const found = functionDetail(catalogOf(system), function_id, ENGINE_FUNCTIONS)
+    if (!found) throw new EngineFunctionError(errors.functionNotFound(function_id))
+    return found
+  },
+  'engine::triggers::list': (data, { system }) => ({ triggers: triggerTypeRows(catalogOf(system), query(TriggerTypesQuery, 'engine::triggers::list', data)) }),
+  'engine::triggers::info': (data, { system }) => {
+    const { id } = query(TriggerTypeInfoQuery, 'engine::triggers::info', data)
+    const found = triggerTypeDetail(catalogOf(system), id)
+    if (!found) throw new EngineFunctionError(errors.triggerTypeNotFound(id))
+    return found
   },
   'engine::trigger-types::list': (_data, { system }) => {
     const catalog = catalogOf(system)
@@ -117,7 +180,17 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
       ),
     }
   },
-  'engine::triggers::list': (_data, { system }) => ({ triggers: listTriggers(system) }),
+  'engine::registered-triggers::list': (data, { system }) => ({
+    registered_triggers: withNextRuns(registeredTriggerRows(catalogOf(system), query(RegisteredTriggersQuery, 'engine::registered-triggers::list', data))),
+  }),
+  'engine::registered-triggers::info': (data, { system }) => {
+    const { id, worker_id } = query(RegisteredTriggerInfoQuery, 'engine::registered-triggers::info', data)
+    const found = registeredTriggerDetail(catalogOf(system), id, worker_id, ENGINE_FUNCTIONS)
+    if (!found) throw new EngineFunctionError(errors.registeredTriggerNotFound(id))
+    return withNextRuns([found])[0]
+  },
+  publish: (data, scope) => publishTo('publish', data, scope),
+  'iii::durable::publish': (data, scope) => publishTo('iii::durable::publish', data, scope),
   'engine::queue::send': (data, { system, context }) => {
     const { queue_name, body, delay_seconds, message_group_id, deduplication_id } = fields(data)
     const problem =

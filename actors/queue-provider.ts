@@ -150,9 +150,12 @@ const asReceived = (m: Delivery) =>
 function deliver(scope: Scope, consumer: Consumer, batch: Delivery[]): void {
   const { config } = consumer
   scope.context.leased(consumer)
-  const data = { queue_name: config.queue_name, messages: batch.map(asReceived) }
+  // A durable subscriber's function gets the message's body itself (its batches are of one).
+  const data = config.unwrap ? batch[0].body : { queue_name: config.queue_name, messages: batch.map(asReceived) }
   const call = { function_id: consumer.function_id, data, timeout_ms: config.visibility_timeout * 1000, ...contextFields(batch[0].context) }
   startDelivery(scope, config.queue_name, batch, call, config, (outcome) => {
+    // Whatever a durable subscriber answers acknowledges its message (only an error fails it).
+    if (config.unwrap && outcome.error === undefined) outcome.result = null
     const failed = outcome.error !== undefined
     scope.context.settled(consumer, failed)
     if (failed) log(scope, 'warn', 'queue batch failed', { queue_name: config.queue_name, function_id: consumer.function_id, messages: batch.length, error: outcome.error })

@@ -1,6 +1,8 @@
 /**
  * A session's child for a trigger type that another worker provides. It forwards each
- * registration to the provider's session under an id unique across sessions, relays the
+ * registration to the provider's session under the trigger's own id (told apart only when
+ * another session's trigger of the type has that id: core/catalog.ts `forwardedIdFor`),
+ * keeps that id while the registration lives (a re-send to a new provider carries it), relays the
  * provider's verdict to the trigger's registration machine, and owns the forwarded
  * registrations (its snapshot): when a trigger is unregistered, or this actor stops with
  * its session, the provider is told with `unregistertrigger`.
@@ -8,28 +10,19 @@
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { providerOf } from '../core/catalog.js'
+import { forwardedIdFor, providerOf } from '../core/catalog.js'
 import type { TriggerTypeEvent, TriggerTypeInput } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 import { handleRegistrationEvent, releaseRegistrations, type Registrations } from './trigger-registrations.js'
 
 interface Forwarded {
+  /** The id the provider knows it by: kept from its first forwarding until it ends. */
   forwarded_id: string
-  provider: string
+  /** The session it was forwarded to; undefined while it is parked (no provider). */
+  provider?: string
   function_id: string
   config: Record<string, unknown>
-}
-
-/** The forwarded id of a registration: `<worker_id>:<n>:<trigger id>`, unique across sessions and registrations. */
-export const forwardedId = (worker_id: string, n: number, trigger_id: string) => `${worker_id}:${n}:${trigger_id}`
-
-/** The registering worker and trigger a forwarded id names, or undefined if it is not one. */
-export function parseForwardedId(id: string): { worker_id: string; trigger_id: string } | undefined {
-  const first = id.indexOf(':')
-  const second = first < 0 ? -1 : id.indexOf(':', first + 1)
-  if (first <= 0 || second < 0 || !/^\d+$/.test(id.slice(first + 1, second))) return undefined
-  return { worker_id: id.slice(0, first), trigger_id: id.slice(second + 1) }
 }
 
 /** Whatever a provider sent as `error`, as an error body: unchanged where it already is one. */
@@ -42,16 +35,16 @@ export function asErrorBody(error: unknown): ErrorBody {
 class ForwardTable {
   readonly byTrigger = new Map<string, Forwarded>()
   readonly byForwardedId = new Map<string, string>()
-  private seq = 0
   constructor(
     readonly worker_id: string,
     readonly trigger_type: string,
   ) {}
 
-  add(trigger_id: string, provider: string, function_id: string, config: Record<string, unknown>): Forwarded {
-    const entry = { forwarded_id: forwardedId(this.worker_id, ++this.seq, trigger_id), provider, function_id, config }
+  /** Records that `trigger_id` is forwarded to `provider` under `forwarded_id`. */
+  set(trigger_id: string, forwarded_id: string, provider: string, function_id: string, config: Record<string, unknown>): Forwarded {
+    const entry = { forwarded_id, provider, function_id, config }
     this.byTrigger.set(trigger_id, entry)
-    this.byForwardedId.set(entry.forwarded_id, trigger_id)
+    this.byForwardedId.set(forwarded_id, trigger_id)
     return entry
   }
 
@@ -69,29 +62,30 @@ class ForwardTable {
     return trigger_id !== undefined && this.byTrigger.get(trigger_id)?.provider === from ? trigger_id : undefined
   }
 
-  clear(): void {
-    this.byTrigger.clear()
-    this.byForwardedId.clear()
-  }
-
   toJSON() {
     return {
       trigger_type: this.trigger_type,
-      forwarded: Object.fromEntries([...this.byTrigger].map(([id, f]) => [id, { forwarded_id: f.forwarded_id, provider: f.provider }])),
+      forwarded: Object.fromEntries([...this.byTrigger].map(([id, f]) => [id, { forwarded_id: f.forwarded_id, provider: f.provider ?? null }])),
     }
   }
 }
 
 type Scope = TableScope<ForwardTable, TriggerTypeInput, EventObject> & { handles: Registrations }
 
-/** Tells the provider to drop what it holds for `trigger_id`. */
-function withdraw(scope: Scope, trigger_id: string): void {
-  const entry = scope.context.remove(trigger_id)
-  if (!entry) return
+/** Tells the provider, if one holds it, to drop what it holds for `entry`. */
+function unforward(scope: Scope, entry: Forwarded): void {
+  if (entry.provider === undefined) return
   tell(actorsOf(scope.system).session(entry.provider), {
     type: 'provider.unforward',
     message: { type: 'unregistertrigger', id: entry.forwarded_id, trigger_type: scope.context.trigger_type, function_id: entry.function_id, config: entry.config },
   })
+  entry.provider = undefined
+}
+
+/** The registration ends here: its provider is told, and its forwarded id is no longer this child's. */
+function withdraw(scope: Scope, trigger_id: string): void {
+  const entry = scope.context.remove(trigger_id)
+  if (entry) unforward(scope, entry)
 }
 
 export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, TriggerTypeInput, EventObject, Registrations>({
@@ -104,14 +98,19 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
     const trigger = (trigger_id: string) => actorsOf(system).trigger(worker_id, trigger_id)
     switch (event.type) {
       case 'trigger.activate': {
-        withdraw(scope, event.trigger_id)
+        // A re-send (after the provider came back) keeps the id the previous provider saw.
+        const previous = table.byTrigger.get(event.trigger_id)
+        if (previous) unforward(scope, previous)
         const provider = providerOf(catalogOf(system), trigger_type)
         const session = provider === undefined ? undefined : actorsOf(system).session(provider)
         if (provider === undefined || !session) {
+          table.remove(event.trigger_id)
           tell(trigger(event.trigger_id), { type: 'trigger.rejected', error: errors.noProvider(trigger_type) })
           return
         }
-        const { forwarded_id } = table.add(event.trigger_id, provider, event.function_id, event.config)
+        const forwarded_id = previous?.forwarded_id ?? forwardedIdFor(catalogOf(system), worker_id, event.trigger_id, trigger_type)
+        table.set(event.trigger_id, forwarded_id, provider, event.function_id, event.config)
+        tell(actorsOf(system).catalog(), { type: 'trigger.forward', worker_id, id: event.trigger_id, forwarded_id })
         session.send({
           type: 'provider.forward',
           message: { type: 'registertrigger', id: forwarded_id, trigger_type, function_id: event.function_id, config: event.config, metadata: event.metadata },
@@ -137,9 +136,12 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
         return
       }
       case 'provider.lost':
-        // The provider is still connected: withdraw what it holds of ours. One that left took them with it.
-        if (!event.gone) for (const trigger_id of [...table.byTrigger.keys()]) withdraw(scope, trigger_id)
-        table.clear()
+        // The provider is still connected: withdraw what it holds of ours. One that left took
+        // them with it. Either way each keeps its forwarded id, for the next provider.
+        for (const entry of table.byTrigger.values()) {
+          if (!event.gone) unforward(scope, entry)
+          entry.provider = undefined
+        }
         return
     }
   },

@@ -20,6 +20,7 @@ import { invocationsLogic } from '../actors/invocations.js'
 import { httpProviderLogic } from '../actors/http-provider.js'
 import { cronProviderLogic } from '../actors/cron-provider.js'
 import { createQueueProvider } from '../actors/queue-provider.js'
+import { pubsubProviderLogic } from '../actors/pubsub-provider.js'
 import { WorkerClient } from '../client/worker.js'
 import { createLogger } from './logger.js'
 import { ListenError } from './listen-error.js'
@@ -48,6 +49,7 @@ export function composeEngine(options: ResolvedOptions) {
       invocations: invocationsLogic,
       httpProvider: httpProviderLogic,
       cronProvider: cronProviderLogic,
+      pubsubProvider: pubsubProviderLogic,
       queueProvider: createQueueProvider(storeOpener(options.store), {
         deduplicationWindowMs: options.deduplicationWindowSeconds * 1000,
         maxMessageBytes: options.limits.queueMessageBytes,

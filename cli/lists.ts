@@ -17,8 +17,9 @@ export interface ListContext {
 export interface ListSpec {
   /** For `signalbox help ls`. */
   describe: string
-  /** The engine function that answers it. */
+  /** The engine function that answers it, and what it is asked (`{}` when nothing is given). */
   fn: string
+  input?: Record<string, unknown>
   /** The array in its answer. */
   key: string
   columns: ReadonlyArray<readonly [header: string, cell: (row: Row, ctx: ListContext) => unknown]>
@@ -63,8 +64,10 @@ export const LISTS: Readonly<Record<string, ListSpec>> = {
   },
   triggers: {
     describe: 'triggers with their route, schedule or queue, state and worker',
-    fn: 'engine::triggers::list',
-    key: 'triggers',
+    fn: 'engine::registered-triggers::list',
+    // Triggers bound to engine functions too (iii calls them internal and hides them by default).
+    input: { include_internal: true },
+    key: 'registered_triggers',
     columns: [
       ['ID', (t) => t.id],
       ['TYPE', (t) => t.trigger_type],
@@ -77,12 +80,13 @@ export const LISTS: Readonly<Record<string, ListSpec>> = {
   },
   types: {
     describe: 'trigger types and who provides them',
-    fn: 'engine::trigger-types::list',
-    key: 'trigger_types',
+    fn: 'engine::triggers::list',
+    input: { include_internal: true },
+    key: 'triggers',
     columns: [
       ['ID', (t) => t.id],
       ['PROVIDER', (t, ctx) => (t.worker_id === 'engine' ? 'engine' : ctx.worker(t.worker_id))],
-      ['DESCRIPTION', (t) => t.description],
+      ['DESCRIPTION', (t) => t.description || undefined],
     ],
   },
   queues: {

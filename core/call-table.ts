@@ -13,7 +13,7 @@ import { record } from './catalog.js'
 export type Outcome = { result: unknown; error?: undefined } | { error: unknown; result?: undefined }
 
 /** What started a call, for metrics: a worker, a trigger type, or the engine. */
-export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'engine'
+export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'pubsub' | 'engine'
 
 /**
  * Whether calls from `source` count against `limits.callsInFlight`: those of workers and

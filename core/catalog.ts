@@ -18,6 +18,8 @@ export const BUILTIN_TRIGGER_TYPES = {
   http: "HTTP routes on the engine's HTTP listener",
   cron: 'Cron schedules (5 or 6 fields, nicknames, IANA time zones)',
   queue: 'Durable queues: batches, visibility timeouts, dead letters',
+  subscribe: "Pub/sub: the function gets the data of every message published to the config's topic (publish)",
+  'durable:subscriber': "Durable pub/sub: every message published to the config's topic (iii::durable::publish) on the function's own durable queue, with retries and dead letters",
 } as const
 
 export type BuiltinTriggerType = keyof typeof BUILTIN_TRIGGER_TYPES
@@ -44,6 +46,16 @@ export interface TriggerEntry {
   function_id: string
   config: Record<string, unknown>
   state: TriggerState
+  /** The `metadata` of its `registertrigger`, when it had one. */
+  metadata?: unknown
+  /** For a worker-defined type: the id its provider knows it by (see `forwardedIdFor`). */
+  forwarded_id?: string
+}
+
+/** The registration a forwarded id stands for. */
+export interface ForwardedEntry {
+  worker_id: string
+  trigger_id: string
 }
 
 export interface WorkerEntry {
@@ -78,6 +90,12 @@ export interface CatalogState {
   functions: Record<string, FunctionEntry>
   /** trigger type id → the worker providing it (`engine` for the built-in types). */
   triggerTypes: Record<string, { worker_id: string; description?: string }>
+  /**
+   * trigger type id → forwarded id → the registration it stands for: the ids providers of
+   * worker-defined types know triggers by. Taken from a registration's first forwarding
+   * until it ends (kept while it is parked), so a re-send carries the same id.
+   */
+  forwarded: Record<string, Record<string, ForwardedEntry>>
 }
 
 export type CatalogEvent =
@@ -93,6 +111,8 @@ export type CatalogEvent =
   | { type: 'trigger.add'; worker_id: string; trigger: TriggerEntry }
   | { type: 'trigger.state'; worker_id: string; id: string; state: TriggerState }
   | { type: 'trigger.remove'; worker_id: string; id: string }
+  /** The registration is forwarded to its type's provider under `forwarded_id` (from `forwardedIdFor`). */
+  | { type: 'trigger.forward'; worker_id: string; id: string; forwarded_id: string }
 
 /** A record without a prototype, safe for any key. */
 export const record = <T>(): Record<string, T> => Object.create(null) as Record<string, T>
@@ -101,7 +121,7 @@ export const record = <T>(): Record<string, T> => Object.create(null) as Record<
 export function initialCatalog(builtins: Record<string, string>): CatalogState {
   const triggerTypes = record<{ worker_id: string; description?: string }>()
   for (const [id, description] of Object.entries(builtins)) triggerTypes[id] = { worker_id: ENGINE_PROVIDER, description }
-  return { workers: record(), functions: record(), triggerTypes }
+  return { workers: record(), functions: record(), triggerTypes, forwarded: record() }
 }
 
 const without = (list: string[], item: string) => {
@@ -115,6 +135,16 @@ function removeFunction(state: CatalogState, worker_id: string, function_id: str
   without(entry.workers, worker_id)
   without(entry.held, worker_id)
   if (entry.workers.length === 0 && entry.held.length === 0) delete state.functions[function_id]
+}
+
+/** Frees the forwarded id a trigger held, if it held one. */
+function releaseForwardedId(state: CatalogState, trigger: TriggerEntry): void {
+  if (trigger.forwarded_id === undefined) return
+  const ids = state.forwarded[trigger.trigger_type]
+  if (!ids) return
+  delete ids[trigger.forwarded_id]
+  for (const _ in ids) return
+  delete state.forwarded[trigger.trigger_type]
 }
 
 function removeTriggerType(state: CatalogState, worker: WorkerEntry, trigger_type: string): void {
@@ -159,6 +189,7 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
     case 'worker.remove':
       for (const function_id in worker.functions) removeFunction(state, event.worker_id, function_id)
       for (const trigger_type in worker.trigger_types) removeTriggerType(state, worker, trigger_type)
+      for (const id in worker.triggers) releaseForwardedId(state, worker.triggers[id])
       delete state.workers[event.worker_id]
       break
     case 'function.add': {
@@ -198,9 +229,21 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
     }
     case 'trigger.remove':
       if (!(event.id in worker.triggers)) break
+      releaseForwardedId(state, worker.triggers[event.id])
       delete worker.triggers[event.id]
       worker.sizes.triggers--
       break
+    case 'trigger.forward': {
+      const trigger = worker.triggers[event.id]
+      if (!trigger || trigger.forwarded_id === event.forwarded_id) break
+      const ids = (state.forwarded[trigger.trigger_type] ??= record())
+      // Taken by another registration (two forwardings crossed): the first keeps it.
+      if (ids[event.forwarded_id] !== undefined) break
+      releaseForwardedId(state, trigger)
+      trigger.forwarded_id = event.forwarded_id
+      ids[event.forwarded_id] = { worker_id: event.worker_id, trigger_id: event.id }
+      break
+    }
   }
   return state
 }
@@ -234,6 +277,43 @@ export function heldUntil(state: CatalogState, function_id: string): number | un
     if (!Number.isNaN(at) && (until === undefined || at > until)) until = at
   }
   return until
+}
+
+/**
+ * The id a provider will know a worker's trigger by: the trigger's own id, unchanged, as
+ * iii forwards it; the one it already has, if it was forwarded before (a re-send to a new
+ * provider carries the id the previous provider saw). Only when another session's trigger
+ * of the same type already goes by that id is it told apart, as `<trigger id>@<worker id>`
+ * (and, should even that be taken, with `#2`, `#3`… after it).
+ */
+export function forwardedIdFor(state: CatalogState, worker_id: string, trigger_id: string, trigger_type: string): string {
+  const own = state.workers[worker_id]?.triggers[trigger_id]?.forwarded_id
+  if (own !== undefined) return own
+  const ids = state.forwarded[trigger_type]
+  const free = (id: string) => {
+    const holder = ids?.[id]
+    return holder === undefined || (holder.worker_id === worker_id && holder.trigger_id === trigger_id)
+  }
+  if (free(trigger_id)) return trigger_id
+  const apart = `${trigger_id}@${worker_id}`
+  if (free(apart)) return apart
+  for (let n = 2; ; n++) if (free(`${apart}#${n}`)) return `${apart}#${n}`
+}
+
+/**
+ * The registration a provider's verdict names by its forwarded id: looked up under the
+ * verdict's `trigger_type` when it gives one, then under the types `provider` provides.
+ * (Forwarded ids are unique within a type; a provider of several types that may see the
+ * same id under two of them tells them apart by echoing `trigger_type`, as iii-sdk does.)
+ */
+export function forwardedOrigin(state: CatalogState, forwarded_id: string, trigger_type: string | undefined, provider: string): (ForwardedEntry & { trigger_type: string }) | undefined {
+  const provided = Object.keys(state.workers[provider]?.trigger_types ?? {})
+  const types = trigger_type ? [trigger_type, ...provided] : provided
+  for (const type of types) {
+    const entry = state.forwarded[type]?.[forwarded_id]
+    if (entry) return { ...entry, trigger_type: type }
+  }
+  return undefined
 }
 
 /** Every trigger registration of live workers, in worker order. */

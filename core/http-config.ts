@@ -31,7 +31,7 @@ type Segment = { kind: 'static'; text: string } | { kind: 'param'; name: string 
 /** A validated http trigger. */
 export interface HttpRoute {
   method: HttpMethod
-  /** The path as the user wrote it. */
+  /** The path as the user wrote it, with one leading slash (`health` is `/health`). */
   path: string
   /** The pattern handed to the router (`:name`, `**:rest`). */
   pattern: string
@@ -92,21 +92,32 @@ function parsePath(field: string, path: string): Segment[] | string {
   return segments
 }
 
+/**
+ * A path with exactly one leading slash, as iii serves it: `health`, `/health` and
+ * `//health` are all `/health` (iii trims the leading slashes and adds one back).
+ */
+export const normalisePath = (path: string): string => '/' + path.replace(/^\/+/, '')
+
+/** Whether `path` and its alias name the same route once normalised. */
+const samePath = (a: unknown, b: unknown) => a === b || (typeof a === 'string' && typeof b === 'string' && a !== '' && b !== '' && normalisePath(a) === normalisePath(b))
+
 /** Validates an http trigger's config; returns the route or the text of the refusal. */
 export function parseHttpConfig(config: Record<string, unknown>): HttpRoute | string {
   const parsed = v.safeParse(HttpConfig, config)
   if (!parsed.success) return parsed.issues[0].message
   const c = parsed.output
-  if (c.path !== undefined && c.api_path !== undefined && c.path !== c.api_path) {
+  if (c.path !== undefined && c.api_path !== undefined && !samePath(c.path, c.api_path)) {
     return `give 'path' or its alias 'api_path', not both with different values, got ${shown(c.path)} and ${shown(c.api_path)}`
   }
   if (c.method !== undefined && c.http_method !== undefined && c.method !== c.http_method) {
     return `give 'method' or its alias 'http_method', not both with different values, got ${shown(c.method)} and ${shown(c.http_method)}`
   }
   const pathField = c.path !== undefined ? 'path' : 'api_path'
-  const path = c.path ?? c.api_path
-  if (path === undefined) return "'path' is required: a string starting with '/' (e.g. '/webhooks/github'), got nothing"
-  if (typeof path !== 'string' || !path.startsWith('/')) return `'${pathField}' must be a string starting with '/', got ${shown(path)}`
+  const written = c.path ?? c.api_path
+  if (written === undefined) return "'path' is required: a path such as '/webhooks/github', got nothing"
+  if (typeof written !== 'string') return `'${pathField}' must be a string such as '/webhooks/github', got ${shown(written)}`
+  if (written === '') return `'${pathField}' must not be empty; give '/' for the root`
+  const path = normalisePath(written)
   const methodField = c.method !== undefined ? 'method' : 'http_method'
   const rawMethod = c.method ?? c.http_method ?? 'GET'
   const method = typeof rawMethod === 'string' ? rawMethod.toUpperCase() : undefined

@@ -40,6 +40,12 @@ export interface QueueConsumerConfig {
   fifo: boolean
   /** Default: none (a failed message waits out its visibility timeout). */
   backoff?: Backoff
+  /**
+   * Set for a durable subscriber's queue (`durable:subscriber`), never by a queue trigger:
+   * its function gets each message's body as its input, one message per call, as iii's
+   * subscribers do; an answer acknowledges it, an error fails it.
+   */
+  unwrap?: true
 }
 
 const shown = (value: unknown) => show(value, 140)

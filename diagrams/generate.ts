@@ -48,6 +48,7 @@ const spawnedActors: Record<string, (src: string) => { systemId: string; count: 
     if (src === 'httpProvider') return { systemId: actorIds.httpProvider, count: 'with an HTTP listener' }
     if (src === 'queueProvider') return { systemId: actorIds.queueProvider, count: 'always: the queue store' }
     if (src === 'cronProvider') return { systemId: actorIds.cronProvider, count: 'always: the clock' }
+    if (src === 'pubsubProvider') return { systemId: actorIds.pubsubProvider, count: 'always: the topics of pub/sub' }
     return undefined
   },
   session: (src) => {

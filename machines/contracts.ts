@@ -292,6 +292,23 @@ export type CronProviderEvent =
   | { type: 'cron.jobs'; reply: (jobs: CronJobInfo[]) => void }
 
 // ---------------------------------------------------------------------------------------
+// provider:pubsub (actors/pubsub-provider.ts)
+
+export type PubsubProviderEvent =
+  /**
+   * A `subscribe` trigger takes on its topic, or, with `queue`, a `durable:subscriber`
+   * (whose messages wait on that queue, which `provider:queue` then consumes for it);
+   * answered to the trigger's registration.
+   */
+  | { type: 'topic.subscribe'; worker_id: string; trigger_id: string; function_id: string; metadata?: unknown; topic: string; queue?: QueueConsumerConfig }
+  | { type: 'topic.unsubscribe'; worker_id: string; trigger_id: string }
+  /**
+   * `publish` (or, `durable`, `iii::durable::publish`): `data` to every function subscribed
+   * to `topic`, once each; `context` is the publishing call's, passed on to the calls.
+   */
+  | { type: 'topic.publish'; topic: string; data: unknown; durable: boolean; context?: MessageContext; reply: (answer: { result: null } | { error: ErrorBody }) => void }
+
+// ---------------------------------------------------------------------------------------
 // provider:queue (actors/queue-provider.ts)
 
 type Reply<T> = (answer: { result: T } | { error: ErrorBody }) => void

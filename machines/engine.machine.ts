@@ -1,7 +1,7 @@
 /**
  * The root of the actor tree: booting → starting → running → stopping → stopped. It owns
  * the catalog, the invocations actor and the providers of the built-in trigger types (the
- * HTTP listener, the cron clock, the queue store), spawns one session per connection and
+ * HTTP listener, the cron clock, the queue store, pub/sub's topics), spawns one session per connection and
  * stops it when it ends, and tells every session's child for a trigger type when that
  * type's provider comes or goes. Stopping waits for calls in flight, up to a grace period.
  *
@@ -49,6 +49,7 @@ export const engineMachine = setup({
     httpProvider: slot('engine', 'httpProvider'),
     cronProvider: slot('engine', 'cronProvider'),
     queueProvider: slot('engine', 'queueProvider'),
+    pubsubProvider: slot('engine', 'pubsubProvider'),
   },
   delays: { grace: ({ context }) => context.graceMs },
   guards: {
@@ -62,6 +63,7 @@ export const engineMachine = setup({
     ),
     startCronProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('cronProvider', { id: actorIds.cronProvider, systemId: actorIds.cronProvider })),
     startQueueProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('queueProvider', { id: actorIds.queueProvider, systemId: actorIds.queueProvider })),
+    startPubsubProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('pubsubProvider', { id: actorIds.pubsubProvider, systemId: actorIds.pubsubProvider })),
     recordListening: assign({
       listening: ({ context, event }) => {
         const { provider, host, port } = event as Extract<EngineEvent, { type: 'provider.listening' }>
@@ -162,7 +164,7 @@ export const engineMachine = setup({
   },
   states: {
     booting: {
-      entry: ['startCronProvider', 'startQueueProvider'],
+      entry: ['startCronProvider', 'startQueueProvider', 'startPubsubProvider'],
       always: [{ guard: 'hasHttpListener', target: 'starting', actions: 'startHttpProvider' }, { target: 'starting' }],
     },
     starting: {

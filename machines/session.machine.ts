@@ -22,7 +22,7 @@ import { and, assertEvent, emit, enqueueActions, not, raise, sendParent, setup }
 import type { ErrorBody, Outbound, RegistrationResult } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, isEngineFunction } from '../protocol/engine-functions.js'
-import { describeWorker, ENGINE_PROVIDER, isBuiltin, isKnown, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
+import { describeWorker, ENGINE_PROVIDER, forwardedOrigin, isBuiltin, isKnown, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
 import { allows, mayCall, type Scope } from '../core/auth.js'
 import { queuesNamed } from '../core/queue-config.js'
 import { hashToken, sameHash } from '../core/reattach-token.js'
@@ -41,16 +41,6 @@ const refusal = (message: { id: string; trigger_type: string; function_id: strin
   function_id: message.function_id,
   error,
 })
-
-/** The registering worker and trigger a forwarded id names (`<worker_id>:<n>:<trigger id>`), if it is one. */
-function forwardOrigin(catalog: CatalogState, forwarded_id: string): { worker_id: string; trigger_type: string } | undefined {
-  const first = forwarded_id.indexOf(':')
-  const second = first < 0 ? -1 : forwarded_id.indexOf(':', first + 1)
-  if (first <= 0 || second < 0 || !/^\d+$/.test(forwarded_id.slice(first + 1, second))) return undefined
-  const worker_id = forwarded_id.slice(0, first)
-  const trigger = catalog.workers[worker_id]?.triggers[forwarded_id.slice(second + 1)]
-  return trigger && { worker_id, trigger_type: trigger.trigger_type }
-}
 
 type Ev<T extends SessionEvent['type']> = Extract<SessionEvent, { type: T }>
 
@@ -99,6 +89,8 @@ export const sessionMachine = setup({
     http: slot('session', 'http'),
     cron: slot('session', 'cron'),
     queue: slot('session', 'queue'),
+    subscribe: slot('session', 'subscribe'),
+    'durable:subscriber': slot('session', 'durable:subscriber'),
     remoteTriggerType: slot('session', 'remoteTriggerType'),
   },
   delays: { reconnectGrace: ({ context }) => context.reconnectGraceMs },
@@ -378,9 +370,11 @@ export const sessionMachine = setup({
     // ----- This worker as the provider of a trigger type
     /** Writes a forwarded `registertrigger` / `unregistertrigger` to this worker. */
     deliverToProvider: write(['provider.forward', 'provider.unforward'], (event) => event.message),
-    lookUpVerdictOrigin: raise(({ event, system }) => {
+    lookUpVerdictOrigin: raise(({ context, event, system }) => {
       assertEvent(event, 'trigger.verdict')
-      return { type: 'verdict.checked' as const, message: event.message, origin: forwardOrigin(catalogOf(system), event.message.id) }
+      const { id, trigger_type } = event.message
+      const origin = forwardedOrigin(catalogOf(system), id, trigger_type || undefined, context.worker_id)
+      return { type: 'verdict.checked' as const, message: event.message, origin: origin && { worker_id: origin.worker_id, trigger_type: origin.trigger_type } }
     }),
     refuseUnexpectedVerdict: write('verdict.checked', ({ message }) => errorFrame(errors.unexpectedVerdict(message.id), refOf(message))),
     /** The registering session's child for the type checks that the verdict came from the provider it asked. */

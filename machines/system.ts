@@ -7,7 +7,7 @@
  *     engine
  *     ├── catalog                       the directory (core/catalog.ts)
  *     ├── invocations                   calls in flight (core/call-table.ts)
- *     ├── provider:http | :cron | :queue
+ *     ├── provider:http | :cron | :queue | :pubsub
  *     └── session:<worker_id>
  *         └── session:<worker_id>:<trigger type>
  *             └── trigger:<worker_id>:<trigger id>
@@ -23,6 +23,7 @@ import type {
   HttpProviderEvent,
   InvocationsEmitted,
   InvocationsEvent,
+  PubsubProviderEvent,
   QueueProviderEvent,
   SessionEmitted,
   SessionEvent,
@@ -45,6 +46,7 @@ export const actorIds = {
   httpProvider: 'provider:http',
   cronProvider: 'provider:cron',
   queueProvider: 'provider:queue',
+  pubsubProvider: 'provider:pubsub',
   /** One per connection. */
   session: (worker_id: string) => `session:${worker_id}`,
   /** A session's child for one trigger type it uses. */
@@ -61,6 +63,7 @@ export type InvocationsRef = ActorRef<With<CallTable<unknown>>, InvocationsEvent
 export type HttpProviderRef = ActorRef<Snapshot<unknown>, HttpProviderEvent>
 export type CronProviderRef = ActorRef<Snapshot<unknown>, CronProviderEvent>
 export type QueueProviderRef = ActorRef<Snapshot<unknown>, QueueProviderEvent>
+export type PubsubProviderRef = ActorRef<Snapshot<unknown>, PubsubProviderEvent>
 export type SessionRef = ActorRef<Snapshot<unknown>, SessionEvent, SessionEmitted>
 export type TypeChildRef = ActorRef<Snapshot<unknown>, TriggerTypeEvent>
 export type TriggerRef = ActorRef<With<TriggerInput> & { value: string }, TriggerEvent>
@@ -73,6 +76,7 @@ const lookups = (system: EngineSystem) => ({
   httpProvider: () => get<HttpProviderRef>(system, actorIds.httpProvider),
   cronProvider: () => get<CronProviderRef>(system, actorIds.cronProvider),
   queueProvider: () => get<QueueProviderRef>(system, actorIds.queueProvider),
+  pubsubProvider: () => get<PubsubProviderRef>(system, actorIds.pubsubProvider),
   /** The session of a worker. Only sessions are found (by their actor source), whatever id is asked for. */
   session: (worker_id: string) => {
     const ref = system.get(actorIds.session(worker_id)) as (SessionRef & { src?: unknown }) | undefined
@@ -92,7 +96,7 @@ export function actorsOf(system: EngineSystem): ReturnType<typeof lookups> {
   return found
 }
 
-const EMPTY_CATALOG: CatalogState = Object.freeze({ workers: Object.freeze({}), functions: Object.freeze({}), triggerTypes: Object.freeze({}) }) as CatalogState
+const EMPTY_CATALOG: CatalogState = Object.freeze({ workers: Object.freeze({}), functions: Object.freeze({}), triggerTypes: Object.freeze({}), forwarded: Object.freeze({}) }) as CatalogState
 
 /** The catalog's current data (empty once the catalog has stopped). */
 export const catalogOf = (system: EngineSystem): CatalogState => get<CatalogRef>(system, actorIds.catalog)?.getSnapshot().context ?? EMPTY_CATALOG

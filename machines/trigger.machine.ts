@@ -60,7 +60,10 @@ export const triggerMachine = setup({
       tell(actorsOf(system).catalog(), {
         type: 'trigger.add',
         worker_id: context.worker_id,
-        trigger: { id: context.id, trigger_type: context.trigger_type, function_id: context.function_id, config: context.config, state: 'pending' },
+        trigger:
+          context.metadata === undefined
+            ? { id: context.id, trigger_type: context.trigger_type, function_id: context.function_id, config: context.config, state: 'pending' }
+            : { id: context.id, trigger_type: context.trigger_type, function_id: context.function_id, config: context.config, state: 'pending', metadata: context.metadata },
       }),
     reportState: ({ context, system }, params: { state: TriggerState }) =>
       tell(actorsOf(system).catalog(), { type: 'trigger.state', worker_id: context.worker_id, id: context.id, state: params.state }),

@@ -6,10 +6,18 @@
  */
 export const ENGINE_FUNCTIONS = {
   'engine::workers::register': 'A worker describes itself: `{name?, runtime?, version?, pid?}` → `{worker_id}`',
-  'engine::workers::list': 'Connected workers → `{workers: [{worker_id, name?, runtime?, version?, pid?, connected_at, functions, trigger_types, triggers}]}`',
-  'engine::functions::list': 'Functions offered, engine functions first → `{functions: [{function_id, engine?, description?, metadata?, workers}]}`',
-  'engine::trigger-types::list': 'Trigger types and who provides them → `{trigger_types: [{id, description?, worker_id}]}`',
-  'engine::triggers::list': 'Trigger registrations of live sessions → `{triggers: [{id, trigger_type, function_id, worker_id, state, config, next_run?}]}`',
+  'engine::workers::list': 'Connected workers → `{workers: [{worker_id, id, name?, runtime?, version?, pid?, status, connected_at, connected_at_ms, function_count, functions, trigger_types, triggers}]}`',
+  'engine::workers::info': 'One worker, by the name it gave or its id: `{name} | {worker_id}` → `{worker, functions, trigger_types, registered_triggers}`',
+  'engine::functions::list': 'Functions offered, engine functions first → `{functions: [{function_id, worker_name, engine?, description?, metadata?, workers}]}`',
+  'engine::functions::info': 'One function: `{function_id}` → `{function_id, worker_name, description?, request_schema?, response_schema?, metadata?, registered_triggers, workers}`',
+  'engine::triggers::list': 'Trigger TYPES (iii 0.22.1\'s name): `{search?, prefix?, worker?, include_internal?}` → `{triggers: [{id, worker_name, description, worker_id}]}`',
+  'engine::triggers::info': 'One trigger type: `{id}` → `{id, worker_name, description, worker_id, instance_count}`',
+  'engine::trigger-types::list': 'Trigger types and who provides them (the alias signalbox had before iii 0.22.1\'s names) → `{trigger_types: [{id, description?, worker_id}]}`',
+  'engine::registered-triggers::list':
+    'Trigger registrations (instances) of live sessions: `{search?, trigger_type?, function_id?, worker?, include_internal?}` → `{registered_triggers: [{id, trigger_type, function_id, worker_name, config, config_summary, worker_id, state, next_run?}]}`',
+  'engine::registered-triggers::info': 'One registration: `{id, worker_id?}` → its row with `metadata?`, `trigger` (its type) and `function`',
+  publish: 'Pub/sub (iii\'s name): `{topic, data}` → `null`; `data` goes to every function bound with a `subscribe` trigger to the topic, once each',
+  'iii::durable::publish': 'Durable pub/sub (iii\'s name): `{topic, data}` → `null` once stored; `data` goes to every function bound with a `durable:subscriber` trigger to the topic, each on its own durable queue',
   'engine::queue::send': 'Stores a message: `{queue_name, body, delay_seconds?, message_group_id?, deduplication_id?}` → `{message_id}` (a duplicate within the deduplication window: the first send\'s id)',
   'engine::queue::list': 'Every queue that holds messages or has consumers → `{queues: [{queue_name, ready, in_flight, delayed, dead_lettered, oldest_message_age_seconds?, fifo, consumers}]}`',
   'engine::queue::dlq': 'Dead letters: `{queue_name | dead_letter_queue, action: list | redrive, limit?, message_ids?}` → `{messages}` or `{redriven}`',

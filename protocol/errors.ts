@@ -34,7 +34,10 @@ export const ERROR_CODES = {
   duplicate_trigger_id: { where: ['registration result'], meaning: 'The session already has a trigger with this id (ids are unique per session).' },
   trigger_type_not_found: { where: ['registration result', 'error frame'], meaning: 'Nobody provides the trigger type, or the session unregisters a type it does not provide.' },
   trigger_type_exists: { where: ['error frame'], meaning: 'The trigger type is already provided: by the engine (http, cron, queue) or by another live session.' },
-  trigger_not_found: { where: ['error frame'], meaning: '`unregistertrigger` names a trigger the session does not have (or of another type).' },
+  trigger_not_found: {
+    where: ['error frame', 'invocation result'],
+    meaning: '`unregistertrigger` names a trigger the session does not have (or of another type); `engine::registered-triggers::info` names none.',
+  },
   invalid_config: { where: ['registration result'], meaning: "The trigger type refused the config; the text says which field and why. A provider's refusal without a code arrives as this code." },
   provider_timeout: { where: ['registration result'], meaning: "A worker-defined type's provider did not answer a registration within the registration timeout." },
   provider_unavailable: { where: ['registration result'], meaning: "A worker-defined type's provider left before answering the registration." },
@@ -71,7 +74,10 @@ export const ERROR_CODES = {
   invalid_response: { where: ['HTTP answer'], meaning: 'An http-triggered function returned a response the engine cannot send: bad status, headers or body (HTTP 500).' },
   function_error: { where: ['HTTP answer'], meaning: 'An http-triggered function failed with an error that has no code of its own (HTTP 500).' },
   engine_stopping: { where: ['HTTP answer'], meaning: 'The engine is stopping and takes no new requests (HTTP 503).' },
-  not_found: { where: ['HTTP answer'], meaning: 'A plain HTTP request on the worker port for a path it does not serve (HTTP 404).' },
+  not_found: {
+    where: ['HTTP answer', 'invocation result'],
+    meaning: "A plain HTTP request on the worker port for a path it does not serve (HTTP 404); `engine::workers::info` for a worker that is not connected.",
+  },
   connection_lost: { where: ['worker client'], meaning: 'The worker client lost its connection before the engine answered a call or registration.' },
   invocation_failed: { where: ['worker client'], meaning: 'A handler of the worker client threw an error without a `code` of its own.' },
   unknown: { where: ['worker client'], meaning: 'The worker client received an error without a `code` (an `InvocationError` then carries this).' },
@@ -134,6 +140,10 @@ export const errors = {
   resultRefused: (why: string) => errorBody('invalid_result', `The serving worker's answer was refused: ${why}`),
   queueUnavailable: () => errorBody('queue_unavailable', 'This engine runs no queue store'),
   engineError: (why: string) => errorBody('engine_error', why),
+
+  // Engine functions that look one thing up
+  registeredTriggerNotFound: (id: string) => errorBody('trigger_not_found', `No trigger with ID '${id}' is registered`),
+  workerNotFound: (who: string) => errorBody('not_found', `No worker ${who} is connected`),
 
   // Sessions
   reattachRefused: (worker_id: string) => errorBody('unauthorized', `The reattach token does not match worker '${worker_id}'`),

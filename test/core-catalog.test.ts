@@ -14,6 +14,8 @@ import {
   BUILTIN_TRIGGER_TYPES,
   ENGINE_PROVIDER,
   initialCatalog,
+  forwardedIdFor,
+  forwardedOrigin,
   isBuiltin,
   heldUntil,
   isKnown,
@@ -45,13 +47,16 @@ it('initialCatalog: the engine provides the built-in types, nothing else is ther
       http: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.http },
       cron: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.cron },
       queue: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.queue },
+      subscribe: { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES.subscribe },
+      'durable:subscriber': { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES['durable:subscriber'] },
     },
+    forwarded: {},
   })
   assert.is(ENGINE_PROVIDER, 'engine')
   assert.is(providerOf(s, 'cron'), 'engine')
   assert.is(Object.getPrototypeOf(s.workers), null)
   assert.is(Object.getPrototypeOf(s.triggerTypes), null)
-  assert.equal(plain(initialCatalog({})), { workers: {}, functions: {}, triggerTypes: {} })
+  assert.equal(plain(initialCatalog({})), { workers: {}, functions: {}, triggerTypes: {}, forwarded: {} })
 })
 
 it('isBuiltin: only the engine’s own types', () => {
@@ -265,6 +270,52 @@ it('worker.hold: its functions move to held (known, not offered), its types are 
   assert.not.ok('f' in s.functions)
   assert.equal(s.functions.g, { workers: ['w2'], held: [] })
   assert.is(providerOf(s, 'hook'), 'w2')
+})
+
+it('forwardedIdFor: the trigger\'s own id; told apart as <id>@<worker> only when another session\'s trigger of the type has it', () => {
+  const forward = (worker_id: string, id: string, forwarded_id: string): CatalogEvent => ({ type: 'trigger.forward', worker_id, id, forwarded_id })
+  const s = catalog(addWorker('w1'), addWorker('w2'), addWorker('w3'), addTrigger('w1', trigger('hook', 'f', 'webhook')), addTrigger('w2', trigger('hook', 'g', 'webhook')), addTrigger('w3', trigger('hook', 'h', 'other')))
+  assert.is(forwardedIdFor(s, 'w1', 'hook', 'webhook'), 'hook')
+  applyCatalogEvent(s, forward('w1', 'hook', 'hook'))
+  assert.is(s.workers.w1.triggers.hook.forwarded_id, 'hook')
+  // Asked again (a re-send): the id it has.
+  assert.is(forwardedIdFor(s, 'w1', 'hook', 'webhook'), 'hook')
+  // Another session, same id, same type: told apart. Another type: unchanged.
+  assert.is(forwardedIdFor(s, 'w2', 'hook', 'webhook'), 'hook@w2')
+  assert.is(forwardedIdFor(s, 'w3', 'hook', 'other'), 'hook')
+  applyCatalogEvent(s, forward('w2', 'hook', 'hook@w2'))
+  applyCatalogEvent(s, forward('w3', 'hook', 'hook'))
+  assert.equal(JSON.parse(JSON.stringify(s.forwarded)), { webhook: { hook: { worker_id: 'w1', trigger_id: 'hook' }, 'hook@w2': { worker_id: 'w2', trigger_id: 'hook' } }, other: { hook: { worker_id: 'w3', trigger_id: 'hook' } } })
+  // A forwarded id already taken is not given to a second registration.
+  applyCatalogEvent(s, addTrigger('w2', trigger('x', 'g', 'webhook')))
+  applyCatalogEvent(s, forward('w2', 'x', 'hook'))
+  assert.is(s.workers.w2.triggers.x.forwarded_id, undefined)
+  // Even the told-apart form taken (someone used it as an id): numbered.
+  applyCatalogEvent(s, addTrigger('w1', trigger('hook@w2', 'f', 'webhook')))
+  assert.is(forwardedIdFor(s, 'w1', 'hook@w2', 'webhook'), 'hook@w2@w1')
+  // The ids are free again when the registration or its worker goes.
+  applyCatalogEvent(s, { type: 'trigger.remove', worker_id: 'w1', id: 'hook' })
+  assert.is(forwardedIdFor(s, 'w9', 'hook', 'webhook'), 'hook')
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'w2' })
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'w3' })
+  assert.equal(JSON.parse(JSON.stringify(s.forwarded)), {})
+})
+
+it('forwardedIdFor: numbered when even <id>@<worker> is taken', () => {
+  const s = catalog(addWorker('w1'), addWorker('w2'), addTrigger('w1', trigger('a', 'f', 'webhook')), addTrigger('w1', trigger('b', 'f', 'webhook')), addTrigger('w2', trigger('a', 'f', 'webhook')))
+  applyCatalogEvent(s, { type: 'trigger.forward', worker_id: 'w1', id: 'a', forwarded_id: 'a' })
+  applyCatalogEvent(s, { type: 'trigger.forward', worker_id: 'w1', id: 'b', forwarded_id: 'a@w2' })
+  assert.is(forwardedIdFor(s, 'w2', 'a', 'webhook'), 'a@w2#2')
+})
+
+it('forwardedOrigin: under the verdict\'s trigger_type, else under the types its provider provides', () => {
+  const s = catalog(addWorker('p'), addWorker('w1'), addType('p', 'webhook'), addTrigger('w1', trigger('hook', 'f', 'webhook')))
+  applyCatalogEvent(s, { type: 'trigger.forward', worker_id: 'w1', id: 'hook', forwarded_id: 'hook' })
+  assert.equal(forwardedOrigin(s, 'hook', 'webhook', 'p'), { worker_id: 'w1', trigger_id: 'hook', trigger_type: 'webhook' })
+  assert.equal(forwardedOrigin(s, 'hook', undefined, 'p'), { worker_id: 'w1', trigger_id: 'hook', trigger_type: 'webhook' })
+  assert.equal(forwardedOrigin(s, 'hook', 'mistyped', 'p'), { worker_id: 'w1', trigger_id: 'hook', trigger_type: 'webhook' })
+  assert.is(forwardedOrigin(s, 'hook', undefined, 'w1'), undefined, 'not from a session that provides nothing')
+  assert.is(forwardedOrigin(s, 'nope', 'webhook', 'p'), undefined)
 })
 
 it.run()

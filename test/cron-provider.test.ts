@@ -31,7 +31,7 @@ const register = async (w: WorkerClient, id: string, config: Record<string, unkn
   assert.equal(result, { type: 'triggerregistrationresult', id, trigger_type: 'cron', function_id }, `registering ${id}: ${JSON.stringify(result)}`)
 }
 /** Lists triggers; its answer also proves every earlier message of `w` was processed. */
-const list = async (w: WorkerClient) => ((await w.invoke('engine::triggers::list', {})) as { triggers: Array<Record<string, any>> }).triggers
+const list = async (w: WorkerClient) => ((await w.invoke('engine::registered-triggers::list', {})) as { registered_triggers: Array<Record<string, any>> }).registered_triggers
 
 it('many triggers on one schedule over two sessions: one job, each fires as itself, a closed session stops only its own', limit(async (ctx) => {
   // The function lives in a third session, so a tick of a closed session's trigger would show.

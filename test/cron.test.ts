@@ -3,7 +3,7 @@
  * validation and its exact texts, real firing on second-level schedules and the input a
  * function receives, no overlap by default (skipped ticks logged) and `overlap: true`,
  * unregister and disconnect stopping a schedule at once, and the next run time in
- * `engine::triggers::list`. Time zones and DST are checked through computed next runs.
+ * `engine::registered-triggers::list`. Time zones and DST are checked through computed next runs.
  * (The reference page's cron examples are in registration.test.ts.)
  */
 import { suite } from 'uvu'
@@ -37,7 +37,7 @@ for (const transport of transports) {
     return result.error!.message
   }
   /** Lists triggers; its answer also proves every earlier message of `w` was processed. */
-  const list = async (w: WorkerClient) => ((await w.invoke('engine::triggers::list', {})) as { triggers: Array<Record<string, any>> }).triggers
+  const list = async (w: WorkerClient) => ((await w.invoke('engine::registered-triggers::list', {})) as { registered_triggers: Array<Record<string, any>> }).registered_triggers
 
   it('config refusals: the exact texts', limit(async (ctx) => {
     const w = await worker(ctx)
@@ -195,7 +195,7 @@ for (const transport of transports) {
     assert.is(fires, seen, 'no tick after the session ended')
   }))
 
-  it('engine::triggers::list shows a cron trigger\'s next run time as next_run', limit(async (ctx) => {
+  it('engine::registered-triggers::list shows a cron trigger\'s next run time as next_run', limit(async (ctx) => {
     const w = await worker(ctx)
     w.registerFunction('generate_report', () => null)
     const config = { schedule: '0 9 * * *', timezone: 'America/New_York' }
@@ -209,9 +209,11 @@ for (const transport of transports) {
       id: 'daily_report',
       trigger_type: 'cron',
       function_id: 'generate_report',
+      worker_name: w.workerId,
+      config,
+      config_summary: JSON.stringify(config),
       worker_id: w.workerId,
       state: 'active',
-      config,
       next_run: expected(config),
     })
     assert.match(daily.next_run, /T1[34]:00:00\.000Z$/, '09:00 in New York is 13:00 or 14:00 UTC')

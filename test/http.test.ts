@@ -77,8 +77,8 @@ for (const transport of transports) {
     assert.equal(Object.keys(result).sort(), ['error', 'function_id', 'id', 'trigger_type', 'type'])
     return result.error!.message as string
   }
-  /** Waits until every message this worker sent before has been processed by the engine. */
-  const barrier = (w: WorkerClient) => w.invoke('engine::triggers::list', {})
+  /** Waits until every message this worker sent before has been processed by the engine; answers the trigger registrations. */
+  const barrier = async (w: WorkerClient) => ({ triggers: (await w.invoke<{ registered_triggers: unknown[] }>('engine::registered-triggers::list', {})).registered_triggers })
   const get = (ctx: Ctx, path: string, init?: Parameters<typeof call>[3]) => call(ctx.engine.httpUrl!, 'GET', path, init)
   const echoWorker = async (ctx: Ctx, id = 'echo') => {
     const w = await worker(ctx)
@@ -91,13 +91,16 @@ for (const transport of transports) {
   it('config refusals name the field, what was expected and what came', limit(async (ctx) => {
     const w = await echoWorker(ctx)
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{}, "'path' is required: a string starting with '/' (e.g. '/webhooks/github'), got nothing"],
-      [{ method: 'POST' }, "'path' is required: a string starting with '/' (e.g. '/webhooks/github'), got nothing"],
-      [{ path: 'webhooks/github' }, "'path' must be a string starting with '/', got 'webhooks/github'"],
-      [{ path: '' }, "'path' must be a string starting with '/', got ''"],
-      [{ path: 42 }, "'path' must be a string starting with '/', got 42"],
-      [{ path: ['/a'] }, "'path' must be a string starting with '/', got an array"],
-      [{ api_path: 'x' }, "'api_path' must be a string starting with '/', got 'x'"],
+      [{}, "'path' is required: a path such as '/webhooks/github', got nothing"],
+      [{ method: 'POST' }, "'path' is required: a path such as '/webhooks/github', got nothing"],
+      [{ path: '' }, "'path' must not be empty; give '/' for the root"],
+      [{ api_path: '' }, "'api_path' must not be empty; give '/' for the root"],
+      [{ path: 42 }, "'path' must be a string such as '/webhooks/github', got 42"],
+      [{ path: ['/a'] }, "'path' must be a string such as '/webhooks/github', got an array"],
+      [{ api_path: null }, "'api_path' must be a string such as '/webhooks/github', got null"],
+      [{ path: 'a//b' }, "'path' must not contain empty segments ('//'), got '/a//b'"],
+      [{ api_path: 'a b' }, "'api_path' must not contain '?', '#' or spaces, got '/a b'"],
+      [{ path: 'x', api_path: 'y' }, "give 'path' or its alias 'api_path', not both with different values, got 'x' and 'y'"],
       [{ path: '/users/:1id' }, "'path' parameter ':1id' must be named with letters, digits and '_', not starting with a digit (e.g. ':id' or '{id}')"],
       [{ path: '/users/:' }, "'path' parameter ':' must be named with letters, digits and '_', not starting with a digit (e.g. ':id' or '{id}')"],
       [{ path: '/users/:user-id' }, "'path' parameter ':user-id' must be named with letters, digits and '_', not starting with a digit (e.g. ':id' or '{id}')"],
@@ -144,6 +147,11 @@ for (const transport of transports) {
     await route(w, 'iii', 'echo', { api_path: '/iii/:id', http_method: 'put' })
     await route(w, 'same', 'echo', { path: '/same', api_path: '/same', method: 'POST', http_method: 'POST' })
     await route(w, 'root', 'echo', { path: '/' })
+    // iii writes paths without the leading slash: one is added (and extra ones dropped).
+    await route(w, 'bare', 'echo', { api_path: 'health', http_method: 'GET' })
+    await route(w, 'bareParams', 'echo', { path: 'bare/:id/*' })
+    await route(w, 'slashes', 'echo', { path: '//slashes' })
+    await route(w, 'mixed', 'echo', { path: 'mixed', api_path: '/mixed' })
 
     const braces = await get(ctx, '/orgs/acme/repos/rocket')
     assert.equal(braces.json.input.path_params, { org: 'acme', repo: 'rocket' })
@@ -157,6 +165,12 @@ for (const transport of transports) {
     assert.equal(iii.json.input.path_params, { id: '7' })
     assert.is((await call(ctx.engine.httpUrl!, 'POST', '/same')).status, 200)
     assert.is((await get(ctx, '/')).json.input.path, '/')
+    assert.is((await get(ctx, '/health')).json.input.path, '/health')
+    assert.equal((await get(ctx, '/bare/7/a/b')).json.input.path_params, { id: '7', '*': 'a/b' })
+    assert.is((await get(ctx, '/slashes')).status, 200)
+    assert.is((await get(ctx, '/mixed')).status, 200)
+    // The same route written both ways is one route, shared by the same function.
+    await route(w, 'healthAgain', 'echo', { path: '/health' })
   }))
 
   // ---------------------------------------------------------------- routing
@@ -629,7 +643,10 @@ for (const transport of transports) {
     assert.equal(r.json, { id: 'o-1', item: 'book' })
     assert.equal(seen.query_params, { src: 'web' })
     const { triggers } = (await barrier(server)) as { triggers: Array<Record<string, any>> }
-    assert.equal(triggers, [{ id: 'orders', trigger_type: 'http', function_id: 'orders::create', worker_id: owner.workerId, state: 'active', config: { path: '/orders', method: 'POST' } }])
+    assert.equal(
+      triggers.map(({ id, trigger_type, function_id, worker_id, state, config }) => ({ id, trigger_type, function_id, worker_id, state, config })),
+      [{ id: 'orders', trigger_type: 'http', function_id: 'orders::create', worker_id: owner.workerId, state: 'active', config: { path: '/orders', method: 'POST' } }],
+    )
     // The route is the owner's: it goes with the owner, not with the server.
     owner.close()
     await until(async () => (await call(ctx.engine.httpUrl!, 'POST', '/orders')).status === 404, 2000, 'the route to vanish')
@@ -679,7 +696,7 @@ scale('10,000 routes registered still route correctly', limit(async (ctx) => {
   assert.is((await call(base, 'GET', '/bulk/4000')).status, 405)
   // Removing the POST half leaves the other half intact.
   for (let i = 0; i < N; i += 2) owner(i).unregisterTrigger(`bulk${i}`)
-  for (const w of workers) await w.invoke('engine::triggers::list', {})
+  for (const w of workers) await w.invoke('engine::registered-triggers::list', {})
   assert.is((await call(base, 'POST', '/bulk/4000')).status, 404)
   assert.is((await call(base, 'POST', '/bulk/0')).status, 404)
   assert.is((await call(base, 'GET', '/bulk/4001/item/y')).json.params.id, 'y')

@@ -162,7 +162,7 @@ T(
     assert.equal(ticksSeenByB, [{ tick: 1 }])
 
     // The binding is visible to the engine, and B was told of no failure.
-    const { triggers } = (await b.trigger({ function_id: 'engine::triggers::list', payload: {}, timeoutMs: 3000 })) as { triggers: Array<Record<string, any>> }
+    const { registered_triggers: triggers } = (await b.trigger({ function_id: 'engine::registered-triggers::list', payload: {}, timeoutMs: 3000 })) as { registered_triggers: Array<Record<string, any>> }
     assert.ok(triggers.some((t) => t.trigger_type === 'a::ticker' && t.function_id === 'b::on_tick'), JSON.stringify(triggers))
     assert.equal(consoleLines.filter((l) => l.text.includes('Trigger registration failed')), [])
   }),

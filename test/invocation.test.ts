@@ -261,12 +261,18 @@ for (const transport of transports) {
     assert.equal(me.trigger_types, ['webhook'])
     assert.is(me.triggers, 1)
     const fns = await w.invoke<any>('engine::functions::list')
-    assert.equal(fns.functions.find((f: any) => f.function_id === 'invoices::create'), { function_id: 'invoices::create', description: 'Creates an invoice', workers: [w.workerId] })
-    assert.ok(fns.functions.some((f: any) => f.function_id === 'engine::triggers::list' && f.engine))
-    const types = await w.invoke<any>('engine::trigger-types::list')
-    assert.equal(types.trigger_types.filter((t: any) => t.worker_id !== 'engine'), [{ id: 'webhook', description: 'Incoming webhooks', worker_id: w.workerId }])
-    const triggers = await w.invoke<any>('engine::triggers::list')
-    assert.equal(triggers.triggers, [{ id: 'h', trigger_type: 'webhook', function_id: 'invoices::create', worker_id: w.workerId, state: 'active', config: { path: '/i' } }])
+    assert.equal(fns.functions.find((f: any) => f.function_id === 'invoices::create'), { function_id: 'invoices::create', worker_name: 'billing', description: 'Creates an invoice', workers: [w.workerId] })
+    assert.ok(fns.functions.some((f: any) => f.function_id === 'engine::triggers::list' && f.engine && f.worker_name === 'engine'))
+    // Trigger types: engine::triggers::list (iii 0.22.1's name), and signalbox's alias.
+    const types = await w.invoke<any>('engine::triggers::list')
+    assert.equal(types.triggers.filter((t: any) => t.worker_id !== 'engine'), [{ id: 'webhook', worker_name: 'billing', description: 'Incoming webhooks', worker_id: w.workerId }])
+    const alias = await w.invoke<any>('engine::trigger-types::list')
+    assert.equal(alias.trigger_types.filter((t: any) => t.worker_id !== 'engine'), [{ id: 'webhook', description: 'Incoming webhooks', worker_id: w.workerId }])
+    // Trigger registrations (instances): engine::registered-triggers::list.
+    const triggers = await w.invoke<any>('engine::registered-triggers::list')
+    assert.equal(triggers.registered_triggers, [
+      { id: 'h', trigger_type: 'webhook', function_id: 'invoices::create', worker_name: 'billing', config: { path: '/i' }, config_summary: '{"path":"/i"}', worker_id: w.workerId, state: 'active' },
+    ])
   }))
   it.run()
 }

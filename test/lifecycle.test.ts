@@ -58,6 +58,7 @@ for (const transport of transports) {
     assert.is(c.workers[p.worker_id], undefined)
     assert.is(c.functions.mine, undefined)
     assert.is(c.triggerTypes['own-type'], undefined)
+    assert.is(c.forwarded.webhook, undefined, 'its forwarded ids are free again')
     await until(() => activeTimers() <= timersBefore, 2000, 'timers to be cleared')
     // the provider was told to drop both registrations it had been sent
     const dropped = await until(() => {
@@ -239,7 +240,7 @@ ws('after an engine restart, a trigger whose type comes back later is re-registe
   // the consumer comes back first: its trigger's type is not there yet
   await until(() => catalog(ctx.engine).functions.f, 5000, 'the consumer to come back')
   provider = await provide()
-  await until(async () => (await consumer.invoke<any>('engine::triggers::list')).triggers.some((t: any) => t.id === 't' && t.state === 'active'), 8000, 'the trigger to be re-registered')
+  await until(async () => (await consumer.invoke<any>('engine::registered-triggers::list')).registered_triggers.some((t: any) => t.id === 't' && t.state === 'active'), 8000, 'the trigger to be re-registered')
   assert.equal(seen, ['f', 'f'])
   provider.close()
   consumer.close()

@@ -254,7 +254,7 @@ it('signalbox ls and invoke talk to a running engine', limit(async () => {
     const empty = await runCli(['invoke', 'engine::trigger-types::list', ...url])
     assert.is(empty.code, 0, empty.stderr)
     assert.is(empty.stderr, 'signalbox: no input given: invoking engine::trigger-types::list with {}\n')
-    assert.equal(JSON.parse(empty.stdout).trigger_types.map((t: { id: string }) => t.id), ['http', 'cron', 'queue'])
+    assert.equal(JSON.parse(empty.stdout).trigger_types.map((t: { id: string }) => t.id), ['http', 'cron', 'queue', 'subscribe', 'durable:subscriber'])
     // Failures: one line, then the hint.
     const missing = await runCli(['invoke', 'invoices::totl', '{}', ...url])
     assert.is(missing.code, 1)

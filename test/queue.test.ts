@@ -73,7 +73,7 @@ function defineSuite(store: StoreKind, transport: Transport, everything: boolean
   }
   const dlq = (w: WorkerClient, data: Record<string, unknown>) => w.invoke<any>('engine::queue::dlq', data)
   /** Lists triggers; its answer also proves every earlier message of `w` was processed. */
-  const triggers = async (w: WorkerClient) => ((await w.invoke('engine::triggers::list', {})) as { triggers: Array<Record<string, any>> }).triggers
+  const triggers = async (w: WorkerClient) => ((await w.invoke('engine::registered-triggers::list', {})) as { registered_triggers: Array<Record<string, any>> }).registered_triggers
 
   /**
    * Registers function `fn:<id>` and a queue trigger `<id>` on it; every batch the function

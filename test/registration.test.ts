@@ -70,9 +70,32 @@ for (const transport of transports) {
     const result = await register(c, { type: 'registertrigger', id: 'hook', trigger_type: 'webhook', function_id: 'process_webhook', config: { path: '/x' }, metadata: { a: 1 } })
     assert.equal(result, { type: 'triggerregistrationresult', id: 'hook', trigger_type: 'webhook', function_id: 'process_webhook' })
     assert.is(prov.seen.length, 1)
-    const forwarded = prov.seen[0]
-    assert.is.not(forwarded.id, 'hook', 'the provider sees an engine-made id, not the worker\'s')
-    assert.equal({ ...forwarded, id: 'x' }, { type: 'registertrigger', id: 'x', trigger_type: 'webhook', function_id: 'process_webhook', config: { path: '/x' }, metadata: { a: 1 } })
+    // The provider sees the worker's own trigger id, unchanged, as iii forwards it.
+    assert.equal(prov.seen[0], { type: 'registertrigger', id: 'hook', trigger_type: 'webhook', function_id: 'process_webhook', config: { path: '/x' }, metadata: { a: 1 } })
+  }))
+
+  it('two sessions binding the same id to the same type: the second is told apart as <id>@<worker id>; verdicts and withdrawals reach the right one', limit(async (ctx) => {
+    const answers = new Map<string, Msg>()
+    const prov = await provider(ctx, 'webhook', (m) => answers.get(m.id) ?? { type: 'triggerregistrationresult', id: m.id, trigger_type: m.trigger_type, function_id: m.function_id })
+    const a = await consumer(ctx, 'f')
+    const b = await consumer(ctx, 'g')
+    assert.equal(await register(a, { type: 'registertrigger', id: 'hook', trigger_type: 'webhook', function_id: 'f', config: { n: 'a' } }), { type: 'triggerregistrationresult', id: 'hook', trigger_type: 'webhook', function_id: 'f' })
+    // The provider refuses b's by the id it was given: b gets the refusal, a's stays.
+    answers.set(`hook@${b.worker_id}`, { type: 'triggerregistrationresult', id: `hook@${b.worker_id}`, trigger_type: 'webhook', error: { code: 'nope', message: 'not for b' } })
+    assert.equal((await register(b, { type: 'registertrigger', id: 'hook', trigger_type: 'webhook', function_id: 'g', config: { n: 'b' } })).error, { code: 'nope', message: 'not for b' })
+    assert.equal(prov.seen.map((m) => [m.id, m.config.n]), [['hook', 'a'], [`hook@${b.worker_id}`, 'b']])
+    // Accepted the next time (a verdict without trigger_type finds it under the provider's types).
+    answers.set(`hook@${b.worker_id}`, { type: 'triggerregistrationresult', id: `hook@${b.worker_id}` })
+    assert.equal((await register(b, { type: 'registertrigger', id: 'hook', trigger_type: 'webhook', function_id: 'g', config: { n: 'b2' } })).error, undefined)
+    assert.equal(prov.seen.map((m) => m.id), ['hook', `hook@${b.worker_id}`, `hook@${b.worker_id}`])
+    // Each one's unregistertrigger carries the id its provider knows.
+    b.send({ type: 'unregistertrigger', id: 'hook' })
+    assert.equal(await prov.next((m) => m.type === 'unregistertrigger'), { type: 'unregistertrigger', id: `hook@${b.worker_id}`, trigger_type: 'webhook', function_id: 'g', config: { n: 'b2' } })
+    await a.close()
+    assert.equal(await prov.next((m) => m.type === 'unregistertrigger'), { type: 'unregistertrigger', id: 'hook', trigger_type: 'webhook', function_id: 'f', config: { n: 'a' } })
+    // Both gone: the id is free again, and the next binding gets it unchanged.
+    assert.equal((await register(b, { type: 'registertrigger', id: 'hook', trigger_type: 'webhook', function_id: 'g', config: { n: 'b3' } })).error, undefined)
+    assert.equal(prov.seen.at(-1)!.id, 'hook')
   }))
 
   it('reference page: trigger type not found', limit(async (ctx) => {
@@ -169,8 +192,8 @@ for (const transport of transports) {
     const request = { type: 'registertrigger', id: 'daily_report', trigger_type: 'webhook', function_id: 'f', config: {} }
     assert.is((await register(a, request)).error, undefined)
     assert.is((await register(b, request)).error, undefined)
-    const list = await invokeEngine(a, 'engine::triggers::list')
-    assert.is(list.result.triggers.filter((t: Msg) => t.id === 'daily_report').length, 2)
+    const list = await invokeEngine(a, 'engine::registered-triggers::list')
+    assert.is(list.result.registered_triggers.filter((t: Msg) => t.id === 'daily_report').length, 2)
   }))
 
   it('an id is free again once its registration failed or it was unregistered', limit(async (ctx) => {
@@ -233,13 +256,16 @@ for (const transport of transports) {
     const c = await consumer(ctx, 'f')
     assert.is((await register(c, { type: 'registertrigger', id: 't', trigger_type: 'webhook', function_id: 'f', config: { n: 1 } })).error, undefined)
     await first.close()
-    await until(async () => (await invokeEngine(c, 'engine::triggers::list')).result.triggers[0]?.state === 'parked', 3000, 'parked')
+    await until(async () => (await invokeEngine(c, 'engine::registered-triggers::list')).result.registered_triggers[0]?.state === 'parked', 3000, 'parked')
     // the type is gone: new registrations of it are refused meanwhile
     assert.is((await register(c, { type: 'registertrigger', id: 'u', trigger_type: 'webhook', function_id: 'f', config: {} })).error.code, 'trigger_type_not_found')
     const second = await provider(ctx, 'webhook')
     await until(() => second.seen.length === 1, 3000, 're-sent registration')
     assert.equal(second.seen[0].config, { n: 1 })
-    await until(async () => (await invokeEngine(c, 'engine::triggers::list')).result.triggers[0]?.state === 'active', 3000, 'active again')
+    // The re-send carries exactly the id the previous provider saw.
+    assert.is(first.seen[0].id, 't')
+    assert.is(second.seen[0].id, 't')
+    await until(async () => (await invokeEngine(c, 'engine::registered-triggers::list')).result.registered_triggers[0]?.state === 'active', 3000, 'active again')
     assert.is(c.received.filter((m) => m.type === 'triggerregistrationresult' && m.id === 't').length, 1, 'the worker is answered once')
   }))
 
@@ -275,10 +301,14 @@ for (const transport of transports) {
     const c = await consumer(ctx, 'f')
     await register(c, { type: 'registertrigger', id: 't', trigger_type: 'webhook', function_id: 'f', config: {} })
     prov.send({ type: 'unregistertriggertype', id: 'webhook' })
-    await until(async () => (await invokeEngine(c, 'engine::triggers::list')).result.triggers[0]?.state === 'parked', 3000, 'parked')
+    await until(async () => (await invokeEngine(c, 'engine::registered-triggers::list')).result.registered_triggers[0]?.state === 'parked', 3000, 'parked')
     assert.is((await prov.next((m) => m.type === 'unregistertrigger')).id, prov.seen[0].id)
     prov.send({ type: 'registertriggertype', id: 'webhook', description: 'back' })
     await until(() => prov.seen.length === 2, 3000, 're-sent')
+    assert.equal(prov.seen.map((m) => m.id), ['t', 't'])
+    // Withdrawn again after the re-send: under the same id.
+    c.send({ type: 'unregistertrigger', id: 't' })
+    assert.is((await prov.next((m) => m.type === 'unregistertrigger')).id, 't')
   }))
 
   it('unregistertrigger reaches the provider with what it registered; unknown ids get trigger_not_found', limit(async (ctx) => {
@@ -308,7 +338,7 @@ for (const transport of transports) {
 
   it('built-in types cannot be registered by workers', limit(async (ctx) => {
     const p = await peer(ctx)
-    for (const id of ['http', 'cron', 'queue']) {
+    for (const id of ['http', 'cron', 'queue', 'subscribe', 'durable:subscriber']) {
       p.send({ type: 'registertriggertype', id, description: 'mine' })
       assert.equal((await p.next((m) => m.type === 'error' && m.ref.id === id)).error, { code: 'trigger_type_exists', message: `Trigger type '${id}' is already provided by the engine` })
     }
@@ -325,7 +355,7 @@ for (const transport of transports) {
     assert.is((await b.next((m) => m.type === 'error')).error.code, 'trigger_type_not_found')
     const types = await invokeEngine(b, 'engine::trigger-types::list')
     assert.equal(types.result.trigger_types.filter((t: Msg) => t.worker_id !== 'engine'), [{ id: 'webhook', description: 'webhook provider', worker_id: a.worker_id }])
-    assert.equal(types.result.trigger_types.filter((t: Msg) => t.worker_id === 'engine').map((t: Msg) => t.id).sort(), ['cron', 'http', 'queue'])
+    assert.equal(types.result.trigger_types.filter((t: Msg) => t.worker_id === 'engine').map((t: Msg) => t.id).sort(), ['cron', 'durable:subscriber', 'http', 'queue', 'subscribe'])
   }))
 
   it('functions: duplicates in one session and unknown unregistrations are errors; replicas are fine', limit(async (ctx) => {
