@@ -64,6 +64,8 @@ export interface Engine {
   readonly port: number | undefined
   /** `http://host:port` of the HTTP listener for `http` triggers, when there is one. */
   readonly httpUrl: string | undefined
+  /** `http://host:port/console`: the operator console on the worker port, when there is one (docs/console.md). */
+  readonly consoleUrl: string | undefined
   /** Health and Prometheus metrics (also served on the worker port at /healthz and /metrics). */
   readonly metrics: Metrics
   /** The root actor, for inspection. */
@@ -188,6 +190,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   return {
     url: ws?.url,
     port: ws?.port,
+    consoleUrl: consoleServer && ws ? `${ws.url.replace(/^ws:/, 'http:')}/console` : undefined,
     metrics,
     httpUrl: listening && `http://${listening.host.includes(':') ? `[${listening.host}]` : listening.host}:${listening.port}`,
     actor,

@@ -131,14 +131,17 @@ const AuthSchema = v.custom<Tokens | AuthFunction>(
   (issue) => `option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got ${shown(issue.input)}`,
 )
 /** `console`: on or off, or on and linked to an inspector's page. */
+const consoleMessage = (issue: v.BaseIssue<unknown>) => `option 'console' must be true, false or { inspectorUrl }, got ${shown(issue.input)}`
 const ConsoleSchema = v.union(
   [
-    v.boolean(),
-    v.strictObject({ inspectorUrl: v.optional(v.pipe(text('console.inspectorUrl'), v.regex(/^https?:\/\//, (issue) => `option 'console.inspectorUrl' must be an http(s) URL, got ${shown(issue.input)}`))) }, (issue) =>
-      issue.expected === 'never' ? `unknown option 'console.${String(issue.input)}'` : `option 'console' must be true, false or { inspectorUrl }, got ${shown(issue.input)}`,
+    v.literal(true, consoleMessage),
+    v.literal(false, consoleMessage),
+    v.strictObject(
+      { inspectorUrl: v.optional(v.pipe(text('console.inspectorUrl'), v.regex(/^https?:\/\//, (issue) => `option 'console.inspectorUrl' must be an http(s) URL, got ${shown(issue.input)}`))) },
+      (issue) => (issue.expected === 'never' ? `unknown option 'console.${String(issue.input)}'` : consoleMessage(issue)),
     ),
   ],
-  (issue) => `option 'console' must be true, false or { inspectorUrl }, got ${shown(issue.input)}`,
+  consoleMessage,
 )
 /** The message of a (strict) object's own issue: an unknown key, a missing one, or not an object at all. */
 const objectMessage = (name: string) => (issue: v.BaseIssue<unknown>) => {
