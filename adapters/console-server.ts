@@ -20,7 +20,7 @@ import * as v from 'valibot'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { errors } from '../protocol/errors.js'
 import type { ErrorBody } from '../protocol/messages.js'
-import { ENGINE_FUNCTIONS } from '../protocol/engine-functions.js'
+import { ENGINE_FUNCTIONS, isEngineFunction } from '../protocol/engine-functions.js'
 import {
   CONSOLE_CLOSE,
   ConsoleRequestSchema,
@@ -34,7 +34,6 @@ import {
 import type { Identity } from '../core/auth.js'
 import { CallStats, FeedBuffer } from '../core/console-stats.js'
 import { consoleRights, functionRows, inFlightByWorker, mayInvoke, overview, triggerRows, triggerTypeRows, workerRows } from '../core/console-view.js'
-import { isEngineFunction } from '../protocol/engine-functions.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
 import type { Authenticator } from './authenticator.js'
 import type { Logger } from './logger.js'
@@ -125,7 +124,6 @@ function sameOrigin(req: IncomingMessage): boolean {
   }
 }
 
-const forbidden = (message: string) => ({ code: 'forbidden', message })
 /** An engine error as the console shows it. */
 const shown = (e: ErrorBody) => ({ code: e.code, message: e.message ?? '' })
 
@@ -135,7 +133,7 @@ function shownError(error: unknown): { code: string; message: string } {
     const e = error as { code: string; message?: unknown }
     return { ...(error as object), code: e.code, message: typeof e.message === 'string' ? e.message : '' }
   }
-  return { code: 'error', message: typeof error === 'string' ? error : JSON.stringify(error) ?? String(error) }
+  return shown(errors.handlerFailed(typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error)), 'invocation_failed'))
 }
 
 interface Client {
@@ -323,7 +321,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       identity = who.identity
     }
     const rights = consoleRights(identity)
-    if (!rights.view) return refuse(client, forbidden(`Token '${identity!.name}' may not open the console (its scope has no 'engine': the console shows the engine's listings)`))
+    if (!rights.view) return refuse(client, shown(errors.consoleForbidden(identity!.name)))
     if (client.ws.readyState !== client.ws.OPEN) return
     client.identity = identity
     client.rights = { invoke: rights.invoke, engine: rights.engine, redrive: rights.redrive }
@@ -346,11 +344,11 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       client.pending--
       send(client, { type: 'result', id: message.id, ...outcome, ms: Math.round((performance.now() - startedAt) * 100) / 100 })
     }
-    if (client.pending >= MAX_PENDING) return send(client, { type: 'result', id: message.id, ok: false, error: { code: 'too_many_requests', message: `This console already waits for ${MAX_PENDING} answers; wait for some` }, ms: 0 })
+    if (client.pending >= MAX_PENDING) return send(client, { type: 'result', id: message.id, ok: false, error: shown(errors.consoleBusy(MAX_PENDING)), ms: 0 })
     client.pending++
     if (message.type === 'invoke') {
       if (!mayInvoke(rights, message.function_id)) {
-        return answer({ ok: false, error: forbidden(`Token '${who}' may not invoke '${message.function_id}' from the console (its scope's 'invoke' patterns do not match it${message.function_id.startsWith('engine::') ? ", or it has no 'engine'" : ''})`) })
+        return answer({ ok: false, error: shown(errors.consoleMayNotInvoke(message.function_id, who)) })
       }
       const calls = actorsOf(system).invocations()
       if (!calls) return answer({ ok: false, error: shown(errors.engineStopping()) })
@@ -373,7 +371,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       return
     }
     if (!rights.redrive) {
-      return answer({ ok: false, error: forbidden(`Token '${who}' may not redrive dead letters (a console redrives with 'engine' and 'invoke' patterns that match '${'engine::queue::dlq'}'; this one is read-only)`) })
+      return answer({ ok: false, error: shown(errors.consoleMayNotRedrive(who)) })
     }
     log.info({ token: client.identity?.name, dead_letter_queue: message.dead_letter_queue, message_ids: message.message_ids?.length ?? 'all' }, 'console redrove dead letters')
     provider.send({
