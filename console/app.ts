@@ -144,7 +144,7 @@ function table(caption: string, columns: Array<string | Column>, rows: Child[][]
 const link = (href: string, text: Child, focus?: string) => h('a', { href, 'data-focus': focus }, text)
 const state = (s: string) => h('span', { class: `state ${s}` }, s)
 const outcome = (o: string) => h('span', { class: `outcome ${o === 'ok' ? 'ok' : 'bad'}` }, o)
-const field = (label: string, control: HTMLElement) => h('label', { class: 'field' }, h('span', null, label), control)
+const field = (label: string, control: HTMLElement) => h('div', { class: 'field' }, h('label', { for: control.id }, label), control)
 const cards = (items: Array<[string, Child]>) => h('dl', { class: 'cards' }, items.map(([k, v]) => h('div', null, h('dt', null, k), h('dd', null, v))))
 
 // ---------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ function connect(): void {
 function receive(message: ConsoleMessage): void {
   switch (message.type) {
     case 'welcome': {
-      const signedIn = store.connection === 'refused'
+      const signedIn = view?.login === true
       store.welcome = message
       store.connection = 'open'
       store.refusal = undefined
@@ -257,6 +257,8 @@ const mayAnything = (w: ConsoleWelcome) => w.rights.invoke.length > 0
 interface View {
   el: HTMLElement
   update(): void
+  /** The sign-in form, which the console leaves once signed in. */
+  login?: boolean
 }
 
 function overviewPage(): View {
@@ -791,7 +793,7 @@ function loginPage(): View {
   const message = r?.code === 'forbidden' ? r.message : sentToken ? 'The engine did not accept that token.' : 'This engine requires a token.'
   const el = h('div', { class: 'login' }, h('h1', { tabindex: -1 }, 'Sign in'), h('p', { role: 'alert', class: refused ? 'error-text' : undefined }, message), form)
   setTimeout(() => input.focus(), 0)
-  return { el, update() {} }
+  return { el, update() {}, login: true }
 }
 
 // ---------------------------------------------------------------------------------------
