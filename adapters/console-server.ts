@@ -33,7 +33,7 @@ import {
 } from '../protocol/console.js'
 import type { Identity } from '../core/auth.js'
 import { CallStats, FeedBuffer } from '../core/console-stats.js'
-import { consoleRights, functionRows, inFlightByWorker, mayInvoke, overview, triggerRows, triggerTypeRows, workerRows } from '../core/console-view.js'
+import { consoleRights, functionRows, inFlightByWorker, mayInvoke, overview, triggerRows, triggerTypeRows, workerRows, type NextRunsMemo } from '../core/console-view.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
 import type { Authenticator } from './authenticator.js'
 import type { Logger } from './logger.js'
@@ -175,6 +175,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
   const current: Partial<Record<SectionName, unknown>> = {}
   const dirty = new Set<SectionName>(['overview', 'workers', 'functions', 'triggers', 'trigger_types', 'queues'])
   let triggersStaleAt = Infinity
+  const nextRunsMemo: NextRunsMemo = new Map()
   let queues: QueueRow[] = []
 
   // Counting: every call that ends, whether or not anyone watches.
@@ -257,7 +258,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
         for (const id of [...stats.functionIds()]) if (!isEngineFunction(id) && !catalog.functions[id]) stats.forget(id)
         current.functions = functionRows(catalog, engineIds, stats)
       } else if (section === 'triggers') {
-        const { rows, staleAt } = triggerRows(catalog, new Date(now))
+        const { rows, staleAt } = triggerRows(catalog, new Date(now), nextRunsMemo)
         triggersStaleAt = staleAt
         current.triggers = rows
       } else if (section === 'trigger_types') current.trigger_types = triggerTypeRows(catalog)

@@ -102,21 +102,25 @@ export function nextRuns(config: Record<string, unknown>, from: Date, count = 3)
   return { runs: cron.nextRuns(count, from).map((d) => d.toISOString()), timezone: schedule.timezone }
 }
 
+/** Next runs already computed, by schedule and zone: good until the first of them passes. */
+export type NextRunsMemo = Map<string, { runs: string[]; timezone?: string }>
+
 /**
- * Every trigger registration, with the next runs of active cron triggers (computed once
- * per distinct schedule and zone), and the earliest of those runs (ms; Infinity without
- * any): the rows are stale from then on.
+ * Every trigger registration, with the next runs of active cron triggers, and the
+ * earliest of those runs (ms; Infinity without any): the rows are stale from then on.
+ * Each distinct schedule and zone is computed once, and, given a `memo`, reused on later
+ * calls until its first run has passed (parsing a schedule is costly).
  */
-export function triggerRows(catalog: CatalogState, now: Date): { rows: TriggerRow[]; staleAt: number } {
-  const computed = new Map<string, { runs: string[]; timezone?: string }>()
+export function triggerRows(catalog: CatalogState, now: Date, memo: NextRunsMemo = new Map()): { rows: TriggerRow[]; staleAt: number } {
+  if (memo.size > 10_000) memo.clear()
   let staleAt = Infinity
   const rows: TriggerRow[] = []
   for (const t of allTriggers(catalog)) {
     const row: TriggerRow = { id: t.id, trigger_type: t.trigger_type, function_id: t.function_id, worker_id: t.worker_id, state: t.state, config: t.config }
     if (t.trigger_type === 'cron') {
       const key = JSON.stringify([t.config.schedule ?? t.config.expression, t.config.timezone])
-      let next = computed.get(key)
-      if (!next) computed.set(key, (next = nextRuns(t.config, now)))
+      let next = memo.get(key)
+      if (!next || (next.runs.length > 0 && Date.parse(next.runs[0]) <= now.getTime())) memo.set(key, (next = nextRuns(t.config, now)))
       if (next.timezone) row.timezone = next.timezone
       if (t.state === 'active' && next.runs.length > 0) {
         row.next_runs = next.runs

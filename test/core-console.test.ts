@@ -158,6 +158,14 @@ it('triggerRows: every registration; active cron triggers with their next runs; 
   ])
   assert.is(staleAt, Date.parse('2025-01-06T14:00:00.000Z'))
   assert.is(triggerRows(catalog(), now).staleAt, Infinity)
+  // With a memo, a schedule is computed again only once its first run has passed.
+  const memo = new Map()
+  triggerRows(world, now, memo)
+  const before = memo.get(JSON.stringify(['0 0 9 * * *', 'America/New_York']))
+  triggerRows(world, new Date('2025-01-06T13:59:59.000Z'), memo)
+  assert.is(memo.get(JSON.stringify(['0 0 9 * * *', 'America/New_York'])), before, 'reused')
+  const later = triggerRows(world, new Date('2025-01-06T14:00:00.000Z'), memo)
+  assert.is(later.rows[0].next_runs![0], '2025-01-07T14:00:00.000Z', 'computed again once the run passed')
 })
 
 it('triggerTypeRows, triggerCounts, queueTotals, overview', () => {
