@@ -102,7 +102,8 @@ async function serve(argv: string[]): Promise<void> {
       const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
       inspector = createWebSocketInspector({ url: config.inspect.url ?? `ws://${reachable}:${config.inspectPort}` })
     }
-    engine = await createEngine({ ...config.options, logger, inspect: inspector?.inspect as never })
+    // The console links to the local inspector's page (an inspector elsewhere has a page the engine cannot know).
+    engine = await createEngine({ ...config.options, logger, inspect: inspector?.inspect as never, ...(bridge ? { console: { inspectorUrl: bridge.url } } : {}) })
   } catch (err) {
     inspector?.stop()
     bridge?.stop()
@@ -135,6 +136,7 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
   // Ready only once a signal would be handled: a supervisor may signal right after this line.
   print(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
+  if (engine.consoleUrl) logger.info({ url: engine.consoleUrl }, 'operator console')
   if (bridge) note(`inspector: open ${bridge.url} in a browser`)
   else if (inspector) note(`inspector: sending to ${config.inspect!.url}`)
 }

@@ -26,6 +26,10 @@ export interface WsServerOptions {
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean
   /** When the engine has tokens: who a worker's upgrade is; refused upgrades are answered 401. */
   authenticate?: Authenticator
+  /** Upgrades on other paths (e.g. the console's): takes one and returns true, or returns false for 404. */
+  upgrades?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean
+  /** A worker's connection opened (its session is `worker_id`); what it returns is called when the connection ends. */
+  connected?: (worker_id: string, req: IncomingMessage) => (() => void) | void
 }
 
 export interface WsServer {
@@ -96,7 +100,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     } else if (path === '/otel') {
       if (options.authenticate) authenticated(options.authenticate, req, socket, () => acceptTelemetry(req, socket, head))
       else acceptTelemetry(req, socket, head)
-    } else refuseUpgrade(socket, '404 Not Found')
+    } else if (!options.upgrades?.(req, socket, head)) refuseUpgrade(socket, '404 Not Found')
   })
 
   telemetry.on('connection', (ws: WebSocket) => {
@@ -123,6 +127,8 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
       end: (reason) => ws.close(4000, reason.slice(0, 120)),
     }, identity)
     if (!port) return ws.close(1013, 'engine is not accepting connections')
+    const disconnected = options.connected?.(port.worker_id, req)
+    if (disconnected) ws.once('close', disconnected)
     ws.on('pong', () => alive.add(ws))
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       alive.add(ws)

@@ -78,6 +78,7 @@ export const OPTION_TABLE: readonly OptionRow[] = [
   { path: 'logLevel', flag: '--log-level', library: 'warn', serve: 'info', meaning: "Level of the built-in logger: `debug`, `info`, `warn`, `error` or `silent`." },
   { path: 'logger', library: undefined, serve: undefined, meaning: "A logger with pino's calling convention in place of the built-in one." },
   { path: 'inspect', flag: '--inspect', library: undefined, serve: undefined, meaning: "An XState inspection observer (the Stately inspector's `inspect`); `serve --inspect` starts one, or sends to an inspector at `--inspect ws://…`." },
+  { path: 'console', library: true, serve: true, meaning: "The operator console in the browser, at `/console` on the WebSocket port (docs/console.md): `true`, `false`, or `{ inspectorUrl }` to link it to a Stately inspector's page (`serve --inspect` does)." },
   { path: 'inspectPort', flag: '--inspect-port', library: undefined, serve: 8080, meaning: '`serve` only, with `--inspect` and no URL: the port of the local inspector bridge (1–65535).' },
 ]
 
@@ -128,6 +129,19 @@ const InspectSchema = v.custom<Observer<InspectionEvent> | ((event: InspectionEv
 const AuthSchema = v.custom<Tokens | AuthFunction>(
   (value) => typeof value === 'function' || (typeof value === 'object' && value !== null && !Array.isArray(value)),
   (issue) => `option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got ${shown(issue.input)}`,
+)
+/** `console`: on or off, or on and linked to an inspector's page. */
+const consoleMessage = (issue: v.BaseIssue<unknown>) => `option 'console' must be true, false or { inspectorUrl }, got ${shown(issue.input)}`
+const ConsoleSchema = v.union(
+  [
+    v.literal(true, consoleMessage),
+    v.literal(false, consoleMessage),
+    v.strictObject(
+      { inspectorUrl: v.optional(v.pipe(text('console.inspectorUrl'), v.regex(/^https?:\/\//, (issue) => `option 'console.inspectorUrl' must be an http(s) URL, got ${shown(issue.input)}`))) },
+      (issue) => (issue.expected === 'never' ? `unknown option 'console.${String(issue.input)}'` : consoleMessage(issue)),
+    ),
+  ],
+  consoleMessage,
 )
 /** The message of a (strict) object's own issue: an unknown key, a missing one, or not an object at all. */
 const objectMessage = (name: string) => (issue: v.BaseIssue<unknown>) => {
@@ -192,6 +206,7 @@ export const EngineOptionsSchema = v.strictObject(
     ),
     logger: v.optional(LoggerSchema),
     inspect: v.optional(InspectSchema),
+    console: v.optional(ConsoleSchema, true),
   },
   objectMessage(''),
 )

@@ -54,7 +54,7 @@ export const ERROR_CODES = {
   },
   forbidden: {
     where: ['error frame', 'registration result', 'invocation result', 'HTTP answer'],
-    meaning: "The connection's token does not allow it: registering that function or trigger type, binding that trigger type or function, calling that function or `engine::*` (docs/security.md); HTTP 403 for `/metrics`.",
+    meaning: "The connection's token does not allow it: registering that function or trigger type, binding that trigger type or function, calling that function or `engine::*` (docs/security.md); HTTP 403 for `/metrics`; in the operator console, opening it, invoking that function or redriving (docs/console.md).",
   },
   too_many_requests: {
     where: ['error frame', 'registration result', 'invocation result', 'HTTP answer'],
@@ -161,6 +161,14 @@ export const errors = {
   mayNotCallEngine: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not call engine function '${function_id}' (its scope has no 'engine')`),
   mayNotUseQueue: (queue: string, who: string) => errorBody('forbidden', `Token '${who}' may not use queue '${queue}' (its scope's 'queues' patterns do not match)`),
   metricsForbidden: (who: string) => errorBody('forbidden', `Token '${who}' may not read /metrics (its scope has no 'engine')`),
+
+  // The operator console (docs/console.md): `who` is the token's name
+  consoleForbidden: (who: string) => errorBody('forbidden', `Token '${who}' may not open the console (its scope has no 'engine': the console shows the engine's listings)`),
+  consoleMayNotInvoke: (function_id: string, who: string) =>
+    errorBody('forbidden', `Token '${who}' may not invoke '${function_id}' from the console (its scope's 'invoke' patterns do not match it${function_id.startsWith('engine::') ? ", or it has no 'engine'" : ''})`),
+  consoleMayNotRedrive: (who: string) =>
+    errorBody('forbidden', `Token '${who}' may not redrive dead letters (a console redrives with 'engine' and 'invoke' patterns that match 'engine::queue::dlq'; this one is read-only)`),
+  consoleBusy: (max: number) => errorBody('too_many_requests', `This console already waits for ${max} answers; wait for some`),
 
   // Limits (docs/limits.md): `limit` is the option that sets it
   tooMany: (what: string, max: number, limit: string) => errorBody('too_many_requests', `This worker already has ${max} ${what}, the most allowed (option ${limit})`),

@@ -48,6 +48,7 @@ it('defaults: nothing given, every option takes its library default', () => {
     heartbeatMs: lib('heartbeatMs'),
     maxPayload: lib('maxPayload'),
     logLevel: lib('logLevel'),
+    console: lib('console'),
   }
   assert.equal(resolveEngineOptions(), expected)
   assert.equal(resolveEngineOptions({}), expected)
