@@ -171,7 +171,7 @@ it('triggerRows: every registration; active cron triggers with their next runs; 
 it('triggerTypeRows, triggerCounts, queueTotals, overview', () => {
   assert.equal(
     triggerTypeRows(world).map((t) => [t.id, t.worker_id]),
-    [['http', 'engine'], ['cron', 'engine'], ['queue', 'engine'], ['ticker', 'w1']],
+    [...Object.keys(BUILTIN_TRIGGER_TYPES).map((id) => [id, 'engine']), ['ticker', 'w1']],
   )
   assert.equal(triggerCounts(world), { cron: { active: 1, pending: 1 }, http: { active: 1 } })
   const q = (queue_name: string, n: number): QueueRow => ({ queue_name, ready: n, in_flight: 1, delayed: 0, dead_lettered: n, fifo: false, consumers: [] })
