@@ -207,6 +207,7 @@ export async function cutReconnects(client: ClientKind, size: CutSize): Promise<
     await until(() => missing().length === 0, 15_000, `every acknowledged message delivered (missing ${missing().length})`)
     const deliveries = worker.reports.filter((r) => r.kind === 'messages').reduce((n, r) => n + r.data.length, 0)
     assert.ok(engine.alive(), 'the engine is still running')
+    const { peakRss, rss } = engine.memory()
     return {
       title: `Reconnects, ${CLIENT_NAME[client]}`,
       load: `${size.pollers} HTTP pollers on the worker's route, a caller of its function, a sender to its queue, its cron trigger every second`,
@@ -221,6 +222,7 @@ export async function cutReconnects(client: ClientKind, size: CutSize): Promise<
         ['messages acknowledged, all delivered', `${fmt.int(l.acknowledged.size)} (${fmt.int(deliveries - l.acknowledged.size)} redelivered)`],
         ['cron ticks', `${fmt.int(ticks.length)} over ${span} s, none twice, ${gaps.length} missed`],
       ],
+      memory: { peakRss, rssEnd: rss },
       seconds: (Date.now() - started) / 1000,
     }
   } finally {
@@ -280,6 +282,7 @@ export async function rollingDeploy(client: ClientKind, size: DeploySize): Promi
     const missing = () => [...l.acknowledged].filter((id) => !delivered(replicas).has(id))
     await until(() => missing().length === 0, 15_000, `every acknowledged message delivered (missing ${missing().length})`)
     assert.ok(engine.alive(), 'the engine is still running')
+    const { peakRss, rss } = engine.memory()
     return {
       title: `Rolling deploys, ${CLIENT_NAME[client]}`,
       load: `${size.pollers} HTTP pollers on the route, a caller of the function, a sender to the queue, a cron trigger every second`,
@@ -294,6 +297,7 @@ export async function rollingDeploy(client: ClientKind, size: DeploySize): Promi
         ['cron ticks', `${fmt.int(ticks.length)} over ${span} s, none twice, none missed`],
         ['slowest graceful stop', fmt.ms(slowestStop)],
       ],
+      memory: { peakRss, rssEnd: rss },
       seconds: (Date.now() - started) / 1000,
     }
   } finally {
