@@ -15,7 +15,8 @@ import { Cron } from 'croner'
 import type { EventObject } from 'xstate'
 import { CronTable, type Job, type Subscription } from '../core/cron-table.js'
 import type { CronProviderEvent, LogRecord } from '../machines/contracts.js'
-import { actorsOf, tell } from '../machines/system.js'
+import { workerName } from '../core/catalog.js'
+import { actorsOf, catalogOf, tell } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 
 const SKIPPED = 'cron tick skipped: previous run still in flight'
@@ -62,7 +63,9 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
   if (!invocations || scope.handles.get(job.key) !== cron) return
   const scheduled = scheduledTime(cron, Date.now())
   const scheduled_time = new Date(scheduled).toISOString()
-  const { run, skip } = scope.context.tick(job, scheduled)
+  // Workers of the same name are replicas of one another (iii-sdk names each trigger anew).
+  const catalog = catalogOf(scope.system)
+  const { run, skip } = scope.context.tick(job, scheduled, (worker_id) => workerName(catalog, worker_id))
   for (const sub of skip) {
     log(scope, sub, 'info', SKIPPED, { trigger_id: sub.trigger_id, function_id: sub.function_id })
     invocations.send({ type: 'invocation.skipped', source: 'cron', function_id: sub.function_id })

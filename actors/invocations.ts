@@ -36,6 +36,8 @@ interface CallHandle {
   timer: NodeJS.Timeout
   /** Set when engine code waits for the call. */
   reply?: (outcome: Outcome) => void
+  /** The request, to start it again elsewhere if it reached a worker that no longer had its function. */
+  request: CallRequest
 }
 
 /** A call parked until a live worker offers its function. */
@@ -178,6 +180,24 @@ function settleParked(scope: Scope, gone: string): void {
   }
 }
 
+/**
+ * Whether a call's `function_not_found` answer means it crossed its worker's
+ * unregistration on the wire: the worker no longer offers the function (it unregistered
+ * it after the call was sent), so it did not run it. A worker that still offers the
+ * function answered with its own error, which is passed on.
+ */
+function crossedUnregistration(scope: Scope, call: Call<CallHandle>, error: unknown): boolean {
+  if ((error as { code?: unknown } | null)?.code !== 'function_not_found') return false
+  return !(catalogOf(scope.system).functions[call.function_id]?.workers.includes(call.worker_id) ?? false)
+}
+
+/** Starts a call again, on whichever worker offers its function now, with what is left of its timeout. */
+function restart(scope: Scope, call: Call<CallHandle>): void {
+  clearTimeout(call.handle.timer)
+  const left = call.timeout_ms - (performance.now() - call.started)
+  if (left < 1) return finish(scope, call, { error: errors.invocationTimeout(call.function_id, call.timeout_ms) })
+  start(scope, { ...call.handle.request, timeout_ms: Math.round(left) })
+}
 
 function start(scope: Scope, request: CallRequest): void {
   if (request.enqueue !== undefined) return enqueueCall(scope, request, request.enqueue)
@@ -202,7 +222,7 @@ function start(scope: Scope, request: CallRequest): void {
   if (request.baggage !== undefined) message.baggage = request.baggage
   if (!request.void) {
     const timeout_ms = request.timeout_ms ?? scope.input.defaultTimeoutMs
-    const handle: CallHandle = { timer: undefined as unknown as NodeJS.Timeout, reply: 'reply' in request.caller ? request.caller.reply : undefined }
+    const handle: CallHandle = { timer: undefined as unknown as NodeJS.Timeout, reply: 'reply' in request.caller ? request.caller.reply : undefined, request }
     const call = table.open({
       id: '',
       function_id: request.function_id,
@@ -291,6 +311,9 @@ export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, Invocat
           })
           return
         }
+        // The worker had unregistered the function before the call reached it (a replica
+        // stopping gracefully): the call did not run there; it starts again elsewhere.
+        if (crossedUnregistration(scope, answered, event.error)) return restart(scope, answered)
         // `"error": null` is no error (serialisers that write every field send it).
         finish(scope, answered, isError(event.error) ? { error: event.error } : { result: event.result })
         return

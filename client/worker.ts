@@ -125,8 +125,9 @@ export class WorkerClient {
   private serving = 0
   /** Set while `close()` waits for the calls being served. */
   private onIdle: (() => void) | undefined
-  /** `close()` under way: what it resolves with. */
-  private closing: Promise<void> | undefined
+  /** Set while `close()` waits for the `pong` that follows its unregistrations. */
+  private onPong: (() => void) | undefined
+  private closing = false
 
   /**
    * @param name described to the engine through `engine::workers::register`
@@ -170,8 +171,8 @@ export class WorkerClient {
    */
   detach(final = false): void {
     this.link = undefined
-    // Lost while handing calls over: there is nothing left to wait for.
-    this.onIdle?.()
+    // No pong will come over a connection that is gone.
+    this.onPong?.()
     this.greeted = false
     this.provided.clear()
     for (const { timer } of this.retries.values()) clearTimeout(timer)
@@ -297,31 +298,24 @@ export class WorkerClient {
   }
 
   /**
-   * Ends the connection for good: no reconnect. A worker that offers functions hands its
-   * calls over first, as a rolling deploy needs: it unregisters its functions (the engine
-   * sends new calls to other workers that offer them), waits one round trip (calls the
-   * engine sent before it took the functions back arrive meanwhile), then for the calls in
-   * hand to be answered, all within `drainMs` (default 10000; 0 closes at once, and callers
-   * of calls in hand get `worker_disconnected`). Resolves once closed; a second call
-   * resolves with the first. A connection lost during the drain ends it: nothing is replayed.
+   * Ends the connection for good: no reconnect. Calls this worker is serving finish first:
+   * it unregisters its functions (so the engine sends new calls to other workers that offer
+   * them, as in a rolling deploy), waits for the engine to have taken that in (a JSON
+   * `ping` after them: the engine handles one connection's frames in order, so once its
+   * `pong` arrives every call it sent this worker has arrived too), waits for the calls in
+   * hand to be answered, then closes; all within `drainMs` (default 10000; 0 closes at
+   * once). Resolves once closed.
    */
-  close(options: { drainMs?: number } = {}): Promise<void> {
-    if (this.closed) return Promise.resolve()
-    this.closing ??= this.drainThenClose(options.drainMs ?? 10_000)
-    return this.closing
-  }
-
-  private async drainThenClose(drainMs: number): Promise<void> {
-    if (this.link && drainMs > 0 && this.functions.size > 0) {
-      let timer: NodeJS.Timeout | undefined
-      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))
+  async close(options: { drainMs?: number } = {}): Promise<void> {
+    if (this.closed || this.closing) return
+    this.closing = true
+    const drainMs = options.drainMs ?? 10_000
+    if (this.link && this.greeted && drainMs > 0 && this.functions.size > 0) {
+      const deadline = Date.now() + drainMs
       for (const id of this.functions.keys()) this.send({ type: 'unregisterfunction', id })
-      // Every session may describe itself; its answer comes after every call sent before it.
-      const roundTrip = this.invoke('engine::workers::register', this.description(), { timeout_ms: drainMs }).catch(() => undefined)
-      const idle = roundTrip.then(() => (this.serving === 0 || !this.link ? undefined : new Promise<void>((resolve) => (this.onIdle = resolve))))
-      await Promise.race([idle, deadline])
-      clearTimeout(timer)
-      this.onIdle = undefined
+      this.send({ type: 'ping' })
+      await this.waitFor((done) => (this.onPong = done), () => (this.onPong = undefined), deadline)
+      if (this.serving > 0 && this.link) await this.waitFor((done) => (this.onIdle = done), () => (this.onIdle = undefined), deadline)
     }
     this.closeNow()
   }
@@ -329,6 +323,19 @@ export class WorkerClient {
   /** What `engine::workers::register` says of this worker. */
   private description() {
     return { name: this.name, runtime: 'node', version: process.version, pid: process.pid }
+  }
+
+  /** Waits until the callback `arm` is given is called, or until `deadline`; then `disarm`. */
+  private waitFor(arm: (done: () => void) => void, disarm: () => void, deadline: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), Math.max(0, deadline - Date.now()))
+      const done = () => {
+        clearTimeout(timer)
+        disarm()
+        resolve()
+      }
+      arm(done)
+    })
   }
 
   private closeNow(): void {
@@ -342,7 +349,7 @@ export class WorkerClient {
 
   /** Closed, or closing: a lost connection is not reconnected. */
   get isClosed(): boolean {
-    return this.closed || this.closing !== undefined
+    return this.closed || this.closing
   }
 
   /** Called by the transport with each message from the engine. */
@@ -377,6 +384,8 @@ export class WorkerClient {
       }
       case 'ping':
         return void this.send({ type: 'pong' })
+      case 'pong':
+        return void this.onPong?.()
       case 'error': {
         const ref = message.ref as { type?: string; id?: string } | undefined
         if (ref?.type === 'registertrigger' && ref.id !== undefined) {

@@ -18,16 +18,16 @@
  * calls and leaves the catalog; the engine then stops it, which stops its children, and
  * that releases everything they held (routes, schedules, consumers, forwarded triggers).
  */
-import { and, assertEvent, emit, enqueueActions, not, raise, sendParent, setup } from 'xstate'
+import { and, assign, assertEvent, emit, enqueueActions, not, raise, sendParent, setup } from 'xstate'
 import type { ErrorBody, Outbound, RegistrationResult } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, isEngineFunction } from '../protocol/engine-functions.js'
-import { describeWorker, ENGINE_PROVIDER, forwardedOrigin, isBuiltin, isKnown, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
+import { describeWorker, ENGINE_PROVIDER, forwardedOrigin, isBuiltin, isKnown, providerOf, replacedBy, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
 import { allows, mayCall, type Scope } from '../core/auth.js'
 import { queuesNamed } from '../core/queue-config.js'
 import { hashToken, sameHash } from '../core/reattach-token.js'
 import { closest } from '../core/closest.js'
-import type { SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
+import type { SessionContext, SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
 import { actorIds, actorsOf, catalogOf, tell } from './system.js'
 import { slot } from './slot.js'
 
@@ -45,8 +45,8 @@ const refusal = (message: { id: string; trigger_type: string; function_id: strin
 type Ev<T extends SessionEvent['type']> = Extract<SessionEvent, { type: T }>
 
 /** An action that writes one frame to the worker, made from the event (of type `type`) it handles. */
-const write = <T extends SessionEvent['type']>(type: T | T[], frame: (event: Ev<T>, context: SessionInput) => Outbound) =>
-  emit<SessionInput, SessionEvent, undefined, SessionEvent, SessionEmitted>(({ event, context }) => ({ type: 'outbound', message: frame(narrow(event, type), context) }))
+const write = <T extends SessionEvent['type']>(type: T | T[], frame: (event: Ev<T>, context: SessionContext) => Outbound) =>
+  emit<SessionContext, SessionEvent, undefined, SessionEvent, SessionEmitted>(({ event, context }) => ({ type: 'outbound', message: frame(narrow(event, type), context) }))
 
 /** `event` as an event of type `type`; throws (XState's `assertEvent`) if it is not one. */
 function narrow<T extends SessionEvent['type']>(event: SessionEvent, type: T | T[]): Ev<T> {
@@ -60,11 +60,13 @@ const errorFrame = (error: ErrorBody, ref?: Ref): Outbound => (ref ? { type: 'er
 const refOf = (message: { type: string; id: string }): Ref => ({ type: message.type, id: message.id })
 
 /** Why a session closed, for its log and its transport. */
-const closeReason = (event: SessionEvent, context: SessionInput): string =>
+const closeReason = (event: SessionEvent, context: SessionContext): string =>
   event.type === 'session.close'
     ? (event.reason ?? 'closed')
     : event.type === 'session.retire'
       ? `replaced by ${event.by} (reattach)`
+      : event.type === 'replacement.checked'
+        ? `replaced by ${context.successor} (reattach)`
       : (event.type as string).startsWith('xstate.after')
         ? `held ${context.reconnectGraceMs} ms after its connection was lost; no reattach`
         : 'closed'
@@ -73,7 +75,7 @@ const closeReason = (event: SessionEvent, context: SessionInput): string =>
 const sizesOf = (catalog: CatalogState, worker_id: string) => catalog.workers[worker_id]?.sizes ?? { functions: 0, trigger_types: 0, triggers: 0 }
 
 /** The token's name, for refusals. */
-const who = (context: SessionInput) => context.identity?.name ?? ''
+const who = (context: SessionContext) => context.identity?.name ?? ''
 
 /** The first queue a trigger names that `scope` does not allow, if any. */
 const queueOutOfScope = (scope: Scope, message: { trigger_type: string; config?: unknown }) => queuesNamed(message.trigger_type, message.config).find((q) => !allows(scope.queues, q))
@@ -81,7 +83,7 @@ const queueOutOfScope = (scope: Scope, message: { trigger_type: string; config?:
 export const sessionMachine = setup({
   types: {
     input: {} as SessionInput,
-    context: {} as SessionInput,
+    context: {} as SessionContext,
     events: {} as SessionEvent,
     emitted: {} as SessionEmitted,
   },
@@ -193,6 +195,10 @@ export const sessionMachine = setup({
     reattachTokenMatches: ({ context, event }) => {
       assertEvent(event, 'session.retire')
       return sameHash(context.reattach_hash, hashToken(event.reattach_token))
+    },
+    replaced: ({ event }) => {
+      assertEvent(event, 'replacement.checked')
+      return event.replaced
     },
     // closing
     connectionLostAndHeld: ({ context, event }) => {
@@ -395,6 +401,27 @@ export const sessionMachine = setup({
       assertEvent(event, 'session.reattach')
       tell(actorsOf(system).session(event.message.previous_worker_id!), { type: 'session.retire', by: context.worker_id, reattach_token: event.message.reattach_token ?? '' })
     },
+    rememberPredecessor: assign({
+      predecessor: ({ event }) => {
+        assertEvent(event, 'session.reattach')
+        return event.message.previous_worker_id
+      },
+    }),
+    /** Tells the held session this one reattached in place of that it registered something (nothing when there is none). */
+    tellPredecessor: ({ context, system }) => {
+      if (context.predecessor !== undefined) tell(actorsOf(system).session(context.predecessor), { type: 'successor.progress' })
+    },
+    /** Whether the session that reattached in place of this held one holds all this one held (core/catalog.ts `replacedBy`). */
+    lookUpReplacement: raise(({ context, system }) => ({
+      type: 'replacement.checked' as const,
+      replaced: context.successor !== undefined && replacedBy(catalogOf(system), context.worker_id, context.successor),
+    })),
+    rememberSuccessor: assign({
+      successor: ({ event }) => {
+        assertEvent(event, 'session.retire')
+        return event.by
+      },
+    }),
     refuseRetirement: ({ context, event, system }) => {
       assertEvent(event, 'session.retire')
       tell(actorsOf(system).session(event.by), {
@@ -469,7 +496,7 @@ export const sessionMachine = setup({
               { guard: 'mayNotRegisterFunction', actions: 'refuseFunctionOutOfScope' },
               { guard: 'functionIsMine', actions: 'refuseDuplicateFunction' },
               { guard: 'functionLimitReached', actions: 'refuseFunctionOverLimit' },
-              { actions: ['addFunction', 'announceFunction'] },
+              { actions: ['addFunction', 'announceFunction', 'tellPredecessor'] },
             ],
             'function.unregister': { actions: 'lookUpFunctionRemoval' },
             'functionRemoval.checked': [{ guard: not('functionIsMine'), actions: 'refuseFunctionNotMine' }, { actions: 'removeFunction' }],
@@ -510,7 +537,7 @@ export const sessionMachine = setup({
               { guard: 'typeChildMissing', actions: ['spawnRemoteTypeChild', 'registerWithTypeChild'] },
               { actions: 'registerWithTypeChild' },
             ],
-            'trigger.settled': { actions: 'answerRegistration' },
+            'trigger.settled': { actions: ['answerRegistration', 'tellPredecessor'] },
             'trigger.unregister': { actions: 'lookUpTriggerRemoval' },
             'triggerRemoval.checked': [{ guard: 'triggerNotRegistered', actions: 'refuseUnknownTrigger' }, { actions: 'unregisterWithTypeChild' }],
           },
@@ -529,19 +556,24 @@ export const sessionMachine = setup({
             'session.log': { actions: 'log' },
             'session.ping': { actions: 'pong' },
             'session.pong': {},
-            'session.reattach': [{ guard: 'reattachesNothing' }, { actions: 'askPreviousToRetire' }],
+            'session.reattach': [{ guard: 'reattachesNothing' }, { actions: ['rememberPredecessor', 'askPreviousToRetire'] }],
             'session.retire': [{ guard: 'reattachTokenMatches', target: '#session.closed' }, { actions: 'refuseRetirement' }],
           },
         },
       },
     },
     // The connection was lost: routes, schedules and consumers stay, calls for its functions
-    // wait for a live worker, until a reattach retires it or the grace period ends.
+    // wait for a live worker, until the grace period ends, or a reattach names it and the
+    // session that sent it holds all this one held (at once when it registered everything
+    // before its reattach, as the bundled client does; as soon as it has, when it sent the
+    // reattach first, as iii-sdk does).
     held: {
       entry: ['reportHeld', 'holdInCatalog', 'endCalls', 'logHeld'],
       after: { reconnectGrace: 'closed' },
       on: {
-        'session.retire': [{ guard: 'reattachTokenMatches', target: 'closed' }, { actions: 'refuseRetirement' }],
+        'session.retire': [{ guard: not('reattachTokenMatches'), actions: 'refuseRetirement' }, { actions: ['rememberSuccessor', 'lookUpReplacement'] }],
+        'successor.progress': { actions: 'lookUpReplacement' },
+        'replacement.checked': { guard: 'replaced', target: 'closed' },
         'session.log': { actions: 'log' },
       },
     },

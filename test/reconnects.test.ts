@@ -116,6 +116,33 @@ it('a held queue trigger leases nothing; the worker that comes back gets the mes
   b.send({ type: 'invocationresult', invocation_id: call.invocation_id, function_id: 'job', result: null })
 }))
 
+it('a reattach sent before the registrations (as iii-sdk sends it): the held session stays until the new one holds it all; no 404 in between', limit(async (ctx) => {
+  const a = await routeWorker(ctx.engine, 'a')
+  const token = a.received.find((m) => m.type === 'workerregistered')!.reattach_token as string
+  a.socket.terminate()
+  await until(() => heldCount(ctx.engine) === 1, 3000, 'the hold')
+  const b = await rawSocket(ctx.engine.url!)
+  ctx.closers.push(() => b.close())
+  b.send({ type: 'reattach', previous_worker_id: a.worker_id, reattach_token: token })
+  b.send({ type: 'ping' })
+  await b.next((m) => m.type === 'pong')
+  assert.is(heldCount(ctx.engine), 1, 'still held: the new session holds nothing yet')
+  // A request now waits for a worker offering the function (the route is held, never 404).
+  const waiting = fetch(`${ctx.engine.httpUrl}/r`)
+  b.send({ type: 'registerfunction', id: 'f' })
+  const call = await b.next((m) => m.type === 'invokefunction')
+  b.send({ type: 'invocationresult', invocation_id: call.invocation_id, function_id: 'f', result: { body: 'b' } })
+  assert.equal([(await waiting).status, await (await waiting).text()], [200, 'b'])
+  assert.is(heldCount(ctx.engine), 1, 'still held: the route is not the new session\'s yet')
+  b.send({ type: 'registertrigger', id: 'r', trigger_type: 'http', function_id: 'f', config: { path: '/r' } })
+  assert.not.ok((await b.next((m) => m.type === 'triggerregistrationresult')).error)
+  await until(() => heldCount(ctx.engine) === 0, 1000, 'the held session to be retired once replaced')
+  const again = fetch(`${ctx.engine.httpUrl}/r`)
+  const second = await b.next((m) => m.type === 'invokefunction')
+  b.send({ type: 'invocationresult', invocation_id: second.invocation_id, function_id: 'f', result: { body: 'b' } })
+  assert.is((await again).status, 200)
+}))
+
 const cuts = suite<EngineCtx>('reconnects: the bundled client, cut again and again')
 eachWithEngine(cuts, () => ({ reconnectGraceMs: 5000 }))
 

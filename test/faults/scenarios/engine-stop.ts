@@ -97,7 +97,7 @@ async function sigtermRound(size: StopSize): Promise<{ inFlightAtSignal: number;
 }
 
 /** One SIGKILL round on a data folder: returns how many sends were acknowledged and found again. */
-async function sigkillRound(size: StopSize, dataDir: string, round: number): Promise<{ acknowledged: number; redelivered: number; inFlightAtKill: number; backlogAtKill: number }> {
+async function sigkillRound(size: StopSize, dataDir: string, round: number): Promise<{ acknowledged: number; redelivered: number; inFlightAtKill: number; backlogAtKill: number; peakRss: number }> {
   const first = await startServe({ dataDir })
   const acknowledged = new Set<string>()
   const delivered = new Set<string>()
@@ -136,6 +136,7 @@ async function sigkillRound(size: StopSize, dataDir: string, round: number): Pro
   await until(() => acknowledged.size >= 300 && delivered.size >= 50 && backlog() >= 100, 20_000, 'sends and deliveries under way, with a backlog')
   const inFlightAtKill = sendsInFlight
   const backlogAtKill = backlog()
+  const { peakRss } = first.memory()
   await first.kill('SIGKILL')
   killed = true
   await Promise.all(loops)
@@ -159,7 +160,7 @@ async function sigkillRound(size: StopSize, dataDir: string, round: number): Pro
   assert.is(exit.code, 0)
   const afterRestart = [...delivered].filter((id) => !deliveredBefore.has(id)).length
   assert.ok(afterRestart >= backlogAtKill, `the backlog at the kill (${backlogAtKill} acknowledged, not yet delivered) was delivered after the restart (${afterRestart})`)
-  return { acknowledged: acknowledged.size, redelivered: afterRestart, inFlightAtKill, backlogAtKill }
+  return { acknowledged: acknowledged.size, redelivered: afterRestart, inFlightAtKill, backlogAtKill, peakRss }
 }
 
 export async function engineStop(size: StopSize): Promise<Outcome> {
@@ -179,12 +180,14 @@ export async function engineStop(size: StopSize): Promise<Outcome> {
     let redelivered = 0
     let sendsCut = 0
     let backlog = 0
+    let peakRss = 0
     for (let r = 0; r < size.rounds; r++) {
       const round = await sigkillRound(size, dataDir, r)
       acknowledged += round.acknowledged
       redelivered += round.redelivered
       sendsCut += round.inFlightAtKill
       backlog += round.backlogAtKill
+      peakRss = Math.max(peakRss, round.peakRss)
     }
     return {
       title: 'Engine stopped under load',
@@ -201,6 +204,7 @@ export async function engineStop(size: StopSize): Promise<Outcome> {
         ['delivered after a restart', fmt.int(redelivered)],
         ['sends cut by SIGKILL (never answered)', fmt.int(sendsCut)],
       ],
+      memory: { peakRss },
       seconds: (Date.now() - started) / 1000,
     }
   } finally {

@@ -182,6 +182,7 @@ export async function workerKill(size: KillSize): Promise<Outcome> {
       waited = Math.max(waited, f.waitedMs)
     }
     assert.ok(engine.alive(), 'the engine is still running')
+    const { peakRss, rss } = engine.memory()
     return {
       title: 'Worker killed mid-call',
       load: `${size.calls} calls, ${size.requests} http requests and a batch of ${size.messages} queue messages in the worker's hands; a trigger bound to its trigger type`,
@@ -195,6 +196,7 @@ export async function workerKill(size: KillSize): Promise<Outcome> {
         ['messages redelivered after the visibility timeout', fmt.int(redelivered)],
         ['bound triggers parked and re-sent', fmt.int(size.rounds)],
       ],
+      memory: { peakRss, rssEnd: rss },
       seconds: (Date.now() - started) / 1000,
     }
   } finally {
