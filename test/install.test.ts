@@ -67,7 +67,7 @@ it('npm pack, npm install <tarball>, then the bin, serve, ls, the examples and t
     const [, url, httpUrl] = /^signalbox ready (\S+) (\S+)$/.exec(ready)!
     assert.ok(existsSync(join(app, '.signalbox', 'queues.sqlite')), 'the SQLite store is in ./.signalbox')
     const ls = await run(npx, ['signalbox', 'ls', 'types', '--url', url], { cwd: app, env })
-    assert.match(ls.stdout, /^ID\s+PROVIDER\s+DESCRIPTION\nhttp\s+engine/)
+    assert.match(ls.stdout, /^ID\s+PROVIDER\s+DESCRIPTION\ncron\s+engine/, "trigger types sorted by id (engine::triggers::list)")
     await checkExamples(join(app, 'node_modules', 'signalbox', 'examples'), app, { url, httpUrl })
   } finally {
     assert.is(await engine.stop('SIGTERM'), 0, engine.err.join('\n'))
