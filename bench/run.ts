@@ -5,7 +5,9 @@
  * writes BENCHMARKS.md (only when every scenario ran, unless --write). Each scenario can run
  * alone: `node dist/bench/run.js roundtrip`. --profile profiles the engine and the relays of
  * the two round-trip scenarios (roundtrip, http), each measurement's window into its own
- * file in bench/profiles/ (the figures of a profiled run are slower). Every process it
+ * file in bench/profiles/ (the figures of a profiled run are slower). With
+ * SIGNALBOX_BENCH_ENGINES=name=/path/to/checkout (built), those two scenarios also measure
+ * that build of the engine in the same rounds, for a before/after. Every process it
  * starts is its child and ends with it; every loop is bounded in count and time.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'

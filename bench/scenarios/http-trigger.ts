@@ -9,7 +9,7 @@
 import { join } from 'node:path'
 import { CORK_MODES } from '../../adapters/corked-send.js'
 import { Child } from '../lib/rpc.js'
-import { fmt, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
+import { fmt, otherEngines, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
 import { compare, ratioText } from '../lib/compare.js'
 import { procCpu } from '../lib/procmem.js'
 
@@ -31,13 +31,21 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
   const connections = options.connections ?? [1, 100]
   const runs = options.runs ?? ctx.runs
   const durationS = options.durationS ?? 2
-  const names = options.targets ?? ['ceiling', ...RELAYS, 'signalbox']
+  const others = options.targets ? [] : otherEngines()
+  const names = options.targets ?? ['ceiling', ...RELAYS, 'signalbox', ...others.map((o) => o.name)]
   const profileStamp = options.profileStamp ?? (ctx.profile ? timestamp() : undefined)
   const engine = await startEngine('engine')
   const relays = new Map(names.filter((n) => n.startsWith('relay:')).map((n) => [n, new Child(`http-${n}`, 'http-relay', [n.slice('relay:'.length)])]))
   const hello = new Child('http-hello', 'http-hello')
   const urls: Record<string, string> = { signalbox: `${engine.httpUrl}/hello` }
   const procs: Record<string, Child> = { signalbox: engine.child, ceiling: hello }
+  const engines = [{ name: 'signalbox', engine }]
+  for (const o of others) {
+    const e = await startEngine(o.name, { root: o.root })
+    engines.push({ name: o.name, engine: e })
+    urls[o.name] = `${e.httpUrl}/hello`
+    procs[o.name] = e.child
+  }
   const worker = await startAgent('http-worker')
   const loader = await startAgent('autocannon')
   const route = { id: 'hello', function_id: 'bench::http', path: '/hello', method: 'GET' }
@@ -49,7 +57,7 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
       procs[name] = relay
       await worker.call('serve', { url: info.url, functions: ['bench::http'], reply: 'http', routes: [route] })
     }
-    await worker.call('serve', { url: engine.url, functions: ['bench::http'], reply: 'http', routes: [route] })
+    for (const e of engines) await worker.call('serve', { url: e.engine.url, functions: ['bench::http'], reply: 'http', routes: [route] })
     const results: Record<string, Load[]> = {}
     const profiles: string[] = []
     for (let r = 0; r < runs; r++) {
@@ -78,6 +86,7 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
     const rows: Row[] = []
     const detailRows: string[][] = []
     const modeRows: string[][] = []
+    const otherLines: string[] = []
     const relayNames = names.filter((n) => n.startsWith('relay:'))
     for (const conns of connections) {
       const at = Object.fromEntries(names.map((n) => [n, results[`${n}:${conns}`] ?? []]))
@@ -91,6 +100,12 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
         rows.push({ scenario, figure: 'p99 latency', value: fmt.ms(p99.engine), baseline: fmt.ms(p99.baseline) + vs(p99), ratio: ratioText(p99), target: '≤ 1.2× baseline', pass: p99.ratio <= 1.2 })
         rows.push({ scenario, figure: 'CPU per request (engine or relay process)', value: `${cpu.engine.toFixed(1)} µs`, baseline: `${cpu.baseline.toFixed(1)} µs` + vs(cpu), ratio: ratioText(cpu), target: '≤ 1.15× baseline', pass: cpu.ratio <= 1.15 })
         for (const mode of relayNames) modeRows.push([String(conns), mode, fmt.int(tput.modes[mode]), fmt.ms(p99.modes[mode]), `${cpu.modes[mode].toFixed(1)} µs`])
+        for (const o of others) {
+          const c = (key: 'reqPerSec' | 'p99' | 'cpuUs', better: 'higher' | 'lower') => compare(at, o.name, relayNames, key, better)
+          const line = `${scenario}, ${o.name}: req/s ${ratioText(c('reqPerSec', 'higher'))}, p99 ${ratioText(c('p99', 'lower'))}, CPU ${ratioText(c('cpuUs', 'lower'))}`
+          otherLines.push(line)
+          ctx.log(`     ${line}`)
+        }
       }
       if (at.ceiling?.length && at.signalbox?.length) {
         const ceiling = compare(at, 'signalbox', ['ceiling'], 'reqPerSec', 'higher')
@@ -109,10 +124,11 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
       '',
       table(['connections', 'mode', 'req/s', 'p99', 'CPU per request'], modeRows),
       '',
+      ...(otherLines.length ? ['Other builds of the engine measured in the same rounds (`SIGNALBOX_BENCH_ENGINES`), against the same baselines:', '', ...otherLines.map((l) => `- ${l}`), ''] : []),
       table(['connections', 'target', 'round', 'req/s', 'p50', 'p99', 'responses', 'errors/timeouts/non-2xx', 'server CPU per request'], detailRows),
     ].join('\n')
     return { id: 'http', title: 'HTTP trigger to a WebSocket worker', rows, details, raw: { results, profiles } }
   } finally {
-    await Promise.all([loader.stop(), worker.stop(), ...[...relays.values()].map((r) => r.stop()), hello.stop(), engine.child.stop()])
+    await Promise.all([loader.stop(), worker.stop(), ...[...relays.values()].map((r) => r.stop()), hello.stop(), ...engines.map((e) => e.engine.child.stop())])
   }
 }

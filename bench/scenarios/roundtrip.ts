@@ -8,7 +8,7 @@
 import { join } from 'node:path'
 import { CORK_MODES } from '../../adapters/corked-send.js'
 import { Child } from '../lib/rpc.js'
-import { fmt, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
+import { fmt, otherEngines, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
 import { compare, ratioText } from '../lib/compare.js'
 import { procCpu } from '../lib/procmem.js'
 
@@ -30,12 +30,20 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
   const inflights = options.inflights ?? [1, 64]
   const runs = options.runs ?? ctx.runs
   const durationMs = options.durationMs ?? 2000
-  const names = options.targets ?? [...WS_RELAYS, 'signalbox']
+  const others = options.targets ? [] : otherEngines()
+  const names = options.targets ?? [...WS_RELAYS, 'signalbox', ...others.map((o) => o.name)]
   const profileStamp = options.profileStamp ?? (ctx.profile ? timestamp() : undefined)
   const engine = await startEngine('engine')
   const relays = new Map(names.filter((n) => n.startsWith('relay:')).map((n) => [n, new Child(`ws-${n}`, 'ws-relay', [n.slice('relay:'.length)])]))
   const urls: Record<string, string> = { signalbox: engine.url }
   const procs: Record<string, Child> = { signalbox: engine.child }
+  const engines = [engine]
+  for (const o of others) {
+    const e = await startEngine(o.name, { root: o.root })
+    engines.push(e)
+    urls[o.name] = e.url
+    procs[o.name] = e.child
+  }
   const workerB = await startAgent('worker-B')
   const workerA = await startAgent('worker-A')
   try {
@@ -71,6 +79,7 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
     const rows: Row[] = []
     const detailRows: string[][] = []
     const modeRows: string[][] = []
+    const otherLines: string[] = []
     const relayNames = names.filter((n) => n.startsWith('relay:'))
     for (const inflight of inflights) {
       const at = Object.fromEntries(names.map((n) => [n, results[`${n}:${inflight}`] ?? []]))
@@ -87,6 +96,12 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
         rows.push({ scenario, figure: 'CPU per call (engine or relay process)', value: `${cpu.engine.toFixed(1)} µs`, baseline: `${cpu.baseline.toFixed(1)} µs` + vs(cpu), ratio: ratioText(cpu), target: '—', pass: null })
         rows.push({ scenario, figure: 'p99 latency', value: fmt.ms(p99.engine), baseline: fmt.ms(p99.baseline) + vs(p99), ratio: ratioText(p99), target: '≤ 1.5× baseline', pass: p99.ratio <= 1.5 })
         for (const mode of relayNames) modeRows.push([String(inflight), mode, fmt.int(tput.modes[mode]), fmt.ms(p99.modes[mode]), `${cpu.modes[mode].toFixed(1)} µs`])
+        for (const o of others) {
+          const c = (key: 'callsPerSec' | 'p99' | 'cpuUs', better: 'higher' | 'lower') => compare(at, o.name, relayNames, key, better)
+          const line = `${scenario}, ${o.name}: calls/s ${ratioText(c('callsPerSec', 'higher'))}, p99 ${ratioText(c('p99', 'lower'))}, CPU ${ratioText(c('cpuUs', 'lower'))}`
+          otherLines.push(line)
+          ctx.log(`     ${line}`)
+        }
       }
       for (const target of names) {
         for (const [i, l] of (at[target] ?? []).entries()) {
@@ -101,10 +116,11 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
       '',
       table(['in flight', 'mode', 'calls/s', 'p99', 'CPU per call'], modeRows),
       '',
+      ...(otherLines.length ? ['Other builds of the engine measured in the same rounds (`SIGNALBOX_BENCH_ENGINES`), against the same baselines:', '', ...otherLines.map((l) => `- ${l}`), ''] : []),
       table(['in flight', 'target', 'round', 'calls/s', 'p50', 'p99', 'calls', 'errors', 'CPU per call'], detailRows),
     ].join('\n')
     return { id: 'roundtrip', title: 'Invocation round trip', rows, details, raw: { results, profiles } }
   } finally {
-    await Promise.all([workerA.stop(), workerB.stop(), ...[...relays.values()].map((r) => r.stop()), engine.child.stop()])
+    await Promise.all([workerA.stop(), workerB.stop(), ...[...relays.values()].map((r) => r.stop()), ...engines.map((e) => e.child.stop())])
   }
 }
