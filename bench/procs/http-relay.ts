@@ -61,12 +61,9 @@ const http = createServer((req, res) => {
     res.writeHead(404).end()
     return
   }
-  const chunks: Buffer[] = []
-  req.on('data', (c: Buffer) => chunks.push(c))
-  req.on('end', () => {
+  const dispatch = (body: string | null) => {
     const invocation_id = `h${++seq}`
     const query_params = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)))
-    const body = chunks.length ? Buffer.concat(chunks).toString() : null
     pending.set(invocation_id, (m) => {
       const r = m.result ?? {}
       const payload = typeof r.body === 'string' ? r.body : r.body === undefined || r.body === null ? '' : JSON.stringify(r.body)
@@ -74,7 +71,13 @@ const http = createServer((req, res) => {
       res.end(payload)
     })
     sends.get(worker)!(JSON.stringify({ type: 'invokefunction', invocation_id, function_id, data: { method: req.method, path, path_params: {}, query_params, headers: req.headers, body } }))
-  })
+  }
+  // A request without Content-Length or Transfer-Encoding has no body (as the engine, it does not wait for its end).
+  const length = req.headers['content-length']
+  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return dispatch(null)
+  const chunks: Buffer[] = []
+  req.on('data', (c: Buffer) => chunks.push(c))
+  req.on('end', () => dispatch(chunks.length ? Buffer.concat(chunks).toString() : null))
 })
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()))
 const wsPort = (wss.address() as { port: number }).port
