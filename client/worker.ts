@@ -125,6 +125,10 @@ export class WorkerClient {
   private serving = 0
   /** Set while `close()` waits for the calls being served. */
   private onIdle: (() => void) | undefined
+  /** Set while `close()` drains. */
+  private closing = false
+  /** Who waits for the engine's next `pong` (or for the connection to end). */
+  private pongWaiters: Array<() => void> = []
 
   /**
    * @param name described to the engine through `engine::workers::register`
@@ -169,6 +173,9 @@ export class WorkerClient {
   detach(final = false): void {
     this.link = undefined
     this.greeted = false
+    // Nothing more arrives on this connection: whoever waits for a pong or for the calls in hand stops waiting.
+    for (const resolve of this.pongWaiters.splice(0)) resolve()
+    this.onIdle?.()
     this.provided.clear()
     for (const { timer } of this.retries.values()) clearTimeout(timer)
     this.retries.clear()
@@ -295,22 +302,25 @@ export class WorkerClient {
   /**
    * Ends the connection for good: no reconnect. Calls this worker is serving finish first:
    * it unregisters its functions (so the engine sends new calls to other workers that offer
-   * them, as in a rolling deploy), waits up to `drainMs` (default 10000) for the calls in
-   * hand to be answered, then closes. Resolves once closed.
+   * them, as in a rolling deploy), waits for the engine's answer to a `ping` sent after
+   * them (calls the engine sent before it took the unregistrations arrive before that
+   * answer, and are served too), waits for the calls in hand to be answered, all within
+   * `drainMs` (default 10000), then closes. Resolves once closed.
    */
   async close(options: { drainMs?: number } = {}): Promise<void> {
-    if (this.closed || this.onIdle) return
+    if (this.closed || this.closing) return
     const drainMs = options.drainMs ?? 10_000
-    if (this.serving > 0 && this.link && drainMs > 0) {
+    if (this.link && drainMs > 0 && this.functions.size > 0) {
+      this.closing = true
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))
       for (const id of this.functions.keys()) this.send({ type: 'unregisterfunction', id })
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => this.onIdle?.(), drainMs)
-        this.onIdle = () => {
-          clearTimeout(timer)
-          this.onIdle = undefined
-          resolve()
-        }
-      })
+      const ponged = new Promise<void>((resolve) => this.pongWaiters.push(resolve))
+      this.send({ type: 'ping' })
+      await Promise.race([ponged, deadline])
+      if (this.serving > 0 && this.link) await Promise.race([new Promise<void>((resolve) => (this.onIdle = resolve)), deadline])
+      this.onIdle = undefined
+      clearTimeout(timer)
     }
     this.closeNow()
   }
@@ -360,6 +370,9 @@ export class WorkerClient {
       }
       case 'ping':
         return void this.send({ type: 'pong' })
+      case 'pong':
+        for (const resolve of this.pongWaiters.splice(0)) resolve()
+        return
       case 'error': {
         const ref = message.ref as { type?: string; id?: string } | undefined
         if (ref?.type === 'registertrigger' && ref.id !== undefined) {
