@@ -30,43 +30,55 @@ export class BodyError extends Error {
  * property (`__proto__` included).
  */
 export function parseQuery(search: string): Record<string, string | string[]> {
+  if (search.length === 0) return {}
   const out = new Map<string, string | string[]>()
-  if (search.length > 0) {
-    for (const [key, value] of new URLSearchParams(search)) {
-      const prev = out.get(key)
-      out.set(key, prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value])
-    }
+  for (const [key, value] of new URLSearchParams(search)) {
+    const prev = out.get(key)
+    out.set(key, prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value])
   }
   return Object.fromEntries(out)
 }
 
-/** Reads the whole body, refusing more than `limit` bytes. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new BodyError(413, errors.bodyTooLarge(limit, declared)))
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > limit) {
-        req.removeAllListeners('data')
-        req.resume()
-        reject(new BodyError(413, errors.bodyTooLarge(limit)))
-        return
-      }
-      chunks.push(chunk)
-    })
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
-    req.on('error', reject)
+/**
+ * Reads the whole body, refusing more than `limit` bytes, and hands it to `done` (or the
+ * refusal to `failed`). A request that declares no body (neither `Content-Length` nor
+ * `Transfer-Encoding`, or a length of 0: RFC 9112, 6.3) has none, and is handed on at once,
+ * in the same callback, without waiting for the end of its stream (Node discards what is
+ * left of a request once its response has ended).
+ */
+export function readBody(req: IncomingMessage, limit: number, done: (raw: Buffer | undefined) => void, failed: (err: Error) => void): void {
+  const length = req.headers['content-length']
+  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return done(undefined)
+  const declared = Number(length)
+  if (Number.isFinite(declared) && declared > limit) return failed(new BodyError(413, errors.bodyTooLarge(limit, declared)))
+  const chunks: Buffer[] = []
+  let size = 0
+  let refused = false
+  req.on('data', (chunk: Buffer) => {
+    if (refused) return
+    size += chunk.length
+    if (size > limit) {
+      refused = true
+      req.removeAllListeners('data')
+      req.resume()
+      failed(new BodyError(413, errors.bodyTooLarge(limit)))
+      return
+    }
+    chunks.push(chunk)
+  })
+  req.on('end', () => {
+    if (!refused) done(chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+  })
+  req.on('error', (err) => {
+    if (refused) return
+    refused = true
+    failed(err)
   })
 }
 
 /** Turns a body into what the function receives: JSON parsed, forms as objects, text as strings, the rest as base64. */
-export function decodeBody(raw: Buffer, contentType: string | undefined): unknown {
-  if (raw.length === 0) return null
+export function decodeBody(raw: Buffer | undefined, contentType: string | undefined): unknown {
+  if (raw === undefined || raw.length === 0) return null
   const type = (contentType ?? '').split(';')[0].trim().toLowerCase()
   if (type === 'application/json' || type.endsWith('+json')) {
     try {

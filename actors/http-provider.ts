@@ -80,41 +80,45 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
         return writeError(res, 405, errors.methodNotAllowed(method, at.path, match.allow), { allow: match.allow })
       }
       const { binding, path_params } = match
-      readBody(req, input.maxBodyBytes)
-        .then((raw) => {
-          const data: HttpRequestInput = {
-            method,
-            path: at.path,
-            path_params,
-            query_params: parseQuery(at.search),
-            headers: { ...req.headers },
-            body: decodeBody(raw, req.headers['content-type']),
-          }
-          const calls = actorsOf(system).invocations()
-          if (!calls) return writeError(res, 503, errors.engineStopping(), RETRY_LATER[503])
-          calls.send({
-            type: 'invocation.start',
-            source: 'http',
-            caller: {
-              reply: (outcome) => {
-                if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
-                const { status, error } = failure(outcome, binding.function_id)
-                writeError(res, status, error, RETRY_LATER[status])
-              },
+      const failed = (err: unknown) => {
+        if (err instanceof BodyError) writeError(res, err.status, err.body, err.status === 413 ? { connection: 'close' } : {})
+        else writeError(res, 400, errors.badRequest((err as Error).message))
+      }
+      const dispatch = (raw: Buffer | undefined) => {
+        const body = decodeBody(raw, req.headers['content-type'])
+        const calls = actorsOf(system).invocations()
+        if (!calls) return writeError(res, 503, errors.engineStopping(), RETRY_LATER[503])
+        // The headers object is the request's own (Node builds it once, on first read): the
+        // call carries it as it is, with nothing copied. Query and body are parsed here,
+        // whether or not the function reads them: a worker gets the input as one JSON value.
+        const data: HttpRequestInput = { method, path: at.path, path_params, query_params: parseQuery(at.search), headers: req.headers as HttpRequestInput['headers'], body }
+        calls.send({
+          type: 'invocation.start',
+          source: 'http',
+          caller: {
+            reply: (outcome) => {
+              if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
+              const { status, error } = failure(outcome, binding.function_id)
+              writeError(res, status, error, RETRY_LATER[status])
             },
-            function_id: binding.function_id,
-            data,
-            timeout_ms: binding.timeout_ms ?? input.timeoutMs,
-            // The request's W3C trace context goes on with the call; so does the trigger's metadata.
-            traceparent: header(req.headers.traceparent),
-            baggage: header(req.headers.baggage),
-            metadata: binding.metadata,
-          })
+          },
+          function_id: binding.function_id,
+          data,
+          timeout_ms: binding.timeout_ms ?? input.timeoutMs,
+          // The request's W3C trace context goes on with the call; so does the trigger's metadata.
+          traceparent: header(req.headers.traceparent),
+          baggage: header(req.headers.baggage),
+          metadata: binding.metadata,
         })
-        .catch((err: unknown) => {
-          if (err instanceof BodyError) writeError(res, err.status, err.body, err.status === 413 ? { connection: 'close' } : {})
-          else writeError(res, 400, errors.badRequest((err as Error).message))
-        })
+      }
+      // A bodiless request is dispatched in this callback; nothing it throws may escape it.
+      readBody(req, input.maxBodyBytes, (raw) => {
+        try {
+          dispatch(raw)
+        } catch (err) {
+          failed(err)
+        }
+      }, failed)
     })
     server.maxConnections = input.maxConnections
     // A request Node could not read: a head too large (431), a client too slow (408), or bytes that are not HTTP (400).

@@ -3,8 +3,9 @@
  * function (round robin over replicas) under an engine-made id, routes the answer back to
  * the caller under the caller's own id, and fails calls that time out or whose worker
  * leaves. The calls in flight are a pure table (core/call-table.ts), which is this actor's
- * snapshot; the deadline timers and the reply callbacks of engine callers are its handles,
- * cleared when it stops.
+ * snapshot; the deadlines (actors/deadlines.ts: one timer per distinct timeout, not one
+ * per call) and the reply callbacks of engine callers are its handles, cleared when it
+ * stops.
  *
  * A call whose function only held workers have (their connection lost, the engine holding
  * their registrations: reconnectGraceMs) is parked until a live worker offers the function
@@ -29,11 +30,13 @@ import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config
 import type { Caller, CallRequest, EnqueueOptions, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell } from '../machines/system.js'
 import { EngineFunctionError, engineFunctions } from './engine-functions.js'
+import { Deadlines, type DeadlineEntry } from './deadlines.js'
 import { fromTable, type TableScope } from './table-actor.js'
 
 /** What the table keeps for each call on this actor's behalf. */
-interface CallHandle {
-  timer: NodeJS.Timeout
+interface CallHandle extends DeadlineEntry {
+  /** The call, for its deadline. */
+  call: Call<CallHandle>
   /** Set when engine code waits for the call. */
   reply?: (outcome: Outcome) => void
   /** The request, to start it again elsewhere if it reached a worker that no longer had its function. */
@@ -48,7 +51,7 @@ interface Parked {
   timer: NodeJS.Timeout
 }
 
-type Scope = TableScope<CallTable<CallHandle, Parked>, InvocationsInput, InvocationsEmitted>
+type Scope = TableScope<CallTable<CallHandle, Parked>, InvocationsInput, InvocationsEmitted> & { handles: { deadlines: Deadlines<CallHandle> } }
 
 const sourceOf = (request: CallRequest): CallSource => request.source ?? ('worker_id' in request.caller ? 'worker' : 'engine')
 const isError = (error: unknown) => error !== undefined && error !== null
@@ -68,7 +71,7 @@ const ended = (scope: Scope, source: CallSource, function_id: string, outcome: O
 
 /** Ends a call that has left the table: counts it, answers its caller, reports the drain. */
 function finish(scope: Scope, call: Call<CallHandle>, outcome: Outcome): void {
-  clearTimeout(call.handle.timer)
+  scope.handles.deadlines.remove(call.handle)
   ended(scope, call.source, call.function_id, outcome, call.started)
   answer(scope, call.handle.reply ? { reply: call.handle.reply } : call.caller!, call.function_id, outcome)
   if (scope.context.drained) scope.sendBack({ type: 'invocations.drained' })
@@ -193,7 +196,7 @@ function crossedUnregistration(scope: Scope, call: Call<CallHandle>, error: unkn
 
 /** Starts a call again, on whichever worker offers its function now, with what is left of its timeout. */
 function restart(scope: Scope, call: Call<CallHandle>): void {
-  clearTimeout(call.handle.timer)
+  scope.handles.deadlines.remove(call.handle)
   const left = call.timeout_ms - (performance.now() - call.started)
   if (left < 1) return finish(scope, call, { error: errors.invocationTimeout(call.function_id, call.timeout_ms) })
   start(scope, { ...call.handle.request, timeout_ms: Math.round(left) })
@@ -222,20 +225,20 @@ function start(scope: Scope, request: CallRequest): void {
   if (request.baggage !== undefined) message.baggage = request.baggage
   if (!request.void) {
     const timeout_ms = request.timeout_ms ?? scope.input.defaultTimeoutMs
-    const handle: CallHandle = { timer: undefined as unknown as NodeJS.Timeout, reply: 'reply' in request.caller ? request.caller.reply : undefined, request }
+    const started = performance.now()
+    const handle: CallHandle = { due: 0, call: undefined as unknown as Call<CallHandle>, reply: 'reply' in request.caller ? request.caller.reply : undefined, request }
     const call = table.open({
       id: '',
       function_id: request.function_id,
       worker_id,
       caller: 'worker_id' in request.caller ? request.caller : undefined,
       source: sourceOf(request),
-      started: performance.now(),
+      started,
       timeout_ms,
       handle,
     })
-    handle.timer = setTimeout(() => {
-      if (table.close(call.id)) finish(scope, call, { error: errors.invocationTimeout(call.function_id, timeout_ms) })
-    }, timeout_ms)
+    handle.call = call
+    scope.handles.deadlines.add(handle, timeout_ms, started)
     message.invocation_id = call.id
   }
   scope.emit({ type: 'invocation.out', worker_id, message })
@@ -291,9 +294,18 @@ function call(scope: Scope, { worker_id, message, identity }: Extract<Invocation
   })
 }
 
-export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, InvocationsEvent, InvocationsInput, InvocationsEmitted>({
+export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, InvocationsEvent, InvocationsInput, InvocationsEmitted, Scope['handles']>({
   // Ids of different engine runs never match: an answer meant for an earlier run is refused.
   context: () => new CallTable<CallHandle, Parked>(Math.random().toString(36).slice(2, 8) + '-'),
+  open(scope) {
+    const table = scope.context
+    // `scope` gets its handles once this returns; the deadline's callback runs later.
+    return {
+      deadlines: new Deadlines<CallHandle>(({ call }) => {
+        if (table.close(call.id)) finish(scope as Scope, call, { error: errors.invocationTimeout(call.function_id, call.timeout_ms) })
+      }),
+    }
+  },
   receive(scope, event) {
     const table = scope.context
     switch (event.type) {
@@ -320,7 +332,7 @@ export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, Invocat
       }
       case 'worker.gone': {
         const { failed, dropped } = table.workerGone(event.worker_id)
-        for (const call of dropped) clearTimeout(call.handle.timer)
+        for (const call of dropped) scope.handles.deadlines.remove(call.handle)
         for (const call of failed) finish(scope, call, { error: errors.workerDisconnected(call.function_id) })
         settleParked(scope, event.worker_id)
         if (table.drained) scope.sendBack({ type: 'invocations.drained' })
@@ -344,14 +356,14 @@ export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, Invocat
         return
     }
   },
-  close({ context: table }) {
+  close({ context: table, handles }) {
+    handles.deadlines.clear()
     for (const parked of table.unparkAll()) {
       clearTimeout(parked.timer)
       const caller = parked.request.caller
       if ('reply' in caller) caller.reply({ error: errors.engineStopped(parked.request.function_id) })
     }
     for (const call of table.closeAll()) {
-      clearTimeout(call.handle.timer)
       call.handle.reply?.({ error: errors.engineStopped(call.function_id) })
     }
   },

@@ -111,7 +111,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
 
   workers.on('connection', (ws: WebSocket, req: IncomingMessage, identity?: Identity) => {
     alive.add(ws)
-    const send = corkedSend(ws, req.socket)
+    const send = corkedSend(ws, req.socket, 'turn')
     const port = open({
       out: (message) => {
         if (ws.readyState !== ws.OPEN) return

@@ -171,9 +171,10 @@ export class WorkerClient {
    */
   detach(final = false): void {
     this.link = undefined
-    // No pong will come over a connection that is gone.
-    this.onPong?.()
     this.greeted = false
+    // Nothing more arrives on this connection: whoever waits for a pong or for the calls in hand stops waiting.
+    this.onPong?.()
+    this.onIdle?.()
     this.provided.clear()
     for (const { timer } of this.retries.values()) clearTimeout(timer)
     this.retries.clear()

@@ -47,10 +47,13 @@ export interface Call<H> {
 
 export class CallTable<H = unknown, W = unknown> {
   private readonly calls = new Map<string, Call<H>>()
-  /** worker id → ids of the calls it serves or waits for, so a leaving worker costs only its own calls. */
-  private readonly byWorker = new Map<string, Set<string>>()
-  /** worker id → how many of its calls it waits for (what `limits.callsPerSession` counts). */
-  private readonly waitingBy = new Map<string, number>()
+  /**
+   * worker id → the calls it serves or waits for (so a leaving worker costs only its own
+   * calls), and how many of them it waits for (what `limits.callsPerSession` counts). A
+   * worker's record stays, empty, until `workerGone`: with one call at a time, creating and
+   * dropping it on every call cost more than the rest of the table's work.
+   */
+  private readonly byWorker = new Map<string, { ids: Set<string>; waiting: number }>()
   /**
    * Calls not started yet because every worker offering their function is held (its
    * connection lost): by function id, in arrival order. `W` is the driver's record of one.
@@ -81,14 +84,14 @@ export class CallTable<H = unknown, W = unknown> {
 
   /** How many calls `worker_id` waits for. */
   waitingFor(worker_id: string): number {
-    return this.waitingBy.get(worker_id) ?? 0
+    return this.byWorker.get(worker_id)?.waiting ?? 0
   }
 
   /** Parks a call until a live worker offers `function_id` (see `unpark`); `waiter`: the worker that waits for its answer. */
   park(function_id: string, call: W, waiter?: string): void {
     if (waiter !== undefined) {
       this.parkedWaiters.set(call, waiter)
-      this.waitingBy.set(waiter, (this.waitingBy.get(waiter) ?? 0) + 1)
+      this.recordOf(waiter).waiting++
     }
     const set = this.parkedCalls.get(function_id)
     if (set) set.add(call)
@@ -125,9 +128,8 @@ export class CallTable<H = unknown, W = unknown> {
     const waiter = this.parkedWaiters.get(call)
     if (waiter === undefined) return
     this.parkedWaiters.delete(call)
-    const waiting = (this.waitingBy.get(waiter) ?? 1) - 1
-    if (waiting === 0) this.waitingBy.delete(waiter)
-    else this.waitingBy.set(waiter, waiting)
+    const record = this.byWorker.get(waiter)
+    if (record) record.waiting--
   }
 
   /** The function ids calls are parked for. */
@@ -153,10 +155,11 @@ export class CallTable<H = unknown, W = unknown> {
     call.id = id
     this.calls.set(id, call)
     if (isLimitedSource(call.source)) this.limitedCount++
-    this.index(call.worker_id, id)
+    this.recordOf(call.worker_id).ids.add(id)
     if (call.caller) {
-      this.index(call.caller.worker_id, id)
-      this.waitingBy.set(call.caller.worker_id, (this.waitingBy.get(call.caller.worker_id) ?? 0) + 1)
+      const caller = this.recordOf(call.caller.worker_id)
+      caller.ids.add(id)
+      caller.waiting++
     }
     return call
   }
@@ -171,12 +174,13 @@ export class CallTable<H = unknown, W = unknown> {
     if (!call) return undefined
     this.calls.delete(id)
     if (isLimitedSource(call.source)) this.limitedCount--
-    this.unindex(call.worker_id, id)
+    this.byWorker.get(call.worker_id)?.ids.delete(id)
     if (call.caller) {
-      this.unindex(call.caller.worker_id, id)
-      const waiting = (this.waitingBy.get(call.caller.worker_id) ?? 1) - 1
-      if (waiting === 0) this.waitingBy.delete(call.caller.worker_id)
-      else this.waitingBy.set(call.caller.worker_id, waiting)
+      const caller = this.byWorker.get(call.caller.worker_id)
+      if (caller) {
+        caller.ids.delete(id)
+        caller.waiting--
+      }
     }
     return call
   }
@@ -196,7 +200,7 @@ export class CallTable<H = unknown, W = unknown> {
   workerGone(worker_id: string): { failed: Array<Call<H>>; dropped: Array<Call<H>> } {
     const failed: Array<Call<H>> = []
     const dropped: Array<Call<H>> = []
-    for (const id of [...(this.byWorker.get(worker_id) ?? [])]) {
+    for (const id of [...(this.byWorker.get(worker_id)?.ids ?? [])]) {
       const call = this.close(id)
       if (call) (call.worker_id === worker_id ? failed : dropped).push(call)
     }
@@ -239,14 +243,9 @@ export class CallTable<H = unknown, W = unknown> {
     return { in_flight: this.calls.size, parked, draining: this.draining, calls }
   }
 
-  private index(worker_id: string, id: string): void {
-    const ids = this.byWorker.get(worker_id)
-    if (ids) ids.add(id)
-    else this.byWorker.set(worker_id, new Set([id]))
-  }
-
-  private unindex(worker_id: string, id: string): void {
-    const ids = this.byWorker.get(worker_id)
-    if (ids && ids.delete(id) && ids.size === 0) this.byWorker.delete(worker_id)
+  private recordOf(worker_id: string): { ids: Set<string>; waiting: number } {
+    let record = this.byWorker.get(worker_id)
+    if (!record) this.byWorker.set(worker_id, (record = { ids: new Set(), waiting: 0 }))
+    return record
   }
 }

@@ -521,7 +521,7 @@ for (const transport of transports) {
 
     const pending = get(ctx, '/hang')
     await inside
-    // Leaves at once, without letting the call in hand finish.
+    // Without waiting for its call in hand (close drains for up to 10 s by default).
     server.close({ drainMs: 0 })
     let r = await pending
     assert.is(r.status, 503)
