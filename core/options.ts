@@ -128,7 +128,7 @@ const InspectSchema = v.custom<Observer<InspectionEvent> | ((event: InspectionEv
 /** `auth`: tokens (checked in full by `parseTokens` when resolving, so its message can name the field) or a function. */
 const AuthSchema = v.custom<Tokens | AuthFunction>(
   (value) => typeof value === 'function' || (typeof value === 'object' && value !== null && !Array.isArray(value)),
-  (issue) => `option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got ${shown(issue.input)}`,
+  (issue) => `option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got ${issue.input === null ? 'null' : Array.isArray(issue.input) ? 'a list' : `a ${typeof issue.input}`} (not shown: it may be a secret)`,
 )
 /** `console`: on or off, or on and linked to an inspector's page. */
 const consoleMessage = (issue: v.BaseIssue<unknown>) => `option 'console' must be true, false or { inspectorUrl }, got ${shown(issue.input)}`

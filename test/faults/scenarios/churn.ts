@@ -127,8 +127,8 @@ async function servedCounts(info: HostInfo): Promise<string[]> {
   try {
     const { workers } = await w.invoke<{ workers: Array<{ worker_id: string }> }>('engine::workers::list')
     if (workers.length !== 1 || workers[0].worker_id !== w.workerId) wrong.push(`engine::workers::list: ${workers.length} workers besides the one asking`)
-    const { triggers } = await w.invoke<{ triggers: unknown[] }>('engine::triggers::list')
-    if (triggers.length !== 0) wrong.push(`engine::triggers::list: ${triggers.length} triggers`)
+    const { registered_triggers: triggers } = await w.invoke<{ registered_triggers: unknown[] }>('engine::registered-triggers::list')
+    if (triggers.length !== 0) wrong.push(`engine::registered-triggers::list: ${triggers.length} triggers`)
     const { functions } = await w.invoke<{ functions: Array<{ engine?: boolean }> }>('engine::functions::list')
     if (functions.some((f) => !f.engine)) wrong.push(`engine::functions::list: ${functions.filter((f) => !f.engine).length} functions of workers`)
     const { queues } = await w.invoke<{ queues: Array<{ queue_name: string; ready: number; in_flight: number; consumers: unknown[] }> }>('engine::queue::list')

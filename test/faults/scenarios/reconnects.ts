@@ -67,7 +67,7 @@ async function replicaComplete(watcher: WorkerClient, engine: EngineProcess, pid
     const offered = functions.find((f) => f.function_id === id)?.workers ?? []
     if (offered.length !== ids.length || !ids.every((w) => offered.includes(w))) return `${id} offered by ${offered.length} sessions`
   }
-  const { triggers } = await watcher.invoke<{ triggers: Trigger[] }>('engine::triggers::list')
+  const { registered_triggers: triggers } = await watcher.invoke<{ registered_triggers: Trigger[] }>('engine::registered-triggers::list')
   for (const worker_id of ids) {
     const held = triggers.filter((t) => t.worker_id === worker_id)
     const types = held.filter((t) => t.state === 'active').map((t) => t.trigger_type).sort()

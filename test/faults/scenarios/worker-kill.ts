@@ -74,7 +74,7 @@ function requestRecord(engine: EngineProcess, n: number | string): Promise<Settl
 }
 
 async function boundState(caller: WorkerClient): Promise<string | undefined> {
-  const { triggers } = await caller.invoke<{ triggers: Array<{ id: string; state: string; worker_id: string }> }>('engine::triggers::list')
+  const { registered_triggers: triggers } = await caller.invoke<{ registered_triggers: Array<{ id: string; state: string; worker_id: string }> }>('engine::registered-triggers::list')
   return triggers.find((t) => t.id === 'bound' && t.worker_id === caller.workerId)?.state
 }
 
