@@ -257,7 +257,9 @@ function enqueueProblem(action: EnqueueOptions): string | undefined {
 /** Refuses a worker's `invokefunction`: with an `invocationresult`, or, when it asked for none, an `error` frame. */
 function refuseCall(scope: Scope, worker_id: string, message: Extract<InvocationsEvent, { type: 'invocation.call' }>['message'], error: ErrorBody): void {
   if (message.invocation_id === undefined || message.action?.type === 'void') {
-    tell(actorsOf(scope.system).session(worker_id), { type: 'session.reject', error, ref: { type: 'invokefunction', id: message.invocation_id ?? message.function_id } })
+    // The ref names the call by its invocation id, as every ref of an `invokefunction` does; a call without one is named by its type alone.
+    const ref = message.invocation_id === undefined ? { type: 'invokefunction' } : { type: 'invokefunction', id: message.invocation_id }
+    tell(actorsOf(scope.system).session(worker_id), { type: 'session.reject', error, ref })
     return
   }
   scope.emit({ type: 'invocation.out', worker_id, message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
