@@ -128,8 +128,6 @@ function headerMap(headers: unknown): Record<string, string | string[]> | string
   return out
 }
 
-const RESPONSE_KEYS = ['status_code', 'headers', 'body']
-
 /**
  * Writes what the function returned. `{status_code?, headers?, body?}` is a response;
  * any other value is the body of a 200. Objects go out as JSON, strings as text unless a
@@ -137,18 +135,22 @@ const RESPONSE_KEYS = ['status_code', 'headers', 'body']
  */
 export function writeResult(res: ServerResponse, result: unknown, function_id: string): void {
   const spec =
-    typeof result === 'object' && result !== null && !Array.isArray(result) && RESPONSE_KEYS.some((k) => k in result)
+    typeof result === 'object' && result !== null && !Array.isArray(result) && ('status_code' in result || 'headers' in result || 'body' in result)
       ? (result as { status_code?: unknown; headers?: unknown; body?: unknown })
       : { body: result }
   const status = spec.status_code ?? (spec.body === undefined || spec.body === null ? 204 : 200)
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
     return writeError(res, 500, errors.invalidResponse(function_id, `status_code ${JSON.stringify(status)}; expected a whole number from 200 to 599`))
   }
-  const headers = headerMap(spec.headers)
+  // Most answers give no headers: then the engine's own are the whole map.
+  const given = spec.headers !== undefined && spec.headers !== null
+  const headers = given ? headerMap(spec.headers) : ({} as Record<string, string | string[]>)
   if (typeof headers === 'string') return writeError(res, 500, errors.invalidResponse(function_id, `bad headers: ${headers}`))
-  // The engine frames the body itself.
-  delete headers['content-length']
-  delete headers['transfer-encoding']
+  if (given) {
+    // The engine frames the body itself.
+    delete headers['content-length']
+    delete headers['transfer-encoding']
+  }
   let payload: Buffer | string | undefined
   const body = spec.body
   // 204 and 304 carry no body, whatever the function returned.

@@ -43,12 +43,15 @@ export interface WsServer {
   close(): Promise<void>
 }
 
-/** Starts listening; resolves once the port is bound. */
+const SEEN = Symbol('seen since the last ping')
+type Watched = WebSocket & { [SEEN]?: boolean }
+
 /** The error listener of an upgraded socket: a reset ends it quietly. */
 function destroySocket(this: Duplex): void {
   this.destroy()
 }
 
+/** Starts listening; resolves once the port is bound. */
 export async function startWsServer(options: WsServerOptions, open: (handlers: PortHandlers, identity?: Identity) => SessionPort | undefined, log: Logger): Promise<WsServer> {
   const server = createServer((req, res) => {
     if (options.routes?.(req, res)) return
@@ -56,7 +59,8 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   })
   const workers = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
   const telemetry = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
-  const alive = new WeakSet<WebSocket>()
+  /** Whether a connection showed a sign of life (a pong, a frame) since the last ping: a flag on the socket, set on every frame. */
+  const alive = (ws: WebSocket) => ((ws as Watched)[SEEN] = true)
   let accepting = true
 
   const refuseUpgrade = (socket: Duplex, status: string, body?: object, headers = '') => {
@@ -104,13 +108,13 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   })
 
   telemetry.on('connection', (ws: WebSocket) => {
-    alive.add(ws)
-    ws.on('pong', () => alive.add(ws))
+    alive(ws)
+    ws.on('pong', () => alive(ws))
     ws.on('error', () => ws.terminate())
   })
 
   workers.on('connection', (ws: WebSocket, req: IncomingMessage, identity?: Identity) => {
-    alive.add(ws)
+    alive(ws)
     const send = corkedSend(ws, req.socket, 'turn')
     const port = open({
       out: (message) => {
@@ -129,9 +133,9 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     if (!port) return ws.close(1013, 'engine is not accepting connections')
     const disconnected = options.connected?.(port.worker_id, req)
     if (disconnected) ws.once('close', disconnected)
-    ws.on('pong', () => alive.add(ws))
+    ws.on('pong', () => alive(ws))
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      alive.add(ws)
+      alive(ws)
       if (isBinary) port.refuse(errors.binaryNotSupported())
       else port.receiveText(data.toString('utf8'))
     })
@@ -143,11 +147,11 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   const heartbeat = setInterval(() => {
     for (const wss of [workers, telemetry]) {
       for (const ws of wss.clients) {
-        if (!alive.has(ws)) {
+        if (!(ws as Watched)[SEEN]) {
           ws.terminate()
           continue
         }
-        alive.delete(ws)
+        ;(ws as Watched)[SEEN] = false
         ws.ping()
       }
     }

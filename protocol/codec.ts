@@ -153,18 +153,12 @@ function decodeObject(value: unknown, walk: boolean, fastPaths: boolean): Decode
 }
 
 /**
- * Whether JSON text has more than `max` opening brackets. Nesting needs one bracket per
- * level, so text with at most MAX_DEPTH of them cannot nest too deep, and the walk of
- * what it parses to (`unfitForJson`) is left out: it would find nothing.
+ * JSON nested `depth` levels deep takes at least 2 × depth characters (each level opens
+ * and closes), so a text shorter than this cannot nest deeper than MAX_DEPTH, and the walk
+ * of what it parses to (`unfitForJson`) would find nothing. Calls and answers are mostly
+ * this short; a longer one is walked (a few values cost less to walk than their text to scan).
  */
-function bracketsOver(text: string, max: number): boolean {
-  let n = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if ((c === 123 || c === 91) && ++n > max) return true
-  }
-  return false
-}
+const SHORTER_CANNOT_NEST_TOO_DEEP = 2 * (MAX_DEPTH + 1)
 
 /** Parses and validates one WebSocket text frame. */
 export function decodeText(text: string): Decoded {
@@ -175,7 +169,7 @@ export function decodeText(text: string): Decoded {
     return fail(errors.invalidJson((err as Error).message))
   }
   // Parsed JSON holds no bigint, function or symbol: only its depth needs checking.
-  return decodeObject(value, bracketsOver(text, MAX_DEPTH), true)
+  return decodeObject(value, text.length >= SHORTER_CANNOT_NEST_TOO_DEEP, true)
 }
 
 /** Serialises an outbound message for a text frame. */

@@ -2,7 +2,7 @@
  * The codec's hand-written checks of calls and answers (protocol/codec.ts) decide exactly
  * as valibot's schemas do: the same messages pass, with the same fields in the same order,
  * and the same refusals; and the depth check of text frames, which skips its walk when the
- * text has too few brackets to nest too deep, refuses exactly what the walk refuses.
+ * text is too short to nest too deep, refuses exactly what the walk refuses.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -83,7 +83,7 @@ it('well-formed calls and answers take the hand-written path and come out as the
   }
 })
 
-it('a text frame nested one level too deep is refused, one level less is not, whatever its brackets', () => {
+it('a text frame nested one level too deep is refused, one level less is not, however short', () => {
   const nest = (depth: number, open: string, close: string, inner: string) => open.repeat(depth) + inner + close.repeat(depth)
   for (const [open, close, inner] of [['[', ']', '1'], ['{"a":', '}', '1']] as const) {
     for (const depth of [MAX_DEPTH - 1, MAX_DEPTH]) {
@@ -94,7 +94,12 @@ it('a text frame nested one level too deep is refused, one level less is not, wh
       assert.is(d.ok, depth < MAX_DEPTH, `depth ${depth + 1} in all`)
     }
   }
-  // Brackets inside strings count toward the bound but not toward the depth: still accepted.
+  // The shortest text nested too deep: 65 levels in 130 characters.
+  const shortest = `${'['.repeat(MAX_DEPTH + 1)}${']'.repeat(MAX_DEPTH + 1)}`
+  const tight = `{"type":"invokefunction","function_id":"f","data":${shortest.slice(1, -1)}}`
+  assert.is(decodeText(tight).ok, false)
+  same(decodeText(tight), decodeValueBySchema(JSON.parse(tight)), tight)
+  // Brackets inside strings do not nest: accepted.
   const strings = `{"type":"invocationresult","invocation_id":"a","result":"${'['.repeat(200)}"}`
   assert.is(decodeText(strings).ok, true)
   // Many shallow objects: the walk runs, and finds nothing.
