@@ -35,6 +35,7 @@ import type { Identity } from '../core/auth.js'
 import { CallStats, FeedBuffer } from '../core/console-stats.js'
 import { consoleRights, functionRows, inFlightByWorker, mayInvoke, overview, triggerRows, triggerTypeRows, workerRows, type NextRunsMemo } from '../core/console-view.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
+import type { CatalogState } from '../core/catalog.js'
 import type { Authenticator } from './authenticator.js'
 import type { Logger } from './logger.js'
 import type { EngineActor } from './session-port.js'
@@ -192,7 +193,12 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     schedule(250)
   })
   const catalogRef = actorsOf(system).catalog()
-  const catalogSub = catalogRef?.subscribe(() => {
+  const catalogSub = catalogRef?.subscribe((snapshot) => {
+    // A function nobody offers any more takes its figures with it.
+    if (stats.size > 0) {
+      const { functions } = snapshot.context as CatalogState
+      stats.prune((id) => isEngineFunction(id) || functions[id] !== undefined)
+    }
     if (clients.size === 0) return
     for (const s of ['overview', 'workers', 'functions', 'triggers', 'trigger_types'] as const) dirty.add(s)
     schedule(50)

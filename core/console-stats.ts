@@ -45,6 +45,16 @@ export class CallStats {
     this.seconds.fill(-1)
   }
 
+  /** How many functions have figures. */
+  get size(): number {
+    return this.functions.size
+  }
+
+  /** Drops the figures of every function `keep` says no; what nobody offers any more is not kept (churn would grow it). */
+  prune(keep: (function_id: string) => boolean): void {
+    for (const function_id of this.functions.keys()) if (!keep(function_id)) this.functions.delete(function_id)
+  }
+
   /** One call ended at `now` (ms since the epoch) after `ms`, with `outcome`. */
   record(function_id: string, outcome: string, ms: number, now: number): void {
     let f = this.functions.get(function_id)

@@ -192,4 +192,13 @@ it('triggerTypeRows, triggerCounts, queueTotals, overview', () => {
   })
 })
 
+it('CallStats.prune: figures of functions nobody offers are dropped', () => {
+  const stats = new CallStats()
+  stats.record('kept', 'ok', 1, 0)
+  stats.record('gone', 'ok', 1, 0)
+  assert.is(stats.size, 2)
+  stats.prune((id) => id === 'kept')
+  assert.is(stats.size, 1)
+})
+
 it.run()

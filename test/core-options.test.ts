@@ -277,7 +277,7 @@ it('auth: tokens are checked in full and kept as hashes; a function is kept as i
   )
   assert.is(
     refusal({ auth: { tokens: [{ name: 'a', token: 'long-enough', scope: { admin: true } }] } }).message,
-    "createEngine: option 'auth.tokens[0].scope.admin': unknown scope field 'admin' (known: register, invoke, trigger_types, provide_trigger_types, engine)",
+    "createEngine: option 'auth.tokens[0].scope.admin': unknown scope field 'admin' (known: register, invoke, trigger_types, queues, provide_trigger_types, engine)",
   )
 })
 
