@@ -282,6 +282,6 @@ it('signalbox ls and invoke talk to a running engine', limit(async () => {
       `signalbox: cannot reach the engine at ws://127.0.0.1:${port}: nothing is listening there\nhint: is it running? Start one with 'npx signalbox serve' (or 'npm start' in a clone), or point --url at it\n`,
     )
   }
-}, 20_000))
+}, 60_000))
 
 it.run()
