@@ -553,7 +553,8 @@ function defineSuite(store: StoreKind, transport: Transport, everything: boolean
     await consume(a, 'a', { queue_name: 'dropped', visibility_timeout: 1, batch_size: 2 }, never, seen)
     await until(() => seen.length >= 1, 1000, 'the batch to a')
     assert.equal(bodies(seen), [0, 1])
-    a.close()
+    // Without waiting for its batch in hand (close drains for up to 10 s by default).
+    a.close({ drainMs: 0 })
     await until(async () => (await triggers(sender)).length === 0, 1000, 'a to be gone')
     await send(sender, 'dropped', 2)
     await sleep(150)
