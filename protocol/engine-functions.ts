@@ -17,5 +17,5 @@ export const ENGINE_FUNCTIONS = {
 
 export type EngineFunctionId = keyof typeof ENGINE_FUNCTIONS
 
-/** Whether `id` names an engine function. */
-export const isEngineFunction = (id: string): id is EngineFunctionId => Object.hasOwn(ENGINE_FUNCTIONS, id)
+/** Whether `id` names an engine function (every one starts `engine::`: other ids are told apart without a lookup). */
+export const isEngineFunction = (id: string): id is EngineFunctionId => id.startsWith('engine::') && Object.hasOwn(ENGINE_FUNCTIONS, id)

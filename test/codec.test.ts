@@ -8,6 +8,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { decodeText, decodeValue, decodeValueBySchema, MAX_DEPTH } from '../protocol/codec.js'
+import { ENGINE_FUNCTIONS, isEngineFunction } from '../protocol/engine-functions.js'
 
 const it = suite('codec')
 
@@ -105,6 +106,16 @@ it('a text frame nested one level too deep is refused, one level less is not, ho
   // Many shallow objects: the walk runs, and finds nothing.
   const wide = JSON.stringify({ type: 'invocationresult', invocation_id: 'a', result: Array.from({ length: 200 }, (_, i) => ({ i })) })
   assert.is(decodeText(wide).ok, true)
+})
+
+it('every engine function id starts engine:: (isEngineFunction looks nothing else up)', () => {
+  for (const id of Object.keys(ENGINE_FUNCTIONS)) {
+    assert.ok(id.startsWith('engine::'), id)
+    assert.ok(isEngineFunction(id), id)
+  }
+  assert.not.ok(isEngineFunction('engine::nope'))
+  assert.not.ok(isEngineFunction('bench::echo'))
+  assert.not.ok(isEngineFunction('__proto__'))
 })
 
 it.run()
