@@ -40,15 +40,18 @@ export function parseQuery(search: string): Record<string, string | string[]> {
 }
 
 /**
- * Reads the whole body, refusing more than `limit` bytes, and hands it to `done` (or the
- * refusal to `failed`). A request that declares no body (neither `Content-Length` nor
- * `Transfer-Encoding`, or a length of 0: RFC 9112, 6.3) has none, and is handed on at once,
- * in the same callback, without waiting for the end of its stream (Node discards what is
- * left of a request once its response has ended).
+ * Whether a request has a body: it declares one with `Content-Length` (more than 0) or
+ * `Transfer-Encoding`; otherwise it has none (RFC 9112, 6.3), and need not be read (Node
+ * discards what is left of a request once its response has ended).
  */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
+}
+
+/** Reads the whole body, refusing more than `limit` bytes, and hands it to `done` (or the refusal to `failed`). */
 export function readBody(req: IncomingMessage, limit: number, done: (raw: Buffer | undefined) => void, failed: (err: Error) => void): void {
   const length = req.headers['content-length']
-  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return done(undefined)
   const declared = Number(length)
   if (Number.isFinite(declared) && declared > limit) return failed(new BodyError(413, errors.bodyTooLarge(limit, declared)))
   const chunks: Buffer[] = []

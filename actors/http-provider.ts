@@ -5,16 +5,16 @@
  * becomes an invocation of its function, and the answer becomes the response
  * (actors/http-exchange.ts). The listener is this actor's handle and closes with it.
  */
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { RouteTable, type Holder } from '../core/route-table.js'
+import { RouteTable, type Binding, type Holder } from '../core/route-table.js'
 import type { Outcome } from '../core/call-table.js'
 import type { HttpProviderEvent, HttpProviderInput } from '../machines/contracts.js'
 import { describeWorker } from '../core/catalog.js'
-import { actorsOf, catalogOf, tell } from '../machines/system.js'
-import { BodyError, decodeBody, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
+import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system.js'
+import { BodyError, decodeBody, hasBody, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
 import { fromTable } from './table-actor.js'
 
 /** A header's value, when it came once. */
@@ -56,6 +56,46 @@ function failure(outcome: Outcome, function_id: string): { status: number; error
   return { status: statusFor.get(body.code) ?? 500, error: body }
 }
 
+/** A request whose body could not be read or decoded: 413, or 400. */
+function refuse(res: ServerResponse, err: unknown): void {
+  if (err instanceof BodyError) writeError(res, err.status, err.body, err.status === 413 ? { connection: 'close' } : {})
+  else writeError(res, 400, errors.badRequest((err as Error).message))
+}
+
+/** A request on a bound route, its body read: it becomes a call of the route's function, whose outcome becomes the response. */
+function start(system: EngineSystem, input: HttpProviderInput, req: IncomingMessage, res: ServerResponse, method: string, path: string, search: string, binding: Binding, path_params: Record<string, string>, raw: Buffer | undefined): void {
+  // Nothing this throws may escape the request's callback.
+  try {
+    const body = decodeBody(raw, req.headers['content-type'])
+    const calls = actorsOf(system).invocations()
+    if (!calls) return writeError(res, 503, errors.engineStopping(), RETRY_LATER[503])
+    // The headers object is the request's own (Node builds it once, on first read): the
+    // call carries it as it is, with nothing copied. Query and body are parsed here,
+    // whether or not the function reads them: a worker gets the input as one JSON value.
+    const data: HttpRequestInput = { method, path, path_params, query_params: parseQuery(search), headers: req.headers as HttpRequestInput['headers'], body }
+    calls.send({
+      type: 'invocation.start',
+      source: 'http',
+      caller: {
+        reply: (outcome) => {
+          if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
+          const { status, error } = failure(outcome, binding.function_id)
+          writeError(res, status, error, RETRY_LATER[status])
+        },
+      },
+      function_id: binding.function_id,
+      data,
+      timeout_ms: binding.timeout_ms ?? input.timeoutMs,
+      // The request's W3C trace context goes on with the call; so does the trigger's metadata.
+      traceparent: header(req.headers.traceparent),
+      baggage: header(req.headers.baggage),
+      metadata: binding.metadata,
+    })
+  } catch (err) {
+    refuse(res, err)
+  }
+}
+
 export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, { close(): void }>({
   context: () => new RouteTable(),
   open({ context: routes, input, system, sendBack }) {
@@ -80,45 +120,9 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
         return writeError(res, 405, errors.methodNotAllowed(method, at.path, match.allow), { allow: match.allow })
       }
       const { binding, path_params } = match
-      const failed = (err: unknown) => {
-        if (err instanceof BodyError) writeError(res, err.status, err.body, err.status === 413 ? { connection: 'close' } : {})
-        else writeError(res, 400, errors.badRequest((err as Error).message))
-      }
-      const dispatch = (raw: Buffer | undefined) => {
-        const body = decodeBody(raw, req.headers['content-type'])
-        const calls = actorsOf(system).invocations()
-        if (!calls) return writeError(res, 503, errors.engineStopping(), RETRY_LATER[503])
-        // The headers object is the request's own (Node builds it once, on first read): the
-        // call carries it as it is, with nothing copied. Query and body are parsed here,
-        // whether or not the function reads them: a worker gets the input as one JSON value.
-        const data: HttpRequestInput = { method, path: at.path, path_params, query_params: parseQuery(at.search), headers: req.headers as HttpRequestInput['headers'], body }
-        calls.send({
-          type: 'invocation.start',
-          source: 'http',
-          caller: {
-            reply: (outcome) => {
-              if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
-              const { status, error } = failure(outcome, binding.function_id)
-              writeError(res, status, error, RETRY_LATER[status])
-            },
-          },
-          function_id: binding.function_id,
-          data,
-          timeout_ms: binding.timeout_ms ?? input.timeoutMs,
-          // The request's W3C trace context goes on with the call; so does the trigger's metadata.
-          traceparent: header(req.headers.traceparent),
-          baggage: header(req.headers.baggage),
-          metadata: binding.metadata,
-        })
-      }
-      // A bodiless request is dispatched in this callback; nothing it throws may escape it.
-      readBody(req, input.maxBodyBytes, (raw) => {
-        try {
-          dispatch(raw)
-        } catch (err) {
-          failed(err)
-        }
-      }, failed)
+      // A bodiless request becomes its call here, in the callback that read it.
+      if (!hasBody(req)) return start(system, input, req, res, method, at.path, at.search, binding, path_params, undefined)
+      readBody(req, input.maxBodyBytes, (raw) => start(system, input, req, res, method, at.path, at.search, binding, path_params, raw), (err) => refuse(res, err))
     })
     server.maxConnections = input.maxConnections
     // A request Node could not read: a head too large (431), a client too slow (408), or bytes that are not HTTP (400).

@@ -45,15 +45,31 @@ export interface Call<H> {
   readonly handle: H
 }
 
+/**
+ * The table's record of a call: the call, and its links in two lists, the calls its
+ * serving worker serves and the calls its calling worker waits for, so that a leaving
+ * worker costs only its own calls and opening or closing a call costs no hashing but the
+ * id's (linking is a few assignments; a Set per worker cost an insertion and a deletion
+ * per list, about as much as the rest of the table's work).
+ */
+interface Entry<H> {
+  readonly call: Call<H>
+  servedPrev?: Entry<H>
+  servedNext?: Entry<H>
+  waitedPrev?: Entry<H>
+  waitedNext?: Entry<H>
+}
+
+/** A worker's lists' heads, and how many calls it waits for (what `limits.callsPerSession` counts). Kept, empty, until `workerGone`. */
+interface WorkerRecord<H> {
+  served?: Entry<H>
+  waited?: Entry<H>
+  waiting: number
+}
+
 export class CallTable<H = unknown, W = unknown> {
-  private readonly calls = new Map<string, Call<H>>()
-  /**
-   * worker id → the calls it serves or waits for (so a leaving worker costs only its own
-   * calls), and how many of them it waits for (what `limits.callsPerSession` counts). A
-   * worker's record stays, empty, until `workerGone`: with one call at a time, creating and
-   * dropping it on every call cost more than the rest of the table's work.
-   */
-  private readonly byWorker = new Map<string, { ids: Set<string>; waiting: number }>()
+  private readonly calls = new Map<string, Entry<H>>()
+  private readonly byWorker = new Map<string, WorkerRecord<H>>()
   /**
    * Calls not started yet because every worker offering their function is held (its
    * connection lost): by function id, in arrival order. `W` is the driver's record of one.
@@ -153,36 +169,35 @@ export class CallTable<H = unknown, W = unknown> {
   open(call: Call<H>): Call<H> {
     const id = this.prefix + (++this.seq).toString(36)
     call.id = id
-    this.calls.set(id, call)
+    const entry: Entry<H> = { call }
+    this.calls.set(id, entry)
     if (isLimitedSource(call.source)) this.limitedCount++
-    this.recordOf(call.worker_id).ids.add(id)
+    const server = this.recordOf(call.worker_id)
+    if (server.served) {
+      entry.servedNext = server.served
+      server.served.servedPrev = entry
+    }
+    server.served = entry
     if (call.caller) {
       const caller = this.recordOf(call.caller.worker_id)
-      caller.ids.add(id)
+      if (caller.waited) {
+        entry.waitedNext = caller.waited
+        caller.waited.waitedPrev = entry
+      }
+      caller.waited = entry
       caller.waiting++
     }
     return call
   }
 
   get(id: string): Call<H> | undefined {
-    return this.calls.get(id)
+    return this.calls.get(id)?.call
   }
 
   /** Removes a call and returns it. */
   close(id: string): Call<H> | undefined {
-    const call = this.calls.get(id)
-    if (!call) return undefined
-    this.calls.delete(id)
-    if (isLimitedSource(call.source)) this.limitedCount--
-    this.byWorker.get(call.worker_id)?.ids.delete(id)
-    if (call.caller) {
-      const caller = this.byWorker.get(call.caller.worker_id)
-      if (caller) {
-        caller.ids.delete(id)
-        caller.waiting--
-      }
-    }
-    return call
+    const entry = this.calls.get(id)
+    return entry && this.remove(entry)
   }
 
   /**
@@ -190,7 +205,8 @@ export class CallTable<H = unknown, W = unknown> {
    * when no such call awaits that worker (unknown, answered, timed out, or served by another).
    */
   answeredBy(worker_id: string, id: string): Call<H> | undefined {
-    return this.calls.get(id)?.worker_id === worker_id ? this.close(id) : undefined
+    const entry = this.calls.get(id)
+    return entry?.call.worker_id === worker_id ? this.remove(entry) : undefined
   }
 
   /**
@@ -200,9 +216,16 @@ export class CallTable<H = unknown, W = unknown> {
   workerGone(worker_id: string): { failed: Array<Call<H>>; dropped: Array<Call<H>> } {
     const failed: Array<Call<H>> = []
     const dropped: Array<Call<H>> = []
-    for (const id of [...(this.byWorker.get(worker_id)?.ids ?? [])]) {
-      const call = this.close(id)
-      if (call) (call.worker_id === worker_id ? failed : dropped).push(call)
+    const record = this.byWorker.get(worker_id)
+    // Oldest first, as they started.
+    const oldestFirst = (head: Entry<H> | undefined, next: (e: Entry<H>) => Entry<H> | undefined) => {
+      const all: Array<Entry<H>> = []
+      for (let e = head; e; e = next(e)) all.push(e)
+      return all.reverse()
+    }
+    if (record) {
+      for (const e of oldestFirst(record.served, (x) => x.servedNext)) failed.push(this.remove(e))
+      for (const e of oldestFirst(record.waited, (x) => x.waitedNext)) if (this.calls.get(e.call.id) === e) dropped.push(this.remove(e))
     }
     this.byWorker.delete(worker_id)
     return { failed, dropped }
@@ -211,8 +234,7 @@ export class CallTable<H = unknown, W = unknown> {
   /** Removes and returns every call (the engine stops); parked calls are taken with `unpark`. */
   closeAll(): Array<Call<H>> {
     const all = [...this.calls.values()]
-    for (const call of all) this.close(call.id)
-    return all
+    return all.map((entry) => this.remove(entry))
   }
 
   /** From now on the table counts as drained once it is empty. */
@@ -228,7 +250,7 @@ export class CallTable<H = unknown, W = unknown> {
   /** What the inspector shows: the calls in flight, without their handles. */
   toJSON() {
     const calls: Record<string, unknown> = {}
-    for (const c of this.calls.values()) {
+    for (const { call: c } of this.calls.values()) {
       calls[c.id] = {
         function_id: c.function_id,
         worker_id: c.worker_id,
@@ -243,9 +265,29 @@ export class CallTable<H = unknown, W = unknown> {
     return { in_flight: this.calls.size, parked, draining: this.draining, calls }
   }
 
-  private recordOf(worker_id: string): { ids: Set<string>; waiting: number } {
+  private recordOf(worker_id: string): WorkerRecord<H> {
     let record = this.byWorker.get(worker_id)
-    if (!record) this.byWorker.set(worker_id, (record = { ids: new Set(), waiting: 0 }))
+    if (!record) this.byWorker.set(worker_id, (record = { waiting: 0 }))
     return record
+  }
+
+  /** Takes an entry out of the table and out of its workers' lists. */
+  private remove(entry: Entry<H>): Call<H> {
+    const call = entry.call
+    this.calls.delete(call.id)
+    if (isLimitedSource(call.source)) this.limitedCount--
+    const server = this.byWorker.get(call.worker_id)
+    if (entry.servedPrev) entry.servedPrev.servedNext = entry.servedNext
+    else if (server && server.served === entry) server.served = entry.servedNext
+    if (entry.servedNext) entry.servedNext.servedPrev = entry.servedPrev
+    if (call.caller) {
+      const caller = this.byWorker.get(call.caller.worker_id)
+      if (entry.waitedPrev) entry.waitedPrev.waitedNext = entry.waitedNext
+      else if (caller && caller.waited === entry) caller.waited = entry.waitedNext
+      if (entry.waitedNext) entry.waitedNext.waitedPrev = entry.waitedPrev
+      if (caller) caller.waiting--
+    }
+    entry.servedPrev = entry.servedNext = entry.waitedPrev = entry.waitedNext = undefined
+    return call
   }
 }

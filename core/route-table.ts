@@ -127,23 +127,33 @@ export class RouteTable {
     if (hasDotSegment(path)) return { kind: 'dot-segment', value: path }
     const found = findRoute(this.router, method, path) ?? (method === 'HEAD' ? findRoute(this.router, 'GET', path) : undefined)
     if (found) {
-      // Built from entries: a parameter named `__proto__` is an own key like any other.
-      const entries: Array<[string, string]> = []
-      for (const name in found.params) {
-        const value = found.params[name]
-        const key = name === REST_PARAM ? '*' : name
-        let decoded: string
-        try {
-          decoded = value.includes('%') ? decodeURIComponent(value) : value
-        } catch {
-          // `100%` would reach the function as `100%25` does: a different request made the same.
-          return { kind: 'bad-path', param: key, value }
+      const path_params: Record<string, string> = {}
+      const params = found.params
+      if (params) {
+        // The route's own names, in path order, then the trailing rest if it has one.
+        const names = found.data.params
+        for (let i = 0; i <= names.length; i++) {
+          const name = i < names.length ? names[i] : REST_PARAM
+          const value = params[name]
+          if (value === undefined) continue
+          const key = name === REST_PARAM ? '*' : name
+          let decoded = value
+          if (value.includes('%')) {
+            try {
+              decoded = decodeURIComponent(value)
+            } catch {
+              // `100%` would reach the function as `100%25` does: a different request made the same.
+              return { kind: 'bad-path', param: key, value }
+            }
+            // An encoded '/' may hide one: `..%2f..%2fetc` is `../../etc` once decoded.
+            if (hasDotSegment(decoded)) return { kind: 'dot-segment', param: key, value }
+          }
+          // A parameter named `__proto__` is an own key like any other, not the object's prototype.
+          if (key === '__proto__') Object.defineProperty(path_params, key, { value: decoded, enumerable: true, writable: true, configurable: true })
+          else path_params[key] = decoded
         }
-        // An encoded '/' may hide one: `..%2f..%2fetc` is `../../etc` once decoded.
-        if (decoded !== value && hasDotSegment(decoded)) return { kind: 'dot-segment', param: key, value }
-        entries.push([key, decoded])
       }
-      return { kind: 'route', binding: found.data, path_params: Object.fromEntries(entries) }
+      return { kind: 'route', binding: found.data, path_params }
     }
     const bound = HTTP_METHODS.filter((m) => findRoute(this.router, m, path))
     if (bound.length === 0) return { kind: 'not-found' }

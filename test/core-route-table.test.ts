@@ -102,6 +102,14 @@ it('match: static beats :param beats trailing *', () => {
   assert.equal(params(t, 'GET', '/u/42/orders/7'), { '*': '42/orders/7' })
 })
 
+it('match: named parameters and a trailing * together, in path order', () => {
+  const t = new RouteTable()
+  t.add(h('w', 'files'), 'files', route('GET', '/files/:bucket/:version/*'))
+  const p = params(t, 'GET', '/files/b%201/v2/a/b%2Fc.txt')
+  assert.equal(p, { bucket: 'b 1', version: 'v2', '*': 'a/b/c.txt' })
+  assert.equal(Object.keys(p), ['bucket', 'version', '*'])
+})
+
 it('match: HEAD falls back to GET, but a HEAD route wins', () => {
   const t = new RouteTable()
   t.add(h('w', 'g'), 'getter', route('GET', '/doc'))
