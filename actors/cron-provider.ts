@@ -15,8 +15,7 @@ import { Cron } from 'croner'
 import type { EventObject } from 'xstate'
 import { CronTable, type Job, type Subscription } from '../core/cron-table.js'
 import type { CronProviderEvent, LogRecord } from '../machines/contracts.js'
-import { workerName } from '../core/catalog.js'
-import { actorsOf, catalogOf, tell } from '../machines/system.js'
+import { actorsOf, tell } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 
 const SKIPPED = 'cron tick skipped: previous run still in flight'
@@ -63,9 +62,7 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
   if (!invocations || scope.handles.get(job.key) !== cron) return
   const scheduled = scheduledTime(cron, Date.now())
   const scheduled_time = new Date(scheduled).toISOString()
-  // Workers of the same name are replicas of one another (iii-sdk names each trigger anew).
-  const catalog = catalogOf(scope.system)
-  const { run, skip } = scope.context.tick(job, scheduled, (worker_id) => workerName(catalog, worker_id))
+  const { run, skip } = scope.context.tick(job, scheduled)
   for (const sub of skip) {
     log(scope, sub, 'info', SKIPPED, { trigger_id: sub.trigger_id, function_id: sub.function_id })
     invocations.send({ type: 'invocation.skipped', source: 'cron', function_id: sub.function_id })

@@ -8,12 +8,13 @@
  * added; a tick while its previous run is in flight is skipped unless its config sets
  * `overlap`.
  *
- * Replicas: a trigger registered alike by several sessions (the same function on the same
- * schedule and zone, and either the same trigger id, or sessions whose workers gave the
- * same name: replicas of one worker, or a worker and the session it is replacing) runs
- * once per tick, on one of them in turn. The name counts because iii-sdk gives every
- * trigger a new random id; a session's triggers on one function are matched with another
- * session's in the order each registered them.
+ * Replicas: a trigger registered alike by several sessions (the same function and
+ * metadata on the same schedule and zone: replicas of one worker, or a worker and the
+ * session it is replacing) runs once per tick, on one of them in turn. Calls go to any
+ * worker offering a function, so such triggers would only run the same thing twice. Their
+ * ids do not matter (iii-sdk gives every trigger a new random id); a session's triggers on
+ * one function are paired with another session's in the order each registered them, and
+ * triggers with the same id and function are replicas whatever their metadata.
  */
 import { normalisedPattern, type CronSchedule } from './cron-config.js'
 
@@ -44,16 +45,13 @@ export interface Job {
 
 const holderKey = (worker_id: string, trigger_id: string) => `${worker_id}\u0000${trigger_id}`
 
-/** The name a session's worker gave itself, by worker id, if it gave one. */
-export type NameOf = (worker_id: string) => string | undefined
-
 /**
  * The subscriptions of a job, in groups of replicas of one trigger: subscriptions of other
  * sessions are replicas when they bind the same function and have the same trigger id, or
- * when their workers have the same name (a session's subscriptions of one function paired
- * with another's in the order each made them). Each group with a key for its turns.
+ * the same metadata (a session's subscriptions of one function paired with another's in
+ * the order each made them). Each group with a key for its turns.
  */
-function replicaGroups(job: Job, nameOf: NameOf): Array<{ key: string; subs: Subscription[] }> {
+function replicaGroups(job: Job): Array<{ key: string; subs: Subscription[] }> {
   const subs = [...job.triggers.values()]
   const parent = subs.map((_, i) => i)
   const find = (i: number): number => {
@@ -70,12 +68,11 @@ function replicaGroups(job: Job, nameOf: NameOf): Array<{ key: string; subs: Sub
   const nth = new Map<string, number>()
   subs.forEach((sub, i) => {
     link(`id\u0000${sub.trigger_id}\u0000${sub.function_id}`, i)
-    const name = nameOf(sub.worker_id)
-    if (name === undefined) return
-    const own = `${sub.worker_id}\u0000${sub.function_id}`
+    const alike = `${sub.function_id}\u0000${sub.metadata === undefined ? '' : JSON.stringify(sub.metadata)}`
+    const own = `${sub.worker_id}\u0000${alike}`
     const n = nth.get(own) ?? 0
     nth.set(own, n + 1)
-    link(`name\u0000${name}\u0000${sub.function_id}\u0000${n}`, i)
+    link(`alike\u0000${alike}\u0000${n}`, i)
   })
   const groups = new Map<number, Subscription[]>()
   subs.forEach((sub, i) => {
@@ -148,16 +145,15 @@ export class CronTable {
    * A tick of `job` scheduled at `scheduled` (ms): the triggers that run now (counted as
    * running) and those that skip it. Replicas of one trigger count as one: it runs once, on
    * the next replica in turn whose subscription is older than the tick, and skips while
-   * any replica's run is in flight (unless `overlap`). `nameOf` gives the names workers
-   * gave themselves, which make replicas of triggers whose ids differ.
+   * any replica's run is in flight (unless `overlap`).
    */
-  tick(job: Job, scheduled: number, nameOf: NameOf = () => undefined): { run: Subscription[]; skip: Subscription[] } {
+  tick(job: Job, scheduled: number): { run: Subscription[]; skip: Subscription[] } {
     const run: Subscription[] = []
     const skip: Subscription[] = []
     const before = this.turns.get(job.key)
     // Only the groups of this tick keep a turn: those of replicas gone are dropped.
     const turns = new Map<string, number>()
-    for (const { key, subs } of replicaGroups(job, nameOf)) {
+    for (const { key, subs } of replicaGroups(job)) {
       const turn = before?.get(key) ?? 0
       turns.set(key, turn)
       const eligible = subs.filter((sub) => sub.since < scheduled)

@@ -16,7 +16,7 @@ import { connectWorker } from '../../../client/ws-client.js'
 import { report, serveTasks } from '../child.js'
 
 const [url, client, tag] = process.argv.slice(2)
-/** Every replica has the service's name, as a deploy gives it: that is what makes its cron triggers replicas too. */
+/** Every replica has the service's name, as a deploy gives it (the test tells them apart by process id). */
 const NAME = 'replica'
 
 type Handler = (data: any) => unknown
