@@ -64,6 +64,19 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   })
 }
 
+/** The media type of a content-type header, in lower case (`''` when there is none). */
+const mediaType = (contentType: string | undefined) => (contentType ?? '').split(';')[0].trim().toLowerCase()
+
+/**
+ * Whether a body of this content type is one the engine parses for `body` (JSON, a form,
+ * text, XML); the rest (binary, multipart, …) arrives as base64 when it fits the body
+ * limit, and is streamed through `request_body` when it does not.
+ */
+export function isParsed(contentType: string | undefined): boolean {
+  const type = mediaType(contentType)
+  return type === '' || type === 'application/json' || type.endsWith('+json') || type === 'application/x-www-form-urlencoded' || type.startsWith('text/') || type === 'application/xml' || type.endsWith('+xml')
+}
+
 /** Turns a body into what the function receives: JSON parsed, forms as objects, text as strings, the rest as base64. */
 export function decodeBody(raw: Buffer, contentType: string | undefined): unknown {
   if (raw.length === 0) return null

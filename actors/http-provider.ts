@@ -3,7 +3,9 @@
  * Sessions' http children add and remove routes with events; the routes are a pure table
  * (core/route-table.ts), which is this actor's snapshot. A request that matches a route
  * becomes an invocation of its function, and the answer becomes the response
- * (actors/http-exchange.ts). The listener is this actor's handle and closes with it.
+ * (actors/http-exchange.ts), or the function streams it, and reads the request body, through
+ * the call's data channels (actors/http-stream.ts). The listener is this actor's handle and
+ * closes with it.
  */
 import { createServer, type IncomingMessage } from 'node:http'
 import type { EventObject } from 'xstate'
@@ -14,7 +16,8 @@ import type { Outcome } from '../core/call-table.js'
 import type { HttpProviderEvent, HttpProviderInput } from '../machines/contracts.js'
 import { describeWorker } from '../core/catalog.js'
 import { actorsOf, catalogOf, tell } from '../machines/system.js'
-import { BodyError, decodeBody, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
+import { BodyError, decodeBody, isParsed, parseQuery, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
+import { Exchanges, HTTP_CHANNEL_PREFIX, readRequest } from './http-stream.js'
 import { fromTable } from './table-actor.js'
 
 /** A header's value, when it came once. */
@@ -54,6 +57,9 @@ function failure(outcome: Outcome, function_id: string): { status: number; error
 export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, { close(): void }>({
   context: () => new RouteTable(),
   open({ context: routes, input, system, sendBack }) {
+    // The data channels of the calls in flight (actors/http-stream.ts), their ids delegated to this actor.
+    const exchanges = new Exchanges()
+    tell(actorsOf(system).channels(), { type: 'channel.delegate', prefix: HTTP_CHANNEL_PREFIX, owner: exchanges })
     // Slow clients are cut off: Node checks the header and request deadlines every
     // `connectionsCheckingInterval`, so that interval follows the shortest deadline.
     const server = createServer({
@@ -74,31 +80,41 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
         return writeError(res, 405, errors.methodNotAllowed(method, at.path, match.allow), { allow: match.allow })
       }
       const { binding, path_params } = match
-      readBody(req, input.maxBodyBytes)
-        .then((raw) => {
+      const contentType = req.headers['content-type']
+      // A body of a type the engine does not parse may be larger than the limit: it is streamed (actors/http-stream.ts).
+      readRequest(req, input.maxBodyBytes, !isParsed(contentType))
+        .then((body) => {
           const data: HttpRequestInput = {
             method,
             path: at.path,
             path_params,
             query_params: parseQuery(at.search),
             headers: { ...req.headers },
-            body: decodeBody(raw, req.headers['content-type']),
+            body: 'raw' in body ? decodeBody(body.raw, contentType) : null,
           }
           const calls = actorsOf(system).invocations()
           if (!calls) return writeError(res, 503, errors.engineStopping(), RETRY_LATER[503])
+          const timeout_ms = binding.timeout_ms ?? input.timeoutMs
+          const exchange = exchanges.open(req, res, body, {
+            function_id: binding.function_id,
+            timeoutMs: timeout_ms,
+            respond: (outcome) => {
+              if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
+              const { status, error } = failure(outcome, binding.function_id)
+              writeError(res, status, error, RETRY_LATER[status])
+            },
+            fail: (status, error) => writeError(res, status, error, RETRY_LATER[status]),
+          })
+          // iii's streams: the request body to read, and the response to write (actors/http-stream.ts).
+          data.request_body = exchange.request_body
+          data.response = exchange.responseRef
           calls.send({
             type: 'invocation.start',
             source: 'http',
-            caller: {
-              reply: (outcome) => {
-                if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
-                const { status, error } = failure(outcome, binding.function_id)
-                writeError(res, status, error, RETRY_LATER[status])
-              },
-            },
+            caller: { reply: (outcome) => exchange.answer(outcome) },
             function_id: binding.function_id,
             data,
-            timeout_ms: binding.timeout_ms ?? input.timeoutMs,
+            timeout_ms,
             // The request's W3C trace context goes on with the call; so does the trigger's metadata.
             traceparent: header(req.headers.traceparent),
             baggage: header(req.headers.baggage),
@@ -124,6 +140,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
     })
     return {
       close() {
+        exchanges.releaseAll()
         server.close()
         server.closeAllConnections()
       },
