@@ -7,16 +7,19 @@
  * `hint: <what fixes it>`; the exit code is 2 for a command line or configuration that
  * makes no sense, 1 for a command that failed.
  */
-import { readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs'
 import { createEngine } from './adapters/engine.js'
 import { ListenError } from './adapters/listen-error.js'
 import { createLogger } from './adapters/logger.js'
+import { tokenHash } from './core/auth.js'
 import { closest } from './core/closest.js'
 import { readArgs, type OptionSpecs } from './cli/args.js'
 import { CliError } from './cli/cli-error.js'
 import { COMMANDS, helpOf, overview, type Command } from './cli/help.js'
 import { LISTS, workerLabel, type Row } from './cli/lists.js'
-import { engineUrl, readConfigFile, resolveServeConfig, SERVE_SETTINGS, URL_ENV, type ServeConfig } from './cli/serve-config.js'
+import { engineUrl, readConfigFile, resolveServeConfig, SERVE_SETTINGS, TOKEN_ENV, URL_ENV, type ServeConfig } from './cli/serve-config.js'
+import { startInspectorBridge, type InspectorBridge } from './cli/inspector-bridge.js'
 import { formatTable } from './cli/table.js'
 import { connectWorker } from './client/ws-client.js'
 import { InvocationError, type WorkerClient } from './client/worker.js'
@@ -48,6 +51,10 @@ function takeInspect(args: string[]): { rest: string[]; inspect?: string | true 
 
 const serveSpecs: OptionSpecs = {
   ...Object.fromEntries(SERVE_SETTINGS.filter((s) => s.path !== 'inspect').map((s) => [s.flag.slice(2), { type: 'string' as const }])),
+  token: { type: 'string', multiple: true },
+  insecure: { type: 'boolean' },
+  // Taken out by takeInspect before parsing; named here for "did you mean".
+  inspect: { type: 'boolean' },
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 }
@@ -58,28 +65,45 @@ function serveConfig(argv: string[]): ServeConfig | undefined {
   const { values, positionals } = readArgs('serve', rest, serveSpecs)
   if (values.help) return void print(helpOf('serve'))
   if (positionals.length > 0) throw new CliError(`serve takes no arguments, got '${positionals.join(' ')}'`, "options start with '--'; 'signalbox help serve' lists them")
-  const flags: Record<string, string | true | undefined> = { '--inspect': inspect }
-  for (const s of SERVE_SETTINGS) if (s.path !== 'inspect') flags[s.flag] = values[s.flag.slice(2)] as string | undefined
+  const flags: Record<string, string | string[] | true | undefined> = { '--inspect': inspect }
+  for (const s of SERVE_SETTINGS) if (s.path !== 'inspect') flags[s.flag] = values[s.flag.slice(2)] as string | string[] | true | undefined
   const file = readConfigFile(values.config as string | undefined, env, process.cwd())
   return resolveServeConfig({ flags, env, file, cwd: process.cwd() })
+}
+
+/** The data folder, made if it is not there; a CliError naming the setting when it cannot be used. */
+function prepareDataDir(config: ServeConfig): void {
+  try {
+    mkdirSync(config.dataDir, { recursive: true })
+    accessSync(config.dataDir, constants.W_OK)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const why = e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'it is a file, not a folder' : e.code === 'EACCES' || e.code === 'EPERM' ? 'it is not writable' : e.message
+    const key = config.origins.dataDir.key
+    throw new CliError(`cannot keep queues in ${config.dataDir}: ${why}`, `give ${key} a folder this user may write to, or keep queues in memory with --store memory`, 1)
+  }
 }
 
 async function serve(argv: string[]): Promise<void> {
   const config = serveConfig(argv)
   if (!config) return
+  if (config.options.store !== 'memory') prepareDataDir(config)
   const logger = createLogger(config.options.logLevel)
 
-  let bridge: { stop(): void } | undefined
+  let bridge: InspectorBridge | undefined
   let inspector: { inspect: unknown; stop(): void } | undefined
-  if (config.inspect) {
-    // Loaded only when asked for: most starts need no inspector.
-    const { createWebSocketInspector } = await import('@statelyai/inspect')
-    if (!config.inspect.url) bridge = (await import('@statelyai/inspect/server')).createInspectorServer({ port: config.inspectPort, autoOpen: false })
-    inspector = createWebSocketInspector({ url: config.inspect.url ?? `ws://localhost:${config.inspectPort}` })
-  }
   let engine: Awaited<ReturnType<typeof createEngine>>
   try {
-    engine = await createEngine({ ...config.options, logger, inspect: inspector?.inspect as never })
+    if (config.inspect) {
+      // Loaded only when asked for: most starts need no inspector.
+      const { createWebSocketInspector } = await import('@statelyai/inspect')
+      const host = config.options.host ?? '127.0.0.1'
+      if (!config.inspect.url) bridge = await startInspectorBridge(host, config.inspectPort)
+      const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+      inspector = createWebSocketInspector({ url: config.inspect.url ?? `ws://${reachable}:${config.inspectPort}` })
+    }
+    // The console links to the local inspector's page (an inspector elsewhere has a page the engine cannot know).
+    engine = await createEngine({ ...config.options, logger, inspect: inspector?.inspect as never, ...(bridge ? { console: { inspectorUrl: bridge.url } } : {}) })
   } catch (err) {
     inspector?.stop()
     bridge?.stop()
@@ -112,14 +136,19 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
   // Ready only once a signal would be handled: a supervisor may signal right after this line.
   print(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
-  if (bridge) note(`inspector: open http://localhost:${config.inspectPort} in a browser`)
+  if (engine.consoleUrl) logger.info({ url: engine.consoleUrl }, 'operator console')
+  if (bridge) note(`inspector: open ${bridge.url} in a browser`)
   else if (inspector) note(`inspector: sending to ${config.inspect!.url}`)
 }
 
 // ---------------------------------------------------------------------------------------
 // ls and invoke: a worker for one request
 
-const clientSpecs: OptionSpecs = { url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }
+const clientSpecs: OptionSpecs = { url: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } }
+
+/** The token for the engine: `--token`, else `SIGNALBOX_TOKEN`. */
+const tokenOf = (flag: unknown): { token?: string; key: string } =>
+  typeof flag === 'string' ? { token: flag, key: '--token' } : env[TOKEN_ENV] ? { token: env[TOKEN_ENV], key: TOKEN_ENV } : { key: '--token' }
 
 /** Where the engine is, and the setting that said so (for the hint when it cannot be reached). */
 function target(flag: string | undefined) {
@@ -128,12 +157,16 @@ function target(flag: string | undefined) {
 }
 
 /** Connects to a running engine as a worker for one request, with a clear error when it cannot. */
-async function reach({ url, key }: { url: string; key: string }): Promise<WorkerClient> {
+async function reach({ url, key }: { url: string; key: string }, auth: { token?: string; key: string }): Promise<WorkerClient> {
   if (!/^wss?:\/\/[^\s/]+/.test(url)) throw new CliError(`${key} must be a ws:// URL such as ws://127.0.0.1:49134, got '${url}'`, "the engine's worker endpoint is on the ready line of 'signalbox serve'")
   try {
-    return await connectWorker(url, { reconnect: false, connectTimeoutMs: 0, logger: false })
+    return await connectWorker(url, { reconnect: false, connectTimeoutMs: 0, logger: false, token: auth.token })
   } catch (err) {
-    const why = (err as Error).message.replace(/^Cannot reach the engine at \S+: /, '')
+    if (/HTTP 401/.test((err as Error).message)) {
+      if (auth.token === undefined) throw new CliError(`the engine at ${url} requires a token (HTTP 401)`, `pass --token <token> or set ${TOKEN_ENV}`, 1)
+      throw new CliError(`the engine at ${url} did not accept the token from ${auth.key} (HTTP 401)`, `check it against the engine's --token or tokens file ('signalbox token hash <token>' prints the sha256 a tokens file holds)`, 1)
+    }
+    const why = (err as Error).message.replace(/^Cannot (reach|connect to) the engine at \S+: /, '')
     const refused = /ECONNREFUSED/.test(why)
     throw new CliError(
       `cannot reach the engine at ${url}: ${refused ? 'nothing is listening there' : why}`,
@@ -155,7 +188,8 @@ async function ls(args: string[]): Promise<void> {
   }
   if (positionals.length > 1) throw new CliError(`ls shows one list, got '${positionals.join(' ')}'`, `e.g. 'signalbox ls ${what}'`)
   const list = LISTS[what]
-  const worker = await reach(target(values.url as string | undefined))
+  const engine = target(values.url as string | undefined)
+  const worker = await reach(engine, tokenOf(values.token))
   try {
     const [answer, workers] = await Promise.all([
       worker.invoke<Record<string, Row[]>>(list.fn, list.input ?? {}),
@@ -164,6 +198,7 @@ async function ls(args: string[]): Promise<void> {
     // This command's own connection is not one of the engine's workers.
     const rows = answer[list.key].filter((r) => list !== LISTS.workers || r.worker_id !== worker.workerId)
     if (values.json) return void print(JSON.stringify(rows, null, 2) + '\n')
+    if (rows.length === 0) note(`the engine at ${engine.url} has no ${what} yet`)
     const label = workerLabel(new Map((workers?.workers ?? rows).map((w) => [w.worker_id as string, w.name as string | undefined])))
     print(formatTable(list.columns.map(([header]) => header), rows.map((r) => list.columns.map(([, cell]) => cell(r, { worker: label })))))
   } finally {
@@ -192,7 +227,7 @@ async function invoke(args: string[]): Promise<void> {
   if (rawTimeout !== undefined && (!/^\d+$/.test(rawTimeout) || timeout_ms < 1 || timeout_ms > 2_147_483_647)) {
     throw new CliError(`--timeout-ms must be a whole number from 1 to 2147483647, got '${rawTimeout}'`, 'how long the call may take, in milliseconds')
   }
-  const worker = await reach(target(values.url as string | undefined))
+  const worker = await reach(target(values.url as string | undefined), tokenOf(values.token))
   try {
     const result = await worker.invoke(function_id, data, { timeout_ms })
     print(JSON.stringify(result ?? null, null, 2) + '\n')
@@ -200,11 +235,35 @@ async function invoke(args: string[]): Promise<void> {
     if (!(err instanceof InvocationError)) throw err
     const hint =
       err.details ??
-      (err.code === 'function_not_found' ? "'signalbox ls functions' lists the functions offered" : err.code === 'invocation_timeout' ? 'give it longer with --timeout-ms' : undefined)
+      (err.code === 'function_not_found'
+        ? "'signalbox ls functions' lists the functions offered"
+        : err.code === 'invocation_timeout'
+          ? 'give it longer with --timeout-ms'
+          : err.code === 'forbidden'
+            ? "the token's scope does not allow it (docs/security.md)"
+            : undefined)
     throw new CliError(`${function_id} failed: ${err.code}: ${err.message}`, hint, 1)
   } finally {
     worker.close()
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// token
+
+function token(args: string[]): void {
+  const { values, positionals } = readArgs('token', args, { help: { type: 'boolean', short: 'h' } })
+  if (values.help) return void print(helpOf('token'))
+  const [what, text, ...more] = positionals
+  if (what === 'new' && text === undefined) {
+    const made = randomBytes(32).toString('base64url')
+    return void print(`token:  ${made}\nsha256: ${tokenHash(made)}\n`)
+  }
+  if (what === 'hash' && text !== undefined && more.length === 0) return void print(`${tokenHash(text)}\n`)
+  if (what === 'hash') throw new CliError(text === undefined ? 'token hash needs the token to hash' : `token hash takes one token, got ${positionals.length - 1}`, 'e.g. signalbox token hash "$SIGNALBOX_TOKEN"')
+  if (what === undefined) throw new CliError('token needs new or hash', "'signalbox token new' makes one; 'signalbox token hash <token>' hashes one")
+  const guess = closest(what, ['new', 'hash'])
+  throw new CliError(`token has no '${positionals.join(' ')}'`, `${guess ? `did you mean 'signalbox token ${guess}'? ` : ''}it takes new, or hash <token>`)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -230,6 +289,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'serve') return serve(rest)
   if (command === 'ls') return ls(rest)
   if (command === 'invoke') return invoke(rest)
+  if (command === 'token') return token(rest)
   const option = command.startsWith('-')
   const guess = option ? closest(command, ['--help', '--version']) : closest(command, COMMANDS)
   const what = option ? `unknown option '${command}'` : `unknown command '${command}'`

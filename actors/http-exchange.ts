@@ -30,37 +30,63 @@ export class BodyError extends Error {
  * property (`__proto__` included).
  */
 export function parseQuery(search: string): Record<string, string | string[]> {
+  if (search.length === 0) return {}
   const out = new Map<string, string | string[]>()
-  if (search.length > 0) {
-    for (const [key, value] of new URLSearchParams(search)) {
-      const prev = out.get(key)
-      out.set(key, prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value])
-    }
+  for (const [key, value] of new URLSearchParams(search)) {
+    const prev = out.get(key)
+    out.set(key, prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value])
   }
   return Object.fromEntries(out)
 }
 
-/** Reads the whole body, refusing more than `limit` bytes. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new BodyError(413, errors.bodyTooLarge(limit, declared)))
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > limit) {
-        req.removeAllListeners('data')
-        req.resume()
-        reject(new BodyError(413, errors.bodyTooLarge(limit)))
-        return
+/**
+ * Whether a request has a body: it declares one with `Content-Length` (more than 0) or
+ * `Transfer-Encoding`; otherwise it has none (RFC 9112, 6.3), and need not be read (Node
+ * discards what is left of a request once its response has ended).
+ */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
+}
+
+/**
+ * Reads the whole body and hands it to `done`; more than `limit` bytes is refused (to
+ * `failed`, as is a read error), unless `streamable`: then the request is paused and handed
+ * over to be streamed, `done(undefined, streamed)` with what was read of it so far.
+ */
+export function readBody(req: IncomingMessage, limit: number, done: (raw: Buffer | undefined, streamed?: Buffer[]) => void, failed: (err: Error) => void, streamable = false): void {
+  const length = req.headers['content-length']
+  const declared = Number(length)
+  if (Number.isFinite(declared) && declared > limit) return streamable ? done(undefined, []) : failed(new BodyError(413, errors.bodyTooLarge(limit, declared)))
+  const chunks: Buffer[] = []
+  let size = 0
+  let refused = false
+  const onData = (chunk: Buffer) => {
+    if (refused) return
+    size += chunk.length
+    if (size > limit) {
+      refused = true
+      req.off('data', onData)
+      if (streamable) {
+        // Paused before this callback returns: what comes next waits for the stream's own listener.
+        req.pause()
+        chunks.push(chunk)
+        return done(undefined, chunks)
       }
-      chunks.push(chunk)
-    })
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
-    req.on('error', reject)
+      req.resume()
+      failed(new BodyError(413, errors.bodyTooLarge(limit)))
+      return
+    }
+    chunks.push(chunk)
+  }
+  req.on('data', onData)
+  req.on('end', () => {
+    if (!refused) done(chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+  })
+  req.on('error', (err) => {
+    if (refused) return
+    refused = true
+    failed(err)
   })
 }
 
@@ -78,8 +104,8 @@ export function isParsed(contentType: string | undefined): boolean {
 }
 
 /** Turns a body into what the function receives: JSON parsed, forms as objects, text as strings, the rest as base64. */
-export function decodeBody(raw: Buffer, contentType: string | undefined): unknown {
-  if (raw.length === 0) return null
+export function decodeBody(raw: Buffer | undefined, contentType: string | undefined): unknown {
+  if (raw === undefined || raw.length === 0) return null
   const type = (contentType ?? '').split(';')[0].trim().toLowerCase()
   if (type === 'application/json' || type.endsWith('+json')) {
     try {
@@ -129,8 +155,6 @@ function headerMap(headers: unknown): Record<string, string | string[]> | string
   return out
 }
 
-const RESPONSE_KEYS = ['status_code', 'headers', 'body']
-
 /**
  * Writes what the function returned. `{status_code?, headers?, body?}` is a response;
  * any other value is the body of a 200. Objects go out as JSON, strings as text unless a
@@ -138,18 +162,22 @@ const RESPONSE_KEYS = ['status_code', 'headers', 'body']
  */
 export function writeResult(res: ServerResponse, result: unknown, function_id: string): void {
   const spec =
-    typeof result === 'object' && result !== null && !Array.isArray(result) && RESPONSE_KEYS.some((k) => k in result)
+    typeof result === 'object' && result !== null && !Array.isArray(result) && ('status_code' in result || 'headers' in result || 'body' in result)
       ? (result as { status_code?: unknown; headers?: unknown; body?: unknown })
       : { body: result }
   const status = spec.status_code ?? (spec.body === undefined || spec.body === null ? 204 : 200)
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
     return writeError(res, 500, errors.invalidResponse(function_id, `status_code ${JSON.stringify(status)}; expected a whole number from 200 to 599`))
   }
-  const headers = headerMap(spec.headers)
+  // Most answers give no headers: then the engine's own are the whole map.
+  const given = spec.headers !== undefined && spec.headers !== null
+  const headers = given ? headerMap(spec.headers) : ({} as Record<string, string | string[]>)
   if (typeof headers === 'string') return writeError(res, 500, errors.invalidResponse(function_id, `bad headers: ${headers}`))
-  // The engine frames the body itself.
-  delete headers['content-length']
-  delete headers['transfer-encoding']
+  if (given) {
+    // The engine frames the body itself.
+    delete headers['content-length']
+    delete headers['transfer-encoding']
+  }
   let payload: Buffer | string | undefined
   const body = spec.body
   // 204 and 304 carry no body, whatever the function returned.

@@ -7,24 +7,29 @@
  * the call's data channels (actors/http-stream.ts). The listener is this actor's handle and
  * closes with it.
  */
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { RouteTable, type Holder } from '../core/route-table.js'
+import { RouteTable, type Binding, type Holder } from '../core/route-table.js'
 import type { Outcome } from '../core/call-table.js'
 import type { HttpProviderEvent, HttpProviderInput } from '../machines/contracts.js'
 import { describeWorker } from '../core/catalog.js'
-import { actorsOf, catalogOf, tell } from '../machines/system.js'
-import { BodyError, decodeBody, isParsed, parseQuery, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
-import { Exchanges, HTTP_CHANNEL_PREFIX, readRequest } from './http-stream.js'
+import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system.js'
+import { BodyError, decodeBody, hasBody, isParsed, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
+import { Exchanges, HTTP_CHANNEL_PREFIX } from './http-stream.js'
 import { fromTable } from './table-actor.js'
 
 /** A header's value, when it came once. */
 const header = (value: string | string[] | undefined): string | undefined => (typeof value === 'string' ? value : undefined)
 
-/** HTTP status for an error the engine itself gives a call. */
-const statusFor: Record<string, number> = { function_not_found: 503, worker_disconnected: 503, invocation_timeout: 504, too_many_requests: 429 }
+/** HTTP status for an error the engine itself gives a call (a Map: a worker's own code may be any string, `constructor` too). */
+const statusFor = new Map<string, number>([
+  ['function_not_found', 503],
+  ['worker_disconnected', 503],
+  ['invocation_timeout', 504],
+  ['too_many_requests', 429],
+])
 
 /** Answers a client may retry carry `Retry-After` (seconds): no worker right now, or the engine at its limit. */
 const RETRY_LATER: Record<number, Record<string, string>> = { 429: { 'retry-after': '1' }, 503: { 'retry-after': '1' } }
@@ -51,14 +56,74 @@ function failure(outcome: Outcome, function_id: string): { status: number; error
   const body = errors.functionError(function_id)
   if (typeof error.code === 'string') body.code = error.code
   if (typeof error.message === 'string') body.message = error.message
-  return { status: statusFor[body.code] ?? 500, error: body }
+  return { status: statusFor.get(body.code) ?? 500, error: body }
+}
+
+/** A request whose body could not be read or decoded: 413, or 400. */
+function refuse(res: ServerResponse, err: unknown): void {
+  if (err instanceof BodyError) writeError(res, err.status, err.body, err.status === 413 ? { connection: 'close' } : {})
+  else writeError(res, 400, errors.badRequest((err as Error).message))
+}
+
+/** Writes a call's outcome as the response: its value, or its failure. */
+function respond(res: ServerResponse, outcome: Outcome, function_id: string): void {
+  if (outcome.error === undefined) return writeResult(res, outcome.result, function_id)
+  const { status, error } = failure(outcome, function_id)
+  writeError(res, status, error, RETRY_LATER[status])
+}
+
+/** How the exchanges write what is not streamed (actors/http-stream.ts). */
+const writes = { respond, fail: (res: ServerResponse, status: number, error: ErrorBody) => writeError(res, status, error, RETRY_LATER[status]) }
+
+/**
+ * A request on a bound route, its body read (or, past the limit, `streamed`: what was read
+ * of it): it becomes a call of the route's function, whose outcome becomes the response,
+ * unless the function streams it (actors/http-stream.ts).
+ */
+function start(system: EngineSystem, input: HttpProviderInput, exchanges: Exchanges, req: IncomingMessage, res: ServerResponse, method: string, path: string, search: string, binding: Binding, path_params: Record<string, string>, raw: Buffer | undefined, streamed: Buffer[] | undefined): void {
+  // Nothing this throws may escape the request's callback.
+  try {
+    const body = decodeBody(raw, req.headers['content-type'])
+    const calls = actorsOf(system).invocations()
+    if (!calls) return writeError(res, 503, errors.engineStopping(), RETRY_LATER[503])
+    const timeout_ms = binding.timeout_ms ?? input.timeoutMs
+    // The call's caller is its exchange, which holds its data channels (iii's streams: the request body to read, the response to write).
+    const exchange = exchanges.open(req, res, binding.function_id, timeout_ms, raw, streamed)
+    // The headers object is the request's own (Node builds it once, on first read): the
+    // call carries it as it is, with nothing copied. Query and body are parsed here,
+    // whether or not the function reads them: a worker gets the input as one JSON value.
+    const data: HttpRequestInput = {
+      method,
+      path,
+      path_params,
+      query_params: parseQuery(search),
+      headers: req.headers as HttpRequestInput['headers'],
+      body,
+      request_body: exchange.bodyRef(),
+      response: exchange.responseRef(),
+    }
+    calls.send({
+      type: 'invocation.start',
+      source: 'http',
+      caller: exchange,
+      function_id: binding.function_id,
+      data,
+      timeout_ms,
+      // The request's W3C trace context goes on with the call; so does the trigger's metadata.
+      traceparent: header(req.headers.traceparent),
+      baggage: header(req.headers.baggage),
+      metadata: binding.metadata,
+    })
+  } catch (err) {
+    refuse(res, err)
+  }
 }
 
 export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, { close(): void }>({
   context: () => new RouteTable(),
   open({ context: routes, input, system, sendBack }) {
     // The data channels of the calls in flight (actors/http-stream.ts), their ids delegated to this actor.
-    const exchanges = new Exchanges()
+    const exchanges = new Exchanges(writes)
     tell(actorsOf(system).channels(), { type: 'channel.delegate', prefix: HTTP_CHANNEL_PREFIX, owner: exchanges })
     // Slow clients are cut off: Node checks the header and request deadlines every
     // `connectionsCheckingInterval`, so that interval follows the shortest deadline.
@@ -75,56 +140,22 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
       const match = routes.match(method, at.path)
       if (match.kind === 'not-found') return writeError(res, 404, errors.routeNotFound(method, at.path))
       if (match.kind === 'bad-path') return writeError(res, 400, errors.badPathParam(match.param, match.value))
+      if (match.kind === 'dot-segment') return writeError(res, 400, errors.dotSegment(match.value, match.param))
       if (match.kind === 'method-not-allowed') {
         if (method === 'OPTIONS') return void res.writeHead(204, { allow: match.allow }).end()
         return writeError(res, 405, errors.methodNotAllowed(method, at.path, match.allow), { allow: match.allow })
       }
       const { binding, path_params } = match
-      const contentType = req.headers['content-type']
+      // A bodiless request becomes its call here, in the callback that read it.
+      if (!hasBody(req)) return start(system, input, exchanges, req, res, method, at.path, at.search, binding, path_params, undefined, undefined)
       // A body of a type the engine does not parse may be larger than the limit: it is streamed (actors/http-stream.ts).
-      readRequest(req, input.maxBodyBytes, !isParsed(contentType))
-        .then((body) => {
-          const data: HttpRequestInput = {
-            method,
-            path: at.path,
-            path_params,
-            query_params: parseQuery(at.search),
-            headers: { ...req.headers },
-            body: 'raw' in body ? decodeBody(body.raw, contentType) : null,
-          }
-          const calls = actorsOf(system).invocations()
-          if (!calls) return writeError(res, 503, errors.engineStopping(), RETRY_LATER[503])
-          const timeout_ms = binding.timeout_ms ?? input.timeoutMs
-          const exchange = exchanges.open(req, res, body, {
-            function_id: binding.function_id,
-            timeoutMs: timeout_ms,
-            respond: (outcome) => {
-              if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
-              const { status, error } = failure(outcome, binding.function_id)
-              writeError(res, status, error, RETRY_LATER[status])
-            },
-            fail: (status, error) => writeError(res, status, error, RETRY_LATER[status]),
-          })
-          // iii's streams: the request body to read, and the response to write (actors/http-stream.ts).
-          data.request_body = exchange.request_body
-          data.response = exchange.responseRef
-          calls.send({
-            type: 'invocation.start',
-            source: 'http',
-            caller: { reply: (outcome) => exchange.answer(outcome) },
-            function_id: binding.function_id,
-            data,
-            timeout_ms,
-            // The request's W3C trace context goes on with the call; so does the trigger's metadata.
-            traceparent: header(req.headers.traceparent),
-            baggage: header(req.headers.baggage),
-            metadata: binding.metadata,
-          })
-        })
-        .catch((err: unknown) => {
-          if (err instanceof BodyError) writeError(res, err.status, err.body, err.status === 413 ? { connection: 'close' } : {})
-          else writeError(res, 400, errors.badRequest((err as Error).message))
-        })
+      readBody(
+        req,
+        input.maxBodyBytes,
+        (raw, streamed) => start(system, input, exchanges, req, res, method, at.path, at.search, binding, path_params, raw, streamed),
+        (err) => refuse(res, err),
+        !isParsed(req.headers['content-type']),
+      )
     })
     server.maxConnections = input.maxConnections
     // A request Node could not read: a head too large (431), a client too slow (408), or bytes that are not HTTP (400).

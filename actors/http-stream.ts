@@ -16,9 +16,14 @@
  * with none (no `result`, or `null`) hands the response to the channel if its writer opens:
  * at once when it is open, else within RESPONSE_STREAM_WAIT_MS (core/response-stream.ts),
  * else the answer is 204 as before. Binary frames before the answer start the stream. Both
- * channels are released when the response is written (or its client leaves). They are
- * this provider's own (`Exchanges`, delegated the `http:` ids), made lazily: a call whose
- * worker opens neither costs an object, a map entry and a random key.
+ * channels are released when the response is written (or its client leaves).
+ *
+ * They are this provider's own (`Exchanges`, delegated the `http:` ids), and lazy: a call
+ * whose worker opens neither (the plain path) costs its exchange, which is also the call's
+ * caller (what main's plain path allocated for its caller and reply), a map entry, a random
+ * key, and the two refs in its input; no closure, timer or event. The relays are made when
+ * a worker opens an end (or the request body must be streamed); the wait for a writer and
+ * the wait for a stream's head are links in shared deadline lists (actors/deadlines.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { randomUUID } from 'node:crypto'
@@ -29,69 +34,42 @@ import { Relay, type Frame, type RelayReader } from '../core/channel-relay.js'
 import { DEFAULT_BUFFER_SIZE, sameKey, type Access, type ChannelRef, type Direction } from '../core/channel-table.js'
 import { applyControl, newHead, RESPONSE_STREAM_WAIT_MS, type StreamHead } from '../core/response-stream.js'
 import type { ChannelSocket } from '../machines/contracts.js'
-import { BodyError } from './http-exchange.js'
 import { attachSocket } from './channels.js'
-
-/** A request body: read whole (it fit the limit), or to be streamed (`streamed`: what was read before it did not fit). */
-export type RequestBody = { raw: Buffer } | { streamed: Buffer[] }
-
-/**
- * Reads the body: whole when it fits `limit`; past it, 413, unless `streamable`, when it is
- * handed over to be streamed (the request paused, the bytes read so far in `streamed`).
- */
-export function readRequest(req: IncomingMessage, limit: number, streamable: boolean): Promise<RequestBody> {
-  const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > limit) {
-    return streamable ? Promise.resolve({ streamed: [] }) : Promise.reject(new BodyError(413, errors.bodyTooLarge(limit, declared)))
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const onData = (chunk: Buffer) => {
-      size += chunk.length
-      chunks.push(chunk)
-      if (size <= limit) return
-      req.off('data', onData).off('end', onEnd).off('error', reject)
-      if (streamable) {
-        req.pause()
-        return resolve({ streamed: chunks })
-      }
-      req.resume()
-      reject(new BodyError(413, errors.bodyTooLarge(limit)))
-    }
-    const onEnd = () => resolve({ raw: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) })
-    req.on('data', onData).on('end', onEnd).on('error', reject)
-  })
-}
+import { Deadlines, type DeadlineEntry } from './deadlines.js'
 
 /** Ids of http calls' channels: `http:<n>:body` (the request body) and `http:<n>:response`. */
 export const HTTP_CHANNEL_PREFIX = 'http:'
 
-export interface ExchangeOptions {
-  function_id: string
-  /** The trigger's timeout: past it, a response still without its head is 504. */
-  timeoutMs: number
-  /** Writes an answer as the plain (not streamed) response: a value, or a failure. */
-  respond(outcome: Outcome): void
-  /** Writes an engine failure. */
-  fail(status: number, error: ErrorBody): void
+/** How provider:http writes a response that is not streamed (given once, for every call). */
+export interface ExchangeWrites {
+  /** The function's answer (a value, or a failure) as the response. */
+  respond(res: ServerResponse, outcome: Outcome, function_id: string): void
+  /** An engine failure. */
+  fail(res: ServerResponse, status: number, error: ErrorBody): void
 }
 
+/** What an exchange waits for, in the deadline lists: the stream's writer, or the head of a stream whose writer is open. */
+const EMPTY: Outcome = { result: null }
+
 /**
- * One http call's two channels and its response. Lazy: a call whose worker opens neither
- * channel (the plain path) costs this object, a map entry and a random key; the relays
- * are made when a worker opens an end (or the request body must be streamed).
+ * One http call: its response, and its two channels. It is the call's caller (its `reply`
+ * is the function's answer). Lazy: the relays, sockets and head exist only once a worker
+ * opens an end (or the request body must be streamed).
  */
-export class HttpExchange implements RelayReader {
-  /** The response: still open to either answer, waiting for the stream's writer, streaming, or written. */
+export class HttpExchange implements RelayReader, DeadlineEntry {
+  /** The response: still open to either answer, waiting for the stream's writer or head, streaming, or written. */
   private state: 'open' | 'waiting' | 'streaming' | 'done' = 'open'
-  private body?: Relay
-  private response?: Relay
-  readonly opened = { body: false, response: false }
-  private sockets?: ChannelSocket[]
-  private head?: StreamHead
-  private timer?: NodeJS.Timeout
-  private deadline?: NodeJS.Timeout
+  bodyOpened = false
+  responseOpened = false
+  private body: Relay | undefined = undefined
+  private response: Relay | undefined = undefined
+  private sockets: ChannelSocket[] | undefined = undefined
+  private head: StreamHead | undefined = undefined
+  // DeadlineEntry: the exchange's link in a deadline list while it waits.
+  due = 0
+  prev: DeadlineEntry | undefined = undefined
+  next: DeadlineEntry | undefined = undefined
+  list: DeadlineEntry['list'] = undefined
 
   constructor(
     private readonly exchanges: Exchanges,
@@ -99,46 +77,53 @@ export class HttpExchange implements RelayReader {
     readonly key: string,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-    private readonly requestBody: RequestBody,
-    private readonly options: ExchangeOptions,
-  ) {
-    if ('streamed' in requestBody) this.streamRequest(requestBody.streamed)
-  }
+    private readonly function_id: string,
+    /** The trigger's timeout: a stream whose writer is open and has sent no head within it is 504. */
+    private readonly timeout_ms: number,
+    /** The request body read whole, kept for a reader of `request_body` (none when the request has none, or it is streamed). */
+    private readonly raw: Buffer | undefined,
+  ) {}
 
-  get request_body(): ChannelRef {
+  /** The read end of the request body, for the call's input. */
+  bodyRef(): ChannelRef {
     return { channel_id: `${HTTP_CHANNEL_PREFIX}${this.n}:body`, access_key: this.key, direction: 'read' }
   }
-  get responseRef(): ChannelRef {
+  /** The write end of the response, for the call's input. */
+  responseRef(): ChannelRef {
     return { channel_id: `${HTTP_CHANNEL_PREFIX}${this.n}:response`, access_key: this.key, direction: 'write' }
   }
 
   /** A worker opened one of the two ends. */
   connect(end: 'body' | 'response', socket: ChannelSocket): void {
-    this.opened[end] = true
     ;(this.sockets ??= []).push(socket)
-    if (end === 'body') return attachSocket(this.bodyRelay(), 'read', socket)
+    if (end === 'body') {
+      this.bodyOpened = true
+      return attachSocket(this.bodyRelay(), 'read', socket)
+    }
+    this.responseOpened = true
     attachSocket(this.responseRelay(), 'write', socket)
-    // The writer opening while the engine waits for it: the response is the stream's.
-    if (this.state === 'waiting') clearTimeout(this.timer)
+    // The writer opening while the engine waits for it: the response is the stream's, whose head must come within the timeout.
+    if (this.state === 'waiting') {
+      this.exchanges.deadlines.remove(this)
+      this.exchanges.deadlines.add(this, this.timeout_ms, performance.now())
+    }
   }
 
-  /** The request body's relay: the buffered body (then its end), or the request as it streams. */
+  /** The request body's relay: the body read whole, then its end (a streamed body's is made by `streamRequest`). */
   private bodyRelay(): Relay {
     if (this.body) return this.body
     const relay = (this.body = new Relay(DEFAULT_BUFFER_SIZE))
-    if ('raw' in this.requestBody) {
-      if (this.requestBody.raw.length > 0) relay.push({ binary: true, data: this.requestBody.raw })
-      relay.finish(true)
-    }
+    if (this.raw !== undefined) relay.push({ binary: true, data: this.raw })
+    relay.finish(true)
     return relay
   }
 
   /** A body larger than the limit, of a type the engine does not parse: read as fast as the worker reads it. */
-  private streamRequest(first: Buffer[]): void {
+  streamRequest(first: Buffer[]): void {
     const { req, res } = this
     // What the function leaves unread is not read: the connection closes after the response.
     res.shouldKeepAlive = false
-    const relay = this.bodyRelay()
+    const relay = (this.body = new Relay(DEFAULT_BUFFER_SIZE))
     let stopped = false
     relay.attachWriter({ pause: () => req.pause(), resume: () => req.resume(), stop: () => ((stopped = true), req.resume()) })
     for (const chunk of first) relay.push({ binary: true, data: chunk })
@@ -158,25 +143,30 @@ export class HttpExchange implements RelayReader {
     return this.response
   }
 
-  /** The function's answer. */
-  answer(outcome: Outcome): void {
+  /** The function's answer (the exchange is the call's caller). */
+  readonly reply = (outcome: Outcome): void => this.answer(outcome)
+
+  private answer(outcome: Outcome): void {
     if (this.state !== 'open') return
-    const empty = outcome.error === undefined && (outcome.result === undefined || outcome.result === null)
-    if (!empty) return this.finish(() => this.options.respond(outcome))
+    if (outcome.error !== undefined || (outcome.result !== undefined && outcome.result !== null)) return this.finish(outcome)
+    // Nothing: the response is the stream's if its writer opens (or is open: then its head must come within the timeout).
     this.state = 'waiting'
-    // A stream that has not sent its head within the trigger's timeout (from the answer) is answered 504.
-    this.deadline = setTimeout(() => {
-      if (this.state === 'waiting') this.finish(() => this.options.fail(504, errors.invocationTimeout(this.options.function_id, this.options.timeoutMs)))
-    }, this.options.timeoutMs)
-    if (this.opened.response) return
-    this.timer = setTimeout(() => this.finish(() => this.options.respond(outcome)), RESPONSE_STREAM_WAIT_MS)
+    this.exchanges.deadlines.add(this, this.responseOpened ? this.timeout_ms : RESPONSE_STREAM_WAIT_MS, performance.now())
   }
 
-  /** Writes the response one way, once; the plain ways end the call. */
-  private finish(write: () => void): void {
+  /** A wait ran out: no writer opened (the empty answer, 204), or an open writer sent no head (504). */
+  expired(): void {
+    if (this.state !== 'waiting') return
+    if (!this.responseOpened) return this.finish(EMPTY)
+    this.finish(undefined, 504, errors.invocationTimeout(this.function_id, this.timeout_ms))
+  }
+
+  /** Writes the response, once, as the answer (`outcome`) or an engine failure; ends the call. */
+  private finish(outcome: Outcome | undefined, status = 0, error?: ErrorBody): void {
     if (this.state === 'done' || this.state === 'streaming') return
     this.state = 'done'
-    write()
+    if (outcome) this.exchanges.writes.respond(this.res, outcome, this.function_id)
+    else this.exchanges.writes.fail(this.res, status, error!)
     this.release()
   }
 
@@ -197,39 +187,38 @@ export class HttpExchange implements RelayReader {
       this.state = 'done'
       return clean ? void this.res.end() : void this.res.destroy()
     }
+    if (this.state === 'done') return
     // The writer closed before any byte: its head with an empty body (or, broken off, a failure).
+    if (!clean) return this.finish(undefined, 503, errors.workerDisconnected(this.function_id))
     const head = (this.head ??= newHead())
-    this.finish(() => {
-      if (!clean) return this.options.fail(503, errors.workerDisconnected(this.options.function_id))
-      try {
-        this.res.writeHead(head.status, head.headers).end()
-      } catch (err) {
-        this.options.fail(500, errors.invalidResponse(this.options.function_id, `headers Node cannot send: ${(err as Error).message}`))
-      }
-    })
+    this.state = 'done'
+    try {
+      this.res.writeHead(head.status, head.headers).end()
+    } catch (err) {
+      this.exchanges.writes.fail(this.res, 500, errors.invalidResponse(this.function_id, `headers Node cannot send: ${(err as Error).message}`))
+    }
+    this.release()
   }
 
   private startStream(): void {
     const head = (this.head ??= newHead())
     this.state = 'streaming'
-    clearTimeout(this.timer)
-    clearTimeout(this.deadline)
+    this.exchanges.deadlines.remove(this)
     try {
       this.res.writeHead(head.status, head.headers)
     } catch (err) {
       this.state = 'done'
-      this.options.fail(500, errors.invalidResponse(this.options.function_id, `headers Node cannot send: ${(err as Error).message}`))
+      this.exchanges.writes.fail(this.res, 500, errors.invalidResponse(this.function_id, `headers Node cannot send: ${(err as Error).message}`))
     }
   }
 
   /** The call ended: its channels end, the sockets on them close. */
   release(): void {
     if (!this.exchanges.forget(this.n)) return
-    clearTimeout(this.timer)
-    clearTimeout(this.deadline)
+    this.exchanges.deadlines.remove(this)
     this.body?.abort()
     this.response?.abort()
-    for (const socket of this.sockets ?? []) socket.close(1000, 'http call ended')
+    if (this.sockets) for (const socket of this.sockets) socket.close(1000, 'http call ended')
   }
 }
 
@@ -241,16 +230,24 @@ export class HttpExchange implements RelayReader {
 export class Exchanges {
   private seq = 0
   private readonly live = new Map<number, HttpExchange>()
+  /** The waits of exchanges whose function answered nothing: one timer per distinct wait, not one per call. */
+  readonly deadlines = new Deadlines<HttpExchange>((exchange) => exchange.expired())
+
+  constructor(readonly writes: ExchangeWrites) {}
 
   get size(): number {
     return this.live.size
   }
 
-  /** Opens the two channels of one http call; `body` is what `readRequest` gave. */
-  open(req: IncomingMessage, res: ServerResponse, body: RequestBody, options: ExchangeOptions): HttpExchange {
+  /**
+   * Opens one http call's exchange. `raw` is its body read whole; `streamed`, when the body
+   * is streamed instead, what was read of it before it passed the limit.
+   */
+  open(req: IncomingMessage, res: ServerResponse, function_id: string, timeout_ms: number, raw: Buffer | undefined, streamed?: Buffer[]): HttpExchange {
     const n = ++this.seq
-    const exchange = new HttpExchange(this, n, randomUUID(), req, res, body, options)
+    const exchange = new HttpExchange(this, n, randomUUID(), req, res, function_id, timeout_ms, raw)
     this.live.set(n, exchange)
+    if (streamed) exchange.streamRequest(streamed)
     return exchange
   }
 
@@ -262,8 +259,10 @@ export class Exchanges {
   private find(channel_id: string): { exchange: HttpExchange; end: 'body' | 'response'; direction: Direction } | undefined {
     const at = channel_id.lastIndexOf(':')
     const end = channel_id.slice(at + 1)
-    const exchange = this.live.get(Number(channel_id.slice(HTTP_CHANNEL_PREFIX.length, at)))
-    if (!exchange || (end !== 'body' && end !== 'response')) return undefined
+    const number = channel_id.slice(HTTP_CHANNEL_PREFIX.length, at)
+    if (!/^[1-9][0-9]*$/.test(number) || (end !== 'body' && end !== 'response')) return undefined
+    const exchange = this.live.get(Number(number))
+    if (!exchange) return undefined
     return { exchange, end, direction: end === 'body' ? 'read' : 'write' }
   }
 
@@ -271,16 +270,17 @@ export class Exchanges {
     const found = this.find(channel_id)
     if (!found) return 'unknown'
     if (found.direction !== direction || !sameKey(found.exchange.key, key)) return 'forbidden'
-    return found.exchange.opened[found.end] ? 'taken' : 'ok'
+    return (found.end === 'body' ? found.exchange.bodyOpened : found.exchange.responseOpened) ? 'taken' : 'ok'
   }
 
   connect(channel_id: string, direction: Direction, socket: ChannelSocket): void {
     const found = this.find(channel_id)
-    if (!found || found.direction !== direction || found.exchange.opened[found.end]) return socket.close(1008, 'no such channel end')
+    if (!found || found.direction !== direction || (found.end === 'body' ? found.exchange.bodyOpened : found.exchange.responseOpened)) return socket.close(1008, 'no such channel end')
     found.exchange.connect(found.end, socket)
   }
 
   releaseAll(): void {
     for (const exchange of [...this.live.values()]) exchange.release()
+    this.deadlines.clear()
   }
 }

@@ -3,8 +3,9 @@
  * function (round robin over replicas) under an engine-made id, routes the answer back to
  * the caller under the caller's own id, and fails calls that time out or whose worker
  * leaves. The calls in flight are a pure table (core/call-table.ts), which is this actor's
- * snapshot; the deadline timers and the reply callbacks of engine callers are its handles,
- * cleared when it stops.
+ * snapshot; the deadlines (actors/deadlines.ts: one timer per distinct timeout, not one
+ * per call) and the reply callbacks of engine callers are its handles, cleared when it
+ * stops.
  *
  * A call whose function only held workers have (their connection lost, the engine holding
  * their registrations: reconnectGraceMs) is parked until a live worker offers the function
@@ -22,20 +23,24 @@ import type { ErrorBody, Outbound } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, isEngineFunction, type EngineFunctionId } from '../protocol/engine-functions.js'
 import { closest } from '../core/closest.js'
-import { allows, type Identity } from '../core/auth.js'
+import { allows, mayCall, type Identity } from '../core/auth.js'
 import { heldUntil, isKnown } from '../core/catalog.js'
-import { CallTable, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
+import { CallTable, isLimitedSource, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { Caller, CallRequest, EnqueueOptions, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell } from '../machines/system.js'
 import { EngineFunctionError, engineFunctions } from './engine-functions.js'
+import { Deadlines, type DeadlineEntry } from './deadlines.js'
 import { fromTable, type TableScope } from './table-actor.js'
 
 /** What the table keeps for each call on this actor's behalf. */
-interface CallHandle {
-  timer: NodeJS.Timeout
+interface CallHandle extends DeadlineEntry {
+  /** The call, for its deadline. */
+  call: Call<CallHandle>
   /** Set when engine code waits for the call. */
   reply?: (outcome: Outcome) => void
+  /** The request, to start it again elsewhere if it reached a worker that no longer had its function. */
+  request: CallRequest
 }
 
 /** A call parked until a live worker offers its function. */
@@ -46,7 +51,7 @@ interface Parked {
   timer: NodeJS.Timeout
 }
 
-type Scope = TableScope<CallTable<CallHandle, Parked>, InvocationsInput, InvocationsEmitted>
+type Scope = TableScope<CallTable<CallHandle, Parked>, InvocationsInput, InvocationsEmitted> & { handles: { deadlines: Deadlines<CallHandle> } }
 
 const sourceOf = (request: CallRequest): CallSource => request.source ?? ('worker_id' in request.caller ? 'worker' : 'engine')
 const isError = (error: unknown) => error !== undefined && error !== null
@@ -66,7 +71,7 @@ const ended = (scope: Scope, source: CallSource, function_id: string, outcome: O
 
 /** Ends a call that has left the table: counts it, answers its caller, reports the drain. */
 function finish(scope: Scope, call: Call<CallHandle>, outcome: Outcome): void {
-  clearTimeout(call.handle.timer)
+  scope.handles.deadlines.remove(call.handle)
   ended(scope, call.source, call.function_id, outcome, call.started)
   answer(scope, call.handle.reply ? { reply: call.handle.reply } : call.caller!, call.function_id, outcome)
   if (scope.context.drained) scope.sendBack({ type: 'invocations.drained' })
@@ -140,7 +145,16 @@ function park(scope: Scope, request: CallRequest, held_until: number): void {
     settleUnstarted(scope, request, { error }, parked.since)
     if (table.drained) scope.sendBack({ type: 'invocations.drained' })
   }, wait)
-  table.park(request.function_id, parked)
+  const caller = request.caller
+  table.park(request.function_id, parked, !request.void && 'worker_id' in caller ? caller.worker_id : undefined)
+}
+
+/** Ends every parked call: the engine stops. */
+function settleAllParked(scope: Scope): void {
+  for (const parked of scope.context.unparkAll()) {
+    clearTimeout(parked.timer)
+    settleUnstarted(scope, parked.request, { error: errors.engineStopped(parked.request.function_id) }, parked.since)
+  }
 }
 
 /** A live worker offers the function now: its parked calls start, with what is left of their timeout. */
@@ -169,15 +183,31 @@ function settleParked(scope: Scope, gone: string): void {
   }
 }
 
-/** Calls from workers and http triggers count against `limits.callsInFlight`; cron and queue calls are bounded by their triggers. */
-const isCounted = (source: CallSource) => source === 'worker' || source === 'http'
+/**
+ * Whether a call's `function_not_found` answer means it crossed its worker's
+ * unregistration on the wire: the worker no longer offers the function (it unregistered
+ * it after the call was sent), so it did not run it. A worker that still offers the
+ * function answered with its own error, which is passed on.
+ */
+function crossedUnregistration(scope: Scope, call: Call<CallHandle>, error: unknown): boolean {
+  if ((error as { code?: unknown } | null)?.code !== 'function_not_found') return false
+  return !(catalogOf(scope.system).functions[call.function_id]?.workers.includes(call.worker_id) ?? false)
+}
+
+/** Starts a call again, on whichever worker offers its function now, with what is left of its timeout. */
+function restart(scope: Scope, call: Call<CallHandle>): void {
+  scope.handles.deadlines.remove(call.handle)
+  const left = call.timeout_ms - (performance.now() - call.started)
+  if (left < 1) return finish(scope, call, { error: errors.invocationTimeout(call.function_id, call.timeout_ms) })
+  start(scope, { ...call.handle.request, timeout_ms: Math.round(left) })
+}
 
 function start(scope: Scope, request: CallRequest): void {
   if (request.enqueue !== undefined) return enqueueCall(scope, request, request.enqueue)
   if (isEngineFunction(request.function_id)) return runEngineFunction(scope, request)
   const table = scope.context
   const { callsInFlight } = scope.input.limits
-  if (table.size >= callsInFlight && isCounted(sourceOf(request))) return settleUnstarted(scope, request, { error: errors.engineBusy(callsInFlight) })
+  if (table.limitedSize >= callsInFlight && isLimitedSource(sourceOf(request))) return settleUnstarted(scope, request, { error: errors.engineBusy(callsInFlight) })
   const entry = catalogOf(scope.system).functions[request.function_id]
   const worker_id = table.pickWorker(request.function_id, entry?.workers)
   if (worker_id === undefined) {
@@ -195,20 +225,20 @@ function start(scope: Scope, request: CallRequest): void {
   if (request.baggage !== undefined) message.baggage = request.baggage
   if (!request.void) {
     const timeout_ms = request.timeout_ms ?? scope.input.defaultTimeoutMs
-    const handle: CallHandle = { timer: undefined as unknown as NodeJS.Timeout, reply: 'reply' in request.caller ? request.caller.reply : undefined }
+    const started = performance.now()
+    const handle: CallHandle = { due: 0, call: undefined as unknown as Call<CallHandle>, reply: 'reply' in request.caller ? request.caller.reply : undefined, request }
     const call = table.open({
       id: '',
       function_id: request.function_id,
       worker_id,
       caller: 'worker_id' in request.caller ? request.caller : undefined,
       source: sourceOf(request),
-      started: performance.now(),
+      started,
       timeout_ms,
       handle,
     })
-    handle.timer = setTimeout(() => {
-      if (table.close(call.id)) finish(scope, call, { error: errors.invocationTimeout(call.function_id, timeout_ms) })
-    }, timeout_ms)
+    handle.call = call
+    scope.handles.deadlines.add(handle, timeout_ms, started)
     message.invocation_id = call.id
   }
   scope.emit({ type: 'invocation.out', worker_id, message })
@@ -227,16 +257,19 @@ function enqueueProblem(action: EnqueueOptions): string | undefined {
 /** Refuses a worker's `invokefunction`: with an `invocationresult`, or, when it asked for none, an `error` frame. */
 function refuseCall(scope: Scope, worker_id: string, message: Extract<InvocationsEvent, { type: 'invocation.call' }>['message'], error: ErrorBody): void {
   if (message.invocation_id === undefined || message.action?.type === 'void') {
-    tell(actorsOf(scope.system).session(worker_id), { type: 'session.reject', error, ref: { type: 'invokefunction', id: message.invocation_id ?? message.function_id } })
+    // The ref names the call by its invocation id, as every ref of an `invokefunction` does; a call without one is named by its type alone.
+    const ref = message.invocation_id === undefined ? { type: 'invokefunction' } : { type: 'invokefunction', id: message.invocation_id }
+    tell(actorsOf(scope.system).session(worker_id), { type: 'session.reject', error, ref })
     return
   }
   scope.emit({ type: 'invocation.out', worker_id, message: { type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error } })
 }
 
-/** What a token's scope refuses of a call, if anything (every session may call `engine::workers::register`). */
-function outOfScope({ name, scope }: Identity, function_id: string): ErrorBody | undefined {
-  if (isEngineFunction(function_id)) return scope.engine || function_id === 'engine::workers::register' ? undefined : errors.mayNotCallEngine(function_id, name)
-  return allows(scope.invoke, function_id) ? undefined : errors.mayNotInvoke(function_id, name)
+/** What a token's scope refuses of a call, if anything (`mayCall` says what it allows). */
+function outOfScope({ name, scope }: Identity, function_id: string, queue: string | undefined): ErrorBody | undefined {
+  if (!mayCall(scope, function_id)) return isEngineFunction(function_id) ? errors.mayNotCallEngine(function_id, name) : errors.mayNotInvoke(function_id, name)
+  if (queue !== undefined && !allows(scope.queues, queue)) return errors.mayNotUseQueue(queue, name)
+  return undefined
 }
 
 /** A worker's `invokefunction`: checked for what the schema cannot say, its token's scope and its session's limit, then started. */
@@ -244,10 +277,12 @@ function call(scope: Scope, { worker_id, message, identity }: Extract<Invocation
   const enqueue = message.action?.type === 'enqueue' ? message.action : undefined
   const problem = enqueue && enqueueProblem(enqueue)
   if (problem) return refuseCall(scope, worker_id, message, errors.invalidMessage(`invokefunction: ${problem}`))
-  const forbidden = identity && outOfScope(identity, message.function_id)
+  const forbidden = identity && outOfScope(identity, message.function_id, enqueue?.queue)
   if (forbidden) return refuseCall(scope, worker_id, message, forbidden)
-  const { callsPerSession } = scope.input.limits
+  const { callsPerSession, callsInFlight } = scope.input.limits
   if (message.invocation_id !== undefined && scope.context.waitingFor(worker_id) >= callsPerSession) return refuseCall(scope, worker_id, message, errors.tooManyCalls(callsPerSession))
+  // Checked here too (not only in `start`) so that a void call past the limit gets its error frame.
+  if (!enqueue && !isEngineFunction(message.function_id) && scope.context.limitedSize >= callsInFlight) return refuseCall(scope, worker_id, message, errors.engineBusy(callsInFlight))
   start(scope, {
     caller: { worker_id, invocation_id: message.invocation_id },
     function_id: message.function_id,
@@ -261,9 +296,18 @@ function call(scope: Scope, { worker_id, message, identity }: Extract<Invocation
   })
 }
 
-export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, InvocationsEvent, InvocationsInput, InvocationsEmitted>({
+export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, InvocationsEvent, InvocationsInput, InvocationsEmitted, Scope['handles']>({
   // Ids of different engine runs never match: an answer meant for an earlier run is refused.
   context: () => new CallTable<CallHandle, Parked>(Math.random().toString(36).slice(2, 8) + '-'),
+  open(scope) {
+    const table = scope.context
+    // `scope` gets its handles once this returns; the deadline's callback runs later.
+    return {
+      deadlines: new Deadlines<CallHandle>(({ call }) => {
+        if (table.close(call.id)) finish(scope as Scope, call, { error: errors.invocationTimeout(call.function_id, call.timeout_ms) })
+      }),
+    }
+  },
   receive(scope, event) {
     const table = scope.context
     switch (event.type) {
@@ -281,13 +325,16 @@ export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, Invocat
           })
           return
         }
+        // The worker had unregistered the function before the call reached it (a replica
+        // stopping gracefully): the call did not run there; it starts again elsewhere.
+        if (crossedUnregistration(scope, answered, event.error)) return restart(scope, answered)
         // `"error": null` is no error (serialisers that write every field send it).
         finish(scope, answered, isError(event.error) ? { error: event.error } : { result: event.result })
         return
       }
       case 'worker.gone': {
         const { failed, dropped } = table.workerGone(event.worker_id)
-        for (const call of dropped) clearTimeout(call.handle.timer)
+        for (const call of dropped) scope.handles.deadlines.remove(call.handle)
         for (const call of failed) finish(scope, call, { error: errors.workerDisconnected(call.function_id) })
         settleParked(scope, event.worker_id)
         if (table.drained) scope.sendBack({ type: 'invocations.drained' })
@@ -299,31 +346,26 @@ export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, Invocat
         scope.emit({ type: 'invocation.skipped', source: event.source, function_id: event.function_id })
         return
       case 'invocations.abort':
-        for (const function_id of table.parkedFunctions()) {
-          for (const parked of table.unpark(function_id)) {
-            clearTimeout(parked.timer)
-            settleUnstarted(scope, parked.request, { error: errors.engineStopped(function_id) }, parked.since)
-          }
-        }
+        settleAllParked(scope)
         for (const call of table.closeAll()) finish(scope, call, { error: errors.engineStopped(call.function_id) })
         if (table.drained) scope.sendBack({ type: 'invocations.drained' })
         return
       case 'invocations.drain':
+        // No worker can connect while the engine stops, so parked calls would wait in vain.
+        settleAllParked(scope)
         table.drain()
         if (table.drained) scope.sendBack({ type: 'invocations.drained' })
         return
     }
   },
-  close({ context: table }) {
-    for (const function_id of table.parkedFunctions()) {
-      for (const parked of table.unpark(function_id)) {
-        clearTimeout(parked.timer)
-        const caller = parked.request.caller
-        if ('reply' in caller) caller.reply({ error: errors.engineStopped(function_id) })
-      }
+  close({ context: table, handles }) {
+    handles.deadlines.clear()
+    for (const parked of table.unparkAll()) {
+      clearTimeout(parked.timer)
+      const caller = parked.request.caller
+      if ('reply' in caller) caller.reply({ error: errors.engineStopped(parked.request.function_id) })
     }
     for (const call of table.closeAll()) {
-      clearTimeout(call.handle.timer)
       call.handle.reply?.({ error: errors.engineStopped(call.function_id) })
     }
   },

@@ -33,6 +33,7 @@ import { createSqliteQueueStore } from './sqlite-queue-store.js'
 import { sessionPorts, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { startWsServer, type WsServer } from './ws-server.js'
+import { createConsoleServer, type ConsoleServer } from './console-server.js'
 
 export type { EngineOptions }
 
@@ -67,6 +68,8 @@ export interface Engine {
   readonly port: number | undefined
   /** `http://host:port` of the HTTP listener for `http` triggers, when there is one. */
   readonly httpUrl: string | undefined
+  /** `http://host:port/console`: the operator console on the worker port, when there is one (docs/console.md). */
+  readonly consoleUrl: string | undefined
   /** Health and Prometheus metrics (also served on the worker port at /healthz and /metrics). */
   readonly metrics: Metrics
   /** The root actor, for inspection. */
@@ -122,12 +125,25 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   const scrape = async (req: IncomingMessage): Promise<readonly [number, string, string]> => {
     if (authenticate) {
       const who = await authenticate(req)
-      if (!who.ok) return [401, json, JSON.stringify({ error: req.headers.authorization ? errors.tokenRefused() : errors.tokenRequired() })]
+      if (!who.ok) return [401, json, JSON.stringify({ error: who.error })]
       if (!who.identity.scope.engine) return [403, json, JSON.stringify({ error: errors.metricsForbidden(who.identity.name) })]
     }
     return [200, metrics.registry.contentType, await metrics.render()]
   }
+  // The operator console, on the worker port (docs/console.md).
+  const consoleServer: ConsoleServer | undefined =
+    options.port !== undefined && options.console !== false
+      ? createConsoleServer({
+          actor,
+          log,
+          authenticate,
+          inspectorUrl: typeof options.console === 'object' ? options.console.inspectorUrl : undefined,
+          maxPayload: options.maxPayload,
+          heartbeatMs: options.heartbeatMs,
+        })
+      : undefined
   const routes = (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (consoleServer?.serve(req, res)) return true
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' || (path !== '/healthz' && path !== '/metrics')) return false
     const reply = path === '/healthz' ? metrics.health().then((h) => [h.status === 'ok' ? 200 : 503, json, JSON.stringify(h)] as const) : scrape(req)
@@ -161,11 +177,14 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
             access: (channel_id, key, direction) => actorsOf(actor.system).channels()?.getSnapshot().context.access(channel_id, key, direction) ?? 'unknown',
             connect: (channel_id, direction, socket) => actorsOf(actor.system).channels()?.send({ type: 'channel.connect', channel_id, direction, socket }),
           },
+          upgrades: consoleServer && ((req, socket, head) => consoleServer.upgrade(req, socket, head)),
+          connected: consoleServer && ((worker_id, req) => consoleServer.workerConnected(worker_id, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`)),
         },
         open,
         log,
       )
     } catch (err) {
+      consoleServer?.close()
       actor.send({ type: 'engine.stop' })
       actor.stop()
       const e = err as NodeJS.ErrnoException
@@ -179,6 +198,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   return {
     url: ws?.url,
     port: ws?.port,
+    consoleUrl: consoleServer && ws ? `${ws.url.replace(/^ws:/, 'http:')}/console` : undefined,
     metrics,
     httpUrl: listening && `http://${listening.host.includes(':') ? `[${listening.host}]` : listening.host}:${listening.port}`,
     actor,
@@ -187,15 +207,18 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
       let port: SessionPort | undefined
       const worker = new WorkerClient(connectOptions.name, () => port?.close('worker closed'), log)
       const entry = { end: () => worker.detach(true) }
+      let disconnected: (() => void) | undefined
       port = open({
         out: (message) => queueMicrotask(() => worker.handle(message as { type: string })),
         end: () => {
+          disconnected?.()
           local.delete(entry)
           queueMicrotask(() => worker.detach(true))
         },
       })
       if (!port) throw new Error('The engine is not accepting connections')
       const session = port
+      disconnected = consoleServer?.workerConnected(port.worker_id, 'in-process')
       local.add(entry)
       worker.attach({ send: (message) => session.receive(message), close: () => session.close('worker closed') })
       return worker
@@ -203,6 +226,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
     stop() {
       stopping ??= (async () => {
         ws?.stopAccepting()
+        consoleServer?.close()
         actor.send({ type: 'engine.stop' })
         await new Promise<void>((resolve) => {
           if (actor.getSnapshot().status !== 'active') return resolve()

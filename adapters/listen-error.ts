@@ -9,6 +9,8 @@
 export const LISTENERS = {
   websocket: { title: 'WebSocket port for workers', port: 'port', host: 'host' },
   http: { title: 'HTTP listener for http triggers', port: 'http.port', host: 'http.host' },
+  /** `signalbox serve --inspect`'s local bridge for the Stately inspector. */
+  inspector: { title: 'inspector bridge', port: 'inspectPort', host: 'host' },
 } as const
 
 export type Listener = keyof typeof LISTENERS
@@ -55,7 +57,8 @@ export class ListenError extends Error {
   /** What to do about it, naming the setting as `name` spells it (an option, a flag). */
   hint(name: string = `option '${this.option}'`): string {
     if (this.option.endsWith('host')) return `give ${name} an address of this machine (127.0.0.1, 0.0.0.0 for every interface)`
-    if (this.reason === 'EADDRINUSE') return `stop what holds it, or give ${name} another port (0 picks a free one)`
-    return `give ${name} another port (0 picks a free one)`
+    const free = this.listener === 'inspector' ? '' : ' (0 picks a free one)'
+    if (this.reason === 'EADDRINUSE') return `stop what holds it, or give ${name} another port${free}`
+    return `give ${name} another port${free}`
   }
 }

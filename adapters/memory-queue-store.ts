@@ -3,6 +3,7 @@
  * process; the default when embedding. The rules are those of core/queue-store.ts.
  */
 import { randomUUID } from 'node:crypto'
+import { record } from '../core/catalog.js'
 import { contextOf, expiredLease, type Delivery, type FailOptions, type QueueCounts, type QueueStore, type ReceiveOptions, type StoredMessage } from '../core/queue-store.js'
 
 /** A message as this store keeps it: live durable calls are `call`; dead ones are messages of their dead-letter queue. */
@@ -185,7 +186,8 @@ export function createMemoryQueueStore(): QueueStore {
       return out
     },
     async counts(now) {
-      const out: Record<string, QueueCounts> = {}
+      // By queue name: any name, `__proto__` included, is an own key.
+      const out = record<QueueCounts>()
       const of = (name: string) => (out[name] ??= { ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0 })
       for (const [name, q] of queues) {
         if (q.size === 0) continue

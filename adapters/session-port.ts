@@ -118,7 +118,9 @@ function openSession(
     if (m.type === 'invocationresult') return invocations.send({ type: 'invocation.result', worker_id, invocation_id: m.invocation_id, result: m.result, error: m.error })
     session.send(toEvent(m) as SessionEvent)
   }
-  session.send({ type: 'session.start', reattach_token })
+  // The greeting goes out from here: the reattach token is in no event, so the inspector never sees it.
+  handlers.out({ type: 'workerregistered', worker_id, reattach_token })
+  session.send({ type: 'session.start' })
   return {
     worker_id,
     receive: (value) => deliver(decodeValue(value)),

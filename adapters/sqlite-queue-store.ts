@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { record } from '../core/catalog.js'
 import { contextOf, expiredLease, type Delivery, type FailOptions, type QueueCounts, type QueueStore, type ReceiveOptions, type StoredMessage } from '../core/queue-store.js'
 
 interface Row {
@@ -377,7 +378,8 @@ export function createSqliteQueueStore(path: string): QueueStore {
     redrive: async (dlq, ids, now) => redrive(dlq, ids, now),
     callQueues: async () => callQueues.all() as string[],
     async counts(now) {
-      const out: Record<string, QueueCounts> = {}
+      // By queue name: any name, `__proto__` included, is an own key.
+      const out = record<QueueCounts>()
       for (const r of countAll.all({ now }) as Array<{ queue: string; ready: number; in_flight: number; delayed: number; oldest: number }>) {
         out[r.queue] = { ready: r.ready, in_flight: r.in_flight, delayed: r.delayed, dead_lettered: 0, oldest_enqueued_at: r.oldest }
       }

@@ -1,7 +1,8 @@
 /**
  * The WebSocket transport: one HTTP server whose upgrades on `/` become worker sessions,
  * on `/otel` are accepted and their frames discarded (iii-sdk sends telemetry there), on
- * `/ws/channels/<id>` open one end of a data channel (its key checked first), and
+ * `/ws/channels/<id>` open one end of a data channel (its key checked first: the key is the
+ * credential there, even when the engine has tokens, as iii-sdk sends none), and
  * anywhere else are answered 404. The server pings every connection and ends those that
  * stop answering.
  */
@@ -39,6 +40,10 @@ export interface WsServerOptions {
   authenticate?: Authenticator
   /** Data channels; without it `/ws/channels/…` is 404. */
   channels?: ChannelAccess
+  /** Upgrades on other paths (e.g. the console's): takes one and returns true, or returns false for 404. */
+  upgrades?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean
+  /** A worker's connection opened (its session is `worker_id`); what it returns is called when the connection ends. */
+  connected?: (worker_id: string, req: IncomingMessage) => (() => void) | void
 }
 
 export interface WsServer {
@@ -52,7 +57,9 @@ export interface WsServer {
   close(): Promise<void>
 }
 
-/** Starts listening; resolves once the port is bound. */
+const SEEN = Symbol('seen since the last ping')
+type Watched = WebSocket & { [SEEN]?: boolean }
+
 /** The error listener of an upgraded socket: a reset ends it quietly. */
 function destroySocket(this: Duplex): void {
   this.destroy()
@@ -73,6 +80,7 @@ function channelSocket(ws: WebSocket): ChannelSocket {
 const CHANNEL_PATH = '/ws/channels/'
 const ACCESS_STATUS: Record<Exclude<Access, 'ok'>, string> = { unknown: '404 Not Found', forbidden: '403 Forbidden', taken: '409 Conflict' }
 
+/** Starts listening; resolves once the port is bound. */
 export async function startWsServer(options: WsServerOptions, open: (handlers: PortHandlers, identity?: Identity) => SessionPort | undefined, log: Logger): Promise<WsServer> {
   const server = createServer((req, res) => {
     if (options.routes?.(req, res)) return
@@ -81,7 +89,8 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   const workers = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
   const telemetry = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
   const channelEnds = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
-  const alive = new WeakSet<WebSocket>()
+  /** Whether a connection showed a sign of life (a pong, a frame) since the last ping: a flag on the socket, set on every frame. */
+  const alive = (ws: WebSocket) => ((ws as Watched)[SEEN] = true)
   let accepting = true
 
   const refuseUpgrade = (socket: Duplex, status: string, body?: object, headers = '') => {
@@ -92,15 +101,24 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   /** A worker's upgrade, once who it is is known (or when the engine has no tokens). */
   const acceptWorker = (req: IncomingMessage, socket: Duplex, head: Buffer, identity?: Identity) =>
     workers.handleUpgrade(req, socket, head, (ws) => workers.emit('connection', ws, req, identity))
-  const authenticateWorker = (authenticate: Authenticator, req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    authenticate(req).then((result) => {
-      if (socket.destroyed) return
-      if (result.ok) return acceptWorker(req, socket, head, result.identity)
-      // Once per refused upgrade, with the peer: never the token.
-      log.warn({ peer: req.socket.remoteAddress, reason: result.reason }, 'worker connection refused: not authenticated')
-      const error = req.headers.authorization ? errors.tokenRefused() : errors.tokenRequired()
-      refuseUpgrade(socket, '401 Unauthorized', { error }, 'WWW-Authenticate: Bearer\r\n')
-    })
+  const acceptTelemetry = (req: IncomingMessage, socket: Duplex, head: Buffer) => telemetry.handleUpgrade(req, socket, head, (ws) => telemetry.emit('connection', ws, req))
+  /** Upgrades waiting for the auth function: `close()` ends them. */
+  const authenticating = new Set<Duplex>()
+  /** Accepts the upgrade once authenticated, or answers 401 (logged once, with the peer: never the token). */
+  const authenticated = (authenticate: Authenticator, req: IncomingMessage, socket: Duplex, accept: (identity: Identity) => void) => {
+    authenticating.add(socket)
+    authenticate(req)
+      .then((result) => {
+        if (socket.destroyed) return
+        if (result.ok) return accept(result.identity)
+        log.warn({ peer: req.socket.remoteAddress, path: req.url?.split('?')[0], reason: result.reason }, 'connection refused: not authenticated')
+        refuseUpgrade(socket, '401 Unauthorized', { error: result.error }, 'WWW-Authenticate: Bearer\r\n')
+      })
+      .catch((err: unknown) => {
+        log.error({ peer: req.socket.remoteAddress, err: err instanceof Error ? err.name : 'error' }, 'connection refused: authentication failed')
+        if (!socket.destroyed) refuseUpgrade(socket, '503 Service Unavailable')
+      })
+      .finally(() => authenticating.delete(socket))
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -111,12 +129,13 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     const path = (req.url ?? '/').split('?')[0]
     if (!accepting) return refuseUpgrade(socket, '503 Service Unavailable')
     if (path === '/') {
-      if (options.authenticate) authenticateWorker(options.authenticate, req, socket, head)
+      if (options.authenticate) authenticated(options.authenticate, req, socket, (identity) => acceptWorker(req, socket, head, identity))
       else acceptWorker(req, socket, head)
-    }
-    else if (path === '/otel') telemetry.handleUpgrade(req, socket, head, (ws) => telemetry.emit('connection', ws, req))
-    else if (path.startsWith(CHANNEL_PATH) && options.channels) openChannelEnd(options.channels, req, socket, head, path.slice(CHANNEL_PATH.length))
-    else refuseUpgrade(socket, '404 Not Found')
+    } else if (path === '/otel') {
+      if (options.authenticate) authenticated(options.authenticate, req, socket, () => acceptTelemetry(req, socket, head))
+      else acceptTelemetry(req, socket, head)
+    } else if (path.startsWith(CHANNEL_PATH) && options.channels) openChannelEnd(options.channels, req, socket, head, path.slice(CHANNEL_PATH.length))
+    else if (!options.upgrades?.(req, socket, head)) refuseUpgrade(socket, '404 Not Found')
   })
 
   /** A worker opens one end of a data channel: its key must be that end's, and the end not open yet. */
@@ -133,22 +152,22 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     const access = channels.access(channel_id, query.get('key') ?? '', direction)
     if (access !== 'ok') return refuseUpgrade(socket, ACCESS_STATUS[access])
     channelEnds.handleUpgrade(req, socket, head, (ws) => {
-      alive.add(ws)
-      ws.on('pong', () => alive.add(ws))
+      alive(ws)
+      ws.on('pong', () => alive(ws))
       ws.on('error', () => ws.terminate())
       channels.connect(channel_id, direction, channelSocket(ws))
     })
   }
 
   telemetry.on('connection', (ws: WebSocket) => {
-    alive.add(ws)
-    ws.on('pong', () => alive.add(ws))
+    alive(ws)
+    ws.on('pong', () => alive(ws))
     ws.on('error', () => ws.terminate())
   })
 
   workers.on('connection', (ws: WebSocket, req: IncomingMessage, identity?: Identity) => {
-    alive.add(ws)
-    const send = corkedSend(ws, req.socket)
+    alive(ws)
+    const send = corkedSend(ws, req.socket, 'turn')
     const port = open({
       out: (message) => {
         if (ws.readyState !== ws.OPEN) return
@@ -164,9 +183,11 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
       end: (reason) => ws.close(4000, reason.slice(0, 120)),
     }, identity)
     if (!port) return ws.close(1013, 'engine is not accepting connections')
-    ws.on('pong', () => alive.add(ws))
+    const disconnected = options.connected?.(port.worker_id, req)
+    if (disconnected) ws.once('close', disconnected)
+    ws.on('pong', () => alive(ws))
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      alive.add(ws)
+      alive(ws)
       if (isBinary) port.refuse(errors.binaryNotSupported())
       else port.receiveText(data.toString('utf8'))
     })
@@ -178,11 +199,11 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   const heartbeat = setInterval(() => {
     for (const wss of [workers, telemetry, channelEnds]) {
       for (const ws of wss.clients) {
-        if (!alive.has(ws)) {
+        if (!(ws as Watched)[SEEN]) {
           ws.terminate()
           continue
         }
-        alive.delete(ws)
+        ;(ws as Watched)[SEEN] = false
         ws.ping()
       }
     }
@@ -212,6 +233,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     async close() {
       accepting = false
       clearInterval(heartbeat)
+      for (const socket of authenticating) socket.destroy()
       for (const wss of [workers, telemetry, channelEnds]) for (const ws of wss.clients) ws.close(1001, 'engine stopped')
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       setTimeout(() => {

@@ -3,8 +3,11 @@
  *
  * Runs the benchmark scenarios side by side with the hand-written baselines and
  * writes BENCHMARKS.md (only when every scenario ran, unless --write). Each scenario can run
- * alone: `node dist/bench/run.js roundtrip`. --profile runs the engine of the two round-trip
- * scenarios (roundtrip, http) under --cpu-prof, into bench/profiles/. Every process it
+ * alone: `node dist/bench/run.js roundtrip`. --profile profiles the engine and the relays of
+ * the two round-trip scenarios (roundtrip, http), each measurement's window into its own
+ * file in bench/profiles/ (the figures of a profiled run are slower). With
+ * SIGNALBOX_BENCH_ENGINES=name=/path/to/checkout (built), those two scenarios also measure
+ * that build of the engine in the same rounds, for a before/after. Every process it
  * starts is its child and ends with it; every loop is bounded in count and time.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -45,6 +48,8 @@ const { values, positionals } = parseArgs({
     runs: { type: 'string' },
     profile: { type: 'boolean', default: false },
     write: { type: 'boolean' },
+    // Node 20's parseArgs has no negated options.
+    'no-write': { type: 'boolean' },
     report: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
@@ -79,7 +84,7 @@ if (!Number.isInteger(runs) || runs < 1 || runs > 20) {
   process.exit(2)
 }
 const all = chosen.length === Object.keys(scenarios).length
-const write = values.write ?? (all && !values.profile)
+const write = values['no-write'] ? false : (values.write ?? (all && !values.profile))
 
 const started = Date.now()
 const ctx: Ctx = {

@@ -13,13 +13,15 @@ import { CliError } from './cli-error.js'
 export interface OptionSpec {
   type: 'string' | 'boolean'
   short?: string
+  /** May be given more than once (`--token a --token b`); its value is then a list. */
+  multiple?: boolean
 }
 
 export type OptionSpecs = Record<string, OptionSpec>
 
 export interface ParsedArgs {
   /** Values by option name (without the dashes). */
-  values: Record<string, string | boolean | undefined>
+  values: Record<string, string | string[] | boolean | undefined>
   positionals: string[]
 }
 

@@ -4,11 +4,11 @@
  * options and examples. `serve`'s options, their variables and defaults come from the
  * table of engine options (core/options.ts), so the help cannot disagree with them.
  */
-import { CONFIG_ENV, CONFIG_FILE, SERVE_SETTINGS, URL_ENV } from './serve-config.js'
+import { CONFIG_ENV, CONFIG_FILE, SERVE_SETTINGS, TOKEN_ENV, URL_ENV } from './serve-config.js'
 import { LISTS } from './lists.js'
 
 /** The commands, in the order the overview lists them. */
-export const COMMANDS = ['serve', 'ls', 'invoke', 'help'] as const
+export const COMMANDS = ['serve', 'ls', 'invoke', 'token', 'help'] as const
 export type Command = (typeof COMMANDS)[number]
 
 const wrap = (text: string, width: number, indent: number): string => {
@@ -30,13 +30,14 @@ const optionLines = (rows: ReadonlyArray<readonly [string, string]>) => {
 
 const clientOptions: ReadonlyArray<readonly [string, string]> = [
   ['--url <ws://host:port>', `The engine's worker endpoint. Default: $${URL_ENV}, else where 'serve' would listen with the same SIGNALBOX_HOST, SIGNALBOX_PORT and ${CONFIG_FILE}, else ws://127.0.0.1:49134`],
+  ['--token <token>', `The token the engine asks for, when it runs with auth (docs/security.md). Default: $${TOKEN_ENV}`],
 ]
 
 const serveOptions = (): ReadonlyArray<readonly [string, string]> => [
   ...SERVE_SETTINGS.map((s) => {
-    const value = s.path === 'inspect' ? '[ws://…]' : `<${typeof s.serve === 'number' ? 'number' : s.path === 'store' ? 'sqlite|memory' : s.path === 'dataDir' ? 'folder' : s.path === 'logLevel' ? 'level' : 'value'}>`
+    const value = s.path === 'inspect' ? '[ws://…]' : s.path === 'insecure' ? '' : s.path === 'tokensFile' ? '<file>' : `<${typeof s.serve === 'number' ? 'number' : s.path === 'store' ? 'sqlite|memory' : s.path === 'dataDir' ? 'folder' : s.path === 'logLevel' ? 'level' : 'value'}>`
     const fallback = s.serve === undefined ? '' : ` Default: ${s.serve}.`
-    return [`${s.flag} ${value}`, `${s.meaning.replace(/`/g, '')}${fallback} Env: ${s.env}.`] as const
+    return [value ? `${s.flag} ${value}` : s.flag, `${s.meaning.replace(/`/g, '')}${fallback} Env: ${s.env}.`] as const
   }),
   ['--config <file>', `Read settings from this JSON file (default: ./${CONFIG_FILE} if it exists). Env: ${CONFIG_ENV}.`],
   ['-h, --help', 'Show this help'],
@@ -63,6 +64,7 @@ Examples:
   signalbox serve --port 0 --http-port 0           # free ports, printed on the ready line
   SIGNALBOX_HTTP_PORT=8080 signalbox serve --store memory
   signalbox serve --config ./staging.json --log-level debug
+  signalbox serve --host 0.0.0.0 --tokens-file ./tokens.json   # open to the network, with scoped tokens
 `,
   ls: () => `Usage: signalbox ls <list> [--json] [--url ws://host:port]
 
@@ -90,6 +92,17 @@ Examples:
   signalbox invoke greet '{"name":"Ada"}'
   signalbox invoke engine::queue::send '{"queue_name":"jobs","body":{"n":1}}' --timeout-ms 5000
 `,
+  token: () => `Usage: signalbox token new | hash <token>
+
+Makes tokens for an engine that runs with auth (docs/security.md).
+  new           Print a new random token (32 random bytes, base64url) and its SHA-256 hash
+  hash <token>  Print the hex SHA-256 of a token: what a tokens file holds as "sha256",
+                so the file keeps no secret
+
+Examples:
+  signalbox token new
+  signalbox token hash "$SIGNALBOX_TOKEN"
+`,
   help: () => `Usage: signalbox help [command]
 
 Shows the overview, or a command's own help: usage, options and examples.
@@ -112,6 +125,7 @@ ${optionLines([
   ['serve', 'Run the engine: workers on WebSocket, http triggers on HTTP'],
   ['ls <list>', `List a running engine's ${Object.keys(LISTS).slice(0, -1).join(', ')} or ${Object.keys(LISTS).at(-1)}`],
   ['invoke <function_id> [json]', 'Call a function on a running engine and print its result'],
+  ['token new | hash <token>', 'Make a token, or hash one for a tokens file'],
   ['help [command]', "Show a command's usage, options and examples"],
 ])}
 

@@ -14,6 +14,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import * as v from 'valibot'
 import { closest } from '../core/closest.js'
+import { parseTokens, TokensError, type Tokens } from '../core/auth.js'
 import { envOf, OPTION_TABLE, optionSchema, resolveEngineOptions, type EngineOptions, type LogLevel } from '../core/options.js'
 import { shown } from '../protocol/values.js'
 import { CliError } from './cli-error.js'
@@ -73,6 +74,13 @@ const wsUrl = (path: string) =>
     v.regex(/^wss?:\/\/\S+$/, (issue) => `option '${path}' must be true, false or a ws:// URL, got ${shown(issue.input)}`),
   )
 
+/** A token as `--token` takes it: text of at least 8 characters, no spaces (it goes in a header). */
+const tokenText = (path: string) =>
+  v.pipe(
+    v.string((issue) => `option '${path}' must be a token of at least 8 characters, got ${shown(issue.input)}`),
+    v.regex(/^\S{8,}$/, (issue) => `option '${path}' must be a token of at least 8 characters without spaces, got ${issue.input.length < 8 ? `${issue.input.length} characters` : 'one with spaces'}`),
+  )
+
 /** The schemas of the settings that are not `createEngine` options as they are. */
 const SERVE_ONLY: Record<string, v.GenericSchema> = {
   store: v.picklist(['sqlite', 'memory'], (issue) => `option 'store' must be sqlite or memory, got ${shown(issue.input)}`),
@@ -81,6 +89,15 @@ const SERVE_ONLY: Record<string, v.GenericSchema> = {
     v.nonEmpty(() => "option 'dataDir' must not be empty"),
   ),
   inspect: v.union([v.boolean(), wsUrl('inspect')], (issue) => `option 'inspect' must be true, false or a ws:// URL, got ${shown(issue.input)}`),
+  token: v.union(
+    [tokenText('token'), v.pipe(v.array(tokenText('token')), v.nonEmpty(() => "option 'token' must not be an empty list"))],
+    (issue) => `option 'token' must be a token of at least 8 characters, or a list of them, got ${shown(issue.input)}`,
+  ),
+  tokensFile: v.pipe(
+    v.string((issue) => `option 'tokensFile' must be the path of a JSON file, got ${shown(issue.input)}`),
+    v.nonEmpty(() => "option 'tokensFile' must not be empty"),
+  ),
+  insecure: v.boolean((issue) => `option 'insecure' must be true or false, got ${shown(issue.input)}`),
   inspectPort: v.pipe(
     v.number((issue) => `option 'inspectPort' must be a whole number from 1 to 65535, got ${shown(issue.input)}`),
     v.integer((issue) => `option 'inspectPort' must be a whole number from 1 to 65535, got ${shown(issue.input)}`),
@@ -132,7 +149,7 @@ const renamed = (message: string, key: string, text: boolean) => {
  * true or false for `inspect` (`1`, `true`, `yes`, `on` / `0`, `false`, `no`, `off`).
  */
 function fromText(setting: ServeSetting, text: string): unknown {
-  if (setting.path === 'inspect') return /^(1|true|yes|on)$/i.test(text) ? true : /^(0|false|no|off)$/i.test(text) ? false : text
+  if (setting.path === 'inspect' || setting.path === 'insecure') return /^(1|true|yes|on)$/i.test(text) ? true : /^(0|false|no|off)$/i.test(text) ? false : text
   if (typeof setting.serve === 'number' && /^-?\d+$/.test(text)) return Number(text)
   return text
 }
@@ -205,7 +222,7 @@ export function checkConfigFile(data: unknown, name: string): ConfigFile {
     // A key that is not a setting: name it, and the one it was probably meant to be.
     const key = String(issue.input)
     const where = keys.slice(0, -1)
-    const known = where.length === 0 ? Object.keys(ConfigFileSchema.entries) : ['port', 'maxBodyBytes', 'timeoutMs']
+    const known = where.length === 0 ? Object.keys(ConfigFileSchema.entries) : SERVE_SETTINGS.filter((s) => s.path.startsWith(`${where[0]}.`)).map((s) => s.path.slice(where[0].length + 1))
     const full = [...where, key].join('.')
     const guess = closest(key, known)
     throw new CliError(`unknown key '${full}' in ${name}`, `${guess ? `did you mean '${[...where, guess].join('.')}'? ` : ''}the keys are ${known.map((k) => `'${[...where, k].join('.')}'`).join(', ')}`)
@@ -224,8 +241,8 @@ const at = (data: ConfigFile, path: string): unknown => path.split('.').reduce<u
 // Putting it together
 
 export interface Sources {
-  /** Flag values by flag (`--http-port`); `--inspect` as true or its URL. */
-  flags: Record<string, string | true | undefined>
+  /** Flag values by flag (`--http-port`); `--inspect` as true or its URL, `--insecure` as true, `--token` as a list. */
+  flags: Record<string, string | string[] | true | undefined>
   env: Record<string, string | undefined>
   file?: LoadedConfigFile
   cwd: string
@@ -243,7 +260,7 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
     let value: unknown
     if (flag !== undefined) {
       origin = { source: 'flag', key: s.flag }
-      value = flag === true ? true : checked(s.path, fromText(s, flag), origin, true)
+      value = flag === true ? true : Array.isArray(flag) ? checked(s.path, flag.length === 1 ? flag[0] : flag, origin, true) : checked(s.path, fromText(s, flag), origin, true)
     } else if (variable !== undefined && variable !== '') {
       origin = { source: 'env', key: s.env }
       value = checked(s.path, fromText(s, variable), origin, true)
@@ -269,6 +286,10 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
     if (tail === undefined) options[head] = get(path)
     else ((options[head] ??= {}) as Record<string, unknown>)[tail] = get(path)
   }
+  const auth = authOf(get<string | string[] | undefined>('token'), get<string | undefined>('tokensFile'), origins, file, cwd)
+  if (auth) options.auth = auth
+  refuseOpenHost(get<string>('host'), auth !== undefined, get<boolean>('insecure'), origins)
+  refuseOpenBridge(get<string>('host'), get('inspect') === true, get<boolean>('insecure'), origins)
   // Each value passed its own schema; this is the engine's own check of the whole.
   resolveEngineOptions(options)
   return {
@@ -281,6 +302,69 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
   }
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Auth
+
+/**
+ * The engine's `auth` from `--token` (each with every permission, named `token 1`,
+ * `token 2`, …) and the tokens file (read and checked here, so a refusal names the file
+ * and the field: `./tokens.json: tokens[0].sha256: …`); undefined when neither is given.
+ */
+function authOf(token: string | string[] | undefined, tokensFile: string | undefined, origins: Record<string, Origin>, file: LoadedConfigFile | undefined, cwd: string): Tokens | undefined {
+  const given = token === undefined ? [] : Array.isArray(token) ? token : [token]
+  const tokens: Tokens['tokens'] = given.map((t, i) => ({ name: given.length === 1 ? 'token' : `token ${i + 1}`, token: t }))
+  if (tokensFile !== undefined) {
+    const origin = origins.tokensFile
+    const path = resolve(origin.source === 'file' ? dirname(file!.path) : cwd, tokensFile)
+    const how = `${tokensFile} (${origin.key})`
+    let data: unknown
+    try {
+      data = JSON.parse(readFileSync(path, 'utf8'))
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException
+      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a folder' : e instanceof SyntaxError ? `not valid JSON: ${e.message}` : e.message
+      throw new CliError(`cannot read the tokens file ${how}: ${why}`, TOKENS_HINT)
+    }
+    try {
+      parseTokens(data)
+    } catch (err) {
+      if (!(err instanceof TokensError)) throw err
+      throw new CliError(`the tokens file ${how} is refused: ${err.path ? `${err.path}: ` : ''}${err.reason}`, TOKENS_HINT)
+    }
+    tokens.push(...(data as Tokens).tokens)
+  }
+  return tokens.length === 0 && tokensFile === undefined ? undefined : { tokens }
+}
+
+const TOKENS_HINT = `a tokens file holds {"tokens": [{"name": "billing", "sha256": "<signalbox token hash <token>>", "scope": {"register": ["billing::*"]}}]}; see docs/security.md`
+
+/** Whether `host` only accepts connections from this machine. */
+export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+
+/** Refuses a worker port open to the network with no auth, unless `--insecure` says so. */
+function refuseOpenHost(host: string, auth: boolean, insecure: boolean, origins: Record<string, Origin>): void {
+  if (auth || insecure || isLoopback(host)) return
+  throw new CliError(
+    `refusing to listen on ${host} (${origins.host.key}) without auth: anyone who reaches the worker port could register functions, bind routes and call every function`,
+    'give workers a token with --token <token> (or SIGNALBOX_TOKEN, or --tokens-file FILE for scoped tokens; docs/security.md), or pass --insecure to listen without auth anyway',
+  )
+}
+
+/**
+ * Refuses the local inspector bridge on a host other than loopback unless `--insecure`:
+ * it has no auth, and relays every actor's events (call data included) to whoever connects.
+ */
+function refuseOpenBridge(host: string, bridge: boolean, insecure: boolean, origins: Record<string, Origin>): void {
+  if (!bridge || insecure || isLoopback(host)) return
+  throw new CliError(
+    `refusing to start the inspector bridge on ${host} (${origins.host.key}): it has no auth and relays every actor's events, call data included, to anyone who connects`,
+    'use a loopback --host with --inspect, send to an inspector you run elsewhere with --inspect ws://…, or pass --insecure to open it anyway',
+  )
+}
+
+/** The variable that gives `ls` and `invoke` their token, like `--token` (and `serve` its own). */
+export const TOKEN_ENV = 'SIGNALBOX_TOKEN'
 
 /** The variable that tells `ls` and `invoke` where the engine is, like `--url`. */
 export const URL_ENV = 'SIGNALBOX_URL'

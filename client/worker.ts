@@ -125,6 +125,9 @@ export class WorkerClient {
   private serving = 0
   /** Set while `close()` waits for the calls being served. */
   private onIdle: (() => void) | undefined
+  /** Set while `close()` waits for the `pong` that follows its unregistrations. */
+  private onPong: (() => void) | undefined
+  private closing = false
 
   /**
    * @param name described to the engine through `engine::workers::register`
@@ -148,7 +151,7 @@ export class WorkerClient {
     this.link = link
     // The name first, so that the engine's log names the worker in what follows.
     if (this.name !== undefined) {
-      this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { name: this.name, runtime: 'node', version: process.version, pid: process.pid }, action: { type: 'void' } })
+      this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: this.description(), action: { type: 'void' } })
     }
     // Functions and the triggers bound to other workers' types come back before the reattach
     // retires the previous session, so its routes, schedules and consumers never lapse: the
@@ -169,6 +172,9 @@ export class WorkerClient {
   detach(final = false): void {
     this.link = undefined
     this.greeted = false
+    // Nothing more arrives on this connection: whoever waits for a pong or for the calls in hand stops waiting.
+    this.onPong?.()
+    this.onIdle?.()
     this.provided.clear()
     for (const { timer } of this.retries.values()) clearTimeout(timer)
     this.retries.clear()
@@ -295,24 +301,42 @@ export class WorkerClient {
   /**
    * Ends the connection for good: no reconnect. Calls this worker is serving finish first:
    * it unregisters its functions (so the engine sends new calls to other workers that offer
-   * them, as in a rolling deploy), waits up to `drainMs` (default 10000) for the calls in
-   * hand to be answered, then closes. Resolves once closed.
+   * them, as in a rolling deploy), waits for the engine to have taken that in (a JSON
+   * `ping` after them: the engine handles one connection's frames in order, so once its
+   * `pong` arrives every call it sent this worker has arrived too), waits for the calls in
+   * hand to be answered, then closes; all within `drainMs` (default 10000; 0 closes at
+   * once). Resolves once closed.
    */
   async close(options: { drainMs?: number } = {}): Promise<void> {
-    if (this.closed || this.onIdle) return
+    if (this.closed || this.closing) return
+    this.closing = true
     const drainMs = options.drainMs ?? 10_000
-    if (this.serving > 0 && this.link && drainMs > 0) {
+    if (this.link && this.greeted && drainMs > 0 && this.functions.size > 0) {
+      const deadline = Date.now() + drainMs
       for (const id of this.functions.keys()) this.send({ type: 'unregisterfunction', id })
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => this.onIdle?.(), drainMs)
-        this.onIdle = () => {
-          clearTimeout(timer)
-          this.onIdle = undefined
-          resolve()
-        }
-      })
+      this.send({ type: 'ping' })
+      await this.waitFor((done) => (this.onPong = done), () => (this.onPong = undefined), deadline)
+      if (this.serving > 0 && this.link) await this.waitFor((done) => (this.onIdle = done), () => (this.onIdle = undefined), deadline)
     }
     this.closeNow()
+  }
+
+  /** What `engine::workers::register` says of this worker. */
+  private description() {
+    return { name: this.name, runtime: 'node', version: process.version, pid: process.pid }
+  }
+
+  /** Waits until the callback `arm` is given is called, or until `deadline`; then `disarm`. */
+  private waitFor(arm: (done: () => void) => void, disarm: () => void, deadline: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), Math.max(0, deadline - Date.now()))
+      const done = () => {
+        clearTimeout(timer)
+        disarm()
+        resolve()
+      }
+      arm(done)
+    })
   }
 
   private closeNow(): void {
@@ -324,8 +348,9 @@ export class WorkerClient {
     this.onClose?.()
   }
 
+  /** Closed, or closing: a lost connection is not reconnected. */
   get isClosed(): boolean {
-    return this.closed
+    return this.closed || this.closing
   }
 
   /** Called by the transport with each message from the engine. */
@@ -360,6 +385,8 @@ export class WorkerClient {
       }
       case 'ping':
         return void this.send({ type: 'pong' })
+      case 'pong':
+        return void this.onPong?.()
       case 'error': {
         const ref = message.ref as { type?: string; id?: string } | undefined
         if (ref?.type === 'registertrigger' && ref.id !== undefined) {

@@ -10,7 +10,7 @@
  *     { "tokens": [
  *         { "name": "billing", "sha256": "<64 hex digits>",
  *           "scope": { "register": ["billing::*"], "invoke": ["billing::*", "email::send"],
- *                      "trigger_types": ["http", "queue"],
+ *                      "trigger_types": ["http", "queue"], "queues": ["invoices"],
  *                      "provide_trigger_types": false, "engine": false } } ] }
  *
  * - A token is given as `sha256` (the hex SHA-256 of its UTF-8 text: `signalbox token hash`
@@ -21,12 +21,15 @@
  *   only itself; `["*"]` allows every id.
  * - `register`: function ids the connection may register. `invoke`: function ids it may
  *   call (and bind triggers to, besides its own functions). `trigger_types`: types it may
- *   bind triggers of. `provide_trigger_types`: whether it may register trigger types.
- *   `engine`: whether it may call `engine::*` functions (every connection may call
- *   `engine::workers::register` to describe itself) and read `/metrics`.
+ *   bind triggers of. `queues`: queues it may consume (queue triggers, dead-letter queues
+ *   included) and enqueue calls to. `provide_trigger_types`: whether it may register
+ *   trigger types. `engine`: whether it may call `engine::*` functions, directly or
+ *   through a trigger bound to one (every connection may call `engine::workers::register`
+ *   to describe itself), and read `/metrics`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import * as v from 'valibot'
+import { isEngineFunction } from '../protocol/engine-functions.js'
 import { shown } from '../protocol/values.js'
 
 const patterns = (field: string) =>
@@ -45,16 +48,17 @@ export const ScopeSchema = v.strictObject(
     register: patterns('register'),
     invoke: patterns('invoke'),
     trigger_types: patterns('trigger_types'),
+    queues: patterns('queues'),
     provide_trigger_types: flag('provide_trigger_types'),
     engine: flag('engine'),
   },
-  (i) => (i.expected === 'never' ? `unknown scope field '${String(i.input)}' (known: register, invoke, trigger_types, provide_trigger_types, engine)` : `'scope' must be an object, got ${shown(i.input)}`),
+  (i) => (i.expected === 'never' ? `unknown scope field '${String(i.input)}' (known: register, invoke, trigger_types, queues, provide_trigger_types, engine)` : `'scope' must be an object, got ${shown(i.input)}`),
 )
 export type Scope = v.InferOutput<typeof ScopeSchema>
 export type ScopeInput = v.InferInput<typeof ScopeSchema>
 
 /** The scope of a token given without one (`--token`, `SIGNALBOX_TOKEN`): everything. */
-export const FULL_SCOPE: Scope = Object.freeze({ register: ['*'], invoke: ['*'], trigger_types: ['*'], provide_trigger_types: true, engine: true }) as Scope
+export const FULL_SCOPE: Scope = Object.freeze({ register: ['*'], invoke: ['*'], trigger_types: ['*'], queues: ['*'], provide_trigger_types: true, engine: true }) as Scope
 
 const SHA256_HEX = /^[0-9a-f]{64}$/
 
@@ -180,3 +184,16 @@ export function globMatch(pattern: string, text: string): boolean {
 
 /** Whether any of `patterns` matches `id`. */
 export const allows = (patterns: readonly string[], id: string): boolean => patterns.some((p) => globMatch(p, id))
+
+/** The function every connection may call, to describe itself. */
+const SELF_DESCRIPTION = 'engine::workers::register'
+
+/**
+ * Whether `scope` may have `function_id` run, by calling it or by binding a trigger to it:
+ * an `engine::*` function needs `engine` (but `engine::workers::register`), any other
+ * one a matching `invoke` pattern.
+ */
+export function mayCall(scope: Scope, function_id: string): boolean {
+  if (isEngineFunction(function_id)) return scope.engine || function_id === SELF_DESCRIPTION
+  return allows(scope.invoke, function_id)
+}

@@ -7,12 +7,19 @@
  * Each call carries an opaque `handle` for its driver (a deadline timer, a reply
  * callback); the table never looks at it and never shows it.
  */
+import { record } from './catalog.js'
 
 /** How a call ended: a result, or an error object passed on as it came. */
 export type Outcome = { result: unknown; error?: undefined } | { error: unknown; result?: undefined }
 
 /** What started a call, for metrics: a worker, a trigger type, or the engine. */
 export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'pubsub' | 'engine'
+
+/**
+ * Whether calls from `source` count against `limits.callsInFlight`: those of workers and
+ * http triggers. Cron and queue calls are bounded by their triggers (docs/limits.md).
+ */
+export const isLimitedSource = (source: CallSource): boolean => source === 'worker' || source === 'http'
 
 /** The outcome label of a call: ok, error, or the engine's own error code. */
 export const outcomeOf = (outcome: Outcome): string => {
@@ -38,18 +45,41 @@ export interface Call<H> {
   readonly handle: H
 }
 
+/**
+ * The table's record of a call: the call, and its links in two lists, the calls its
+ * serving worker serves and the calls its calling worker waits for, so that a leaving
+ * worker costs only its own calls and opening or closing a call costs no hashing but the
+ * id's (linking is a few assignments; a Set per worker cost an insertion and a deletion
+ * per list, about as much as the rest of the table's work).
+ */
+interface Entry<H> {
+  readonly call: Call<H>
+  servedPrev?: Entry<H>
+  servedNext?: Entry<H>
+  waitedPrev?: Entry<H>
+  waitedNext?: Entry<H>
+}
+
+/** A worker's lists' heads, and how many calls it waits for (what `limits.callsPerSession` counts). Kept, empty, until `workerGone`. */
+interface WorkerRecord<H> {
+  served?: Entry<H>
+  waited?: Entry<H>
+  waiting: number
+}
+
 export class CallTable<H = unknown, W = unknown> {
-  private readonly calls = new Map<string, Call<H>>()
-  /** worker id → ids of the calls it serves or waits for, so a leaving worker costs only its own calls. */
-  private readonly byWorker = new Map<string, Set<string>>()
-  /** worker id → how many of its calls it waits for (what `limits.callsPerSession` counts). */
-  private readonly waitingBy = new Map<string, number>()
+  private readonly calls = new Map<string, Entry<H>>()
+  private readonly byWorker = new Map<string, WorkerRecord<H>>()
   /**
    * Calls not started yet because every worker offering their function is held (its
    * connection lost): by function id, in arrival order. `W` is the driver's record of one.
    */
   private readonly parkedCalls = new Map<string, Set<W>>()
   private parkedCount = 0
+  /** Started calls whose source counts against `limits.callsInFlight`. */
+  private limitedCount = 0
+  /** The worker that waits for each parked call, when a worker made it (it counts in `waitingFor`). */
+  private readonly parkedWaiters = new Map<W, string>()
   /** Round robin over replicas: whose turn it is, per function id. */
   private readonly turns = new Map<string, number>()
   private seq = 0
@@ -63,13 +93,22 @@ export class CallTable<H = unknown, W = unknown> {
     return this.calls.size + this.parkedCount
   }
 
-  /** How many calls `worker_id` waits for. */
-  waitingFor(worker_id: string): number {
-    return this.waitingBy.get(worker_id) ?? 0
+  /** What `limits.callsInFlight` counts: started calls of limited sources (`isLimitedSource`), and parked calls. */
+  get limitedSize(): number {
+    return this.limitedCount + this.parkedCount
   }
 
-  /** Parks a call until a live worker offers `function_id` (see `unpark`). */
-  park(function_id: string, call: W): void {
+  /** How many calls `worker_id` waits for. */
+  waitingFor(worker_id: string): number {
+    return this.byWorker.get(worker_id)?.waiting ?? 0
+  }
+
+  /** Parks a call until a live worker offers `function_id` (see `unpark`); `waiter`: the worker that waits for its answer. */
+  park(function_id: string, call: W, waiter?: string): void {
+    if (waiter !== undefined) {
+      this.parkedWaiters.set(call, waiter)
+      this.recordOf(waiter).waiting++
+    }
     const set = this.parkedCalls.get(function_id)
     if (set) set.add(call)
     else this.parkedCalls.set(function_id, new Set([call]))
@@ -82,6 +121,7 @@ export class CallTable<H = unknown, W = unknown> {
     if (!set) return []
     this.parkedCalls.delete(function_id)
     this.parkedCount -= set.size
+    for (const call of set) this.releaseWaiter(call)
     return [...set]
   }
 
@@ -90,8 +130,22 @@ export class CallTable<H = unknown, W = unknown> {
     const set = this.parkedCalls.get(function_id)
     if (!set?.delete(call)) return false
     this.parkedCount--
+    this.releaseWaiter(call)
     if (set.size === 0) this.parkedCalls.delete(function_id)
     return true
+  }
+
+  /** Takes every parked call, whatever its function (the engine stops or drains). */
+  unparkAll(): W[] {
+    return [...this.parkedCalls.keys()].flatMap((function_id) => this.unpark(function_id))
+  }
+
+  private releaseWaiter(call: W): void {
+    const waiter = this.parkedWaiters.get(call)
+    if (waiter === undefined) return
+    this.parkedWaiters.delete(call)
+    const record = this.byWorker.get(waiter)
+    if (record) record.waiting--
   }
 
   /** The function ids calls are parked for. */
@@ -115,32 +169,35 @@ export class CallTable<H = unknown, W = unknown> {
   open(call: Call<H>): Call<H> {
     const id = this.prefix + (++this.seq).toString(36)
     call.id = id
-    this.calls.set(id, call)
-    this.index(call.worker_id, id)
+    const entry: Entry<H> = { call }
+    this.calls.set(id, entry)
+    if (isLimitedSource(call.source)) this.limitedCount++
+    const server = this.recordOf(call.worker_id)
+    if (server.served) {
+      entry.servedNext = server.served
+      server.served.servedPrev = entry
+    }
+    server.served = entry
     if (call.caller) {
-      this.index(call.caller.worker_id, id)
-      this.waitingBy.set(call.caller.worker_id, (this.waitingBy.get(call.caller.worker_id) ?? 0) + 1)
+      const caller = this.recordOf(call.caller.worker_id)
+      if (caller.waited) {
+        entry.waitedNext = caller.waited
+        caller.waited.waitedPrev = entry
+      }
+      caller.waited = entry
+      caller.waiting++
     }
     return call
   }
 
   get(id: string): Call<H> | undefined {
-    return this.calls.get(id)
+    return this.calls.get(id)?.call
   }
 
   /** Removes a call and returns it. */
   close(id: string): Call<H> | undefined {
-    const call = this.calls.get(id)
-    if (!call) return undefined
-    this.calls.delete(id)
-    this.unindex(call.worker_id, id)
-    if (call.caller) {
-      this.unindex(call.caller.worker_id, id)
-      const waiting = (this.waitingBy.get(call.caller.worker_id) ?? 1) - 1
-      if (waiting === 0) this.waitingBy.delete(call.caller.worker_id)
-      else this.waitingBy.set(call.caller.worker_id, waiting)
-    }
-    return call
+    const entry = this.calls.get(id)
+    return entry && this.remove(entry)
   }
 
   /**
@@ -148,7 +205,8 @@ export class CallTable<H = unknown, W = unknown> {
    * when no such call awaits that worker (unknown, answered, timed out, or served by another).
    */
   answeredBy(worker_id: string, id: string): Call<H> | undefined {
-    return this.calls.get(id)?.worker_id === worker_id ? this.close(id) : undefined
+    const entry = this.calls.get(id)
+    return entry?.call.worker_id === worker_id ? this.remove(entry) : undefined
   }
 
   /**
@@ -158,9 +216,16 @@ export class CallTable<H = unknown, W = unknown> {
   workerGone(worker_id: string): { failed: Array<Call<H>>; dropped: Array<Call<H>> } {
     const failed: Array<Call<H>> = []
     const dropped: Array<Call<H>> = []
-    for (const id of [...(this.byWorker.get(worker_id) ?? [])]) {
-      const call = this.close(id)
-      if (call) (call.worker_id === worker_id ? failed : dropped).push(call)
+    const record = this.byWorker.get(worker_id)
+    // Oldest first, as they started.
+    const oldestFirst = (head: Entry<H> | undefined, next: (e: Entry<H>) => Entry<H> | undefined) => {
+      const all: Array<Entry<H>> = []
+      for (let e = head; e; e = next(e)) all.push(e)
+      return all.reverse()
+    }
+    if (record) {
+      for (const e of oldestFirst(record.served, (x) => x.servedNext)) failed.push(this.remove(e))
+      for (const e of oldestFirst(record.waited, (x) => x.waitedNext)) if (this.calls.get(e.call.id) === e) dropped.push(this.remove(e))
     }
     this.byWorker.delete(worker_id)
     return { failed, dropped }
@@ -169,8 +234,7 @@ export class CallTable<H = unknown, W = unknown> {
   /** Removes and returns every call (the engine stops); parked calls are taken with `unpark`. */
   closeAll(): Array<Call<H>> {
     const all = [...this.calls.values()]
-    for (const call of all) this.close(call.id)
-    return all
+    return all.map((entry) => this.remove(entry))
   }
 
   /** From now on the table counts as drained once it is empty. */
@@ -186,7 +250,7 @@ export class CallTable<H = unknown, W = unknown> {
   /** What the inspector shows: the calls in flight, without their handles. */
   toJSON() {
     const calls: Record<string, unknown> = {}
-    for (const c of this.calls.values()) {
+    for (const { call: c } of this.calls.values()) {
       calls[c.id] = {
         function_id: c.function_id,
         worker_id: c.worker_id,
@@ -196,19 +260,34 @@ export class CallTable<H = unknown, W = unknown> {
         timeout_ms: c.timeout_ms,
       }
     }
-    const parked: Record<string, number> = {}
+    const parked = record<number>()
     for (const [function_id, set] of this.parkedCalls) parked[function_id] = set.size
     return { in_flight: this.calls.size, parked, draining: this.draining, calls }
   }
 
-  private index(worker_id: string, id: string): void {
-    const ids = this.byWorker.get(worker_id)
-    if (ids) ids.add(id)
-    else this.byWorker.set(worker_id, new Set([id]))
+  private recordOf(worker_id: string): WorkerRecord<H> {
+    let record = this.byWorker.get(worker_id)
+    if (!record) this.byWorker.set(worker_id, (record = { waiting: 0 }))
+    return record
   }
 
-  private unindex(worker_id: string, id: string): void {
-    const ids = this.byWorker.get(worker_id)
-    if (ids && ids.delete(id) && ids.size === 0) this.byWorker.delete(worker_id)
+  /** Takes an entry out of the table and out of its workers' lists. */
+  private remove(entry: Entry<H>): Call<H> {
+    const call = entry.call
+    this.calls.delete(call.id)
+    if (isLimitedSource(call.source)) this.limitedCount--
+    const server = this.byWorker.get(call.worker_id)
+    if (entry.servedPrev) entry.servedPrev.servedNext = entry.servedNext
+    else if (server && server.served === entry) server.served = entry.servedNext
+    if (entry.servedNext) entry.servedNext.servedPrev = entry.servedPrev
+    if (call.caller) {
+      const caller = this.byWorker.get(call.caller.worker_id)
+      if (entry.waitedPrev) entry.waitedPrev.waitedNext = entry.waitedNext
+      else if (caller && caller.waited === entry) caller.waited = entry.waitedNext
+      if (entry.waitedNext) entry.waitedNext.waitedPrev = entry.waitedPrev
+      if (caller) caller.waiting--
+    }
+    entry.servedPrev = entry.servedNext = entry.waitedPrev = entry.waitedNext = undefined
+    return call
   }
 }

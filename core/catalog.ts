@@ -316,6 +316,25 @@ export function forwardedOrigin(state: CatalogState, forwarded_id: string, trigg
   return undefined
 }
 
+/**
+ * Whether `successor`, a live worker, now holds everything the worker `held` registered:
+ * every function it offered, and every trigger it had (the same id and type) past its
+ * registration (not `pending`). Then the held worker can be let go without a gap: its
+ * routes are the successor's too, its schedules and consumers run there.
+ */
+export function replacedBy(state: CatalogState, held: string, successor: string): boolean {
+  const old = state.workers[held]
+  const next = state.workers[successor]
+  if (!old) return true
+  if (!next || next.held_until !== undefined) return false
+  for (const function_id in old.functions) if (!(function_id in next.functions)) return false
+  for (const id in old.triggers) {
+    const mine = next.triggers[id]
+    if (!mine || mine.trigger_type !== old.triggers[id].trigger_type || mine.state === 'pending') return false
+  }
+  return true
+}
+
 /** Every trigger registration of live workers, in worker order. */
 export function* allTriggers(state: CatalogState): Generator<TriggerEntry & { worker_id: string }> {
   for (const worker_id in state.workers) {

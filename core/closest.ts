@@ -45,7 +45,9 @@ export function closest(word: string, candidates: Iterable<string>): string | un
     const c = candidate.toLowerCase()
     if (c === w) return candidate
     if (c.length > 100) continue
-    const d = w.length >= 3 && c.startsWith(w) ? 1 : editDistance(w, c, bestDistance - 1)
+    // A prefix counts a little more than one edit: a real typo of another word wins over it.
+    const edits = editDistance(w, c, Math.max(0, Math.ceil(bestDistance) - 1))
+    const d = w.length >= 3 && c.startsWith(w) ? Math.min(edits, 1.5) : edits
     if (d < bestDistance && d < w.length) {
       best = candidate
       bestDistance = d

@@ -8,9 +8,13 @@
  * added; a tick while its previous run is in flight is skipped unless its config sets
  * `overlap`.
  *
- * Replicas: a trigger registered alike by several sessions (the same trigger id and
- * function, on the same schedule and zone: replicas of one worker, or a worker and the
- * session it is replacing) runs once per tick, on one of them in turn.
+ * Replicas: a trigger registered alike by several sessions (the same function and
+ * metadata on the same schedule and zone: replicas of one worker, or a worker and the
+ * session it is replacing) runs once per tick, on one of them in turn. Calls go to any
+ * worker offering a function, so such triggers would only run the same thing twice. Their
+ * ids do not matter (iii-sdk gives every trigger a new random id); a session's triggers on
+ * one function are paired with another session's in the order each registered them, and
+ * triggers with the same id and function are replicas whatever their metadata.
  */
 import { normalisedPattern, type CronSchedule } from './cron-config.js'
 
@@ -41,13 +45,50 @@ export interface Job {
 
 const holderKey = (worker_id: string, trigger_id: string) => `${worker_id}\u0000${trigger_id}`
 
-/** What makes subscriptions of one job replicas of one trigger. */
-const replicaKey = (sub: Subscription) => `${sub.trigger_id}\u0000${sub.function_id}`
+/**
+ * The subscriptions of a job, in groups of replicas of one trigger: subscriptions of other
+ * sessions are replicas when they bind the same function and have the same trigger id, or
+ * the same metadata (a session's subscriptions of one function paired with another's in
+ * the order each made them). Each group with a key for its turns.
+ */
+function replicaGroups(job: Job): Array<{ key: string; subs: Subscription[] }> {
+  const subs = [...job.triggers.values()]
+  const parent = subs.map((_, i) => i)
+  const find = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]]
+    return i
+  }
+  const first = new Map<string, number>()
+  const link = (key: string, i: number) => {
+    const j = first.get(key)
+    if (j === undefined) return void first.set(key, i)
+    const [a, b] = [find(i), find(j)]
+    if (a !== b) parent[Math.max(a, b)] = Math.min(a, b)
+  }
+  const nth = new Map<string, number>()
+  subs.forEach((sub, i) => {
+    link(`id\u0000${sub.trigger_id}\u0000${sub.function_id}`, i)
+    const alike = `${sub.function_id}\u0000${sub.metadata === undefined ? '' : JSON.stringify(sub.metadata)}`
+    const own = `${sub.worker_id}\u0000${alike}`
+    const n = nth.get(own) ?? 0
+    nth.set(own, n + 1)
+    link(`alike\u0000${alike}\u0000${n}`, i)
+  })
+  const groups = new Map<number, Subscription[]>()
+  subs.forEach((sub, i) => {
+    const root = find(i)
+    const group = groups.get(root)
+    if (group) group.push(sub)
+    else groups.set(root, [sub])
+  })
+  // The group's key: its first member's trigger id and function (stable while its first member stays).
+  return [...groups.values()].map((group) => ({ key: `${group[0].trigger_id}\u0000${group[0].function_id}`, subs: group }))
+}
 
 export class CronTable {
   private readonly jobs = new Map<string, Job>()
-  /** Whose turn it is among a trigger's replicas, by job and replica key. */
-  private readonly turns = new Map<string, number>()
+  /** Whose turn it is among a trigger's replicas, by job key, then by the group's key. */
+  private readonly turns = new Map<string, Map<string, number>>()
   /** The job each subscription belongs to, by holder key. */
   private readonly held = new Map<string, Job>()
 
@@ -93,11 +134,10 @@ export class CronTable {
     const job = this.held.get(holder)
     if (!job) return undefined
     this.held.delete(holder)
-    const sub = job.triggers.get(holder)
     job.triggers.delete(holder)
-    if (sub && ![...job.triggers.values()].some((other) => replicaKey(other) === replicaKey(sub))) this.turns.delete(`${job.key}\u0000${replicaKey(sub)}`)
     if (job.triggers.size > 0) return undefined
     this.jobs.delete(job.key)
+    this.turns.delete(job.key)
     return job.key
   }
 
@@ -110,27 +150,24 @@ export class CronTable {
   tick(job: Job, scheduled: number): { run: Subscription[]; skip: Subscription[] } {
     const run: Subscription[] = []
     const skip: Subscription[] = []
-    const replicas = new Map<string, Subscription[]>()
-    for (const sub of job.triggers.values()) {
-      const key = replicaKey(sub)
-      const list = replicas.get(key)
-      if (list) list.push(sub)
-      else replicas.set(key, [sub])
-    }
-    for (const [key, subs] of replicas) {
+    const before = this.turns.get(job.key)
+    // Only the groups of this tick keep a turn: those of replicas gone are dropped.
+    const turns = new Map<string, number>()
+    for (const { key, subs } of replicaGroups(job)) {
+      const turn = before?.get(key) ?? 0
+      turns.set(key, turn)
       const eligible = subs.filter((sub) => sub.since < scheduled)
       if (eligible.length === 0) continue
-      const turnKey = `${job.key}\u0000${key}`
-      const turn = this.turns.get(turnKey) ?? 0
       const chosen = eligible[turn % eligible.length]
       if (subs.some((sub) => sub.running > 0) && !chosen.overlap) {
         skip.push(chosen)
         continue
       }
-      this.turns.set(turnKey, turn + 1)
+      turns.set(key, turn + 1)
       chosen.running++
       run.push(chosen)
     }
+    this.turns.set(job.key, turns)
     return { run, skip }
   }
 

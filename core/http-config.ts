@@ -47,6 +47,13 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 export const REST_PARAM = 'rest__'
 /** `.` / `..` segments (also percent-encoded): clients resolve them before sending, so such a route could never match. */
 const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i
+/**
+ * Whether a request path has a `.` or `..` segment, raw or percent-encoded (`/a/../b`,
+ * `/a/%2e%2e/b`). No route has one, but a parameter or `*` would take it and hand a
+ * function a path that climbs out of where it looks (`../etc/passwd`): such requests are
+ * refused (400).
+ */
+export const hasDotSegment = (path: string): boolean => /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path)
 
 function parsePath(field: string, path: string): Segment[] | string {
   if (path.length > 2048) return `'${field}' must be at most 2048 characters, got ${path.length}`

@@ -69,12 +69,16 @@ export const OPTION_TABLE: readonly OptionRow[] = [
   { path: 'limits.callsInFlight', flag: '--max-calls-in-flight', library: 100_000, serve: 100_000, meaning: 'Most calls in flight in the engine from workers and http triggers (1–10000000); past it, `too_many_requests` (HTTP 429 with `Retry-After`). Cron and queue calls are bounded by their triggers and not counted against it.' },
   { path: 'limits.queueMessageBytes', flag: '--max-queue-message-bytes', library: 1_048_576, serve: 1_048_576, meaning: "Largest queue message, in bytes of its JSON body (1–67108864; SQS: 1 MiB); a larger send or enqueue is answered `payload_too_large`." },
   { path: 'auth', library: undefined, serve: undefined, meaning: 'Who may connect and what each connection may do: `{ tokens: [{ name, token | sha256, scope? }] }` or a function `(request) => scope | undefined` (docs/security.md). Without it every connection may do everything; `serve` takes `--token`, `--tokens-file`.' },
+  { path: 'token', flag: '--token', library: undefined, serve: undefined, meaning: "`serve` only: a token workers must send (`Authorization: Bearer <token>`), with every permission; repeat the flag for several. In the config file, a string or a list. With none of `--token`, `--tokens-file` and `auth`, every connection may do everything." },
+  { path: 'tokensFile', flag: '--tokens-file', library: undefined, serve: undefined, meaning: '`serve` only: a JSON file of named tokens (stored as SHA-256 hashes) and their scopes, the shape of `auth` (docs/security.md); a relative path in the config file is the file\'s.' },
+  { path: 'insecure', flag: '--insecure', library: undefined, serve: false, meaning: "`serve` only: listen on a `host` other than loopback without auth. Without it, `serve` refuses to: anyone who reaches the port could register, bind and call anything." },
   { path: 'graceMs', flag: '--grace-ms', library: 10_000, serve: 10_000, meaning: 'On stop (SIGINT/SIGTERM for `serve`), how long calls in flight may finish (ms, 0–3600000); those still running are answered `worker_disconnected`.' },
   { path: 'heartbeatMs', flag: '--heartbeat-ms', library: 30_000, serve: 30_000, meaning: 'WebSocket ping interval (ms, 10–2147483647); a connection that misses a ping is ended.' },
   { path: 'maxPayload', flag: '--max-payload', library: 33_554_432, serve: 33_554_432, meaning: 'Largest WebSocket frame in bytes (1024–2147483647); a larger one closes the connection with 1009.' },
   { path: 'logLevel', flag: '--log-level', library: 'warn', serve: 'info', meaning: "Level of the built-in logger: `debug`, `info`, `warn`, `error` or `silent`." },
   { path: 'logger', library: undefined, serve: undefined, meaning: "A logger with pino's calling convention in place of the built-in one." },
   { path: 'inspect', flag: '--inspect', library: undefined, serve: undefined, meaning: "An XState inspection observer (the Stately inspector's `inspect`); `serve --inspect` starts one, or sends to an inspector at `--inspect ws://…`." },
+  { path: 'console', library: true, serve: true, meaning: "The operator console in the browser, at `/console` on the WebSocket port (docs/console.md): `true`, `false`, or `{ inspectorUrl }` to link it to a Stately inspector's page (`serve --inspect` does)." },
   { path: 'inspectPort', flag: '--inspect-port', library: undefined, serve: 8080, meaning: '`serve` only, with `--inspect` and no URL: the port of the local inspector bridge (1–65535).' },
 ]
 
@@ -124,7 +128,20 @@ const InspectSchema = v.custom<Observer<InspectionEvent> | ((event: InspectionEv
 /** `auth`: tokens (checked in full by `parseTokens` when resolving, so its message can name the field) or a function. */
 const AuthSchema = v.custom<Tokens | AuthFunction>(
   (value) => typeof value === 'function' || (typeof value === 'object' && value !== null && !Array.isArray(value)),
-  (issue) => `option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got ${shown(issue.input)}`,
+  (issue) => `option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got ${issue.input === null ? 'null' : Array.isArray(issue.input) ? 'a list' : `a ${typeof issue.input}`} (not shown: it may be a secret)`,
+)
+/** `console`: on or off, or on and linked to an inspector's page. */
+const consoleMessage = (issue: v.BaseIssue<unknown>) => `option 'console' must be true, false or { inspectorUrl }, got ${shown(issue.input)}`
+const ConsoleSchema = v.union(
+  [
+    v.literal(true, consoleMessage),
+    v.literal(false, consoleMessage),
+    v.strictObject(
+      { inspectorUrl: v.optional(v.pipe(text('console.inspectorUrl'), v.regex(/^https?:\/\//, (issue) => `option 'console.inspectorUrl' must be an http(s) URL, got ${shown(issue.input)}`))) },
+      (issue) => (issue.expected === 'never' ? `unknown option 'console.${String(issue.input)}'` : consoleMessage(issue)),
+    ),
+  ],
+  consoleMessage,
 )
 /** The message of a (strict) object's own issue: an unknown key, a missing one, or not an object at all. */
 const objectMessage = (name: string) => (issue: v.BaseIssue<unknown>) => {
@@ -189,6 +206,7 @@ export const EngineOptionsSchema = v.strictObject(
     ),
     logger: v.optional(LoggerSchema),
     inspect: v.optional(InspectSchema),
+    console: v.optional(ConsoleSchema, true),
   },
   objectMessage(''),
 )

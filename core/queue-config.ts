@@ -146,3 +146,14 @@ export function backoffDelay(backoff: Backoff, receive_count: number, random: ()
   const delay = Math.min(backoff.max_delay_ms, backoff.delay_ms * 2 ** Math.max(0, receive_count - 1))
   return Math.round(delay / 2 + (random() * delay) / 2)
 }
+
+/**
+ * The queues a trigger uses by name: a `queue` trigger's `queue_name` and its explicit
+ * `dead_letter_queue` (those that are text; the config is checked later, by the queue type).
+ * A token's `queues` patterns must match each (docs/security.md).
+ */
+export function queuesNamed(trigger_type: string, config: unknown): string[] {
+  if (trigger_type !== 'queue' || typeof config !== 'object' || config === null) return []
+  const { queue_name, dead_letter_queue } = config as { queue_name?: unknown; dead_letter_queue?: unknown }
+  return [queue_name, dead_letter_queue].filter((q): q is string => typeof q === 'string')
+}

@@ -18,6 +18,7 @@ import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import type { Outcome } from './call-table.js'
 import type { QueueConsumerConfig } from './queue-config.js'
+import { record } from './catalog.js'
 
 /** Delivery rules for durable calls, which have no trigger config. */
 export const CALL_RULES = { visibility_timeout: 30, max_receive_count: 5, concurrency: 16 } as const
@@ -192,7 +193,7 @@ export class QueueSchedule {
 
   /** What the inspector shows: the consumers of every queue in turn order, and durable calls in flight. */
   toJSON() {
-    const queues: Record<string, unknown> = {}
+    const queues = record<unknown>()
     for (const [queue, list] of this.byQueue) {
       queues[queue] = {
         fifo: list[0].config.fifo,

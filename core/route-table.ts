@@ -16,7 +16,7 @@
 import { addRoute, createRouter, findRoute, removeRoute } from 'rou3'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { HTTP_METHODS, REST_PARAM, type HttpRoute } from './http-config.js'
+import { HTTP_METHODS, REST_PARAM, hasDotSegment, type HttpRoute } from './http-config.js'
 
 /** One route: the function it calls and the triggers holding it. */
 export interface Binding {
@@ -38,6 +38,12 @@ export type RouteMatch =
   | { kind: 'route'; binding: Binding; path_params: Record<string, string> }
   /** A path parameter is not valid percent-encoding (`/items/100%/view`): the request is refused, never passed on raw. */
   | { kind: 'bad-path'; param: string; value: string }
+  /**
+   * The path has a `.` or `..` segment (`/files/../etc`, `/files/%2e%2e/etc`), or a path
+   * parameter has one once decoded (`..%2f..%2fetc`, `param` names it): refused, so that no
+   * function is handed a path that climbs out of where it looks.
+   */
+  | { kind: 'dot-segment'; param?: string; value: string }
   /** The path is routed, but not for this method: `allow` lists the methods that are. */
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'not-found' }
@@ -118,23 +124,36 @@ export class RouteTable {
 
   /** What a request for `method` (upper case) and `path` (as it came, still encoded) finds. */
   match(method: string, path: string): RouteMatch {
+    if (hasDotSegment(path)) return { kind: 'dot-segment', value: path }
     const found = findRoute(this.router, method, path) ?? (method === 'HEAD' ? findRoute(this.router, 'GET', path) : undefined)
     if (found) {
-      // Built from entries: a parameter named `__proto__` is an own key like any other.
-      const entries: Array<[string, string]> = []
-      for (const name in found.params) {
-        const value = found.params[name]
-        const key = name === REST_PARAM ? '*' : name
-        let decoded: string
-        try {
-          decoded = value.includes('%') ? decodeURIComponent(value) : value
-        } catch {
-          // `100%` would reach the function as `100%25` does: a different request made the same.
-          return { kind: 'bad-path', param: key, value }
+      const path_params: Record<string, string> = {}
+      const params = found.params
+      if (params) {
+        // The route's own names, in path order, then the trailing rest if it has one.
+        const names = found.data.params
+        for (let i = 0; i <= names.length; i++) {
+          const name = i < names.length ? names[i] : REST_PARAM
+          const value = params[name]
+          if (value === undefined) continue
+          const key = name === REST_PARAM ? '*' : name
+          let decoded = value
+          if (value.includes('%')) {
+            try {
+              decoded = decodeURIComponent(value)
+            } catch {
+              // `100%` would reach the function as `100%25` does: a different request made the same.
+              return { kind: 'bad-path', param: key, value }
+            }
+            // An encoded '/' may hide one: `..%2f..%2fetc` is `../../etc` once decoded.
+            if (hasDotSegment(decoded)) return { kind: 'dot-segment', param: key, value }
+          }
+          // A parameter named `__proto__` is an own key like any other, not the object's prototype.
+          if (key === '__proto__') Object.defineProperty(path_params, key, { value: decoded, enumerable: true, writable: true, configurable: true })
+          else path_params[key] = decoded
         }
-        entries.push([key, decoded])
       }
-      return { kind: 'route', binding: found.data, path_params: Object.fromEntries(entries) }
+      return { kind: 'route', binding: found.data, path_params }
     }
     const bound = HTTP_METHODS.filter((m) => findRoute(this.router, m, path))
     if (bound.length === 0) return { kind: 'not-found' }

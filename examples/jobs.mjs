@@ -10,8 +10,8 @@ import { connectWorker } from 'signalbox'
 const url = process.env.SIGNALBOX_URL ?? 'ws://127.0.0.1:49134'
 const worker = await connectWorker(url, { name: 'jobs' })
 // Ctrl-C (or SIGTERM) ends the program, from the start.
-const stop = () => {
-  worker.close()
+const stop = async () => {
+  await worker.close()
   process.exit(0)
 }
 process.on('SIGINT', stop)

@@ -14,8 +14,8 @@ const httpUrl = process.env.SIGNALBOX_HTTP_URL ?? 'http://127.0.0.1:3111'
 const worker = await connectWorker(url, { name: 'example-worker' })
 console.log(`connected to ${url}`)
 // Ctrl-C (or SIGTERM) closes the connection and ends the program.
-const stop = () => {
-  worker.close()
+const stop = async () => {
+  await worker.close()
   process.exit(0)
 }
 process.on('SIGINT', stop)
@@ -33,21 +33,15 @@ await worker.registerTrigger({
   config: { path: '/hello/:name', method: 'GET' },
 })
 
-// cron: every 2 seconds (6 fields: the first is seconds).
-let ticks = 0
-worker.registerFunction('hello::tick', (event) => {
-  console.log(`cron: tick ${++ticks}, scheduled for ${event.scheduled_time}`)
-})
-await worker.registerTrigger({
-  id: 'tick',
-  trigger_type: 'cron',
-  function_id: 'hello::tick',
-  config: { schedule: '*/2 * * * * *' },
-})
-
 // queue: orders, up to 10 at a time. Returning normally acknowledges the batch.
+let processed = 0
+let bothProcessed
+const twoOrders = new Promise((resolve) => (bothProcessed = resolve))
 worker.registerFunction('orders::process', (batch) => {
-  for (const message of batch.messages) console.log(`queue: order ${message.body.id}: ${message.body.item}`)
+  for (const message of batch.messages) {
+    console.log(`queue: order ${message.body.id}: ${message.body.item}`)
+    if (++processed === 2) bothProcessed()
+  }
 })
 await worker.registerTrigger({
   id: 'orders',
@@ -61,5 +55,18 @@ const res = await fetch(`${httpUrl}/hello/Ada`)
 console.log(`http: GET /hello/Ada → ${res.status} ${await res.text()}`)
 await worker.invoke('engine::queue::send', { queue_name: 'orders', body: { id: 1, item: 'tea' } })
 await worker.invoke('engine::queue::send', { queue_name: 'orders', body: { id: 2, item: 'cake' } })
+await twoOrders
+
+// cron: every 2 seconds (6 fields: the first is seconds).
+let ticks = 0
+worker.registerFunction('hello::tick', (event) => {
+  console.log(`cron: tick ${++ticks}, scheduled for ${event.scheduled_time}`)
+})
+await worker.registerTrigger({
+  id: 'tick',
+  trigger_type: 'cron',
+  function_id: 'hello::tick',
+  config: { schedule: '*/2 * * * * *' },
+})
 
 console.log(`running: try curl ${httpUrl}/hello/you; Ctrl-C stops`)

@@ -87,6 +87,14 @@ export interface SessionInput {
   identity?: Identity
 }
 
+/** A session's context: its input, and who replaces whom after a `reattach`. */
+export interface SessionContext extends SessionInput {
+  /** Held: the session whose `reattach` named this one; this one closes once that one holds all it held. */
+  successor?: string
+  /** The held session this one's `reattach` named; told as this one registers, so that it can see whether it is replaced. */
+  predecessor?: string
+}
+
 /** Facts a session looks up before it decides on a `registertrigger` (machines/session.machine.ts). */
 export interface TriggerFacts {
   /** The session already has a trigger with this id. */
@@ -118,16 +126,21 @@ export type SessionCheckedEvent =
   | { type: 'trigger.checked'; message: InboundOf<'registertrigger'>; facts: TriggerFacts }
   | { type: 'triggerRemoval.checked'; message: InboundOf<'unregistertrigger'>; registered_type: string | undefined }
   | { type: 'verdict.checked'; message: InboundOf<'triggerregistrationresult'>; origin: { worker_id: string; trigger_type: string } | undefined }
+  /** Held: whether the session that reattached in place of this one holds all this one held. */
+  | { type: 'replacement.checked'; replaced: boolean }
 
 /** Events the engine's other actors send a session. */
 export type SessionInternalEvent =
-  | { type: 'session.start'; reattach_token: string }
+  /** The port wrote `workerregistered` (with the reattach token, which no event carries: the inspector sees events). */
+  | { type: 'session.start' }
   /** The connection ended: cleanly (a close frame), or `lost` (dropped), when the session may be held. */
   | { type: 'session.close'; reason?: string; lost?: boolean }
   /** Answer a frame of this worker with an error frame (sent by the actor that refused it). */
   | { type: 'session.reject'; error: ErrorBody; ref?: { type?: string; id?: string } }
   /** Another session's `reattach` names this one: close if the token is this session's. */
   | { type: 'session.retire'; by: string; reattach_token: string }
+  /** The session that reattached in place of this held one registered something: is this one replaced now? */
+  | { type: 'successor.progress' }
   /** Write a `registertrigger` / `unregistertrigger` to this worker, the provider of a trigger type. */
   | { type: 'provider.forward'; message: Extract<Outbound, { type: 'registertrigger' }> }
   | { type: 'provider.unforward'; message: Extract<Outbound, { type: 'unregistertrigger' }> }

@@ -18,15 +18,16 @@
  * calls and leaves the catalog; the engine then stops it, which stops its children, and
  * that releases everything they held (routes, schedules, consumers, forwarded triggers).
  */
-import { and, assertEvent, emit, enqueueActions, not, raise, sendParent, setup } from 'xstate'
+import { and, assign, assertEvent, emit, enqueueActions, not, raise, sendParent, setup } from 'xstate'
 import type { ErrorBody, Outbound, RegistrationResult } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, isEngineFunction } from '../protocol/engine-functions.js'
-import { describeWorker, ENGINE_PROVIDER, forwardedOrigin, isBuiltin, isKnown, providerOf, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
-import { allows } from '../core/auth.js'
+import { describeWorker, ENGINE_PROVIDER, forwardedOrigin, isBuiltin, isKnown, providerOf, replacedBy, type BuiltinTriggerType, type CatalogState } from '../core/catalog.js'
+import { allows, mayCall, type Scope } from '../core/auth.js'
+import { queuesNamed } from '../core/queue-config.js'
 import { hashToken, sameHash } from '../core/reattach-token.js'
 import { closest } from '../core/closest.js'
-import type { SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
+import type { SessionContext, SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
 import { actorIds, actorsOf, catalogOf, tell } from './system.js'
 import { slot } from './slot.js'
 
@@ -44,8 +45,8 @@ const refusal = (message: { id: string; trigger_type: string; function_id: strin
 type Ev<T extends SessionEvent['type']> = Extract<SessionEvent, { type: T }>
 
 /** An action that writes one frame to the worker, made from the event (of type `type`) it handles. */
-const write = <T extends SessionEvent['type']>(type: T | T[], frame: (event: Ev<T>, context: SessionInput) => Outbound) =>
-  emit<SessionInput, SessionEvent, undefined, SessionEvent, SessionEmitted>(({ event, context }) => ({ type: 'outbound', message: frame(narrow(event, type), context) }))
+const write = <T extends SessionEvent['type']>(type: T | T[], frame: (event: Ev<T>, context: SessionContext) => Outbound) =>
+  emit<SessionContext, SessionEvent, undefined, SessionEvent, SessionEmitted>(({ event, context }) => ({ type: 'outbound', message: frame(narrow(event, type), context) }))
 
 /** `event` as an event of type `type`; throws (XState's `assertEvent`) if it is not one. */
 function narrow<T extends SessionEvent['type']>(event: SessionEvent, type: T | T[]): Ev<T> {
@@ -59,11 +60,13 @@ const errorFrame = (error: ErrorBody, ref?: Ref): Outbound => (ref ? { type: 'er
 const refOf = (message: { type: string; id: string }): Ref => ({ type: message.type, id: message.id })
 
 /** Why a session closed, for its log and its transport. */
-const closeReason = (event: SessionEvent, context: SessionInput): string =>
+const closeReason = (event: SessionEvent, context: SessionContext): string =>
   event.type === 'session.close'
     ? (event.reason ?? 'closed')
     : event.type === 'session.retire'
       ? `replaced by ${event.by} (reattach)`
+      : event.type === 'replacement.checked'
+        ? `replaced by ${context.successor} (reattach)`
       : (event.type as string).startsWith('xstate.after')
         ? `held ${context.reconnectGraceMs} ms after its connection was lost; no reattach`
         : 'closed'
@@ -72,12 +75,15 @@ const closeReason = (event: SessionEvent, context: SessionInput): string =>
 const sizesOf = (catalog: CatalogState, worker_id: string) => catalog.workers[worker_id]?.sizes ?? { functions: 0, trigger_types: 0, triggers: 0 }
 
 /** The token's name, for refusals. */
-const who = (context: SessionInput) => context.identity?.name ?? ''
+const who = (context: SessionContext) => context.identity?.name ?? ''
+
+/** The first queue a trigger names that `scope` does not allow, if any. */
+const queueOutOfScope = (scope: Scope, message: { trigger_type: string; config?: unknown }) => queuesNamed(message.trigger_type, message.config).find((q) => !allows(scope.queues, q))
 
 export const sessionMachine = setup({
   types: {
     input: {} as SessionInput,
-    context: {} as SessionInput,
+    context: {} as SessionContext,
     events: {} as SessionEvent,
     emitted: {} as SessionEmitted,
   },
@@ -142,7 +148,12 @@ export const sessionMachine = setup({
     },
     mayNotBindFunction: ({ context, event }) => {
       assertEvent(event, 'trigger.checked')
-      return context.identity !== undefined && !event.facts.functionMine && !allows(context.identity.scope.invoke, event.message.function_id)
+      return context.identity !== undefined && !event.facts.functionMine && !mayCall(context.identity.scope, event.message.function_id)
+    },
+    /** A queue trigger uses its queues by name: the scope must allow each (`queues`). */
+    mayNotUseQueue: ({ context, event }) => {
+      assertEvent(event, 'trigger.checked')
+      return context.identity !== undefined && queueOutOfScope(context.identity.scope, event.message) !== undefined
     },
     triggerTypeUnknown: ({ event }) => {
       assertEvent(event, 'trigger.checked')
@@ -185,6 +196,10 @@ export const sessionMachine = setup({
       assertEvent(event, 'session.retire')
       return sameHash(context.reattach_hash, hashToken(event.reattach_token))
     },
+    replaced: ({ event }) => {
+      assertEvent(event, 'replacement.checked')
+      return event.replaced
+    },
     // closing
     connectionLostAndHeld: ({ context, event }) => {
       assertEvent(event, 'session.close')
@@ -194,7 +209,6 @@ export const sessionMachine = setup({
   actions: {
     // ----- Opening
     joinCatalog: ({ context, system }) => tell(actorsOf(system).catalog(), { type: 'worker.add', worker_id: context.worker_id, connected_at: new Date().toISOString() }),
-    welcome: write('session.start', (event, context) => ({ type: 'workerregistered', worker_id: context.worker_id, reattach_token: event.reattach_token })),
     logOpened: emit(({ context }) => ({
       type: 'log' as const,
       level: 'info' as const,
@@ -319,7 +333,10 @@ export const sessionMachine = setup({
     refuseUnknownTriggerType: write('trigger.checked', ({ message, facts }) => refusal(message, errors.triggerTypeNotFound(message.trigger_type, facts.typeSuggestion))),
     refuseUnknownFunction: write('trigger.checked', ({ message, facts }) => refusal(message, errors.functionNotFound(message.function_id, facts.functionSuggestion))),
     refuseTriggerTypeOutOfScope: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotBindType(event.message.trigger_type, who(context)))),
-    refuseFunctionOutOfReach: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotBindFunction(event.message.function_id, who(context)))),
+    refuseFunctionOutOfReach: write('trigger.checked', (event, context) =>
+      refusal(event.message, isEngineFunction(event.message.function_id) ? errors.mayNotBindEngineFunction(event.message.function_id, who(context)) : errors.mayNotBindFunction(event.message.function_id, who(context))),
+    ),
+    refuseQueueOutOfScope: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotUseQueue(queueOutOfScope(context.identity!.scope, event.message)!, who(context)))),
     refuseTriggerOverLimit: write('trigger.checked', (event, context) =>
       refusal(event.message, errors.tooMany('triggers', context.limits.triggersPerSession, 'limits.triggersPerSession')),
     ),
@@ -384,6 +401,27 @@ export const sessionMachine = setup({
       assertEvent(event, 'session.reattach')
       tell(actorsOf(system).session(event.message.previous_worker_id!), { type: 'session.retire', by: context.worker_id, reattach_token: event.message.reattach_token ?? '' })
     },
+    rememberPredecessor: assign({
+      predecessor: ({ event }) => {
+        assertEvent(event, 'session.reattach')
+        return event.message.previous_worker_id
+      },
+    }),
+    /** Tells the held session this one reattached in place of that it registered something (nothing when there is none). */
+    tellPredecessor: ({ context, system }) => {
+      if (context.predecessor !== undefined) tell(actorsOf(system).session(context.predecessor), { type: 'successor.progress' })
+    },
+    /** Whether the session that reattached in place of this held one holds all this one held (core/catalog.ts `replacedBy`). */
+    lookUpReplacement: raise(({ context, system }) => ({
+      type: 'replacement.checked' as const,
+      replaced: context.successor !== undefined && replacedBy(catalogOf(system), context.worker_id, context.successor),
+    })),
+    rememberSuccessor: assign({
+      successor: ({ event }) => {
+        assertEvent(event, 'session.retire')
+        return event.by
+      },
+    }),
     refuseRetirement: ({ context, event, system }) => {
       assertEvent(event, 'session.retire')
       tell(actorsOf(system).session(event.by), {
@@ -431,7 +469,7 @@ export const sessionMachine = setup({
   states: {
     connecting: {
       on: {
-        'session.start': { target: 'open', actions: ['joinCatalog', 'welcome', 'logOpened'] },
+        'session.start': { target: 'open', actions: ['joinCatalog', 'logOpened'] },
         'session.close': 'closed',
       },
     },
@@ -458,7 +496,7 @@ export const sessionMachine = setup({
               { guard: 'mayNotRegisterFunction', actions: 'refuseFunctionOutOfScope' },
               { guard: 'functionIsMine', actions: 'refuseDuplicateFunction' },
               { guard: 'functionLimitReached', actions: 'refuseFunctionOverLimit' },
-              { actions: ['addFunction', 'announceFunction'] },
+              { actions: ['addFunction', 'announceFunction', 'tellPredecessor'] },
             ],
             'function.unregister': { actions: 'lookUpFunctionRemoval' },
             'functionRemoval.checked': [{ guard: not('functionIsMine'), actions: 'refuseFunctionNotMine' }, { actions: 'removeFunction' }],
@@ -491,6 +529,7 @@ export const sessionMachine = setup({
               { guard: 'triggerIdTaken', actions: 'refuseDuplicateTriggerId' },
               { guard: 'mayNotBindTriggerType', actions: 'refuseTriggerTypeOutOfScope' },
               { guard: 'mayNotBindFunction', actions: 'refuseFunctionOutOfReach' },
+              { guard: 'mayNotUseQueue', actions: 'refuseQueueOutOfScope' },
               { guard: 'triggerTypeUnknown', actions: 'refuseUnknownTriggerType' },
               { guard: 'functionUnknown', actions: 'refuseUnknownFunction' },
               { guard: 'triggerLimitReached', actions: 'refuseTriggerOverLimit' },
@@ -498,7 +537,7 @@ export const sessionMachine = setup({
               { guard: 'typeChildMissing', actions: ['spawnRemoteTypeChild', 'registerWithTypeChild'] },
               { actions: 'registerWithTypeChild' },
             ],
-            'trigger.settled': { actions: 'answerRegistration' },
+            'trigger.settled': { actions: ['answerRegistration', 'tellPredecessor'] },
             'trigger.unregister': { actions: 'lookUpTriggerRemoval' },
             'triggerRemoval.checked': [{ guard: 'triggerNotRegistered', actions: 'refuseUnknownTrigger' }, { actions: 'unregisterWithTypeChild' }],
           },
@@ -517,19 +556,24 @@ export const sessionMachine = setup({
             'session.log': { actions: 'log' },
             'session.ping': { actions: 'pong' },
             'session.pong': {},
-            'session.reattach': [{ guard: 'reattachesNothing' }, { actions: 'askPreviousToRetire' }],
+            'session.reattach': [{ guard: 'reattachesNothing' }, { actions: ['rememberPredecessor', 'askPreviousToRetire'] }],
             'session.retire': [{ guard: 'reattachTokenMatches', target: '#session.closed' }, { actions: 'refuseRetirement' }],
           },
         },
       },
     },
     // The connection was lost: routes, schedules and consumers stay, calls for its functions
-    // wait for a live worker, until a reattach retires it or the grace period ends.
+    // wait for a live worker, until the grace period ends, or a reattach names it and the
+    // session that sent it holds all this one held (at once when it registered everything
+    // before its reattach, as the bundled client does; as soon as it has, when it sent the
+    // reattach first, as iii-sdk does).
     held: {
       entry: ['reportHeld', 'holdInCatalog', 'endCalls', 'logHeld'],
       after: { reconnectGrace: 'closed' },
       on: {
-        'session.retire': [{ guard: 'reattachTokenMatches', target: 'closed' }, { actions: 'refuseRetirement' }],
+        'session.retire': [{ guard: not('reattachTokenMatches'), actions: 'refuseRetirement' }, { actions: ['rememberSuccessor', 'lookUpReplacement'] }],
+        'successor.progress': { actions: 'lookUpReplacement' },
+        'replacement.checked': { guard: 'replaced', target: 'closed' },
         'session.log': { actions: 'log' },
       },
     },

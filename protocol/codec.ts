@@ -71,22 +71,94 @@ function issueText(schema: (typeof inboundSchemas)[InboundType], issue: v.BaseIs
   return issue.message
 }
 
+/** An id as `id()` in messages.ts accepts it: a non-empty string of at most MAX_ID_LENGTH characters. */
+const isId = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH
+const isTimeout = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 2_147_483_647
+
+/**
+ * Calls and answers are most of the traffic, so their two schemas are also checked by
+ * hand here: what passes these checks is exactly what valibot passes (the same fields,
+ * in the schema's order, unknown fields dropped; test/codec.test.ts compares them on
+ * generated messages), at a fraction of the cost. Anything these checks do not pass
+ * (including an `action`) goes to valibot, which says what is wrong with it.
+ */
+function fastInvocationResult(raw: Record<string, unknown>): Inbound | undefined {
+  if (!isId(raw.invocation_id)) return undefined
+  const out: Record<string, unknown> = { type: 'invocationresult', invocation_id: raw.invocation_id }
+  if ('function_id' in raw) {
+    if (typeof raw.function_id !== 'string') return undefined
+    out.function_id = raw.function_id
+  }
+  if ('result' in raw) out.result = raw.result
+  if ('error' in raw) out.error = raw.error
+  return out as Inbound
+}
+
+function fastInvokeFunction(raw: Record<string, unknown>): Inbound | undefined {
+  if ('action' in raw || !isId(raw.function_id)) return undefined
+  const out: Record<string, unknown> = { type: 'invokefunction' }
+  if ('invocation_id' in raw) {
+    if (raw.invocation_id !== undefined && !isId(raw.invocation_id)) return undefined
+    out.invocation_id = raw.invocation_id
+  }
+  out.function_id = raw.function_id
+  if ('data' in raw) out.data = raw.data
+  if ('timeout_ms' in raw) {
+    if (raw.timeout_ms !== undefined && !isTimeout(raw.timeout_ms)) return undefined
+    out.timeout_ms = raw.timeout_ms
+  }
+  if ('metadata' in raw) out.metadata = raw.metadata
+  for (const key of ['traceparent', 'baggage'] as const) {
+    if (key in raw) {
+      if (raw[key] !== undefined && typeof raw[key] !== 'string') return undefined
+      out[key] = raw[key]
+    }
+  }
+  return out as Inbound
+}
+
+/** Validates a message's fields against its type's schema (the message is an object with a string `type`). */
+function validate(raw: Record<string, unknown>, type: string, fastPaths: boolean): Decoded {
+  const fast = !fastPaths ? undefined : type === 'invocationresult' ? fastInvocationResult(raw) : type === 'invokefunction' ? fastInvokeFunction(raw) : undefined
+  if (fast) return { ok: true, message: fast }
+  const schema = Object.hasOwn(inboundSchemas, type) ? inboundSchemas[type as InboundType] : undefined
+  if (!schema) return fail(errors.unknownMessageType(type), raw)
+  const parsed = v.safeParse(schema, raw, { abortEarly: true })
+  if (!parsed.success) return fail(errors.invalidMessage(`${type}: ${issueText(schema, parsed.issues[0])}`), raw)
+  return { ok: true, message: parsed.output as Inbound }
+}
+
 /** Validates a message object that arrived from a worker. */
 export function decodeValue(value: unknown): Decoded {
+  return decodeObject(value, true, true)
+}
+
+/** `decodeValue` with valibot's schemas alone, never the hand-written checks: what tests compare those with. */
+export function decodeValueBySchema(value: unknown): Decoded {
+  return decodeObject(value, true, false)
+}
+
+function decodeObject(value: unknown, walk: boolean, fastPaths: boolean): Decoded {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return fail(errors.invalidMessage(`A message must be a JSON object, got ${describeValue(value)}`))
   }
   const raw = value as Record<string, unknown>
   const type = raw.type
   if (typeof type !== 'string') return fail(errors.invalidMessage(`'type' must be a string, got ${describeValue(type)}`), raw)
-  const schema = Object.hasOwn(inboundSchemas, type) ? inboundSchemas[type as InboundType] : undefined
-  if (!schema) return fail(errors.unknownMessageType(type), raw)
-  const parsed = v.safeParse(schema, raw, { abortEarly: true })
-  if (!parsed.success) return fail(errors.invalidMessage(`${type}: ${issueText(schema, parsed.issues[0])}`), raw)
+  const decoded = validate(raw, type, fastPaths)
+  if (!decoded.ok || !walk) return decoded
   const unfit = unfitForJson(raw, MAX_DEPTH)
   if (unfit) return fail(errors.invalidMessage(`${type}: ${unfit}`), raw)
-  return { ok: true, message: parsed.output as Inbound }
+  return decoded
 }
+
+/**
+ * JSON nested `depth` levels deep takes at least 2 × depth characters (each level opens
+ * and closes), so a text shorter than this cannot nest deeper than MAX_DEPTH, and the walk
+ * of what it parses to (`unfitForJson`) would find nothing. Calls and answers are mostly
+ * this short; a longer one is walked (a few values cost less to walk than their text to scan).
+ */
+const SHORTER_CANNOT_NEST_TOO_DEEP = 2 * (MAX_DEPTH + 1)
 
 /** Parses and validates one WebSocket text frame. */
 export function decodeText(text: string): Decoded {
@@ -96,7 +168,8 @@ export function decodeText(text: string): Decoded {
   } catch (err) {
     return fail(errors.invalidJson((err as Error).message))
   }
-  return decodeValue(value)
+  // Parsed JSON holds no bigint, function or symbol: only its depth needs checking.
+  return decodeObject(value, text.length >= SHORTER_CANNOT_NEST_TOO_DEEP, true)
 }
 
 /** Serialises an outbound message for a text frame. */

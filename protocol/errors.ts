@@ -54,7 +54,7 @@ export const ERROR_CODES = {
   },
   forbidden: {
     where: ['error frame', 'registration result', 'invocation result', 'HTTP answer'],
-    meaning: "The connection's token does not allow it: registering that function or trigger type, binding that trigger type or function, calling that function or `engine::*` (docs/security.md); HTTP 403 for `/metrics`.",
+    meaning: "The connection's token does not allow it: registering that function or trigger type, binding that trigger type or function, calling that function or `engine::*` (docs/security.md); HTTP 403 for `/metrics`; in the operator console, opening it, invoking that function or redriving (docs/console.md).",
   },
   too_many_requests: {
     where: ['error frame', 'registration result', 'invocation result', 'HTTP answer'],
@@ -156,9 +156,19 @@ export const errors = {
   mayNotBindType: (trigger_type: string, who: string) => errorBody('forbidden', `Token '${who}' may not bind triggers of type '${trigger_type}' (its scope's 'trigger_types' patterns do not match)`),
   mayNotBindFunction: (function_id: string, who: string) =>
     errorBody('forbidden', `Token '${who}' may not bind a trigger to function '${function_id}' (not registered by this worker, and its scope's 'invoke' patterns do not match)`),
+  mayNotBindEngineFunction: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not bind a trigger to engine function '${function_id}' (its scope has no 'engine')`),
   mayNotInvoke: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not call function '${function_id}' (its scope's 'invoke' patterns do not match)`),
   mayNotCallEngine: (function_id: string, who: string) => errorBody('forbidden', `Token '${who}' may not call engine function '${function_id}' (its scope has no 'engine')`),
+  mayNotUseQueue: (queue: string, who: string) => errorBody('forbidden', `Token '${who}' may not use queue '${queue}' (its scope's 'queues' patterns do not match)`),
   metricsForbidden: (who: string) => errorBody('forbidden', `Token '${who}' may not read /metrics (its scope has no 'engine')`),
+
+  // The operator console (docs/console.md): `who` is the token's name
+  consoleForbidden: (who: string) => errorBody('forbidden', `Token '${who}' may not open the console (its scope has no 'engine': the console shows the engine's listings)`),
+  consoleMayNotInvoke: (function_id: string, who: string) =>
+    errorBody('forbidden', `Token '${who}' may not invoke '${function_id}' from the console (its scope's 'invoke' patterns do not match it${function_id.startsWith('engine::') ? ", or it has no 'engine'" : ''})`),
+  consoleMayNotRedrive: (who: string) =>
+    errorBody('forbidden', `Token '${who}' may not redrive dead letters (a console redrives with 'engine' and 'invoke' patterns that match 'engine::queue::dlq'; this one is read-only)`),
+  consoleBusy: (max: number) => errorBody('too_many_requests', `This console already waits for ${max} answers; wait for some`),
 
   // Limits (docs/limits.md): `limit` is the option that sets it
   tooMany: (what: string, max: number, limit: string) => errorBody('too_many_requests', `This worker already has ${max} ${what}, the most allowed (option ${limit})`),
@@ -177,6 +187,15 @@ export const errors = {
   badRequest: (why: string) => errorBody('bad_request', `Could not read the request: ${why}`),
   badPathParam: (param: string, value: string) =>
     errorBody('bad_request', `Path parameter '${param}' is not valid percent-encoding: ${JSON.stringify(value.length > 200 ? value.slice(0, 200) + '…' : value)} (write '%' as '%25')`),
+  dotSegment: (value: string, param?: string) => {
+    const shown = JSON.stringify(value.length > 200 ? value.slice(0, 200) + '…' : value)
+    return errorBody(
+      'bad_request',
+      param === undefined
+        ? `Path ${shown} has a '.' or '..' segment: such paths are refused (resolve them before sending)`
+        : `Path parameter '${param}' has a '.' or '..' segment once decoded: ${shown}; such paths are refused`,
+    )
+  },
   bodyNotJson: (why: string) => errorBody('invalid_json', `Request body is not valid JSON: ${why}`),
   bodyTooLarge: (limit: number, declared?: number) =>
     errorBody('payload_too_large', declared !== undefined ? `Request body of ${declared} bytes exceeds the limit of ${limit} bytes` : `Request body exceeds the limit of ${limit} bytes`),

@@ -19,6 +19,7 @@ import { rawSocket } from './transports.js'
 
 const ADMIN = 'admin-token-0123456789'
 const BILLING = 'billing-token-0123456789'
+const JOBS = 'jobs-token-0123456789'
 const TOKENS = {
   tokens: [
     { name: 'admin', sha256: tokenHash(ADMIN) },
@@ -26,6 +27,11 @@ const TOKENS = {
       name: 'billing',
       token: BILLING,
       scope: { register: ['billing::*'], invoke: ['billing::*', 'email::send'], trigger_types: ['http', 'cron'] },
+    },
+    {
+      name: 'jobs',
+      token: JOBS,
+      scope: { register: ['jobs::*'], invoke: ['jobs::*', 'engine::workers::list'], trigger_types: ['http', 'queue'], queues: ['jobs', 'jobs.*'] },
     },
   ],
 }
@@ -64,7 +70,7 @@ it('no token or a wrong one: 401 with a JSON error, no session, logged once with
   const malformed = await upgrade(ctx.engine.url!, { authorization: `Basic ${ADMIN}` })
   assert.is(malformed.status, 401)
   assert.equal(Object.keys(workerCount(ctx.engine)), [])
-  const refusals = ctx.engine.log.records.filter((r) => r.msg === 'worker connection refused: not authenticated')
+  const refusals = ctx.engine.log.records.filter((r) => r.msg === 'connection refused: not authenticated')
   assert.equal(refusals.map((r) => r.reason), ['no token', 'unknown token', 'the Authorization header is not "Bearer <token>"'])
   for (const r of refusals) assert.match(String(r.peer), /127\.0\.0\.1/)
   assert.not.ok(JSON.stringify(ctx.engine.log.records).includes('not-the-token-at-all'), 'the token is never logged')
@@ -151,6 +157,41 @@ it('a scoped token: every refusal is forbidden on the wire, naming the token; wh
   }
 }))
 
+it("a trigger bound to an engine function needs engine; queues outside 'queues' are refused to consumers, dead letters and enqueues", limit(async (ctx) => {
+  const p = await rawSocket(ctx.engine.url!, { token: JOBS })
+  try {
+    p.send({ type: 'registerfunction', id: 'jobs::work' })
+    const bind = (id: string, trigger_type: string, function_id: string, config: object) => {
+      p.send({ type: 'registertrigger', id, trigger_type, function_id, config })
+      return p.next((m) => m.type === 'triggerregistrationresult' && m.id === id)
+    }
+    // An 'invoke' pattern does not stand in for 'engine': a public route must not publish an engine listing.
+    const leak = await bind('leak', 'http', 'engine::workers::list', { api_path: '/leak' })
+    assert.is(leak.error?.message, "Token 'jobs' may not bind a trigger to engine function 'engine::workers::list' (its scope has no 'engine')")
+    assert.is((await fetch(`${ctx.engine.httpUrl}/leak`)).status, 404)
+    p.send({ type: 'invokefunction', invocation_id: 'l', function_id: 'engine::workers::list', data: {} })
+    assert.is((await p.next((m) => m.type === 'invocationresult' && m.invocation_id === 'l')).error.code, 'forbidden')
+    const other = await bind('steal', 'queue', 'jobs::work', { queue_name: 'invoices' })
+    assert.equal(other.error, { code: 'forbidden', message: "Token 'jobs' may not use queue 'invoices' (its scope's 'queues' patterns do not match)" })
+    const dead = await bind('dead', 'queue', 'jobs::work', { queue_name: 'jobs', dead_letter_queue: 'invoices' })
+    assert.is(dead.error?.message, "Token 'jobs' may not use queue 'invoices' (its scope's 'queues' patterns do not match)")
+    assert.is((await bind('mine', 'queue', 'jobs::work', { queue_name: 'jobs', dead_letter_queue: 'jobs.dead' })).error, undefined)
+    p.send({ type: 'invokefunction', invocation_id: 'e1', function_id: 'jobs::work', data: {}, action: { type: 'enqueue', queue: 'invoices' } })
+    p.send({ type: 'invokefunction', invocation_id: 'e2', function_id: 'jobs::work', data: {}, action: { type: 'enqueue', queue: 'jobs' } })
+    const e1 = await p.next((m) => m.type === 'invocationresult' && m.invocation_id === 'e1')
+    assert.is(e1.error.message, "Token 'jobs' may not use queue 'invoices' (its scope's 'queues' patterns do not match)")
+    assert.ok((await p.next((m) => m.type === 'invocationresult' && m.invocation_id === 'e2')).result.message_id)
+  } finally {
+    await p.close()
+  }
+}))
+
+it('the telemetry socket (/otel) needs a token like the worker port', limit(async (ctx) => {
+  assert.is((await upgrade(`${ctx.engine.url!}/otel`)).status, 401)
+  assert.is((await upgrade(`${ctx.engine.url!}/otel`, { authorization: `Bearer ${BILLING}x` })).status, 401)
+  assert.is((await upgrade(`${ctx.engine.url!}/otel`, { authorization: `Bearer ${ADMIN}` })).status, 101)
+}))
+
 it('/healthz is open; /metrics needs a token whose scope has engine', limit(async (ctx) => {
   const base = ctx.engine.url!.replace('ws:', 'http:')
   assert.is((await fetch(`${base}/healthz`)).status, 200)
@@ -184,19 +225,20 @@ custom('decides per connection from the request; a throw or a non-scope refuses,
   const engine = await startEngine({
     auth: (request) => {
       if (request.headers['x-team'] === 'ops') return { invoke: ['*'], engine: true }
-      if (request.headers['x-team'] === 'broken') throw new Error('directory down')
+      if (request.headers['x-team'] === 'broken') throw new Error(`directory down for ${request.token}`)
       if (request.headers['x-team'] === 'odd') return { invoke: 'everything' } as never
       return undefined
     },
   })
   try {
     assert.is((await upgrade(engine.url!)).status, 401)
-    assert.is((await upgrade(engine.url!, { 'x-team': 'broken' })).status, 401)
+    assert.is((await upgrade(engine.url!, { 'x-team': 'broken', authorization: 'Bearer leaked-token-123' })).status, 401)
     assert.is((await upgrade(engine.url!, { 'x-team': 'odd' })).status, 401)
     assert.equal(
-      engine.log.records.filter((r) => r.msg === 'worker connection refused: not authenticated').map((r) => String(r.reason).split(':')[0]),
+      engine.log.records.filter((r) => r.msg === 'connection refused: not authenticated').map((r) => String(r.reason).split(':')[0]),
       ['refused by the auth function', 'the auth function threw', 'the auth function answered something that is not a scope'],
     )
+    assert.not.match(JSON.stringify(engine.log.records), 'leaked-token-123', 'the token never reaches the log')
     const p = new WebSocket(engine.url!, { headers: { 'x-team': 'ops' } })
     const hello = await new Promise<{ type: string }>((resolve) => p.once('message', (d) => resolve(JSON.parse(String(d)))))
     assert.is(hello.type, 'workerregistered')
@@ -209,6 +251,18 @@ custom('decides per connection from the request; a throw or a non-scope refuses,
   } finally {
     await engine.stop()
   }
+}))
+
+custom('an auth function that never answers: upgrades wait, and the engine still stops at once, closing them', limit(async () => {
+  let asked = 0
+  const engine = await startEngine({ auth: () => (asked++, new Promise(() => {})) })
+  const waiting = Array.from({ length: 5 }, () => upgrade(engine.url!).catch((e: Error) => e))
+  await until(() => asked === 5, 5000, 'the five upgrades to reach the auth function')
+  const before = Date.now()
+  await engine.stop()
+  assert.ok(Date.now() - before < 2000, `stopped in ${Date.now() - before} ms`)
+  const outcomes = await Promise.all(waiting)
+  assert.ok(outcomes.every((o) => o instanceof Error || o.status !== 101), JSON.stringify(outcomes))
 }))
 
 it.run()

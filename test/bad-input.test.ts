@@ -77,6 +77,14 @@ for (const transport of transports) {
     await stillWorking(ctx, p, bystander)
   }))
 
+  it('a refused call that asked for no answer: an error frame whose ref names no invocation id (a function id is not one)', limit(async (ctx) => {
+    const p = await peer(ctx)
+    p.send({ type: 'invokefunction', function_id: 'c7', data: {}, action: { type: 'enqueue', queue: 'bad name' } })
+    const frame = await p.next((m) => m.type === 'error')
+    assert.equal(frame.ref, { type: 'invokefunction' }, 'not named c7, which a worker could take for its own invocation id')
+    assert.match(frame.error.message, /'action\.queue' must be/)
+  }))
+
   it('__proto__ and other prototype names are ordinary ids and data', limit(async (ctx) => {
     const server = await peer(ctx)
     const client = await peer(ctx)

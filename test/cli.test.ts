@@ -6,10 +6,11 @@
  * down on SIGTERM / SIGINT while letting calls in flight finish within the grace period.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -180,7 +181,7 @@ C(
       [['sevre'], "unknown command 'sevre'", "did you mean 'serve'? 'signalbox help' lists the commands"],
       [['frobnicate'], "unknown command 'frobnicate'", "'signalbox help' lists the commands"],
       [['--verison'], "unknown option '--verison'", "did you mean '--version'? 'signalbox help' lists the commands"],
-      [['help', 'lss'], "there is no command 'lss'", "did you mean 'signalbox help ls'? the commands are serve, ls, invoke, help"],
+      [['help', 'lss'], "there is no command 'lss'", "did you mean 'signalbox help ls'? the commands are serve, ls, invoke, token, help"],
       [['ls'], 'ls needs a list to show', "one of workers, functions, triggers, types, queues, e.g. 'signalbox ls workers'"],
       [['ls', 'wrokers'], "there is no list 'wrokers'", "did you mean 'workers'? the lists are workers, functions, triggers, types, queues"],
       [['ls', 'workers', '--jsn'], "ls has no option '--jsn'", "did you mean '--json'? 'signalbox help ls' lists its options"],
@@ -233,7 +234,7 @@ C(
         [['--port', '0', '--http-port', String(httpPort)], {}, `the HTTP listener for http triggers cannot listen on 127.0.0.1:${httpPort}`, 'stop what holds it, or give --http-port another port (0 picks a free one)'],
         [['--port', '0'], { SIGNALBOX_HTTP_PORT: String(httpPort) }, `the HTTP listener for http triggers cannot listen on 127.0.0.1:${httpPort}`, 'stop what holds it, or give SIGNALBOX_HTTP_PORT another port'],
         [['--port', '0', '--config', join(dir, 'signalbox.config.json')], {}, `the HTTP listener for http triggers cannot listen on 127.0.0.1:${httpPort}`, `stop what holds it, or give 'http.port' in ${join(dir, 'signalbox.config.json')} another port`],
-        [['--port', '0', '--http-port', '0', '--host', '10.255.255.1'], {}, 'the HTTP listener for http triggers cannot listen on 10.255.255.1:0', 'give --host an address of this machine'],
+        [['--port', '0', '--http-port', '0', '--host', '10.255.255.1', '--insecure'], {}, 'the HTTP listener for http triggers cannot listen on 10.255.255.1:0', 'give --host an address of this machine'],
       ]
       await inBatches(
         clashes, async ([args, env, what, hint]) => {
@@ -329,6 +330,12 @@ C(
           assert.ok(lines[1].startsWith(`hint: ${hint}`), `${label}: ${lines[1]}`)
         },
       )
+      // A data folder that cannot be one: said before anything starts.
+      const blocker = file('not-a-folder', 'x')
+      const noDir = run(['serve', '--port', '0', '--http-port', '0', '--data-dir', blocker], { cwd: dir })
+      assert.is((await exitWithin(noDir, 5000)).code, 1)
+      assert.is(noDir.stderr(), `signalbox: cannot keep queues in ${join(dir, blocker)}: it is a file, not a folder\nhint: give --data-dir a folder this user may write to, or keep queues in memory with --store memory\n`)
+      assert.is(noDir.stdout(), '')
       // ls and invoke find the engine where serve would listen with the same settings.
       const [port] = await freePorts(1)
       file('signalbox.config.json', JSON.stringify({ port, http: { port: 0 }, store: 'memory', logLevel: 'silent' }))
@@ -466,6 +473,181 @@ C(
       assert.ok(at - signalledAt < 2000, `no waiting for the grace period without calls in flight (${at - signalledAt} ms)`)
     } finally {
       w.close()
+    }
+  }, 90_000),
+)
+
+// ---------------------------------------------------------------- auth
+
+/** The lines a command wrote to stderr, and its exit code. */
+async function outcome(args: string[], env: Record<string, string> = {}) {
+  const r = run(args, { env })
+  const { code } = await exitWithin(r, 20_000)
+  return { code, lines: r.stderr().split('\n').filter(Boolean), stdout: r.stdout() }
+}
+
+C(
+  'serve with tokens: --token, SIGNALBOX_TOKEN and a tokens file of hashes and scopes; ls and invoke send --token or SIGNALBOX_TOKEN; no token or a wrong one is one line and a hint',
+  limit(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-auth-'))
+    const hash = (t: string) => createHash('sha256').update(t).digest('hex')
+    writeFileSync(join(dir, 'tokens.json'), JSON.stringify({ tokens: [{ name: 'reader', sha256: hash('reader-token-1'), scope: { engine: true } }] }))
+    const s = await serve(['--log-level', 'warn', '--store', 'memory', '--token', 'admin-token-1', '--tokens-file', join(dir, 'tokens.json')])
+    try {
+      const url = ['--url', s.url]
+      let r = await outcome(['ls', 'workers', ...url])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, [`signalbox: the engine at ${s.url} requires a token (HTTP 401)`, 'hint: pass --token <token> or set SIGNALBOX_TOKEN'])
+      r = await outcome(['ls', 'workers', ...url, '--token', 'not-the-token'])
+      assert.is(r.code, 1)
+      assert.is(r.lines[0], `signalbox: the engine at ${s.url} did not accept the token from --token (HTTP 401)`)
+      assert.match(r.lines[1], 'signalbox token hash')
+      r = await outcome(['ls', 'workers', ...url], { SIGNALBOX_TOKEN: 'still-not-it' })
+      assert.is(r.lines[0], `signalbox: the engine at ${s.url} did not accept the token from SIGNALBOX_TOKEN (HTTP 401)`)
+      // The full token, by flag; the scoped one from the file, by variable.
+      r = await outcome(['ls', 'functions', ...url, '--token', 'admin-token-1', '--json'])
+      assert.is(r.code, 0, r.lines.join('\n'))
+      assert.ok(Array.isArray(JSON.parse(r.stdout)))
+      r = await outcome(['invoke', 'engine::workers::list', ...url], { SIGNALBOX_TOKEN: 'reader-token-1' })
+      assert.is(r.code, 0, r.lines.join('\n'))
+      assert.ok(Array.isArray(JSON.parse(r.stdout).workers))
+      // The reader may call engine functions only.
+      const w = await connectWorker(s.url, { name: 'greeter', reconnect: false, token: 'admin-token-1' })
+      try {
+        w.registerFunction('greet', () => 'hello')
+        await until(async () => (await w.invoke<{ functions: Array<{ function_id: string }> }>('engine::functions::list', {})).functions.some((f) => f.function_id === 'greet'), 5000, 'greet to be offered')
+        r = await outcome(['invoke', 'greet', ...url], { SIGNALBOX_TOKEN: 'reader-token-1' })
+        assert.is(r.code, 1)
+        assert.match(r.lines[1], 'signalbox: greet failed: forbidden: ')
+        assert.is(r.lines[2], "hint: the token's scope does not allow it (docs/security.md)")
+        r = await outcome(['invoke', 'greet', ...url, '--token', 'admin-token-1'])
+        assert.is(r.code, 0, r.lines.join('\n'))
+        assert.is(JSON.parse(r.stdout), 'hello')
+      } finally {
+        w.close()
+      }
+      // No token: the worker client does not retry a refusal.
+      const refused = await connectWorker(s.url, { reconnect: false, connectTimeoutMs: 5000, logger: false }).catch((e: Error) => e)
+      assert.instance(refused, Error)
+      assert.match((refused as Error).message, 'HTTP 401')
+      // The log names the peer, never the token.
+      assert.not.match(s.stderr(), 'not-the-token')
+      assert.not.match(s.stderr(), 'still-not-it')
+    } finally {
+      s.child.kill('SIGTERM')
+      await exitWithin(s, 20_000)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000),
+)
+
+C(
+  'serve refuses a host open to the network without auth, and says what to pass; --insecure or a token lets it listen',
+  limit(async () => {
+    const ports = ['--port', '0', '--http-port', '0', '--store', 'memory', '--log-level', 'silent']
+    let r = await outcome(['serve', '--host', '0.0.0.0', ...ports])
+    assert.is(r.code, 2)
+    assert.is(r.lines[0], 'signalbox: refusing to listen on 0.0.0.0 (--host) without auth: anyone who reaches the worker port could register functions, bind routes and call every function')
+    assert.match(r.lines[1], 'hint: give workers a token with --token <token>')
+    assert.match(r.lines[1], '--insecure')
+    r = await outcome(['serve', ...ports], { SIGNALBOX_HOST: '::' })
+    assert.is(r.lines[0], 'signalbox: refusing to listen on :: (SIGNALBOX_HOST) without auth: anyone who reaches the worker port could register functions, bind routes and call every function')
+    // The inspector bridge has no auth: not on such a host, token or not, unless --insecure.
+    r = await outcome(['serve', '--host', '0.0.0.0', ...ports, '--inspect', '--inspect-port', '1'], { SIGNALBOX_TOKEN: 'some-long-token' })
+    assert.is(r.code, 2)
+    assert.is(r.lines[0], "signalbox: refusing to start the inspector bridge on 0.0.0.0 (--host): it has no auth and relays every actor's events, call data included, to anyone who connects")
+    for (const [extra, env] of [[['--insecure'], {}], [[], { SIGNALBOX_TOKEN: 'some-long-token' }], [[], { SIGNALBOX_INSECURE: 'true' }]] as const) {
+      const s = await serve([...ports, ...extra], { env, ports: ['--host', '0.0.0.0'] })
+      s.child.kill('SIGTERM')
+      assert.is((await exitWithin(s, 20_000)).code, 0)
+    }
+    // Loopback needs nothing.
+    const s = await serve([...ports], { ports: ['--host', '127.0.0.1'] })
+    s.child.kill('SIGTERM')
+    assert.is((await exitWithin(s, 20_000)).code, 0)
+  }, 90_000),
+)
+
+C(
+  'bad token settings are refused naming the file and the field, or the flag',
+  limit(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-auth-'))
+    try {
+      const file = join(dir, 'tokens.json')
+      const cases: Array<[unknown, string]> = [
+        [{ tokens: [{ name: 'a', sha256: 'abc' }] }, `tokens[0].sha256: 'sha256' must be 64 hex digits (signalbox token hash <token> prints them)`],
+        [{ tokens: [{ name: 'a', token: 'long-enough-token', scope: { invoke: 'billing::*' } }] }, `tokens[0].scope.invoke: 'invoke' must be a list of patterns such as ["billing::*"], got 'billing::*'`],
+        [{ tokens: [{ name: 'a', sha256: 'a'.repeat(64), scope: { admin: true } }] }, "tokens[0].scope.admin: unknown scope field 'admin' (known: register, invoke, trigger_types, queues, provide_trigger_types, engine)"],
+        [{ token: [] }, "tokens: 'tokens' is required: a list of { name, token or sha256, scope? }"],
+        [{ tokens: [], extra: 1 }, "extra: unknown field 'extra' (known: tokens)"],
+      ]
+      for (const [content, why] of cases) {
+        writeFileSync(file, JSON.stringify(content))
+        const r = await outcome(['serve', '--port', '0', '--http-port', '0', '--store', 'memory', '--tokens-file', file])
+        assert.is(r.code, 2)
+        assert.is(r.lines[0], `signalbox: the tokens file ${file} (--tokens-file) is refused: ${why}`)
+        assert.match(r.lines[1], 'hint: a tokens file holds')
+      }
+      writeFileSync(file, '{"tokens": [')
+      let r = await outcome(['serve', '--store', 'memory'], { SIGNALBOX_TOKENS_FILE: file })
+      assert.match(r.lines[0], `signalbox: cannot read the tokens file ${file} (SIGNALBOX_TOKENS_FILE): not valid JSON`)
+      r = await outcome(['serve', '--store', 'memory', '--token', 'short'])
+      assert.is(r.lines[0], 'signalbox: --token must be a token of at least 8 characters without spaces, got 5 characters')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000),
+)
+
+C(
+  'token hash prints the SHA-256 a tokens file holds; token new prints a fresh token and its hash',
+  limit(async () => {
+    let r = await outcome(['token', 'hash', 'correct horse'])
+    assert.is(r.code, 0)
+    assert.is(r.stdout, createHash('sha256').update('correct horse').digest('hex') + '\n')
+    r = await outcome(['token', 'new'])
+    const m = /^token: {2}(\S+)\nsha256: ([0-9a-f]{64})\n$/.exec(r.stdout)
+    assert.ok(m, r.stdout)
+    assert.ok(m![1].length >= 40)
+    assert.is(m![2], createHash('sha256').update(m![1]).digest('hex'))
+    assert.is.not((await outcome(['token', 'new'])).stdout, r.stdout)
+    r = await outcome(['token', 'hsah', 'x'])
+    assert.is(r.code, 2)
+    assert.equal(r.lines, ["signalbox: token has no 'hsah x'", "hint: did you mean 'signalbox token hash'? it takes new, or hash <token>"])
+  }, 60_000),
+)
+
+C(
+  'the inspector bridge listens on the engine host only, and a port in use is one line naming the setting',
+  limit(async () => {
+    const holder = createServer()
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r))
+    const taken = (holder.address() as AddressInfo).port
+    try {
+      const r = await outcome(['serve', '--port', '0', '--http-port', '0', '--store', 'memory', '--inspect', '--inspect-port', String(taken)])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, [
+        `signalbox: the inspector bridge cannot listen on 127.0.0.1:${taken}: the port is already in use (is another signalbox running?)`,
+        'hint: stop what holds it, or give --inspect-port another port',
+      ])
+    } finally {
+      holder.close()
+    }
+    const [free] = await freePorts(1)
+    const s = await serve(['--store', 'memory', '--log-level', 'silent', '--inspect', '--inspect-port', String(free)])
+    try {
+      await until(() => s.stderr().includes(`inspector: open http://localhost:${free} in a browser`), 10_000, 'the inspector line')
+      const page = await fetch(`http://127.0.0.1:${free}/`)
+      assert.is(page.status, 200)
+      // Not on this machine's other addresses.
+      const other = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)
+      if (other) {
+        const err = await fetch(`http://${other.address}:${free}/`).then(() => undefined, (e: Error & { cause?: { code?: string } }) => e.cause?.code)
+        assert.is(err, 'ECONNREFUSED', `the bridge answered on ${other.address}`)
+      }
+    } finally {
+      s.child.kill('SIGTERM')
+      await exitWithin(s, 20_000)
     }
   }, 90_000),
 )

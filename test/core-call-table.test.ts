@@ -163,6 +163,37 @@ it('workerGone: a worker calling itself fails its call once', () => {
   assert.equal(dropped, [])
 })
 
+it('workerGone: after calls opened and closed in any order, exactly the open ones, oldest first', () => {
+  const t = new CallTable<Handle>('x-')
+  const open = new Map<string, Call<Handle>>()
+  // A deterministic mix of workers serving and waiting, some calls closed out of order.
+  const workers = ['a', 'b', 'c']
+  for (let i = 0; i < 300; i++) {
+    const c = t.open(call(workers[i % 3], i % 4 === 0 ? undefined : workers[(i * 7) % 3]))
+    open.set(c.id, c)
+    if (i % 5 === 2) {
+      const victim = [...open.keys()][(i * 13) % open.size]
+      assert.ok(t.close(victim))
+      open.delete(victim)
+    }
+  }
+  const { failed, dropped } = t.workerGone('b')
+  const expectFailed = [...open.values()].filter((c) => c.worker_id === 'b')
+  const expectDropped = [...open.values()].filter((c) => c.worker_id !== 'b' && c.caller?.worker_id === 'b')
+  assert.equal(failed.map((c) => c.id), expectFailed.map((c) => c.id))
+  assert.equal(dropped.map((c) => c.id), expectDropped.map((c) => c.id))
+  for (const c of [...expectFailed, ...expectDropped]) open.delete(c.id)
+  assert.is(t.size, open.size)
+  assert.is(t.waitingFor('b'), 0)
+  assert.is(t.waitingFor('a'), [...open.values()].filter((c) => c.caller?.worker_id === 'a').length)
+  // The others' lists are whole: each leaves with exactly its own.
+  const a = t.workerGone('a')
+  const c = t.workerGone('c')
+  const rest = [...a.failed, ...a.dropped, ...c.failed, ...c.dropped]
+  assert.equal(rest.map((c) => c.id).sort(), [...open.keys()].sort())
+  assert.is(t.size, 0)
+})
+
 it('closeAll: returns every call and empties the table', () => {
   const t = new CallTable('x-')
   const ids = [t.open(call('a')).id, t.open(call('b', 'a')).id, t.open(call('c')).id]
@@ -218,6 +249,36 @@ it('outcomeOf: ok, the engine codes, or error', () => {
   assert.is(outcomeOf({ error: { code: 'my_own_code' } }), 'error')
   assert.is(outcomeOf({ error: 'boom' }), 'error')
   assert.is(outcomeOf({ error: null }), 'error')
+})
+
+it('park: a parked call its worker waits for counts in waitingFor until unparked, one at a time or all at once', () => {
+  const t = new CallTable<Handle, { n: number }>('x-')
+  const [a, b, c] = [{ n: 1 }, { n: 2 }, { n: 3 }]
+  t.park('f', a, 'w1')
+  t.park('f', b, 'w1')
+  t.park('g', c)
+  assert.is(t.waitingFor('w1'), 2)
+  assert.is(t.size, 3)
+  assert.ok(t.unparkOne('f', a))
+  assert.not.ok(t.unparkOne('f', a), 'not twice')
+  assert.is(t.waitingFor('w1'), 1)
+  assert.equal(t.unparkAll(), [b, c])
+  assert.is(t.waitingFor('w1'), 0)
+  assert.is(t.size, 0)
+  assert.equal(t.unparkAll(), [])
+})
+
+it('limitedSize: started worker and http calls, and parked ones; cron, queue and engine calls take no room', () => {
+  const t = new CallTable<Handle, { n: number }>('x-')
+  const opened = (['worker', 'http', 'cron', 'queue', 'engine'] as const).map((source) => t.open({ ...call('s'), source }))
+  t.park('f', { n: 1 })
+  assert.is(t.size, 6)
+  assert.is(t.limitedSize, 3)
+  t.close(opened[0].id)
+  t.close(opened[2].id)
+  assert.is(t.limitedSize, 2)
+  t.closeAll()
+  assert.is(t.limitedSize, 1)
 })
 
 it.run()

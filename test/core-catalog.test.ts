@@ -21,6 +21,7 @@ import {
   isKnown,
   isOffered,
   providerOf,
+  replacedBy,
   type CatalogEvent,
   type CatalogState,
   type TriggerEntry,
@@ -316,6 +317,34 @@ it('forwardedOrigin: under the verdict\'s trigger_type, else under the types its
   assert.equal(forwardedOrigin(s, 'hook', 'mistyped', 'p'), { worker_id: 'w1', trigger_id: 'hook', trigger_type: 'webhook' })
   assert.is(forwardedOrigin(s, 'hook', undefined, 'w1'), undefined, 'not from a session that provides nothing')
   assert.is(forwardedOrigin(s, 'nope', 'webhook', 'p'), undefined)
+})
+
+it('replacedBy: the successor offers every function and has every trigger of the held worker past pending', () => {
+  const hold: CatalogEvent = { type: 'worker.hold', worker_id: 'old', until: '2030-01-01T00:00:00.000Z' }
+  const active = (worker_id: string, id: string): CatalogEvent => ({ type: 'trigger.state', worker_id, id, state: 'active' })
+  const s = catalog(addWorker('old'), addFn('old', 'f'), addFn('old', 'g'), addTrigger('old', trigger('route', 'f')), addTrigger('old', trigger('tick', 'g', 'cron')), active('old', 'route'), active('old', 'tick'), hold, addWorker('new'))
+  assert.not.ok(replacedBy(s, 'old', 'new'), 'nothing yet')
+  applyCatalogEvent(s, addFn('new', 'f'))
+  applyCatalogEvent(s, addFn('new', 'g'))
+  assert.not.ok(replacedBy(s, 'old', 'new'), 'the functions, no trigger yet')
+  applyCatalogEvent(s, addTrigger('new', trigger('route', 'f')))
+  applyCatalogEvent(s, addTrigger('new', trigger('tick', 'g', 'http')))
+  applyCatalogEvent(s, active('new', 'route'))
+  applyCatalogEvent(s, active('new', 'tick'))
+  assert.not.ok(replacedBy(s, 'old', 'new'), "a trigger with the id but of another type is not the held worker's")
+  applyCatalogEvent(s, { type: 'trigger.remove', worker_id: 'new', id: 'tick' })
+  applyCatalogEvent(s, addTrigger('new', trigger('tick', 'g', 'cron')))
+  assert.not.ok(replacedBy(s, 'old', 'new'), 'a trigger still pending')
+  applyCatalogEvent(s, { type: 'trigger.state', worker_id: 'new', id: 'tick', state: 'parked' })
+  assert.ok(replacedBy(s, 'old', 'new'), 'every function, every trigger past pending')
+  // More than the held worker had is fine; a successor that is itself held, or gone, replaces nothing.
+  applyCatalogEvent(s, addFn('new', 'h'))
+  assert.ok(replacedBy(s, 'old', 'new'))
+  assert.not.ok(replacedBy(s, 'old', 'nobody'))
+  applyCatalogEvent(s, { type: 'worker.hold', worker_id: 'new', until: '2030-01-01T00:00:00.000Z' })
+  assert.not.ok(replacedBy(s, 'old', 'new'))
+  // A held worker already gone is replaced.
+  assert.ok(replacedBy(s, 'gone', 'new'))
 })
 
 it.run()

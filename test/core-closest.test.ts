@@ -30,6 +30,7 @@ it('closest: a typo finds its word; nothing close finds nothing', () => {
   assert.is(closest('work', ['workers', 'functions']), 'workers', 'a prefix of a word')
   assert.is(closest('x', ['y', 'z']), undefined, 'one letter is not a typo of another letter')
   assert.is(closest('--http-prot', ['--http-port', '--port', '--host']), '--http-port')
+  assert.is(closest('inspec', ['inspect-port', 'inspect']), 'inspect', 'a typo wins over a prefix')
 })
 
 it('didYouMean says it in a sentence, or nothing', () => {

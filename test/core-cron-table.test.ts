@@ -212,6 +212,29 @@ it('tick: replicas of one trigger (same trigger id and function, other sessions)
   assert.equal(t.tick(job, 8000).run.filter((s) => s.function_id === 'f').map((s) => s.worker_id), ['w4'])
 })
 
+it('tick: triggers of other sessions on the same function and metadata are replicas whatever their ids (iii-sdk names each trigger anew), paired in the order each session made them', () => {
+  const t = new CronTable(canonicalZone)
+  const { job } = t.subscribe(trig('a1', 'uuid-1', 'f'), sched('* * * * * *'), 0)
+  t.subscribe(trig('a1', 'uuid-2', 'f'), sched('* * * * * *'), 0)
+  t.subscribe(trig('a2', 'uuid-3', 'f'), sched('* * * * * *'), 0)
+  t.subscribe(trig('a2', 'uuid-4', 'f'), sched('* * * * * *'), 0)
+  // Other metadata, or another function: not replicas of those.
+  t.subscribe({ ...trig('b', 'uuid-5', 'f'), metadata: { region: 'eu' } }, sched('* * * * * *'), 0)
+  t.subscribe(trig('c', 'uuid-6', 'g'), sched('* * * * * *'), 0)
+  const ran: string[][] = []
+  for (let tick = 1; tick <= 2; tick++) {
+    const { run, skip } = t.tick(job, tick * 1000)
+    assert.equal(skip, [])
+    ran.push(run.map((s) => `${s.worker_id}/${s.trigger_id}`).sort())
+    for (const sub of run) t.finished(sub)
+  }
+  // Each session's two triggers of f run twice a tick between them, in turn; the others each once.
+  assert.equal(ran, [
+    ['a1/uuid-1', 'a1/uuid-2', 'b/uuid-5', 'c/uuid-6'],
+    ['a2/uuid-3', 'a2/uuid-4', 'b/uuid-5', 'c/uuid-6'],
+  ])
+})
+
 it('list: every job with its pattern, zone and number of triggers', () => {
   const t = new CronTable(canonicalZone)
   assert.equal(t.list(), [])

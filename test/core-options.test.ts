@@ -48,6 +48,7 @@ it('defaults: nothing given, every option takes its library default', () => {
     heartbeatMs: lib('heartbeatMs'),
     maxPayload: lib('maxPayload'),
     logLevel: lib('logLevel'),
+    console: lib('console'),
   }
   assert.equal(resolveEngineOptions(), expected)
   assert.equal(resolveEngineOptions({}), expected)
@@ -261,12 +262,12 @@ it('auth: tokens are checked in full and kept as hashes; a function is kept as i
   const entries = r.auth?.kind === 'tokens' ? r.auth.table.entries : []
   assert.equal(entries.map((e) => e.name), ['ops', 'ci'])
   assert.is(entries[1].hash.toString('hex'), 'a'.repeat(64))
-  assert.equal(entries[1].scope, { register: [], invoke: ['ci::*'], trigger_types: [], provide_trigger_types: false, engine: false })
+  assert.equal(entries[1].scope, { register: [], invoke: ['ci::*'], trigger_types: [], queues: [], provide_trigger_types: false, engine: false })
   assert.ok(!JSON.stringify(entries).includes('secret-token'))
   const fn = () => undefined
   const f = resolveEngineOptions({ auth: fn }).auth
   assert.ok(f?.kind === 'function' && f.authenticate === fn)
-  assert.is(refusal({ auth: 'x' }).message, "createEngine: option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got 'x'")
+  assert.is(refusal({ auth: 'x' }).message, "createEngine: option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got a string (not shown: it may be a secret)")
   assert.is(refusal({ auth: {} }).message, "createEngine: option 'auth.tokens': 'tokens' is required: a list of { name, token or sha256, scope? }")
   assert.is(refusal({ auth: { tokens: [{ name: 'a' }] } }).message, "createEngine: option 'auth.tokens[0]': each token needs exactly one of 'token' (its text) or 'sha256' (its hash)")
   assert.is(refusal({ auth: { tokens: [{ name: 'a', sha256: 'abc' }] } }).message, "createEngine: option 'auth.tokens[0].sha256': 'sha256' must be 64 hex digits (signalbox token hash <token> prints them)")
@@ -276,7 +277,7 @@ it('auth: tokens are checked in full and kept as hashes; a function is kept as i
   )
   assert.is(
     refusal({ auth: { tokens: [{ name: 'a', token: 'long-enough', scope: { admin: true } }] } }).message,
-    "createEngine: option 'auth.tokens[0].scope.admin': unknown scope field 'admin' (known: register, invoke, trigger_types, provide_trigger_types, engine)",
+    "createEngine: option 'auth.tokens[0].scope.admin': unknown scope field 'admin' (known: register, invoke, trigger_types, queues, provide_trigger_types, engine)",
   )
 })
 

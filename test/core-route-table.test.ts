@@ -102,6 +102,14 @@ it('match: static beats :param beats trailing *', () => {
   assert.equal(params(t, 'GET', '/u/42/orders/7'), { '*': '42/orders/7' })
 })
 
+it('match: named parameters and a trailing * together, in path order', () => {
+  const t = new RouteTable()
+  t.add(h('w', 'files'), 'files', route('GET', '/files/:bucket/:version/*'))
+  const p = params(t, 'GET', '/files/b%201/v2/a/b%2Fc.txt')
+  assert.equal(p, { bucket: 'b 1', version: 'v2', '*': 'a/b/c.txt' })
+  assert.equal(Object.keys(p), ['bucket', 'version', '*'])
+})
+
 it('match: HEAD falls back to GET, but a HEAD route wins', () => {
   const t = new RouteTable()
   t.add(h('w', 'g'), 'getter', route('GET', '/doc'))
@@ -155,6 +163,21 @@ it('match: a malformed escape is refused, never passed on as the escape it would
   assert.equal(t.match('GET', '/files/%E0%A4%A'), { kind: 'bad-path', param: 'name', value: '%E0%A4%A' })
   assert.equal(t.match('GET', '/files/100%'), { kind: 'bad-path', param: 'name', value: '100%' })
   assert.equal(params(t, 'GET', '/files/100%25'), { name: '100%' }, 'the escape itself is decoded')
+})
+
+it('match: a path with a . or .. segment is refused, raw, encoded, or hidden behind an encoded /', () => {
+  const t = new RouteTable()
+  t.add(h('w', 'g'), 'f', route('GET', '/files/*'))
+  t.add(h('w', 'i'), 'f', route('GET', '/items/:id/view'))
+  for (const path of ['/files/../etc/passwd', '/files/%2e%2e/etc/passwd', '/files/%2E./x', '/files/a/./b', '/files/..', '/items/../view', '/../files/x', '/files/.']) {
+    assert.equal(t.match('GET', path), { kind: 'dot-segment', value: path }, path)
+  }
+  assert.equal(t.match('GET', '/files/..%2fetc%2fpasswd'), { kind: 'dot-segment', param: '*', value: '..%2fetc%2fpasswd' })
+  assert.equal(t.match('GET', '/items/%2E%2E%2F%2E%2E%2Fx/view'), { kind: 'dot-segment', param: 'id', value: '%2E%2E%2F%2E%2E%2Fx' })
+  // Dots that are not whole segments are ordinary characters.
+  assert.equal(params(t, 'GET', '/files/a..b/.hidden/c.'), { '*': 'a..b/.hidden/c.' })
+  assert.equal(params(t, 'GET', '/items/v1.2/view'), { id: 'v1.2' })
+  assert.equal(params(t, 'GET', '/items/...%2f.x/view'), { id: '.../.x' })
 })
 
 it('match: a parameter named __proto__ is an own key', () => {

@@ -131,5 +131,6 @@ export async function checkExamples(dir: string, cwd: string, engine: { url: str
   const iii = example('iii-sdk-worker.mjs')
   await iii.line(/^http: GET \/iii\/hello\?name=Ada → 200 \{"hello":"Ada","from":"iii-sdk"\}$/)
   await iii.line(/^workers: .*\biii-example\b/)
+  await iii.line(/^running; Ctrl-C stops$/)
   assert.is(await iii.stop(), 0, iii.err.join('\n'))
 }

@@ -202,6 +202,10 @@ for (const transport of transports) {
     assert.is(malformed.status, 400)
     assert.equal(malformed.json, { error: { code: 'bad_request', message: `Path parameter 'id' is not valid percent-encoding: "100%" (write '%' as '%25')` } })
     assert.equal((await get(ctx, '/users/100%25')).json.params, { id: '100%' })
+    // Path traversal is refused: no function is handed a path that climbs out of where it looks.
+    const traversal = await get(ctx, '/users/..%2f..%2fetc/posts')
+    assert.is(traversal.status, 400)
+    assert.equal(traversal.json, { error: { code: 'bad_request', message: `Path parameter '*' has a '.' or '..' segment once decoded: "..%2f..%2fetc/posts"; such paths are refused` } })
     // The most specific path bound for the request's own method wins: GET falls through
     // the POST-only static route to the GET :param route.
     assert.equal((await get(ctx, '/items/special')).json, { fn: 'param', params: { id: 'special' }, path: '/items/special' })
@@ -519,7 +523,8 @@ for (const transport of transports) {
 
     const pending = get(ctx, '/hang')
     await inside
-    server.close()
+    // Without waiting for its call in hand (close drains for up to 10 s by default).
+    server.close({ drainMs: 0 })
     let r = await pending
     assert.is(r.status, 503)
     assert.equal(r.json, errorBody('worker_disconnected', "The worker serving 'hang' disconnected before answering"))

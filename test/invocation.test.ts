@@ -160,6 +160,29 @@ for (const transport of transports) {
     assert.equal(counts, [10, 10, 10])
   }))
 
+  it('a call that crossed its worker\'s unregistration (function_not_found from a worker that no longer offers it) starts again on another replica', limit(async (ctx) => {
+    const a = await raw(ctx)
+    const b = await raw(ctx)
+    for (const p of [a, b]) p.send({ type: 'registerfunction', id: 'f' })
+    await until(() => ctx.engine.actor.system.get('catalog').getSnapshot().context.functions.f?.workers.length === 2, 2000, 'both replicas')
+    const client = await raw(ctx)
+    // The first call goes to a; a unregisters f, then answers it as a worker without f does.
+    client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'f', data: 1 })
+    const first = await a.next((m) => m.type === 'invokefunction')
+    a.send({ type: 'unregisterfunction', id: 'f' })
+    a.send({ type: 'invocationresult', invocation_id: first.invocation_id, function_id: 'f', error: { code: 'function_not_found', message: 'Function not found' } })
+    const again = await b.next((m) => m.type === 'invokefunction')
+    assert.is(again.data, 1)
+    b.send({ type: 'invocationresult', invocation_id: again.invocation_id, function_id: 'f', result: 'from b' })
+    assert.is((await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'c1')).result, 'from b')
+    // A worker that still offers the function and answers function_not_found: its own error, passed on.
+    client.send({ type: 'invokefunction', invocation_id: 'c2', function_id: 'f', data: 2 })
+    const second = await b.next((m) => m.type === 'invokefunction' && m.data === 2)
+    b.send({ type: 'invocationresult', invocation_id: second.invocation_id, function_id: 'f', error: { code: 'function_not_found', message: 'a function it called was not found' } })
+    const passed = await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'c2')
+    assert.equal(passed.error, { code: 'function_not_found', message: 'a function it called was not found' })
+  }))
+
   it('a replica that leaves stops getting calls; the rest serve on', limit(async (ctx) => {
     const a = await worker(ctx)
     a.registerFunction('work', () => 'a')

@@ -14,7 +14,7 @@ import { importsOf } from './imports.js'
 /** Bottom first. Folders of one rank may not import each other. */
 export const LAYERS: ReadonlyArray<{ rank: number; folders: string[] }> = [
   { rank: 0, folders: ['protocol'] },
-  { rank: 1, folders: ['core', 'client'] },
+  { rank: 1, folders: ['core', 'client', 'console'] },
   { rank: 2, folders: ['machines'] },
   { rank: 3, folders: ['actors'] },
   { rank: 4, folders: ['adapters'] },

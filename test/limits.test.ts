@@ -9,7 +9,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { eachWithEngine, limit, until, type EngineCtx } from './harness.js'
-import { peersOver, transports } from './transports.js'
+import { peersOver, transports, untilOffered } from './transports.js'
 
 for (const transport of transports) {
   const it = suite<EngineCtx>(`limits over ${transport.name}`)
@@ -107,6 +107,28 @@ busy('an http trigger past the engine-wide limit answers 429 with Retry-After; a
   const call = await p.next((m) => m.type === 'invokefunction')
   p.send({ type: 'invocationresult', invocation_id: call.invocation_id, function_id: 'hold', result: 'ok' })
   assert.is((await after).status, 200)
+}))
+
+busy("a worker's call past the engine-wide limit is refused on the wire, a void one with an error frame; cron and queue calls take no room", limit(async (ctx) => {
+  const { raw } = peersOver(transports[0])
+  const server = await raw(ctx)
+  server.send({ type: 'registerfunction', id: 'hold' })
+  const client = await raw(ctx)
+  await untilOffered(client, 'hold')
+  // A queue consumer's batch in flight takes no room.
+  server.send({ type: 'registertrigger', id: 'q', trigger_type: 'queue', function_id: 'hold', config: { queue_name: 'busy' } })
+  await server.next((m) => m.type === 'triggerregistrationresult')
+  client.send({ type: 'invokefunction', invocation_id: 's', function_id: 'engine::queue::send', data: { queue_name: 'busy', body: 1 } })
+  await server.next((m) => m.type === 'invokefunction' && Array.isArray(m.data?.messages))
+  client.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'hold', data: {} })
+  client.send({ type: 'invokefunction', invocation_id: 'c2', function_id: 'hold', data: {} })
+  await Promise.all([server.next((m) => m.type === 'invokefunction' && m.data?.messages === undefined), server.next((m) => m.type === 'invokefunction' && m.data?.messages === undefined)])
+  client.send({ type: 'invokefunction', invocation_id: 'c3', function_id: 'hold', data: {} })
+  assert.is((await client.next((m) => m.type === 'invocationresult' && m.invocation_id === 'c3')).error.code, 'too_many_requests')
+  client.send({ type: 'invokefunction', function_id: 'hold', data: {}, action: { type: 'void' } })
+  const frame = await client.next((m) => m.type === 'error')
+  assert.is(frame.error.code, 'too_many_requests')
+  assert.equal(frame.ref, { type: 'invokefunction' })
 }))
 
 busy.run()

@@ -266,6 +266,10 @@ it('signalbox ls and invoke talk to a running engine', limit(async () => {
     assert.is(badList.code, 2)
     assert.is(badList.stderr, "signalbox: there is no list 'triggres'\nhint: did you mean 'triggers'? the lists are workers, functions, triggers, types, queues\n")
     w.close()
+    // An empty list: its header, and a note that it is empty.
+    await until(() => Object.keys(engine.actor.system.get('catalog').getSnapshot().context.workers).length === 0, 3000, 'the worker to leave')
+    const none = await runCli(['ls', 'triggers', ...url])
+    assert.equal([none.code, none.stdout, none.stderr], [0, 'ID  TYPE  BINDS  FUNCTION_ID  STATE  WORKER  NEXT_RUN\n', `signalbox: the engine at ${engine.url} has no triggers yet\n`])
   } finally {
     await engine.stop()
   }
@@ -278,6 +282,6 @@ it('signalbox ls and invoke talk to a running engine', limit(async () => {
       `signalbox: cannot reach the engine at ws://127.0.0.1:${port}: nothing is listening there\nhint: is it running? Start one with 'npx signalbox serve' (or 'npm start' in a clone), or point --url at it\n`,
     )
   }
-}, 20_000))
+}, 60_000))
 
 it.run()

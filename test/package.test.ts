@@ -19,7 +19,7 @@ const it = suite('package')
 it('npm pack ships the library, the CLI and the docs, and no tests, benchmarks or sources', () => {
   const out = execFileSync(npm, ['pack', '--dry-run', '--ignore-scripts', '--json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path)
-  for (const needed of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/adapters/engine.js', 'dist/client/ws-client.js', 'docs/errors.md']) {
+  for (const needed of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/adapters/engine.js', 'dist/client/ws-client.js', 'docs/errors.md', 'dist/console/app.js', 'dist/console/view.js', 'console/index.html', 'console/console.css']) {
     assert.ok(files.includes(needed), `${needed} is shipped`)
   }
   const unwanted = files.filter((f) => /^(dist\/)?(test|bench|diagrams)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts') || f.endsWith('.map') || f.startsWith('node_modules/'))

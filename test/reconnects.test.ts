@@ -36,7 +36,7 @@ async function routeWorker(engine: TestEngine, tag: string): Promise<RawPeer & {
 }
 
 const it = suite<EngineCtx>('reconnects: a lost session is held')
-eachWithEngine(it, () => ({ reconnectGraceMs: 1500 }))
+eachWithEngine(it, () => ({ reconnectGraceMs: 1500, graceMs: 5000, limits: { callsPerSession: 2 } }))
 
 it('during the hold a request waits, and the worker that comes back serves it: no 404', limit(async (ctx) => {
   const a = await routeWorker(ctx.engine, 'a')
@@ -69,6 +69,23 @@ it('nobody comes back: 503 with Retry-After when the hold ends, then the route i
   assert.is((await fetch(`${ctx.engine.httpUrl}/r`)).status, 404)
 }))
 
+it("calls waiting for a held worker count against the caller's limit; the engine stops without waiting for them", limit(async (ctx) => {
+  const a = await routeWorker(ctx.engine, 'a')
+  a.socket.terminate()
+  await until(() => heldCount(ctx.engine) === 1, 3000, 'the hold')
+  const caller = await rawSocket(ctx.engine.url!)
+  ctx.closers.push(() => caller.close())
+  for (let i = 0; i < 3; i++) caller.send({ type: 'invokefunction', invocation_id: `c${i}`, function_id: 'f', data: {} })
+  // This engine's callsPerSession is 2: the third waits for nothing.
+  const third = await caller.next((m) => m.type === 'invocationresult' && m.invocation_id === 'c2')
+  assert.is(third.error.code, 'too_many_requests')
+  const before = Date.now()
+  await ctx.engine.stop()
+  assert.ok(Date.now() - before < 1000, `stopped in ${Date.now() - before} ms, not after the grace of its parked calls`)
+  const parked = await Promise.all(['c0', 'c1'].map((id) => caller.next((m) => m.type === 'invocationresult' && m.invocation_id === id)))
+  assert.equal(parked.map((answer) => answer.error.message), ["The engine stopped before 'f' answered", "The engine stopped before 'f' answered"])
+}))
+
 it('a clean close is not held: the route is gone at once', limit(async (ctx) => {
   const a = await routeWorker(ctx.engine, 'a')
   await a.close()
@@ -97,6 +114,33 @@ it('a held queue trigger leases nothing; the worker that comes back gets the mes
   const call = await b.next((m) => m.type === 'invokefunction')
   assert.equal(call.data.messages.map((m: { body: unknown; receive_count: number }) => [m.body, m.receive_count]), [['work', 1]])
   b.send({ type: 'invocationresult', invocation_id: call.invocation_id, function_id: 'job', result: null })
+}))
+
+it('a reattach sent before the registrations (as iii-sdk sends it): the held session stays until the new one holds it all; no 404 in between', limit(async (ctx) => {
+  const a = await routeWorker(ctx.engine, 'a')
+  const token = a.received.find((m) => m.type === 'workerregistered')!.reattach_token as string
+  a.socket.terminate()
+  await until(() => heldCount(ctx.engine) === 1, 3000, 'the hold')
+  const b = await rawSocket(ctx.engine.url!)
+  ctx.closers.push(() => b.close())
+  b.send({ type: 'reattach', previous_worker_id: a.worker_id, reattach_token: token })
+  b.send({ type: 'ping' })
+  await b.next((m) => m.type === 'pong')
+  assert.is(heldCount(ctx.engine), 1, 'still held: the new session holds nothing yet')
+  // A request now waits for a worker offering the function (the route is held, never 404).
+  const waiting = fetch(`${ctx.engine.httpUrl}/r`)
+  b.send({ type: 'registerfunction', id: 'f' })
+  const call = await b.next((m) => m.type === 'invokefunction')
+  b.send({ type: 'invocationresult', invocation_id: call.invocation_id, function_id: 'f', result: { body: 'b' } })
+  assert.equal([(await waiting).status, await (await waiting).text()], [200, 'b'])
+  assert.is(heldCount(ctx.engine), 1, 'still held: the route is not the new session\'s yet')
+  b.send({ type: 'registertrigger', id: 'r', trigger_type: 'http', function_id: 'f', config: { path: '/r' } })
+  assert.not.ok((await b.next((m) => m.type === 'triggerregistrationresult')).error)
+  await until(() => heldCount(ctx.engine) === 0, 1000, 'the held session to be retired once replaced')
+  const again = fetch(`${ctx.engine.httpUrl}/r`)
+  const second = await b.next((m) => m.type === 'invokefunction')
+  b.send({ type: 'invocationresult', invocation_id: second.invocation_id, function_id: 'f', result: { body: 'b' } })
+  assert.is((await again).status, 200)
 }))
 
 const cuts = suite<EngineCtx>('reconnects: the bundled client, cut again and again')

@@ -51,7 +51,7 @@ function start(input: Partial<SessionInput> = {}): Ctx {
   const ref = actorsOf(actor.system).session('w1')!
   const out: Outbound[] = []
   ref.on('outbound', (e) => out.push(e.message))
-  ref.send({ type: 'session.start', reattach_token: 'token' })
+  ref.send({ type: 'session.start' })
   return { session: ref, root: actor, out, asked, toParent }
 }
 
@@ -65,8 +65,8 @@ it.before.each((ctx) => {
 })
 it.after.each((ctx) => ctx.root.stop())
 
-it('greets the worker and joins the catalog', (ctx) => {
-  assert.equal(ctx.out, [{ type: 'workerregistered', worker_id: 'w1', reattach_token: 'token' }])
+it('joins the catalog on start, writing nothing (the port greets the worker: no event carries its reattach token)', (ctx) => {
+  assert.equal(ctx.out, [])
   assert.ok(catalogOf(ctx.root.system).workers.w1)
 })
 
@@ -173,7 +173,7 @@ it('limits: a function, trigger type or trigger past the session limit is refuse
 
 it('scope: what the token does not allow is refused forbidden, before the reference checks; its own functions may be bound', (ctx) => {
   ctx.root.stop()
-  const scope = { register: ['billing::*'], invoke: ['email::send'], trigger_types: ['cron'], provide_trigger_types: false, engine: false }
+  const scope = { register: ['billing::*'], invoke: ['email::send'], trigger_types: ['cron'], queues: [], provide_trigger_types: false, engine: false }
   Object.assign(ctx, start({ identity: { name: 'billing', scope } }))
   send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'admin::reset' } })
   send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'billing::charge' } })
@@ -231,14 +231,72 @@ it('a lost connection without a grace period, or a clean close, closes at once',
   assert.ok(ctx.toParent.some((e) => e.type === 'session.ended'))
 })
 
-it('a held session is retired at once by a reattach with its token, and refuses one without', (ctx) => {
+/** Puts `events` into the catalog the session reads. */
+const catalogSays = (ctx: Ctx, ...events: Array<Record<string, unknown> & { type: string }>) => {
+  for (const e of events) ctx.root.system.get(actorIds.catalog).send(e)
+}
+const ended = (ctx: Ctx) => ctx.toParent.filter((e) => e.type === 'session.ended').length
+
+it('a held session is retired at once by a reattach with its token from a session that holds all it held, and refuses one without', (ctx) => {
   ctx.root.stop()
   Object.assign(ctx, start({ reconnectGraceMs: 60_000, reattach_hash: hashToken('right') }))
+  send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'f' } })
   send(ctx, { type: 'session.close', reason: 'connection lost (1006)', lost: true })
+  // The session that comes back registered it all before its reattach (as the bundled client does).
+  catalogSays(ctx, { type: 'worker.add', worker_id: 'w2', connected_at: '2024-01-01T00:00:00.000Z' }, { type: 'function.add', worker_id: 'w2', function_id: 'f', info: {} })
   send(ctx, { type: 'session.retire', by: 'w2', reattach_token: 'wrong' })
-  assert.equal(ctx.toParent.filter((e) => e.type === 'session.ended'), [])
+  assert.is(ended(ctx), 0)
   send(ctx, { type: 'session.retire', by: 'w2', reattach_token: 'right' })
-  assert.equal(ctx.toParent.filter((e) => e.type === 'session.ended').length, 1)
+  assert.is(ended(ctx), 1)
+})
+
+it('a held session named by a reattach sent before the registrations (as iii-sdk sends it) waits until its successor holds all it held', (ctx) => {
+  ctx.root.stop()
+  Object.assign(ctx, start({ reconnectGraceMs: 60_000, reattach_hash: hashToken('right') }))
+  send(ctx, { type: 'function.register', message: { type: 'registerfunction', id: 'f' } })
+  catalogSays(ctx, { type: 'trigger.add', worker_id: 'w1', trigger: { id: 'route', trigger_type: 'http', function_id: 'f', config: {}, state: 'active' } })
+  send(ctx, { type: 'session.close', reason: 'connection lost (1006)', lost: true })
+  catalogSays(ctx, { type: 'worker.add', worker_id: 'w2', connected_at: '2024-01-01T00:00:00.000Z' })
+  send(ctx, { type: 'session.retire', by: 'w2', reattach_token: 'right' })
+  assert.is(ended(ctx), 0, 'the successor holds nothing yet')
+  catalogSays(ctx, { type: 'function.add', worker_id: 'w2', function_id: 'f', info: {} })
+  send(ctx, { type: 'successor.progress' })
+  assert.is(ended(ctx), 0, 'the function, not the trigger')
+  catalogSays(ctx, { type: 'trigger.add', worker_id: 'w2', trigger: { id: 'route', trigger_type: 'http', function_id: 'f', config: {}, state: 'pending' } })
+  send(ctx, { type: 'successor.progress' })
+  assert.is(ended(ctx), 0, 'the trigger still pending')
+  catalogSays(ctx, { type: 'trigger.state', worker_id: 'w2', id: 'route', state: 'active' })
+  send(ctx, { type: 'successor.progress' })
+  assert.is(ended(ctx), 1, 'replaced')
+})
+
+it('a session whose reattach named a held one tells it as it registers; the held one ends once it holds all it held', (ctx) => {
+  ctx.root.stop()
+  const stub = fromCallback(() => {})
+  const session = sessionMachine.provide({ actors: { http: stub, cron: stub, queue: stub, remoteTriggerType: stub } })
+  const ends: string[] = []
+  const root = createActor(
+    setup({ actors: { catalog: catalogLogic, session } }).createMachine({
+      invoke: { src: 'catalog', id: actorIds.catalog, systemId: actorIds.catalog, input: { builtins: {} } },
+      entry: [
+        spawnChild('session', { id: actorIds.session('w0'), systemId: actorIds.session('w0'), input: { ...INPUT, worker_id: 'w0', reconnectGraceMs: 60_000, reattach_hash: hashToken('t') } }),
+        spawnChild('session', { id: actorIds.session('w1'), systemId: actorIds.session('w1'), input: INPUT }),
+      ],
+      on: { 'session.ended': { actions: ({ event }) => void ends.push((event as unknown as { worker_id: string }).worker_id) } },
+    }),
+  ).start()
+  const [w0, w1] = [actorsOf(root.system).session('w0')!, actorsOf(root.system).session('w1')!]
+  for (const w of [w0, w1]) w.send({ type: 'session.start' })
+  w0.send({ type: 'function.register', message: { type: 'registerfunction', id: 'f' } })
+  w0.send({ type: 'function.register', message: { type: 'registerfunction', id: 'g' } })
+  w0.send({ type: 'session.close', reason: 'connection lost (1006)', lost: true })
+  w1.send({ type: 'session.reattach', message: { type: 'reattach', previous_worker_id: 'w0', reattach_token: 't' } })
+  assert.equal(ends, [], 'w1 holds nothing yet')
+  w1.send({ type: 'function.register', message: { type: 'registerfunction', id: 'f' } })
+  assert.equal(ends, [], 'w1 offers f, not g')
+  w1.send({ type: 'function.register', message: { type: 'registerfunction', id: 'g' } })
+  assert.equal(ends, ['w0'], 'replaced once w1 offers both')
+  root.stop()
 })
 
 it.run()

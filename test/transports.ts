@@ -146,3 +146,17 @@ export function peersOver(transport: Transport) {
     },
   }
 }
+
+/** Resolves once `peer` sees `function_id` offered (`engine::functions::list`), leaving nothing of the probes in its inbox. */
+export async function untilOffered(peer: RawPeer, function_id: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
+  for (let probe = 0; ; probe++) {
+    const invocation_id = `offered-probe-${probe}`
+    peer.send({ type: 'invokefunction', invocation_id, function_id: 'engine::functions::list', data: {} })
+    const list = await peer.next((m) => m.type === 'invocationresult' && m.invocation_id === invocation_id)
+    peer.received.splice(peer.received.indexOf(list), 1)
+    if (list.result.functions.some((f: { function_id: string }) => f.function_id === function_id)) return
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for '${function_id}' to be offered`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}

@@ -10,6 +10,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createEngine } from '../adapters/engine.js'
 import { connectWorker } from '../client/ws-client.js'
+import { actorsOf, catalogOf } from '../machines/system.js'
 import { captureLogger, eachWithEngine, limit, until, type EngineCtx } from './harness.js'
 import { peersOver, transports } from './transports.js'
 
@@ -111,3 +112,38 @@ for (const transport of transports) {
 
   it.run()
 }
+
+const closing = suite<EngineCtx>('close(): calls on their way are served, not lost')
+eachWithEngine(closing)
+
+closing('a call the engine sent just before the worker closed reaches it, is answered, and only then is the connection closed', limit(async (ctx) => {
+  const w = await connectWorker(ctx.engine.url!, { name: 'leaving', reconnect: false, logger: false })
+  let served = 0
+  w.registerFunction('f', (n: number) => (served++, n * 2))
+  await until(() => catalogOf(ctx.engine.actor.system).functions.f?.workers.length === 1, 3000, 'f offered')
+  // The engine starts a call on the worker; in the same turn (its frame still in the engine's
+  // socket buffer, unseen by the worker, which serves nothing yet) the worker closes.
+  const outcome = new Promise((resolve) =>
+    actorsOf(ctx.engine.actor.system).invocations()!.send({ type: 'invocation.start', source: 'engine', caller: { reply: resolve }, function_id: 'f', data: 21 }),
+  )
+  const closed = w.close()
+  assert.equal(await outcome, { result: 42 }, 'the call was served')
+  await closed
+  assert.is(served, 1)
+  assert.ok(w.isClosed)
+  // Its functions left first: a call now finds nobody.
+  assert.is(catalogOf(ctx.engine.actor.system).functions.f, undefined)
+}))
+
+closing('drainMs: 0 closes at once, failing a call on its way', limit(async (ctx) => {
+  const w = await connectWorker(ctx.engine.url!, { reconnect: false, logger: false })
+  w.registerFunction('f', (n: number) => n * 2)
+  await until(() => catalogOf(ctx.engine.actor.system).functions.f?.workers.length === 1, 3000, 'f offered')
+  const outcome = new Promise<{ error?: { code: string } }>((resolve) =>
+    actorsOf(ctx.engine.actor.system).invocations()!.send({ type: 'invocation.start', source: 'engine', caller: { reply: resolve as (o: unknown) => void }, function_id: 'f', data: 21 }),
+  )
+  await w.close({ drainMs: 0 })
+  assert.is((await outcome).error?.code, 'worker_disconnected')
+}))
+
+closing.run()

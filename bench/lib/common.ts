@@ -55,10 +55,28 @@ export function cpuProfileArgs(name: string | undefined): string[] {
   return ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`]
 }
 
-/** Starts the engine in its own process (bench/procs/engine-host). */
-export async function startEngine(name: string, options: { store?: string; cpuProfile?: string } = {}): Promise<EngineProc> {
+/**
+ * Other builds of the engine to measure beside this one, from `SIGNALBOX_BENCH_ENGINES`
+ * (`name=/path/to/checkout,…`, each a checkout whose dist/ is built): the round trip and the
+ * HTTP trigger then measure `signalbox@name` in the same rounds, so that a before and an
+ * after are compared in one run, on the same machine load.
+ */
+export function otherEngines(): Array<{ name: string; root: string }> {
+  const spec = process.env.SIGNALBOX_BENCH_ENGINES ?? ''
+  return spec
+    .split(',')
+    .filter((s) => s.includes('='))
+    .map((s) => {
+      const [name, root] = s.split('=')
+      return { name: `signalbox@${name.trim()}`, root: root.trim() }
+    })
+}
+
+/** Starts the engine in its own process (bench/procs/engine-host), of this build or of the checkout at `root`. */
+export async function startEngine(name: string, options: { store?: string; cpuProfile?: string; root?: string } = {}): Promise<EngineProc> {
   const execArgv = ['--expose-gc', ...cpuProfileArgs(options.cpuProfile)]
-  const child = new Child(name, 'engine-host', [options.store ?? 'memory'], { execArgv })
+  const script = options.root ? join(options.root, 'dist', 'bench', 'procs', 'engine-host.js') : 'engine-host'
+  const child = new Child(name, script, [options.store ?? 'memory'], { execArgv })
   const info = (await child.ready) as { url: string; httpUrl: string; pid: number }
   return { child, url: info.url, httpUrl: info.httpUrl, pid: info.pid }
 }

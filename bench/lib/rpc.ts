@@ -24,7 +24,8 @@ export class Child {
     args: string[] = [],
     options: { execArgv?: string[]; readyTimeoutMs?: number } = {},
   ) {
-    const path = fileURLToPath(new URL(`../procs/${script}.js`, import.meta.url))
+    // A script from another build (`/path/to/dist/bench/procs/engine-host.js`) when given as a path.
+    const path = script.startsWith('/') ? script : fileURLToPath(new URL(`../procs/${script}.js`, import.meta.url))
     this.proc = fork(path, args, { execArgv: options.execArgv ?? [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
     Child.all.add(this)
     this.exitPromise = new Promise((resolve) =>

@@ -7,6 +7,7 @@
 import { getHeapSpaceStatistics } from 'node:v8'
 import { createEngine } from '../../index.js'
 import { serveTasks } from '../lib/rpc.js'
+import { profilerTasks } from '../lib/profiler.js'
 import { procMemory } from '../lib/procmem.js'
 
 const storeArg = process.argv[2] ?? 'memory'
@@ -18,6 +19,7 @@ const gc = (globalThis as { gc?: () => void }).gc
 
 serveTasks(
   {
+    ...profilerTasks(),
     mem: async ({ collect }: { collect?: boolean }) => {
       if (collect && gc) {
         for (let i = 0; i < 3; i++) {

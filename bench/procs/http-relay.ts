@@ -4,13 +4,19 @@
  * same frames as signalbox); each HTTP request on a bound method and path becomes an
  * `invokefunction` carrying {method, path, path_params, query_params, headers, body}, and
  * the worker's `{status_code, headers, body}` becomes the response. Exact-match routes in
- * a Map, no validation, no timeouts, no actors. Like the engine, it writes to
- * workers through adapters/corked-send.ts (one write per event-loop turn).
+ * a Map, no validation, no timeouts, no actors. It writes to workers through
+ * adapters/corked-send.ts in the mode its first argument names (`tick`, `turn`, `none`):
+ * bench/ runs it in each and takes the best as the baseline.
  */
 import { createServer } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { corkedSend } from '../../adapters/corked-send.js'
+import { CORK_MODES, corkedSend, type CorkMode } from '../../adapters/corked-send.js'
 import { serveTasks } from '../lib/rpc.js'
+import { profilerTasks } from '../lib/profiler.js'
+
+/** How it writes to workers (adapters/corked-send.ts); bench/ measures every mode. */
+const mode = (process.argv[2] ?? 'tick') as CorkMode
+if (!CORK_MODES.includes(mode)) throw new Error(`unknown cork mode '${mode}'`)
 
 const sends = new WeakMap<WebSocket, (text: string) => void>()
 const functions = new Map<string, WebSocket>()
@@ -21,7 +27,7 @@ let seq = 0
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
 await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
 wss.on('connection', (ws, req) => {
-  const send = corkedSend(ws, req.socket)
+  const send = corkedSend(ws, req.socket, mode)
   sends.set(ws, send)
   send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
   ws.on('message', (data: Buffer) => {
@@ -55,12 +61,9 @@ const http = createServer((req, res) => {
     res.writeHead(404).end()
     return
   }
-  const chunks: Buffer[] = []
-  req.on('data', (c: Buffer) => chunks.push(c))
-  req.on('end', () => {
+  const dispatch = (body: string | null) => {
     const invocation_id = `h${++seq}`
     const query_params = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)))
-    const body = chunks.length ? Buffer.concat(chunks).toString() : null
     pending.set(invocation_id, (m) => {
       const r = m.result ?? {}
       const payload = typeof r.body === 'string' ? r.body : r.body === undefined || r.body === null ? '' : JSON.stringify(r.body)
@@ -68,9 +71,15 @@ const http = createServer((req, res) => {
       res.end(payload)
     })
     sends.get(worker)!(JSON.stringify({ type: 'invokefunction', invocation_id, function_id, data: { method: req.method, path, path_params: {}, query_params, headers: req.headers, body } }))
-  })
+  }
+  // A request without Content-Length or Transfer-Encoding has no body (as the engine, it does not wait for its end).
+  const length = req.headers['content-length']
+  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return dispatch(null)
+  const chunks: Buffer[] = []
+  req.on('data', (c: Buffer) => chunks.push(c))
+  req.on('end', () => dispatch(chunks.length ? Buffer.concat(chunks).toString() : null))
 })
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()))
 const wsPort = (wss.address() as { port: number }).port
 const httpPort = (http.address() as { port: number }).port
-serveTasks({}, { url: `ws://127.0.0.1:${wsPort}`, httpUrl: `http://127.0.0.1:${httpPort}`, pid: process.pid })
+serveTasks(profilerTasks(), { url: `ws://127.0.0.1:${wsPort}`, httpUrl: `http://127.0.0.1:${httpPort}`, pid: process.pid })

@@ -4,12 +4,18 @@
  * both): greets with `workerregistered`, remembers which socket registered which function,
  * forwards each `invokefunction` under a relay-made id and maps the `invocationresult`
  * back to the caller's id. Every frame is parsed and re-serialised, as any relay that
- * reads ids must; no validation, no timeouts, no actors. Like the engine, it writes through
- * adapters/corked-send.ts, so frames written in one event-loop turn leave in one write.
+ * reads ids must; no validation, no timeouts, no actors. It writes through
+ * adapters/corked-send.ts in the mode its first argument names (`tick`, `turn`, `none`):
+ * bench/ runs it in each and takes the best as the baseline.
  */
 import { WebSocketServer, type WebSocket } from 'ws'
-import { corkedSend } from '../../adapters/corked-send.js'
+import { CORK_MODES, corkedSend, type CorkMode } from '../../adapters/corked-send.js'
 import { serveTasks } from '../lib/rpc.js'
+import { profilerTasks } from '../lib/profiler.js'
+
+/** How it writes to workers (adapters/corked-send.ts); bench/ measures every mode. */
+const mode = (process.argv[2] ?? 'tick') as CorkMode
+if (!CORK_MODES.includes(mode)) throw new Error(`unknown cork mode '${mode}'`)
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
 await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
@@ -21,7 +27,7 @@ let seq = 0
 
 wss.on('connection', (ws, req) => {
   const mine: string[] = []
-  const send = corkedSend(ws, req.socket)
+  const send = corkedSend(ws, req.socket, mode)
   sends.set(ws, send)
   send(JSON.stringify({ type: 'workerregistered', worker_id: `w${++seq}` }))
   ws.on('message', (data: Buffer) => {
@@ -61,4 +67,4 @@ wss.on('connection', (ws, req) => {
 })
 
 const address = wss.address() as { port: number }
-serveTasks({}, { url: `ws://127.0.0.1:${address.port}`, pid: process.pid })
+serveTasks(profilerTasks(), { url: `ws://127.0.0.1:${address.port}`, pid: process.pid })

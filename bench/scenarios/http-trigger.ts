@@ -1,73 +1,134 @@
 /**
  * HTTP trigger to a WebSocket worker under autocannon, 1 and 100 connections: the engine,
- * the baseline http→ws relay, and plain node:http hello as the ceiling. autocannon runs
- * in its own process; latency percentiles come from every response's own timing.
+ * the baseline http→ws relay in each of its cork modes (the best of them on each figure
+ * is the baseline), and plain node:http hello as the ceiling. autocannon runs in its own
+ * process; latency percentiles come from every response's own timing. Every round
+ * measures every target once, in an order that rotates from round to round; ratios are
+ * taken within a round (bench/lib/compare.ts).
  */
+import { join } from 'node:path'
+import { CORK_MODES } from '../../adapters/corked-send.js'
 import { Child } from '../lib/rpc.js'
-import { cpuProfileArgs, fmt, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
-import { median } from '../lib/stats.js'
+import { fmt, otherEngines, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
+import { compare, ratioText } from '../lib/compare.js'
 import { procCpu } from '../lib/procmem.js'
 
 type Load = { reqPerSec: number; p50: number; p99: number; n: number; total: number; errors: number; timeouts: number; non2xx: number; cpuUs: number; sysShare: number }
 
-export async function httpTrigger(ctx: Ctx, options: { cpuProfile?: string; relayCpuProfile?: string; connections?: number[]; runs?: number; durationS?: number; targets?: string[] } = {}): Promise<Section> {
+export const RELAYS = CORK_MODES.map((mode) => `relay:${mode}`)
+
+export interface HttpOptions {
+  connections?: number[]
+  runs?: number
+  durationS?: number
+  /** Which of `ceiling`, `relay:<mode>`, `signalbox` to measure (default: all). */
+  targets?: string[]
+  /** Profile every measurement of the engine and the relays (their window only) into bench/profiles/, files named with this stamp. */
+  profileStamp?: string
+}
+
+export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<Section> {
   const connections = options.connections ?? [1, 100]
   const runs = options.runs ?? ctx.runs
   const durationS = options.durationS ?? 2
-  const engine = await startEngine('engine', { cpuProfile: options.cpuProfile ?? (ctx.profile ? `http-engine-${timestamp()}.cpuprofile` : undefined) })
-  const relay = new Child('http-relay', 'http-relay', [], { execArgv: cpuProfileArgs(options.relayCpuProfile ?? (ctx.profile ? `http-relay-${timestamp()}.cpuprofile` : undefined)) })
+  const others = options.targets ? [] : otherEngines()
+  const names = options.targets ?? ['ceiling', ...RELAYS, 'signalbox', ...others.map((o) => o.name)]
+  const profileStamp = options.profileStamp ?? (ctx.profile ? timestamp() : undefined)
+  const engine = await startEngine('engine')
+  const relays = new Map(names.filter((n) => n.startsWith('relay:')).map((n) => [n, new Child(`http-${n}`, 'http-relay', [n.slice('relay:'.length)])]))
   const hello = new Child('http-hello', 'http-hello')
-  const relayInfo = (await relay.ready) as { url: string; httpUrl: string }
-  const helloInfo = (await hello.ready) as { httpUrl: string }
+  const urls: Record<string, string> = { signalbox: `${engine.httpUrl}/hello` }
+  const procs: Record<string, Child> = { signalbox: engine.child, ceiling: hello }
+  const engines = [{ name: 'signalbox', engine }]
+  for (const o of others) {
+    const e = await startEngine(o.name, { root: o.root })
+    engines.push({ name: o.name, engine: e })
+    urls[o.name] = `${e.httpUrl}/hello`
+    procs[o.name] = e.child
+  }
   const worker = await startAgent('http-worker')
   const loader = await startAgent('autocannon')
-  const all: Record<string, string> = { ceiling: `${helloInfo.httpUrl}/hello`, baseline: `${relayInfo.httpUrl}/hello`, signalbox: `${engine.httpUrl}/hello` }
-  const names = options.targets ?? ['ceiling', 'baseline', 'signalbox']
+  const route = { id: 'hello', function_id: 'bench::http', path: '/hello', method: 'GET' }
   try {
-    const route = { id: 'hello', function_id: 'bench::http', path: '/hello', method: 'GET' }
-    await worker.call('serve', { url: relayInfo.url, functions: ['bench::http'], reply: 'http', routes: [route] })
-    await worker.call('serve', { url: engine.url, functions: ['bench::http'], reply: 'http', routes: [route] })
+    urls.ceiling = `${((await hello.ready) as { httpUrl: string }).httpUrl}/hello`
+    for (const [name, relay] of relays) {
+      const info = (await relay.ready) as { url: string; httpUrl: string }
+      urls[name] = `${info.httpUrl}/hello`
+      procs[name] = relay
+      await worker.call('serve', { url: info.url, functions: ['bench::http'], reply: 'http', routes: [route] })
+    }
+    for (const e of engines) await worker.call('serve', { url: e.engine.url, functions: ['bench::http'], reply: 'http', routes: [route] })
     const results: Record<string, Load[]> = {}
+    const profiles: string[] = []
     for (let r = 0; r < runs; r++) {
       for (const conns of connections) {
         const order = names.map((_, i) => names[(i + r) % names.length])
         for (const target of order) {
-          const pid = target === 'signalbox' ? engine.pid : target === 'baseline' ? relay.pid : hello.pid
-          const cpu0 = procCpu(pid)
-          const load = await loader.call<Load>('autocannon', { url: all[target], connections: conns, durationS, warmupS: r === 0 ? 1 : 0 }, (durationS + 2) * 1000 + 30_000)
-          const cpu1 = procCpu(pid)
+          const proc = procs[target]
+          const profile = profileStamp && target !== 'ceiling' ? `http${conns}-${target.replace(':', '-')}-r${r + 1}-${profileStamp}.cpuprofile` : undefined
+          if (profile) await proc.call('profileStart', {})
+          const cpu0 = procCpu(proc.pid)
+          const load = await loader.call<Load>('autocannon', { url: urls[target], connections: conns, durationS, warmupS: r === 0 ? 1 : 0 }, (durationS + 2) * 1000 + 30_000)
+          const cpu1 = procCpu(proc.pid)
+          if (profile) {
+            await proc.call('profileStop', { file: join(profileDir, profile) })
+            profiles.push(profile)
+          }
           const used = cpu1.user - cpu0.user + cpu1.system - cpu0.system
           load.cpuUs = (used * 1000) / load.total
           load.sysShare = (cpu1.system - cpu0.system) / used
           ;(results[`${target}:${conns}`] ??= []).push(load)
           const bad = load.errors + load.timeouts + load.non2xx
-          ctx.log(`  round ${r + 1}/${runs} ${target} ${conns} conn: ${fmt.int(load.reqPerSec)} req/s p50 ${fmt.ms(load.p50)} p99 ${fmt.ms(load.p99)}${bad ? ` errors/timeouts/non-2xx ${load.errors}/${load.timeouts}/${load.non2xx}` : ''}`)
+          ctx.log(`  round ${r + 1}/${runs} ${target} ${conns} conn: ${fmt.int(load.reqPerSec)} req/s p50 ${fmt.ms(load.p50)} p99 ${fmt.ms(load.p99)} CPU ${load.cpuUs.toFixed(1)} µs/req${bad ? ` errors/timeouts/non-2xx ${load.errors}/${load.timeouts}/${load.non2xx}` : ''}`)
         }
       }
     }
     const rows: Row[] = []
     const detailRows: string[][] = []
+    const modeRows: string[][] = []
+    const otherLines: string[] = []
+    const relayNames = names.filter((n) => n.startsWith('relay:'))
     for (const conns of connections) {
-      const m = (target: string, k: keyof Load) => (results[`${target}:${conns}`] ? median(results[`${target}:${conns}`].map((l) => l[k])) : NaN)
-      const ratio = m('signalbox', 'reqPerSec') / m('baseline', 'reqPerSec')
+      const at = Object.fromEntries(names.map((n) => [n, results[`${n}:${conns}`] ?? []]))
       const scenario = `HTTP trigger → WS worker, ${conns} connection${conns === 1 ? '' : 's'}`
-      rows.push({ scenario, figure: 'req/s', value: fmt.int(m('signalbox', 'reqPerSec')), baseline: fmt.int(m('baseline', 'reqPerSec')), ratio: fmt.x(ratio), target: '≥ 0.7× baseline', pass: ratio >= 0.7 })
-      rows.push({ scenario, figure: 'CPU per request (engine or relay process)', value: `${m('signalbox', 'cpuUs').toFixed(1)} µs`, baseline: `${m('baseline', 'cpuUs').toFixed(1)} µs`, ratio: fmt.x(m('signalbox', 'cpuUs') / m('baseline', 'cpuUs')), target: '—', pass: null })
-      rows.push({ scenario, figure: 'p99 latency', value: fmt.ms(m('signalbox', 'p99')), baseline: fmt.ms(m('baseline', 'p99')), ratio: fmt.x(m('signalbox', 'p99') / m('baseline', 'p99')), target: '— (reported)', pass: null })
-      rows.push({ scenario, figure: 'ceiling: node:http hello req/s, p99', value: `${fmt.int(m('ceiling', 'reqPerSec'))}, ${fmt.ms(m('ceiling', 'p99'))}`, ratio: `signalbox at ${fmt.x(m('signalbox', 'reqPerSec') / m('ceiling', 'reqPerSec'))}`, target: '— (ceiling)', pass: null })
+      if (at.signalbox?.length && relayNames.length) {
+        const tput = compare(at, 'signalbox', relayNames, 'reqPerSec', 'higher')
+        const p99 = compare(at, 'signalbox', relayNames, 'p99', 'lower')
+        const cpu = compare(at, 'signalbox', relayNames, 'cpuUs', 'lower')
+        const vs = (c: { mode: string }) => ` (${c.mode})`
+        rows.push({ scenario, figure: 'req/s', value: fmt.int(tput.engine), baseline: fmt.int(tput.baseline) + vs(tput), ratio: ratioText(tput), target: '≥ 0.9× baseline', pass: tput.ratio >= 0.9 })
+        rows.push({ scenario, figure: 'p99 latency', value: fmt.ms(p99.engine), baseline: fmt.ms(p99.baseline) + vs(p99), ratio: ratioText(p99), target: '≤ 1.2× baseline', pass: p99.ratio <= 1.2 })
+        rows.push({ scenario, figure: 'CPU per request (engine or relay process)', value: `${cpu.engine.toFixed(1)} µs`, baseline: `${cpu.baseline.toFixed(1)} µs` + vs(cpu), ratio: ratioText(cpu), target: '≤ 1.15× baseline', pass: cpu.ratio <= 1.15 })
+        for (const mode of relayNames) modeRows.push([String(conns), mode, fmt.int(tput.modes[mode]), fmt.ms(p99.modes[mode]), `${cpu.modes[mode].toFixed(1)} µs`])
+        for (const o of others) {
+          const c = (key: 'reqPerSec' | 'p99' | 'cpuUs', better: 'higher' | 'lower') => compare(at, o.name, relayNames, key, better)
+          const line = `${scenario}, ${o.name}: req/s ${ratioText(c('reqPerSec', 'higher'))}, p99 ${ratioText(c('p99', 'lower'))}, CPU ${ratioText(c('cpuUs', 'lower'))}`
+          otherLines.push(line)
+          ctx.log(`     ${line}`)
+        }
+      }
+      if (at.ceiling?.length && at.signalbox?.length) {
+        const ceiling = compare(at, 'signalbox', ['ceiling'], 'reqPerSec', 'higher')
+        rows.push({ scenario, figure: 'ceiling: node:http hello req/s, p99', value: `${fmt.int(ceiling.baseline)}, ${fmt.ms(compare(at, 'signalbox', ['ceiling'], 'p99', 'lower').baseline)}`, ratio: `signalbox at ${fmt.x(ceiling.ratio)}`, target: '— (ceiling)', pass: null })
+      }
       for (const target of names) {
-        for (const [i, l] of (results[`${target}:${conns}`] ?? []).entries()) {
+        for (const [i, l] of (at[target] ?? []).entries()) {
           detailRows.push([String(conns), target, String(i + 1), fmt.int(l.reqPerSec), fmt.ms(l.p50), fmt.ms(l.p99), fmt.int(l.n), `${l.errors}/${l.timeouts}/${l.non2xx}`, `${l.cpuUs.toFixed(1)} µs (${Math.round(l.sysShare * 100)}% system)`])
         }
       }
     }
     const details = [
-      `autocannon (its own process, pipelining 1) runs ${durationS} s per measurement against GET /hello on: the engine's http listener, whose route is bound to \`bench::http\` served by a raw \`ws\` worker process; the baseline http→ws relay with the same worker and route; and plain node:http answering "hello" (the ceiling, no WebSocket hop). Every function answers \`{status_code: 200, body: 'hello'}\`. One 1 s warm-up run per target precedes the first round. req/s counts 2xx answers over the run's duration; p50/p99 come from every 2xx response's own time (autocannon's histogram rounds to whole milliseconds). Server CPU per request is the serving process's user + system CPU time from /proc during the run, divided by the 2xx answers (warm-up included); for the engine and the relay it leaves out the worker process.`,
+      `autocannon (its own process, pipelining 1) runs ${durationS} s per measurement against GET /hello on: the engine's http listener, whose route is bound to \`bench::http\` served by a raw \`ws\` worker process; the baseline http→ws relay (bench/procs/http-relay.ts) with the same worker and route, once in each way of corking its socket to the worker (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn, as the engine does; \`relay:none\`: not corked); and plain node:http answering "hello" (the ceiling, no WebSocket hop). Every function answers \`{status_code: 200, body: 'hello'}\`. One 1 s warm-up run per target precedes the first round; each round measures every target once, in an order rotated from round to round. For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. req/s counts 2xx answers over the run's duration; p50/p99 come from every 2xx response's own time (autocannon's histogram rounds to whole milliseconds). Server CPU per request is the serving process's user + system CPU time from /proc during the run, divided by the 2xx answers (warm-up included); for the engine and the relay it leaves out the worker process.`,
       '',
+      "The relay's modes (medians):",
+      '',
+      table(['connections', 'mode', 'req/s', 'p99', 'CPU per request'], modeRows),
+      '',
+      ...(otherLines.length ? ['Other builds of the engine measured in the same rounds (`SIGNALBOX_BENCH_ENGINES`), against the same baselines:', '', ...otherLines.map((l) => `- ${l}`), ''] : []),
       table(['connections', 'target', 'round', 'req/s', 'p50', 'p99', 'responses', 'errors/timeouts/non-2xx', 'server CPU per request'], detailRows),
     ].join('\n')
-    return { id: 'http', title: 'HTTP trigger to a WebSocket worker', rows, details, raw: results }
+    return { id: 'http', title: 'HTTP trigger to a WebSocket worker', rows, details, raw: { results, profiles } }
   } finally {
-    await Promise.all([loader.stop(), worker.stop(), relay.stop(), hello.stop(), engine.child.stop()])
+    await Promise.all([loader.stop(), worker.stop(), ...[...relays.values()].map((r) => r.stop()), hello.stop(), ...engines.map((e) => e.engine.child.stop())])
   }
 }

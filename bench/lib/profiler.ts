@@ -1,0 +1,36 @@
+/**
+ * CPU profiles of a measured window only: tasks a benchmark process serves so that the
+ * orchestrator starts V8's sampling profiler when a measurement starts and writes the
+ * profile when it ends (`--cpu-prof` profiles the whole life of the process, start-up,
+ * warm-ups and the other target's turns included, which blurs a per-call figure).
+ */
+import { Session } from 'node:inspector'
+import { writeFileSync } from 'node:fs'
+
+export function profilerTasks(): Record<string, (args: any) => unknown> {
+  let session: Session | undefined
+  const post = <T = unknown>(method: string, params: object = {}) =>
+    new Promise<T>((resolve, reject) => session!.post(method, params, (err, result) => (err ? reject(err) : resolve(result as T))))
+  return {
+    /** Starts sampling every `intervalUs` microseconds. */
+    async profileStart({ intervalUs = 200 }: { intervalUs?: number } = {}) {
+      if (session) throw new Error('already profiling')
+      session = new Session()
+      session.connect()
+      await post('Profiler.enable')
+      await post('Profiler.setSamplingInterval', { interval: intervalUs })
+      await post('Profiler.start')
+      return true
+    },
+    /** Stops sampling and writes the profile (a .cpuprofile) to `file`. */
+    async profileStop({ file }: { file: string }) {
+      if (!session) throw new Error('not profiling')
+      const { profile } = await post<{ profile: object }>('Profiler.stop')
+      writeFileSync(file, JSON.stringify(profile))
+      await post('Profiler.disable')
+      session.disconnect()
+      session = undefined
+      return true
+    },
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The console's pure helpers: routes, formatting, filtering, the chart's geometry, and
+ * what a console may do. No DOM and no imports that run (types only), so that the same
+ * module runs in the browser (served from dist/console/view.js) and in the unit tests.
+ */
+import type { ConsoleRights, FeedEntry, QueueRow, RatePoint, TriggerRow } from '../protocol/console.js'
+
+// ---------------------------------------------------------------------------------------
+// routes
+
+export const PAGES = ['overview', 'workers', 'functions', 'triggers', 'queues', 'feed'] as const
+export type Page = (typeof PAGES)[number]
+
+export interface Route {
+  page: Page
+  /** A worker id, a function id or a queue name, for the pages that show one. */
+  param?: string
+}
+
+/** The route of a location hash (`#/workers/<id>`); the overview for anything else. */
+export function parseRoute(hash: string): Route {
+  const [page, ...rest] = hash.replace(/^#\/?/, '').split('/')
+  if (!(PAGES as readonly string[]).includes(page)) return { page: 'overview' }
+  const param = rest.length > 0 ? decodeURIComponent(rest.join('/')) : undefined
+  return param ? { page: page as Page, param } : { page: page as Page }
+}
+
+/** The hash of a route. */
+export const hrefOf = (page: Page, param?: string): string => `#/${page}${param === undefined ? '' : `/${encodeURIComponent(param)}`}`
+
+// ---------------------------------------------------------------------------------------
+// rights (the engine checks them again: these only decide what the page offers)
+
+/** Whether `text` matches the glob `pattern` (`*`: any run of characters), as core/auth.ts reads them. */
+export function globMatch(pattern: string, text: string): boolean {
+  if (pattern === '*') return true
+  const parts = pattern.split('*')
+  if (parts.length === 1) return pattern === text
+  if (!text.startsWith(parts[0])) return false
+  let at = parts[0].length
+  for (let i = 1; i < parts.length - 1; i++) {
+    const found = text.indexOf(parts[i], at)
+    if (found < 0) return false
+    at = found + parts[i].length
+  }
+  const last = parts[parts.length - 1]
+  return text.length - last.length >= at && text.endsWith(last)
+}
+
+export function mayInvoke(rights: ConsoleRights | undefined, function_id: string): boolean {
+  if (!rights) return false
+  if (function_id.startsWith('engine::') && !rights.engine) return false
+  return rights.invoke.some((p) => globMatch(p, function_id))
+}
+
+// ---------------------------------------------------------------------------------------
+// formatting
+
+/** A duration in ms, short: `850 µs`, `12 ms`, `1.25 s`, `2 min 5 s`. */
+export function formatMs(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '–'
+  if (ms < 1) return `${Math.round(ms * 1000)} µs`
+  if (ms < 100) return `${Math.round(ms * 10) / 10} ms`
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 60_000) return `${Math.round(ms / 10) / 100} s`
+  return formatAge(ms / 1000)
+}
+
+/** An age in seconds, short: `42 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`. */
+export function formatAge(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return '–'
+  const s = Math.max(0, Math.floor(seconds))
+  if (s < 60) return `${s} s`
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`
+  if (s < 86_400) return `${Math.floor(s / 3600)} h${Math.floor((s % 3600) / 60) ? ` ${Math.floor((s % 3600) / 60)} min` : ''}`
+  return `${Math.floor(s / 86_400)} d${Math.floor((s % 86_400) / 3600) ? ` ${Math.floor((s % 86_400) / 3600)} h` : ''}`
+}
+
+/** How long ago `iso` was, or how long until it is: `5 min ago`, `in 3 s`. */
+export function relative(iso: string, now: number): string {
+  const at = Date.parse(iso)
+  if (Number.isNaN(at)) return ''
+  const diff = (at - now) / 1000
+  return diff >= 0 ? `in ${formatAge(Math.ceil(diff))}` : `${formatAge(-diff)} ago`
+}
+
+/** `iso` as a wall-clock time in `timeZone`: `Mon 1 Dec 2025, 09:00:00`. */
+export function inZone(iso: string, timeZone = 'UTC'): string {
+  const at = new Date(iso)
+  if (Number.isNaN(at.getTime())) return iso
+  try {
+    return new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(at)
+  } catch {
+    return at.toISOString()
+  }
+}
+
+/** A share (0–1) as a percentage: `0 %`, `2.5 %`, `100 %`. */
+export const percent = (share: number): string => `${Math.round(share * 1000) / 10} %`
+
+/** A number with thousands separated: `12 345`. */
+export const count = (n: number): string => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, '\u202f')
+
+/** The first characters of a long id (UUIDs read better shortened). */
+export const shortId = (id: string): string => (id.length > 13 ? `${id.slice(0, 8)}…` : id)
+
+/** A value as one line of JSON, cut to `max` characters. */
+export function preview(value: unknown, max = 120): string {
+  let text: string
+  try {
+    text = JSON.stringify(value) ?? 'undefined'
+  } catch {
+    text = String(value)
+  }
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+}
+
+// ---------------------------------------------------------------------------------------
+// triggers and queues
+
+/** What a trigger binds, in a few words: `GET /hello/:name`, `0 9 * * MON-FRI`, `queue orders`. */
+export function bindsOf(t: Pick<TriggerRow, 'trigger_type' | 'config'>): string {
+  const c = t.config
+  if (t.trigger_type === 'http') return `${String(c.method ?? 'GET').toUpperCase()} ${String(c.path ?? c.api_path ?? '')}`
+  if (t.trigger_type === 'cron') return String(c.schedule ?? c.expression ?? '')
+  if (t.trigger_type === 'queue') return `queue ${String(c.queue_name ?? c.queue ?? c.topic ?? '')}`
+  return preview(c, 60)
+}
+
+/** The dead-letter queue of `queue`: its triggers' `dead_letter_queue`, else `<queue>.dlq`. */
+export function deadLetterQueueOf(queue: string, triggers: readonly TriggerRow[]): string {
+  for (const t of triggers) {
+    if (t.trigger_type === 'queue' && t.config.queue_name === queue && typeof t.config.dead_letter_queue === 'string') return t.config.dead_letter_queue
+  }
+  return `${queue}.dlq`
+}
+
+/** Whether `name` is where another queue's dead letters go (then its own messages are dead letters). */
+export function isDeadLetterQueue(name: string, queues: readonly QueueRow[], triggers: readonly TriggerRow[]): boolean {
+  if (name.endsWith('.dlq')) return true
+  return queues.some((q) => q.queue_name !== name && deadLetterQueueOf(q.queue_name, triggers) === name)
+}
+
+/** The queue whose dead letters a queue's page shows: its own messages if it is a dead-letter queue, else its dead-letter queue's. */
+export const deadLettersShownFor = (name: string, queues: readonly QueueRow[], triggers: readonly TriggerRow[]): string =>
+  isDeadLetterQueue(name, queues, triggers) ? name : deadLetterQueueOf(name, triggers)
+
+/**
+ * What started an invocation, in words: `cron nightly` when one trigger of that type
+ * binds the function, `http (2 triggers)` when several do, `worker call`, `engine`.
+ */
+export function sourceOf(entry: Pick<FeedEntry, 'source' | 'function_id'>, triggers: readonly TriggerRow[]): string {
+  if (entry.source === 'worker') return 'worker call'
+  if (entry.source === 'engine') return 'engine / console'
+  const bound = triggers.filter((t) => t.trigger_type === entry.source && t.function_id === entry.function_id)
+  if (bound.length === 1) return `${entry.source} ${bound[0].id}`
+  if (bound.length > 1) return `${entry.source} (${bound.length} triggers)`
+  return entry.source
+}
+
+// ---------------------------------------------------------------------------------------
+// the live feed
+
+export interface FeedFilter {
+  /** Words that must all appear in the function id or the source (case-insensitive). */
+  text: string
+  outcome: 'all' | 'ok' | 'errors'
+}
+
+export function feedMatches(entry: FeedEntry, source: string, filter: FeedFilter): boolean {
+  if (filter.outcome === 'ok' && entry.outcome !== 'ok') return false
+  if (filter.outcome === 'errors' && entry.outcome === 'ok') return false
+  const hay = `${entry.function_id} ${source} ${entry.outcome}`.toLowerCase()
+  return filter.text
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .every((word) => hay.includes(word))
+}
+
+/** Appends `more` to `list`, keeping the last `max`. */
+export function keepLast<T>(list: T[], more: readonly T[], max: number): T[] {
+  const all = list.concat(more)
+  return all.length > max ? all.slice(all.length - max) : all
+}
+
+// ---------------------------------------------------------------------------------------
+// the chart
+
+/** The polylines of the calls and errors of `series` in a `width` × `height` box (y grows down), and the top of the scale. */
+export function chartLines(series: readonly RatePoint[], width: number, height: number): { calls: string; errors: string; max: number } {
+  const max = Math.max(1, ...series.map((p) => p.calls))
+  const step = series.length > 1 ? width / (series.length - 1) : 0
+  const line = (pick: (p: RatePoint) => number) =>
+    series.map((p, i) => `${Math.round(i * step * 10) / 10},${Math.round((height - (pick(p) / max) * height) * 10) / 10}`).join(' ')
+  return { calls: line((p) => p.calls), errors: line((p) => p.errors), max }
+}
+
+// ---------------------------------------------------------------------------------------
+// the invoke editor
+
+/** The editor's text as JSON: the value, or what is wrong with it (empty text is no input). */
+export function parseInput(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  if (text.trim() === '') return { ok: true, value: undefined }
+  try {
+    return { ok: true, value: JSON.parse(text) }
+  } catch (err) {
+    return { ok: false, error: `Not JSON: ${(err as Error).message}` }
+  }
+}

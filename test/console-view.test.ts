@@ -1,0 +1,159 @@
+/**
+ * console/view.ts, the browser's pure helpers, run here as the browser runs them: routes,
+ * the glob matching of what the page offers (the same answers as core/auth.ts), formats,
+ * what a trigger binds, dead-letter queues, where an invocation came from, the feed's
+ * filter, the chart's geometry and the editor's JSON. And the compiled browser code loads
+ * nothing but its own files (the engine serves only those).
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import {
+  bindsOf,
+  chartLines,
+  count,
+  deadLetterQueueOf,
+  deadLettersShownFor,
+  feedMatches,
+  formatAge,
+  formatMs,
+  globMatch,
+  hrefOf,
+  inZone,
+  isDeadLetterQueue,
+  keepLast,
+  mayInvoke,
+  parseInput,
+  parseRoute,
+  percent,
+  preview,
+  relative,
+  shortId,
+  sourceOf,
+} from '../console/view.js'
+import { globMatch as engineGlob } from '../core/auth.js'
+import type { FeedEntry, QueueRow, TriggerRow } from '../protocol/console.js'
+import { importsOf } from './imports.js'
+
+const it = suite('console: view helpers')
+
+it('routes: pages and their parameter, encoded both ways; anything else is the overview', () => {
+  assert.equal(parseRoute('#/workers/abc'), { page: 'workers', param: 'abc' })
+  assert.equal(parseRoute(hrefOf('functions', 'billing::charge/x')), { page: 'functions', param: 'billing::charge/x' })
+  assert.equal(parseRoute('#/queues'), { page: 'queues' })
+  assert.equal(parseRoute(''), { page: 'overview' })
+  assert.equal(parseRoute('#/nope/1'), { page: 'overview' })
+  assert.is(hrefOf('feed'), '#/feed')
+})
+
+it('globMatch answers as the engine does; mayInvoke needs engine for engine::*', () => {
+  const cases: Array<[string, string]> = [
+    ['*', 'x'],
+    ['billing::*', 'billing::charge'],
+    ['billing::*', 'orders::x'],
+    ['*::health', 'a::health'],
+    ['a*b*c', 'abc'],
+    ['a*b*c', 'acb'],
+    ['exact', 'exact'],
+    ['exact', 'exactly'],
+    ['a*a', 'a'],
+  ]
+  for (const [p, t] of cases) assert.is(globMatch(p, t), engineGlob(p, t), `${p} ~ ${t}`)
+  assert.is(mayInvoke(undefined, 'f'), false)
+  assert.is(mayInvoke({ invoke: ['*'], engine: false, redrive: false }, 'engine::queue::dlq'), false)
+  assert.is(mayInvoke({ invoke: ['*'], engine: true, redrive: true }, 'engine::queue::dlq'), true)
+  assert.is(mayInvoke({ invoke: [], engine: true, redrive: false }, 'f'), false)
+})
+
+it('formats: durations, ages, relative times, zones, shares, counts, ids, previews', () => {
+  assert.equal([formatMs(0.25), formatMs(12.34), formatMs(250.4), formatMs(1234), formatMs(125_000), formatMs(undefined)], ['250 µs', '12.3 ms', '250 ms', '1.23 s', '2 min 5 s', '–'])
+  assert.equal([formatAge(42), formatAge(200), formatAge(7500), formatAge(93_600), formatAge(undefined)], ['42 s', '3 min 20 s', '2 h 5 min', '1 d 2 h', '–'])
+  const now = Date.parse('2025-01-06T12:00:00Z')
+  assert.is(relative('2025-01-06T12:00:03Z', now), 'in 3 s')
+  assert.is(relative('2025-01-06T11:55:00Z', now), '5 min ago')
+  assert.match(inZone('2025-01-06T14:00:00.000Z', 'America/New_York'), /^Mon,? 6 Jan 2025, 09:00:00$/)
+  assert.match(inZone('2025-01-06T14:00:00.000Z', 'Europe/Paris'), /^Mon,? 6 Jan 2025, 15:00:00$/)
+  assert.equal([percent(0), percent(0.025), percent(1)], ['0 %', '2.5 %', '100 %'])
+  assert.is(count(1234567), '1\u202f234\u202f567')
+  assert.equal([shortId('0d3f0a55-1111-2222-3333-444455556666'), shortId('short')], ['0d3f0a55…', 'short'])
+  assert.is(preview({ a: 'x'.repeat(200) }, 20), '{"a":"xxxxxxxxxxxxx…')
+})
+
+const trigger = (id: string, trigger_type: string, function_id: string, config: Record<string, unknown>): TriggerRow => ({ id, trigger_type, function_id, worker_id: 'w', state: 'active', config })
+const queue = (queue_name: string): QueueRow => ({ queue_name, ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0, fifo: false, consumers: [] })
+
+it('bindsOf: a route, a schedule, a queue, or the config of a worker-defined type', () => {
+  assert.is(bindsOf(trigger('a', 'http', 'f', { path: '/x', method: 'post' })), 'POST /x')
+  assert.is(bindsOf(trigger('a', 'http', 'f', { api_path: 'y' })), 'GET y')
+  assert.is(bindsOf(trigger('a', 'cron', 'f', { expression: '@hourly' })), '@hourly')
+  assert.is(bindsOf(trigger('a', 'queue', 'f', { queue_name: 'orders' })), 'queue orders')
+  assert.is(bindsOf(trigger('a', 'ticker', 'f', { every: 5 })), '{"every":5}')
+})
+
+it('dead-letter queues: a trigger\'s dead_letter_queue, else <queue>.dlq; a dead-letter queue shows its own messages', () => {
+  const triggers = [trigger('t', 'queue', 'f', { queue_name: 'jobs', dead_letter_queue: 'poison' })]
+  assert.is(deadLetterQueueOf('jobs', triggers), 'poison')
+  assert.is(deadLetterQueueOf('orders', triggers), 'orders.dlq')
+  const queues = [queue('jobs'), queue('poison'), queue('orders'), queue('orders.dlq')]
+  assert.is(isDeadLetterQueue('poison', queues, triggers), true)
+  assert.is(isDeadLetterQueue('orders.dlq', queues, triggers), true)
+  assert.is(isDeadLetterQueue('orders', queues, triggers), false)
+  assert.is(deadLettersShownFor('jobs', queues, triggers), 'poison')
+  assert.is(deadLettersShownFor('poison', queues, triggers), 'poison')
+})
+
+const entry = (function_id: string, source: string, outcome = 'ok'): FeedEntry => ({ seq: 1, at: 0, function_id, source, outcome, ms: 1 })
+
+it('sourceOf: the one trigger of that type bound to the function, or how many, or the caller', () => {
+  const triggers = [trigger('nightly', 'cron', 'f', {}), trigger('a', 'http', 'g', {}), trigger('b', 'http', 'g', {})]
+  assert.is(sourceOf(entry('f', 'cron'), triggers), 'cron nightly')
+  assert.is(sourceOf(entry('g', 'http'), triggers), 'http (2 triggers)')
+  assert.is(sourceOf(entry('h', 'queue'), triggers), 'queue')
+  assert.is(sourceOf(entry('f', 'worker'), triggers), 'worker call')
+  assert.is(sourceOf(entry('f', 'engine'), triggers), 'engine / console')
+})
+
+it('feedMatches: every word, in function, source or outcome; the outcome filter', () => {
+  const e = entry('billing::charge', 'cron', 'error')
+  assert.is(feedMatches(e, 'cron nightly', { text: 'BILLING nightly', outcome: 'all' }), true)
+  assert.is(feedMatches(e, 'cron nightly', { text: 'orders', outcome: 'all' }), false)
+  assert.is(feedMatches(e, 'cron', { text: '', outcome: 'errors' }), true)
+  assert.is(feedMatches(e, 'cron', { text: '', outcome: 'ok' }), false)
+  assert.is(feedMatches(entry('f', 'http', 'invocation_timeout'), 'http', { text: 'timeout', outcome: 'errors' }), true)
+  assert.equal(keepLast([1, 2, 3], [4, 5], 3), [3, 4, 5])
+})
+
+it('chartLines: points across the width, scaled to the busiest second; a scale of at least 1', () => {
+  const lines = chartLines(
+    [
+      { t: 0, calls: 0, errors: 0 },
+      { t: 1, calls: 4, errors: 1 },
+      { t: 2, calls: 2, errors: 2 },
+    ],
+    100,
+    50,
+  )
+  assert.equal(lines, { calls: '0,50 50,0 100,25', errors: '0,50 50,37.5 100,25', max: 4 })
+  assert.is(chartLines([{ t: 0, calls: 0, errors: 0 }], 100, 50).max, 1)
+})
+
+it('parseInput: JSON, nothing for empty text, or what is wrong', () => {
+  assert.equal(parseInput(' {"a": 1} '), { ok: true, value: { a: 1 } })
+  assert.equal(parseInput('  '), { ok: true, value: undefined })
+  const bad = parseInput('{a: 1}')
+  assert.is(bad.ok, false)
+  assert.match((bad as { error: string }).error, /^Not JSON: /)
+})
+
+it('the compiled browser code imports only its own files', () => {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'console')
+  const files = readdirSync(dir).filter((f) => f.endsWith('.js'))
+  assert.ok(files.includes('app.js') && files.includes('view.js'), files.join())
+  for (const f of files) {
+    for (const spec of importsOf(readFileSync(join(dir, f), 'utf8'))) assert.match(spec, /^\.\/[\w-]+\.js$/, `${f} imports ${spec}`)
+  }
+})
+
+it.run()
