@@ -20,9 +20,9 @@
  *
  * They are this provider's own (`Exchanges`, delegated the `http:` ids), and lazy: a call
  * whose worker opens neither (the plain path) costs its exchange, which is also the call's
- * caller (what main's plain path allocated for its caller and reply), a map entry, a random
- * key, and the two refs in its input; no closure, timer or event. The relays are made when
- * a worker opens an end (or the request body must be streamed); the wait for a writer and
+ * caller (its `reply` a method, so there is no reply closure), a map entry, a random key,
+ * and the two refs in its input; no closure, timer or event. The relays are made when a
+ * worker opens an end (or the request body must be streamed); the wait for a writer and
  * the wait for a stream's head are links in shared deadline lists (actors/deadlines.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -48,7 +48,7 @@ export interface ExchangeWrites {
   fail(res: ServerResponse, status: number, error: ErrorBody): void
 }
 
-/** What an exchange waits for, in the deadline lists: the stream's writer, or the head of a stream whose writer is open. */
+/** The answer an exchange writes when its function answered nothing and no stream came (204). */
 const EMPTY: Outcome = { result: null }
 
 /**
@@ -143,10 +143,8 @@ export class HttpExchange implements RelayReader, DeadlineEntry {
     return this.response
   }
 
-  /** The function's answer (the exchange is the call's caller). */
-  readonly reply = (outcome: Outcome): void => this.answer(outcome)
-
-  private answer(outcome: Outcome): void {
+  /** The function's answer (the exchange is the call's caller: invocations calls this as its method). */
+  reply(outcome: Outcome): void {
     if (this.state !== 'open') return
     if (outcome.error !== undefined || (outcome.result !== undefined && outcome.result !== null)) return this.finish(outcome)
     // Nothing: the response is the stream's if its writer opens (or is open: then its head must come within the timeout).
