@@ -198,6 +198,8 @@ export type TriggerTypeEvent =
   | { type: 'trigger.activate'; trigger_id: string; function_id: string; config: Record<string, unknown>; metadata?: unknown }
   /** From a registration: give back whatever was held for it. */
   | { type: 'trigger.deactivate'; trigger_id: string }
+  /** From the child of the session that reattached in place of this held one: that session adopted this forwarding; drop it without withdrawing it. */
+  | { type: 'trigger.handover'; trigger_id: string }
   /** From a registration: its first outcome, passed on to the session. */
   | { type: 'trigger.settled'; result: RegistrationResult }
   /** From a registration: a later outcome, passed on to the session's log. */
