@@ -27,10 +27,13 @@ import {
 } from '../core/listings.js'
 import { nextRun, parseCronConfig } from '../core/cron-config.js'
 import { parsePublish } from '../core/pubsub-config.js'
+import { bufferSize, refsOf } from '../core/channel-table.js'
+import { Relay } from '../core/channel-relay.js'
+import { randomUUID } from 'node:crypto'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { MessageContext } from '../core/queue-store.js'
 import type { QueueProviderEvent } from '../machines/contracts.js'
-import { actorsOf, catalogOf, type EngineSystem } from '../machines/system.js'
+import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system.js'
 import { ENGINE_PROVIDER } from '../core/catalog.js'
 
 export interface EngineFunctionScope {
@@ -103,6 +106,20 @@ function publishTo(function_id: 'publish' | 'iii::durable::publish', data: unkno
       reply: (r) => ('error' in r ? reject(new EngineFunctionError(r.error)) : resolve(r.result)),
     }),
   )
+}
+
+/** `engine::channels::create`: a channel between two workers (or one worker and itself); answers the refs of its ends. */
+function createChannel(data: unknown, { system, caller_worker_id }: EngineFunctionScope) {
+  const capacity = bufferSize(fields(data).buffer_size)
+  if (typeof capacity === 'string') throw invalid(`engine::channels::create: ${capacity}`)
+  const channels = actorsOf(system).channels()
+  if (!channels) throw new EngineFunctionError(errors.engineError('This engine runs no data channels'))
+  const channel_id = randomUUID()
+  const keys = { read: randomUUID(), write: randomUUID() }
+  // Released once both ends are done with it.
+  const relay = new Relay(capacity, () => tell(channels, { type: 'channel.release', channel_id }))
+  channels.send({ type: 'channel.create', channel_id, keys, capacity, origin: caller_worker_id === undefined ? 'engine' : `worker ${caller_worker_id}`, relay })
+  return refsOf(channel_id, keys)
 }
 
 /** Sends `provider:queue` a request and resolves with its answer. */
@@ -189,6 +206,7 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
     if (!found) throw new EngineFunctionError(errors.registeredTriggerNotFound(id))
     return withNextRuns([found])[0]
   },
+  'engine::channels::create': createChannel,
   publish: (data, scope) => publishTo('publish', data, scope),
   'iii::durable::publish': (data, scope) => publishTo('iii::durable::publish', data, scope),
   'engine::queue::send': (data, { system, context }) => {

@@ -49,26 +49,37 @@ export function hasBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
 }
 
-/** Reads the whole body, refusing more than `limit` bytes, and hands it to `done` (or the refusal to `failed`). */
-export function readBody(req: IncomingMessage, limit: number, done: (raw: Buffer | undefined) => void, failed: (err: Error) => void): void {
+/**
+ * Reads the whole body and hands it to `done`; more than `limit` bytes is refused (to
+ * `failed`, as is a read error), unless `streamable`: then the request is paused and handed
+ * over to be streamed, `done(undefined, streamed)` with what was read of it so far.
+ */
+export function readBody(req: IncomingMessage, limit: number, done: (raw: Buffer | undefined, streamed?: Buffer[]) => void, failed: (err: Error) => void, streamable = false): void {
   const length = req.headers['content-length']
   const declared = Number(length)
-  if (Number.isFinite(declared) && declared > limit) return failed(new BodyError(413, errors.bodyTooLarge(limit, declared)))
+  if (Number.isFinite(declared) && declared > limit) return streamable ? done(undefined, []) : failed(new BodyError(413, errors.bodyTooLarge(limit, declared)))
   const chunks: Buffer[] = []
   let size = 0
   let refused = false
-  req.on('data', (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     if (refused) return
     size += chunk.length
     if (size > limit) {
       refused = true
-      req.removeAllListeners('data')
+      req.off('data', onData)
+      if (streamable) {
+        // Paused before this callback returns: what comes next waits for the stream's own listener.
+        req.pause()
+        chunks.push(chunk)
+        return done(undefined, chunks)
+      }
       req.resume()
       failed(new BodyError(413, errors.bodyTooLarge(limit)))
       return
     }
     chunks.push(chunk)
-  })
+  }
+  req.on('data', onData)
   req.on('end', () => {
     if (!refused) done(chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
   })
@@ -77,6 +88,19 @@ export function readBody(req: IncomingMessage, limit: number, done: (raw: Buffer
     refused = true
     failed(err)
   })
+}
+
+/** The media type of a content-type header, in lower case (`''` when there is none). */
+const mediaType = (contentType: string | undefined) => (contentType ?? '').split(';')[0].trim().toLowerCase()
+
+/**
+ * Whether a body of this content type is one the engine parses for `body` (JSON, a form,
+ * text, XML); the rest (binary, multipart, …) arrives as base64 when it fits the body
+ * limit, and is streamed through `request_body` when it does not.
+ */
+export function isParsed(contentType: string | undefined): boolean {
+  const type = mediaType(contentType)
+  return type === '' || type === 'application/json' || type.endsWith('+json') || type === 'application/x-www-form-urlencoded' || type.startsWith('text/') || type === 'application/xml' || type.endsWith('+xml')
 }
 
 /** Turns a body into what the function receives: JSON parsed, forms as objects, text as strings, the rest as base64. */

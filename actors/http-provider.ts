@@ -3,7 +3,9 @@
  * Sessions' http children add and remove routes with events; the routes are a pure table
  * (core/route-table.ts), which is this actor's snapshot. A request that matches a route
  * becomes an invocation of its function, and the answer becomes the response
- * (actors/http-exchange.ts). The listener is this actor's handle and closes with it.
+ * (actors/http-exchange.ts), or the function streams it, and reads the request body, through
+ * the call's data channels (actors/http-stream.ts). The listener is this actor's handle and
+ * closes with it.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { EventObject } from 'xstate'
@@ -14,7 +16,8 @@ import type { Outcome } from '../core/call-table.js'
 import type { HttpProviderEvent, HttpProviderInput } from '../machines/contracts.js'
 import { describeWorker } from '../core/catalog.js'
 import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system.js'
-import { BodyError, decodeBody, hasBody, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
+import { BodyError, decodeBody, hasBody, isParsed, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
+import { Exchanges, HTTP_CHANNEL_PREFIX } from './http-stream.js'
 import { fromTable } from './table-actor.js'
 
 /** A header's value, when it came once. */
@@ -62,30 +65,50 @@ function refuse(res: ServerResponse, err: unknown): void {
   else writeError(res, 400, errors.badRequest((err as Error).message))
 }
 
-/** A request on a bound route, its body read: it becomes a call of the route's function, whose outcome becomes the response. */
-function start(system: EngineSystem, input: HttpProviderInput, req: IncomingMessage, res: ServerResponse, method: string, path: string, search: string, binding: Binding, path_params: Record<string, string>, raw: Buffer | undefined): void {
+/** Writes a call's outcome as the response: its value, or its failure. */
+function respond(res: ServerResponse, outcome: Outcome, function_id: string): void {
+  if (outcome.error === undefined) return writeResult(res, outcome.result, function_id)
+  const { status, error } = failure(outcome, function_id)
+  writeError(res, status, error, RETRY_LATER[status])
+}
+
+/** How the exchanges write what is not streamed (actors/http-stream.ts). */
+const writes = { respond, fail: (res: ServerResponse, status: number, error: ErrorBody) => writeError(res, status, error, RETRY_LATER[status]) }
+
+/**
+ * A request on a bound route, its body read (or, past the limit, `streamed`: what was read
+ * of it): it becomes a call of the route's function, whose outcome becomes the response,
+ * unless the function streams it (actors/http-stream.ts).
+ */
+function start(system: EngineSystem, input: HttpProviderInput, exchanges: Exchanges, req: IncomingMessage, res: ServerResponse, method: string, path: string, search: string, binding: Binding, path_params: Record<string, string>, raw: Buffer | undefined, streamed: Buffer[] | undefined): void {
   // Nothing this throws may escape the request's callback.
   try {
     const body = decodeBody(raw, req.headers['content-type'])
     const calls = actorsOf(system).invocations()
     if (!calls) return writeError(res, 503, errors.engineStopping(), RETRY_LATER[503])
+    const timeout_ms = binding.timeout_ms ?? input.timeoutMs
+    // The call's caller is its exchange, which holds its data channels (iii's streams: the request body to read, the response to write).
+    const exchange = exchanges.open(req, res, binding.function_id, timeout_ms, raw, streamed)
     // The headers object is the request's own (Node builds it once, on first read): the
     // call carries it as it is, with nothing copied. Query and body are parsed here,
     // whether or not the function reads them: a worker gets the input as one JSON value.
-    const data: HttpRequestInput = { method, path, path_params, query_params: parseQuery(search), headers: req.headers as HttpRequestInput['headers'], body }
+    const data: HttpRequestInput = {
+      method,
+      path,
+      path_params,
+      query_params: parseQuery(search),
+      headers: req.headers as HttpRequestInput['headers'],
+      body,
+      request_body: exchange.bodyRef(),
+      response: exchange.responseRef(),
+    }
     calls.send({
       type: 'invocation.start',
       source: 'http',
-      caller: {
-        reply: (outcome) => {
-          if (outcome.error === undefined) return writeResult(res, outcome.result, binding.function_id)
-          const { status, error } = failure(outcome, binding.function_id)
-          writeError(res, status, error, RETRY_LATER[status])
-        },
-      },
+      caller: exchange,
       function_id: binding.function_id,
       data,
-      timeout_ms: binding.timeout_ms ?? input.timeoutMs,
+      timeout_ms,
       // The request's W3C trace context goes on with the call; so does the trigger's metadata.
       traceparent: header(req.headers.traceparent),
       baggage: header(req.headers.baggage),
@@ -99,6 +122,9 @@ function start(system: EngineSystem, input: HttpProviderInput, req: IncomingMess
 export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, { close(): void }>({
   context: () => new RouteTable(),
   open({ context: routes, input, system, sendBack }) {
+    // The data channels of the calls in flight (actors/http-stream.ts), their ids delegated to this actor.
+    const exchanges = new Exchanges(writes)
+    tell(actorsOf(system).channels(), { type: 'channel.delegate', prefix: HTTP_CHANNEL_PREFIX, owner: exchanges })
     // Slow clients are cut off: Node checks the header and request deadlines every
     // `connectionsCheckingInterval`, so that interval follows the shortest deadline.
     const server = createServer({
@@ -121,8 +147,15 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
       }
       const { binding, path_params } = match
       // A bodiless request becomes its call here, in the callback that read it.
-      if (!hasBody(req)) return start(system, input, req, res, method, at.path, at.search, binding, path_params, undefined)
-      readBody(req, input.maxBodyBytes, (raw) => start(system, input, req, res, method, at.path, at.search, binding, path_params, raw), (err) => refuse(res, err))
+      if (!hasBody(req)) return start(system, input, exchanges, req, res, method, at.path, at.search, binding, path_params, undefined, undefined)
+      // A body of a type the engine does not parse may be larger than the limit: it is streamed (actors/http-stream.ts).
+      readBody(
+        req,
+        input.maxBodyBytes,
+        (raw, streamed) => start(system, input, exchanges, req, res, method, at.path, at.search, binding, path_params, raw, streamed),
+        (err) => refuse(res, err),
+        !isParsed(req.headers['content-type']),
+      )
     })
     server.maxConnections = input.maxConnections
     // A request Node could not read: a head too large (431), a client too slow (408), or bytes that are not HTTP (400).
@@ -138,6 +171,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
     })
     return {
       close() {
+        exchanges.releaseAll()
         server.close()
         server.closeAllConnections()
       },

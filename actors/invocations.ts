@@ -4,8 +4,8 @@
  * the caller under the caller's own id, and fails calls that time out or whose worker
  * leaves. The calls in flight are a pure table (core/call-table.ts), which is this actor's
  * snapshot; the deadlines (actors/deadlines.ts: one timer per distinct timeout, not one
- * per call) and the reply callbacks of engine callers are its handles, cleared when it
- * stops.
+ * per call) and each call's request (its caller: a worker, or engine code's `reply`) are
+ * its handles, cleared when it stops.
  *
  * A call whose function only held workers have (their connection lost, the engine holding
  * their registrations: reconnectGraceMs) is parked until a live worker offers the function
@@ -37,9 +37,7 @@ import { fromTable, type TableScope } from './table-actor.js'
 interface CallHandle extends DeadlineEntry {
   /** The call, for its deadline. */
   call: Call<CallHandle>
-  /** Set when engine code waits for the call. */
-  reply?: (outcome: Outcome) => void
-  /** The request, to start it again elsewhere if it reached a worker that no longer had its function. */
+  /** The request: its caller is answered (a worker, or engine code through its `reply`), and it starts again elsewhere if it reached a worker that no longer had its function. */
   request: CallRequest
 }
 
@@ -73,7 +71,7 @@ const ended = (scope: Scope, source: CallSource, function_id: string, outcome: O
 function finish(scope: Scope, call: Call<CallHandle>, outcome: Outcome): void {
   scope.handles.deadlines.remove(call.handle)
   ended(scope, call.source, call.function_id, outcome, call.started)
-  answer(scope, call.handle.reply ? { reply: call.handle.reply } : call.caller!, call.function_id, outcome)
+  answer(scope, call.handle.request.caller, call.function_id, outcome)
   if (scope.context.drained) scope.sendBack({ type: 'invocations.drained' })
 }
 
@@ -226,7 +224,7 @@ function start(scope: Scope, request: CallRequest): void {
   if (!request.void) {
     const timeout_ms = request.timeout_ms ?? scope.input.defaultTimeoutMs
     const started = performance.now()
-    const handle: CallHandle = { due: 0, call: undefined as unknown as Call<CallHandle>, reply: 'reply' in request.caller ? request.caller.reply : undefined, request }
+    const handle: CallHandle = { due: 0, call: undefined as unknown as Call<CallHandle>, request }
     const call = table.open({
       id: '',
       function_id: request.function_id,
@@ -366,7 +364,8 @@ export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, Invocat
       if ('reply' in caller) caller.reply({ error: errors.engineStopped(parked.request.function_id) })
     }
     for (const call of table.closeAll()) {
-      call.handle.reply?.({ error: errors.engineStopped(call.function_id) })
+      const caller = call.handle.request.caller
+      if ('reply' in caller) caller.reply({ error: errors.engineStopped(call.function_id) })
     }
   },
 })

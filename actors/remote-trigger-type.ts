@@ -5,13 +5,15 @@
  * keeps that id while the registration lives (a re-send to a new provider carries it), relays the
  * provider's verdict to the trigger's registration machine, and owns the forwarded
  * registrations (its snapshot): when a trigger is unregistered, or this actor stops with
- * its session, the provider is told with `unregistertrigger`.
+ * its session, the provider is told with `unregistertrigger`. A session that reattached in
+ * place of a held one takes over that one's forwarding of a trigger it binds again alike
+ * (`trigger.handover`): the provider is told nothing either way.
  */
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { forwardedIdFor, providerOf } from '../core/catalog.js'
-import type { TriggerTypeEvent, TriggerTypeInput } from '../machines/contracts.js'
+import type { SessionContext, TriggerTypeEvent, TriggerTypeInput } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 import { handleRegistrationEvent, releaseRegistrations, type Registrations } from './trigger-registrations.js'
@@ -72,6 +74,29 @@ class ForwardTable {
 
 type Scope = TableScope<ForwardTable, TriggerTypeInput, EventObject> & { handles: Registrations }
 
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+
+/**
+ * What a registration may adopt instead of being forwarded anew: the forwarding of the same
+ * trigger by the held session this one reattached in place of (its reattach token accepted:
+ * that session names this one its successor), when it binds the same function with the same
+ * config and metadata and `provider` holds it now. The provider then sees nothing change: no
+ * registration under an id told apart, and no withdrawal of the one it has.
+ */
+function adoptable(system: Scope['system'], worker_id: string, trigger_type: string, provider: string, event: Extract<TriggerTypeEvent, { type: 'trigger.activate' }>) {
+  const actors = actorsOf(system)
+  const contextOf = (id: string) => (actors.session(id)?.getSnapshot() as { context?: SessionContext } | undefined)?.context
+  const from = contextOf(worker_id)?.predecessor
+  if (from === undefined || contextOf(from)?.successor !== worker_id) return undefined
+  const held = catalogOf(system).workers[from]
+  const theirs = held?.held_until === undefined ? undefined : held.triggers[event.trigger_id]
+  if (theirs?.forwarded_id === undefined || theirs.trigger_type !== trigger_type || theirs.state !== 'active') return undefined
+  if (theirs.function_id !== event.function_id || !same(theirs.config, event.config) || !same(theirs.metadata, event.metadata)) return undefined
+  const forwarded = (actors.typeChild(from, trigger_type)?.getSnapshot() as { context?: ForwardTable } | undefined)?.context?.byTrigger.get(event.trigger_id)
+  if (forwarded?.provider !== provider || forwarded.forwarded_id !== theirs.forwarded_id) return undefined
+  return { from, forwarded_id: theirs.forwarded_id }
+}
+
 /** Tells the provider, if one holds it, to drop what it holds for `entry`. */
 function unforward(scope: Scope, entry: Forwarded): void {
   if (entry.provider === undefined) return
@@ -108,6 +133,15 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
           tell(trigger(event.trigger_id), { type: 'trigger.rejected', error: errors.noProvider(trigger_type) })
           return
         }
+        // A worker that reconnected binds what its held session had: the provider keeps it as it is.
+        const adopted = previous ? undefined : adoptable(system, worker_id, trigger_type, provider, event)
+        if (adopted) {
+          tell(actorsOf(system).typeChild(adopted.from, trigger_type), { type: 'trigger.handover', trigger_id: event.trigger_id })
+          table.set(event.trigger_id, adopted.forwarded_id, provider, event.function_id, event.config)
+          tell(actorsOf(system).catalog(), { type: 'trigger.adopt', worker_id, id: event.trigger_id, from: adopted.from })
+          tell(trigger(event.trigger_id), { type: 'trigger.activated' })
+          return
+        }
         const forwarded_id = previous?.forwarded_id ?? forwardedIdFor(catalogOf(system), worker_id, event.trigger_id, trigger_type)
         table.set(event.trigger_id, forwarded_id, provider, event.function_id, event.config)
         tell(actorsOf(system).catalog(), { type: 'trigger.forward', worker_id, id: event.trigger_id, forwarded_id })
@@ -119,6 +153,10 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
       }
       case 'trigger.deactivate':
         return withdraw(scope, event.trigger_id)
+      case 'trigger.handover':
+        // Adopted by the session that replaces this held one: the provider keeps it, under the same id.
+        table.remove(event.trigger_id)
+        return
       case 'provider.verdict': {
         const trigger_id = table.awaiting(event.forwarded_id, event.from)
         if (trigger_id === undefined) {

@@ -11,7 +11,7 @@ import { resolveEngineOptions, type EngineOptions, type ResolvedOptions } from '
 import type { QueueStore } from '../core/queue-store.js'
 import { workerName } from '../core/catalog.js'
 import { engineMachine } from '../machines/engine.machine.js'
-import { catalogOf } from '../machines/system.js'
+import { actorsOf, catalogOf } from '../machines/system.js'
 import { sessionMachine } from '../machines/session.machine.js'
 import { builtinTriggerTypes } from '../actors/builtin-trigger-types.js'
 import { remoteTriggerTypeLogic } from '../actors/remote-trigger-type.js'
@@ -21,6 +21,7 @@ import { httpProviderLogic } from '../actors/http-provider.js'
 import { cronProviderLogic } from '../actors/cron-provider.js'
 import { createQueueProvider } from '../actors/queue-provider.js'
 import { pubsubProviderLogic } from '../actors/pubsub-provider.js'
+import { channelsLogic } from '../actors/channels.js'
 import { WorkerClient } from '../client/worker.js'
 import { createLogger } from './logger.js'
 import { ListenError } from './listen-error.js'
@@ -47,6 +48,7 @@ export function composeEngine(options: ResolvedOptions) {
     actors: {
       session,
       catalog: catalogLogic,
+      channels: channelsLogic,
       invocations: invocationsLogic,
       httpProvider: httpProviderLogic,
       cronProvider: cronProviderLogic,
@@ -171,6 +173,10 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
           heartbeatMs: options.heartbeatMs,
           routes,
           authenticate,
+          channels: {
+            access: (channel_id, key, direction) => actorsOf(actor.system).channels()?.getSnapshot().context.access(channel_id, key, direction) ?? 'unknown',
+            connect: (channel_id, direction, socket) => actorsOf(actor.system).channels()?.send({ type: 'channel.connect', channel_id, direction, socket }),
+          },
           upgrades: consoleServer && ((req, socket, head) => consoleServer.upgrade(req, socket, head)),
           connected: consoleServer && ((worker_id, req) => consoleServer.workerConnected(worker_id, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`)),
         },

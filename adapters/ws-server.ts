@@ -1,6 +1,8 @@
 /**
  * The WebSocket transport: one HTTP server whose upgrades on `/` become worker sessions,
- * on `/otel` are accepted and their frames discarded (iii-sdk sends telemetry there), and
+ * on `/otel` are accepted and their frames discarded (iii-sdk sends telemetry there), on
+ * `/ws/channels/<id>` open one end of a data channel (its key checked first: the key is the
+ * credential there, even when the engine has tokens, as iii-sdk sends none), and
  * anywhere else are answered 404. The server pings every connection and ends those that
  * stop answering.
  */
@@ -14,6 +16,16 @@ import type { Logger } from './logger.js'
 import type { PortHandlers, SessionPort } from './session-port.js'
 import type { Identity } from '../core/auth.js'
 import type { Authenticator } from './authenticator.js'
+import type { Access, Direction } from '../core/channel-table.js'
+import type { ChannelSocket } from '../machines/contracts.js'
+
+/** The data channels the transport opens ends of (`/ws/channels/<id>?key=…&dir=read|write`). */
+export interface ChannelAccess {
+  /** Whether `key` opens that end now. */
+  access(channel_id: string, key: string, direction: Direction): Access
+  /** Hands an opened end's socket over. */
+  connect(channel_id: string, direction: Direction, socket: ChannelSocket): void
+}
 
 export interface WsServerOptions {
   host: string
@@ -26,6 +38,8 @@ export interface WsServerOptions {
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean
   /** When the engine has tokens: who a worker's upgrade is; refused upgrades are answered 401. */
   authenticate?: Authenticator
+  /** Data channels; without it `/ws/channels/…` is 404. */
+  channels?: ChannelAccess
   /** Upgrades on other paths (e.g. the console's): takes one and returns true, or returns false for 404. */
   upgrades?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean
   /** A worker's connection opened (its session is `worker_id`); what it returns is called when the connection ends. */
@@ -51,6 +65,21 @@ function destroySocket(this: Duplex): void {
   this.destroy()
 }
 
+/** A channel end's socket, as the channels actor sees it. */
+function channelSocket(ws: WebSocket): ChannelSocket {
+  return {
+    send: (data, binary, done) => (ws.readyState === ws.OPEN ? ws.send(data, { binary }, () => done()) : done()),
+    close: (code, reason) => (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING ? ws.close(code, reason) : undefined),
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+    onFrame: (listener) => ws.on('message', (data: Buffer, binary: boolean) => listener(binary ? data : data.toString('utf8'), binary)),
+    onClose: (listener) => ws.on('close', (code) => listener(code === 1000 || code === 1005)),
+  }
+}
+
+const CHANNEL_PATH = '/ws/channels/'
+const ACCESS_STATUS: Record<Exclude<Access, 'ok'>, string> = { unknown: '404 Not Found', forbidden: '403 Forbidden', taken: '409 Conflict' }
+
 /** Starts listening; resolves once the port is bound. */
 export async function startWsServer(options: WsServerOptions, open: (handlers: PortHandlers, identity?: Identity) => SessionPort | undefined, log: Logger): Promise<WsServer> {
   const server = createServer((req, res) => {
@@ -59,6 +88,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   })
   const workers = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
   const telemetry = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
+  const channelEnds = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload })
   /** Whether a connection showed a sign of life (a pong, a frame) since the last ping: a flag on the socket, set on every frame. */
   const alive = (ws: WebSocket) => ((ws as Watched)[SEEN] = true)
   let accepting = true
@@ -104,8 +134,30 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     } else if (path === '/otel') {
       if (options.authenticate) authenticated(options.authenticate, req, socket, () => acceptTelemetry(req, socket, head))
       else acceptTelemetry(req, socket, head)
-    } else if (!options.upgrades?.(req, socket, head)) refuseUpgrade(socket, '404 Not Found')
+    } else if (path.startsWith(CHANNEL_PATH) && options.channels) openChannelEnd(options.channels, req, socket, head, path.slice(CHANNEL_PATH.length))
+    else if (!options.upgrades?.(req, socket, head)) refuseUpgrade(socket, '404 Not Found')
   })
+
+  /** A worker opens one end of a data channel: its key must be that end's, and the end not open yet. */
+  const openChannelEnd = (channels: ChannelAccess, req: IncomingMessage, socket: Duplex, head: Buffer, encoded: string) => {
+    const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '')
+    const direction = query.get('dir')
+    if (direction !== 'read' && direction !== 'write') return refuseUpgrade(socket, '400 Bad Request')
+    let channel_id: string
+    try {
+      channel_id = decodeURIComponent(encoded)
+    } catch {
+      return refuseUpgrade(socket, ACCESS_STATUS.unknown)
+    }
+    const access = channels.access(channel_id, query.get('key') ?? '', direction)
+    if (access !== 'ok') return refuseUpgrade(socket, ACCESS_STATUS[access])
+    channelEnds.handleUpgrade(req, socket, head, (ws) => {
+      alive(ws)
+      ws.on('pong', () => alive(ws))
+      ws.on('error', () => ws.terminate())
+      channels.connect(channel_id, direction, channelSocket(ws))
+    })
+  }
 
   telemetry.on('connection', (ws: WebSocket) => {
     alive(ws)
@@ -145,7 +197,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
   })
 
   const heartbeat = setInterval(() => {
-    for (const wss of [workers, telemetry]) {
+    for (const wss of [workers, telemetry, channelEnds]) {
       for (const ws of wss.clients) {
         if (!(ws as Watched)[SEEN]) {
           ws.terminate()
@@ -182,10 +234,10 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
       accepting = false
       clearInterval(heartbeat)
       for (const socket of authenticating) socket.destroy()
-      for (const wss of [workers, telemetry]) for (const ws of wss.clients) ws.close(1001, 'engine stopped')
+      for (const wss of [workers, telemetry, channelEnds]) for (const ws of wss.clients) ws.close(1001, 'engine stopped')
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       setTimeout(() => {
-        for (const wss of [workers, telemetry]) for (const ws of wss.clients) ws.terminate()
+        for (const wss of [workers, telemetry, channelEnds]) for (const ws of wss.clients) ws.terminate()
         server.closeAllConnections()
       }, 500).unref()
       await closed

@@ -113,6 +113,11 @@ export type CatalogEvent =
   | { type: 'trigger.remove'; worker_id: string; id: string }
   /** The registration is forwarded to its type's provider under `forwarded_id` (from `forwardedIdFor`). */
   | { type: 'trigger.forward'; worker_id: string; id: string; forwarded_id: string }
+  /**
+   * The registration takes over the forwarded id of the same trigger of `from`, the held
+   * session it reattached in place of: the provider already holds it under that id.
+   */
+  | { type: 'trigger.adopt'; worker_id: string; id: string; from: string }
 
 /** A record without a prototype, safe for any key. */
 export const record = <T>(): Record<string, T> => Object.create(null) as Record<string, T>
@@ -242,6 +247,18 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
       releaseForwardedId(state, trigger)
       trigger.forwarded_id = event.forwarded_id
       ids[event.forwarded_id] = { worker_id: event.worker_id, trigger_id: event.id }
+      break
+    }
+    case 'trigger.adopt': {
+      const trigger = worker.triggers[event.id]
+      const theirs = state.workers[event.from]?.triggers[event.id]
+      const forwarded_id = theirs?.forwarded_id
+      if (!trigger || !theirs || forwarded_id === undefined || trigger.trigger_type !== theirs.trigger_type) break
+      if (state.forwarded[theirs.trigger_type]?.[forwarded_id]?.worker_id !== event.from) break
+      releaseForwardedId(state, trigger)
+      delete theirs.forwarded_id
+      trigger.forwarded_id = forwarded_id
+      ;(state.forwarded[trigger.trigger_type] ??= record())[forwarded_id] = { worker_id: event.worker_id, trigger_id: event.id }
       break
     }
   }

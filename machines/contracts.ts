@@ -18,6 +18,8 @@ import type { MessageContext, QueueCounts } from '../core/queue-store.js'
 import type { CallSource, Outcome } from '../core/call-table.js'
 import type { Identity } from '../core/auth.js'
 import type { Limits } from '../core/options.js'
+import type { ChannelOwner, Direction } from '../core/channel-table.js'
+import type { Relay } from '../core/channel-relay.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -196,6 +198,8 @@ export type TriggerTypeEvent =
   | { type: 'trigger.activate'; trigger_id: string; function_id: string; config: Record<string, unknown>; metadata?: unknown }
   /** From a registration: give back whatever was held for it. */
   | { type: 'trigger.deactivate'; trigger_id: string }
+  /** From the child of the session that reattached in place of this held one: that session adopted this forwarding; drop it without withdrawing it. */
+  | { type: 'trigger.handover'; trigger_id: string }
   /** From a registration: its first outcome, passed on to the session. */
   | { type: 'trigger.settled'; result: RegistrationResult }
   /** From a registration: a later outcome, passed on to the session's log. */
@@ -302,6 +306,39 @@ export type CronProviderEvent =
   | { type: 'cron.unschedule'; worker_id: string; trigger_id: string }
   /** The jobs running now (for tests and inspection). */
   | { type: 'cron.jobs'; reply: (jobs: CronJobInfo[]) => void }
+
+// ---------------------------------------------------------------------------------------
+// channels (actors/channels.ts)
+
+/**
+ * One end of a data channel's WebSocket as the transport hands it over (adapters/
+ * ws-server.ts): frames in and out, flow control, its close. No `ws` beyond the edge.
+ */
+export interface ChannelSocket {
+  /** Sends a frame; `done` once it is written out. */
+  send(data: string | Uint8Array, binary: boolean, done: () => void): void
+  close(code: number, reason: string): void
+  /** Stops reading from it (backpressure), and reads again. */
+  pause(): void
+  resume(): void
+  onFrame(listener: (data: string | Uint8Array, binary: boolean) => void): void
+  /** `clean`: a normal close (1000, or none given). */
+  onClose(listener: (clean: boolean) => void): void
+}
+
+export type ChannelsEvent =
+  /**
+   * A channel is made: by `engine::channels::create`, or by an http trigger's call for its
+   * request body and response. `relay` carries its frames; `engineEnd` is the end the
+   * engine holds itself (an http exchange's), which no socket may open.
+   */
+  | { type: 'channel.create'; channel_id: string; keys: Record<Direction, string>; capacity: number; origin: string; relay: Relay; engineEnd?: Direction }
+  /** A worker opened an end over WebSocket (the transport checked its key). */
+  | { type: 'channel.connect'; channel_id: string; direction: Direction; socket: ChannelSocket }
+  /** The channel ends: both ends closed, or the call it was made for ended. Its sockets close. */
+  | { type: 'channel.release'; channel_id: string }
+  /** Another actor owns the channels whose ids start with `prefix`: it answers for their keys and takes their sockets. */
+  | { type: 'channel.delegate'; prefix: string; owner: ChannelOwner & { connect(channel_id: string, direction: Direction, socket: ChannelSocket): void } }
 
 // ---------------------------------------------------------------------------------------
 // provider:pubsub (actors/pubsub-provider.ts)

@@ -46,6 +46,7 @@ export const engineMachine = setup({
     [SESSION_SOURCE]: sessionMachine,
     catalog: slot('engine', 'catalog'),
     invocations: slot('engine', 'invocations'),
+    channels: slot('engine', 'channels'),
     httpProvider: slot('engine', 'httpProvider'),
     cronProvider: slot('engine', 'cronProvider'),
     queueProvider: slot('engine', 'queueProvider'),
@@ -141,6 +142,7 @@ export const engineMachine = setup({
   context: ({ input }) => ({ ...input, started_at: new Date().toISOString(), listening: {} }),
   invoke: [
     { src: 'catalog', id: actorIds.catalog, systemId: actorIds.catalog, input: ({ context }: { context: EngineSettings }) => ({ builtins: offeredTypes(context) }) },
+    { src: 'channels', id: actorIds.channels, systemId: actorIds.channels },
     {
       src: 'invocations',
       id: actorIds.invocations,

@@ -7,6 +7,7 @@
  *     engine
  *     ├── catalog                       the directory (core/catalog.ts)
  *     ├── invocations                   calls in flight (core/call-table.ts)
+ *     ├── channels                      data channels (core/channel-table.ts)
  *     ├── provider:http | :cron | :queue | :pubsub
  *     └── session:<worker_id>
  *         └── session:<worker_id>:<trigger type>
@@ -18,7 +19,9 @@
 import type { ActorRef, ActorSystem, AnyActorRef, EventObject, Snapshot } from 'xstate'
 import type { CatalogEvent, CatalogState } from '../core/catalog.js'
 import type { CallTable } from '../core/call-table.js'
+import type { ChannelTable } from '../core/channel-table.js'
 import type {
+  ChannelsEvent,
   CronProviderEvent,
   HttpProviderEvent,
   InvocationsEmitted,
@@ -47,6 +50,7 @@ export const actorIds = {
   cronProvider: 'provider:cron',
   queueProvider: 'provider:queue',
   pubsubProvider: 'provider:pubsub',
+  channels: 'channels',
   /** One per connection. */
   session: (worker_id: string) => `session:${worker_id}`,
   /** A session's child for one trigger type it uses. */
@@ -64,6 +68,7 @@ export type HttpProviderRef = ActorRef<Snapshot<unknown>, HttpProviderEvent>
 export type CronProviderRef = ActorRef<Snapshot<unknown>, CronProviderEvent>
 export type QueueProviderRef = ActorRef<Snapshot<unknown>, QueueProviderEvent>
 export type PubsubProviderRef = ActorRef<Snapshot<unknown>, PubsubProviderEvent>
+export type ChannelsRef = ActorRef<With<ChannelTable>, ChannelsEvent>
 export type SessionRef = ActorRef<Snapshot<unknown>, SessionEvent, SessionEmitted>
 export type TypeChildRef = ActorRef<Snapshot<unknown>, TriggerTypeEvent>
 export type TriggerRef = ActorRef<With<TriggerInput> & { value: string }, TriggerEvent>
@@ -77,6 +82,7 @@ const lookups = (system: EngineSystem) => ({
   cronProvider: () => get<CronProviderRef>(system, actorIds.cronProvider),
   queueProvider: () => get<QueueProviderRef>(system, actorIds.queueProvider),
   pubsubProvider: () => get<PubsubProviderRef>(system, actorIds.pubsubProvider),
+  channels: () => get<ChannelsRef>(system, actorIds.channels),
   /** The session of a worker. Only sessions are found (by their actor source), whatever id is asked for. */
   session: (worker_id: string) => {
     const ref = system.get(actorIds.session(worker_id)) as (SessionRef & { src?: unknown }) | undefined

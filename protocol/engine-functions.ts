@@ -16,6 +16,8 @@ export const ENGINE_FUNCTIONS = {
   'engine::registered-triggers::list':
     'Trigger registrations (instances) of live sessions: `{search?, trigger_type?, function_id?, worker?, include_internal?}` → `{registered_triggers: [{id, trigger_type, function_id, worker_name, config, config_summary, worker_id, state, next_run?}]}`',
   'engine::registered-triggers::info': 'One registration: `{id, worker_id?}` → its row with `metadata?`, `trigger` (its type) and `function`',
+  'engine::channels::create':
+    'A data channel (iii\'s name): `{buffer_size?}` (frames, 1–1024, default 64) → `{writer, reader}`, each `{channel_id, access_key, direction}`, opened as a WebSocket at `/ws/channels/<channel_id>?key=<access_key>&dir=write|read`',
   publish: 'Pub/sub (iii\'s name): `{topic, data}` → `null`; `data` goes to every function bound with a `subscribe` trigger to the topic, once each',
   'iii::durable::publish': 'Durable pub/sub (iii\'s name): `{topic, data}` → `null` once stored; `data` goes to every function bound with a `durable:subscriber` trigger to the topic, each on its own durable queue',
   'engine::queue::send': 'Stores a message: `{queue_name, body, delay_seconds?, message_group_id?, deduplication_id?}` → `{message_id}` (a duplicate within the deduplication window: the first send\'s id)',

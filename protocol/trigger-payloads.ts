@@ -9,6 +9,10 @@ import * as v from 'valibot'
 
 const headerValues = v.optional(v.union([v.string(), v.array(v.string())]))
 
+/** One end of a data channel, as iii-sdk turns it into a stream: open it at `/ws/channels/<channel_id>?key=<access_key>&dir=<direction>` on the worker port. */
+export const ChannelRefSchema = v.object({ channel_id: v.string(), access_key: v.string(), direction: v.picklist(['read', 'write']) })
+export interface ChannelRef extends v.InferOutput<typeof ChannelRefSchema> {}
+
 /** What an `http` trigger's function receives: the request, its body decoded (JSON, form, text, or `{$binary}`). */
 export const HttpRequestSchema = v.object({
   /** `GET`, `POST`, … in capitals. */
@@ -21,8 +25,12 @@ export const HttpRequestSchema = v.object({
   query_params: v.record(v.string(), v.union([v.string(), v.array(v.string())])),
   /** Headers by lower-case name. */
   headers: v.record(v.string(), headerValues),
-  /** `null` when empty; parsed JSON; a form as an object; text as a string; other bytes as `{$binary, content_type}`. */
+  /** `null` when empty; parsed JSON; a form as an object; text as a string; other bytes as `{$binary, content_type}`; `null` when streamed. */
   body: v.unknown(),
+  /** The request body as a stream: the read end of a data channel (iii's). */
+  request_body: v.optional(ChannelRefSchema),
+  /** Where the function may stream its response: the write end of a data channel (iii's). */
+  response: v.optional(ChannelRefSchema),
 })
 /** (An interface over the inferred type, so that editors and compiler messages call it by its name.) */
 export interface HttpRequest extends v.InferOutput<typeof HttpRequestSchema> {}

@@ -309,6 +309,24 @@ it('forwardedIdFor: numbered when even <id>@<worker> is taken', () => {
   assert.is(forwardedIdFor(s, 'w2', 'a', 'webhook'), 'a@w2#2')
 })
 
+it('trigger.adopt: a registration takes over the forwarded id of the same trigger of the session it replaces; the old one leaving frees nothing', () => {
+  const s = catalog(addWorker('old'), addWorker('new'), addWorker('other'), addTrigger('old', trigger('hook', 'f', 'webhook')), addTrigger('new', trigger('hook', 'f', 'webhook')), addTrigger('other', trigger('x', 'f', 'webhook')))
+  applyCatalogEvent(s, { type: 'trigger.forward', worker_id: 'old', id: 'hook', forwarded_id: 'hook' })
+  // Nothing to adopt: another worker's trigger of another id, or one of another type.
+  applyCatalogEvent(s, { type: 'trigger.adopt', worker_id: 'other', id: 'x', from: 'old' })
+  assert.is(s.workers.other.triggers.x.forwarded_id, undefined)
+  applyCatalogEvent(s, { type: 'trigger.adopt', worker_id: 'new', id: 'hook', from: 'old' })
+  assert.is(s.workers.new.triggers.hook.forwarded_id, 'hook')
+  assert.is(s.workers.old.triggers.hook.forwarded_id, undefined)
+  assert.equal(JSON.parse(JSON.stringify(s.forwarded)), { webhook: { hook: { worker_id: 'new', trigger_id: 'hook' } } })
+  assert.is(forwardedIdFor(s, 'new', 'hook', 'webhook'), 'hook')
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'old' })
+  assert.equal(JSON.parse(JSON.stringify(s.forwarded)), { webhook: { hook: { worker_id: 'new', trigger_id: 'hook' } } })
+  // Adopted once: asked again, nothing changes.
+  applyCatalogEvent(s, { type: 'trigger.adopt', worker_id: 'new', id: 'hook', from: 'old' })
+  assert.is(s.workers.new.triggers.hook.forwarded_id, 'hook')
+})
+
 it('forwardedOrigin: under the verdict\'s trigger_type, else under the types its provider provides', () => {
   const s = catalog(addWorker('p'), addWorker('w1'), addType('p', 'webhook'), addTrigger('w1', trigger('hook', 'f', 'webhook')))
   applyCatalogEvent(s, { type: 'trigger.forward', worker_id: 'w1', id: 'hook', forwarded_id: 'hook' })

@@ -221,7 +221,9 @@ for (const transport of transports) {
     await route(w, 'look', 'look', { path: '/look/:id', method: 'DELETE' })
     const res = await call(ctx.engine.httpUrl!, 'DELETE', '/look/9?a=1&b=two&a=3&a=4&empty=&sp=x%20y&plus=a+b&u=%C3%A9&flag', { headers: { 'X-Token': 'abc', 'X-Multi': 'v1' } })
     assert.is(res.status, 204)
-    assert.equal(Object.keys(seen).sort(), ['body', 'headers', 'method', 'path', 'path_params', 'query_params'])
+    assert.equal(Object.keys(seen).sort(), ['body', 'headers', 'method', 'path', 'path_params', 'query_params', 'request_body', 'response'])
+    // iii's streams: refs to the two ends the function holds.
+    assert.equal([seen.request_body.direction, seen.response.direction], ['read', 'write'])
     assert.is(seen.method, 'DELETE')
     assert.is(seen.path, '/look/9')
     assert.equal(seen.path_params, { id: '9' })

@@ -15,6 +15,9 @@ import { decodeText, decodeValueBySchema } from '../../protocol/codec.js'
 import { DURATION_BUCKETS, LabelledHistogram } from '../../adapters/metrics.js'
 import { decodeBody, parseQuery } from '../../actors/http-exchange.js'
 import { Deadlines, type DeadlineEntry } from '../../actors/deadlines.js'
+import { Exchanges } from '../../actors/http-stream.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Outcome } from '../../core/call-table.js'
 import { RouteTable } from '../../core/route-table.js'
 import { parseHttpConfig, type HttpRoute } from '../../core/http-config.js'
 
@@ -118,6 +121,17 @@ function hotPath() {
   const json = Buffer.from(JSON.stringify({ name: 'Ada', tags: ['a', 'b', 'c'], address: { city: 'London', zip: 'N1' }, n: 42, ok: true }))
   const deadlines = new Deadlines<DeadlineEntry>(() => {})
   const entry: DeadlineEntry = { due: 0 }
+  // An http call's caller, answered with a value: a plain object with its reply closure, or
+  // its exchange (actors/http-stream.ts: made with its key and map entry, its two refs read
+  // for the input, answered, released). Writing the response is left out of both.
+  const req = {} as IncomingMessage
+  const res = {} as ServerResponse
+  let written = 0
+  const respond = (_res: ServerResponse, _outcome: Outcome, _function_id: string) => void written++
+  const exchanges = new Exchanges({ respond, fail: () => {} })
+  const ok: Outcome = { result: { status_code: 200, body: 'hello' } }
+  let sinkBody: unknown
+  let sinkResponse: unknown
   const N = 100_000
   return {
     headersCopy: bestNs(N, () => ({ ...headers })),
@@ -135,6 +149,16 @@ function hotPath() {
     decodeCallValibot: bestNs(N, () => decodeValueBySchema(JSON.parse(call))),
     decodeCall: bestNs(N, () => decodeText(call)),
     jsonParseAnswer: bestNs(N, () => JSON.parse(answer)),
+    httpReplyClosure: bestNs(N, () => {
+      const caller = { reply: (outcome: Outcome) => respond(res, outcome, 'bench::http') }
+      caller.reply(ok)
+    }),
+    httpExchange: bestNs(N, () => {
+      const exchange = exchanges.open(req, res, 'bench::http', 30_000, undefined)
+      sinkBody = exchange.bodyRef()
+      sinkResponse = exchange.responseRef()
+      exchange.reply(ok)
+    }),
   }
 }
 
