@@ -51,6 +51,8 @@ interface Envelope {
   message_id: string
   body: unknown
   enqueued_at: number
+  /** When it was first visible (its delay). */
+  visible_at: number
   function_id?: string
   message_group_id?: string
   context?: MessageContext
@@ -323,49 +325,91 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
     return out
   }
 
-  /** Claims a deduplication id for `message_id`; resolves with the message id that holds it (another's, if another send got there first). */
-  const claim = async (key: string, message_id: string, now: number, windowMs: number): Promise<string> => {
-    const value = encode({ message_id, expires: now + windowMs })
+  /** A deduplication id's entry: the message that holds it (its id and first stream sequence), until `expires`. */
+  type Held = { message_id: string; seq: number; expires: number }
+  const heldBy = async (key: string) => {
+    const entry = await dedup.get(key)
+    return { entry, held: entry?.operation === 'PUT' ? decode<Held>(entry.value) : undefined }
+  }
+  /** Claims a deduplication id for `mine`; resolves with what holds it (another send's message, if one got there first). */
+  const claim = async (key: string, mine: Held, now: number): Promise<Held> => {
     for (;;) {
-      const held = await dedup.get(key)
-      const first = held?.operation === 'PUT' ? decode<{ message_id: string; expires: number }>(held.value) : undefined
-      if (first && first.expires > now) return first.message_id
+      const { entry, held } = await heldBy(key)
+      if (held && held.expires > now) return held
       try {
-        if (held) await dedup.update(key, value, held.revision)
-        else await dedup.create(key, value)
-        return message_id
+        if (entry) await dedup.update(key, encode(mine), entry.revision)
+        else await dedup.create(key, encode(mine))
+        return mine
       } catch (err) {
         if (!lostRace(err)) throw err
       }
     }
   }
+  /** The state of a message just published (its first, not yet in the bucket). */
+  const stateOf = (queue: string, envelope: Envelope, seq: number): State => {
+    const state: State = { queue, seq, call: envelope.function_id !== undefined, enqueued_at: envelope.enqueued_at, visible_at: envelope.visible_at, receive_count: 0 }
+    if (envelope.function_id !== undefined) state.function_id = envelope.function_id
+    if (envelope.message_group_id !== undefined) state.message_group_id = envelope.message_group_id
+    return state
+  }
+  /**
+   * A send that claimed its deduplication id and stopped (the engine died) before its state
+   * was written left its message in the stream only: the send with the same id that finds
+   * the claim writes the state, so the message is not lost. A message that was acknowledged
+   * (or moved to a dead-letter queue) is no longer at that sequence, and is left alone.
+   */
+  const complete = async (queue: string, held: Held) => {
+    if (entries.has(held.message_id) || (await states.get(held.message_id))) return
+    const m = await jsm.streams.getMessage(stream, { seq: held.seq }).catch(() => null)
+    if (!m || m.subject !== subjectOf(queue)) return
+    const envelope = decode<Envelope>(m.data)
+    if (envelope.message_id !== held.message_id) return
+    try {
+      const state = stateOf(queue, envelope, held.seq)
+      place(held.message_id, state, await states.create(held.message_id, encode(state)))
+    } catch (err) {
+      if (!lostRace(err)) throw err
+    }
+  }
 
+  /**
+   * A send: the message is published to its queue's subject, then (with a deduplication id)
+   * the id is claimed for it, then its state is written, which makes it visible to
+   * receives. A send that loses the claim to another deletes its copy and answers the
+   * other's id; nothing of it was ever visible.
+   */
   const send = async (queue: string, body: unknown, o: SendOptions) => {
     const key = o.deduplication && `${token(queue)}.${token(o.deduplication.id)}`
     if (key) {
-      const held = await dedup.get(key)
-      const first = held?.operation === 'PUT' ? decode<{ message_id: string; expires: number }>(held.value) : undefined
-      if (first && first.expires > o.now) return { message_id: first.message_id, duplicate: true }
+      const { held } = await heldBy(key)
+      if (held && held.expires > o.now) {
+        await complete(queue, held)
+        return { message_id: held.message_id, duplicate: true }
+      }
     }
     const message_id = randomUUID()
-    const envelope: Envelope = { message_id, body: body ?? null, enqueued_at: o.now }
-    const state: State = { queue, seq: 0, call: o.function_id !== undefined, enqueued_at: o.now, visible_at: o.now + (o.delayMs ?? 0), receive_count: 0 }
-    if (o.function_id !== undefined) envelope.function_id = state.function_id = o.function_id
-    if (o.message_group_id !== undefined) envelope.message_group_id = state.message_group_id = o.message_group_id
+    const envelope: Envelope = { message_id, body: body ?? null, enqueued_at: o.now, visible_at: o.now + (o.delayMs ?? 0) }
+    if (o.function_id !== undefined) envelope.function_id = o.function_id
+    if (o.message_group_id !== undefined) envelope.message_group_id = o.message_group_id
     const context = contextOf(o.context)
     if (context) envelope.context = context
-    state.seq = await publish(queue, envelope, message_id)
-    const revision = await states.create(message_id, encode(state))
-    place(message_id, state, revision)
+    const seq = await publish(queue, envelope, message_id)
     if (key) {
-      const holder = await claim(key, message_id, o.now, o.deduplication!.windowMs)
-      if (holder !== message_id) {
-        // Another send with the same id got there first: this one stores nothing.
-        const mine = entries.get(message_id)
-        if (mine) await remove(mine)
-        await dropCopy(state.seq)
-        return { message_id: holder, duplicate: true }
+      const holder = await claim(key, { message_id, seq, expires: o.now + o.deduplication!.windowMs }, o.now)
+      if (holder.message_id !== message_id) {
+        await dropCopy(seq)
+        envelopes.delete(seq)
+        await complete(queue, holder)
+        return { message_id: holder.message_id, duplicate: true }
       }
+    }
+    const state = stateOf(queue, envelope, seq)
+    try {
+      place(message_id, state, await states.create(message_id, encode(state)))
+    } catch (err) {
+      // Written already by a send with the same id that found the claim (`complete`).
+      if (!lostRace(err)) throw err
+      await refresh(message_id)
     }
     return { message_id, duplicate: false }
   }
