@@ -55,21 +55,31 @@ export async function startNats(): Promise<NatsServer> {
 /**
  * One nats-server for a suite: `start` in its `before` hook, `stop` in its `after`. Each
  * store opened on it gets a name of its own (its stream, subjects and buckets), so tests
- * share the server and nothing else.
+ * share the server and nothing else. A server that could not start (nats-server not
+ * installed) fails each test that asks for its `url`, with the reason: uvu does not report
+ * an error thrown by a suite's `before` hook.
  */
 export function suiteNats() {
   let server: NatsServer | undefined
+  let failure: Error | undefined
   let n = 0
   return {
     async start() {
-      server ??= await startNats()
+      if (server) return
+      try {
+        server = await startNats()
+        failure = undefined
+      } catch (err) {
+        failure = err as Error
+      }
     },
     async stop() {
       await server?.stop()
       server = undefined
     },
     get url(): string {
-      if (!server) throw new Error('nats-server was not started (suiteNats().start() in the suite\'s before hook)')
+      if (failure) throw failure
+      if (!server) throw new Error("nats-server was not started (suiteNats().start() in the suite's before hook)")
       return server.url
     },
     /** A store name not used before on this server. */

@@ -46,7 +46,7 @@ for (const maker of makers) {
     ctx.store = await maker.open(ctx.dir)
   })
   it.after.each(async (ctx) => {
-    await ctx.store.close()
+    await ctx.store?.close()
     rmSync(ctx.dir, { recursive: true, force: true })
   })
 
