@@ -1,6 +1,6 @@
 /**
- * The built-in `queue` trigger type, end to end: one shared suite run against both queue
- * stores (memory, and SQLite in a fresh temp dir), with workers over real sockets (and the
+ * The built-in `queue` trigger type, end to end: one shared suite run against every queue
+ * store (memory, SQLite in a fresh temp dir, JetStream on a real nats-server), with workers over real sockets (and the
  * cheap scenarios also in-process). It covers the reference page's queue registration,
  * every config refusal, sending (engine::queue::send, delay_seconds, the enqueue action),
  * batches and the message shape, acknowledgement, retries after an error or a timeout,
@@ -22,6 +22,8 @@ import { peersOver, transports, type RawPeer, type Transport } from './transport
 import { queueRegistration } from './fixtures/register-trigger.js'
 import { createMemoryQueueStore } from '../adapters/memory-queue-store.js'
 import { createSqliteQueueStore } from '../adapters/sqlite-queue-store.js'
+import { createJetStreamQueueStore } from '../adapters/jetstream-queue-store.js'
+import { suiteNats } from './nats-server.js'
 import type { QueueStore } from '../core/queue-store.js'
 
 /** A store's counts as plain objects (its records have no prototype, which deep equality minds). */
@@ -37,7 +39,10 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 interface StoreKind {
   name: string
   options(ctx: Ctx): EngineOptions
+  /** A server the store needs, started before the suite and stopped after it. */
+  server?: ReturnType<typeof suiteNats>
 }
+const nats = suiteNats()
 const stores: StoreKind[] = [
   { name: 'memory', options: () => ({ store: 'memory' }) },
   {
@@ -47,6 +52,8 @@ const stores: StoreKind[] = [
       return { store: { sqlite: join(ctx.dir, 'queues.sqlite') } }
     },
   },
+  // A real nats-server -js (test/nats-server.ts); without one installed these suites fail, saying so.
+  { name: 'jetstream', options: () => ({ store: { jetstream: nats.url, name: nats.fresh() } }), server: nats },
 ]
 
 const websocket = transports.find((t) => t.name === 'websocket')!
@@ -54,6 +61,10 @@ const inProcess = transports.find((t) => t.name === 'in-process')!
 
 function defineSuite(store: StoreKind, transport: Transport, everything: boolean) {
   const it = suite<Ctx>(`queue (${store.name} store) over ${transport.name}`)
+  if (store.server) {
+    it.before(() => store.server!.start())
+    it.after(() => store.server!.stop())
+  }
   /** Scenarios that wait out visibility timeouts run over the WebSocket transport only. */
   const slow: (name: string, fn: (ctx: Ctx) => Promise<void>) => void = everything ? it : () => {}
   const cheap = it
@@ -636,24 +647,33 @@ for (const store of stores) {
 }
 
 /**
- * The store interface itself, the same checks against both implementations: the rules the
+ * The store interface itself, the same checks against every implementation: the rules the
  * provider relies on, at times the test chooses (no waiting for real timeouts).
  */
 
-const storeMakers: Array<{ name: string; open(dir: string): QueueStore; reopen?: (dir: string) => QueueStore }> = [
+/** The JetStream store of each test's folder: reopened under the same name, it is the same store. */
+const jetstreamNames = new Map<string, string>()
+const jetstreamOf = (dir: string) => createJetStreamQueueStore({ servers: nats.url, name: jetstreamNames.get(dir) ?? jetstreamNames.set(dir, nats.fresh()).get(dir)! })
+
+const storeMakers: Array<{ name: string; open(dir: string): QueueStore | Promise<QueueStore>; reopen?: (dir: string) => QueueStore | Promise<QueueStore>; server?: typeof nats; file?: boolean }> = [
   { name: 'memory', open: () => createMemoryQueueStore() },
-  { name: 'sqlite', open: (dir) => createSqliteQueueStore(join(dir, 'q.sqlite')), reopen: (dir) => createSqliteQueueStore(join(dir, 'q.sqlite')) },
+  { name: 'sqlite', open: (dir) => createSqliteQueueStore(join(dir, 'q.sqlite')), reopen: (dir) => createSqliteQueueStore(join(dir, 'q.sqlite')), file: true },
+  { name: 'jetstream', open: jetstreamOf, reopen: jetstreamOf, server: nats },
 ]
 
 for (const maker of storeMakers) {
   const st = suite<{ dir: string; store: QueueStore }>(`queue store: ${maker.name}`)
-  st.before.each((ctx) => {
+  if (maker.server) {
+    st.before(() => maker.server!.start())
+    st.after(() => maker.server!.stop())
+  }
+  st.before.each(async (ctx) => {
     ctx.dir = mkdtempSync(join(tmpdir(), 'signalbox-store-'))
-    ctx.store = maker.open(ctx.dir)
+    ctx.store = await maker.open(ctx.dir)
   })
-  st.after.each((ctx) => {
+  st.after.each(async (ctx) => {
     try {
-      ctx.store.close()
+      await ctx.store?.close()
     } catch {
       /* closed by the test */
     }
@@ -738,17 +758,19 @@ for (const maker of storeMakers) {
   })
 
   if (maker.reopen) {
-    st('everything survives closing and reopening the file', async (ctx) => {
+    st(`everything survives closing and reopening the ${maker.file ? 'file' : 'store'}`, async (ctx) => {
       const a = (await ctx.store.send('p', { keep: true }, { now: 0 })).message_id
       const b = (await ctx.store.send('p', 'leased', { now: 1 })).message_id
       const [lease] = await ctx.store.receive('p', rules(10, { max: 1 }))
       assert.is(lease.message_id, a)
-      ctx.store.close()
-      ctx.store = maker.reopen!(ctx.dir)
+      await ctx.store?.close()
+      ctx.store = await maker.reopen!(ctx.dir)
       assert.equal((await ctx.store.receive('p', rules(20))).map((d) => [d.message_id, d.receive_count]), [[b, 1]], 'the lease survived too')
       assert.equal((await ctx.store.receive('p', rules(1010))).map((d) => [d.message_id, d.body, d.receive_count]), [[a, { keep: true }, 2]])
     })
 
+  }
+  if (maker.file) {
     st('a file written before the ready column opens with its messages as they were', async (ctx) => {
       ctx.store.close()
       const file = join(ctx.dir, 'old.sqlite')
