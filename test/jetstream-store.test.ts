@@ -8,17 +8,20 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
 import { createJetStreamQueueStore, StoreOpenError } from '../adapters/jetstream-queue-store.js'
 import type { QueueStore, ReceiveOptions } from '../core/queue-store.js'
 import { until } from './harness.js'
 import { suiteNats } from './nats-server.js'
 
 const nats = suiteNats()
-const it = suite<{ a: QueueStore; b: QueueStore }>('jetstream store: two engines on one name')
+const it = suite<{ a: QueueStore; b: QueueStore; name: string }>('jetstream store: two engines on one name')
 it.before(() => nats.start())
 it.after(() => nats.stop())
 it.before.each(async (ctx) => {
-  const name = nats.fresh()
+  // A fresh server per test would be slower; a fresh name is a store of its own.
+  const name = (ctx.name = nats.fresh())
   ctx.a = await createJetStreamQueueStore({ servers: nats.url, name })
   ctx.b = await createJetStreamQueueStore({ servers: nats.url, name })
 })
@@ -64,6 +67,28 @@ it('a deduplication id is one for both stores', async ({ a, b }) => {
   assert.is(x.message_id, y.message_id, 'both answered with the same message')
   assert.equal([x.duplicate, y.duplicate].sort(), [false, true])
   await until(async () => (await b.counts(1)).q?.ready === 1 && (await a.counts(1)).q?.ready === 1, 5000, 'one message, seen by both')
+})
+
+it('what it keeps where (docs/cluster.md): one stream with a subject per queue, the state and the deduplication ids in KV buckets, and no JetStream consumer', async ({ a, name }) => {
+  // A lease is the state entry's receipt and visible_at, on the caller's clock: nats-server
+  // 2.9.10's redelivery (AckWait, nak with a delay) runs on the server's clock, one AckWait per
+  // consumer, and cannot end a per-receive lease at the caller's `now`. So no consumer is made.
+  await a.send('orders.eu', 'm', { now: 0, deduplication: { id: 'd-1', windowMs: 1000 } })
+  await a.send('q', 'n', { now: 0 })
+  const nc = await connect({ servers: nats.url })
+  try {
+    const jsm = await jetstreamManager(nc)
+    const names: string[] = []
+    for await (const info of jsm.streams.list()) names.push(info.config.name)
+    assert.ok(names.includes(`${name}-queues`), names.join(', '))
+    assert.ok(names.includes(`KV_${name}-queue-state`) && names.includes(`KV_${name}-queue-dedup`), names.join(', '))
+    const info = await jsm.streams.info(`${name}-queues`, { subjects_filter: '>' })
+    const subjects = Object.keys(info.state.subjects ?? {}).sort()
+    assert.equal(subjects, [`${name}.queue.${Buffer.from('orders.eu').toString('base64url')}`, `${name}.queue.${Buffer.from('q').toString('base64url')}`])
+    assert.is(info.state.consumer_count, 0)
+  } finally {
+    await nc.close()
+  }
 })
 
 it.run()
