@@ -160,13 +160,14 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
   let watched = 0
   let loaded: () => void
   const initial = new Promise<void>((resolve) => (loaded = resolve))
-  if (loadedUpTo === 0) loaded!()
+  if (loadedUpTo === 0 || status.state.messages === 0) loaded!()
   const watch = await states.watch()
   const watching = (async () => {
     for await (const e of watch) {
       place(e.key, e.operation === 'PUT' ? decode<State>(e.value) : undefined, e.revision)
       watched = Math.max(watched, e.revision)
-      if (watched >= loadedUpTo) loaded!()
+      // Caught up: past the last revision there was at start, or nothing left pending (that revision was removed meanwhile).
+      if (watched >= loadedUpTo || e.delta === 0) loaded!()
       if (deleted.size > 1000) for (const [id, rev] of deleted) if (rev <= watched) deleted.delete(id)
     }
   })()
