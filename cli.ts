@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs'
 import { createEngine } from './adapters/engine.js'
 import { ListenError } from './adapters/listen-error.js'
+import { StoreOpenError } from './adapters/jetstream-queue-store.js'
 import { createLogger } from './adapters/logger.js'
 import { tokenHash } from './core/auth.js'
 import { closest } from './core/closest.js'
@@ -87,7 +88,7 @@ function prepareDataDir(config: ServeConfig): void {
 async function serve(argv: string[]): Promise<void> {
   const config = serveConfig(argv)
   if (!config) return
-  if (config.options.store !== 'memory') prepareDataDir(config)
+  if (typeof config.options.store === 'object' && 'sqlite' in config.options.store) prepareDataDir(config)
   const logger = createLogger(config.options.logLevel)
 
   let bridge: InspectorBridge | undefined
@@ -107,6 +108,7 @@ async function serve(argv: string[]): Promise<void> {
   } catch (err) {
     inspector?.stop()
     bridge?.stop()
+    if (err instanceof StoreOpenError) throw new CliError(err.message, err.hint, 1)
     if (err instanceof ListenError) {
       // Name the setting as the person set it: the flag, the variable or the file's key.
       const origin = config.origins[err.option] ?? config.origins[err.option.replace(/^http\./, '')]

@@ -30,6 +30,7 @@ import { errors } from '../protocol/errors.js'
 import { namingWorkers } from './named-log.js'
 import { createMemoryQueueStore } from './memory-queue-store.js'
 import { createSqliteQueueStore } from './sqlite-queue-store.js'
+import { createJetStreamQueueStore } from './jetstream-queue-store.js'
 import { sessionPorts, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { startWsServer, type WsServer } from './ws-server.js'
@@ -37,12 +38,20 @@ import { createConsoleServer, type ConsoleServer } from './console-server.js'
 
 export type { EngineOptions }
 
-/** Opens the queue store the options name. */
-const storeOpener = (store: ResolvedOptions['store']): (() => QueueStore) =>
-  store.kind === 'sqlite' ? () => createSqliteQueueStore(store.path) : createMemoryQueueStore
+/**
+ * Opens the queue store the options name, when the queue provider starts. A store on the
+ * network (JetStream) is opened before, by `createEngine` (connecting takes a while, and
+ * an engine whose store is unreachable does not start), and given here as `opened`.
+ */
+const storeOpener = (store: ResolvedOptions['store'], opened?: QueueStore): (() => QueueStore) => {
+  if (opened) return () => opened
+  if (store.kind === 'sqlite') return () => createSqliteQueueStore(store.path)
+  if (store.kind === 'memory') return createMemoryQueueStore
+  throw new Error(`the ${store.kind} queue store must be opened before the engine is composed`)
+}
 
 /** The engine machine with every slot filled: what `createEngine` runs. */
-export function composeEngine(options: ResolvedOptions) {
+export function composeEngine(options: ResolvedOptions, store?: QueueStore) {
   const session = sessionMachine.provide({ actors: { ...builtinTriggerTypes, remoteTriggerType: remoteTriggerTypeLogic } })
   return engineMachine.provide({
     actors: {
@@ -53,7 +62,7 @@ export function composeEngine(options: ResolvedOptions) {
       httpProvider: httpProviderLogic,
       cronProvider: cronProviderLogic,
       pubsubProvider: pubsubProviderLogic,
-      queueProvider: createQueueProvider(storeOpener(options.store), {
+      queueProvider: createQueueProvider(storeOpener(options.store, store), {
         deduplicationWindowMs: options.deduplicationWindowSeconds * 1000,
         maxMessageBytes: options.limits.queueMessageBytes,
       }),
@@ -93,7 +102,9 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   // Records about a worker name it as well (read from the catalog once the actor runs).
   let nameOf = (_worker_id: string): string | undefined => undefined
   const log = namingWorkers(options.logger ?? createLogger(options.logLevel), (worker_id) => nameOf(worker_id))
-  const actor: EngineActor = createActor(composeEngine(options), {
+  // A JetStream store is reached before anything starts: unreachable, the engine does not start (StoreOpenError).
+  const store = options.store.kind === 'jetstream' ? await createJetStreamQueueStore({ servers: options.store.servers, name: options.store.name }) : undefined
+  const actor: EngineActor = createActor(composeEngine(options, store), {
     input: {
       registrationTimeoutMs: options.registrationTimeoutMs,
       invocationTimeoutMs: options.invocationTimeoutMs,
@@ -161,6 +172,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
     if (failure) throw new ListenError('http', options.http!.host, options.http!.port, failure.reason, failure.message.replace(/^HTTP listener: /, ''))
   } catch (err) {
     actor.stop()
+    await store?.close()
     throw err
   }
   if (options.port !== undefined) {
@@ -187,6 +199,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
       consoleServer?.close()
       actor.send({ type: 'engine.stop' })
       actor.stop()
+      await store?.close()
       const e = err as NodeJS.ErrnoException
       throw new ListenError('websocket', options.host, options.port, e.code, e.message)
     }
@@ -236,6 +249,8 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
         for (const entry of local) entry.end('engine stopped')
         local.clear()
         await ws?.close()
+        // The provider closed it without waiting; a store on the network is closed once its connection is.
+        await store?.close()
       })()
       return stopping
     },

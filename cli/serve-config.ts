@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path'
 import * as v from 'valibot'
 import { closest } from '../core/closest.js'
 import { parseTokens, TokensError, type Tokens } from '../core/auth.js'
-import { envOf, OPTION_TABLE, optionSchema, resolveEngineOptions, type EngineOptions, type LogLevel } from '../core/options.js'
+import { envOf, NATS_URL, OPTION_TABLE, optionSchema, resolveEngineOptions, type EngineOptions, type LogLevel } from '../core/options.js'
 import { shown } from '../protocol/values.js'
 import { CliError } from './cli-error.js'
 
@@ -83,7 +83,11 @@ const tokenText = (path: string) =>
 
 /** The schemas of the settings that are not `createEngine` options as they are. */
 const SERVE_ONLY: Record<string, v.GenericSchema> = {
-  store: v.picklist(['sqlite', 'memory'], (issue) => `option 'store' must be sqlite or memory, got ${shown(issue.input)}`),
+  store: v.picklist(['sqlite', 'memory', 'jetstream'], (issue) => `option 'store' must be sqlite, memory or jetstream, got ${shown(issue.input)}`),
+  nats: v.pipe(
+    v.string((issue) => `option 'nats' must be a NATS URL such as nats://127.0.0.1:4222, got ${shown(issue.input)}`),
+    v.regex(NATS_URL, (issue) => `option 'nats' must be a NATS URL such as nats://127.0.0.1:4222 (several: comma-separated), got ${shown(issue.input)}`),
+  ),
   dataDir: v.pipe(
     v.string((issue) => `option 'dataDir' must be a folder, got ${shown(issue.input)}`),
     v.nonEmpty(() => "option 'dataDir' must not be empty"),
@@ -278,8 +282,8 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
   // A relative data folder in the file is the file's; anywhere else, the working folder's.
   const dataDir = resolve(origins.dataDir.source === 'file' ? dirname(file!.path) : cwd, get<string>('dataDir'))
   const inspect = get<boolean | string | undefined>('inspect')
-  // Every setting that is a createEngine option as it is goes to its path; the store is the data folder's file.
-  const options: Record<string, unknown> = { store: get<string>('store') === 'memory' ? 'memory' : { sqlite: join(dataDir, 'queues.sqlite') } }
+  // Every setting that is a createEngine option as it is goes to its path; the store is the data folder's file, or the NATS server.
+  const options: Record<string, unknown> = { store: storeOf(get<string>('store'), get<string | undefined>('nats'), dataDir, origins) }
   for (const { path } of SERVE_SETTINGS) {
     if (path in SERVE_ONLY) continue
     const [head, tail] = path.split('.')
@@ -302,6 +306,20 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
   }
 }
 
+
+/** The engine's `store` from `--store` and `--nats`: each is refused where the other does not fit. */
+function storeOf(store: string, nats: string | undefined, dataDir: string, origins: Record<string, Origin>): unknown {
+  if (store === 'jetstream') {
+    if (nats === undefined) {
+      throw new CliError(`${origins.store.key} jetstream needs the NATS server that keeps the queues`, `give it with --nats nats://HOST:4222 (or ${envOf('--nats')}); start one with nats-server -js`)
+    }
+    return { jetstream: nats }
+  }
+  if (nats !== undefined) {
+    throw new CliError(`${origins.nats.key} is for the jetstream store, but the store is ${store} (${origins.store.key})`, `pass --store jetstream to keep the queues on NATS, or leave out ${origins.nats.key}`)
+  }
+  return store === 'memory' ? 'memory' : { sqlite: join(dataDir, 'queues.sqlite') }
+}
 
 // ---------------------------------------------------------------------------------------
 // Auth

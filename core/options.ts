@@ -56,8 +56,9 @@ export const OPTION_TABLE: readonly OptionRow[] = [
   { path: 'http.keepAliveTimeoutMs', flag: '--http-keep-alive-ms', library: 5_000, serve: 5_000, meaning: 'How long an idle keep-alive connection stays open (ms, 0–2147483647; 0: no keep-alive).' },
   { path: 'http.maxConnections', flag: '--http-max-connections', library: 10_000, serve: 10_000, meaning: 'Most HTTP connections open at once (1–1000000); past it, new connections are closed at once.' },
   { path: 'http.maxHeaderBytes', flag: '--http-max-header-bytes', library: 16_384, serve: 16_384, meaning: "Largest request head (request line and headers) in bytes (1024–1048576); a larger one is answered 431." },
-  { path: 'store', flag: '--store', library: 'memory', serve: 'sqlite', meaning: "Where queued messages live: `'memory'` (gone with the process) or `{ sqlite: '<file>' }` (durable, WAL mode). `serve` takes `sqlite` or `memory`." },
+  { path: 'store', flag: '--store', library: 'memory', serve: 'sqlite', meaning: "Where queued messages live: `'memory'` (gone with the process), `{ sqlite: '<file>' }` (durable, WAL mode) or `{ jetstream: 'nats://host:4222', name? }` (on a NATS JetStream server, shared by the engines that use the same `name`, default `signalbox`; docs/cluster.md). `serve` takes `sqlite`, `memory` or `jetstream` (with `--nats`)." },
   { path: 'dataDir', flag: '--data-dir', library: undefined, serve: './.signalbox', meaning: '`serve` only: the folder of the SQLite store (`queues.sqlite`).' },
+  { path: 'nats', flag: '--nats', library: undefined, serve: undefined, meaning: '`serve` only, with `--store jetstream`: the NATS server with JetStream that keeps the queues, `nats://host:4222` (several URLs of one cluster: comma-separated).' },
   { path: 'deduplicationWindowSeconds', flag: '--deduplication-window-seconds', library: 300, serve: 300, meaning: 'How long a queue remembers a `deduplication_id` (seconds, 1–86400): a send with the same id within it stores nothing and answers the first message id (SQS FIFO: 5 minutes).' },
   { path: 'registrationTimeoutMs', flag: '--registration-timeout-ms', library: 10_000, serve: 10_000, meaning: "How long a worker-defined trigger type's provider may take to answer a registration (ms); then `provider_timeout`." },
   { path: 'invocationTimeoutMs', flag: '--invocation-timeout-ms', library: 30_000, serve: 30_000, meaning: 'How long a call may take when the caller sets no `timeout_ms` (ms); then `invocation_timeout`.' },
@@ -152,9 +153,22 @@ const objectMessage = (name: string) => (issue: v.BaseIssue<unknown>) => {
   return `${name ? `option '${name}'` : 'options'} must be an object, got ${shown(issue.input)}`
 }
 
-const StoreSchema = v.union(
-  [v.literal('memory', (issue) => `option 'store' must be 'memory' or { sqlite: '<file>' }, got ${shown(issue.input)}`), v.strictObject({ sqlite: text('store.sqlite') }, objectMessage('store'))],
-  (issue) => `option 'store' must be 'memory' or { sqlite: '<file>' }, got ${shown(issue.input)}`,
+const STORE_SHAPES = "'memory', { sqlite: '<file>' } or { jetstream: 'nats://host:4222' }"
+const storeMessage = (issue: v.BaseIssue<unknown>) => `option 'store' must be ${STORE_SHAPES}, got ${shown(issue.input)}`
+/** One NATS URL, or several of one cluster separated by commas. */
+export const NATS_URL = /^(nats|tls):\/\/[^\s,]+(,(nats|tls):\/\/[^\s,]+)*$/
+const natsUrl = (name: string) => v.pipe(text(name), v.regex(NATS_URL, (issue) => `option '${name}' must be a NATS URL such as nats://127.0.0.1:4222, got ${shown(issue.input)}`))
+const SqliteStoreSchema = v.strictObject({ sqlite: text('store.sqlite') }, objectMessage('store'))
+const JetStreamStoreSchema = v.strictObject(
+  {
+    jetstream: natsUrl('store.jetstream'),
+    name: v.optional(v.pipe(text('store.name'), v.regex(/^[A-Za-z0-9_-]{1,64}$/, (issue) => `option 'store.name' must be 1 to 64 letters, digits, '_' or '-', got ${shown(issue.input)}`)), 'signalbox'),
+  },
+  objectMessage('store'),
+)
+/** The store: an object is read by its key (`jetstream`, else `sqlite`), so a refusal speaks of the store that was meant. */
+const StoreSchema = v.lazy((input: unknown) =>
+  typeof input === 'object' && input !== null ? (Object.hasOwn(input, 'jetstream') ? JetStreamStoreSchema : SqliteStoreSchema) : v.literal('memory', storeMessage),
 )
 
 const HttpSchema = v.strictObject(
@@ -242,7 +256,7 @@ export type ResolvedAuth = { kind: 'tokens'; table: TokenTable } | { kind: 'func
 /** The options with every default applied: the schema's output, with `http.host`, `store` and `auth` in their working form. */
 export type ResolvedOptions = Omit<Parsed, 'http' | 'store' | 'auth'> & {
   http?: Omit<NonNullable<Parsed['http']>, 'host'> & { host: string }
-  store: { kind: 'memory' } | { kind: 'sqlite'; path: string }
+  store: { kind: 'memory' } | { kind: 'sqlite'; path: string } | { kind: 'jetstream'; servers: string; name: string }
   auth?: ResolvedAuth
 }
 
@@ -257,7 +271,7 @@ const isRangeIssue = (issue: v.BaseIssue<unknown>) =>
 function arrayInPlaceOfObject(options: unknown): string | undefined {
   if (Array.isArray(options)) return 'options must be an object, got an array'
   const o = options as Record<string, unknown> | null | undefined
-  for (const name of ['http', 'store']) if (Array.isArray(o?.[name])) return `option '${name}' must be ${name === 'store' ? "'memory' or { sqlite: '<file>' }" : 'an object'}, got an array`
+  for (const name of ['http', 'store']) if (Array.isArray(o?.[name])) return `option '${name}' must be ${name === 'store' ? STORE_SHAPES : 'an object'}, got an array`
   return undefined
 }
 
@@ -299,7 +313,7 @@ export function resolveEngineOptions(options: unknown = {}): ResolvedOptions {
   return {
     ...rest,
     http: http && { ...http, host: http.host ?? rest.host },
-    store: store === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: store.sqlite },
+    store: store === 'memory' ? { kind: 'memory' } : 'jetstream' in store ? { kind: 'jetstream', servers: store.jetstream, name: store.name } : { kind: 'sqlite', path: store.sqlite },
     auth: auth === undefined ? undefined : typeof auth === 'function' ? { kind: 'function', authenticate: auth } : { kind: 'tokens', table: tokensOption(auth) },
   }
 }

@@ -135,7 +135,7 @@ export interface QueueCounts {
 }
 
 export interface QueueStore {
-  readonly kind: 'memory' | 'sqlite'
+  readonly kind: 'memory' | 'sqlite' | 'jetstream'
   /** Stores a message; resolves with its id, and whether it was a duplicate (nothing stored). */
   send(queue: string, body: unknown, options: SendOptions): Promise<{ message_id: string; duplicate: boolean }>
   /** Leases up to `max` visible messages, oldest first; exhausted ones move to the dead-letter queue. */

@@ -174,7 +174,7 @@ C(
       [['serve', '--port'], '--port needs a value', "'signalbox help serve' lists its options"],
       [['serve', '--grace-ms', 'soon'], "--grace-ms must be a whole number from 0 to 3600000, got 'soon'", '--grace-ms: On stop'],
       [['serve', '--log-level', 'loud'], "--log-level must be one of debug, info, warn, error, silent, got 'loud'", '--log-level: Level of the built-in logger'],
-      [['serve', '--store', 'disk'], "--store must be sqlite or memory, got 'disk'", '--store: Where queued messages live'],
+      [['serve', '--store', 'disk'], "--store must be sqlite, memory or jetstream, got 'disk'", '--store: Where queued messages live'],
       [['serve', '--inspect=http://x'], "--inspect must be true, false or a ws:// URL, got 'http://x'", '--inspect: An XState inspection observer'],
       [['serve', 'extra'], "serve takes no arguments, got 'extra'", "options start with '--'; 'signalbox help serve' lists them"],
       [['serve', '--help=yes'], "--help takes no value, got 'yes'", "'signalbox help serve' lists its options"],

@@ -123,16 +123,28 @@ it('inspect: a function or an observer with next()', () => {
   assert.is(e.message, "createEngine: option 'inspect' must be a function or an observer with next(), got an object")
 })
 
-it('store: memory, or sqlite with its path', () => {
+it('store: memory, sqlite with its path, or jetstream with its server', () => {
   assert.equal(resolveEngineOptions({ store: 'memory' }).store, { kind: 'memory' })
   assert.equal(resolveEngineOptions({ store: { sqlite: '/tmp/q.sqlite' } }).store, { kind: 'sqlite', path: '/tmp/q.sqlite' })
   for (const store of ['sqlite', 'MEMORY', 5, null]) {
     const e = refusal({ store })
     assert.instance(e, typeof store === 'string' ? RangeError : TypeError, JSON.stringify(store))
-    assert.ok(e.message.startsWith("createEngine: option 'store' must be 'memory' or { sqlite: '<file>' }, got "), e.message)
+    assert.ok(e.message.startsWith("createEngine: option 'store' must be 'memory', { sqlite: '<file>' } or { jetstream: 'nats://host:4222' }, got "), e.message)
   }
   assert.is(refusal({ store: {} }).message, "createEngine: option 'store.sqlite' is required")
   assert.is(refusal({ store: { sqlite: 5 } }).message, "createEngine: option 'store.sqlite' must be a string, got 5")
+})
+
+it('store on JetStream: its server, its name (default signalbox); a refusal names the field of the jetstream store', () => {
+  assert.equal(resolveEngineOptions({ store: { jetstream: 'nats://127.0.0.1:4222' } }).store, { kind: 'jetstream', servers: 'nats://127.0.0.1:4222', name: 'signalbox' })
+  assert.equal(resolveEngineOptions({ store: { jetstream: 'nats://a:4222,nats://b:4222', name: 'orders-1' } }).store, { kind: 'jetstream', servers: 'nats://a:4222,nats://b:4222', name: 'orders-1' })
+  const url = refusal({ store: { jetstream: 'localhost:4222' } })
+  assert.instance(url, RangeError)
+  assert.is(url.message, "createEngine: option 'store.jetstream' must be a NATS URL such as nats://127.0.0.1:4222, got 'localhost:4222'")
+  assert.is(refusal({ store: { jetstream: 4222 } }).message, "createEngine: option 'store.jetstream' must be a string, got 4222")
+  assert.is(refusal({ store: { jetstream: 'nats://h:4222', name: 'a.b' } }).message, "createEngine: option 'store.name' must be 1 to 64 letters, digits, '_' or '-', got 'a.b'")
+  assert.is(refusal({ store: { jetstream: 'nats://h:4222', sqlite: 'q.db' } }).message, "createEngine: unknown option 'store.sqlite'")
+  assert.is(refusal({ store: [] }).message, "createEngine: option 'store' must be 'memory', { sqlite: '<file>' } or { jetstream: 'nats://host:4222' }, got an array")
 })
 
 it('unknown keys: TypeError naming the key, also inside http', () => {
@@ -212,7 +224,7 @@ it('store with an unknown key, or a name other than memory: the message says whi
   assert.is(e.message, "createEngine: unknown option 'store.wal'")
   const named = refusal({ store: 'mem' })
   assert.instance(named, RangeError)
-  assert.is(named.message, "createEngine: option 'store' must be 'memory' or { sqlite: '<file>' }, got 'mem'")
+  assert.is(named.message, "createEngine: option 'store' must be 'memory', { sqlite: '<file>' } or { jetstream: 'nats://host:4222' }, got 'mem'")
   assert.instance(refusal({ store: 5 }), TypeError)
 })
 

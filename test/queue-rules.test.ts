@@ -1,5 +1,5 @@
 /**
- * The queue rules at the store, the same checks against the memory and the SQLite store,
+ * The queue rules at the store, the same checks against the memory, SQLite and JetStream stores,
  * at times the test chooses (an injected clock: no waiting): FIFO message groups, backoff,
  * deduplication within and past its window, dead-letter queues received like any queue,
  * the sender's trace context kept with each message, counts of dead letters and the oldest
@@ -15,16 +15,21 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createMemoryQueueStore } from '../adapters/memory-queue-store.js'
 import { createSqliteQueueStore } from '../adapters/sqlite-queue-store.js'
+import { createJetStreamQueueStore } from '../adapters/jetstream-queue-store.js'
 import { backoffDelay, parseQueueConfig, type QueueConsumerConfig } from '../core/queue-config.js'
 import { QueueSchedule } from '../core/queue-schedule.js'
 import type { Delivery, QueueStore, ReceiveOptions } from '../core/queue-store.js'
+import { suiteNats } from './nats-server.js'
 
 /** A store's counts as plain objects (its records have no prototype, which deep equality minds). */
 const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value))
 
-const makers: Array<{ name: string; open(dir: string): QueueStore }> = [
+const nats = suiteNats()
+const makers: Array<{ name: string; open(dir: string): QueueStore | Promise<QueueStore>; server?: typeof nats }> = [
   { name: 'memory', open: () => createMemoryQueueStore() },
   { name: 'sqlite', open: (dir) => createSqliteQueueStore(join(dir, 'q.sqlite')) },
+  // A real nats-server -js (test/nats-server.ts); without one installed this suite fails, saying so.
+  { name: 'jetstream', open: () => createJetStreamQueueStore({ servers: nats.url, name: nats.fresh() }), server: nats },
 ]
 
 const rules = (now: number, extra: Partial<ReceiveOptions> = {}): ReceiveOptions => ({ max: 10, visibilityMs: 1000, maxReceiveCount: 3, deadLetterQueue: 'q.dlq', calls: false, now, ...extra })
@@ -32,12 +37,16 @@ const bodies = (ds: Delivery[]) => ds.map((d) => d.body)
 
 for (const maker of makers) {
   const it = suite<{ dir: string; store: QueueStore }>(`queue rules: ${maker.name} store`)
-  it.before.each((ctx) => {
+  if (maker.server) {
+    it.before(() => maker.server!.start())
+    it.after(() => maker.server!.stop())
+  }
+  it.before.each(async (ctx) => {
     ctx.dir = mkdtempSync(join(tmpdir(), 'signalbox-rules-'))
-    ctx.store = maker.open(ctx.dir)
+    ctx.store = await maker.open(ctx.dir)
   })
-  it.after.each((ctx) => {
-    ctx.store.close()
+  it.after.each(async (ctx) => {
+    await ctx.store?.close()
     rmSync(ctx.dir, { recursive: true, force: true })
   })
 

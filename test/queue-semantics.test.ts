@@ -1,6 +1,6 @@
 /**
  * The queue semantics that teams moving from SQS and BullMQ rely on, end to end over real
- * sockets, on the memory and the SQLite store alike: dead-letter queues consumed by
+ * sockets, on the memory, SQLite and JetStream stores alike: dead-letter queues consumed by
  * triggers, the sender's trace context on every path that runs a function, FIFO message
  * groups under concurrency, backoff, deduplication, delays (per send, per enqueue, as a
  * queue default), the queue listing and the refusals of queues whose triggers disagree.
@@ -14,12 +14,14 @@ import type { EngineOptions } from '../adapters/engine.js'
 import type { WorkerClient } from '../client/worker.js'
 import { eachWithEngine, limit, until, type EngineCtx } from './harness.js'
 import { peersOver, transports } from './transports.js'
+import { suiteNats } from './nats-server.js'
 
 type Ctx = EngineCtx & { dir?: string }
 type Message = Record<string, any> & { message_id: string; body: any; receive_count: number }
 type Batch = { queue_name: string; messages: Message[] }
 
-const stores: Array<{ name: string; options(ctx: Ctx): EngineOptions }> = [
+const nats = suiteNats()
+const stores: Array<{ name: string; options(ctx: Ctx): EngineOptions; server?: typeof nats }> = [
   { name: 'memory', options: () => ({ store: 'memory' }) },
   {
     name: 'sqlite',
@@ -28,12 +30,18 @@ const stores: Array<{ name: string; options(ctx: Ctx): EngineOptions }> = [
       return { store: { sqlite: join(ctx.dir, 'queues.sqlite') } }
     },
   },
+  // A real nats-server -js (test/nats-server.ts); without one installed this suite fails, saying so.
+  { name: 'jetstream', options: () => ({ store: { jetstream: nats.url, name: nats.fresh() } }), server: nats },
 ]
 const websocket = transports.find((t) => t.name === 'websocket')!
 const W3C = /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/
 
 for (const store of stores) {
   const it = suite<Ctx>(`queue semantics (${store.name} store)`)
+  if (store.server) {
+    it.before(() => store.server!.start())
+    it.after(() => store.server!.stop())
+  }
   eachWithEngine(
     it,
     (ctx) => ((ctx.dir = undefined), store.options(ctx)),

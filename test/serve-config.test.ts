@@ -63,6 +63,9 @@ it('precedence: a flag over a variable over the file over the default, setting b
   assert.equal(fromFlags.origins['http.port'], { source: 'flag', key: '--http-port' })
   assert.is(resolveServeConfig({ flags: {}, env: { SIGNALBOX_PORT: '' }, cwd }).options.port, 49134, 'an empty variable is unset')
   assert.is(resolveServeConfig({ flags: {}, env: { SIGNALBOX_STORE: 'memory' }, cwd }).options.store, 'memory')
+  const nats = resolveServeConfig({ flags: { '--store': 'jetstream' }, env: { SIGNALBOX_NATS: 'nats://10.0.0.5:4222' }, cwd })
+  assert.equal(nats.options.store, { jetstream: 'nats://10.0.0.5:4222' }, '--store jetstream with the server from SIGNALBOX_NATS')
+  assert.equal(resolveServeConfig({ flags: {}, env: {}, file: file({ store: 'jetstream', nats: 'nats://a:4222,nats://b:4222' }), cwd }).options.store, { jetstream: 'nats://a:4222,nats://b:4222' })
 })
 
 it('refusals name the key as its source spells it, with a hint', () => {
@@ -73,7 +76,10 @@ it('refusals name the key as its source spells it, with a hint', () => {
     [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_INSPECT: 'maybe' }, cwd }), "SIGNALBOX_INSPECT must be true, false or a ws:// URL, got 'maybe'"],
     [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_INSPECT_PORT: '0' }, cwd }), "SIGNALBOX_INSPECT_PORT must be a whole number from 1 to 65535, got '0'"],
     [() => file({ maxPayload: 10 }), "'maxPayload' in ./signalbox.config.json must be a whole number from 1024 to 2147483647, got 10"],
-    [() => file({ store: { sqlite: 'x' } }), "'store' in ./signalbox.config.json must be sqlite or memory, got an object"],
+    [() => file({ store: { sqlite: 'x' } }), "'store' in ./signalbox.config.json must be sqlite, memory or jetstream, got an object"],
+    [() => file({ store: 'jetstream', nats: 'localhost:4222' }), "'nats' in ./signalbox.config.json must be a NATS URL such as nats://127.0.0.1:4222 (several: comma-separated), got 'localhost:4222'"],
+    [() => resolveServeConfig({ flags: { '--store': 'jetstream' }, env: {}, cwd }), '--store jetstream needs the NATS server that keeps the queues'],
+    [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_NATS: 'nats://127.0.0.1:4222' }, cwd }), 'SIGNALBOX_NATS is for the jetstream store, but the store is sqlite (--store)'],
     [() => file({ http: 3111 }), "'http' in ./signalbox.config.json must be an object, got 3111"],
     [() => file({ logger: {} }), "unknown key 'logger' in ./signalbox.config.json"],
     [() => file({ http: { host: '::' } }), "unknown key 'http.host' in ./signalbox.config.json"],
