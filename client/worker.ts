@@ -311,11 +311,13 @@ export class WorkerClient {
     if (this.closed || this.closing) return
     this.closing = true
     const drainMs = options.drainMs ?? 10_000
-    if (this.link && this.greeted && drainMs > 0 && this.functions.size > 0) {
+    if (this.link && drainMs > 0) {
       const deadline = Date.now() + drainMs
-      for (const id of this.functions.keys()) this.send({ type: 'unregisterfunction', id })
-      this.send({ type: 'ping' })
-      await this.waitFor((done) => (this.onPong = done), () => (this.onPong = undefined), deadline)
+      if (this.functions.size > 0) {
+        for (const id of this.functions.keys()) this.send({ type: 'unregisterfunction', id })
+        this.send({ type: 'ping' })
+        await this.waitFor((done) => (this.onPong = done), () => (this.onPong = undefined), deadline)
+      }
       if (this.serving > 0 && this.link) await this.waitFor((done) => (this.onIdle = done), () => (this.onIdle = undefined), deadline)
     }
     this.closeNow()

@@ -135,6 +135,24 @@ closing('a call the engine sent just before the worker closed reaches it, is ans
   assert.is(catalogOf(ctx.engine.actor.system).functions.f, undefined)
 }))
 
+closing('a call in hand is answered before the connection closes, even when the worker has unregistered every function', limit(async (ctx) => {
+  const w = await connectWorker(ctx.engine.url!, { reconnect: false, logger: false })
+  let release: ((n: number) => void) | undefined
+  w.registerFunction('f', () => new Promise<number>((resolve) => (release = resolve)))
+  await until(() => catalogOf(ctx.engine.actor.system).functions.f?.workers.length === 1, 3000, 'f offered')
+  const outcome = new Promise((resolve) =>
+    actorsOf(ctx.engine.actor.system).invocations()!.send({ type: 'invocation.start', source: 'engine', caller: { reply: resolve }, function_id: 'f', data: 21 }),
+  )
+  await until(() => release, 3000, 'the call in hand')
+  // What a deploy script may do by hand: take the function back, then close.
+  w.unregisterFunction('f')
+  const closed = w.close()
+  release!(42)
+  assert.equal(await outcome, { result: 42 }, 'the call in hand was answered')
+  await closed
+  assert.ok(w.isClosed)
+}))
+
 closing('drainMs: 0 closes at once, failing a call on its way', limit(async (ctx) => {
   const w = await connectWorker(ctx.engine.url!, { reconnect: false, logger: false })
   w.registerFunction('f', (n: number) => n * 2)

@@ -146,7 +146,30 @@ function startLoad(engine: EngineProcess, watcher: WorkerClient, pollers: number
   return load
 }
 
-const delivered = (children: Child[]) => new Set(children.flatMap((c) => c.reports.filter((r) => r.kind === 'messages').flatMap((r) => r.data as string[])))
+/** What the engine says of the queue, of the messages `ids` still in it, and of its dead letters (for a failure's message). */
+async function queueState(watcher: WorkerClient, ids: string[]): Promise<unknown> {
+  const { queues } = await watcher.invoke<{ queues: Array<{ queue_name: string }> }>('engine::queue::list')
+  type Listed = { body: { id: string } }
+  const queued = await watcher.invoke<{ messages: Listed[] }>('engine::queue::dlq', { dead_letter_queue: 'rc-q', limit: 10_000 })
+  const dead = await watcher.invoke<{ messages: Listed[] }>('engine::queue::dlq', { queue_name: 'rc-q' })
+  return {
+    queues: queues.filter((q) => q.queue_name.startsWith('rc-q')),
+    missing_in_queue: queued.messages.filter((m) => ids.includes(m.body.id)),
+    missing_dead: dead.messages.filter((m) => ids.includes(m.body.id)),
+  }
+}
+
+/**
+ * The acknowledged ids no child has reported delivered yet. The delivered ids are gathered
+ * once per look, not once per id: with thousands of messages the latter took longer than
+ * the wait itself, during which the test process read nothing (no reports, no pings).
+ */
+export function undelivered(acknowledged: Iterable<string>, children: Array<Pick<Child, 'reports'>>): string[] {
+  const delivered = new Set<string>()
+  for (const c of children) for (const r of c.reports) if (r.kind === 'messages') for (const id of r.data as string[]) delivered.add(id)
+  return [...acknowledged].filter((id) => !delivered.has(id))
+}
+
 const ticksOf = (children: Child[]) => children.flatMap((c) => c.reports.filter((r) => r.kind === 'tick').map((r) => r.data.scheduled_time as string))
 
 /** Seconds between the first and last tick that have no tick, and ticks that came twice. */
@@ -162,13 +185,23 @@ function tickGapsAndDoubles(ticks: string[]): { gaps: string[]; doubles: string[
   return { gaps, doubles, span: last - first + 1 }
 }
 
+/** A failure, saying whether the engine had crashed by then (a lost watcher is often that), and what it printed. */
+async function withEngineState(err: unknown, engine: EngineProcess | undefined): Promise<Error> {
+  const error = err instanceof Error ? err : new Error(String(err))
+  const exit = engine && (await Promise.race([engine.exited, sleep(1000).then(() => undefined)]))
+  if (engine && exit) error.message += `\nthe engine had exited (${exit.signal ?? exit.code}): ${engine.stderr().trim() || '(nothing on stderr)'}`
+  if (engine && engine.log.length > 0) error.message += `\nthe engine logged: ${engine.log.slice(-5).map((r) => JSON.stringify(r)).join('\n')}`
+  return error
+}
+
 export async function cutReconnects(client: ClientKind, size: CutSize): Promise<Outcome> {
   const started = Date.now()
   let proxy: CutProxy | undefined
   let watcher: WorkerClient | undefined
   let load: Load | undefined
+  let serve: EngineProcess | undefined
   try {
-    const engine = await startServe({ memoryStore: true })
+    const engine = (serve = await startServe({ memoryStore: true, keepLog: true }))
     const p = (proxy = await cutProxy(engine.url))
     const w = (watcher = await connectWorker(engine.url, { name: 'watcher', reconnect: false, logger: false }))
     const worker = new Child('replica worker', 'replica-worker', [p.url, client, 'cut'])
@@ -203,8 +236,11 @@ export async function cutReconnects(client: ClientKind, size: CutSize): Promise<
     const { gaps, doubles, span } = tickGapsAndDoubles(ticks)
     assert.equal(doubles, [], 'no cron tick ran twice')
     // Every acknowledged message is delivered (at least once).
-    const missing = () => [...l.acknowledged].filter((id) => !delivered([worker]).has(id))
-    await until(() => missing().length === 0, 15_000, `every acknowledged message delivered (missing ${missing().length})`)
+    const missing = () => undelivered(l.acknowledged, [worker])
+    await until(() => missing().length === 0, 15_000, 'every acknowledged message delivered').catch(async (err: Error) => {
+      const m = missing()
+      throw new Error(`${err.message}: missing ${m.slice(0, 10)}; the queue: ${JSON.stringify(await queueState(w, m))}`)
+    })
     const deliveries = worker.reports.filter((r) => r.kind === 'messages').reduce((n, r) => n + r.data.length, 0)
     assert.ok(engine.alive(), 'the engine is still running')
     const { peakRss, rss } = engine.memory()
@@ -225,6 +261,8 @@ export async function cutReconnects(client: ClientKind, size: CutSize): Promise<
       memory: { peakRss, rssEnd: rss },
       seconds: (Date.now() - started) / 1000,
     }
+  } catch (err) {
+    throw await withEngineState(err, serve)
   } finally {
     await load?.stop()
     watcher?.close()
@@ -238,8 +276,9 @@ export async function rollingDeploy(client: ClientKind, size: DeploySize): Promi
   const started = Date.now()
   let watcher: WorkerClient | undefined
   let load: Load | undefined
+  let serve: EngineProcess | undefined
   try {
-    const engine = await startServe({ memoryStore: true })
+    const engine = (serve = await startServe({ memoryStore: true, keepLog: true }))
     const w = (watcher = await connectWorker(engine.url, { name: 'watcher', reconnect: false, logger: false }))
     const replicas: Child[] = []
     const spawn = async (tag: string) => {
@@ -279,8 +318,11 @@ export async function rollingDeploy(client: ClientKind, size: DeploySize): Promi
     const { gaps, doubles, span } = tickGapsAndDoubles(ticks)
     assert.equal(doubles, [], 'no cron tick ran twice')
     assert.equal(gaps, [], 'no cron tick was missed')
-    const missing = () => [...l.acknowledged].filter((id) => !delivered(replicas).has(id))
-    await until(() => missing().length === 0, 15_000, `every acknowledged message delivered (missing ${missing().length})`)
+    const missing = () => undelivered(l.acknowledged, replicas)
+    await until(() => missing().length === 0, 15_000, 'every acknowledged message delivered').catch(async (err: Error) => {
+      const m = missing()
+      throw new Error(`${err.message}: missing ${m.slice(0, 10)}; the queue: ${JSON.stringify(await queueState(w, m))}`)
+    })
     assert.ok(engine.alive(), 'the engine is still running')
     const { peakRss, rss } = engine.memory()
     return {
@@ -300,6 +342,8 @@ export async function rollingDeploy(client: ClientKind, size: DeploySize): Promi
       memory: { peakRss, rssEnd: rss },
       seconds: (Date.now() - started) / 1000,
     }
+  } catch (err) {
+    throw await withEngineState(err, serve)
   } finally {
     await load?.stop()
     watcher?.close()
