@@ -13,7 +13,9 @@ import { procMemory } from '../lib/procmem.js'
 const storeArg = process.argv[2] ?? 'memory'
 const store = storeArg === 'memory' ? ('memory' as const) : { sqlite: storeArg.replace(/^sqlite:/, '') }
 
-const engine = await createEngine({ port: 0, http: { port: 0 }, store, logLevel: 'silent', graceMs: 1000 })
+// The register scenario binds a probe trigger and then 10,000 more in one session: one past
+// the default limit of triggers per session (docs/limits.md), so the limit is raised here.
+const engine = await createEngine({ port: 0, http: { port: 0 }, store, logLevel: 'silent', graceMs: 1000, limits: { triggersPerSession: 20_000 } })
 
 const gc = (globalThis as { gc?: () => void }).gc
 
