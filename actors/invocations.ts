@@ -217,14 +217,13 @@ function start(scope: Scope, request: CallRequest): void {
     if (!request.void) answer(scope, request.caller, request.function_id, outcome)
     return
   }
-  const message: Extract<Outbound, { type: 'invokefunction' }> = { type: 'invokefunction', function_id: request.function_id, data: request.data }
-  if (request.metadata !== undefined) message.metadata = request.metadata
-  if (request.traceparent !== undefined) message.traceparent = request.traceparent
-  if (request.baggage !== undefined) message.baggage = request.baggage
-  if (!request.void) {
+  let message: Extract<Outbound, { type: 'invokefunction' }>
+  if (request.void) message = { type: 'invokefunction', function_id: request.function_id, data: request.data }
+  else {
     const timeout_ms = request.timeout_ms ?? scope.input.defaultTimeoutMs
     const started = performance.now()
-    const handle: CallHandle = { due: 0, call: undefined as unknown as Call<CallHandle>, request }
+    // Every field the deadline list links is here from the start (added later, they would cost the object a second allocation).
+    const handle: CallHandle = { due: 0, prev: undefined, next: undefined, list: undefined, call: undefined as unknown as Call<CallHandle>, request }
     const call = table.open({
       id: '',
       function_id: request.function_id,
@@ -237,8 +236,11 @@ function start(scope: Scope, request: CallRequest): void {
     })
     handle.call = call
     scope.handles.deadlines.add(handle, timeout_ms, started)
-    message.invocation_id = call.id
+    message = { type: 'invokefunction', function_id: request.function_id, data: request.data, invocation_id: call.id }
   }
+  if (request.metadata !== undefined) message.metadata = request.metadata
+  if (request.traceparent !== undefined) message.traceparent = request.traceparent
+  if (request.baggage !== undefined) message.baggage = request.baggage
   scope.emit({ type: 'invocation.out', worker_id, message })
 }
 

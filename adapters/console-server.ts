@@ -187,7 +187,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     // Only functions someone offers (or the engine's): calls of unknown ids must not grow the table.
     if (isEngineFunction(e.function_id) || catalogOf(system).functions[e.function_id] !== undefined) stats.record(e.function_id, e.outcome, ms, now)
     const collect = clients.size > 0
-    feed.push({ at: now, function_id: e.function_id, source: e.source, outcome: e.outcome, ms: Math.round(ms * 100) / 100 }, collect)
+    feed.push(now, e.function_id, e.source, e.outcome, Math.round(ms * 100) / 100, collect)
     if (!collect) return
     dirty.add('functions')
     schedule(250)

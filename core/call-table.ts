@@ -169,7 +169,8 @@ export class CallTable<H = unknown, W = unknown> {
   open(call: Call<H>): Call<H> {
     const id = this.prefix + (++this.seq).toString(36)
     call.id = id
-    const entry: Entry<H> = { call }
+    // Its links are here from the start: added later, they would cost the entry a second allocation.
+    const entry: Entry<H> = { call, servedPrev: undefined, servedNext: undefined, waitedPrev: undefined, waitedNext: undefined }
     this.calls.set(id, entry)
     if (isLimitedSource(call.source)) this.limitedCount++
     const server = this.recordOf(call.worker_id)

@@ -126,26 +126,50 @@ export function rates(series: readonly RatePoint[]): { calls_per_second: number;
  * `backlog` are kept for consoles that connect later, and those not yet pushed wait in
  * `pending`, at most `perPush` of them (the rest are counted as skipped: at thousands of
  * calls a second a browser cannot show each one anyway).
+ *
+ * The backlog is a ring of columns, written in place: an invocation nobody watches costs
+ * no object (entries that lived for the next few hundred calls were promoted out of V8's
+ * young generation, the costliest garbage there is). Entries are made when a console
+ * watches, or connects.
  */
 export class FeedBuffer {
   private seq = 0
-  private readonly kept: FeedEntry[] = []
+  private readonly at: Float64Array
+  private readonly ms: Float64Array
+  private readonly functionIds: string[]
+  private readonly sources: string[]
+  private readonly outcomes: string[]
   private pending: FeedEntry[] = []
   private skipped = 0
 
   constructor(
     private readonly backlog = 200,
     private readonly perPush = 200,
-  ) {}
+  ) {
+    this.at = new Float64Array(backlog)
+    this.ms = new Float64Array(backlog)
+    this.functionIds = new Array<string>(backlog).fill('')
+    this.sources = new Array<string>(backlog).fill('')
+    this.outcomes = new Array<string>(backlog).fill('')
+  }
 
   /** Records an invocation that ended; `collect` is false when nobody watches (it is only kept). */
-  push(entry: Omit<FeedEntry, 'seq'>, collect: boolean): void {
-    const e: FeedEntry = { seq: ++this.seq, ...entry }
-    this.kept.push(e)
-    if (this.kept.length > this.backlog * 2) this.kept.splice(0, this.kept.length - this.backlog)
+  push(at: number, function_id: string, source: string, outcome: string, ms: number, collect: boolean): void {
+    const seq = ++this.seq
+    const slot = seq % this.backlog
+    this.at[slot] = at
+    this.ms[slot] = ms
+    this.functionIds[slot] = function_id
+    this.sources[slot] = source
+    this.outcomes[slot] = outcome
     if (!collect) return
-    if (this.pending.length < this.perPush) this.pending.push(e)
+    if (this.pending.length < this.perPush) this.pending.push(this.entry(seq))
     else this.skipped++
+  }
+
+  private entry(seq: number): FeedEntry {
+    const slot = seq % this.backlog
+    return { seq, at: this.at[slot], function_id: this.functionIds[slot], source: this.sources[slot], outcome: this.outcomes[slot], ms: this.ms[slot] }
   }
 
   /** What waits to be pushed (and how many were skipped), emptied; undefined when nothing does. */
@@ -159,6 +183,8 @@ export class FeedBuffer {
 
   /** The last invocations, oldest first, for a console that just connected. */
   recent(): FeedEntry[] {
-    return this.kept.slice(-this.backlog)
+    const out: FeedEntry[] = []
+    for (let seq = Math.max(1, this.seq - this.backlog + 1); seq <= this.seq; seq++) out.push(this.entry(seq))
+    return out
   }
 }

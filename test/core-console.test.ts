@@ -78,13 +78,14 @@ it('CallStats: the series is the last minute of whole seconds, oldest first; old
 it('FeedBuffer: numbers every invocation, keeps a backlog, and caps what one push carries', () => {
   const f = new FeedBuffer(3, 2)
   const e = (function_id: string) => ({ at: 1, function_id, source: 'worker', outcome: 'ok', ms: 1 })
-  f.push(e('a'), false)
+  const push = (function_id: string, collect: boolean) => f.push(1, function_id, 'worker', 'ok', 1, collect)
+  push('a', false)
   assert.is(f.take(), undefined, 'nobody watched: nothing pending')
-  for (const id of ['b', 'c', 'd', 'e']) f.push(e(id), true)
+  for (const id of ['b', 'c', 'd', 'e']) push(id, true)
   assert.equal(f.take(), { entries: [{ seq: 2, ...e('b') }, { seq: 3, ...e('c') }], skipped: 2 })
   assert.is(f.take(), undefined)
   assert.equal(f.recent().map((x) => x.function_id), ['c', 'd', 'e'])
-  for (let i = 0; i < 20; i++) f.push(e(`x${i}`), false)
+  for (let i = 0; i < 20; i++) push(`x${i}`, false)
   assert.equal(f.recent().map((x) => x.seq), [23, 24, 25])
 })
 
