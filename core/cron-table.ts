@@ -85,6 +85,20 @@ function replicaGroups(job: Job): Array<{ key: string; subs: Subscription[] }> {
   return [...groups.values()].map((group) => ({ key: `${group[0].trigger_id}\u0000${group[0].function_id}`, subs: group }))
 }
 
+/**
+ * A subscription, written out field by field rather than spread from `trigger`: V8 gives
+ * each copy made by a spread a hidden class of its own, which every subscription then
+ * keeps (a map and its descriptors, about 0.3 KB); objects made by one literal share
+ * theirs. `metadata` is there when the trigger has the key, as a spread would have it.
+ */
+function subscription(trigger: { worker_id: string; trigger_id: string; function_id: string; metadata?: unknown }, schedule: CronSchedule, since: number): Subscription {
+  const { worker_id, trigger_id, function_id } = trigger
+  const { timezone, overlap } = schedule
+  return 'metadata' in trigger
+    ? { worker_id, trigger_id, function_id, metadata: trigger.metadata, timezone, overlap, since, running: 0 }
+    : { worker_id, trigger_id, function_id, timezone, overlap, since, running: 0 }
+}
+
 export class CronTable {
   private readonly jobs = new Map<string, Job>()
   /** Whose turn it is among a trigger's replicas, by job key, then by the group's key. */
@@ -123,7 +137,7 @@ export class CronTable {
       this.jobs.set(key, job)
     }
     const holder = holderKey(trigger.worker_id, trigger.trigger_id)
-    job.triggers.set(holder, { ...trigger, timezone: schedule.timezone, overlap: schedule.overlap, since: now, running: 0 })
+    job.triggers.set(holder, subscription(trigger, schedule, now))
     this.held.set(holder, job)
     return { job, created, emptied }
   }
