@@ -178,6 +178,7 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
     }
   },
   receive({ context: routes, system }, event) {
+    if (event.type === 'route.removeAll') return routes.removeAll(event.trigger_ids.map((trigger_id) => ({ worker_id: event.worker_id, trigger_id })))
     const holder: Holder = { worker_id: event.worker_id, trigger_id: event.trigger_id }
     if (event.type === 'route.remove') return routes.remove(holder)
     const refusal = routes.add(holder, event.function_id, event.route, { metadata: event.metadata, describeWorker: (worker_id) => describeWorker(catalogOf(system), worker_id) })

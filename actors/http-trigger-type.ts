@@ -12,4 +12,5 @@ export const httpTriggerTypeLogic = providedTriggerType({
   parse: parseHttpConfig,
   hold: (trigger, route) => ({ type: 'route.add' as const, ...trigger, route }),
   release: (trigger) => ({ type: 'route.remove' as const, ...trigger }),
+  releaseAll: (worker_id, trigger_ids) => ({ type: 'route.removeAll' as const, worker_id, trigger_ids }),
 })

@@ -22,6 +22,8 @@ export interface ProvidedTriggerType<Config, E extends EventObject> {
   hold(trigger: { worker_id: string; trigger_id: string; function_id: string; metadata?: unknown }, config: Config): E
   /** The provider's event that lets it go. */
   release(trigger: { worker_id: string; trigger_id: string }): E
+  /** The provider's event that lets go of all of them at once (the child is stopping), if it has one; else `release` each. */
+  releaseAll?(worker_id: string, trigger_ids: string[]): E
 }
 
 const isRefusal = (value: unknown): value is { refused: ErrorBody } => typeof value === 'object' && value !== null && 'refused' in value
@@ -67,7 +69,11 @@ export function providedTriggerType<Config, E extends EventObject>(type: Provide
     close({ context, system, handles: registrations }) {
       releaseRegistrations(registrations)
       const provider = type.provider(system)
-      for (const trigger_id of context.held) provider?.send(type.release({ worker_id: context.worker_id, trigger_id }))
+      if (type.releaseAll) {
+        if (context.held.size > 0) provider?.send(type.releaseAll(context.worker_id, [...context.held]))
+      } else {
+        for (const trigger_id of context.held) provider?.send(type.release({ worker_id: context.worker_id, trigger_id }))
+      }
       context.held.clear()
     },
   })

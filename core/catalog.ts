@@ -142,14 +142,43 @@ function removeFunction(state: CatalogState, worker_id: string, function_id: str
   if (entry.workers.length === 0 && entry.held.length === 0) delete state.functions[function_id]
 }
 
+/**
+ * How many forwarded ids each type's record in `forwarded` holds, kept beside the plain
+ * state: whether a type has any left is known without enumerating its ids (a `for…in`
+ * collects every key first, so releasing each of a session's N triggers cost O(N) each).
+ */
+const forwardedCounts = new WeakMap<Record<string, ForwardedEntry>, number>()
+
+/** The number of ids in `ids`, counted once for a record this module has not counted yet. */
+function forwardedCount(ids: Record<string, ForwardedEntry>): number {
+  let n = forwardedCounts.get(ids)
+  if (n === undefined) {
+    n = 0
+    for (const _ in ids) n++
+    forwardedCounts.set(ids, n)
+  }
+  return n
+}
+
+/** Gives `forwarded_id`, under `trigger_type`, to the registration `entry` names. */
+function takeForwardedId(state: CatalogState, trigger_type: string, forwarded_id: string, entry: ForwardedEntry): void {
+  const ids = (state.forwarded[trigger_type] ??= record())
+  const n = forwardedCount(ids)
+  if (ids[forwarded_id] === undefined) forwardedCounts.set(ids, n + 1)
+  ids[forwarded_id] = entry
+}
+
 /** Frees the forwarded id a trigger held, if it held one. */
 function releaseForwardedId(state: CatalogState, trigger: TriggerEntry): void {
   if (trigger.forwarded_id === undefined) return
   const ids = state.forwarded[trigger.trigger_type]
   if (!ids) return
-  delete ids[trigger.forwarded_id]
-  for (const _ in ids) return
-  delete state.forwarded[trigger.trigger_type]
+  let n = forwardedCount(ids)
+  if (ids[trigger.forwarded_id] !== undefined) {
+    delete ids[trigger.forwarded_id]
+    forwardedCounts.set(ids, --n)
+  }
+  if (n === 0) delete state.forwarded[trigger.trigger_type]
 }
 
 function removeTriggerType(state: CatalogState, worker: WorkerEntry, trigger_type: string): void {
@@ -241,12 +270,11 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
     case 'trigger.forward': {
       const trigger = worker.triggers[event.id]
       if (!trigger || trigger.forwarded_id === event.forwarded_id) break
-      const ids = (state.forwarded[trigger.trigger_type] ??= record())
       // Taken by another registration (two forwardings crossed): the first keeps it.
-      if (ids[event.forwarded_id] !== undefined) break
+      if (state.forwarded[trigger.trigger_type]?.[event.forwarded_id] !== undefined) break
       releaseForwardedId(state, trigger)
       trigger.forwarded_id = event.forwarded_id
-      ids[event.forwarded_id] = { worker_id: event.worker_id, trigger_id: event.id }
+      takeForwardedId(state, trigger.trigger_type, event.forwarded_id, { worker_id: event.worker_id, trigger_id: event.id })
       break
     }
     case 'trigger.adopt': {
@@ -258,7 +286,7 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
       releaseForwardedId(state, trigger)
       delete theirs.forwarded_id
       trigger.forwarded_id = forwarded_id
-      ;(state.forwarded[trigger.trigger_type] ??= record())[forwarded_id] = { worker_id: event.worker_id, trigger_id: event.id }
+      takeForwardedId(state, trigger.trigger_type, forwarded_id, { worker_id: event.worker_id, trigger_id: event.id })
       break
     }
   }

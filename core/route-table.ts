@@ -62,8 +62,11 @@ const describeHolder = (key: string, describeWorker: DescribeWorker) => {
   return `trigger '${trigger_id}' of ${describeWorker(worker_id)}`
 }
 
+/** Up to this many routes let go at once are removed from the router one by one. */
+const REMOVE_ONE_BY_ONE = 64
+
 export class RouteTable {
-  private readonly router = createRouter<Binding>()
+  private router = createRouter<Binding>()
   /** Bindings by `METHOD shape`. */
   private readonly bindings = new Map<string, Binding>()
   /** The binding key each holder holds. */
@@ -110,16 +113,43 @@ export class RouteTable {
 
   /** Lets go of what `holder` holds; a route nobody holds any more is removed. */
   remove(holder: Holder): void {
+    const binding = this.letGo(holder)
+    if (binding) removeRoute(this.router, binding.method, binding.pattern)
+  }
+
+  /**
+   * Lets go of what each of `holders` holds (a session's triggers, as it ends), as `remove`
+   * does one by one. When that removes at least as many routes as stay, the router is made
+   * again from the routes that stay, in the order they were bound: rou3 counts a node's
+   * static children on every removal, so removing one by one N routes under one path
+   * (`/reg/1` … `/reg/N`) cost O(N²).
+   */
+  removeAll(holders: Iterable<Holder>): void {
+    const gone: Binding[] = []
+    for (const holder of holders) {
+      const binding = this.letGo(holder)
+      if (binding) gone.push(binding)
+    }
+    if (gone.length > REMOVE_ONE_BY_ONE && gone.length >= this.bindings.size) {
+      this.router = createRouter<Binding>()
+      for (const binding of this.bindings.values()) addRoute(this.router, binding.method, binding.pattern, binding)
+    } else {
+      for (const binding of gone) removeRoute(this.router, binding.method, binding.pattern)
+    }
+  }
+
+  /** `holder` lets go of its route; returns the route if nobody holds it any more (it has left `bindings`, not yet the router). */
+  private letGo(holder: Holder): Binding | undefined {
     const key = holderKey(holder)
     const routeKey = this.held.get(key)
-    if (routeKey === undefined) return
+    if (routeKey === undefined) return undefined
     this.held.delete(key)
     const binding = this.bindings.get(routeKey)
-    if (!binding) return
+    if (!binding) return undefined
     binding.holders.splice(binding.holders.indexOf(key), 1)
-    if (binding.holders.length > 0) return
+    if (binding.holders.length > 0) return undefined
     this.bindings.delete(routeKey)
-    removeRoute(this.router, binding.method, binding.pattern)
+    return binding
   }
 
   /** What a request for `method` (upper case) and `path` (as it came, still encoded) finds. */

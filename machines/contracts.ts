@@ -290,6 +290,8 @@ export interface HttpProviderInput {
 export type HttpProviderEvent =
   | { type: 'route.add'; worker_id: string; trigger_id: string; function_id: string; metadata?: unknown; route: HttpRoute }
   | { type: 'route.remove'; worker_id: string; trigger_id: string }
+  /** A session's http child stopping: every route its triggers held, let go at once. */
+  | { type: 'route.removeAll'; worker_id: string; trigger_ids: string[] }
 
 // ---------------------------------------------------------------------------------------
 // provider:cron (actors/cron-provider.ts)

@@ -309,6 +309,33 @@ it('forwardedIdFor: numbered when even <id>@<worker> is taken', () => {
   assert.is(forwardedIdFor(s, 'w2', 'a', 'webhook'), 'a@w2#2')
 })
 
+it('forwarded ids: releasing a session\'s triggers one by one, or all with the session, never enumerates the ids left (linear in the triggers released)', () => {
+  const s = catalog(addWorker('w1'), addWorker('w2'))
+  // The type's ids, watched: each enumeration of its keys is counted.
+  let enumerations = 0
+  s.forwarded.webhook = new Proxy(Object.create(null) as CatalogState['forwarded'][string], {
+    ownKeys: (target) => (enumerations++, Reflect.ownKeys(target)),
+  })
+  const n = 500
+  for (let i = 0; i < n; i++) {
+    applyCatalogEvent(s, addTrigger('w1', trigger(`t${i}`, 'f', 'webhook')))
+    applyCatalogEvent(s, { type: 'trigger.forward', worker_id: 'w1', id: `t${i}`, forwarded_id: `t${i}` })
+  }
+  applyCatalogEvent(s, addTrigger('w2', trigger('t0', 'g', 'webhook')))
+  applyCatalogEvent(s, { type: 'trigger.forward', worker_id: 'w2', id: 't0', forwarded_id: 't0@w2' })
+  for (let i = 0; i < n / 2; i++) applyCatalogEvent(s, { type: 'trigger.remove', worker_id: 'w1', id: `t${i}` })
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'w1' })
+  // Counted once, when the record was first seen; never once per release.
+  assert.ok(enumerations <= 1, `the ids were enumerated ${enumerations} times`)
+  assert.equal(Object.keys(s.forwarded), ['webhook'])
+  assert.is(s.forwarded.webhook['t0@w2']?.worker_id, 'w2')
+  assert.is(s.forwarded.webhook.t1, undefined)
+  // The last one released: the type has no forwarded ids left, and no entry.
+  applyCatalogEvent(s, { type: 'trigger.remove', worker_id: 'w2', id: 't0' })
+  assert.ok(enumerations <= 1, `the ids were enumerated ${enumerations} times`)
+  assert.equal(JSON.parse(JSON.stringify(s.forwarded)), {})
+})
+
 it('trigger.adopt: a registration takes over the forwarded id of the same trigger of the session it replaces; the old one leaving frees nothing', () => {
   const s = catalog(addWorker('old'), addWorker('new'), addWorker('other'), addTrigger('old', trigger('hook', 'f', 'webhook')), addTrigger('new', trigger('hook', 'f', 'webhook')), addTrigger('other', trigger('x', 'f', 'webhook')))
   applyCatalogEvent(s, { type: 'trigger.forward', worker_id: 'old', id: 'hook', forwarded_id: 'hook' })

@@ -249,6 +249,41 @@ it('add: a holder holds one route; adding another lets the first go', () => {
   assert.is(t.size, 0)
 })
 
+it('removeAll: what a session\'s routes leave is what removing them one by one leaves, whether the router is made again (many) or not (few)', () => {
+  // w1 binds many routes (one shared with w2); w2 and w3 bind a few, static, :param and *.
+  const bind = (t: RouteTable, n: number) => {
+    for (let i = 0; i < n; i++) t.add(h('w1', `r${i}`), 'f', route('GET', `/reg/${i}`))
+    t.add(h('w1', 'param'), 'f', route('GET', '/items/:id'))
+    t.add(h('w1', 'shared'), 'g', route('POST', '/shared'))
+    t.add(h('w2', 'shared'), 'g', route('POST', '/shared'))
+    t.add(h('w2', 'one'), 'h', route('GET', '/reg/one'))
+    t.add(h('w3', 'rest'), 'k', route('GET', '/reg/*'))
+    t.add(h('w3', 'item'), 'k', route('PUT', '/items/:id'))
+    t.add(h('w3', 'static'), 'k', route('GET', '/items/special'))
+  }
+  const w1 = (n: number) => [...Array.from({ length: n }, (_, i) => h('w1', `r${i}`)), h('w1', 'param'), h('w1', 'shared'), h('w1', 'unknown')]
+  const requests = [['GET', '/reg/0'], ['GET', '/reg/5'], ['GET', '/reg/one'], ['GET', '/reg/x/y'], ['GET', '/items/7'], ['PUT', '/items/7'], ['GET', '/items/special'], ['HEAD', '/items/special'], ['POST', '/shared'], ['GET', '/shared'], ['DELETE', '/reg/0'], ['GET', '/nothing']]
+  for (const n of [3, 200]) {
+    const together = new RouteTable()
+    const oneByOne = new RouteTable()
+    bind(together, n)
+    bind(oneByOne, n)
+    together.removeAll(w1(n))
+    for (const holder of w1(n)) oneByOne.remove(holder)
+    assert.is(together.size, oneByOne.size)
+    assert.equal(together.toJSON(), oneByOne.toJSON())
+    for (const [method, path] of requests) assert.equal(together.match(method, path), oneByOne.match(method, path), `${method} ${path} (${n} routes let go)`)
+    assert.is(reaches(together, 'GET', '/reg/0'), 'k')
+    assert.is(reaches(together, 'POST', '/shared'), 'g')
+    // The table goes on as before: routes bound again, and let go.
+    assert.is(together.add(h('w4', 'again'), 'm', route('GET', '/reg/0')), undefined)
+    assert.is(reaches(together, 'GET', '/reg/0'), 'm')
+    together.removeAll([h('w2', 'shared'), h('w2', 'one'), h('w3', 'rest'), h('w3', 'item'), h('w3', 'static'), h('w4', 'again')])
+    assert.is(together.size, 0)
+    assert.is(reaches(together, 'GET', '/reg/0'), 'not-found')
+  }
+})
+
 it('toJSON: every route with its method, path as written, function and holders', () => {
   const t = new RouteTable()
   assert.equal(t.toJSON(), { routes: [] })
