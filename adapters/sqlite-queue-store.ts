@@ -139,7 +139,13 @@ export function createSqliteQueueStore(path: string): QueueStore {
   const groupHeads = db.prepare(`SELECT ${RECEIVED.replace('seq, ', 'MIN(seq) AS seq, ')} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS NOT NULL GROUP BY message_group_id`)
   /** The oldest message without a group: in a FIFO queue, those form one group together. */
   const ungroupedHead = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS NULL ORDER BY seq LIMIT 1`)
-  const groupFrom = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS ? AND seq >= ? ORDER BY seq LIMIT ?`)
+  /**
+   * A group's messages from `seq` on, in send order. `message_group_id = ?` (not `IS ?`) lets
+   * SQLite read `messages_groups`, whose rows are the group's own; the ungrouped messages
+   * (NULL) are read through `messages_queue`.
+   */
+  const groupFrom = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND call = 0 AND message_group_id = ? AND seq >= ? ORDER BY seq LIMIT ?`)
+  const ungroupedFrom = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS NULL AND seq >= ? ORDER BY seq LIMIT ?`)
   const nextWaiting = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND call = 0 AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
   const nextWaitingCall = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND call = 1 AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
   const callQueues = db.prepare('SELECT DISTINCT queue FROM messages WHERE call = 1').pluck()
@@ -258,7 +264,8 @@ export function createSqliteQueueStore(path: string): QueueStore {
       let from = head.seq
       // Exhausted messages at the head of the group leave for the dead letters, and the next one is its head.
       for (;;) {
-        const rows = groupFrom.all(queue, head.message_group_id, from, o.max - out.length + 1) as ReceivedRow[]
+        const limit = o.max - out.length + 1
+        const rows = (head.message_group_id === null ? ungroupedFrom.all(queue, from, limit) : groupFrom.all(queue, head.message_group_id, from, limit)) as ReceivedRow[]
         let stopped = rows.length === 0
         for (const r of rows) {
           from = r.seq + 1
