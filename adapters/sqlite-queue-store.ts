@@ -135,8 +135,19 @@ export function createSqliteQueueStore(path: string): QueueStore {
   const markDue = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND call = 0 AND visible_at <= ?')
   const markDueCalls = db.prepare('UPDATE messages SET ready = 1 WHERE queue = ? AND ready = 0 AND call = 1 AND visible_at <= ?')
   const unmarkNotDue = db.prepare('UPDATE messages SET ready = 0 WHERE ready = 1 AND visible_at > ?')
-  /** The oldest message of every group of a queue (SQLite takes the bare columns from the row of the MIN). */
-  const groupHeads = db.prepare(`SELECT ${RECEIVED.replace('seq, ', 'MIN(seq) AS seq, ')} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS NOT NULL GROUP BY message_group_id`)
+  /**
+   * The oldest message of every group of a queue. The groups are walked one index seek each
+   * (the next group id after the last, then its first message by seq), so the cost grows
+   * with the number of groups, not with the messages waiting in them: a GROUP BY read every
+   * grouped message of the queue on each FIFO receive.
+   */
+  const groupHeads = db.prepare(`WITH RECURSIVE g(id) AS (
+      SELECT (SELECT message_group_id FROM messages WHERE queue = @queue AND call = 0 AND message_group_id IS NOT NULL ORDER BY message_group_id LIMIT 1)
+      UNION ALL
+      SELECT (SELECT message_group_id FROM messages WHERE queue = @queue AND call = 0 AND message_group_id > g.id ORDER BY message_group_id LIMIT 1) FROM g WHERE g.id IS NOT NULL
+    )
+    SELECT ${RECEIVED.split(', ').map((c) => `m.${c}`).join(', ')} FROM g JOIN messages m
+      ON m.seq = (SELECT seq FROM messages WHERE queue = @queue AND call = 0 AND message_group_id = g.id ORDER BY seq LIMIT 1)`)
   /** The oldest message without a group: in a FIFO queue, those form one group together. */
   const ungroupedHead = db.prepare(`SELECT ${RECEIVED} FROM messages WHERE queue = ? AND call = 0 AND message_group_id IS NULL ORDER BY seq LIMIT 1`)
   /**
@@ -247,7 +258,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
    */
   const allGrouped = new Set<string>()
   const heads = (queue: string): ReceivedRow[] => {
-    const found = groupHeads.all(queue) as ReceivedRow[]
+    const found = groupHeads.all({ queue }) as ReceivedRow[]
     if (!allGrouped.has(queue)) {
       const ungrouped = ungroupedHead.get(queue) as ReceivedRow | undefined
       if (ungrouped) found.push(ungrouped)

@@ -50,6 +50,17 @@ for (const maker of makers) {
     rmSync(ctx.dir, { recursive: true, force: true })
   })
 
+  it('FIFO: groups are taken by their oldest message, whatever their ids; a group of another queue, a durable call and a sent group are apart', async ({ store }) => {
+    for (const [g, body] of [['zz', 'z1'], ['m', 'm1'], ['a', 'a1'], ['m', 'm2'], ['zz', 'z2']] as const) await store.send('q', body, { now: 0, message_group_id: g })
+    await store.send('other', 'o1', { now: 0, message_group_id: 'a' })
+    await store.send('q', { call: 1 }, { now: 0, function_id: 'f', message_group_id: 'a' })
+    const fifo = (now: number) => store.receive('q', rules(now, { fifo: true }))
+    assert.equal(bodies(await fifo(1)), ['z1', 'z2'], "zz's oldest message was sent first")
+    assert.equal(bodies(await fifo(1)), ['m1', 'm2'])
+    assert.equal(bodies(await fifo(1)), ['a1'], "the other queue's message and the call are not the group's")
+    assert.equal(await fifo(1), [])
+  })
+
   it('FIFO: one group per batch, in send order; a group waits while its oldest message is out; other groups go on', async ({ store }) => {
     for (const [g, n] of [['a', 1], ['b', 1], ['a', 2], ['b', 2], ['a', 3], ['c', 1]] as const) await store.send('q', `${g}${n}`, { now: 0, message_group_id: g })
     const fifo = (now: number, max = 10) => store.receive('q', rules(now, { fifo: true, max }))
