@@ -58,22 +58,15 @@ interface Envelope {
   context?: MessageContext
 }
 
-/** What changes: the state bucket's value for a message. */
-interface State {
-  queue: string
+/**
+ * What changes: the state bucket's value for a message. A stored message's fields but its
+ * id (the key), body and context (in the stream), plus where it is in the stream.
+ */
+type State = Omit<StoredMessage, 'message_id' | 'body' | 'context'> & {
   /** The message's stream sequence, on its queue's subject. */
   seq: number
   /** A live durable call (a dead one is a message of its dead-letter queue). */
   call: boolean
-  enqueued_at: number
-  visible_at: number
-  receive_count: number
-  receipt?: string
-  last_error?: unknown
-  source_queue?: string
-  source_receive_count?: number
-  function_id?: string
-  message_group_id?: string
 }
 
 interface Entry {
