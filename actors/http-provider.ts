@@ -16,6 +16,7 @@ import type { Outcome } from '../core/call-table.js'
 import type { HttpProviderEvent, HttpProviderInput } from '../machines/contracts.js'
 import { describeWorker } from '../core/catalog.js'
 import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system.js'
+import { HttpInput } from '../core/http-input.js'
 import { BodyError, decodeBody, hasBody, isParsed, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
 import { Exchanges, HTTP_CHANNEL_PREFIX } from './http-stream.js'
 import { fromTable } from './table-actor.js'
@@ -92,16 +93,7 @@ function start(system: EngineSystem, input: HttpProviderInput, exchanges: Exchan
     // The headers object is the request's own (Node builds it once, on first read): the
     // call carries it as it is, with nothing copied. Query and body are parsed here,
     // whether or not the function reads them: a worker gets the input as one JSON value.
-    const data: HttpRequestInput = {
-      method,
-      path,
-      path_params,
-      query_params: parseQuery(search),
-      headers: req.headers as HttpRequestInput['headers'],
-      body,
-      request_body: exchange.bodyRef(),
-      response: exchange.responseRef(),
-    }
+    const data = new HttpInput(method, path, path_params, parseQuery(search), req.headers as HttpRequestInput['headers'], body, exchange.channel_id, exchange.key)
     calls.send({
       type: 'invocation.start',
       source: 'http',

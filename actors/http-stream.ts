@@ -115,15 +115,6 @@ export class HttpExchange implements RelayReader, DeadlineEntry {
     this.channel_id = HTTP_CHANNEL_PREFIX + n
   }
 
-  /** The read end of the request body, for the call's input. */
-  bodyRef(): ChannelRef {
-    return { channel_id: this.channel_id, access_key: this.key, direction: 'read' }
-  }
-  /** The write end of the response, for the call's input. */
-  responseRef(): ChannelRef {
-    return { channel_id: this.channel_id, access_key: this.key, direction: 'write' }
-  }
-
   /** Whether that end was opened (by a worker). */
   opened(direction: Direction): boolean {
     return this.ends !== undefined && (direction === 'read' ? this.ends.bodyOpened : this.ends.responseOpened)

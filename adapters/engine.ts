@@ -27,6 +27,7 @@ import { createLogger } from './logger.js'
 import { ListenError } from './listen-error.js'
 import { createAuthenticator } from './authenticator.js'
 import { errors } from '../protocol/errors.js'
+import { plainMessage } from '../protocol/codec.js'
 import { namingWorkers } from './named-log.js'
 import { createMemoryQueueStore } from './memory-queue-store.js'
 import { createSqliteQueueStore } from './sqlite-queue-store.js'
@@ -222,7 +223,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
       const entry = { end: () => worker.detach(true) }
       let disconnected: (() => void) | undefined
       port = open({
-        out: (message) => queueMicrotask(() => worker.handle(message as { type: string })),
+        out: (message) => queueMicrotask(() => worker.handle(plainMessage(message) as { type: string })),
         end: () => {
           disconnected?.()
           local.delete(entry)

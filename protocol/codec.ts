@@ -172,5 +172,45 @@ export function decodeText(text: string): Decoded {
   return decodeObject(value, text.length >= SHORTER_CANNOT_NEST_TOO_DEEP, true)
 }
 
-/** Serialises an outbound message for a text frame. */
-export const encode = (message: object): string => JSON.stringify(message)
+/**
+ * The key of a value's own JSON writer. A call's input that holds it (the http trigger's
+ * request, core/http-input.ts) is written by it, not walked by `JSON.stringify`; what it
+ * writes is what `JSON.stringify` writes of the value (its `toJSON`). A value parsed from
+ * JSON can never hold it (a symbol is no JSON key).
+ */
+export const WRITE_JSON = Symbol('signalbox.writeJson')
+
+/** A value that writes its own JSON (`WRITE_JSON`). */
+export interface WritesJson {
+  [WRITE_JSON](): string
+}
+
+const writesJson = (value: unknown): value is WritesJson => typeof value === 'object' && value !== null && WRITE_JSON in value
+
+/**
+ * An outbound message as a worker gets it from JSON: a `data` that writes its own JSON
+ * becomes the plain value it writes (for the in-process transport, which hands messages
+ * over as objects). Any other message is returned as it is.
+ */
+export function plainMessage<T extends object>(message: T): T {
+  const data = (message as { data?: unknown }).data
+  return writesJson(data) ? { ...message, data: JSON.parse(data[WRITE_JSON]()) } : message
+}
+
+/**
+ * Serialises an outbound message for a text frame: `JSON.stringify`, but a `data` that
+ * writes its own JSON (`WRITE_JSON`) is written by it. Keys keep their order and a key
+ * whose value is `undefined` is left out, as `JSON.stringify` does.
+ */
+export function encode(message: object): string {
+  const data = (message as { data?: unknown }).data
+  if (!writesJson(data)) return JSON.stringify(message)
+  let out = '{'
+  for (const key in message) {
+    const value = (message as Record<string, unknown>)[key]
+    if (value === undefined) continue
+    // Every key of an outbound message is one of the protocol's field names (letters and '_'): nothing to escape.
+    out += `${out.length === 1 ? '' : ','}"${key}":${value === data ? data[WRITE_JSON]() : JSON.stringify(value)}`
+  }
+  return out + '}'
+}

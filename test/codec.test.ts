@@ -7,7 +7,8 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
-import { decodeText, decodeValue, decodeValueBySchema, MAX_DEPTH } from '../protocol/codec.js'
+import { decodeText, decodeValue, decodeValueBySchema, encode, MAX_DEPTH } from '../protocol/codec.js'
+import { HttpInput } from '../core/http-input.js'
 
 const it = suite('codec')
 
@@ -105,6 +106,46 @@ it('a text frame nested one level too deep is refused, one level less is not, ho
   // Many shallow objects: the walk runs, and finds nothing.
   const wide = JSON.stringify({ type: 'invocationresult', invocation_id: 'a', result: Array.from({ length: 200 }, (_, i) => ({ i })) })
   assert.is(decodeText(wide).ok, true)
+})
+
+
+// ---- encode: an input that writes its own JSON (core/http-input.ts) gives the frame JSON.stringify gives.
+
+const text = fc.string({ maxLength: 12, unit: 'binary' })
+const record = (value: fc.Arbitrary<unknown>) => fc.dictionary(fc.oneof(text, fc.constantFrom('__proto__', 'constructor', 'a"b', 'ü')), value, { maxKeys: 4 })
+const httpCall = fc.record({
+  input: fc.tuple(
+    fc.constantFrom('GET', 'POST', 'DELETE'),
+    text,
+    record(text),
+    record(fc.oneof(text, fc.array(text, { maxLength: 3 }))),
+    record(fc.oneof(text, fc.array(text, { maxLength: 3 }))),
+    fc.oneof(fc.constant(null), fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined)),
+    fc.nat().map((n) => `http:${n + 1}`),
+    fc.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+  ),
+  invocation_id: fc.option(text, { nil: undefined }),
+  metadata: fc.option(fc.jsonValue({ maxDepth: 2 }), { nil: undefined }),
+  traceparent: fc.option(text, { nil: undefined }),
+})
+
+it('encode: a frame whose input writes its own JSON is, character for character, what JSON.stringify writes of it', () => {
+  fc.assert(
+    fc.property(httpCall, ({ input, invocation_id, metadata, traceparent }) => {
+      const data = new HttpInput(...(input as ConstructorParameters<typeof HttpInput>))
+      const message = { type: 'invokefunction', function_id: 'f"n', data, invocation_id, metadata, traceparent }
+      const written = encode(message)
+      assert.is(written, JSON.stringify(message))
+      const parsed = JSON.parse(written)
+      assert.equal(parsed.data.request_body, { channel_id: input[6], access_key: input[7], direction: 'read' })
+      assert.equal(parsed.data.response, { channel_id: input[6], access_key: input[7], direction: 'write' })
+      assert.is(parsed.data.method, input[0])
+    }),
+    { numRuns: 500 },
+  )
+  // A frame with no such input is JSON.stringify's.
+  const plain = { type: 'invokefunction', function_id: 'f', data: { a: 1 }, invocation_id: undefined }
+  assert.is(encode(plain), '{"type":"invokefunction","function_id":"f","data":{"a":1}}')
 })
 
 it.run()

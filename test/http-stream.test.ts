@@ -8,6 +8,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Exchanges } from '../actors/http-stream.js'
+import { HttpInput } from '../core/http-input.js'
 import type { Outcome } from '../core/call-table.js'
 import type { ChannelSocket } from '../machines/contracts.js'
 import { RESPONSE_STREAM_WAIT_MS } from '../core/response-stream.js'
@@ -56,7 +57,8 @@ const it = suite('http exchanges')
 it('a plain call: one channel id for both refs (read: the request body, write: the response), one key; answered, it is gone', () => {
   const { all, answers } = exchanges()
   const x = all.open(req, fakeResponse().res, 'f', 30_000, undefined)
-  const [body, response] = [x.bodyRef(), x.responseRef()]
+  const input = new HttpInput('GET', '/', {}, {}, {}, null, x.channel_id, x.key)
+  const [body, response] = [input.request_body, input.response]
   assert.equal([body.direction, response.direction], ['read', 'write'])
   assert.is(body.channel_id, `http:${x.n}`)
   assert.is(response.channel_id, body.channel_id)

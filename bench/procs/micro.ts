@@ -11,7 +11,8 @@ import { serveTasks } from '../lib/rpc.js'
 import { SCHEMA } from '../../adapters/sqlite-queue-store.js'
 import { Counter, Histogram, Registry } from 'prom-client'
 import { createEngine } from '../../index.js'
-import { decodeText, decodeValueBySchema } from '../../protocol/codec.js'
+import { decodeText, decodeValueBySchema, encode } from '../../protocol/codec.js'
+import { HttpInput } from '../../core/http-input.js'
 import { DURATION_BUCKETS, LabelledHistogram } from '../../adapters/metrics.js'
 import { decodeBody, parseQuery } from '../../actors/http-exchange.js'
 import { Deadlines, type DeadlineEntry } from '../../actors/deadlines.js'
@@ -132,6 +133,7 @@ function hotPath() {
   const ok: Outcome = { result: { status_code: 200, body: 'hello' } }
   let sinkBody: unknown
   let sinkResponse: unknown
+  const key = 'Kx3c9Zq0vB7nM2pL5rT8wY'
   const N = 100_000
   return {
     headersCopy: bestNs(N, () => ({ ...headers })),
@@ -153,10 +155,20 @@ function hotPath() {
       const caller = { reply: (outcome: Outcome) => respond(res, outcome, 'bench::http') }
       caller.reply(ok)
     }),
+    // An http call's frame: its input a plain object with both refs, through JSON.stringify (before); an HttpInput writing its own JSON (now).
+    encodeHttpCallPlain: bestNs(N, (i) => {
+      const ref = { channel_id: `http:${i}`, access_key: key }
+      const data = { method: 'GET', path: '/hello', path_params: {}, query_params: {}, headers, body: null, request_body: { ...ref, direction: 'read' }, response: { ...ref, direction: 'write' } }
+      sinkBody = encode({ type: 'invokefunction', function_id: 'bench::http', data, invocation_id: `k3j9x-${i}` })
+    }),
+    encodeHttpCall: bestNs(N, (i) => {
+      const data = new HttpInput('GET', '/hello', {}, {}, headers, null, `http:${i}`, key)
+      sinkBody = encode({ type: 'invokefunction', function_id: 'bench::http', data, invocation_id: `k3j9x-${i}` })
+    }),
     httpExchange: bestNs(N, () => {
       const exchange = exchanges.open(req, res, 'bench::http', 30_000, undefined)
-      sinkBody = exchange.bodyRef()
-      sinkResponse = exchange.responseRef()
+      sinkBody = exchange.channel_id
+      sinkResponse = exchange.key
       exchange.reply(ok)
     }),
   }

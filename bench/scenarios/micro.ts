@@ -45,6 +45,7 @@ export async function micro(ctx: Ctx): Promise<Section> {
           ["a call's deadline (a `setTimeout` + `clearTimeout` per call; now a link in its timeout's list, actors/deadlines.ts)", ns(h.setTimeoutAndClear), ns(h.deadlineAddAndRemove)],
           ['decoding an `invocationresult` frame (JSON.parse + valibot + depth walk; now JSON.parse + hand-written checks; JSON.parse alone: ' + ns(h.jsonParseAnswer) + ')', ns(h.decodeAnswerValibot), ns(h.decodeAnswer)],
           ['decoding an `invokefunction` frame', ns(h.decodeCallValibot), ns(h.decodeCall)],
+          ["encoding an http call's `invokefunction` frame with its two channel refs (8 headers; a plain object through JSON.stringify; now the input writes its own JSON, core/http-input.ts)", ns(h.encodeHttpCallPlain), ns(h.encodeHttpCall)],
           ["copying the request's headers (8 headers; now not copied)", ns(h.headersCopy), '0'],
           ['parsing an empty query string (now `{}` at once)', '—', ns(h.queryEmpty)],
           ['parsing a two-parameter query string (kept: a worker gets its input as one JSON value, so what the function may read is parsed before it is sent)', 'kept', ns(h.queryTwo)],
