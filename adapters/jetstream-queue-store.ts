@@ -25,8 +25,7 @@ import { randomUUID } from 'node:crypto'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
-import { record } from '../core/catalog.js'
-import { contextOf, expiredLease, type Delivery, type FailOptions, type MessageContext, type QueueCounts, type QueueStore, type ReceiveOptions, type SendOptions, type StoredMessage } from '../core/queue-store.js'
+import { contextOf, countQueues, expiredLease, queuesWithCalls, type Delivery, type FailOptions, type MessageContext, type QueueStore, type ReceiveOptions, type SendOptions, type StoredMessage } from '../core/queue-store.js'
 
 export interface JetStreamStoreOptions {
   /** NATS server URL(s): `nats://host:4222`, or several separated by commas. */
@@ -471,33 +470,10 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
       return { redriven: n, queues: [...targets] }
     },
     async callQueues() {
-      const out: string[] = []
-      for (const [queue, q] of byQueue) {
-        for (const e of q.values()) {
-          if (e.state.call) {
-            out.push(queue)
-            break
-          }
-        }
-      }
-      return out
+      return queuesWithCalls(byQueue, (e) => e.state)
     },
     async counts(now) {
-      // By queue name: any name, `__proto__` included, is an own key.
-      const out = record<QueueCounts>()
-      const of = (queue: string) => (out[queue] ??= { ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0 })
-      for (const [queue, q] of byQueue) {
-        if (q.size === 0) continue
-        const c = of(queue)
-        for (const { state: s } of q.values()) {
-          if (s.visible_at <= now) c.ready++
-          else if (s.receipt !== undefined) c.in_flight++
-          else c.delayed++
-          if (c.oldest_enqueued_at === undefined || s.enqueued_at < c.oldest_enqueued_at) c.oldest_enqueued_at = s.enqueued_at
-          if (s.source_queue !== undefined) of(s.source_queue).dead_lettered++
-        }
-      }
-      return out
+      return countQueues(byQueue, (e) => e.state, now)
     },
     close() {
       closing ??= (async () => {

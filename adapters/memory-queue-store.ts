@@ -3,8 +3,7 @@
  * process; the default when embedding. The rules are those of core/queue-store.ts.
  */
 import { randomUUID } from 'node:crypto'
-import { record } from '../core/catalog.js'
-import { contextOf, expiredLease, type Delivery, type FailOptions, type QueueCounts, type QueueStore, type ReceiveOptions, type StoredMessage } from '../core/queue-store.js'
+import { contextOf, countQueues, expiredLease, queuesWithCalls, type Delivery, type FailOptions, type QueueStore, type ReceiveOptions, type StoredMessage } from '../core/queue-store.js'
 
 /** A message as this store keeps it: live durable calls are `call`; dead ones are messages of their dead-letter queue. */
 type Kept = StoredMessage & { call: boolean }
@@ -174,33 +173,10 @@ export function createMemoryQueueStore(): QueueStore {
       return { redriven: n, queues: [...targets] }
     },
     async callQueues() {
-      const out: string[] = []
-      for (const [name, q] of queues) {
-        for (const m of q.values()) {
-          if (m.call) {
-            out.push(name)
-            break
-          }
-        }
-      }
-      return out
+      return queuesWithCalls(queues, (m) => m)
     },
     async counts(now) {
-      // By queue name: any name, `__proto__` included, is an own key.
-      const out = record<QueueCounts>()
-      const of = (name: string) => (out[name] ??= { ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0 })
-      for (const [name, q] of queues) {
-        if (q.size === 0) continue
-        const c = of(name)
-        for (const m of q.values()) {
-          if (m.visible_at <= now) c.ready++
-          else if (m.receipt !== undefined) c.in_flight++
-          else c.delayed++
-          if (c.oldest_enqueued_at === undefined || m.enqueued_at < c.oldest_enqueued_at) c.oldest_enqueued_at = m.enqueued_at
-          if (m.source_queue !== undefined) of(m.source_queue).dead_lettered++
-        }
-      }
-      return out
+      return countQueues(queues, (m) => m, now)
     },
     async close() {
       queues.clear()

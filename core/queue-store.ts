@@ -27,6 +27,7 @@
  *   send's message id and stores nothing.
  */
 import { errors } from '../protocol/errors.js'
+import { record } from './catalog.js'
 
 /** W3C trace context and metadata of the call that sent a message, passed on to the call that handles it. */
 export interface MessageContext {
@@ -155,6 +156,51 @@ export interface QueueStore {
   /** Counts per queue that holds or dead-lettered any message. */
   counts(now: number): Promise<Record<string, QueueCounts>>
   close(): Promise<void>
+}
+
+/** What counting and `callQueues` read of a stored message. */
+export interface Tally {
+  visible_at: number
+  receipt?: string
+  enqueued_at: number
+  source_queue?: string
+  /** A durable call (it names a function), not a message. */
+  call: boolean
+}
+
+/**
+ * The queues holding a durable call (`QueueStore.callQueues`), from a store that keeps its
+ * messages by queue in memory (the memory store; the JetStream store's copy of its state).
+ */
+export function queuesWithCalls<T>(queues: Iterable<[string, Map<string, T>]>, tally: (entry: T) => Tally): string[] {
+  const out: string[] = []
+  for (const [queue, messages] of queues) {
+    for (const entry of messages.values()) {
+      if (!tally(entry).call) continue
+      out.push(queue)
+      break
+    }
+  }
+  return out
+}
+
+/** `QueueStore.counts` of the same kind of store: by queue name (any name, `__proto__` included, is an own key). */
+export function countQueues<T>(queues: Iterable<[string, Map<string, T>]>, tally: (entry: T) => Tally, now: number): Record<string, QueueCounts> {
+  const out = record<QueueCounts>()
+  const of = (queue: string) => (out[queue] ??= { ready: 0, in_flight: 0, delayed: 0, dead_lettered: 0 })
+  for (const [queue, messages] of queues) {
+    if (messages.size === 0) continue
+    const c = of(queue)
+    for (const entry of messages.values()) {
+      const m = tally(entry)
+      if (m.visible_at <= now) c.ready++
+      else if (m.receipt !== undefined) c.in_flight++
+      else c.delayed++
+      if (c.oldest_enqueued_at === undefined || m.enqueued_at < c.oldest_enqueued_at) c.oldest_enqueued_at = m.enqueued_at
+      if (m.source_queue !== undefined) of(m.source_queue).dead_lettered++
+    }
+  }
+  return out
 }
 
 /** Why a message went to the dead-letter queue when its lease ran out with no error recorded. */
