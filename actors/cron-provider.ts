@@ -8,7 +8,7 @@
  * flight) is logged to its session and counted as `invocation.skipped`. A job stops when
  * its last trigger leaves; stopping this actor stops every job.
  */
-import { randomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
 import type { CronEvent } from '../protocol/trigger-payloads.js'
 
 import { Cron } from 'croner'
@@ -20,10 +20,24 @@ import { fromTable, type TableScope } from './table-actor.js'
 
 const SKIPPED = 'cron tick skipped: previous run still in flight'
 
-/** A W3C `traceparent` for a new trace: version 00, a random trace id and parent id, sampled. */
+/**
+ * A W3C `traceparent` for a new trace: version 00, a random trace id and parent id,
+ * sampled. The ids are slices of random hex made 4,080 bytes at a time (a refill per 170
+ * traces), where a native call per run cost a microsecond for each of a tick's triggers.
+ */
+const TRACE_HEX = 48
+const traceBytes = Buffer.alloc(4080)
+let traceText = ''
+let traceAt = 0
 const newTraceparent = () => {
-  const id = randomBytes(24).toString('hex')
-  return `00-${id.slice(0, 32)}-${id.slice(32)}-01`
+  if (traceAt + TRACE_HEX > traceText.length) {
+    randomFillSync(traceBytes)
+    traceText = traceBytes.toString('hex')
+    traceAt = 0
+  }
+  const at = traceAt
+  traceAt += TRACE_HEX
+  return `00-${traceText.slice(at, at + 32)}-${traceText.slice(at + 32, at + TRACE_HEX)}-01`
 }
 
 /** Canonical names of time zones seen (`america/new_york` → `America/New_York`), bounded. */
