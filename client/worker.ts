@@ -153,14 +153,14 @@ export class WorkerClient {
     if (this.name !== undefined) {
       this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: this.description(), action: { type: 'void' } })
     }
-    // Functions and the triggers bound to other workers' types come back before the reattach
-    // retires the previous session, so its routes, schedules and consumers never lapse: the
-    // engine shares a route bound alike, and runs a schedule registered alike once per tick.
+    // The reattach first (as iii-sdk sends it): the previous session is held until this one
+    // holds everything it held, so its routes, schedules and consumers never lapse, and the
+    // bindings to other workers' types, bound again alike after it, are taken over as they
+    // were (their provider is told nothing).
+    if (this.workerId !== undefined) this.send({ type: 'reattach', previous_worker_id: this.workerId, reattach_token: this.reattachToken })
     for (const [id, f] of this.functions) this.send({ ...f.options, type: 'registerfunction', id })
     const own = (id: string) => this.triggerTypes.has(this.triggers.get(id)!.trigger_type)
     for (const id of [...this.triggers.keys()]) if (!own(id)) this.replayTrigger(id)
-    // Trigger types after it: the previous session held them until it was retired.
-    if (this.workerId !== undefined) this.send({ type: 'reattach', previous_worker_id: this.workerId, reattach_token: this.reattachToken })
     for (const [id, t] of this.triggerTypes) this.send({ type: 'registertriggertype', id, description: t.description })
     for (const id of [...this.triggers.keys()]) if (own(id)) this.replayTrigger(id)
   }

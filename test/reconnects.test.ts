@@ -5,9 +5,11 @@
  * after the hold the route is gone (404); a clean close is not held; a held queue trigger
  * leases nothing until a worker offers its function; `/healthz` counts held sessions; and
  * the bundled client, cut again and again under load through a proxy, reattaches each
- * time (retiring its held session at once) with no 404 or 503 to HTTP clients polling
- * its route and its cron trigger firing once per tick; and a rolling deploy (start new,
- * close old, which lets its calls in hand finish) answers every poll 200.
+ * time (retiring its held session once its replay is done, not after the hold) with no
+ * 404 or 503 to HTTP clients polling its route and its cron trigger firing once per tick,
+ * and takes its bindings to another worker's trigger type over without their provider
+ * seeing anything; and a rolling deploy (start new, close old, which lets its calls in
+ * hand finish) answers every poll 200.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -146,7 +148,7 @@ it('a reattach sent before the registrations (as iii-sdk sends it): the held ses
 const cuts = suite<EngineCtx>('reconnects: the bundled client, cut again and again')
 eachWithEngine(cuts, () => ({ reconnectGraceMs: 5000 }))
 
-cuts('cut 20 times under HTTP polling: no 404, a 503 only for a call cut mid-answer, the held session retired at once, cron once per tick', limit(async (ctx) => {
+cuts('cut 20 times under HTTP polling: no 404, a 503 only for a call cut mid-answer, the held session retired once the replay is done, cron once per tick', limit(async (ctx) => {
   const proxy = await cutProxy(ctx.engine.url!)
   ctx.closers.push(() => proxy.close())
   const w = await connectWorker(proxy.url, { logger: false, initialDelayMs: 10, maxDelayMs: 50, name: 'cut' })
@@ -190,13 +192,42 @@ cuts('cut 20 times under HTTP polling: no 404, a 503 only for a call cut mid-ans
     assert.match(f.message, /disconnected before answering/)
   }
   assert.ok((statuses.get(200) ?? 0) > 20)
-  // Each reattach retired the held session at once (not after its 5 s hold).
+  // Each reattach retired the held session once the replay was done (not after its 5 s hold).
   assert.is(heldCount(ctx.engine), 0)
   assert.equal(Object.keys(catalog(ctx.engine).workers).length, 1)
   // Each tick fired once, whichever session held the trigger then.
   assert.is(new Set(ticks).size, ticks.length, `no tick twice: ${ticks.join(' ')}`)
   assert.ok(ticks.length >= 1)
 }, 60_000))
+
+cuts("a binding to another worker's trigger type is taken over as it was: its provider sees nothing when the consumer reconnects", limit(async (ctx) => {
+  const seen: string[] = []
+  const provider = await connectWorker(ctx.engine.url!, { logger: false, name: 'provider' })
+  ctx.closers.push(() => provider.close())
+  provider.registerTriggerType({ id: 'ticker' }, {
+    registerTrigger: (t) => void seen.push(`register ${t.id}`),
+    unregisterTrigger: (t) => void seen.push(`unregister ${t.id}`),
+  })
+  const proxy = await cutProxy(ctx.engine.url!)
+  ctx.closers.push(() => proxy.close())
+  const consumer = await connectWorker(proxy.url, { logger: false, initialDelayMs: 10, maxDelayMs: 50, name: 'consumer' })
+  ctx.closers.push(() => consumer.close())
+  consumer.registerFunction('on_tick', () => ({}))
+  await until(() => catalog(ctx.engine).triggerTypes.ticker !== undefined, 5000, 'the type')
+  const result = await consumer.registerTrigger({ id: 'every', trigger_type: 'ticker', function_id: 'on_tick', config: {} })
+  assert.is(result.error, undefined, JSON.stringify(result.error))
+  await until(() => seen.length === 1, 5000, 'the provider to be given the trigger')
+  const first = Object.keys(catalog(ctx.engine).workers).find((w) => catalog(ctx.engine).workers[w].info.name === 'consumer')
+  proxy.cut()
+  await until(() => {
+    const workers = catalog(ctx.engine).workers
+    const consumers = Object.keys(workers).filter((w) => workers[w].info.name === 'consumer')
+    return proxy.open === 1 && heldCount(ctx.engine) === 0 && consumers.length === 1 && consumers[0] !== first
+  }, 5000, 'the reattach, and the held session retired')
+  // Anything the engine would tell the provider about the takeover is sent with the retirement: a round trip to it shows it would have arrived.
+  await provider.invoke('engine::workers::list', {})
+  assert.equal(seen, ['register every'], 'the provider was told nothing more')
+}, 30_000))
 
 cuts('a rolling deploy (start the new replica, close the old): every poll answered 200, the cron trigger once per tick', limit(async (ctx) => {
   const ticks: string[] = []
