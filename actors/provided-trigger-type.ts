@@ -11,7 +11,7 @@ import { errors } from '../protocol/errors.js'
 import type { TriggerTypeEvent, TriggerTypeInput } from '../machines/contracts.js'
 import { actorsOf, tell, type EngineSystem } from '../machines/system.js'
 import { fromTable } from './table-actor.js'
-import { handleRegistrationEvent, releaseRegistrations, type Registrations } from './trigger-registrations.js'
+import { handleRegistrationEvent, Registrations, releaseRegistrations } from './trigger-registrations.js'
 
 export interface ProvidedTriggerType<Config, E extends EventObject> {
   /** The provider, looked up in the system. */
@@ -47,7 +47,7 @@ export function providedTriggerType<Config, E extends EventObject>(type: Provide
         return { trigger_type: this.trigger_type, held: [...this.held] }
       },
     }),
-    open: () => new Map(),
+    open: () => new Registrations(),
     receive(scope, event) {
       const { context, system, handles: registrations } = scope
       const { worker_id } = context

@@ -16,7 +16,7 @@ import { forwardedIdFor, providerOf } from '../core/catalog.js'
 import type { SessionContext, TriggerTypeEvent, TriggerTypeInput } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
-import { handleRegistrationEvent, releaseRegistrations, type Registrations } from './trigger-registrations.js'
+import { handleRegistrationEvent, Registrations, releaseRegistrations } from './trigger-registrations.js'
 
 interface Forwarded {
   /** The id the provider knows it by: kept from its first forwarding until it ends. */
@@ -115,7 +115,7 @@ function withdraw(scope: Scope, trigger_id: string): void {
 
 export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, TriggerTypeInput, EventObject, Registrations>({
   context: ({ worker_id, trigger_type }) => new ForwardTable(worker_id, trigger_type),
-  open: () => new Map(),
+  open: () => new Registrations(),
   receive(scope, event) {
     const { context: table, system } = scope
     const { worker_id, trigger_type } = table

@@ -11,9 +11,31 @@ import { errors } from '../protocol/errors.js'
 import type { TriggerTypeEvent } from '../machines/contracts.js'
 import { actorIds, actorsOf, type EngineSystem } from '../machines/system.js'
 import { triggerMachine } from '../machines/trigger.machine.js'
+import { Deadlines, type DeadlineEntry } from './deadlines.js'
 
-/** The registration machines of one type child, by trigger id. */
-export type Registrations = Map<string, AnyActorRef>
+/** One registration machine, and its link in the deadline list while it waits for the type's answer. */
+interface Registration extends DeadlineEntry {
+  actor: AnyActorRef
+  timeout_ms: number
+}
+
+/**
+ * The registration machines of one type child, by trigger id, and the waits for the
+ * type's answer (`registrationTimeoutMs` from each `trigger.activate`): one timer per
+ * distinct timeout (actors/deadlines.ts), whose expiry sends `trigger.timedOut`.
+ */
+export class Registrations {
+  readonly byId = new Map<string, Registration>()
+  readonly waits = new Deadlines<Registration>(({ actor }) => actor.send({ type: 'trigger.timedOut' }))
+
+  get(trigger_id: string): AnyActorRef | undefined {
+    return this.byId.get(trigger_id)?.actor
+  }
+
+  values(): AnyActorRef[] {
+    return [...this.byId.values()].map((r) => r.actor)
+  }
+}
 
 const DONE = 'xstate.done.actor.'
 
@@ -31,16 +53,25 @@ export function handleRegistrationEvent(
   switch (e.type) {
     case 'trigger.register': {
       const id = actorIds.trigger(e.input.worker_id, e.input.id)
-      if (registrations.has(e.input.id) || actorsOf(system).trigger(e.input.worker_id, e.input.id)) {
+      if (registrations.byId.has(e.input.id) || actorsOf(system).trigger(e.input.worker_id, e.input.id)) {
         // The session checks this first; should two registrations still cross, the second is answered, not dropped.
         const { id: trigger_id, trigger_type, function_id } = e.input
         sendBack({ type: 'trigger.settled', result: { type: 'triggerregistrationresult', id: trigger_id, trigger_type, function_id, error: errors.duplicateTriggerId(trigger_id) } })
         return true
       }
       const actor = createActor(triggerMachine, { parent: self, id, systemId: id, input: e.input })
-      registrations.set(e.input.id, actor)
+      registrations.byId.set(e.input.id, { actor, timeout_ms: e.input.registrationTimeoutMs, due: 0 })
       actor.start()
       return true
+    }
+    case 'trigger.activate': {
+      // The registration waits for the type's answer from now (again, when it is re-sent); the type's own logic does the work.
+      const registration = registrations.byId.get(e.trigger_id)
+      if (registration) {
+        registrations.waits.remove(registration)
+        registrations.waits.add(registration, registration.timeout_ms, performance.now())
+      }
+      return false
     }
     case 'trigger.unregister':
       registrations.get(e.trigger_id)?.send({ type: 'trigger.unregister' })
@@ -51,13 +82,16 @@ export function handleRegistrationEvent(
       return true
     case 'provider.lost':
     case 'provider.available':
-      for (const actor of registrations.values()) actor.send(e)
+      for (const { actor } of registrations.byId.values()) actor.send(e)
       return false
   }
   const done = DONE + actorIds.trigger(worker_id, '')
   if (event.type.startsWith(done)) {
     // A registration ended (failed or removed); it has already left the system.
-    registrations.delete(event.type.slice(done.length))
+    const trigger_id = event.type.slice(done.length)
+    const registration = registrations.byId.get(trigger_id)
+    if (registration) registrations.waits.remove(registration)
+    registrations.byId.delete(trigger_id)
     return true
   }
   return false
@@ -65,7 +99,8 @@ export function handleRegistrationEvent(
 
 /** Ends every registration still held (the child is stopping with its session). */
 export function releaseRegistrations(registrations: Registrations): void {
-  const held = [...registrations.values()]
-  registrations.clear()
+  const held = registrations.values()
+  registrations.byId.clear()
+  registrations.waits.clear()
   for (const actor of held) actor.send({ type: 'trigger.release' })
 }

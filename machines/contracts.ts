@@ -173,6 +173,8 @@ export type TriggerEvent =
   | { type: 'trigger.activated' }
   | { type: 'trigger.rejected'; error: ErrorBody }
   | { type: 'trigger.unregister' }
+  /** From the type's child: `registrationTimeoutMs` passed since the registration last asked for activation (ignored unless it still waits). */
+  | { type: 'trigger.timedOut' }
   /** The type's child that holds this registration is stopping (its session ended). */
   | { type: 'trigger.release' }
   | { type: 'provider.lost'; trigger_type: string; gone: boolean }

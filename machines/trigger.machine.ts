@@ -5,6 +5,13 @@
  * (actors/trigger-registrations.ts) and does the type's own work for it (validate, route,
  * schedule, forward), answering `trigger.activated` or `trigger.rejected`.
  *
+ * Waiting for the type's answer (`pending`, `resending`) ends in `failed` when it takes
+ * longer than `registrationTimeoutMs`: the type's child times the wait from each
+ * `trigger.activate` and says so with `trigger.timedOut` (one timer per child, not an
+ * XState delayed event per registration: XState cancels an actor's delayed events by
+ * scanning every delayed event of the system, so stopping N waiting registrations cost
+ * O(N²)).
+ *
  * The outcome of `pending` is the registering worker's answer (`trigger.settled`); the
  * outcome of `resending` (the worker was answered long ago) is only logged. Each state is
  * reported to the catalog, which is what listings and metrics read.
@@ -26,9 +33,6 @@ export const triggerMachine = setup({
     input: {} as TriggerInput,
     context: {} as TriggerInput,
     events: {} as TriggerEvent,
-  },
-  delays: {
-    registrationTimeout: ({ context }) => context.registrationTimeoutMs,
   },
   actions: {
     /** Asks the parent, the session's child for this trigger's type, to do the type's work. */
@@ -78,13 +82,11 @@ export const triggerMachine = setup({
   states: {
     pending: {
       entry: ['joinCatalog', 'requestActivation'],
-      after: {
-        registrationTimeout: {
+      on: {
+        'trigger.timedOut': {
           target: 'failed',
           actions: { type: 'answerWorker', params: ({ context }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs) }) },
         },
-      },
-      on: {
         'trigger.activated': { target: 'active', actions: { type: 'answerWorker', params: {} } },
         'trigger.rejected': { target: 'failed', actions: { type: 'answerWorker', params: ({ event }) => ({ error: event.error }) } },
         'provider.lost': {
@@ -113,13 +115,11 @@ export const triggerMachine = setup({
     },
     resending: {
       entry: [{ type: 'reportState', params: { state: 'resending' } }, 'requestActivation'],
-      after: {
-        registrationTimeout: {
+      on: {
+        'trigger.timedOut': {
           target: 'failed',
           actions: { type: 'logResendFailed', params: ({ context }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs) }) },
         },
-      },
-      on: {
         'trigger.activated': { target: 'active', actions: 'logResent' },
         'trigger.rejected': { target: 'failed', actions: { type: 'logResendFailed', params: ({ event }) => ({ error: event.error }) } },
         'provider.lost': 'parked',

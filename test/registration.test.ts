@@ -7,6 +7,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Engine } from '../adapters/engine.js'
 import { limit, startEngine, until } from './harness.js'
+import { catalogOf } from '../machines/system.js'
 import { transports, type RawPeer } from './transports.js'
 import * as page from './fixtures/register-trigger.js'
 
@@ -232,6 +233,19 @@ for (const transport of transports) {
     prov.send({ type: 'triggerregistrationresult', id: prov.seen[0].id })
     assert.is((await prov.next((m) => m.type === 'error')).error.code, 'invalid_message')
     assert.is((await register(c, { type: 'registertrigger', id: 't', trigger_type: 'nope', function_id: 'f', config: {} })).error.code, 'trigger_type_not_found')
+  }))
+
+  it('registrations waiting for a silent provider hold no XState delayed event (stopping N of them would scan every one N times), and all leave with their session', limit(async (ctx) => {
+    const prov = await provider(ctx, 'mute', () => 'silent')
+    const c = await consumer(ctx, 'f')
+    const scheduled = () => Object.keys((ctx.engine.actor.system as unknown as { _snapshot: { _scheduledEvents: object } })._snapshot._scheduledEvents).length
+    const before = scheduled()
+    for (let i = 0; i < 200; i++) c.send({ type: 'registertrigger', id: `t${i}`, trigger_type: 'mute', function_id: 'f', config: {} })
+    await until(() => prov.seen.length === 200, 5000, 'every registration forwarded')
+    assert.is(scheduled(), before, 'no delayed event per waiting registration')
+    const workerId = Object.keys(catalogOf(ctx.engine.actor.system).workers).find((w) => Object.keys(catalogOf(ctx.engine.actor.system).workers[w].triggers).length === 200)!
+    c.close()
+    await until(() => catalogOf(ctx.engine.actor.system).workers[workerId] === undefined, 5000, 'the session and its registrations gone')
   }))
 
   it('a provider that rejects: its error is passed on unchanged', limit(async (ctx) => {
