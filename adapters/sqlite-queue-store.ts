@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { record } from '../core/catalog.js'
+import { startCheckpointer } from './sqlite-checkpointer.js'
 import { contextOf, expiredLease, type Delivery, type FailOptions, type QueueCounts, type QueueStore, type ReceiveOptions, type StoredMessage } from '../core/queue-store.js'
 
 interface Row {
@@ -50,6 +51,17 @@ const toMessage = (r: Row): StoredMessage => {
   if (r.context !== null) m.context = JSON.parse(r.context)
   return m
 }
+
+/**
+ * The log size (pages) at which the store's own connection checkpoints, a backstop behind
+ * the checkpointing thread (adapters/sqlite-checkpointer.ts): 40 MB of 4 KB pages. The
+ * thread copies the log back as it grows, but the log starts again from its beginning only
+ * after a commit finds all of it copied, which a steady stream of commits may never let
+ * happen; a checkpoint on the store's connection then copies what is left (little) and
+ * lets the next commit start the log again. SQLite's default, 1,000 pages, ran that
+ * checkpoint (and its two syncs) on the event loop every 4 MB of log.
+ */
+const CHECKPOINT_BACKSTOP_PAGES = 10_000
 
 /** The schema version this store writes (`PRAGMA user_version`); older files are migrated when opened. */
 const VERSION = 2
@@ -125,6 +137,14 @@ export function createSqliteQueueStore(path: string): QueueStore {
   db.pragma('synchronous = NORMAL')
   db.pragma('busy_timeout = 5000')
   db.transaction(() => migrate(db)).immediate()
+  // Checkpoints run on a thread of their own; the store's connection keeps a backstop.
+  const checkpointer = path === ':memory:' || path === '' ? undefined : startCheckpointer(path)
+  if (checkpointer) db.pragma(`wal_autocheckpoint = ${CHECKPOINT_BACKSTOP_PAGES}`)
+  /** Passes on what a write returned, once it has committed: the checkpointer is told. */
+  const committed = <T>(result: T): T => {
+    checkpointer?.written()
+    return result
+  }
 
   const insert = db.prepare(
     'INSERT INTO messages (message_id, queue, body, function_id, call, enqueued_at, visible_at, ready, message_group_id, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -361,6 +381,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
       for (const p of batch) p.reject(err)
       return
     }
+    checkpointer?.written()
     batch.forEach((p, i) => p.resolve(results[i]))
   }
   const send = (queue: string, body: unknown, o: Parameters<QueueStore['send']>[2]) =>
@@ -385,15 +406,15 @@ export function createSqliteQueueStore(path: string): QueueStore {
   return {
     kind: 'sqlite',
     send,
-    receive: async (queue, o) => receive(queue, o),
-    ack: async (queue, leases, now) => ack(queue, leases, now),
-    fail: async (queue, leases, error, o) => fail(queue, leases, error, o),
+    receive: async (queue, o) => committed(receive(queue, o)),
+    ack: async (queue, leases, now) => committed(ack(queue, leases, now)),
+    fail: async (queue, leases, error, o) => committed(fail(queue, leases, error, o)),
     async nextVisibleAt(queue, calls, now) {
       readyNotAfter(now)
       return ((calls ? nextWaitingCall : nextWaiting).get(queue, now) as number | undefined) ?? undefined
     },
     list: async (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
-    redrive: async (dlq, ids, now) => redrive(dlq, ids, now),
+    redrive: async (dlq, ids, now) => committed(redrive(dlq, ids, now)),
     callQueues: async () => callQueues.all() as string[],
     async counts(now) {
       // By queue name: any name, `__proto__` included, is an own key.
@@ -408,6 +429,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
     },
     async close() {
       if (pending.length > 0) flush()
+      await checkpointer?.stop()
       db.close()
     },
   }
