@@ -140,11 +140,6 @@ export function createSqliteQueueStore(path: string): QueueStore {
   // Checkpoints run on a thread of their own; the store's connection keeps a backstop.
   const checkpointer = path === ':memory:' || path === '' ? undefined : startCheckpointer(path)
   if (checkpointer) db.pragma(`wal_autocheckpoint = ${CHECKPOINT_BACKSTOP_PAGES}`)
-  /** Passes on what a write returned, once it has committed: the checkpointer is told. */
-  const committed = <T>(result: T): T => {
-    checkpointer?.written()
-    return result
-  }
 
   const insert = db.prepare(
     'INSERT INTO messages (message_id, queue, body, function_id, call, enqueued_at, visible_at, ready, message_group_id, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -314,6 +309,58 @@ export function createSqliteQueueStore(path: string): QueueStore {
   }
 
   const receive = db.transaction((queue: string, o: ReceiveOptions): Delivery[] => (o.fifo && !o.calls ? receiveFifo(queue, o) : receivePlain(queue, o)))
+  /**
+   * Acknowledgements are answered to no one, so each need not be a commit of its own. An
+   * ack's deletes run at once, in a write transaction held open until the first of: an
+   * operation whose writes must be durable before its result is used (a receive, before its
+   * messages go out; grouped sends, before they are answered; a failure; a redrive), which
+   * commits the held deletes with its own writes; or the end of the turn (`setImmediate`).
+   * A consumer's answer, its ack and the next receive are then one commit, not two. Every
+   * operation sees the deletes at once (one connection). A crash before that commit loses
+   * them: the messages are delivered again, as after a crash just before the ack.
+   */
+  const beginHeld = db.prepare('BEGIN')
+  const commitHeld = db.prepare('COMMIT')
+  let held = false
+  const hold = () => {
+    if (held) return
+    beginHeld.run()
+    held = true
+    setImmediate(releaseAtTurnEnd)
+  }
+  /** Commits the held transaction, if any; if the commit fails, what it held is rolled back. */
+  const release = () => {
+    if (!held) return
+    held = false
+    try {
+      commitHeld.run()
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK')
+      throw err
+    }
+    checkpointer?.written()
+  }
+  /** At the end of the turn no one awaits the commit: if it fails, the deletes are lost and their messages are delivered again. */
+  const releaseAtTurnEnd = () => {
+    try {
+      release()
+    } catch {
+      // Rolled back by release(); the leases run out and the messages become visible again.
+    }
+  }
+  /** Runs `write` (inside the held transaction, if one is open: a savepoint), then commits: its writes are durable when it returns. */
+  const durable = <T>(write: () => T): T => {
+    let out: T
+    try {
+      out = write()
+    } catch (err) {
+      release()
+      throw err
+    }
+    release()
+    checkpointer?.written()
+    return out
+  }
   const ack = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, now: number) => {
     let n = 0
     for (const l of leases) n += removeLeased.run(l.message_id, queue, l.receipt, now).changes
@@ -376,12 +423,11 @@ export function createSqliteQueueStore(path: string): QueueStore {
     pending = []
     let results: Array<{ message_id: string; duplicate: boolean }>
     try {
-      results = commit(batch)
+      results = durable(() => commit(batch))
     } catch (err) {
       for (const p of batch) p.reject(err)
       return
     }
-    checkpointer?.written()
     batch.forEach((p, i) => p.resolve(results[i]))
   }
   const send = (queue: string, body: unknown, o: Parameters<QueueStore['send']>[2]) =>
@@ -406,15 +452,18 @@ export function createSqliteQueueStore(path: string): QueueStore {
   return {
     kind: 'sqlite',
     send,
-    receive: async (queue, o) => committed(receive(queue, o)),
-    ack: async (queue, leases, now) => committed(ack(queue, leases, now)),
-    fail: async (queue, leases, error, o) => committed(fail(queue, leases, error, o)),
+    receive: async (queue, o) => durable(() => receive(queue, o)),
+    ack: async (queue, leases, now) => {
+      hold()
+      return ack(queue, leases, now)
+    },
+    fail: async (queue, leases, error, o) => durable(() => fail(queue, leases, error, o)),
     async nextVisibleAt(queue, calls, now) {
       readyNotAfter(now)
       return ((calls ? nextWaitingCall : nextWaiting).get(queue, now) as number | undefined) ?? undefined
     },
     list: async (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
-    redrive: async (dlq, ids, now) => committed(redrive(dlq, ids, now)),
+    redrive: async (dlq, ids, now) => durable(() => redrive(dlq, ids, now)),
     callQueues: async () => callQueues.all() as string[],
     async counts(now) {
       // By queue name: any name, `__proto__` included, is an own key.
@@ -429,6 +478,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
     },
     async close() {
       if (pending.length > 0) flush()
+      release()
       await checkpointer?.stop()
       db.close()
     },
