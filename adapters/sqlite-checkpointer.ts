@@ -10,7 +10,10 @@
  *
  * Here a worker thread holds a second connection to the file and runs passive checkpoints
  * (they never block the engine's writes, nor wait for them): the store calls `written()`
- * after its commits, the worker wakes, lets the log gather for `delayMs`, and checkpoints.
+ * after its commits, the worker wakes, lets the log gather for `delayMs` (100 ms: about as
+ * much log as SQLite's default of 1,000 pages at the queue benchmark's rate; at 10 ms the
+ * thread copied the same hot pages ten times as often and cost more CPU than it saved), and
+ * checkpoints.
  * Idle, it sleeps on an `Atomics.wait` and costs nothing. The store's own connection keeps
  * SQLite's automatic checkpoint as a backstop, at a larger size (adapters/sqlite-queue-
  * store.ts): the log starts again from its beginning only when a commit finds all of it
@@ -40,7 +43,7 @@ export interface Checkpointer {
 /** Starts the checkpointing thread for the SQLite file at `path` (in WAL mode). */
 export function startCheckpointer(path: string, options: { delayMs?: number } = {}): Checkpointer {
   const state = new Int32Array(new SharedArrayBuffer(4))
-  const data: CheckpointerData = { signalboxCheckpointer: { path, state: state.buffer as SharedArrayBuffer, delayMs: options.delayMs ?? 10 } }
+  const data: CheckpointerData = { signalboxCheckpointer: { path, state: state.buffer as SharedArrayBuffer, delayMs: options.delayMs ?? 100 } }
   const worker = new Worker(new URL(import.meta.url), { workerData: data })
   worker.unref()
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
