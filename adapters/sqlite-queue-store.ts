@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { record } from '../core/catalog.js'
+import { startCheckpointer } from './sqlite-checkpointer.js'
 import { contextOf, expiredLease, type Delivery, type FailOptions, type QueueCounts, type QueueStore, type ReceiveOptions, type StoredMessage } from '../core/queue-store.js'
 
 interface Row {
@@ -50,6 +51,17 @@ const toMessage = (r: Row): StoredMessage => {
   if (r.context !== null) m.context = JSON.parse(r.context)
   return m
 }
+
+/**
+ * The log size (pages) at which the store's own connection checkpoints, a backstop behind
+ * the checkpointing thread (adapters/sqlite-checkpointer.ts): 40 MB of 4 KB pages. The
+ * thread copies the log back as it grows, but the log starts again from its beginning only
+ * after a commit finds all of it copied, which a steady stream of commits may never let
+ * happen; a checkpoint on the store's connection then copies what is left (little) and
+ * lets the next commit start the log again. SQLite's default, 1,000 pages, ran that
+ * checkpoint (and its two syncs) on the event loop every 4 MB of log.
+ */
+const CHECKPOINT_BACKSTOP_PAGES = 10_000
 
 /** The schema version this store writes (`PRAGMA user_version`); older files are migrated when opened. */
 const VERSION = 2
@@ -125,6 +137,9 @@ export function createSqliteQueueStore(path: string): QueueStore {
   db.pragma('synchronous = NORMAL')
   db.pragma('busy_timeout = 5000')
   db.transaction(() => migrate(db)).immediate()
+  // Checkpoints run on a thread of their own; the store's connection keeps a backstop.
+  const checkpointer = path === ':memory:' || path === '' ? undefined : startCheckpointer(path)
+  if (checkpointer) db.pragma(`wal_autocheckpoint = ${CHECKPOINT_BACKSTOP_PAGES}`)
 
   const insert = db.prepare(
     'INSERT INTO messages (message_id, queue, body, function_id, call, enqueued_at, visible_at, ready, message_group_id, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -294,6 +309,58 @@ export function createSqliteQueueStore(path: string): QueueStore {
   }
 
   const receive = db.transaction((queue: string, o: ReceiveOptions): Delivery[] => (o.fifo && !o.calls ? receiveFifo(queue, o) : receivePlain(queue, o)))
+  /**
+   * Acknowledgements are answered to no one, so each need not be a commit of its own. An
+   * ack's deletes run at once, in a write transaction held open until the first of: an
+   * operation whose writes must be durable before its result is used (a receive, before its
+   * messages go out; grouped sends, before they are answered; a failure; a redrive), which
+   * commits the held deletes with its own writes; or the end of the turn (`setImmediate`).
+   * A consumer's answer, its ack and the next receive are then one commit, not two. Every
+   * operation sees the deletes at once (one connection). A crash before that commit loses
+   * them: the messages are delivered again, as after a crash just before the ack.
+   */
+  const beginHeld = db.prepare('BEGIN')
+  const commitHeld = db.prepare('COMMIT')
+  let held = false
+  const hold = () => {
+    if (held) return
+    beginHeld.run()
+    held = true
+    setImmediate(releaseAtTurnEnd)
+  }
+  /** Commits the held transaction, if any; if the commit fails, what it held is rolled back. */
+  const release = () => {
+    if (!held) return
+    held = false
+    try {
+      commitHeld.run()
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK')
+      throw err
+    }
+    checkpointer?.written()
+  }
+  /** At the end of the turn no one awaits the commit: if it fails, the deletes are lost and their messages are delivered again. */
+  const releaseAtTurnEnd = () => {
+    try {
+      release()
+    } catch {
+      // Rolled back by release(); the leases run out and the messages become visible again.
+    }
+  }
+  /** Runs `write` (inside the held transaction, if one is open: a savepoint), then commits: its writes are durable when it returns. */
+  const durable = <T>(write: () => T): T => {
+    let out: T
+    try {
+      out = write()
+    } catch (err) {
+      release()
+      throw err
+    }
+    release()
+    checkpointer?.written()
+    return out
+  }
   const ack = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, now: number) => {
     let n = 0
     for (const l of leases) n += removeLeased.run(l.message_id, queue, l.receipt, now).changes
@@ -356,7 +423,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
     pending = []
     let results: Array<{ message_id: string; duplicate: boolean }>
     try {
-      results = commit(batch)
+      results = durable(() => commit(batch))
     } catch (err) {
       for (const p of batch) p.reject(err)
       return
@@ -385,15 +452,18 @@ export function createSqliteQueueStore(path: string): QueueStore {
   return {
     kind: 'sqlite',
     send,
-    receive: async (queue, o) => receive(queue, o),
-    ack: async (queue, leases, now) => ack(queue, leases, now),
-    fail: async (queue, leases, error, o) => fail(queue, leases, error, o),
+    receive: async (queue, o) => durable(() => receive(queue, o)),
+    ack: async (queue, leases, now) => {
+      hold()
+      return ack(queue, leases, now)
+    },
+    fail: async (queue, leases, error, o) => durable(() => fail(queue, leases, error, o)),
     async nextVisibleAt(queue, calls, now) {
       readyNotAfter(now)
       return ((calls ? nextWaitingCall : nextWaiting).get(queue, now) as number | undefined) ?? undefined
     },
     list: async (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
-    redrive: async (dlq, ids, now) => redrive(dlq, ids, now),
+    redrive: async (dlq, ids, now) => durable(() => redrive(dlq, ids, now)),
     callQueues: async () => callQueues.all() as string[],
     async counts(now) {
       // By queue name: any name, `__proto__` included, is an own key.
@@ -408,6 +478,8 @@ export function createSqliteQueueStore(path: string): QueueStore {
     },
     async close() {
       if (pending.length > 0) flush()
+      release()
+      await checkpointer?.stop()
       db.close()
     },
   }
