@@ -20,6 +20,7 @@ import type { Identity } from '../core/auth.js'
 import type { Limits } from '../core/options.js'
 import type { ChannelOwner, Direction } from '../core/channel-table.js'
 import type { Relay } from '../core/channel-relay.js'
+import type { MemberInfo, RemoteCall, RemoteReply } from '../core/cluster.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -46,6 +47,8 @@ export interface EngineSettings {
   limits: Limits
   /** The HTTP listener for `http` triggers; without it the `http` type is not offered. */
   http?: HttpProviderInput
+  /** Whether the engine is one of a cluster (`cluster` option): then it runs the `cluster` actor. */
+  clustered?: boolean
 }
 
 export type EngineEvent =
@@ -231,6 +234,8 @@ export interface CallRequest {
   metadata?: unknown
   traceparent?: string
   baggage?: string
+  /** A call another engine of the cluster sent here: served by a local worker or not at all (never sent on). */
+  local?: boolean
 }
 
 /** Where and how a durable call is stored (`action: {type: 'enqueue', …}`). */
@@ -406,3 +411,60 @@ export interface QueueInfo {
 
 /** What the providers tell the engine (their parent). */
 export type ProviderReport = Extract<EngineEvent, { type: 'provider.listening' | 'provider.failed' | 'engine.log' }>
+
+// ---------------------------------------------------------------------------------------
+// cluster (actors/cluster.ts)
+
+/** Something opened on NATS that the cluster actor closes when it is done with it. */
+export interface Closable {
+  close(): void
+}
+
+/**
+ * The cluster's NATS side as the cluster actor uses it (adapters/cluster.ts implements it
+ * over one NATS connection). Subjects and buckets are in docs/cluster.md.
+ */
+export interface ClusterLink {
+  /** This engine's id in the cluster: unique per run. */
+  readonly engine_id: string
+  /** The cluster's name (the prefix of its subjects and buckets). */
+  readonly name: string
+  /**
+   * Publishes a call for whichever engine serves its function (NATS picks one of them);
+   * its answers come to `replies` under `call_no`, which a void call has none of.
+   */
+  call(call: RemoteCall, call_no: number | undefined): void
+  /** Subscribes this engine's answers: `handler` gets each with its call number. */
+  replies(handler: (call_no: number, reply: RemoteReply) => void): Closable
+  /** Serves a function: each call for it reaches one of the engines serving it; `respond` is absent for a void call. */
+  serve(function_id: string, handler: (call: RemoteCall, respond: ((reply: RemoteReply) => void) | undefined) => void): Closable
+  /** Creates `key` in the claims bucket if it is absent: true for the one engine that did; rejects when NATS cannot say. */
+  claim(key: string): Promise<boolean>
+  /** Writes this engine's membership entry (its heartbeat). */
+  beat(info: MemberInfo): Promise<void>
+  /** Deletes this engine's membership entry (a clean stop). */
+  leave(): Promise<void>
+  /** Watches the membership bucket: each entry written (`info`), or deleted (undefined). */
+  members(handler: (engine_id: string, info: MemberInfo | undefined) => void): Closable
+}
+
+export type ClusterEvent =
+  /** A call no local worker serves: sent to the cluster; `settle` is called once with its outcome (at once for a void call). */
+  | { type: 'cluster.call'; request: CallRequest; settle: (outcome: Outcome) => void }
+  /** Claims a cron tick for this engine: `then(true)` when it won (runs it), `then(false)` when another engine did. */
+  | { type: 'cluster.claim'; key: string; then: (won: boolean) => void }
+  /** The engines of the cluster, as this one sees them. */
+  | { type: 'cluster.members'; reply: (members: MemberInfo[]) => void }
+  /** From the membership watch: an engine's entry was written (`info`) or deleted. */
+  | { type: 'cluster.member'; engine_id: string; info?: MemberInfo }
+
+export interface ClusterInput {
+  /** The timeout of a call that sets none (ms): `invocationTimeoutMs`. */
+  defaultTimeoutMs: number
+  /** How often this engine writes its membership entry (ms). */
+  heartbeatMs: number
+  /** How long a member may go unheard before it is taken for gone (ms): its calls in flight fail `worker_disconnected`. */
+  deadAfterMs: number
+  /** What this engine's entry says besides its id and functions: the composition root knows it. */
+  describe: () => Omit<MemberInfo, 'engine_id' | 'functions'>
+}

@@ -1,0 +1,231 @@
+/**
+ * The `cluster` actor: this engine's part in a cluster of engines on NATS (only with the
+ * `cluster` option). It holds everything the engine opened on NATS, and lets it go when
+ * it stops:
+ *
+ * - **serving**: a queue-group subscription per function a local worker offers, made when
+ *   the first local worker offers it and closed when the last one leaves (read from the
+ *   catalog's snapshots, batched); a call that arrives on one starts here as an
+ *   `invocation.start` that may not be sent on (`local`), and its answer goes back;
+ * - **calling**: calls no local worker serves (the invocations actor sends them here) are
+ *   published for the cluster and answered from this engine's reply subscription:
+ *   `function_not_found` when nobody serves the function, `worker_disconnected` when the
+ *   engine that took it is gone, `invocation_timeout` when its time is up;
+ * - **membership**: a heartbeat (this engine's entry in the membership bucket), a watch of
+ *   the bucket, and the engines heard of (core/cluster.ts `Membership`), this actor's
+ *   snapshot; an engine unheard of for `deadAfterMs` (or whose entry is deleted) is gone;
+ * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket.
+ */
+import { performance } from 'node:perf_hooks'
+import type { EventObject } from 'xstate'
+import { errors } from '../protocol/errors.js'
+import { Membership, type RemoteCall, type RemoteReply } from '../core/cluster.js'
+import type { Outcome } from '../core/call-table.js'
+import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
+import { actorsOf, catalogOf } from '../machines/system.js'
+import { fromTable, type TableScope } from './table-actor.js'
+
+/** A call sent to the cluster, waiting for its answer. */
+interface Pending {
+  function_id: string
+  timeout_ms: number
+  settle: (outcome: Outcome) => void
+  timer: NodeJS.Timeout
+  /** The engine that took it, once it said so. */
+  taken_by?: string
+}
+
+interface Handles {
+  replies: Closable
+  members: Closable
+  heartbeat: NodeJS.Timeout
+  /** Subscriptions of the functions this engine serves, by function id. */
+  serving: Map<string, Closable>
+  pending: Map<number, Pending>
+  next: number
+  /** The catalog's subscription, once the catalog is there; a sync is due when `dirty`. */
+  catalog?: { unsubscribe(): void }
+  dirty: boolean
+  /** The first look at the catalog, put off until the engine's actors have started. */
+  attach: NodeJS.Immediate
+}
+
+type Scope = TableScope<Membership, undefined, EventObject> & { handles: Handles; settings: ClusterInput }
+
+/** Ends a pending call with `outcome`. */
+function settle(handles: Handles, call_no: number, outcome: Outcome): void {
+  const pending = handles.pending.get(call_no)
+  if (!pending) return
+  handles.pending.delete(call_no)
+  clearTimeout(pending.timer)
+  pending.settle(outcome)
+}
+
+function onReply(scope: Scope, call_no: number, reply: RemoteReply): void {
+  const { handles } = scope
+  const pending = handles.pending.get(call_no)
+  if (!pending) return
+  if ('taken' in reply) {
+    pending.taken_by = reply.taken
+    return
+  }
+  if ('no_responders' in reply) return settle(handles, call_no, { error: errors.functionNotFound(pending.function_id) })
+  if ('error' in reply && reply.error !== undefined && reply.error !== null) return settle(handles, call_no, { error: reply.error })
+  settle(handles, call_no, { result: (reply as { result: unknown }).result })
+}
+
+/** The calls an engine took fail: it is gone (stopped, killed, or cut off from NATS). */
+function engineGone(scope: Scope, engine_id: string): void {
+  const { handles } = scope
+  for (const [call_no, pending] of handles.pending) {
+    if (pending.taken_by === engine_id) settle(handles, call_no, { error: errors.workerDisconnected(pending.function_id) })
+  }
+}
+
+function call(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { type: 'cluster.call' }>): void {
+  const { request } = event
+  const message: RemoteCall = { function_id: request.function_id, data: request.data, from: link.engine_id }
+  if (request.timeout_ms !== undefined) message.timeout_ms = request.timeout_ms
+  if (request.void) message.void = true
+  if (request.source !== undefined) message.source = request.source
+  if (request.metadata !== undefined) message.metadata = request.metadata
+  if (request.traceparent !== undefined) message.traceparent = request.traceparent
+  if (request.baggage !== undefined) message.baggage = request.baggage
+  if (request.void) {
+    link.call(message, undefined)
+    return event.settle({ result: null })
+  }
+  const { handles } = scope
+  const call_no = ++handles.next
+  const timeout_ms = request.timeout_ms ?? scope.settings.defaultTimeoutMs
+  const timer = setTimeout(() => settle(handles, call_no, { error: errors.invocationTimeout(request.function_id, timeout_ms) }), timeout_ms)
+  handles.pending.set(call_no, { function_id: request.function_id, timeout_ms, settle: event.settle, timer })
+  try {
+    link.call(message, call_no)
+  } catch (err) {
+    settle(handles, call_no, { error: errors.engineError(`the cluster could not be reached: ${(err as Error).message}`) })
+  }
+}
+
+/** A call from another engine for a function a local worker serves: started here, answered there. */
+function serveCall(scope: Scope, link: ClusterLink, message: RemoteCall, respond: ((reply: RemoteReply) => void) | undefined): void {
+  const invocations = actorsOf(scope.system).invocations()
+  if (!invocations) return respond?.({ error: errors.engineStopped(message.function_id) })
+  respond?.({ taken: link.engine_id })
+  invocations.send({
+    type: 'invocation.start',
+    caller: { reply: (outcome) => respond?.(outcome.error !== undefined ? { error: outcome.error } : { result: outcome.result }) },
+    function_id: message.function_id,
+    data: message.data,
+    timeout_ms: message.timeout_ms,
+    void: message.void,
+    source: message.source,
+    metadata: message.metadata,
+    traceparent: message.traceparent,
+    baggage: message.baggage,
+    local: true,
+  })
+}
+
+/** Serves what local workers offer now, and no more: one subscription per function. */
+function sync(scope: Scope, link: ClusterLink): void {
+  const { handles } = scope
+  handles.dirty = false
+  const { functions } = catalogOf(scope.system)
+  const before = handles.serving.size
+  let changed = false
+  for (const function_id in functions) {
+    if (functions[function_id].workers.length === 0 || handles.serving.has(function_id)) continue
+    handles.serving.set(function_id, link.serve(function_id, (message, respond) => serveCall(scope, link, message, respond)))
+    changed = true
+  }
+  for (const [function_id, sub] of handles.serving) {
+    if ((functions[function_id]?.workers.length ?? 0) > 0) continue
+    sub.close()
+    handles.serving.delete(function_id)
+    changed = true
+  }
+  // The others learn of it now, not at the next heartbeat.
+  if (changed || before !== handles.serving.size) beat(scope, link)
+}
+
+function beat(scope: Scope, link: ClusterLink): void {
+  const now = Date.now()
+  for (const gone of scope.context.expire(now)) {
+    engineGone(scope, gone)
+    scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: engine unheard of, taken for gone', data: { engine_id: gone } })
+  }
+  link.beat({ engine_id: link.engine_id, ...scope.settings.describe(), functions: [...scope.handles.serving.keys()] }).catch(() => {
+    // NATS unreachable: the entry is written again at the next beat.
+  })
+}
+
+/** The cluster actor's logic over `link` (the composition root opens it, and closes it after the engine stopped). */
+export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
+  return fromTable<Membership, ClusterEvent, undefined, EventObject, Handles>({
+    context: () => new Membership(link.engine_id, settings.deadAfterMs),
+    open(scope) {
+      const s = Object.assign(scope, { settings }) as Scope
+      const handles: Handles = {
+        serving: new Map(),
+        pending: new Map(),
+        next: 0,
+        dirty: false,
+        replies: link.replies((call_no, reply) => onReply(s, call_no, reply)),
+        // Through the actor, so that its snapshot (the membership) changes as an event of its own.
+        members: link.members((engine_id, info) => scope.self.send({ type: 'cluster.member', engine_id, info })),
+        heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
+        attach: setImmediate(() => {
+          const catalog = actorsOf(scope.system).catalog()
+          if (!catalog) return
+          // Batched: a worker registering many functions costs one pass over the catalog.
+          handles.catalog = catalog.subscribe(() => {
+            if (handles.dirty) return
+            handles.dirty = true
+            setImmediate(() => handles.dirty && sync(s, link))
+          })
+          sync(s, link)
+        }),
+      }
+      handles.heartbeat.unref()
+      // The first beat at once: the others hear of this engine before its first call.
+      setImmediate(() => beat(s, link))
+      return handles
+    },
+    receive(scope, event) {
+      switch (event.type) {
+        case 'cluster.call':
+          return call(scope as Scope, link, event)
+        case 'cluster.claim':
+          link.claim(event.key).then(event.then, () => event.then(true))
+          return
+        case 'cluster.members':
+          return event.reply(scope.context.list())
+        case 'cluster.member': {
+          const { engine_id, info } = event
+          if (info) {
+            if (scope.context.beat(info, Date.now()) && engine_id !== link.engine_id) {
+              scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine joined', data: { engine_id } })
+            }
+          } else if (scope.context.leave(engine_id)) {
+            engineGone(scope as Scope, engine_id)
+            scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine left', data: { engine_id } })
+          }
+          return
+        }
+      }
+    },
+    close({ handles }) {
+      clearImmediate(handles.attach)
+      clearInterval(handles.heartbeat)
+      handles.catalog?.unsubscribe()
+      handles.dirty = false
+      for (const sub of handles.serving.values()) sub.close()
+      handles.serving.clear()
+      handles.members.close()
+      handles.replies.close()
+      for (const call_no of [...handles.pending.keys()]) settle(handles, call_no, { error: errors.engineStopped(handles.pending.get(call_no)!.function_id) })
+      link.leave().catch(() => {})
+    },
+  })
+}

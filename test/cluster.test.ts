@@ -1,0 +1,197 @@
+/**
+ * A cluster of engines: `signalbox serve --cluster nats://…` child processes on one real
+ * nats-server -js (test/nats-server.ts), workers connected to each over WebSocket. Calls
+ * cross engines (direct, void, enqueued), with their trace context; nobody serving is
+ * `function_not_found`; an engine killed mid-call is `worker_disconnected`; a cron
+ * trigger held on every engine fires once per tick.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import WebSocket from 'ws'
+import { connectWorker } from '../client/ws-client.js'
+import { InvocationError, type WorkerClient } from '../client/worker.js'
+import { limit, until } from './harness.js'
+import { suiteNats } from './nats-server.js'
+
+const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
+
+interface Server {
+  child: ChildProcess
+  url: string
+  httpUrl: string
+  stderr: () => string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const nats = suiteNats()
+const children = new Set<ChildProcess>()
+const workers = new Set<WorkerClient>()
+const sockets = new Set<WebSocket>()
+
+/** Starts `signalbox serve --cluster <nats>` on free ports; resolves once it printed its ready line. */
+async function serve(extra: string[] = []): Promise<Server> {
+  const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--cluster', nats.url, '--log-level', 'error', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SIGNALBOX_CONFIG: '' },
+  })
+  children.add(child)
+  let out = ''
+  let err = ''
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => (children.delete(child), resolve({ code, signal }))),
+  )
+  const [url, httpUrl] = await Promise.race([
+    until(() => /^signalbox ready (ws:\/\/\S+) (http:\/\/\S+)\n/.exec(out)?.slice(1, 3), 15_000, 'the ready line') as Promise<string[]>,
+    exited.then(({ code }) => {
+      throw new Error(`serve exited (${code}) before it was ready: ${err}`)
+    }),
+  ])
+  return { child, url, httpUrl, stderr: () => err, exited }
+}
+
+async function worker(url: string): Promise<WorkerClient> {
+  const w = await connectWorker(url, { reconnect: false })
+  workers.add(w)
+  return w
+}
+
+/** A worker speaking the protocol by hand: every frame it gets is kept. */
+async function rawWorker(url: string): Promise<{ send(message: object): void; frames: Array<Record<string, any>> }> {
+  const ws = new WebSocket(url)
+  sockets.add(ws)
+  const frames: Array<Record<string, any>> = []
+  ws.on('message', (data) => frames.push(JSON.parse(String(data))))
+  await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)))
+  await until(() => frames.some((f) => f.type === 'workerregistered'), 5000, 'workerregistered')
+  return { send: (message) => ws.send(JSON.stringify(message)), frames }
+}
+
+/** Calls `function_id` until it is served (another engine's subscription takes a moment to be there). */
+async function whenServed(w: WorkerClient, function_id: string, data: unknown = {}): Promise<unknown> {
+  return until(
+    async () => {
+      try {
+        return { value: await w.invoke(function_id, data, { timeout_ms: 5000 }) }
+      } catch (err) {
+        if (err instanceof InvocationError && err.code === 'function_not_found') return undefined
+        throw err
+      }
+    },
+    10_000,
+    `${function_id} to be served in the cluster`,
+  ).then((r) => r!.value)
+}
+
+const it = suite('cluster (signalbox serve --cluster)')
+it.before(() => nats.start())
+it.after(() => nats.stop())
+it.after.each(async () => {
+  for (const w of workers) w.close({ drainMs: 0 })
+  workers.clear()
+  for (const ws of sockets) ws.terminate()
+  sockets.clear()
+  for (const child of children) child.kill('SIGKILL')
+  await until(() => children.size === 0, 5000, 'the engines to exit')
+})
+
+it('a worker on engine A calls a function only a worker on engine B serves: direct, void, enqueued; errors pass back', limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const caller = await worker(a.url)
+  const server = await worker(b.url)
+  const voids: unknown[] = []
+  const queued: unknown[] = []
+  server.registerFunction('math::add', (d: { a: number; b: number }) => d.a + d.b)
+  server.registerFunction('math::fail', () => {
+    throw Object.assign(new Error('no such number'), { code: 'bad_number' })
+  })
+  server.registerFunction('log::write', (d: unknown) => void voids.push(d))
+  server.registerFunction('orders::ship', (d: unknown) => void queued.push(d))
+
+  assert.is(await whenServed(caller, 'math::add', { a: 2, b: 3 }), 5)
+  // Concurrent calls, each answered to its own caller.
+  const sums = await Promise.all(Array.from({ length: 50 }, (_, i) => caller.invoke('math::add', { a: i, b: 1 })))
+  assert.equal(sums, Array.from({ length: 50 }, (_, i) => i + 1))
+  // The serving worker's error, as it gave it.
+  try {
+    await caller.invoke('math::fail', {})
+    assert.unreachable('the call should fail')
+  } catch (err) {
+    assert.instance(err, InvocationError)
+    assert.is((err as InvocationError).code, 'bad_number')
+  }
+  // Nobody in the cluster serves it.
+  try {
+    await caller.invoke('math::nobody', {})
+    assert.unreachable('the call should fail')
+  } catch (err) {
+    assert.is((err as InvocationError).code, 'function_not_found')
+  }
+  // Void: fire and forget.
+  await until(async () => (await whenServed(caller, 'log::write', { probe: true }), true), 5000, 'log::write served')
+  caller.invokeVoid('log::write', { line: 1 })
+  await until(() => voids.some((v) => (v as { line?: number }).line === 1), 5000, 'the void call to arrive on engine B')
+  // Enqueued on A (the JetStream store they share), run on B.
+  await whenServed(caller, 'orders::ship', { probe: true })
+  const sent = await caller.invoke<{ message_id: string }>('orders::ship', { order: 7 }, { action: { type: 'enqueue', queue: 'shipping' } } as any)
+  assert.type(sent.message_id, 'string')
+  await until(() => queued.some((q) => (q as { order?: number }).order === 7), 10_000, 'the enqueued call to run on engine B')
+  // B's worker leaves: nobody serves its functions any more.
+  await server.close({ drainMs: 0 })
+  await until(
+    async () => caller.invoke('math::add', { a: 1, b: 1 }).then(() => false, (err: InvocationError) => err.code === 'function_not_found'),
+    10_000,
+    'math::add to be unserved once its worker left',
+  )
+}, 60_000))
+
+it('trace context and metadata cross engines with the call', limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const serving = await rawWorker(b.url)
+  serving.send({ type: 'registerfunction', id: 'trace::echo' })
+  const caller = await rawWorker(a.url)
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+  let n = 0
+  await until(
+    () => {
+      const answered = caller.frames.find((f) => f.type === 'invocationresult' && f.invocation_id === `t${n}`)
+      if (answered && !answered.error) return true
+      if (answered || n === 0) {
+        n++
+        caller.send({ type: 'invokefunction', invocation_id: `t${n}`, function_id: 'trace::echo', data: { n }, traceparent, baggage: 'tenant=acme', metadata: { who: 'a' } })
+      }
+      // Answer what arrived on B.
+      for (const f of serving.frames.splice(0)) {
+        if (f.type === 'invokefunction') serving.send({ type: 'invocationresult', invocation_id: f.invocation_id, function_id: f.function_id, result: { traceparent: f.traceparent, baggage: f.baggage, metadata: f.metadata, data: f.data } })
+      }
+      return false
+    },
+    10_000,
+    'trace::echo to be served across engines',
+  )
+  const answer = caller.frames.find((f) => f.type === 'invocationresult' && f.invocation_id === `t${n}`)!
+  assert.equal(answer.result, { traceparent, baggage: 'tenant=acme', metadata: { who: 'a' }, data: { n } })
+}, 60_000))
+
+it('engine B killed (SIGKILL) mid-call: the caller on A gets worker_disconnected, well before its timeout', limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const caller = await worker(a.url)
+  const server = await worker(b.url)
+  let started = 0
+  server.registerFunction('slow::op', (d: { probe?: boolean }) => (d.probe ? 'ready' : (started++, new Promise(() => {}))))
+  assert.is(await whenServed(caller, 'slow::op', { probe: true }), 'ready')
+  const t0 = Date.now()
+  const call = caller.invoke('slow::op', {}, { timeout_ms: 25_000 }).then(
+    () => 'answered',
+    (err: InvocationError) => err.code,
+  )
+  await until(() => started === 1, 5000, 'the call to reach engine B')
+  b.child.kill('SIGKILL')
+  assert.is(await call, 'worker_disconnected')
+  assert.ok(Date.now() - t0 < 15_000, `answered after ${Date.now() - t0} ms`)
+}, 60_000))
+
+it.run()
