@@ -46,6 +46,8 @@ interface Handles {
   /** The catalog's subscription, once the catalog is there; a sync is due when `dirty`. */
   catalog?: { unsubscribe(): void }
   dirty: boolean
+  /** Set once the engine stops: nothing is served any more. */
+  draining: boolean
   /** The first look at the catalog, put off until the engine's actors have started. */
   attach: NodeJS.Immediate
 }
@@ -131,6 +133,7 @@ function serveCall(scope: Scope, link: ClusterLink, message: RemoteCall, respond
 function sync(scope: Scope, link: ClusterLink): void {
   const { handles } = scope
   handles.dirty = false
+  if (handles.draining) return
   const { functions } = catalogOf(scope.system)
   const before = handles.serving.size
   let changed = false
@@ -171,13 +174,14 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         pending: new Map(),
         next: 0,
         dirty: false,
+        draining: false,
         replies: link.replies((call_no, reply) => onReply(s, call_no, reply)),
         // Through the actor, so that its snapshot (the membership) changes as an event of its own.
         members: link.members((engine_id, info) => scope.self.send({ type: 'cluster.member', engine_id, info })),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
         attach: setImmediate(() => {
           const catalog = actorsOf(scope.system).catalog()
-          if (!catalog) return
+          if (!catalog || handles.draining) return
           // Batched: a worker registering many functions costs one pass over the catalog.
           handles.catalog = catalog.subscribe(() => {
             if (handles.dirty) return
@@ -201,6 +205,17 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
           return
         case 'cluster.members':
           return event.reply(scope.context.list())
+        case 'cluster.drain': {
+          // Calls for its functions go to the other engines now; no sync serves them again.
+          const { handles } = scope
+          handles.draining = true
+          handles.catalog?.unsubscribe()
+          handles.catalog = undefined
+          for (const sub of handles.serving.values()) sub.close()
+          handles.serving.clear()
+          beat(scope as Scope, link)
+          return
+        }
         case 'cluster.member': {
           const { engine_id, info } = event
           if (info) {

@@ -12,6 +12,7 @@ import { Kvm, type KV } from '@nats-io/kv'
 import { randomBytes } from 'node:crypto'
 import { callSubject, newEngineId, replySubject, type MemberInfo, type RemoteCall, type RemoteReply } from '../core/cluster.js'
 import type { Closable, ClusterLink } from '../machines/contracts.js'
+import { errors } from '../protocol/errors.js'
 
 export interface ClusterOptions {
   /** NATS server URL(s): `nats://host:4222`, or several of one NATS cluster separated by commas. */
@@ -79,6 +80,19 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     nc.publish(subject, encode(value), reply === undefined ? undefined : { reply })
   }
 
+  /** Answers a call; an answer NATS refuses (larger than the server's max_payload) is answered with why. */
+  const answerOn = (reply: string, answer: RemoteReply, function_id: string) => {
+    try {
+      publish(reply, answer)
+    } catch (err) {
+      try {
+        publish(reply, { error: errors.engineError(`the answer of '${function_id}' could not cross the cluster: ${(err as Error).message}`) })
+      } catch {
+        // The connection is gone: the caller's engine answers when the serving engine is taken for gone, or at its timeout.
+      }
+    }
+  }
+
   return {
     engine_id,
     name,
@@ -114,7 +128,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
             return
           }
           const reply = msg.reply
-          handler(call, reply ? (answer) => publish(reply, answer) : undefined)
+          handler(call, reply ? (answer) => answerOn(reply, answer, call.function_id) : undefined)
         },
       })
       return { close: () => sub.unsubscribe() }

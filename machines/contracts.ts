@@ -455,6 +455,8 @@ export type ClusterEvent =
   | { type: 'cluster.claim'; key: string; then: (won: boolean) => void }
   /** The engines of the cluster, as this one sees them. */
   | { type: 'cluster.members'; reply: (members: MemberInfo[]) => void }
+  /** The engine is stopping: serve no more calls for the cluster (those taken still finish). */
+  | { type: 'cluster.drain' }
   /** From the membership watch: an engine's entry was written (`info`) or deleted. */
   | { type: 'cluster.member'; engine_id: string; info?: MemberInfo }
 

@@ -137,6 +137,8 @@ export const engineMachine = setup({
     /** Queues hand out no new batches while the engine stops; batches in flight finish. */
     drainQueues: ({ system }) => tell(actorsOf(system).queueProvider(), { type: 'queue.drain' }),
     drainCalls: ({ system }) => tell(actorsOf(system).invocations(), { type: 'invocations.drain' }),
+    /** In a cluster, the other engines take the calls of its functions from now on. */
+    drainCluster: ({ system }) => tell(actorsOf(system).cluster(), { type: 'cluster.drain' }),
     log: emit(({ event }) => {
       const { level, msg, data } = event as Extract<EngineEvent, { type: 'engine.log' }>
       return { type: 'log' as const, level, msg, data }
@@ -186,7 +188,7 @@ export const engineMachine = setup({
       },
     },
     stopping: {
-      entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drainCalls', 'drainQueues'],
+      entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drainCluster', 'drainCalls', 'drainQueues'],
       // Past the grace period, the calls still in flight fail for their callers; once they
       // are answered the invocations actor reports itself drained.
       after: { grace: { actions: 'abortCalls' } },

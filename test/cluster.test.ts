@@ -3,7 +3,7 @@
  * nats-server -js (test/nats-server.ts), workers connected to each over WebSocket. Calls
  * cross engines (direct, void, enqueued), with their trace context; nobody serving is
  * `function_not_found`; an engine killed mid-call is `worker_disconnected`; a cron
- * trigger held on every engine fires once per tick.
+ * trigger held on three engines fires once per tick.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -192,6 +192,31 @@ it('engine B killed (SIGKILL) mid-call: the caller on A gets worker_disconnected
   b.child.kill('SIGKILL')
   assert.is(await call, 'worker_disconnected')
   assert.ok(Date.now() - t0 < 15_000, `answered after ${Date.now() - t0} ms`)
+}, 60_000))
+
+it('a cron trigger held on three engines fires once per tick across the cluster', limit(async () => {
+  const engines = await Promise.all([serve(), serve(), serve()])
+  /** Runs by scheduled time, and by engine. */
+  const runs = new Map<string, number>()
+  const byEngine = [0, 0, 0]
+  await Promise.all(
+    engines.map(async (engine, i) => {
+      const w = await worker(engine.url)
+      w.registerFunction('report::hourly', (d: { scheduled_time: string }) => {
+        runs.set(d.scheduled_time, (runs.get(d.scheduled_time) ?? 0) + 1)
+        byEngine[i]++
+      })
+      // iii-sdk gives each trigger a random id: the replicas are told alike by their function, schedule and metadata.
+      const result = await w.registerTrigger({ id: `every-second-${i}`, trigger_type: 'cron', function_id: 'report::hourly', config: { schedule: '* * * * * *' } })
+      assert.not.ok(result.error, JSON.stringify(result))
+    }),
+  )
+  await until(() => runs.size >= 6, 20_000, 'six ticks')
+  // A tick's other runs, if any, would have come long before two later ticks.
+  const settled = [...runs.keys()].sort().slice(0, -2)
+  for (const tick of settled) assert.is(runs.get(tick), 1, `${tick} ran ${runs.get(tick)} times (${JSON.stringify([...runs])})`)
+  // Every engine may win a claim; none runs them all (on a loaded machine the first to claim wins).
+  assert.is(byEngine.reduce((a, b) => a + b), [...runs.values()].reduce((a, b) => a + b))
 }, 60_000))
 
 it.run()
