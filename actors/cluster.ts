@@ -14,12 +14,15 @@
  * - **membership**: a heartbeat (this engine's entry in the membership bucket), a watch of
  *   the bucket, and the engines heard of (core/cluster.ts `Membership`), this actor's
  *   snapshot; an engine unheard of for `deadAfterMs` (or whose entry is deleted) is gone;
- * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket.
+ * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket;
+ * - **routes**: the routes this engine's http triggers hold, written in the routes bucket
+ *   (`cluster.route`, from `provider:http`), and a watch of the bucket: the routes of the
+ *   other engines that are members are given to `provider:http` (`route.remote`).
  */
 import { performance } from 'node:perf_hooks'
 import type { EventObject } from 'xstate'
 import { errors } from '../protocol/errors.js'
-import { Membership, type RemoteCall, type RemoteReply } from '../core/cluster.js'
+import { engineOfRouteKey, Membership, routeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
 import type { Outcome } from '../core/call-table.js'
 import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
@@ -38,6 +41,11 @@ interface Pending {
 interface Handles {
   replies: Closable
   members: Closable
+  routes: Closable
+  /** The other engines' routes, as the routes bucket has them, by engine and key: served here while their engine is a member. */
+  remoteRoutes: Map<string, Map<string, RemoteRoute>>
+  /** This engine's routes, as published, by key: written again should another engine delete them. */
+  published: Map<string, RemoteRoute>
   heartbeat: NodeJS.Timeout
   /** Subscriptions of the functions this engine serves, by function id. */
   serving: Map<string, Closable>
@@ -76,12 +84,46 @@ function onReply(scope: Scope, call_no: number, reply: RemoteReply): void {
   settle(handles, call_no, { result: (reply as { result: unknown }).result })
 }
 
-/** The calls an engine took fail: it is gone (stopped, killed, or cut off from NATS). */
-function engineGone(scope: Scope, engine_id: string): void {
+/**
+ * An engine is gone (stopped, killed, or cut off from NATS): the calls it took fail, its
+ * routes are served here no more, and its keys in the routes bucket are deleted (should it
+ * be alive after all, it writes them again when it sees them go).
+ */
+function engineGone(scope: Scope, link: ClusterLink, engine_id: string): void {
   const { handles } = scope
   for (const [call_no, pending] of handles.pending) {
     if (pending.taken_by === engine_id) settle(handles, call_no, { error: errors.workerDisconnected(pending.function_id) })
   }
+  const http = actorsOf(scope.system).httpProvider()
+  for (const key of handles.remoteRoutes.get(engine_id)?.keys() ?? []) {
+    http?.send({ type: 'route.remote', key })
+    link.putRoute(key, undefined).catch(() => {})
+  }
+}
+
+/** An engine joined: its routes are served here too. */
+function engineJoined(scope: Scope, engine_id: string): void {
+  const http = actorsOf(scope.system).httpProvider()
+  for (const [key, entry] of scope.handles.remoteRoutes.get(engine_id) ?? []) http?.send({ type: 'route.remote', key, entry })
+}
+
+/** A key of the routes bucket was written or deleted. */
+function routeSeen(scope: Scope, link: ClusterLink, key: string, entry: RemoteRoute | undefined): void {
+  const { handles } = scope
+  const engine_id = engineOfRouteKey(key)
+  if (engine_id === link.engine_id) {
+    // Deleted by an engine that took this one for gone: written again while its triggers hold it.
+    const mine = handles.published.get(key)
+    if (!entry && mine) link.putRoute(key, mine).catch(() => {})
+    return
+  }
+  let routes = handles.remoteRoutes.get(engine_id)
+  if (entry) {
+    if (!routes) handles.remoteRoutes.set(engine_id, (routes = new Map()))
+    routes.set(key, entry)
+  } else if (!routes?.delete(key)) return
+  else if (routes.size === 0) handles.remoteRoutes.delete(engine_id)
+  if (scope.context.has(engine_id)) actorsOf(scope.system).httpProvider()?.send({ type: 'route.remote', key, entry })
 }
 
 function call(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { type: 'cluster.call' }>): void {
@@ -155,7 +197,7 @@ function sync(scope: Scope, link: ClusterLink): void {
 function beat(scope: Scope, link: ClusterLink): void {
   const now = Date.now()
   for (const gone of scope.context.expire(now)) {
-    engineGone(scope, gone)
+    engineGone(scope, link, gone)
     scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: engine unheard of, taken for gone', data: { engine_id: gone } })
   }
   link.beat({ engine_id: link.engine_id, ...scope.settings.describe(), functions: [...scope.handles.serving.keys()] }).catch(() => {
@@ -178,6 +220,9 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         replies: link.replies((call_no, reply) => onReply(s, call_no, reply)),
         // Through the actor, so that its snapshot (the membership) changes as an event of its own.
         members: link.members((engine_id, info) => scope.self.send({ type: 'cluster.member', engine_id, info })),
+        routes: link.routes((key, entry) => scope.self.send({ type: 'cluster.routeSeen', key, entry })),
+        remoteRoutes: new Map(),
+        published: new Map(),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
         attach: setImmediate(() => {
           const catalog = actorsOf(scope.system).catalog()
@@ -205,6 +250,16 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
           return
         case 'cluster.members':
           return event.reply(scope.context.list())
+        case 'cluster.route': {
+          const key = routeBucketKey(link.engine_id, event.route_key)
+          const entry = event.entry && { ...event.entry, engine_id: link.engine_id }
+          if (entry) scope.handles.published.set(key, entry)
+          else scope.handles.published.delete(key)
+          link.putRoute(key, entry).catch((err: Error) => scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a route could not be published', data: { route: event.route_key, err: err.message } }))
+          return
+        }
+        case 'cluster.routeSeen':
+          return routeSeen(scope as Scope, link, event.key, event.entry)
         case 'cluster.drain': {
           // Calls for its functions go to the other engines now; no sync serves them again.
           const { handles } = scope
@@ -220,10 +275,11 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
           const { engine_id, info } = event
           if (info) {
             if (scope.context.beat(info, Date.now()) && engine_id !== link.engine_id) {
+              engineJoined(scope as Scope, engine_id)
               scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine joined', data: { engine_id } })
             }
           } else if (scope.context.leave(engine_id)) {
-            engineGone(scope as Scope, engine_id)
+            engineGone(scope as Scope, link, engine_id)
             scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine left', data: { engine_id } })
           }
           return
@@ -238,7 +294,10 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
       for (const sub of handles.serving.values()) sub.close()
       handles.serving.clear()
       handles.members.close()
+      handles.routes.close()
       handles.replies.close()
+      // Its routes go with it (the others would drop them once it is gone anyway).
+      for (const key of handles.published.keys()) link.putRoute(key, undefined).catch(() => {})
       for (const call_no of [...handles.pending.keys()]) settle(handles, call_no, { error: errors.engineStopped(handles.pending.get(call_no)!.function_id) })
       link.leave().catch(() => {})
     },

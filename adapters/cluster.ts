@@ -3,14 +3,15 @@
  * (actors/cluster.ts) does over it (the `ClusterLink` of machines/contracts.ts). Calls are
  * published on a subject per function, served by a queue group (each call reaches one of
  * the engines serving the function), and answered on the calling engine's reply subject;
- * cron ticks are claimed in a KV bucket; membership is a KV bucket of heartbeats.
+ * cron ticks are claimed in a KV bucket; membership is a KV bucket of heartbeats; the
+ * routes of every engine's http triggers are a KV bucket every engine watches.
  * Subjects and buckets are in docs/cluster.md.
  */
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { randomBytes } from 'node:crypto'
-import { callSubject, newEngineId, replySubject, type MemberInfo, type RemoteCall, type RemoteReply } from '../core/cluster.js'
+import { callSubject, newEngineId, replySubject, type MemberInfo, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
 import type { Closable, ClusterLink } from '../machines/contracts.js'
 import { errors } from '../protocol/errors.js'
 
@@ -50,6 +51,31 @@ const decode = <T>(data: Uint8Array): T => JSON.parse(decoder.decode(data)) as T
 /** A create that lost: the key is there already. */
 const exists = (err: unknown) => (err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10058)) || /wrong last sequence|key exists/i.test(String((err as Error)?.message))
 
+/** Watches every key of `kv` (those there first, then each change) until closed: `handler` gets a value, or undefined for a deletion. */
+function watch(kv: KV, handler: (key: string, value: Uint8Array | undefined) => void): Closable {
+  let stopped = false
+  let stop: (() => void) | undefined
+  void (async () => {
+    // The watch outlives reconnections (the client resumes it); it ends when stopped.
+    const iter = await kv.watch()
+    if (stopped) return iter.stop()
+    stop = () => iter.stop()
+    for await (const entry of iter) {
+      try {
+        handler(entry.key, entry.operation === 'PUT' ? entry.value : undefined)
+      } catch {
+        // Not JSON: not an entry of this cluster's engines.
+      }
+    }
+  })().catch(() => {})
+  return {
+    close: () => {
+      stopped = true
+      stop?.()
+    },
+  }
+}
+
 /** Connects to NATS and opens the cluster's buckets (creating them if they are not there). */
 export async function openCluster(options: ClusterOptions): Promise<OpenCluster> {
   const { name } = options
@@ -63,10 +89,12 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
   }
   let claims: KV
   let members: KV
+  let routes: KV
   try {
     const kvm = new Kvm(nc)
     claims = await kvm.create(`${name}-cron-claims`, { history: 1, ttl: (options.claimTtlSeconds ?? 600) * 1000 })
     members = await kvm.create(`${name}-engines`, { history: 1, ttl: (options.memberTtlSeconds ?? 10) * 1000 })
+    routes = await kvm.create(`${name}-routes`, { history: 1 })
   } catch (err) {
     await nc.close().catch(() => {})
     const message = (err as Error).message
@@ -149,29 +177,14 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       await members.delete(engine_id)
     },
     members(handler) {
-      let stopped = false
-      let stop: (() => void) | undefined
-      void (async () => {
-        // The watch outlives reconnections (the client resumes it); it ends when stopped.
-        const watch = await members.watch()
-        if (stopped) return watch.stop()
-        stop = () => watch.stop()
-        for await (const entry of watch) {
-          if (entry.operation === 'PUT') {
-            try {
-              handler(entry.key, decode<MemberInfo>(entry.value))
-            } catch {
-              // Not an entry of this cluster's engines.
-            }
-          } else handler(entry.key, undefined)
-        }
-      })().catch(() => {})
-      return {
-        close: () => {
-          stopped = true
-          stop?.()
-        },
-      }
+      return watch(members, (key, value) => handler(key, value === undefined ? undefined : decode<MemberInfo>(value)))
+    },
+    async putRoute(key, entry) {
+      if (entry) await routes.put(key, encode(entry))
+      else await routes.delete(key)
+    },
+    routes(handler) {
+      return watch(routes, (key, value) => handler(key, value === undefined ? undefined : decode<RemoteRoute>(value)))
     },
     async close() {
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close())

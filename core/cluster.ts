@@ -6,6 +6,7 @@
  * docs/cluster.md has the design.
  */
 import type { CallSource } from './call-table.js'
+import type { HttpRoute } from './http-config.js'
 
 /** A function call sent to the cluster: whichever engine serves `function_id` takes it. */
 export interface RemoteCall {
@@ -45,6 +46,25 @@ export interface MemberInfo {
   /** The functions its workers offer (it serves their calls for the cluster). */
   functions: string[]
 }
+
+/**
+ * A route an engine's http triggers hold, as the routes bucket has it: every engine's
+ * listener serves it (a request becomes a call of its function, across the cluster).
+ */
+export interface RemoteRoute {
+  engine_id: string
+  function_id: string
+  route: HttpRoute
+  metadata?: unknown
+  /** Its first holder, as a conflict names it: its trigger id and its worker (`worker 'billing' (<id>)`). */
+  holder: { trigger_id: string; worker: string }
+}
+
+/** The routes bucket's key of one engine's route (`<engine id>.<METHOD shape in base64url>`). */
+export const routeBucketKey = (engine_id: string, route_key: string): string => `${engine_id}.${token(route_key)}`
+
+/** The engine a routes bucket key belongs to. */
+export const engineOfRouteKey = (key: string): string => key.slice(0, key.indexOf('.'))
 
 /** A name as a subject token or KV key: base64url of its UTF-8 (a function id may hold `.`, `*`, `>`, spaces). */
 export const token = (text: string): string => Buffer.from(text, 'utf8').toString('base64url')

@@ -20,7 +20,7 @@ import type { Identity } from '../core/auth.js'
 import type { Limits } from '../core/options.js'
 import type { ChannelOwner, Direction } from '../core/channel-table.js'
 import type { Relay } from '../core/channel-relay.js'
-import type { MemberInfo, RemoteCall, RemoteReply } from '../core/cluster.js'
+import type { MemberInfo, RemoteCall, RemoteReply, RemoteRoute } from '../core/cluster.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -297,6 +297,8 @@ export type HttpProviderEvent =
   | { type: 'route.remove'; worker_id: string; trigger_id: string }
   /** A session's http child stopping: every route its triggers held, let go at once. */
   | { type: 'route.removeAll'; worker_id: string; trigger_ids: string[] }
+  /** In a cluster: another engine's route (`key` in the routes bucket) is served here too (`entry`), or no more. */
+  | { type: 'route.remote'; key: string; entry?: RemoteRoute }
 
 // ---------------------------------------------------------------------------------------
 // provider:cron (actors/cron-provider.ts)
@@ -446,6 +448,10 @@ export interface ClusterLink {
   leave(): Promise<void>
   /** Watches the membership bucket: each entry written (`info`), or deleted (undefined). */
   members(handler: (engine_id: string, info: MemberInfo | undefined) => void): Closable
+  /** Writes (or, without `entry`, deletes) a key of the routes bucket. */
+  putRoute(key: string, entry: RemoteRoute | undefined): Promise<void>
+  /** Watches the routes bucket: every entry there at first, then each written (`entry`) or deleted. */
+  routes(handler: (key: string, entry: RemoteRoute | undefined) => void): Closable
 }
 
 export type ClusterEvent =
@@ -459,6 +465,10 @@ export type ClusterEvent =
   | { type: 'cluster.drain' }
   /** From the membership watch: an engine's entry was written (`info`) or deleted. */
   | { type: 'cluster.member'; engine_id: string; info?: MemberInfo }
+  /** From `provider:http`: this engine's http triggers hold the route of `route_key` now (`entry`), or no more. */
+  | { type: 'cluster.route'; route_key: string; entry?: Omit<RemoteRoute, 'engine_id'> }
+  /** From the routes watch: a key was written (`entry`) or deleted. */
+  | { type: 'cluster.routeSeen'; key: string; entry?: RemoteRoute }
 
 export interface ClusterInput {
   /** The timeout of a call that sets none (ms): `invocationTimeoutMs`. */

@@ -2,8 +2,9 @@
  * A cluster of engines: `signalbox serve --cluster nats://…` child processes on one real
  * nats-server -js (test/nats-server.ts), workers connected to each over WebSocket. Calls
  * cross engines (direct, void, enqueued), with their trace context; nobody serving is
- * `function_not_found`; an engine killed mid-call is `worker_disconnected`; a cron
- * trigger held on three engines fires once per tick.
+ * `function_not_found`; an engine killed mid-call is `worker_disconnected`; a route
+ * registered on one engine is served by every engine's listener; a cron trigger held on
+ * three engines fires once per tick.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -192,6 +193,34 @@ it('engine B killed (SIGKILL) mid-call: the caller on A gets worker_disconnected
   b.child.kill('SIGKILL')
   assert.is(await call, 'worker_disconnected')
   assert.ok(Date.now() - t0 < 15_000, `answered after ${Date.now() - t0} ms`)
+}, 60_000))
+
+it('one HTTP surface: a route registered on engine B is served by engine A\'s listener; it goes when its trigger goes; a conflict is refused cluster-wide with the one-engine text', limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const onB = await worker(b.url)
+  onB.registerFunction('hello::http', (input: { path_params: Record<string, string>; query_params: Record<string, unknown> }) => ({ status_code: 200, body: { hello: input.path_params.name, from: 'b' } }))
+  onB.registerFunction('other::http', () => ({ status_code: 200, body: 'other' }))
+  const registered = await onB.registerTrigger({ id: 'hello', trigger_type: 'http', function_id: 'hello::http', config: { path: '/hello/:name', method: 'GET' } })
+  assert.not.ok(registered.error, JSON.stringify(registered))
+  const t0 = Date.now()
+  const res = await until(async () => {
+    const r = await fetch(`${a.httpUrl}/hello/ada`)
+    return r.status === 200 ? r : (await r.text(), undefined)
+  }, 10_000, "B's route on A's listener")
+  assert.equal(await res!.json(), { hello: 'ada', from: 'b' })
+  const appeared = Date.now() - t0
+  assert.ok(appeared < 2000, `the route appeared on A after ${appeared} ms`)
+  // The same route bound to another function: refused on A as on B, with the same text.
+  const onA = await worker(a.url)
+  onA.registerFunction('mine::http', () => ({ status_code: 200, body: 'mine' }))
+  const onBAgain = await onB.registerTrigger({ id: 'clash', trigger_type: 'http', function_id: 'other::http', config: { path: '/hello/:name', method: 'GET' } })
+  const onAClash = await onA.registerTrigger({ id: 'clash', trigger_type: 'http', function_id: 'mine::http', config: { path: '/hello/:name', method: 'GET' } })
+  assert.is(onBAgain.error?.code, 'invalid_config')
+  assert.is(onAClash.error?.code, 'invalid_config')
+  assert.is(onAClash.error?.message, onBAgain.error?.message)
+  // The trigger goes on B: the route goes on A as well.
+  onB.unregisterTrigger('hello', 'http')
+  await until(async () => (await fetch(`${a.httpUrl}/hello/ada`)).status === 404, 5000, 'the route to leave A')
 }, 60_000))
 
 it('a cron trigger held on three engines fires once per tick across the cluster', limit(async () => {
