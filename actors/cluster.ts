@@ -42,6 +42,7 @@ interface Handles {
   replies: Closable
   members: Closable
   routes: Closable
+  listings: Closable
   /** The other engines' routes, as the routes bucket has them, by engine and key: served here while their engine is a member. */
   remoteRoutes: Map<string, Map<string, RemoteRoute>>
   /** This engine's routes, as published, by key: written again should another engine delete them. */
@@ -221,6 +222,15 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         // Through the actor, so that its snapshot (the membership) changes as an event of its own.
         members: link.members((engine_id, info) => scope.self.send({ type: 'cluster.member', engine_id, info })),
         routes: link.routes((key, entry) => scope.self.send({ type: 'cluster.routeSeen', key, entry })),
+        // Another engine's listing: this engine's part, from the engine function run here alone.
+        listings: link.listings(
+          (function_id, data) =>
+            new Promise((resolve) => {
+              const invocations = actorsOf(scope.system).invocations()
+              if (!invocations || !function_id.startsWith('engine::')) return resolve({ error: errors.functionNotFound(function_id) })
+              invocations.send({ type: 'invocation.start', source: 'engine', caller: { reply: resolve }, function_id, data, local: true })
+            }),
+        ),
         remoteRoutes: new Map(),
         published: new Map(),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
@@ -250,6 +260,11 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
           return
         case 'cluster.members':
           return event.reply(scope.context.list())
+        case 'cluster.gather': {
+          const others = scope.context.list().filter((m) => m.engine_id !== link.engine_id).length
+          link.gather(event.function_id, event.data, others, 1000).then(event.reply, () => event.reply([]))
+          return
+        }
         case 'cluster.route': {
           const key = routeBucketKey(link.engine_id, event.route_key)
           const entry = event.entry && { ...event.entry, engine_id: link.engine_id }
@@ -295,6 +310,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
       handles.serving.clear()
       handles.members.close()
       handles.routes.close()
+      handles.listings.close()
       handles.replies.close()
       // Its routes go with it (the others would drop them once it is gone anyway).
       for (const key of handles.published.keys()) link.putRoute(key, undefined).catch(() => {})

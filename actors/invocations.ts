@@ -95,6 +95,7 @@ function runEngineFunction(scope: Scope, request: CallRequest): void {
       system: scope.system,
       caller_worker_id: 'worker_id' in request.caller ? request.caller.worker_id : undefined,
       context: { traceparent: request.traceparent, baggage: request.baggage, metadata: request.metadata },
+      local: request.local,
     })
   } catch (err) {
     return void Promise.resolve().then(() => failed(err))

@@ -179,6 +179,44 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     members(handler) {
       return watch(members, (key, value) => handler(key, value === undefined ? undefined : decode<MemberInfo>(value)))
     },
+    async gather(function_id, data, expected, maxWaitMs) {
+      const parts: Array<{ engine_id: string; result?: unknown; error?: unknown }> = []
+      if (expected <= 0 || nc.isClosed()) return parts
+      try {
+        const answers = await nc.requestMany(`${name}.listing`, encode({ function_id, data, from: engine_id }), { strategy: 'count', maxMessages: expected, maxWait: maxWaitMs })
+        for await (const msg of answers) {
+          if (msg.headers?.code === 503) break
+          try {
+            parts.push(decode(msg.data))
+          } catch {
+            // Not JSON: not from an engine of this cluster.
+          }
+        }
+      } catch {
+        // NATS unreachable, or nobody answered: the listing is this engine's part alone.
+      }
+      return parts
+    },
+    listings(handler) {
+      const sub = nc.subscribe(`${name}.listing`, {
+        callback: (err, msg: Msg) => {
+          if (err || !msg.reply) return
+          let asked: { function_id: string; data: unknown; from: string }
+          try {
+            asked = decode(msg.data)
+          } catch {
+            return
+          }
+          if (asked.from === engine_id) return
+          const reply = msg.reply
+          handler(asked.function_id, asked.data).then(
+            (answer) => answerOn(reply, { engine_id, ...answer } as RemoteReply, asked.function_id),
+            () => {},
+          )
+        },
+      })
+      return { close: () => sub.unsubscribe() }
+    },
     async putRoute(key, entry) {
       if (entry) await routes.put(key, encode(entry))
       else await routes.delete(key)

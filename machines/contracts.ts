@@ -448,6 +448,14 @@ export interface ClusterLink {
   leave(): Promise<void>
   /** Watches the membership bucket: each entry written (`info`), or deleted (undefined). */
   members(handler: (engine_id: string, info: MemberInfo | undefined) => void): Closable
+  /**
+   * Asks every other engine for its part of a listing (the engine function `function_id`
+   * run there, on its own): resolves with the answers that came within `maxWaitMs`, or
+   * once `expected` came.
+   */
+  gather(function_id: string, data: unknown, expected: number, maxWaitMs: number): Promise<Array<{ engine_id: string; result?: unknown; error?: unknown }>>
+  /** Answers the other engines' `gather`: `handler` runs the engine function here. */
+  listings(handler: (function_id: string, data: unknown) => Promise<{ result?: unknown; error?: unknown }>): Closable
   /** Writes (or, without `entry`, deletes) a key of the routes bucket. */
   putRoute(key: string, entry: RemoteRoute | undefined): Promise<void>
   /** Watches the routes bucket: every entry there at first, then each written (`entry`) or deleted. */
@@ -461,6 +469,8 @@ export type ClusterEvent =
   | { type: 'cluster.claim'; key: string; then: (won: boolean) => void }
   /** The engines of the cluster, as this one sees them. */
   | { type: 'cluster.members'; reply: (members: MemberInfo[]) => void }
+  /** Every other engine's part of a listing (the engine function run there): see `ClusterLink.gather`. */
+  | { type: 'cluster.gather'; function_id: string; data: unknown; reply: (parts: Array<{ engine_id: string; result?: unknown; error?: unknown }>) => void }
   /** The engine is stopping: serve no more calls for the cluster (those taken still finish). */
   | { type: 'cluster.drain' }
   /** From the membership watch: an engine's entry was written (`info`) or deleted. */

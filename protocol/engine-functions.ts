@@ -6,9 +6,9 @@
  */
 export const ENGINE_FUNCTIONS = {
   'engine::workers::register': 'A worker describes itself: `{name?, runtime?, version?, pid?}` → `{worker_id}`',
-  'engine::workers::list': 'Connected workers → `{workers: [{worker_id, id, name?, runtime?, version?, pid?, status, connected_at, connected_at_ms, function_count, functions, trigger_types, triggers}]}`',
+  'engine::workers::list': 'Connected workers → `{workers: [{worker_id, id, name?, runtime?, version?, pid?, status, connected_at, connected_at_ms, function_count, functions, trigger_types, triggers, engine_id?}]}` (in a cluster: every engine\'s, each with its `engine_id`)',
   'engine::workers::info': 'One worker, by the name it gave or its id: `{name} | {worker_id}` → `{worker, functions, trigger_types, registered_triggers}`',
-  'engine::functions::list': 'Functions offered, engine functions first → `{functions: [{function_id, worker_name, engine?, description?, metadata?, workers}]}`',
+  'engine::functions::list': 'Functions offered, engine functions first → `{functions: [{function_id, worker_name, engine?, description?, metadata?, workers, engine_id?}]}` (in a cluster: every engine\'s, each with its `engine_id`)',
   'engine::functions::info': 'One function: `{function_id}` → `{function_id, worker_name, description?, request_schema?, response_schema?, metadata?, registered_triggers, workers}`',
   'engine::triggers::list': 'Trigger TYPES (iii 0.22.1\'s name): `{search?, prefix?, worker?, include_internal?}` → `{triggers: [{id, worker_name, description, worker_id}]}`',
   'engine::triggers::info': 'One trigger type: `{id}` → `{id, worker_name, description, worker_id, instance_count}`',

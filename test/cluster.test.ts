@@ -223,6 +223,32 @@ it('one HTTP surface: a route registered on engine B is served by engine A\'s li
   await until(async () => (await fetch(`${a.httpUrl}/hello/ada`)).status === 404, 5000, 'the route to leave A')
 }, 60_000))
 
+it('listings and /healthz show the cluster: every engine\'s workers and functions, each with its engine id', limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const health = async (server: Server) => (await (await fetch(`${server.url.replace(/^ws:/, 'http:')}/healthz`)).json()) as { cluster: { engine_id: string; engines: Array<{ engine_id: string; url: string; functions: number }> } }
+  const onA = await worker(a.url)
+  const onB = await worker(b.url)
+  onA.registerFunction('a::fn', () => 'a')
+  onB.registerFunction('b::fn', () => 'b')
+  await whenServed(onA, 'b::fn')
+  const [ha, hb] = await Promise.all([health(a), health(b)])
+  assert.is.not(ha.cluster.engine_id, hb.cluster.engine_id)
+  const engines = await until(async () => {
+    const h = await health(a)
+    return h.cluster.engines.length === 2 && h.cluster.engines.every((e) => e.functions === 1) ? h.cluster.engines : undefined
+  }, 5000, 'both engines in /healthz') as Array<{ engine_id: string; url: string; functions: number }>
+  assert.equal(engines.map((e) => e.engine_id).sort(), [ha.cluster.engine_id, hb.cluster.engine_id].sort())
+  assert.equal(engines.find((e) => e.engine_id === hb.cluster.engine_id)!.url, b.url)
+
+  const { workers } = await onA.invoke<{ workers: Array<{ worker_id: string; engine_id: string; functions: string[] }> }>('engine::workers::list')
+  assert.equal(workers.map((w) => [w.engine_id, w.functions.join()]).sort(), [[ha.cluster.engine_id, 'a::fn'], [hb.cluster.engine_id, 'b::fn']].sort())
+  const { functions } = await onB.invoke<{ functions: Array<{ function_id: string; engine_id: string; engine?: boolean }> }>('engine::functions::list')
+  const offered = functions.filter((f) => !f.engine).map((f) => [f.function_id, f.engine_id])
+  assert.equal(offered.sort(), [['a::fn', ha.cluster.engine_id], ['b::fn', hb.cluster.engine_id]].sort())
+  // The engine's own functions once.
+  assert.is(functions.filter((f) => f.function_id === 'engine::workers::list').length, 1)
+}, 60_000))
+
 it('a cron trigger held on three engines fires once per tick across the cluster', limit(async () => {
   const engines = await Promise.all([serve(), serve(), serve()])
   /** Runs by scheduled time, and by engine. */
