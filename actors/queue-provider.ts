@@ -24,7 +24,7 @@ import type { ErrorBody } from '../protocol/messages.js'
 import type { Delivery, MessageContext, QueueStore, StoredMessage } from '../core/queue-store.js'
 import { CALL_RULES, QueueSchedule, settlement, type Consumer } from '../core/queue-schedule.js'
 import type { CallRequest, QueueInfo, QueueProviderEvent } from '../machines/contracts.js'
-import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system.js'
+import { actorsOf, catalogOf, offeredInCluster, tell, type EngineSystem } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 
 export interface QueueProviderOptions {
@@ -68,8 +68,6 @@ const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
 /** Whether a call of `function_id` can be routed now (an engine function, or a worker offers it: on this engine, or on another of its cluster). */
 const availableIn = (system: EngineSystem) => (function_id: string) => isEngineFunction(function_id) || isOffered(catalogOf(system), function_id) || offeredInCluster(system, function_id)
 
-/** Whether another engine of the cluster says it serves `function_id` (never, alone). */
-const offeredInCluster = (system: EngineSystem, function_id: string): boolean => actorsOf(system).cluster()?.getSnapshot().context.offers(function_id) ?? false
 
 const log = (scope: Scope, level: 'info' | 'warn', msg: string, data: Record<string, unknown>) => scope.sendBack({ type: 'engine.log', level, msg, data })
 
@@ -352,7 +350,14 @@ export function createQueueProvider(openStore: () => QueueStore, options: QueueP
           (err: unknown) => storeFailed(scope as Scope, '', 'start', err),
         )
       }, 0)
-      return { store, options, pumping: new Set(), again: new Set(), wakeups: new Map(), startup, closed: false }
+      const handles: Handles = { store, options, pumping: new Set(), again: new Set(), wakeups: new Map(), startup, closed: false }
+      // A store other engines share: a message another engine sent is taken by the consumers here.
+      store.onArrival?.((queue, call) => {
+        if (handles.closed) return
+        if (call) scope.context.holdsCalls(queue)
+        if (call || scope.context.hasConsumers(queue)) pump(scope as Scope, queue)
+      })
+      return handles
     },
     receive(scope, event) {
       const schedule = scope.context

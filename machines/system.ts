@@ -123,3 +123,6 @@ export const catalogOf = (system: EngineSystem): CatalogState => get<CatalogRef>
 export function tell<E extends EventObject>(ref: ActorRef<Snapshot<unknown>, E, EventObject> | AnyActorRef | undefined, event: E): void {
   ref?.send(event)
 }
+
+/** Whether another engine of the cluster says it serves `function_id` (its last heartbeat); never, alone. */
+export const offeredInCluster = (system: EngineSystem, function_id: string): boolean => actorsOf(system).cluster()?.getSnapshot().context.offers(function_id) ?? false

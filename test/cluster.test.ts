@@ -67,6 +67,34 @@ it('a worker on engine A calls a function only a worker on engine B serves: dire
   )
 }, 60_000))
 
+it('http, cron and queue triggers registered on engine A reach a function served only on engine B', limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const onB = await worker(b.url)
+  const ticks: unknown[] = []
+  const batches: unknown[] = []
+  onB.registerFunction('b::page', (input: { path: string }) => ({ status_code: 200, body: { served_by: 'b', path: input.path } }))
+  onB.registerFunction('b::tick', (d: unknown) => void ticks.push(d))
+  onB.registerFunction('b::jobs', (batch: { messages: Array<{ body: unknown }> }) => void batches.push(...batch.messages.map((m) => m.body)))
+  const onA = await worker(a.url)
+  // A knows of B's functions from B's heartbeat: until then, binding them is refused as unknown.
+  const bind = (request: Parameters<typeof onA.registerTrigger>[0]) =>
+    until(async () => {
+      const result = await onA.registerTrigger(request)
+      if (result.error?.code === 'function_not_found') return undefined
+      assert.not.ok(result.error, JSON.stringify(result))
+      return result
+    }, 10_000, `${request.id} to be accepted on A`)
+  await bind({ id: 'page', trigger_type: 'http', function_id: 'b::page', config: { path: '/page', method: 'GET' } })
+  await bind({ id: 'tick', trigger_type: 'cron', function_id: 'b::tick', config: { schedule: '* * * * * *' } })
+  await bind({ id: 'jobs', trigger_type: 'queue', function_id: 'b::jobs', config: { queue_name: 'jobs', batch_size: 5 } })
+  const page = await fetch(`${a.httpUrl}/page`)
+  assert.is(page.status, 200)
+  assert.equal(await page.json(), { served_by: 'b', path: '/page' })
+  await until(() => ticks.length >= 2, 10_000, "A's cron trigger to run B's function twice")
+  await onB.invoke('engine::queue::send', { queue_name: 'jobs', body: { job: 1 } })
+  await until(() => batches.some((m) => (m as { job?: number }).job === 1), 10_000, "A's queue trigger to hand the message to B's function")
+}, 60_000))
+
 it('trace context and metadata cross engines with the call', limit(async () => {
   const [a, b] = await Promise.all([serve(), serve()])
   const serving = await rawWorker(b.url)
