@@ -229,9 +229,9 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
       ),
     }
   },
-  'engine::registered-triggers::list': (data, { system }) => ({
+  'engine::registered-triggers::list': acrossCluster('engine::registered-triggers::list', 'registered_triggers', (data, { system }) => ({
     registered_triggers: withNextRuns(registeredTriggerRows(catalogOf(system), query(RegisteredTriggersQuery, 'engine::registered-triggers::list', data))),
-  }),
+  })),
   'engine::registered-triggers::info': (data, { system }) => {
     const { id, worker_id } = query(RegisteredTriggerInfoQuery, 'engine::registered-triggers::info', data)
     const found = registeredTriggerDetail(catalogOf(system), id, worker_id, ENGINE_FUNCTIONS)

@@ -14,7 +14,7 @@ export const ENGINE_FUNCTIONS = {
   'engine::triggers::info': 'One trigger type: `{id}` → `{id, worker_name, description, worker_id, instance_count}`',
   'engine::trigger-types::list': 'Trigger types and who provides them (the alias signalbox had before iii 0.22.1\'s names) → `{trigger_types: [{id, description?, worker_id}]}`',
   'engine::registered-triggers::list':
-    'Trigger registrations (instances) of live sessions: `{search?, trigger_type?, function_id?, worker?, include_internal?}` → `{registered_triggers: [{id, trigger_type, function_id, worker_name, config, config_summary, worker_id, state, next_run?}]}`',
+    'Trigger registrations (instances) of live sessions: `{search?, trigger_type?, function_id?, worker?, include_internal?}` → `{registered_triggers: [{id, trigger_type, function_id, worker_name, config, config_summary, worker_id, state, next_run?, engine_id?}]}` (in a cluster: every engine\'s, each with its `engine_id`)',
   'engine::registered-triggers::info': 'One registration: `{id, worker_id?}` → its row with `metadata?`, `trigger` (its type) and `function`',
   'engine::channels::create':
     'A data channel (iii\'s name): `{buffer_size?}` (frames, 1–1024, default 64) → `{writer, reader}`, each `{channel_id, access_key, direction}`, opened as a WebSocket at `/ws/channels/<channel_id>?key=<access_key>&dir=write|read`',

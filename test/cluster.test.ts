@@ -169,7 +169,7 @@ it('one HTTP surface: a route registered on engine B is served by engine A\'s li
   await until(async () => (await fetch(`${a.httpUrl}/hello/ada`)).status === 404, 5000, 'the route to leave A')
 }, 60_000))
 
-it('listings and /healthz show the cluster: every engine\'s workers and functions, each with its engine id', limit(async () => {
+it('listings and /healthz show the cluster: every engine\'s workers, functions and triggers, each with its engine id', limit(async () => {
   const [a, b] = await Promise.all([serve(), serve()])
   const health = async (server: Server) => (await (await fetch(`${server.url.replace(/^ws:/, 'http:')}/healthz`)).json()) as { cluster: { engine_id: string; engines: Array<{ engine_id: string; url: string; functions: number }> } }
   const onA = await worker(a.url)
@@ -193,6 +193,9 @@ it('listings and /healthz show the cluster: every engine\'s workers and function
   assert.equal(offered.sort(), [['a::fn', ha.cluster.engine_id], ['b::fn', hb.cluster.engine_id]].sort())
   // The engine's own functions once.
   assert.is(functions.filter((f) => f.function_id === 'engine::workers::list').length, 1)
+  assert.not.ok((await onB.registerTrigger({ id: 'every-minute', trigger_type: 'cron', function_id: 'b::fn', config: { schedule: '0 * * * *' } })).error)
+  const { registered_triggers } = await onA.invoke<{ registered_triggers: Array<{ id: string; engine_id: string }> }>('engine::registered-triggers::list')
+  assert.equal(registered_triggers.map((t) => [t.id, t.engine_id]), [['every-minute', hb.cluster.engine_id]])
 }, 60_000))
 
 it('a cron trigger held on three engines fires once per tick across the cluster', limit(async () => {
