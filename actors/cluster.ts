@@ -48,6 +48,8 @@ interface Handles {
   /** This engine's routes, as published, by key: written again should another engine delete them. */
   published: Map<string, RemoteRoute>
   heartbeat: NodeJS.Timeout
+  /** Asks after the engines that hold this engine's calls, every half second while there are any. */
+  probe: NodeJS.Timeout
   /** Subscriptions of the functions this engine serves, by function id. */
   serving: Map<string, Closable>
   pending: Map<number, Pending>
@@ -195,6 +197,25 @@ function sync(scope: Scope, link: ClusterLink): void {
   if (changed || before !== handles.serving.size) beat(scope, link)
 }
 
+/** How often the engines holding this engine's calls are asked after (ms). */
+const PROBE_MS = 500
+
+/**
+ * Asks after each engine that holds calls of this one: an engine whose subject NATS says
+ * nobody subscribes to any more has lost its connection (killed, or stopped), so it is
+ * gone now, without waiting for its heartbeats to be missed. An engine that is only slow
+ * still subscribes, and is left alone.
+ */
+function probe(scope: Scope, link: ClusterLink): void {
+  const holding = new Set<string>()
+  for (const pending of scope.handles.pending.values()) if (pending.taken_by !== undefined) holding.add(pending.taken_by)
+  for (const engine_id of holding) {
+    link.ping(engine_id).then((answer) => {
+      if (answer === 'gone') scope.self.send({ type: 'cluster.member', engine_id })
+    })
+  }
+}
+
 function beat(scope: Scope, link: ClusterLink): void {
   const now = Date.now()
   for (const gone of scope.context.expire(now)) {
@@ -234,6 +255,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         remoteRoutes: new Map(),
         published: new Map(),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
+        probe: setInterval(() => probe(s, link), PROBE_MS),
         attach: setImmediate(() => {
           const catalog = actorsOf(scope.system).catalog()
           if (!catalog || handles.draining) return
@@ -247,6 +269,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         }),
       }
       handles.heartbeat.unref()
+      handles.probe.unref()
       // The first beat at once: the others hear of this engine before its first call.
       setImmediate(() => beat(s, link))
       return handles
@@ -304,6 +327,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
     close({ handles }) {
       clearImmediate(handles.attach)
       clearInterval(handles.heartbeat)
+      clearInterval(handles.probe)
       handles.catalog?.unsubscribe()
       handles.dirty = false
       for (const sub of handles.serving.values()) sub.close()

@@ -7,7 +7,7 @@
  * routes of every engine's http triggers are a KV bucket every engine watches.
  * Subjects and buckets are in docs/cluster.md.
  */
-import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node'
+import { connect, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { randomBytes } from 'node:crypto'
@@ -128,6 +128,8 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       publish(callSubject(name, call.function_id), call, call_no === undefined ? undefined : replySubject(name, engine_id, call_no))
     },
     replies(handler) {
+      // Other engines ask whether this one is there (see `ping`).
+      const pings = nc.subscribe(`${name}.ping.${engine_id}`, { callback: (err, msg: Msg) => void (!err && msg.reply && publish(msg.reply, 1)) })
       const prefix = replySubject(name, engine_id, 0).slice(0, -1)
       const sub = nc.subscribe(replySubject(name, engine_id), {
         callback: (err, msg: Msg) => {
@@ -142,7 +144,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
           }
         },
       })
-      return { close: () => sub.unsubscribe() }
+      return { close: () => (sub.unsubscribe(), pings.unsubscribe()) }
     },
     serve(function_id, handler) {
       const sub = nc.subscribe(callSubject(name, function_id), {
@@ -216,6 +218,16 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
         },
       })
       return { close: () => sub.unsubscribe() }
+    },
+    async ping(other) {
+      if (nc.isClosed()) return 'unknown'
+      try {
+        await nc.request(`${name}.ping.${other}`, undefined, { timeout: 1000 })
+        return 'alive'
+      } catch (err) {
+        // NATS answers a request nobody subscribes to at once: the engine's connection is gone.
+        return err instanceof RequestError && err.isNoResponders() ? 'gone' : 'unknown'
+      }
     },
     async putRoute(key, entry) {
       if (entry) await routes.put(key, encode(entry))

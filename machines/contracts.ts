@@ -456,6 +456,12 @@ export interface ClusterLink {
   gather(function_id: string, data: unknown, expected: number, maxWaitMs: number): Promise<Array<{ engine_id: string; result?: unknown; error?: unknown }>>
   /** Answers the other engines' `gather`: `handler` runs the engine function here. */
   listings(handler: (function_id: string, data: unknown) => Promise<{ result?: unknown; error?: unknown }>): Closable
+  /**
+   * Whether an engine is there: `gone` when NATS itself says nobody subscribes to its
+   * subject any more (its connection ended: killed, or stopped), `alive` when it answered,
+   * `unknown` when neither came within a second (slow, or NATS unreachable).
+   */
+  ping(engine_id: string): Promise<'alive' | 'gone' | 'unknown'>
   /** Writes (or, without `entry`, deletes) a key of the routes bucket. */
   putRoute(key: string, entry: RemoteRoute | undefined): Promise<void>
   /** Watches the routes bucket: every entry there at first, then each written (`entry`) or deleted. */
