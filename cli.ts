@@ -203,7 +203,9 @@ async function ls(args: string[]): Promise<void> {
     if (values.json) return void print(JSON.stringify(rows, null, 2) + '\n')
     if (rows.length === 0) note(`the engine at ${engine.url} has no ${what} yet`)
     const label = workerLabel(new Map((workers?.workers ?? rows).map((w) => [w.worker_id as string, w.name as string | undefined])))
-    print(formatTable(list.columns.map(([header]) => header), rows.map((r) => list.columns.map(([, cell]) => cell(r, { worker: label })))))
+    // One of a cluster: each row says which engine it lives on.
+    const columns = rows.some((r) => r.engine_id !== undefined) ? [...list.columns, ['ENGINE', (r: Row) => r.engine_id] as const] : list.columns
+    print(formatTable(columns.map(([header]) => header), rows.map((r) => columns.map(([, cell]) => cell(r, { worker: label })))))
   } finally {
     worker.close()
   }

@@ -6,11 +6,15 @@
  * registered on one engine is served by every engine's listener; a cron trigger held on
  * three engines fires once per tick.
  */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { InvocationError } from '../client/worker.js'
 import { limit, until } from './harness.js'
 import { cleanUp, nats, rawWorker, serve, whenServed, worker, type Server } from './cluster-harness.js'
+
+const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
 
 const it = suite('cluster (signalbox serve --cluster)')
 it.before(() => nats.start())
@@ -196,6 +200,12 @@ it('listings and /healthz show the cluster: every engine\'s workers, functions a
   assert.not.ok((await onB.registerTrigger({ id: 'every-minute', trigger_type: 'cron', function_id: 'b::fn', config: { schedule: '0 * * * *' } })).error)
   const { registered_triggers } = await onA.invoke<{ registered_triggers: Array<{ id: string; engine_id: string }> }>('engine::registered-triggers::list')
   assert.equal(registered_triggers.map((t) => [t.id, t.engine_id]), [['every-minute', hb.cluster.engine_id]])
+  // `signalbox ls` asked on A: an ENGINE column, B's worker on B.
+  const ls = spawnSync(process.execPath, [cli, 'ls', 'functions', '--url', a.url], { encoding: 'utf8', env: { ...process.env, SIGNALBOX_CONFIG: '' } })
+  assert.is(ls.status, 0, ls.stderr)
+  const [head, ...lines] = ls.stdout.trim().split('\n')
+  assert.match(head, /FUNCTION_ID\s+SERVED_BY\s+DESCRIPTION\s+ENGINE/)
+  assert.ok(lines.some((l) => l.startsWith('b::fn') && l.endsWith(hb.cluster.engine_id)), ls.stdout)
 }, 60_000))
 
 it('a cron trigger held on three engines fires once per tick across the cluster', limit(async () => {
