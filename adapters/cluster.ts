@@ -43,6 +43,9 @@ export interface OpenCluster extends ClusterLink {
   close(): Promise<void>
 }
 
+/** How long a cron claim may wait for NATS before the tick runs without it (ms). */
+const CLAIM_WAIT_MS = 2000
+
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const encode = (value: unknown) => encoder.encode(JSON.stringify(value))
@@ -101,6 +104,15 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     if (/jetstream (is )?not enabled|no responders|503/i.test(message)) throw new ClusterOpenError(`the NATS server at ${options.servers} has no JetStream`, 'start nats-server with -js (or jetstream {} in its config)')
     throw new ClusterOpenError(`cannot open the cluster's buckets on NATS at ${options.servers}: ${message}`, 'check the server with nats-server -js; docs/cluster.md says what the cluster creates')
   }
+
+  // Whether NATS is reachable now: a claim made while it is not is not waited for.
+  let connected = true
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') connected = false
+      else if (status.type === 'reconnect') connected = true
+    }
+  })().catch(() => {})
 
   const publish = (subject: string, value: unknown, reply?: string) => {
     // A closed connection (the engine stopping) drops it: the caller's timeout answers.
@@ -164,12 +176,22 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       return { close: () => sub.unsubscribe() }
     },
     async claim(key) {
+      if (!connected) throw new Error('NATS is not reachable')
+      let timer: NodeJS.Timeout | undefined
+      const created = claims.create(key, encode({ engine_id, at: Date.now() }))
+      // Its outcome may come after the wait: nobody waits for it then.
+      created.catch(() => {})
       try {
-        await claims.create(key, encode({ engine_id, at: Date.now() }))
+        await Promise.race([
+          created,
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from NATS within ${CLAIM_WAIT_MS} ms`)), CLAIM_WAIT_MS))),
+        ])
         return true
       } catch (err) {
         if (exists(err)) return false
         throw err
+      } finally {
+        clearTimeout(timer)
       }
     },
     async beat(info) {

@@ -440,7 +440,7 @@ export interface ClusterLink {
   replies(handler: (call_no: number, reply: RemoteReply) => void): Closable
   /** Serves a function: each call for it reaches one of the engines serving it; `respond` is absent for a void call. */
   serve(function_id: string, handler: (call: RemoteCall, respond: ((reply: RemoteReply) => void) | undefined) => void): Closable
-  /** Creates `key` in the claims bucket if it is absent: true for the one engine that did; rejects when NATS cannot say. */
+  /** Creates `key` in the claims bucket if it is absent: true for the one engine that did; rejects when NATS cannot say (unreachable, or no answer within 2 s). */
   claim(key: string): Promise<boolean>
   /** Writes this engine's membership entry (its heartbeat). */
   beat(info: MemberInfo): Promise<void>

@@ -1,6 +1,6 @@
 /**
  * NATS itself goes away under a cluster of two `signalbox serve --cluster` engines: each
- * keeps serving its local calls and local routes while nats-server is down, and calls and
+ * keeps serving its local calls, local routes and cron ticks while nats-server is down, and calls and
  * routes across engines come back once it is up again (same port, same store).
  */
 import { suite } from 'uvu'
@@ -20,6 +20,8 @@ it('nats-server stopped: local calls and routes go on; restarted: calls and rout
   const onB = await worker(b.url)
   onA.registerFunction('local::echo', (d: unknown) => d)
   onA.registerFunction('local::http', () => ({ status_code: 200, body: 'local' }))
+  const ticks: number[] = []
+  onA.registerFunction('local::tick', () => void ticks.push(Date.now()))
   onB.registerFunction('remote::echo', (d: unknown) => ({ from: 'b', d }))
   onB.registerFunction('remote::http', () => ({ status_code: 200, body: 'remote' }))
   assert.not.ok((await onA.registerTrigger({ id: 'l', trigger_type: 'http', function_id: 'local::http', config: { path: '/local', method: 'GET' } })).error)
@@ -27,7 +29,11 @@ it('nats-server stopped: local calls and routes go on; restarted: calls and rout
   assert.equal(await whenServed(onA, 'remote::echo', 1), { from: 'b', d: 1 })
   await until(async () => (await fetch(`${a.httpUrl}/remote`)).status === 200, 5000, "B's route on A")
 
+  assert.not.ok((await onA.registerTrigger({ id: 't', trigger_type: 'cron', function_id: 'local::tick', config: { schedule: '* * * * * *' } })).error)
+  await until(() => ticks.length > 0, 5000, 'a cron tick while NATS is up')
+
   await nats.server.pause()
+  const down = Date.now()
   // Down: what is local goes on, as fast as ever.
   for (let i = 0; i < 20; i++) assert.is(await onA.invoke('local::echo', i, { timeout_ms: 2000 }), i)
   const local = await fetch(`${a.httpUrl}/local`)
@@ -41,6 +47,9 @@ it('nats-server stopped: local calls and routes go on; restarted: calls and rout
   assert.ok(['invocation_timeout', 'function_not_found'].includes(across), across)
   assert.is(a.child.exitCode, null)
   assert.is(b.child.exitCode, null)
+  // Cron ticks go on too: a tick whose claim cannot be made runs here.
+  await until(() => ticks.some((t) => t > down + 1000), 10_000, 'a cron tick while NATS is down')
+  console.log(`first cron run ${ticks.find((t) => t > down)! - down} ms after nats-server stopped`)
 
   await nats.server.start()
   const back = Date.now()
