@@ -47,6 +47,8 @@ interface Handles {
   remoteRoutes: Map<string, Map<string, RemoteRoute>>
   /** This engine's routes, as published, by key: written again should another engine delete them. */
   published: Map<string, RemoteRoute>
+  /** When the actor started (ms since the epoch). */
+  since: number
   heartbeat: NodeJS.Timeout
   /** Asks after the engines that hold this engine's calls, every half second while there are any. */
   probe: NodeJS.Timeout
@@ -197,6 +199,9 @@ function sync(scope: Scope, link: ClusterLink): void {
   if (changed || before !== handles.serving.size) beat(scope, link)
 }
 
+/** How long after it starts an engine reads the membership entries as the first ones of its watch (ms). */
+const FIRST_ENTRIES_MS = 2000
+
 /** How often the engines holding this engine's calls are asked after (ms). */
 const PROBE_MS = 500
 
@@ -225,6 +230,27 @@ function beat(scope: Scope, link: ClusterLink): void {
   link.beat({ engine_id: link.engine_id, ...scope.settings.describe(), functions: [...scope.handles.serving.keys()] }).catch(() => {
     // NATS unreachable: the entry is written again at the next beat.
   })
+  sweepRoutes(scope, link, now)
+}
+
+/** How long after it starts an engine deletes the routes of engines it has not heard of (ms): longer than a membership entry lives. */
+const STALE_ROUTES_MS = 15_000
+
+/**
+ * Routes in the bucket of engines that are not members (killed while no engine was there
+ * to see them go, a whole cluster restarted) are never served: once this engine has run
+ * for `STALE_ROUTES_MS` (a member beats every second, and its entry lives 10 s), it
+ * deletes them. An engine that was only cut off writes its own again when it sees them go.
+ */
+function sweepRoutes(scope: Scope, link: ClusterLink, now: number): void {
+  const { handles } = scope
+  if (now - handles.since < STALE_ROUTES_MS) return
+  for (const [engine_id, routes] of handles.remoteRoutes) {
+    if (scope.context.has(engine_id)) continue
+    for (const key of routes.keys()) link.putRoute(key, undefined).catch(() => {})
+    // The watch brings the deletions; until then they are not asked for again.
+    handles.remoteRoutes.delete(engine_id)
+  }
 }
 
 /** The cluster actor's logic over `link` (the composition root opens it, and closes it after the engine stopped). */
@@ -241,7 +267,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         draining: false,
         replies: link.replies((call_no, reply) => onReply(s, call_no, reply)),
         // Through the actor, so that its snapshot (the membership) changes as an event of its own.
-        members: link.members((engine_id, info) => scope.self.send({ type: 'cluster.member', engine_id, info })),
+        members: link.members((engine_id, info, at) => scope.self.send({ type: 'cluster.member', engine_id, info, at })),
         routes: link.routes((key, entry) => scope.self.send({ type: 'cluster.routeSeen', key, entry })),
         // Another engine's listing: this engine's part, from the engine function run here alone.
         listings: link.listings(
@@ -254,6 +280,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         ),
         remoteRoutes: new Map(),
         published: new Map(),
+        since: Date.now(),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
         probe: setInterval(() => probe(s, link), PROBE_MS),
         attach: setImmediate(() => {
@@ -312,7 +339,11 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         case 'cluster.member': {
           const { engine_id, info } = event
           if (info) {
-            if (scope.context.beat(info, Date.now()) && engine_id !== link.engine_id) {
+            // Among the entries the watch brings first, one written long ago is an engine gone, not
+            // one that joined (written by NATS's clock: only then, lest a clock out of step keep every engine out).
+            const now = Date.now()
+            if (now - scope.handles.since < FIRST_ENTRIES_MS && event.at !== undefined && now - event.at > settings.deadAfterMs) return
+            if (scope.context.beat(info, now) && engine_id !== link.engine_id) {
               engineJoined(scope as Scope, engine_id)
               scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine joined', data: { engine_id } })
             }

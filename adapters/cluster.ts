@@ -55,7 +55,7 @@ const decode = <T>(data: Uint8Array): T => JSON.parse(decoder.decode(data)) as T
 const exists = (err: unknown) => (err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10058)) || /wrong last sequence|key exists/i.test(String((err as Error)?.message))
 
 /** Watches every key of `kv` (those there first, then each change) until closed: `handler` gets a value, or undefined for a deletion. */
-function watch(kv: KV, handler: (key: string, value: Uint8Array | undefined) => void): Closable {
+function watch(kv: KV, handler: (key: string, value: Uint8Array | undefined, at: number) => void): Closable {
   let stopped = false
   let stop: (() => void) | undefined
   void (async () => {
@@ -65,7 +65,7 @@ function watch(kv: KV, handler: (key: string, value: Uint8Array | undefined) => 
     stop = () => iter.stop()
     for await (const entry of iter) {
       try {
-        handler(entry.key, entry.operation === 'PUT' ? entry.value : undefined)
+        handler(entry.key, entry.operation === 'PUT' ? entry.value : undefined, entry.created.getTime())
       } catch {
         // Not JSON: not an entry of this cluster's engines.
       }
@@ -201,7 +201,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       await members.delete(engine_id)
     },
     members(handler) {
-      return watch(members, (key, value) => handler(key, value === undefined ? undefined : decode<MemberInfo>(value)))
+      return watch(members, (key, value, at) => handler(key, value === undefined ? undefined : decode<MemberInfo>(value), at))
     },
     async gather(function_id, data, expected, maxWaitMs) {
       const parts: Array<{ engine_id: string; result?: unknown; error?: unknown }> = []

@@ -446,8 +446,8 @@ export interface ClusterLink {
   beat(info: MemberInfo): Promise<void>
   /** Deletes this engine's membership entry (a clean stop). */
   leave(): Promise<void>
-  /** Watches the membership bucket: each entry written (`info`), or deleted (undefined). */
-  members(handler: (engine_id: string, info: MemberInfo | undefined) => void): Closable
+  /** Watches the membership bucket: each entry written (`info`, `at`: when, ms since the epoch), or deleted (undefined). */
+  members(handler: (engine_id: string, info: MemberInfo | undefined, at: number) => void): Closable
   /**
    * Asks every other engine for its part of a listing (the engine function `function_id`
    * run there, on its own): resolves with the answers that came within `maxWaitMs`, or
@@ -480,7 +480,7 @@ export type ClusterEvent =
   /** The engine is stopping: serve no more calls for the cluster (those taken still finish). */
   | { type: 'cluster.drain' }
   /** From the membership watch: an engine's entry was written (`info`) or deleted. */
-  | { type: 'cluster.member'; engine_id: string; info?: MemberInfo }
+  | { type: 'cluster.member'; engine_id: string; info?: MemberInfo; at?: number }
   /** From `provider:http`: this engine's http triggers hold the route of `route_key` now (`entry`), or no more. */
   | { type: 'cluster.route'; route_key: string; entry?: Omit<RemoteRoute, 'engine_id'> }
   /** From the routes watch: a key was written (`entry`) or deleted. */

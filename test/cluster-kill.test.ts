@@ -4,6 +4,8 @@
  * still answered by the survivors' listeners, no queue message is lost, and no cron tick
  * runs twice.
  */
+import { connect } from '@nats-io/transport-node'
+import { Kvm } from '@nats-io/kv'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { InvocationError } from '../client/worker.js'
@@ -91,5 +93,36 @@ it('SIGKILL of engine C under load: calls, routes, queue messages and cron ticks
   // Cron: no tick ran twice (a tick C had claimed when it died is not run again).
   for (const [tick, runs] of ticks) assert.is(runs, 1, `${tick} ran ${runs} times`)
 }, 90_000))
+
+it('routes left in the bucket by an engine killed while alone are never served, and deleted once a new engine has run 15 s', limit(async () => {
+  const b = await serve()
+  const onB = await worker(b.url)
+  onB.registerFunction('gone::page', () => ({ status_code: 200, body: 'b' }))
+  assert.not.ok((await onB.registerTrigger({ id: 'p', trigger_type: 'http', function_id: 'gone::page', config: { path: '/gone', method: 'GET' } })).error)
+  const nc = await connect({ servers: nats.url })
+  try {
+    const routes = await new Kvm(nc).open('signalbox-routes')
+    const keys = async (kv: Awaited<ReturnType<Kvm['open']>>) => {
+      const found: string[] = []
+      for await (const key of await kv.keys()) found.push(key)
+      return found
+    }
+    await until(async () => (await keys(routes)).length === 1, 5000, "B's route in the bucket")
+    b.child.kill('SIGKILL')
+    await b.exited
+    // B's membership entry outlives it by its TTL (10 s): an engine started before then hears of B, takes it for gone, and deletes its routes itself.
+    const members = await new Kvm(nc).open('signalbox-engines')
+    await until(async () => (await keys(members)).length === 0, 20_000, "B's membership entry to expire")
+    const a = await serve()
+    const started = Date.now()
+    assert.is((await fetch(`${a.httpUrl}/gone`)).status, 404)
+    await until(async () => (await keys(routes)).length === 0, 30_000, "the dead engine's route to be deleted")
+    const after = Date.now() - started
+    assert.ok(after >= 14_000, `deleted ${after} ms after A started`)
+    assert.is((await fetch(`${a.httpUrl}/gone`)).status, 404)
+  } finally {
+    await nc.close()
+  }
+}, 80_000))
 
 it.run()
