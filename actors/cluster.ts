@@ -13,13 +13,16 @@
  *   engine that took it is gone, `invocation_timeout` when its time is up;
  * - **membership**: a heartbeat (this engine's entry in the membership bucket), a watch of
  *   the bucket, and the engines heard of (core/cluster.ts `Membership`), this actor's
- *   snapshot; an engine unheard of for `deadAfterMs` (or whose entry is deleted) is gone;
+ *   snapshot; an engine unheard of for `deadAfterMs` (or whose entry is deleted) is gone,
+ *   and so is, at once, an engine holding calls of this one whose ping subject NATS says
+ *   nobody subscribes to any more (asked every half second while it holds any);
  * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket;
  * - **routes**: the routes this engine's http triggers hold, written in the routes bucket
  *   (`cluster.route`, from `provider:http`), and a watch of the bucket: the routes of the
- *   other engines that are members are given to `provider:http` (`route.remote`).
+ *   other engines that are members are given to `provider:http` (`route.remote`);
+ * - **listings**: its part of the other engines' listings (`<name>.listing`), and theirs
+ *   gathered for its own (`cluster.gather`).
  */
-import { performance } from 'node:perf_hooks'
 import type { EventObject } from 'xstate'
 import { errors } from '../protocol/errors.js'
 import { engineOfRouteKey, Membership, routeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
@@ -31,7 +34,6 @@ import { fromTable, type TableScope } from './table-actor.js'
 /** A call sent to the cluster, waiting for its answer. */
 interface Pending {
   function_id: string
-  timeout_ms: number
   settle: (outcome: Outcome) => void
   timer: NodeJS.Timeout
   /** The engine that took it, once it said so. */
@@ -148,7 +150,7 @@ function call(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { ty
   const call_no = ++handles.next
   const timeout_ms = request.timeout_ms ?? scope.settings.defaultTimeoutMs
   const timer = setTimeout(() => settle(handles, call_no, { error: errors.invocationTimeout(request.function_id, timeout_ms) }), timeout_ms)
-  handles.pending.set(call_no, { function_id: request.function_id, timeout_ms, settle: event.settle, timer })
+  handles.pending.set(call_no, { function_id: request.function_id, settle: event.settle, timer })
   try {
     link.call(message, call_no)
   } catch (err) {
@@ -182,7 +184,6 @@ function sync(scope: Scope, link: ClusterLink): void {
   handles.dirty = false
   if (handles.draining) return
   const { functions } = catalogOf(scope.system)
-  const before = handles.serving.size
   let changed = false
   for (const function_id in functions) {
     if (functions[function_id].workers.length === 0 || handles.serving.has(function_id)) continue
@@ -196,7 +197,7 @@ function sync(scope: Scope, link: ClusterLink): void {
     changed = true
   }
   // The others learn of it now, not at the next heartbeat.
-  if (changed || before !== handles.serving.size) beat(scope, link)
+  if (changed) beat(scope, link)
 }
 
 /** How long after it starts an engine reads the membership entries as the first ones of its watch (ms). */
