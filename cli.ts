@@ -12,6 +12,7 @@ import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs'
 import { createEngine } from './adapters/engine.js'
 import { ListenError } from './adapters/listen-error.js'
 import { StoreOpenError } from './adapters/jetstream-queue-store.js'
+import { ClusterOpenError } from './adapters/cluster.js'
 import { createLogger } from './adapters/logger.js'
 import { tokenHash } from './core/auth.js'
 import { closest } from './core/closest.js'
@@ -108,7 +109,7 @@ async function serve(argv: string[]): Promise<void> {
   } catch (err) {
     inspector?.stop()
     bridge?.stop()
-    if (err instanceof StoreOpenError) throw new CliError(err.message, err.hint, 1)
+    if (err instanceof StoreOpenError || err instanceof ClusterOpenError) throw new CliError(err.message, err.hint, 1)
     if (err instanceof ListenError) {
       // Name the setting as the person set it: the flag, the variable or the file's key.
       const origin = config.origins[err.option] ?? config.origins[err.option.replace(/^http\./, '')]
@@ -202,7 +203,9 @@ async function ls(args: string[]): Promise<void> {
     if (values.json) return void print(JSON.stringify(rows, null, 2) + '\n')
     if (rows.length === 0) note(`the engine at ${engine.url} has no ${what} yet`)
     const label = workerLabel(new Map((workers?.workers ?? rows).map((w) => [w.worker_id as string, w.name as string | undefined])))
-    print(formatTable(list.columns.map(([header]) => header), rows.map((r) => list.columns.map(([, cell]) => cell(r, { worker: label })))))
+    // One of a cluster: each row says which engine it lives on.
+    const columns = rows.some((r) => r.engine_id !== undefined) ? [...list.columns, ['ENGINE', (r: Row) => r.engine_id] as const] : list.columns
+    print(formatTable(columns.map(([header]) => header), rows.map((r) => columns.map(([, cell]) => cell(r, { worker: label })))))
   } finally {
     worker.close()
   }

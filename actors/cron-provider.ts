@@ -7,6 +7,10 @@
  * trigger's invocation is started. A tick a trigger skips (its previous run is still in
  * flight) is logged to its session and counted as `invocation.skipped`. A job stops when
  * its last trigger leaves; stopping this actor stops every job.
+ *
+ * In a cluster, each run is claimed first (`cluster.claim`: a create-if-absent in a KV
+ * bucket, keyed by the schedule, the function, its metadata and the scheduled time): of
+ * the engines that hold the trigger, the one that claims the tick runs it.
  */
 import { randomFillSync } from 'node:crypto'
 import type { CronEvent } from '../protocol/trigger-payloads.js'
@@ -14,6 +18,7 @@ import type { CronEvent } from '../protocol/trigger-payloads.js'
 import { Cron } from 'croner'
 import type { EventObject } from 'xstate'
 import { CronTable, type Job, type Subscription } from '../core/cron-table.js'
+import { cronClaimKey } from '../core/cluster.js'
 import type { CronProviderEvent, LogRecord } from '../machines/contracts.js'
 import { actorsOf, tell } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
@@ -81,23 +86,48 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
     log(scope, sub, 'info', SKIPPED, { trigger_id: sub.trigger_id, function_id: sub.function_id })
     invocations.send({ type: 'invocation.skipped', source: 'cron', function_id: sub.function_id })
   }
+  const cluster = actorsOf(scope.system).cluster()
+  // Triggers alike on this engine (the same function and metadata) are told apart by their order.
+  const alike = cluster && new Map<string, number>()
   for (const sub of run) {
-    invocations.send({
-      type: 'invocation.start',
-      source: 'cron',
-      caller: {
-        reply: (outcome) => {
-          scope.context.finished(sub)
-          if (outcome.error !== undefined) log(scope, sub, 'warn', 'cron run failed', { trigger_id: sub.trigger_id, function_id: sub.function_id, error: outcome.error })
-        },
+    if (!cluster || !alike) {
+      fire(scope, sub, scheduled_time)
+      continue
+    }
+    const same = `${sub.function_id}\u0000${sub.metadata === undefined ? '' : JSON.stringify(sub.metadata)}`
+    const nth = alike.get(same) ?? 0
+    alike.set(same, nth + 1)
+    // One of a cluster: the engine that claims the tick first runs it; the others let it go.
+    cluster.send({
+      type: 'cluster.claim',
+      key: cronClaimKey(job.key, sub.function_id, sub.metadata, nth, scheduled),
+      then: (won) => {
+        if (won && scope.handles.get(job.key) === cron) return fire(scope, sub, scheduled_time)
+        scope.context.finished(sub)
       },
-      function_id: sub.function_id,
-      data: { trigger_id: sub.trigger_id, scheduled_time, actual_time: new Date().toISOString(), timezone: sub.timezone } satisfies CronEvent,
-      // Each run starts a trace of its own, and carries the trigger's metadata.
-      traceparent: newTraceparent(),
-      metadata: sub.metadata,
     })
   }
+}
+
+/** Starts one run of a trigger. */
+function fire(scope: Scope, sub: Subscription, scheduled_time: string): void {
+  const invocations = actorsOf(scope.system).invocations()
+  if (!invocations) return scope.context.finished(sub)
+  invocations.send({
+    type: 'invocation.start',
+    source: 'cron',
+    caller: {
+      reply: (outcome) => {
+        scope.context.finished(sub)
+        if (outcome.error !== undefined) log(scope, sub, 'warn', 'cron run failed', { trigger_id: sub.trigger_id, function_id: sub.function_id, error: outcome.error })
+      },
+    },
+    function_id: sub.function_id,
+    data: { trigger_id: sub.trigger_id, scheduled_time, actual_time: new Date().toISOString(), timezone: sub.timezone } satisfies CronEvent,
+    // Each run starts a trace of its own, and carries the trigger's metadata.
+    traceparent: newTraceparent(),
+    metadata: sub.metadata,
+  })
 }
 
 function stopJob(scope: Scope, key: string | undefined): void {

@@ -42,6 +42,8 @@ export interface EngineFunctionScope {
   caller_worker_id?: string
   /** The call's trace context and metadata (a message sent keeps them for the call that handles it). */
   context?: MessageContext
+  /** Asked by another engine of the cluster: this engine's part alone. */
+  local?: boolean
 }
 
 /** An engine function's refusal: the caller gets `body`. */
@@ -61,6 +63,36 @@ const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
 
 const invalid = (text: string) => new EngineFunctionError(errors.invalidMessage(text))
 const fields = (data: unknown) => (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
+
+/**
+ * A listing of the whole cluster: in a cluster (unless another engine asks for this one's
+ * part), `key`'s rows of this engine, then of every other engine that answered within a
+ * second, each row with its `engine_id`. Alone, the listing as it was.
+ */
+function acrossCluster(function_id: EngineFunctionId, key: string, here: EngineFunction): EngineFunction {
+  return (data, scope) => {
+    const own = here(data, scope) as Record<string, unknown>
+    const cluster = scope.local ? undefined : actorsOf(scope.system).cluster()
+    if (!cluster) return own
+    const tagged = (rows: unknown, engine_id: string): Array<Record<string, unknown>> => (Array.isArray(rows) ? rows.map((row: Record<string, unknown>) => ({ ...row, engine_id })) : [])
+    const rows = tagged(own[key], cluster.getSnapshot().context.self)
+    return new Promise((resolve) =>
+      cluster.send({
+        type: 'cluster.gather',
+        function_id,
+        data,
+        reply: (parts) => {
+          for (const part of parts) {
+            // The engine's own functions are listed once, as this engine's.
+            const theirs = tagged((part.result as Record<string, unknown> | undefined)?.[key], part.engine_id).filter((row) => row.engine !== true)
+            rows.push(...theirs)
+          }
+          resolve({ ...own, [key]: rows })
+        },
+      }),
+    )
+  }
+}
 
 /** Adds `next_run` to the rows of active cron triggers (computed once per schedule as written). */
 function withNextRuns<T extends { trigger_type: string; state: string; config: Record<string, unknown> }>(rows: T[]): Array<T & { next_run?: string }> {
@@ -137,7 +169,7 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
     actorsOf(system).catalog()?.send({ type: 'worker.describe', worker_id: caller_worker_id, info })
     return { worker_id: caller_worker_id }
   },
-  'engine::workers::list': (_data, { system }) => {
+  'engine::workers::list': acrossCluster('engine::workers::list', 'workers', (_data, { system }) => {
     const catalog = catalogOf(system)
     return {
       workers: Object.values(catalog.workers).map((w) =>
@@ -158,14 +190,14 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
         }),
       ),
     }
-  },
+  }),
   'engine::workers::info': (data, { system }) => {
     const q = query(WorkerInfoQuery, 'engine::workers::info', data)
     const found = workerDetail(catalogOf(system), q)
     if (!found) throw new EngineFunctionError(errors.workerNotFound(q.worker_id !== undefined ? `with ID '${q.worker_id}'` : `named '${q.name}'`))
     return found
   },
-  'engine::functions::list': (_data, { system }) => {
+  'engine::functions::list': acrossCluster('engine::functions::list', 'functions', (_data, { system }) => {
     const catalog = catalogOf(system)
     const functions: Array<Record<string, unknown>> = Object.keys(ENGINE_FUNCTIONS).map((function_id) => ({ function_id, worker_name: ENGINE_PROVIDER, engine: true, workers: [] }))
     for (const function_id in catalog.functions) {
@@ -175,7 +207,7 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
       functions.push(withoutUndefined({ function_id, worker_name: workerNameOf(catalog, first), description: info?.description, metadata: info?.metadata, workers: [...workers] }))
     }
     return { functions }
-  },
+  }),
   'engine::functions::info': (data, { system }) => {
     const { function_id } = query(FunctionInfoQuery, 'engine::functions::info', data)
     const found = functionDetail(catalogOf(system), function_id, ENGINE_FUNCTIONS)
@@ -197,9 +229,9 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
       ),
     }
   },
-  'engine::registered-triggers::list': (data, { system }) => ({
+  'engine::registered-triggers::list': acrossCluster('engine::registered-triggers::list', 'registered_triggers', (data, { system }) => ({
     registered_triggers: withNextRuns(registeredTriggerRows(catalogOf(system), query(RegisteredTriggersQuery, 'engine::registered-triggers::list', data))),
-  }),
+  })),
   'engine::registered-triggers::info': (data, { system }) => {
     const { id, worker_id } = query(RegisteredTriggerInfoQuery, 'engine::registered-triggers::info', data)
     const found = registeredTriggerDetail(catalogOf(system), id, worker_id, ENGINE_FUNCTIONS)

@@ -6,12 +6,20 @@
  * (actors/http-exchange.ts), or the function streams it, and reads the request body, through
  * the call's data channels (actors/http-stream.ts). The listener is this actor's handle and
  * closes with it.
+ *
+ * In a cluster, the routes its own triggers hold are published for the other engines
+ * (through the cluster actor, in the routes bucket), and theirs are served here as well:
+ * a request on another engine's route is a call of its function, which crosses the
+ * cluster. A route bound to another function elsewhere is refused with the text of a
+ * conflict on one engine.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { RouteTable, type Binding, type Holder } from '../core/route-table.js'
+import { RouteTable, routeKeyOf, type Binding, type Holder } from '../core/route-table.js'
+import type { RemoteRoute } from '../core/cluster.js'
+import type { HttpRoute } from '../core/http-config.js'
 import type { Outcome } from '../core/call-table.js'
 import type { HttpProviderEvent, HttpProviderInput } from '../machines/contracts.js'
 import { describeWorker } from '../core/catalog.js'
@@ -19,7 +27,7 @@ import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system
 import { HttpInput } from '../core/http-input.js'
 import { BodyError, decodeBody, hasBody, isParsed, parseQuery, readBody, writeError, writeResult, type HttpRequestInput } from './http-exchange.js'
 import { Exchanges, HTTP_CHANNEL_PREFIX } from './http-stream.js'
-import { fromTable } from './table-actor.js'
+import { fromTable, type TableScope } from './table-actor.js'
 
 /** A header's value, when it came once. */
 const header = (value: string | string[] | undefined): string | undefined => (typeof value === 'string' ? value : undefined)
@@ -111,7 +119,63 @@ function start(system: EngineSystem, input: HttpProviderInput, exchanges: Exchan
   }
 }
 
-export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, { close(): void }>({
+interface Handles {
+  /** In a cluster: the keys of the routes this engine's triggers hold, as published for the others. */
+  published: Set<string>
+  /** In a cluster: the other engines' routes served here, by their key in the routes bucket. */
+  remote: Map<string, { holder: Holder; worker: string }>
+  clustered(): boolean
+  close(): void
+}
+
+type Scope = TableScope<RouteTable, HttpProviderInput, EventObject> & { handles: Handles }
+
+/** Another engine's route holds its place here under a holder of its own: `\u0001` and its key (no worker id starts so). */
+const REMOTE = '\u0001'
+const remoteHolder = (key: string, trigger_id: string): Holder => ({ worker_id: `${REMOTE}${key}`, trigger_id })
+
+/** A holder as refusals name it: a local worker by the catalog, another engine's by what that engine said of it. */
+const describer = (scope: Scope) => (worker_id: string) =>
+  worker_id.startsWith(REMOTE) ? (scope.handles.remote.get(worker_id.slice(REMOTE.length))?.worker ?? 'another engine') : describeWorker(catalogOf(scope.system), worker_id)
+
+/**
+ * In a cluster: publishes the route of `route_key` for the other engines while this
+ * engine's own triggers hold it, and withdraws it once none does (actors/cluster.ts
+ * writes the routes bucket).
+ */
+function publish(scope: Scope, route_key: string): void {
+  const cluster = actorsOf(scope.system).cluster()
+  if (!cluster) return
+  const { published } = scope.handles
+  const binding = scope.context.binding(route_key)
+  const local = binding?.holders.filter((h) => !h.worker_id.startsWith(REMOTE)) ?? []
+  if (binding && local.length > 0) {
+    published.add(route_key)
+    const { method, path, pattern, params, timeout_ms, function_id, metadata } = binding
+    const route = { method: method as HttpRoute['method'], path, pattern, shape: route_key.slice(method.length + 1), params, ...(timeout_ms === undefined ? {} : { timeout_ms }) }
+    cluster.send({ type: 'cluster.route', route_key, entry: { function_id, route, metadata, holder: { trigger_id: local[0].trigger_id, worker: describer(scope)(local[0].worker_id) } } })
+  } else if (published.delete(route_key)) cluster.send({ type: 'cluster.route', route_key })
+}
+
+/** Another engine's route is served here (a request becomes a call of its function, across the cluster), or no more. */
+function remoteRoute(scope: Scope, key: string, entry: RemoteRoute | undefined): void {
+  const { remote } = scope.handles
+  const known = remote.get(key)
+  if (known) {
+    scope.context.remove(known.holder)
+    remote.delete(key)
+  }
+  if (!entry) return
+  const holder = remoteHolder(key, entry.holder.trigger_id)
+  remote.set(key, { holder, worker: entry.holder.worker })
+  const refusal = scope.context.add(holder, entry.function_id, entry.route, { metadata: entry.metadata, describeWorker: describer(scope) })
+  if (refusal) {
+    remote.delete(key)
+    scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a route of another engine conflicts with one here; this engine serves its own', data: { engine_id: entry.engine_id, error: refusal } })
+  }
+}
+
+export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, Handles>({
   context: () => new RouteTable(),
   open({ context: routes, input, system, sendBack }) {
     // The data channels of the calls in flight (actors/http-stream.ts), their ids delegated to this actor.
@@ -162,6 +226,9 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
       sendBack({ type: 'provider.listening', provider: 'http', host: input.host, port: typeof address === 'object' && address ? address.port : input.port })
     })
     return {
+      published: new Set(),
+      remote: new Map(),
+      clustered: () => actorsOf(system).cluster() !== undefined,
       close() {
         exchanges.releaseAll()
         server.close()
@@ -169,12 +236,35 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
       },
     }
   },
-  receive({ context: routes, system }, event) {
-    if (event.type === 'route.removeAll') return routes.removeAll(event.trigger_ids.map((trigger_id) => ({ worker_id: event.worker_id, trigger_id })))
-    const holder: Holder = { worker_id: event.worker_id, trigger_id: event.trigger_id }
-    if (event.type === 'route.remove') return routes.remove(holder)
-    const refusal = routes.add(holder, event.function_id, event.route, { metadata: event.metadata, describeWorker: (worker_id) => describeWorker(catalogOf(system), worker_id) })
-    tell(actorsOf(system).trigger(event.worker_id, event.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
+  receive(scope, event) {
+    const { context: routes, system } = scope
+    switch (event.type) {
+      case 'route.remote':
+        return remoteRoute(scope, event.key, event.entry)
+      case 'route.removeAll': {
+        const holders = event.trigger_ids.map((trigger_id) => ({ worker_id: event.worker_id, trigger_id }))
+        const keys = scope.handles.clustered() ? holders.map((holder) => routes.heldBy(holder)) : []
+        routes.removeAll(holders)
+        for (const key of new Set(keys)) if (key !== undefined) publish(scope, key)
+        return
+      }
+      case 'route.remove': {
+        const holder: Holder = { worker_id: event.worker_id, trigger_id: event.trigger_id }
+        const key = routes.heldBy(holder)
+        routes.remove(holder)
+        if (key !== undefined) publish(scope, key)
+        return
+      }
+      case 'route.add': {
+        const holder: Holder = { worker_id: event.worker_id, trigger_id: event.trigger_id }
+        const before = routes.heldBy(holder)
+        const refusal = routes.add(holder, event.function_id, event.route, { metadata: event.metadata, describeWorker: describer(scope) })
+        tell(actorsOf(system).trigger(event.worker_id, event.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
+        if (before !== undefined) publish(scope, before)
+        if (!refusal) publish(scope, routeKeyOf(event.route))
+        return
+      }
+    }
   },
   close({ handles }) {
     handles.close()

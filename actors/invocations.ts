@@ -7,6 +7,10 @@
  * per call) and each call's request (its caller: a worker, or engine code's `reply`) are
  * its handles, cleared when it stops.
  *
+ * A call that no local worker serves goes, in a cluster, to the `cluster` actor, which
+ * sends it to whichever engine serves it (docs/cluster.md); alone, it is answered
+ * `function_not_found`.
+ *
  * A call whose function only held workers have (their connection lost, the engine holding
  * their registrations: reconnectGraceMs) is parked until a live worker offers the function
  * (`function.offered`), or until the last hold ends, or its own timeout; then it fails
@@ -28,7 +32,7 @@ import { heldUntil, isKnown } from '../core/catalog.js'
 import { CallTable, isLimitedSource, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { Caller, CallRequest, EnqueueOptions, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
-import { actorsOf, catalogOf, tell } from '../machines/system.js'
+import { actorsOf, catalogOf, tell, type ClusterRef } from '../machines/system.js'
 import { EngineFunctionError, engineFunctions } from './engine-functions.js'
 import { Deadlines, type DeadlineEntry } from './deadlines.js'
 import { fromTable, type TableScope } from './table-actor.js'
@@ -91,6 +95,7 @@ function runEngineFunction(scope: Scope, request: CallRequest): void {
       system: scope.system,
       caller_worker_id: 'worker_id' in request.caller ? request.caller.worker_id : undefined,
       context: { traceparent: request.traceparent, baggage: request.baggage, metadata: request.metadata },
+      local: request.local,
     })
   } catch (err) {
     return void Promise.resolve().then(() => failed(err))
@@ -200,6 +205,19 @@ function restart(scope: Scope, call: Call<CallHandle>): void {
   start(scope, { ...call.handle.request, timeout_ms: Math.round(left) })
 }
 
+/** Sends a call no local worker serves to the cluster (actors/cluster.ts); its outcome is counted and answered here, as a local call's. */
+function toCluster(scope: Scope, request: CallRequest, cluster: ClusterRef): void {
+  const started = performance.now()
+  cluster.send({
+    type: 'cluster.call',
+    request,
+    settle: (outcome) => {
+      ended(scope, sourceOf(request), request.function_id, outcome, started)
+      if (!request.void) answer(scope, request.caller, request.function_id, outcome)
+    },
+  })
+}
+
 function start(scope: Scope, request: CallRequest): void {
   if (request.enqueue !== undefined) return enqueueCall(scope, request, request.enqueue)
   if (isEngineFunction(request.function_id)) return runEngineFunction(scope, request)
@@ -210,6 +228,9 @@ function start(scope: Scope, request: CallRequest): void {
   const worker_id = table.pickWorker(request.function_id, entry?.workers)
   if (worker_id === undefined) {
     if (entry !== undefined && entry.held.length > 0) return park(scope, request, heldUntil(catalogOf(scope.system), request.function_id) ?? Date.now())
+    // One of a cluster: the call goes to whichever engine serves the function (a call that came from one is served here or not at all).
+    const cluster = request.local ? undefined : actorsOf(scope.system).cluster()
+    if (cluster) return toCluster(scope, request, cluster)
     // A worker's call by a mistyped id is told what it probably meant (not a trigger's: those may fire often).
     const suggestion = sourceOf(request) === 'worker' ? closest(request.function_id, [...Object.keys(catalogOf(scope.system).functions), ...Object.keys(ENGINE_FUNCTIONS)]) : undefined
     const outcome = { error: errors.functionNotFound(request.function_id, suggestion) }

@@ -24,7 +24,7 @@ import type { ErrorBody } from '../protocol/messages.js'
 import type { Delivery, MessageContext, QueueStore, StoredMessage } from '../core/queue-store.js'
 import { CALL_RULES, QueueSchedule, settlement, type Consumer } from '../core/queue-schedule.js'
 import type { CallRequest, QueueInfo, QueueProviderEvent } from '../machines/contracts.js'
-import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system.js'
+import { actorsOf, catalogOf, offeredInCluster, tell, type EngineSystem } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 
 export interface QueueProviderOptions {
@@ -42,7 +42,7 @@ interface Handles {
   again: Set<string>
   /** One wake-up per queue with messages that become visible later. */
   wakeups: Map<string, { at: number; timer: NodeJS.Timeout }>
-  /** Set while some queue waits for a function: retried when the catalog changes. */
+  /** Set while some queue waits for a function: retried when the catalog (or, in a cluster, the membership) changes. */
   catalogWatch?: { unsubscribe(): void }
   startup: NodeJS.Timeout
   /** Set once the actor stops: answers still arriving (calls failed by the engine stopping) touch nothing. */
@@ -65,8 +65,9 @@ const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
   return o
 }
 
-/** Whether a call of `function_id` can be routed now (an engine function, or a worker offers it). */
-const availableIn = (system: EngineSystem) => (function_id: string) => isEngineFunction(function_id) || isOffered(catalogOf(system), function_id)
+/** Whether a call of `function_id` can be routed now (an engine function, or a worker offers it: on this engine, or on another of its cluster). */
+const availableIn = (system: EngineSystem) => (function_id: string) => isEngineFunction(function_id) || isOffered(catalogOf(system), function_id) || offeredInCluster(system, function_id)
+
 
 const log = (scope: Scope, level: 'info' | 'warn', msg: string, data: Record<string, unknown>) => scope.sendBack({ type: 'engine.log', level, msg, data })
 
@@ -174,14 +175,18 @@ function runCall(scope: Scope, queue: string, call: Delivery): void {
 function starve(scope: Scope, queue: string): void {
   scope.context.starve(queue)
   if (scope.handles.catalogWatch) return
-  scope.handles.catalogWatch = actorsOf(scope.system).catalog()?.subscribe(() => {
+  const retry = () => {
     if (!scope.context.hasStarved) return
     // After the catalog's own step: the worker that registered is ready to be called.
     setTimeout(() => {
       if (scope.handles.closed) return
       for (const queue of scope.context.takeStarved()) pump(scope, queue)
     }, 0)
-  })
+  }
+  const catalog = actorsOf(scope.system).catalog()?.subscribe(retry)
+  // In a cluster, also when another engine's membership entry changes (it offers a function now).
+  const cluster = actorsOf(scope.system).cluster()?.subscribe(retry)
+  scope.handles.catalogWatch = { unsubscribe: () => (catalog?.unsubscribe(), cluster?.unsubscribe()) }
 }
 
 /** A store operation failed (a store on the network may be down): logged, and the queue tried again a second later. */
@@ -345,7 +350,14 @@ export function createQueueProvider(openStore: () => QueueStore, options: QueueP
           (err: unknown) => storeFailed(scope as Scope, '', 'start', err),
         )
       }, 0)
-      return { store, options, pumping: new Set(), again: new Set(), wakeups: new Map(), startup, closed: false }
+      const handles: Handles = { store, options, pumping: new Set(), again: new Set(), wakeups: new Map(), startup, closed: false }
+      // A store other engines share: a message another engine sent is taken by the consumers here.
+      store.onArrival?.((queue, call) => {
+        if (handles.closed) return
+        if (call) scope.context.holdsCalls(queue)
+        if (call || scope.context.hasConsumers(queue)) pump(scope as Scope, queue)
+      })
+      return handles
     },
     receive(scope, event) {
       const schedule = scope.context

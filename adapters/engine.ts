@@ -6,9 +6,11 @@
  * given, and the in-process transport (`connect()`); and stops them in order.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { hostname } from 'node:os'
 import { createActor } from 'xstate'
 import { resolveEngineOptions, type EngineOptions, type ResolvedOptions } from '../core/options.js'
 import type { QueueStore } from '../core/queue-store.js'
+import type { ClusterInput } from '../machines/contracts.js'
 import { workerName } from '../core/catalog.js'
 import { engineMachine } from '../machines/engine.machine.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
@@ -32,6 +34,8 @@ import { namingWorkers } from './named-log.js'
 import { createMemoryQueueStore } from './memory-queue-store.js'
 import { createSqliteQueueStore } from './sqlite-queue-store.js'
 import { createJetStreamQueueStore } from './jetstream-queue-store.js'
+import { openCluster, type OpenCluster } from './cluster.js'
+import { createClusterLogic } from '../actors/cluster.js'
 import { sessionPorts, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { startWsServer, type WsServer } from './ws-server.js'
@@ -51,11 +55,22 @@ const storeOpener = (store: ResolvedOptions['store'], opened?: QueueStore): (() 
   throw new Error(`the ${store.kind} queue store must be opened before the engine is composed`)
 }
 
-/** The engine machine with every slot filled: what `createEngine` runs. */
-export function composeEngine(options: ResolvedOptions, store?: QueueStore) {
+/** How often an engine of a cluster writes its membership entry, and how long one may go unheard (ms). */
+const HEARTBEAT_MS = 1000
+const DEAD_AFTER_MS = 3500
+
+/**
+ * The engine machine with every slot filled: what `createEngine` runs. `cluster`: the
+ * engine's link to its cluster, opened before (as a network store is), with what its
+ * membership entry says.
+ */
+export function composeEngine(options: ResolvedOptions, store?: QueueStore, cluster?: { link: OpenCluster; describe: ClusterInput['describe'] }) {
   const session = sessionMachine.provide({ actors: { ...builtinTriggerTypes, remoteTriggerType: remoteTriggerTypeLogic } })
   return engineMachine.provide({
     actors: {
+      ...(cluster && {
+        cluster: createClusterLogic(cluster.link, { defaultTimeoutMs: options.invocationTimeoutMs, heartbeatMs: HEARTBEAT_MS, deadAfterMs: DEAD_AFTER_MS, describe: cluster.describe }),
+      }),
       session,
       catalog: catalogLogic,
       channels: channelsLogic,
@@ -104,9 +119,22 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   let nameOf = (_worker_id: string): string | undefined => undefined
   const log = namingWorkers(options.logger ?? createLogger(options.logLevel), (worker_id) => nameOf(worker_id))
   // A JetStream store is reached before anything starts: unreachable, the engine does not start (StoreOpenError).
-  const store = options.store.kind === 'jetstream' ? await createJetStreamQueueStore({ servers: options.store.servers, name: options.store.name }) : undefined
-  const actor: EngineActor = createActor(composeEngine(options, store), {
+  // So is the cluster's NATS (ClusterOpenError).
+  const cluster = options.cluster && (await openCluster(options.cluster))
+  let store: QueueStore | undefined
+  try {
+    store = options.store.kind === 'jetstream' ? await createJetStreamQueueStore({ servers: options.store.servers, name: options.store.name }) : undefined
+  } catch (err) {
+    await cluster?.close()
+    throw err
+  }
+  const started_at = new Date().toISOString()
+  // Filled in once the listeners are up.
+  let where: { url?: string; http_url?: string } = {}
+  const describe = () => ({ started_at, host: hostname(), pid: process.pid, ...where, workers: Object.keys(catalogOf(actor.system).workers).length })
+  const actor: EngineActor = createActor(composeEngine(options, store, cluster && { link: cluster, describe }), {
     input: {
+      clustered: cluster !== undefined,
       registrationTimeoutMs: options.registrationTimeoutMs,
       invocationTimeoutMs: options.invocationTimeoutMs,
       graceMs: options.graceMs,
@@ -174,6 +202,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   } catch (err) {
     actor.stop()
     await store?.close()
+    await cluster?.close()
     throw err
   }
   if (options.port !== undefined) {
@@ -201,6 +230,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
       actor.send({ type: 'engine.stop' })
       actor.stop()
       await store?.close()
+      await cluster?.close()
       const e = err as NodeJS.ErrnoException
       throw new ListenError('websocket', options.host, options.port, e.code, e.message)
     }
@@ -208,13 +238,15 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   actor.send({ type: 'engine.started' })
 
   const listening = actor.getSnapshot().context.listening.http
+  const httpUrl = listening && `http://${listening.host.includes(':') ? `[${listening.host}]` : listening.host}:${listening.port}`
+  where = { url: ws?.url, http_url: httpUrl }
   let stopping: Promise<void> | undefined
   return {
     url: ws?.url,
     port: ws?.port,
     consoleUrl: consoleServer && ws ? `${ws.url.replace(/^ws:/, 'http:')}/console` : undefined,
     metrics,
-    httpUrl: listening && `http://${listening.host.includes(':') ? `[${listening.host}]` : listening.host}:${listening.port}`,
+    httpUrl,
     actor,
     openSession: open,
     connect(connectOptions = {}) {
@@ -252,6 +284,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
         await ws?.close()
         // The provider closed it without waiting; a store on the network is closed once its connection is.
         await store?.close()
+        await cluster?.close()
       })()
       return stopping
     },

@@ -154,9 +154,14 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
   const initial = new Promise<void>((resolve) => (loaded = resolve))
   if (loadedUpTo === 0 || status.state.messages === 0) loaded!()
   const watch = await states.watch()
+  let arrived: ((queue: string, call: boolean) => void) | undefined
   const watching = (async () => {
     for await (const e of watch) {
-      place(e.key, e.operation === 'PUT' ? decode<State>(e.value) : undefined, e.revision)
+      const state = e.operation === 'PUT' ? decode<State>(e.value) : undefined
+      const before = entries.get(e.key)
+      place(e.key, state, e.revision)
+      // A message new to this engine's copy, or moved into another queue: its consumers here may take it.
+      if (arrived && state && entries.get(e.key)?.revision === e.revision && (!before || before.state.queue !== state.queue)) arrived(state.queue, state.call)
       watched = Math.max(watched, e.revision)
       // Caught up: past the last revision there was at start, or nothing left pending (that revision was removed meanwhile).
       if (watched >= loadedUpTo || e.delta === 0) loaded!()
@@ -424,6 +429,9 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
   let closing: Promise<void> | undefined
   return {
     kind: 'jetstream',
+    onArrival(listener) {
+      arrived = listener
+    },
     send,
     receive: (queue, o) => (o.fifo && !o.calls ? receiveFifo(queue, o) : receivePlain(queue, o)),
     async ack(queue, leases, now) {

@@ -2,7 +2,7 @@
  * What the engine tells about itself: `GET /healthz` (JSON) and `GET /metrics`
  * (Prometheus text, through prom-client, on a registry of this engine's own). Counters
  * follow what actors emit and what sessions send; gauges are read from the actors'
- * snapshots at scrape time.
+ * snapshots at scrape time. In a cluster, `/healthz` also says which engines it hears of.
  */
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Outbound } from '../protocol/messages.js'
@@ -35,6 +35,19 @@ function triggerCounts(actor: EngineActor) {
     states[state] = (states[state] ?? 0) + 1
   }
   return { byType, byTypeAndState }
+}
+
+/** In a cluster: this engine's id and the engines it hears of (each as its last heartbeat said, its functions counted). */
+function clusterHealth(actor: EngineActor): { cluster?: Record<string, unknown> } {
+  const cluster = actorsOf(actor.system).cluster()
+  if (!cluster) return {}
+  const membership = cluster.getSnapshot().context
+  return {
+    cluster: {
+      engine_id: membership.self,
+      engines: membership.list().map(({ functions, ...member }) => ({ ...member, functions: functions.length })),
+    },
+  }
 }
 
 function queueCounts(actor: EngineActor): Promise<Record<string, QueueCounts>> {
@@ -229,6 +242,7 @@ export function createMetrics(actor: EngineActor): Metrics {
         triggers: triggerCounts(actor).byType,
         calls_in_flight: callsInFlight(),
         heap_used_bytes: process.memoryUsage().heapUsed,
+        ...clusterHealth(actor),
       }
     },
     render: () => registry.metrics(),

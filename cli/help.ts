@@ -35,7 +35,7 @@ const clientOptions: ReadonlyArray<readonly [string, string]> = [
 
 const serveOptions = (): ReadonlyArray<readonly [string, string]> => [
   ...SERVE_SETTINGS.map((s) => {
-    const value = s.path === 'inspect' ? '[ws://…]' : s.path === 'insecure' ? '' : s.path === 'tokensFile' ? '<file>' : `<${typeof s.serve === 'number' ? 'number' : s.path === 'store' ? 'sqlite|memory|jetstream' : s.path === 'nats' ? 'nats://…' : s.path === 'dataDir' ? 'folder' : s.path === 'logLevel' ? 'level' : 'value'}>`
+    const value = s.path === 'inspect' ? '[ws://…]' : s.path === 'insecure' ? '' : s.path === 'tokensFile' ? '<file>' : `<${typeof s.serve === 'number' ? 'number' : s.path === 'store' ? 'sqlite|memory|jetstream' : s.path === 'nats' || s.path === 'cluster' ? 'nats://…' : s.path === 'dataDir' ? 'folder' : s.path === 'logLevel' ? 'level' : 'value'}>`
     const fallback = s.serve === undefined ? '' : ` Default: ${s.serve}.`
     return [value ? `${s.flag} ${value}` : s.flag, `${s.meaning.replace(/`/g, '')}${fallback} Env: ${s.env}.`] as const
   }),

@@ -88,6 +88,10 @@ const SERVE_ONLY: Record<string, v.GenericSchema> = {
     v.string((issue) => `option 'nats' must be a NATS URL such as nats://127.0.0.1:4222, got ${shown(issue.input)}`),
     v.regex(NATS_URL, (issue) => `option 'nats' must be a NATS URL such as nats://127.0.0.1:4222 (several: comma-separated), got ${shown(issue.input)}`),
   ),
+  cluster: v.pipe(
+    v.string((issue) => `option 'cluster' must be a NATS URL such as nats://127.0.0.1:4222, got ${shown(issue.input)}`),
+    v.regex(NATS_URL, (issue) => `option 'cluster' must be a NATS URL such as nats://127.0.0.1:4222 (several: comma-separated), got ${shown(issue.input)}`),
+  ),
   dataDir: v.pipe(
     v.string((issue) => `option 'dataDir' must be a folder, got ${shown(issue.input)}`),
     v.nonEmpty(() => "option 'dataDir' must not be empty"),
@@ -283,7 +287,8 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
   const dataDir = resolve(origins.dataDir.source === 'file' ? dirname(file!.path) : cwd, get<string>('dataDir'))
   const inspect = get<boolean | string | undefined>('inspect')
   // Every setting that is a createEngine option as it is goes to its path; the store is the data folder's file, or the NATS server.
-  const options: Record<string, unknown> = { store: storeOf(get<string>('store'), get<string | undefined>('nats'), dataDir, origins) }
+  const cluster = get<string | undefined>('cluster')
+  const options: Record<string, unknown> = cluster === undefined ? { store: storeOf(get<string>('store'), get<string | undefined>('nats'), dataDir, origins) } : { cluster: { nats: clusterOf(cluster, get<string>('store'), get<string | undefined>('nats'), origins) } }
   for (const { path } of SERVE_SETTINGS) {
     if (path in SERVE_ONLY) continue
     const [head, tail] = path.split('.')
@@ -306,6 +311,17 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
   }
 }
 
+
+/** The cluster's NATS server: `--cluster` implies the JetStream store on it, so `--store` and `--nats` may only say the same. */
+function clusterOf(cluster: string, store: string, nats: string | undefined, origins: Record<string, Origin>): string {
+  if (origins.store.source !== 'default' && store !== 'jetstream') {
+    throw new CliError(`${origins.cluster.key} keeps the queues in the JetStream store on its NATS server, but the store is ${store} (${origins.store.key})`, `leave out ${origins.store.key}: a cluster's engines share their queues on NATS`)
+  }
+  if (nats !== undefined && nats !== cluster) {
+    throw new CliError(`${origins.nats.key} (${nats}) is not the cluster's NATS server (${origins.cluster.key} ${cluster})`, `leave out ${origins.nats.key}: the cluster's queues are on its own NATS server`)
+  }
+  return cluster
+}
 
 /** The engine's `store` from `--store` and `--nats`: each is refused where the other does not fit. */
 function storeOf(store: string, nats: string | undefined, dataDir: string, origins: Record<string, Origin>): unknown {

@@ -59,6 +59,7 @@ export const OPTION_TABLE: readonly OptionRow[] = [
   { path: 'store', flag: '--store', library: 'memory', serve: 'sqlite', meaning: "Where queued messages live: `'memory'` (gone with the process), `{ sqlite: '<file>' }` (durable, WAL mode) or `{ jetstream: 'nats://host:4222', name? }` (on a NATS JetStream server, shared by the engines that use the same `name`, default `signalbox`; docs/cluster.md). `serve` takes `sqlite`, `memory` or `jetstream` (with `--nats`)." },
   { path: 'dataDir', flag: '--data-dir', library: undefined, serve: './.signalbox', meaning: '`serve` only: the folder of the SQLite store (`queues.sqlite`).' },
   { path: 'nats', flag: '--nats', library: undefined, serve: undefined, meaning: '`serve` only, with `--store jetstream`: the NATS server with JetStream that keeps the queues, `nats://host:4222` (several URLs of one cluster: comma-separated).' },
+  { path: 'cluster', flag: '--cluster', library: undefined, serve: undefined, meaning: "One of a cluster of engines on a NATS JetStream server: `{ nats: 'nats://host:4222', name? }` (`serve`: `--cluster nats://…`). Engines with the same `name` (default `signalbox`) on the same NATS share their calls (a function served on any engine is called from every engine) and their HTTP routes (every listener serves every route), fire each cron tick once, list each other's workers, functions and triggers, and keep their queues in the JetStream store, which the option implies (docs/cluster.md)." },
   { path: 'deduplicationWindowSeconds', flag: '--deduplication-window-seconds', library: 300, serve: 300, meaning: 'How long a queue remembers a `deduplication_id` (seconds, 1–86400): a send with the same id within it stores nothing and answers the first message id (SQS FIFO: 5 minutes).' },
   { path: 'registrationTimeoutMs', flag: '--registration-timeout-ms', library: 10_000, serve: 10_000, meaning: "How long a worker-defined trigger type's provider may take to answer a registration (ms); then `provider_timeout`." },
   { path: 'invocationTimeoutMs', flag: '--invocation-timeout-ms', library: 30_000, serve: 30_000, meaning: 'How long a call may take when the caller sets no `timeout_ms` (ms); then `invocation_timeout`.' },
@@ -158,14 +159,17 @@ const storeMessage = (issue: v.BaseIssue<unknown>) => `option 'store' must be ${
 /** One NATS URL, or several of one cluster separated by commas. */
 export const NATS_URL = /^(nats|tls):\/\/[^\s,]+(,(nats|tls):\/\/[^\s,]+)*$/
 const natsUrl = (name: string) => v.pipe(text(name), v.regex(NATS_URL, (issue) => `option '${name}' must be a NATS URL such as nats://127.0.0.1:4222, got ${shown(issue.input)}`))
+const clusterName = (name: string) => v.pipe(text(name), v.regex(/^[A-Za-z0-9_-]{1,64}$/, (issue) => `option '${name}' must be 1 to 64 letters, digits, '_' or '-', got ${shown(issue.input)}`))
 const SqliteStoreSchema = v.strictObject({ sqlite: text('store.sqlite') }, objectMessage('store'))
 const JetStreamStoreSchema = v.strictObject(
   {
     jetstream: natsUrl('store.jetstream'),
-    name: v.optional(v.pipe(text('store.name'), v.regex(/^[A-Za-z0-9_-]{1,64}$/, (issue) => `option 'store.name' must be 1 to 64 letters, digits, '_' or '-', got ${shown(issue.input)}`)), 'signalbox'),
+    name: v.optional(clusterName('store.name'), 'signalbox'),
   },
   objectMessage('store'),
 )
+const ClusterSchema = v.strictObject({ nats: natsUrl('cluster.nats'), name: v.optional(clusterName('cluster.name'), 'signalbox') }, objectMessage('cluster'))
+
 /** The store: an object is read by its key (`jetstream`, else `sqlite`), so a refusal speaks of the store that was meant. */
 const StoreSchema = v.lazy((input: unknown) =>
   typeof input === 'object' && input !== null ? (Object.hasOwn(input, 'jetstream') ? JetStreamStoreSchema : SqliteStoreSchema) : v.literal('memory', storeMessage),
@@ -205,6 +209,7 @@ export const EngineOptionsSchema = v.strictObject(
     port: v.optional(port('port')),
     http: v.optional(HttpSchema),
     store: v.optional(StoreSchema, 'memory'),
+    cluster: v.optional(ClusterSchema),
     deduplicationWindowSeconds: count('deduplicationWindowSeconds', 1, 86_400),
     registrationTimeoutMs: ms('registrationTimeoutMs'),
     invocationTimeoutMs: ms('invocationTimeoutMs'),
@@ -254,9 +259,11 @@ export type Limits = Parsed['limits']
 export type ResolvedAuth = { kind: 'tokens'; table: TokenTable } | { kind: 'function'; authenticate: AuthFunction }
 
 /** The options with every default applied: the schema's output, with `http.host`, `store` and `auth` in their working form. */
-export type ResolvedOptions = Omit<Parsed, 'http' | 'store' | 'auth'> & {
+export type ResolvedOptions = Omit<Parsed, 'http' | 'store' | 'cluster' | 'auth'> & {
   http?: Omit<NonNullable<Parsed['http']>, 'host'> & { host: string }
   store: { kind: 'memory' } | { kind: 'sqlite'; path: string } | { kind: 'jetstream'; servers: string; name: string }
+  /** One of a cluster: its NATS server(s) and its name. */
+  cluster?: { servers: string; name: string }
   auth?: ResolvedAuth
 }
 
@@ -271,7 +278,7 @@ const isRangeIssue = (issue: v.BaseIssue<unknown>) =>
 function arrayInPlaceOfObject(options: unknown): string | undefined {
   if (Array.isArray(options)) return 'options must be an object, got an array'
   const o = options as Record<string, unknown> | null | undefined
-  for (const name of ['http', 'store']) if (Array.isArray(o?.[name])) return `option '${name}' must be ${name === 'store' ? STORE_SHAPES : 'an object'}, got an array`
+  for (const name of ['http', 'store', 'cluster']) if (Array.isArray(o?.[name])) return `option '${name}' must be ${name === 'store' ? STORE_SHAPES : 'an object'}, got an array`
   return undefined
 }
 
@@ -306,14 +313,24 @@ export function resolveEngineOptions(options: unknown = {}): ResolvedOptions {
     const message = `createEngine: ${issue.message}`
     throw isRangeIssue(issue) ? new RangeError(message) : new TypeError(message)
   }
-  const { http, store, auth, ...rest } = parsed.output
+  const { http, store, cluster, auth, ...rest } = parsed.output
+  // A cluster keeps its queues on its own NATS, under its name: a store given beside it must be that one.
+  const given = (options as { store?: unknown } | null)?.store
+  if (cluster && given !== undefined && !(typeof store === 'object' && 'jetstream' in store && store.jetstream === cluster.nats && store.name === cluster.name)) {
+    throw new RangeError(`createEngine: option 'store' must be left out with 'cluster' (the cluster keeps its queues in the JetStream store on its own NATS server), got ${shown(given)}`)
+  }
   if (http && http.headersTimeoutMs > http.requestTimeoutMs) {
     throw new RangeError(`createEngine: option 'http.headersTimeoutMs' (${http.headersTimeoutMs}) must not be more than 'http.requestTimeoutMs' (${http.requestTimeoutMs}): the headers are part of the request`)
   }
   return {
     ...rest,
     http: http && { ...http, host: http.host ?? rest.host },
-    store: store === 'memory' ? { kind: 'memory' } : 'jetstream' in store ? { kind: 'jetstream', servers: store.jetstream, name: store.name } : { kind: 'sqlite', path: store.sqlite },
+    cluster: cluster && { servers: cluster.nats, name: cluster.name },
+    store: cluster
+      ? { kind: 'jetstream', servers: cluster.nats, name: cluster.name }
+      : store === 'memory'
+        ? { kind: 'memory' }
+        : 'jetstream' in store ? { kind: 'jetstream', servers: store.jetstream, name: store.name } : { kind: 'sqlite', path: store.sqlite },
     auth: auth === undefined ? undefined : typeof auth === 'function' ? { kind: 'function', authenticate: auth } : { kind: 'tokens', table: tokensOption(auth) },
   }
 }

@@ -155,6 +155,12 @@ export interface QueueStore {
   callQueues(): Promise<string[]>
   /** Counts per queue that holds or dead-lettered any message. */
   counts(now: number): Promise<Record<string, QueueCounts>>
+  /**
+   * A store several engines share (JetStream) tells when a message arrived in a queue
+   * (`call`: a durable call) that this engine did not put there itself, so that a
+   * consumer here takes it; a store of one engine never does.
+   */
+  onArrival?(listener: (queue: string, call: boolean) => void): void
   close(): Promise<void>
 }
 

@@ -54,6 +54,9 @@ export interface Holder {
 }
 
 const holderKey = ({ worker_id, trigger_id }: Holder) => `${worker_id}\u0000${trigger_id}`
+
+/** A route's key in the table: its method and shape (`GET /users/:`). */
+export const routeKeyOf = (route: Pick<HttpRoute, 'method' | 'shape'>): string => `${route.method} ${route.shape}`
 /** A worker as refusals name it (`worker 'billing' (<id>)`); by default by its id. */
 export type DescribeWorker = (worker_id: string) => string
 const byId: DescribeWorker = (worker_id) => `worker '${worker_id}'`
@@ -86,7 +89,7 @@ export class RouteTable {
     const { metadata, describeWorker = byId } = options
     this.remove(holder)
     const key = holderKey(holder)
-    const routeKey = `${route.method} ${route.shape}`
+    const routeKey = routeKeyOf(route)
     const bound = this.bindings.get(routeKey)
     if (bound && bound.function_id !== function_id) {
       return errors.invalidConfig(`Route ${route.method} ${route.path} is already bound to function '${bound.function_id}' by ${describeHolder(bound.holders[0], describeWorker)}`)
@@ -109,6 +112,24 @@ export class RouteTable {
     }
     this.held.set(key, routeKey)
     return undefined
+  }
+
+  /** The key of the route `holder` holds, if it holds one. */
+  heldBy(holder: Holder): string | undefined {
+    return this.held.get(holderKey(holder))
+  }
+
+  /** The route of `route_key` and its holders (as `worker_id`, `trigger_id`), if it is bound. */
+  binding(route_key: string): (Omit<Binding, 'holders'> & { holders: Holder[] }) | undefined {
+    const b = this.bindings.get(route_key)
+    if (!b) return undefined
+    return {
+      ...b,
+      holders: b.holders.map((h) => {
+        const [worker_id, trigger_id] = h.split('\u0000')
+        return { worker_id, trigger_id }
+      }),
+    }
   }
 
   /** Lets go of what `holder` holds; a route nobody holds any more is removed. */

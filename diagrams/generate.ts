@@ -49,6 +49,7 @@ const spawnedActors: Record<string, (src: string) => { systemId: string; count: 
     if (src === 'queueProvider') return { systemId: actorIds.queueProvider, count: 'always: the queue store' }
     if (src === 'cronProvider') return { systemId: actorIds.cronProvider, count: 'always: the clock' }
     if (src === 'pubsubProvider') return { systemId: actorIds.pubsubProvider, count: 'always: the topics of pub/sub' }
+    if (src === 'cluster') return { systemId: actorIds.cluster, count: 'in a cluster (the cluster option)' }
     return undefined
   },
   session: (src) => {

@@ -20,6 +20,7 @@ import type { Identity } from '../core/auth.js'
 import type { Limits } from '../core/options.js'
 import type { ChannelOwner, Direction } from '../core/channel-table.js'
 import type { Relay } from '../core/channel-relay.js'
+import type { MemberInfo, RemoteCall, RemoteReply, RemoteRoute } from '../core/cluster.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -46,6 +47,8 @@ export interface EngineSettings {
   limits: Limits
   /** The HTTP listener for `http` triggers; without it the `http` type is not offered. */
   http?: HttpProviderInput
+  /** Whether the engine is one of a cluster (`cluster` option): then it runs the `cluster` actor. */
+  clustered?: boolean
 }
 
 export type EngineEvent =
@@ -233,6 +236,8 @@ export interface CallRequest {
   metadata?: unknown
   traceparent?: string
   baggage?: string
+  /** A call another engine of the cluster sent here: served by a local worker or not at all (never sent on). */
+  local?: boolean
 }
 
 /** Where and how a durable call is stored (`action: {type: 'enqueue', …}`). */
@@ -294,6 +299,8 @@ export type HttpProviderEvent =
   | { type: 'route.remove'; worker_id: string; trigger_id: string }
   /** A session's http child stopping: every route its triggers held, let go at once. */
   | { type: 'route.removeAll'; worker_id: string; trigger_ids: string[] }
+  /** In a cluster: another engine's route (`key` in the routes bucket) is served here too (`entry`), or no more. */
+  | { type: 'route.remote'; key: string; entry?: RemoteRoute }
 
 // ---------------------------------------------------------------------------------------
 // provider:cron (actors/cron-provider.ts)
@@ -408,3 +415,86 @@ export interface QueueInfo {
 
 /** What the providers tell the engine (their parent). */
 export type ProviderReport = Extract<EngineEvent, { type: 'provider.listening' | 'provider.failed' | 'engine.log' }>
+
+// ---------------------------------------------------------------------------------------
+// cluster (actors/cluster.ts)
+
+/** Something opened on NATS that the cluster actor closes when it is done with it. */
+export interface Closable {
+  close(): void
+}
+
+/**
+ * The cluster's NATS side as the cluster actor uses it (adapters/cluster.ts implements it
+ * over one NATS connection). Subjects and buckets are in docs/cluster.md.
+ */
+export interface ClusterLink {
+  /** This engine's id in the cluster: unique per run. */
+  readonly engine_id: string
+  /** The cluster's name (the prefix of its subjects and buckets). */
+  readonly name: string
+  /**
+   * Publishes a call for whichever engine serves its function (NATS picks one of them);
+   * its answers come to `replies` under `call_no`, which a void call has none of.
+   */
+  call(call: RemoteCall, call_no: number | undefined): void
+  /** Subscribes this engine's answers: `handler` gets each with its call number. */
+  replies(handler: (call_no: number, reply: RemoteReply) => void): Closable
+  /** Serves a function: each call for it reaches one of the engines serving it; `respond` is absent for a void call. */
+  serve(function_id: string, handler: (call: RemoteCall, respond: ((reply: RemoteReply) => void) | undefined) => void): Closable
+  /** Creates `key` in the claims bucket if it is absent: true for the one engine that did; rejects when NATS cannot say (unreachable, or no answer within 2 s). */
+  claim(key: string): Promise<boolean>
+  /** Writes this engine's membership entry (its heartbeat). */
+  beat(info: MemberInfo): Promise<void>
+  /** Deletes this engine's membership entry (a clean stop). */
+  leave(): Promise<void>
+  /** Watches the membership bucket: each entry written (`info`, `at`: when, ms since the epoch), or deleted (undefined). */
+  members(handler: (engine_id: string, info: MemberInfo | undefined, at: number) => void): Closable
+  /**
+   * Asks every other engine for its part of a listing (the engine function `function_id`
+   * run there, on its own): resolves with the answers that came within `maxWaitMs`, or
+   * once `expected` came.
+   */
+  gather(function_id: string, data: unknown, expected: number, maxWaitMs: number): Promise<Array<{ engine_id: string; result?: unknown; error?: unknown }>>
+  /** Answers the other engines' `gather`: `handler` runs the engine function here. */
+  listings(handler: (function_id: string, data: unknown) => Promise<{ result?: unknown; error?: unknown }>): Closable
+  /**
+   * Whether an engine is there: `gone` when NATS itself says nobody subscribes to its
+   * subject any more (its connection ended: killed, or stopped), `alive` when it answered,
+   * `unknown` when neither came within a second (slow, or NATS unreachable).
+   */
+  ping(engine_id: string): Promise<'alive' | 'gone' | 'unknown'>
+  /** Writes (or, without `entry`, deletes) a key of the routes bucket. */
+  putRoute(key: string, entry: RemoteRoute | undefined): Promise<void>
+  /** Watches the routes bucket: every entry there at first, then each written (`entry`) or deleted. */
+  routes(handler: (key: string, entry: RemoteRoute | undefined) => void): Closable
+}
+
+export type ClusterEvent =
+  /** A call no local worker serves: sent to the cluster; `settle` is called once with its outcome (at once for a void call). */
+  | { type: 'cluster.call'; request: CallRequest; settle: (outcome: Outcome) => void }
+  /** Claims a cron tick for this engine: `then(true)` when it won (runs it), `then(false)` when another engine did. */
+  | { type: 'cluster.claim'; key: string; then: (won: boolean) => void }
+  /** The engines of the cluster, as this one sees them. */
+  | { type: 'cluster.members'; reply: (members: MemberInfo[]) => void }
+  /** Every other engine's part of a listing (the engine function run there): see `ClusterLink.gather`. */
+  | { type: 'cluster.gather'; function_id: string; data: unknown; reply: (parts: Array<{ engine_id: string; result?: unknown; error?: unknown }>) => void }
+  /** The engine is stopping: serve no more calls for the cluster (those taken still finish). */
+  | { type: 'cluster.drain' }
+  /** From the membership watch: an engine's entry was written (`info`) or deleted. */
+  | { type: 'cluster.member'; engine_id: string; info?: MemberInfo; at?: number }
+  /** From `provider:http`: this engine's http triggers hold the route of `route_key` now (`entry`), or no more. */
+  | { type: 'cluster.route'; route_key: string; entry?: Omit<RemoteRoute, 'engine_id'> }
+  /** From the routes watch: a key was written (`entry`) or deleted. */
+  | { type: 'cluster.routeSeen'; key: string; entry?: RemoteRoute }
+
+export interface ClusterInput {
+  /** The timeout of a call that sets none (ms): `invocationTimeoutMs`. */
+  defaultTimeoutMs: number
+  /** How often this engine writes its membership entry (ms). */
+  heartbeatMs: number
+  /** How long a member may go unheard before it is taken for gone (ms): its calls in flight fail `worker_disconnected`. */
+  deadAfterMs: number
+  /** What this engine's entry says besides its id and functions: the composition root knows it. */
+  describe: () => Omit<MemberInfo, 'engine_id' | 'functions'>
+}

@@ -1,7 +1,8 @@
 /**
  * The root of the actor tree: booting → starting → running → stopping → stopped. It owns
  * the catalog, the invocations actor and the providers of the built-in trigger types (the
- * HTTP listener, the cron clock, the queue store, pub/sub's topics), spawns one session per connection and
+ * HTTP listener, the cron clock, the queue store, pub/sub's topics; in a cluster, the
+ * cluster actor), spawns one session per connection and
  * stops it when it ends, and tells every session's child for a trigger type when that
  * type's provider comes or goes. Stopping waits for calls in flight, up to a grace period.
  *
@@ -51,6 +52,7 @@ export const engineMachine = setup({
     cronProvider: slot('engine', 'cronProvider'),
     queueProvider: slot('engine', 'queueProvider'),
     pubsubProvider: slot('engine', 'pubsubProvider'),
+    cluster: slot('engine', 'cluster'),
   },
   delays: { grace: ({ context }) => context.graceMs },
   guards: {
@@ -65,6 +67,10 @@ export const engineMachine = setup({
     startCronProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('cronProvider', { id: actorIds.cronProvider, systemId: actorIds.cronProvider })),
     startQueueProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('queueProvider', { id: actorIds.queueProvider, systemId: actorIds.queueProvider })),
     startPubsubProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('pubsubProvider', { id: actorIds.pubsubProvider, systemId: actorIds.pubsubProvider })),
+    /** One of a cluster: the actor that holds its subscriptions on NATS (released when the engine stops). */
+    startCluster: enqueueActions(({ enqueue, context }) => {
+      if (context.clustered === true) enqueue.spawnChild('cluster', { id: actorIds.cluster, systemId: actorIds.cluster })
+    }),
     recordListening: assign({
       listening: ({ context, event }) => {
         const { provider, host, port } = event as Extract<EngineEvent, { type: 'provider.listening' }>
@@ -131,6 +137,8 @@ export const engineMachine = setup({
     /** Queues hand out no new batches while the engine stops; batches in flight finish. */
     drainQueues: ({ system }) => tell(actorsOf(system).queueProvider(), { type: 'queue.drain' }),
     drainCalls: ({ system }) => tell(actorsOf(system).invocations(), { type: 'invocations.drain' }),
+    /** In a cluster, the other engines take the calls of its functions from now on. */
+    drainCluster: ({ system }) => tell(actorsOf(system).cluster(), { type: 'cluster.drain' }),
     log: emit(({ event }) => {
       const { level, msg, data } = event as Extract<EngineEvent, { type: 'engine.log' }>
       return { type: 'log' as const, level, msg, data }
@@ -166,7 +174,7 @@ export const engineMachine = setup({
   },
   states: {
     booting: {
-      entry: ['startCronProvider', 'startQueueProvider', 'startPubsubProvider'],
+      entry: ['startCluster', 'startCronProvider', 'startQueueProvider', 'startPubsubProvider'],
       always: [{ guard: 'hasHttpListener', target: 'starting', actions: 'startHttpProvider' }, { target: 'starting' }],
     },
     starting: {
@@ -180,7 +188,7 @@ export const engineMachine = setup({
       },
     },
     stopping: {
-      entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drainCalls', 'drainQueues'],
+      entry: [{ type: 'logState', params: { msg: 'engine stopping' } }, 'drainCluster', 'drainCalls', 'drainQueues'],
       // Past the grace period, the calls still in flight fail for their callers; once they
       // are answered the invocations actor reports itself drained.
       after: { grace: { actions: 'abortCalls' } },

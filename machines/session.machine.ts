@@ -28,7 +28,7 @@ import { queuesNamed } from '../core/queue-config.js'
 import { hashToken, sameHash } from '../core/reattach-token.js'
 import { closest } from '../core/closest.js'
 import type { SessionContext, SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
-import { actorIds, actorsOf, catalogOf, tell } from './system.js'
+import { actorIds, actorsOf, catalogOf, offeredInCluster, tell } from './system.js'
 import { slot } from './slot.js'
 
 type Ref = { type?: string; id?: string }
@@ -319,7 +319,8 @@ export const sessionMachine = setup({
       const facts: TriggerFacts = {
         idTaken: worker?.triggers[id] !== undefined,
         provider: providerOf(catalog, trigger_type),
-        functionKnown: isKnown(catalog, function_id) || isEngineFunction(function_id),
+        // In a cluster, a function another engine serves may be bound as well: its calls cross the cluster.
+        functionKnown: isKnown(catalog, function_id) || isEngineFunction(function_id) || offeredInCluster(system, function_id),
         functionMine: worker !== undefined && function_id in worker.functions,
         full: sizesOf(catalog, context.worker_id).triggers >= context.limits.triggersPerSession,
         hasTypeChild: self.getSnapshot().children[actorIds.typeChild(context.worker_id, trigger_type)] !== undefined,

@@ -8,6 +8,7 @@
  *     ├── catalog                       the directory (core/catalog.ts)
  *     ├── invocations                   calls in flight (core/call-table.ts)
  *     ├── channels                      data channels (core/channel-table.ts)
+ *     ├── cluster                       calls, cron claims and membership across engines (only in a cluster)
  *     ├── provider:http | :cron | :queue | :pubsub
  *     └── session:<worker_id>
  *         └── session:<worker_id>:<trigger type>
@@ -19,9 +20,11 @@
 import type { ActorRef, ActorSystem, AnyActorRef, EventObject, Snapshot } from 'xstate'
 import type { CatalogEvent, CatalogState } from '../core/catalog.js'
 import type { CallTable } from '../core/call-table.js'
+import type { Membership } from '../core/cluster.js'
 import type { ChannelTable } from '../core/channel-table.js'
 import type {
   ChannelsEvent,
+  ClusterEvent,
   CronProviderEvent,
   HttpProviderEvent,
   InvocationsEmitted,
@@ -51,6 +54,8 @@ export const actorIds = {
   queueProvider: 'provider:queue',
   pubsubProvider: 'provider:pubsub',
   channels: 'channels',
+  /** Only in a cluster (the `cluster` option). */
+  cluster: 'cluster',
   /** One per connection. */
   session: (worker_id: string) => `session:${worker_id}`,
   /** A session's child for one trigger type it uses. */
@@ -69,6 +74,7 @@ export type CronProviderRef = ActorRef<Snapshot<unknown>, CronProviderEvent>
 export type QueueProviderRef = ActorRef<Snapshot<unknown>, QueueProviderEvent>
 export type PubsubProviderRef = ActorRef<Snapshot<unknown>, PubsubProviderEvent>
 export type ChannelsRef = ActorRef<With<ChannelTable>, ChannelsEvent>
+export type ClusterRef = ActorRef<With<Membership>, ClusterEvent>
 export type SessionRef = ActorRef<Snapshot<unknown>, SessionEvent, SessionEmitted>
 export type TypeChildRef = ActorRef<Snapshot<unknown>, TriggerTypeEvent>
 export type TriggerRef = ActorRef<With<TriggerInput> & { value: string }, TriggerEvent>
@@ -83,6 +89,8 @@ const lookups = (system: EngineSystem) => ({
   queueProvider: () => get<QueueProviderRef>(system, actorIds.queueProvider),
   pubsubProvider: () => get<PubsubProviderRef>(system, actorIds.pubsubProvider),
   channels: () => get<ChannelsRef>(system, actorIds.channels),
+  /** The cluster actor: absent on an engine that is not one of a cluster. */
+  cluster: () => get<ClusterRef>(system, actorIds.cluster),
   /** The session of a worker. Only sessions are found (by their actor source), whatever id is asked for. */
   session: (worker_id: string) => {
     const ref = system.get(actorIds.session(worker_id)) as (SessionRef & { src?: unknown }) | undefined
@@ -115,3 +123,6 @@ export const catalogOf = (system: EngineSystem): CatalogState => get<CatalogRef>
 export function tell<E extends EventObject>(ref: ActorRef<Snapshot<unknown>, E, EventObject> | AnyActorRef | undefined, event: E): void {
   ref?.send(event)
 }
+
+/** Whether another engine of the cluster says it serves `function_id` (its last heartbeat); never, alone. */
+export const offeredInCluster = (system: EngineSystem, function_id: string): boolean => actorsOf(system).cluster()?.getSnapshot().context.offers(function_id) ?? false

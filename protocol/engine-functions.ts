@@ -6,15 +6,15 @@
  */
 export const ENGINE_FUNCTIONS = {
   'engine::workers::register': 'A worker describes itself: `{name?, runtime?, version?, pid?}` → `{worker_id}`',
-  'engine::workers::list': 'Connected workers → `{workers: [{worker_id, id, name?, runtime?, version?, pid?, status, connected_at, connected_at_ms, function_count, functions, trigger_types, triggers}]}`',
+  'engine::workers::list': 'Connected workers → `{workers: [{worker_id, id, name?, runtime?, version?, pid?, status, connected_at, connected_at_ms, function_count, functions, trigger_types, triggers, engine_id?}]}` (in a cluster: every engine\'s, each with its `engine_id`)',
   'engine::workers::info': 'One worker, by the name it gave or its id: `{name} | {worker_id}` → `{worker, functions, trigger_types, registered_triggers}`',
-  'engine::functions::list': 'Functions offered, engine functions first → `{functions: [{function_id, worker_name, engine?, description?, metadata?, workers}]}`',
+  'engine::functions::list': 'Functions offered, engine functions first → `{functions: [{function_id, worker_name, engine?, description?, metadata?, workers, engine_id?}]}` (in a cluster: every engine\'s, each with its `engine_id`)',
   'engine::functions::info': 'One function: `{function_id}` → `{function_id, worker_name, description?, request_schema?, response_schema?, metadata?, registered_triggers, workers}`',
   'engine::triggers::list': 'Trigger TYPES (iii 0.22.1\'s name): `{search?, prefix?, worker?, include_internal?}` → `{triggers: [{id, worker_name, description, worker_id}]}`',
   'engine::triggers::info': 'One trigger type: `{id}` → `{id, worker_name, description, worker_id, instance_count}`',
   'engine::trigger-types::list': 'Trigger types and who provides them (the alias signalbox had before iii 0.22.1\'s names) → `{trigger_types: [{id, description?, worker_id}]}`',
   'engine::registered-triggers::list':
-    'Trigger registrations (instances) of live sessions: `{search?, trigger_type?, function_id?, worker?, include_internal?}` → `{registered_triggers: [{id, trigger_type, function_id, worker_name, config, config_summary, worker_id, state, next_run?}]}`',
+    'Trigger registrations (instances) of live sessions: `{search?, trigger_type?, function_id?, worker?, include_internal?}` → `{registered_triggers: [{id, trigger_type, function_id, worker_name, config, config_summary, worker_id, state, next_run?, engine_id?}]}` (in a cluster: every engine\'s, each with its `engine_id`)',
   'engine::registered-triggers::info': 'One registration: `{id, worker_id?}` → its row with `metadata?`, `trigger` (its type) and `function`',
   'engine::channels::create':
     'A data channel (iii\'s name): `{buffer_size?}` (frames, 1–1024, default 64) → `{writer, reader}`, each `{channel_id, access_key, direction}`, opened as a WebSocket at `/ws/channels/<channel_id>?key=<access_key>&dir=write|read`',

@@ -31,6 +31,7 @@ it('defaults: nothing given, every option takes its library default', () => {
     host: lib('host'),
     http: undefined,
     store: { kind: 'memory' },
+    cluster: undefined,
     deduplicationWindowSeconds: lib('deduplicationWindowSeconds'),
     registrationTimeoutMs: lib('registrationTimeoutMs'),
     invocationTimeoutMs: lib('invocationTimeoutMs'),
@@ -133,6 +134,23 @@ it('store: memory, sqlite with its path, or jetstream with its server', () => {
   }
   assert.is(refusal({ store: {} }).message, "createEngine: option 'store.sqlite' is required")
   assert.is(refusal({ store: { sqlite: 5 } }).message, "createEngine: option 'store.sqlite' must be a string, got 5")
+})
+
+it('cluster: its NATS and name (default signalbox); it implies the JetStream store there, and refuses any other store', () => {
+  const resolved = resolveEngineOptions({ cluster: { nats: 'nats://127.0.0.1:4222' } })
+  assert.equal(resolved.cluster, { servers: 'nats://127.0.0.1:4222', name: 'signalbox' })
+  assert.equal(resolved.store, { kind: 'jetstream', servers: 'nats://127.0.0.1:4222', name: 'signalbox' })
+  assert.equal(resolveEngineOptions({ cluster: { nats: 'nats://a:4222,nats://b:4222', name: 'eu-1' } }).store, { kind: 'jetstream', servers: 'nats://a:4222,nats://b:4222', name: 'eu-1' })
+  // The same store, said twice, is no conflict.
+  assert.equal(resolveEngineOptions({ cluster: { nats: 'nats://h:4222' }, store: { jetstream: 'nats://h:4222' } }).store.kind, 'jetstream')
+  const other = refusal({ cluster: { nats: 'nats://h:4222' }, store: 'memory' })
+  assert.instance(other, RangeError)
+  assert.is(other.message, "createEngine: option 'store' must be left out with 'cluster' (the cluster keeps its queues in the JetStream store on its own NATS server), got 'memory'")
+  assert.is(refusal({ cluster: { nats: 'localhost:4222' } }).message, "createEngine: option 'cluster.nats' must be a NATS URL such as nats://127.0.0.1:4222, got 'localhost:4222'")
+  assert.is(refusal({ cluster: { nats: 'nats://h:4222', name: 'a b' } }).message, "createEngine: option 'cluster.name' must be 1 to 64 letters, digits, '_' or '-', got 'a b'")
+  assert.is(refusal({ cluster: {} }).message, "createEngine: option 'cluster.nats' is required")
+  assert.is(refusal({ cluster: 'nats://h:4222' }).message, "createEngine: option 'cluster' must be an object, got 'nats://h:4222'")
+  assert.is(refusal({ cluster: { nats: 'nats://h:4222', port: 1 } }).message, "createEngine: unknown option 'cluster.port'")
 })
 
 it('store on JetStream: its server, its name (default signalbox); a refusal names the field of the jetstream store', () => {

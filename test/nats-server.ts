@@ -16,6 +16,9 @@ export interface NatsServer {
   child: ChildProcess
   /** Stops the server and removes its store. */
   stop(): Promise<void>
+  /** Stops the server, keeping its store; `start` brings it back on the same port with the same store. */
+  pause(): Promise<void>
+  start(): Promise<void>
 }
 
 /** Where nats-server is: on the PATH, or where Debian puts it (/usr/sbin, often off a user's PATH). */
@@ -29,23 +32,43 @@ export function natsServerPath(): string {
 export async function startNats(): Promise<NatsServer> {
   const bin = natsServerPath()
   const dir = mkdtempSync(join(tmpdir(), 'signalbox-nats-'))
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let log = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (log += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d))
+  let port = '-1'
+  let child!: ChildProcess
   let exited = false
-  const closed = new Promise<void>((resolve) => child.once('close', () => ((exited = true), resolve())))
-  const stop = async () => {
+  let closed: Promise<void> = Promise.resolve()
+  const run = async () => {
+    child = spawn(bin, ['-a', '127.0.0.1', '-p', port, '-js', '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let log = ''
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (log += d))
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d))
+    exited = false
+    const current = child
+    closed = new Promise<void>((resolve) => current.once('close', () => ((exited = true), resolve())))
+    port = (await until(() => {
+      if (exited) throw new Error(`nats-server exited before it was ready:\n${log}`)
+      return /Listening for client connections on [\d.]+:(\d+)/.exec(log)?.[1]
+    }, 15_000, 'nats-server to listen'))!
+  }
+  const pause = async () => {
     if (!exited) child.kill('SIGTERM')
     await closed
+  }
+  const stop = async () => {
+    await pause()
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    const port = await until(() => {
-      if (exited) throw new Error(`nats-server exited before it was ready:\n${log}`)
-      return /Listening for client connections on [\d.]+:(\d+)/.exec(log)?.[1]
-    }, 15_000, 'nats-server to listen')
-    return { url: `nats://127.0.0.1:${port}`, child, stop }
+    await run()
+    const server: NatsServer = {
+      url: `nats://127.0.0.1:${port}`,
+      get child() {
+        return child
+      },
+      stop,
+      pause,
+      start: run,
+    }
+    return server
   } catch (err) {
     await stop()
     throw err
@@ -76,6 +99,12 @@ export function suiteNats() {
     async stop() {
       await server?.stop()
       server = undefined
+    },
+    /** The server itself (to stop and start it again). */
+    get server(): NatsServer {
+      if (failure) throw failure
+      if (!server) throw new Error("nats-server was not started (suiteNats().start() in the suite's before hook)")
+      return server
     },
     get url(): string {
       if (failure) throw failure

@@ -66,6 +66,11 @@ it('precedence: a flag over a variable over the file over the default, setting b
   const nats = resolveServeConfig({ flags: { '--store': 'jetstream' }, env: { SIGNALBOX_NATS: 'nats://10.0.0.5:4222' }, cwd })
   assert.equal(nats.options.store, { jetstream: 'nats://10.0.0.5:4222' }, '--store jetstream with the server from SIGNALBOX_NATS')
   assert.equal(resolveServeConfig({ flags: {}, env: {}, file: file({ store: 'jetstream', nats: 'nats://a:4222,nats://b:4222' }), cwd }).options.store, { jetstream: 'nats://a:4222,nats://b:4222' })
+  // --cluster implies the JetStream store on its NATS: no store of its own is passed on.
+  const cluster = resolveServeConfig({ flags: { '--cluster': 'nats://10.0.0.5:4222' }, env: {}, cwd })
+  assert.equal([cluster.options.cluster, cluster.options.store], [{ nats: 'nats://10.0.0.5:4222' }, undefined])
+  assert.equal(resolveServeConfig({ flags: {}, env: { SIGNALBOX_CLUSTER: 'nats://n:4222' }, cwd }).options.cluster, { nats: 'nats://n:4222' })
+  assert.equal(resolveServeConfig({ flags: {}, env: {}, file: file({ cluster: 'nats://n:4222', store: 'jetstream', nats: 'nats://n:4222' }), cwd }).options.cluster, { nats: 'nats://n:4222' })
 })
 
 it('refusals name the key as its source spells it, with a hint', () => {
@@ -80,6 +85,9 @@ it('refusals name the key as its source spells it, with a hint', () => {
     [() => file({ store: 'jetstream', nats: 'localhost:4222' }), "'nats' in ./signalbox.config.json must be a NATS URL such as nats://127.0.0.1:4222 (several: comma-separated), got 'localhost:4222'"],
     [() => resolveServeConfig({ flags: { '--store': 'jetstream' }, env: {}, cwd }), '--store jetstream needs the NATS server that keeps the queues'],
     [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_NATS: 'nats://127.0.0.1:4222' }, cwd }), 'SIGNALBOX_NATS is for the jetstream store, but the store is sqlite (--store)'],
+    [() => resolveServeConfig({ flags: { '--cluster': 'nats://n:4222', '--store': 'sqlite' }, env: {}, cwd }), '--cluster keeps the queues in the JetStream store on its NATS server, but the store is sqlite (--store)'],
+    [() => resolveServeConfig({ flags: { '--cluster': 'nats://n:4222' }, env: { SIGNALBOX_NATS: 'nats://m:4222' }, cwd }), "SIGNALBOX_NATS (nats://m:4222) is not the cluster's NATS server (--cluster nats://n:4222)"],
+    [() => resolveServeConfig({ flags: { '--cluster': 'n:4222' }, env: {}, cwd }), "--cluster must be a NATS URL such as nats://127.0.0.1:4222 (several: comma-separated), got 'n:4222'"],
     [() => file({ http: 3111 }), "'http' in ./signalbox.config.json must be an object, got 3111"],
     [() => file({ logger: {} }), "unknown key 'logger' in ./signalbox.config.json"],
     [() => file({ http: { host: '::' } }), "unknown key 'http.host' in ./signalbox.config.json"],

@@ -1,0 +1,377 @@
+/**
+ * The `cluster` actor: this engine's part in a cluster of engines on NATS (only with the
+ * `cluster` option). It holds everything the engine opened on NATS, and lets it go when
+ * it stops:
+ *
+ * - **serving**: a queue-group subscription per function a local worker offers, made when
+ *   the first local worker offers it and closed when the last one leaves (read from the
+ *   catalog's snapshots, batched); a call that arrives on one starts here as an
+ *   `invocation.start` that may not be sent on (`local`), and its answer goes back;
+ * - **calling**: calls no local worker serves (the invocations actor sends them here) are
+ *   published for the cluster and answered from this engine's reply subscription:
+ *   `function_not_found` when nobody serves the function, `worker_disconnected` when the
+ *   engine that took it is gone, `invocation_timeout` when its time is up;
+ * - **membership**: a heartbeat (this engine's entry in the membership bucket), a watch of
+ *   the bucket, and the engines heard of (core/cluster.ts `Membership`), this actor's
+ *   snapshot; an engine unheard of for `deadAfterMs` (or whose entry is deleted) is gone,
+ *   and so is, at once, an engine holding calls of this one whose ping subject NATS says
+ *   nobody subscribes to any more (asked every half second while it holds any);
+ * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket;
+ * - **routes**: the routes this engine's http triggers hold, written in the routes bucket
+ *   (`cluster.route`, from `provider:http`), and a watch of the bucket: the routes of the
+ *   other engines that are members are given to `provider:http` (`route.remote`);
+ * - **listings**: its part of the other engines' listings (`<name>.listing`), and theirs
+ *   gathered for its own (`cluster.gather`).
+ */
+import type { EventObject } from 'xstate'
+import { errors } from '../protocol/errors.js'
+import { engineOfRouteKey, Membership, routeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
+import type { Outcome } from '../core/call-table.js'
+import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
+import { actorsOf, catalogOf } from '../machines/system.js'
+import { fromTable, type TableScope } from './table-actor.js'
+
+/** A call sent to the cluster, waiting for its answer. */
+interface Pending {
+  function_id: string
+  settle: (outcome: Outcome) => void
+  timer: NodeJS.Timeout
+  /** The engine that took it, once it said so. */
+  taken_by?: string
+}
+
+interface Handles {
+  replies: Closable
+  members: Closable
+  routes: Closable
+  listings: Closable
+  /** The other engines' routes, as the routes bucket has them, by engine and key: served here while their engine is a member. */
+  remoteRoutes: Map<string, Map<string, RemoteRoute>>
+  /** This engine's routes, as published, by key: written again should another engine delete them. */
+  published: Map<string, RemoteRoute>
+  /** When the actor started (ms since the epoch). */
+  since: number
+  heartbeat: NodeJS.Timeout
+  /** Asks after the engines that hold this engine's calls, every half second while there are any. */
+  probe: NodeJS.Timeout
+  /** Subscriptions of the functions this engine serves, by function id. */
+  serving: Map<string, Closable>
+  pending: Map<number, Pending>
+  next: number
+  /** The catalog's subscription, once the catalog is there; a sync is due when `dirty`. */
+  catalog?: { unsubscribe(): void }
+  dirty: boolean
+  /** Set once the engine stops: nothing is served any more. */
+  draining: boolean
+  /** The first look at the catalog, put off until the engine's actors have started. */
+  attach: NodeJS.Immediate
+}
+
+type Scope = TableScope<Membership, undefined, EventObject> & { handles: Handles; settings: ClusterInput }
+
+/** Ends a pending call with `outcome`. */
+function settle(handles: Handles, call_no: number, outcome: Outcome): void {
+  const pending = handles.pending.get(call_no)
+  if (!pending) return
+  handles.pending.delete(call_no)
+  clearTimeout(pending.timer)
+  pending.settle(outcome)
+}
+
+function onReply(scope: Scope, call_no: number, reply: RemoteReply): void {
+  const { handles } = scope
+  const pending = handles.pending.get(call_no)
+  if (!pending) return
+  if ('taken' in reply) {
+    pending.taken_by = reply.taken
+    return
+  }
+  if ('no_responders' in reply) return settle(handles, call_no, { error: errors.functionNotFound(pending.function_id) })
+  if ('error' in reply && reply.error !== undefined && reply.error !== null) return settle(handles, call_no, { error: reply.error })
+  settle(handles, call_no, { result: (reply as { result: unknown }).result })
+}
+
+/**
+ * An engine is gone (stopped, killed, or cut off from NATS): the calls it took fail, its
+ * routes are served here no more, and its keys in the routes bucket are deleted (should it
+ * be alive after all, it writes them again when it sees them go).
+ */
+function engineGone(scope: Scope, link: ClusterLink, engine_id: string): void {
+  const { handles } = scope
+  for (const [call_no, pending] of handles.pending) {
+    if (pending.taken_by === engine_id) settle(handles, call_no, { error: errors.workerDisconnected(pending.function_id) })
+  }
+  const http = actorsOf(scope.system).httpProvider()
+  for (const key of handles.remoteRoutes.get(engine_id)?.keys() ?? []) {
+    http?.send({ type: 'route.remote', key })
+    link.putRoute(key, undefined).catch(() => {})
+  }
+}
+
+/** An engine joined: its routes are served here too. */
+function engineJoined(scope: Scope, engine_id: string): void {
+  const http = actorsOf(scope.system).httpProvider()
+  for (const [key, entry] of scope.handles.remoteRoutes.get(engine_id) ?? []) http?.send({ type: 'route.remote', key, entry })
+}
+
+/** A key of the routes bucket was written or deleted. */
+function routeSeen(scope: Scope, link: ClusterLink, key: string, entry: RemoteRoute | undefined): void {
+  const { handles } = scope
+  const engine_id = engineOfRouteKey(key)
+  if (engine_id === link.engine_id) {
+    // Deleted by an engine that took this one for gone: written again while its triggers hold it.
+    const mine = handles.published.get(key)
+    if (!entry && mine) link.putRoute(key, mine).catch(() => {})
+    return
+  }
+  let routes = handles.remoteRoutes.get(engine_id)
+  if (entry) {
+    if (!routes) handles.remoteRoutes.set(engine_id, (routes = new Map()))
+    routes.set(key, entry)
+  } else if (!routes?.delete(key)) return
+  else if (routes.size === 0) handles.remoteRoutes.delete(engine_id)
+  if (scope.context.has(engine_id)) actorsOf(scope.system).httpProvider()?.send({ type: 'route.remote', key, entry })
+}
+
+function call(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { type: 'cluster.call' }>): void {
+  const { request } = event
+  const message: RemoteCall = { function_id: request.function_id, data: request.data, from: link.engine_id }
+  if (request.timeout_ms !== undefined) message.timeout_ms = request.timeout_ms
+  if (request.void) message.void = true
+  if (request.source !== undefined) message.source = request.source
+  if (request.metadata !== undefined) message.metadata = request.metadata
+  if (request.traceparent !== undefined) message.traceparent = request.traceparent
+  if (request.baggage !== undefined) message.baggage = request.baggage
+  if (request.void) {
+    link.call(message, undefined)
+    return event.settle({ result: null })
+  }
+  const { handles } = scope
+  const call_no = ++handles.next
+  const timeout_ms = request.timeout_ms ?? scope.settings.defaultTimeoutMs
+  const timer = setTimeout(() => settle(handles, call_no, { error: errors.invocationTimeout(request.function_id, timeout_ms) }), timeout_ms)
+  handles.pending.set(call_no, { function_id: request.function_id, settle: event.settle, timer })
+  try {
+    link.call(message, call_no)
+  } catch (err) {
+    settle(handles, call_no, { error: errors.engineError(`the cluster could not be reached: ${(err as Error).message}`) })
+  }
+}
+
+/** A call from another engine for a function a local worker serves: started here, answered there. */
+function serveCall(scope: Scope, link: ClusterLink, message: RemoteCall, respond: ((reply: RemoteReply) => void) | undefined): void {
+  const invocations = actorsOf(scope.system).invocations()
+  if (!invocations) return respond?.({ error: errors.engineStopped(message.function_id) })
+  respond?.({ taken: link.engine_id })
+  invocations.send({
+    type: 'invocation.start',
+    caller: { reply: (outcome) => respond?.(outcome.error !== undefined ? { error: outcome.error } : { result: outcome.result }) },
+    function_id: message.function_id,
+    data: message.data,
+    timeout_ms: message.timeout_ms,
+    void: message.void,
+    source: message.source,
+    metadata: message.metadata,
+    traceparent: message.traceparent,
+    baggage: message.baggage,
+    local: true,
+  })
+}
+
+/** Serves what local workers offer now, and no more: one subscription per function. */
+function sync(scope: Scope, link: ClusterLink): void {
+  const { handles } = scope
+  handles.dirty = false
+  if (handles.draining) return
+  const { functions } = catalogOf(scope.system)
+  let changed = false
+  for (const function_id in functions) {
+    if (functions[function_id].workers.length === 0 || handles.serving.has(function_id)) continue
+    handles.serving.set(function_id, link.serve(function_id, (message, respond) => serveCall(scope, link, message, respond)))
+    changed = true
+  }
+  for (const [function_id, sub] of handles.serving) {
+    if ((functions[function_id]?.workers.length ?? 0) > 0) continue
+    sub.close()
+    handles.serving.delete(function_id)
+    changed = true
+  }
+  // The others learn of it now, not at the next heartbeat.
+  if (changed) beat(scope, link)
+}
+
+/** How long after it starts an engine reads the membership entries as the first ones of its watch (ms). */
+const FIRST_ENTRIES_MS = 2000
+
+/** How often the engines holding this engine's calls are asked after (ms). */
+const PROBE_MS = 500
+
+/**
+ * Asks after each engine that holds calls of this one: an engine whose subject NATS says
+ * nobody subscribes to any more has lost its connection (killed, or stopped), so it is
+ * gone now, without waiting for its heartbeats to be missed. An engine that is only slow
+ * still subscribes, and is left alone.
+ */
+function probe(scope: Scope, link: ClusterLink): void {
+  const holding = new Set<string>()
+  for (const pending of scope.handles.pending.values()) if (pending.taken_by !== undefined) holding.add(pending.taken_by)
+  for (const engine_id of holding) {
+    link.ping(engine_id).then((answer) => {
+      if (answer === 'gone') scope.self.send({ type: 'cluster.member', engine_id })
+    })
+  }
+}
+
+function beat(scope: Scope, link: ClusterLink): void {
+  const now = Date.now()
+  for (const gone of scope.context.expire(now)) {
+    engineGone(scope, link, gone)
+    scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: engine unheard of, taken for gone', data: { engine_id: gone } })
+  }
+  link.beat({ engine_id: link.engine_id, ...scope.settings.describe(), functions: [...scope.handles.serving.keys()] }).catch(() => {
+    // NATS unreachable: the entry is written again at the next beat.
+  })
+  sweepRoutes(scope, link, now)
+}
+
+/** How long after it starts an engine deletes the routes of engines it has not heard of (ms): longer than a membership entry lives. */
+const STALE_ROUTES_MS = 15_000
+
+/**
+ * Routes in the bucket of engines that are not members (killed while no engine was there
+ * to see them go, a whole cluster restarted) are never served: once this engine has run
+ * for `STALE_ROUTES_MS` (a member beats every second, and its entry lives 10 s), it
+ * deletes them. An engine that was only cut off writes its own again when it sees them go.
+ */
+function sweepRoutes(scope: Scope, link: ClusterLink, now: number): void {
+  const { handles } = scope
+  if (now - handles.since < STALE_ROUTES_MS) return
+  for (const [engine_id, routes] of handles.remoteRoutes) {
+    if (scope.context.has(engine_id)) continue
+    for (const key of routes.keys()) link.putRoute(key, undefined).catch(() => {})
+    // The watch brings the deletions; until then they are not asked for again.
+    handles.remoteRoutes.delete(engine_id)
+  }
+}
+
+/** The cluster actor's logic over `link` (the composition root opens it, and closes it after the engine stopped). */
+export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
+  return fromTable<Membership, ClusterEvent, undefined, EventObject, Handles>({
+    context: () => new Membership(link.engine_id, settings.deadAfterMs),
+    open(scope) {
+      const s = Object.assign(scope, { settings }) as Scope
+      const handles: Handles = {
+        serving: new Map(),
+        pending: new Map(),
+        next: 0,
+        dirty: false,
+        draining: false,
+        replies: link.replies((call_no, reply) => onReply(s, call_no, reply)),
+        // Through the actor, so that its snapshot (the membership) changes as an event of its own.
+        members: link.members((engine_id, info, at) => scope.self.send({ type: 'cluster.member', engine_id, info, at })),
+        routes: link.routes((key, entry) => scope.self.send({ type: 'cluster.routeSeen', key, entry })),
+        // Another engine's listing: this engine's part, from the engine function run here alone.
+        listings: link.listings(
+          (function_id, data) =>
+            new Promise((resolve) => {
+              const invocations = actorsOf(scope.system).invocations()
+              if (!invocations || !function_id.startsWith('engine::')) return resolve({ error: errors.functionNotFound(function_id) })
+              invocations.send({ type: 'invocation.start', source: 'engine', caller: { reply: resolve }, function_id, data, local: true })
+            }),
+        ),
+        remoteRoutes: new Map(),
+        published: new Map(),
+        since: Date.now(),
+        heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
+        probe: setInterval(() => probe(s, link), PROBE_MS),
+        attach: setImmediate(() => {
+          const catalog = actorsOf(scope.system).catalog()
+          if (!catalog || handles.draining) return
+          // Batched: a worker registering many functions costs one pass over the catalog.
+          handles.catalog = catalog.subscribe(() => {
+            if (handles.dirty) return
+            handles.dirty = true
+            setImmediate(() => handles.dirty && sync(s, link))
+          })
+          sync(s, link)
+        }),
+      }
+      handles.heartbeat.unref()
+      handles.probe.unref()
+      // The first beat at once: the others hear of this engine before its first call.
+      setImmediate(() => beat(s, link))
+      return handles
+    },
+    receive(scope, event) {
+      switch (event.type) {
+        case 'cluster.call':
+          return call(scope as Scope, link, event)
+        case 'cluster.claim':
+          link.claim(event.key).then(event.then, () => event.then(true))
+          return
+        case 'cluster.members':
+          return event.reply(scope.context.list())
+        case 'cluster.gather': {
+          const others = scope.context.list().filter((m) => m.engine_id !== link.engine_id).length
+          link.gather(event.function_id, event.data, others, 1000).then(event.reply, () => event.reply([]))
+          return
+        }
+        case 'cluster.route': {
+          const key = routeBucketKey(link.engine_id, event.route_key)
+          const entry = event.entry && { ...event.entry, engine_id: link.engine_id }
+          if (entry) scope.handles.published.set(key, entry)
+          else scope.handles.published.delete(key)
+          link.putRoute(key, entry).catch((err: Error) => scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a route could not be published', data: { route: event.route_key, err: err.message } }))
+          return
+        }
+        case 'cluster.routeSeen':
+          return routeSeen(scope as Scope, link, event.key, event.entry)
+        case 'cluster.drain': {
+          // Calls for its functions go to the other engines now; no sync serves them again.
+          const { handles } = scope
+          handles.draining = true
+          handles.catalog?.unsubscribe()
+          handles.catalog = undefined
+          for (const sub of handles.serving.values()) sub.close()
+          handles.serving.clear()
+          beat(scope as Scope, link)
+          return
+        }
+        case 'cluster.member': {
+          const { engine_id, info } = event
+          if (info) {
+            // Among the entries the watch brings first, one written long ago is an engine gone, not
+            // one that joined (written by NATS's clock: only then, lest a clock out of step keep every engine out).
+            const now = Date.now()
+            if (now - scope.handles.since < FIRST_ENTRIES_MS && event.at !== undefined && now - event.at > settings.deadAfterMs) return
+            if (scope.context.beat(info, now) && engine_id !== link.engine_id) {
+              engineJoined(scope as Scope, engine_id)
+              scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine joined', data: { engine_id } })
+            }
+          } else if (scope.context.leave(engine_id)) {
+            engineGone(scope as Scope, link, engine_id)
+            scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine left', data: { engine_id } })
+          }
+          return
+        }
+      }
+    },
+    close({ handles }) {
+      clearImmediate(handles.attach)
+      clearInterval(handles.heartbeat)
+      clearInterval(handles.probe)
+      handles.catalog?.unsubscribe()
+      handles.dirty = false
+      for (const sub of handles.serving.values()) sub.close()
+      handles.serving.clear()
+      handles.members.close()
+      handles.routes.close()
+      handles.listings.close()
+      handles.replies.close()
+      // Its routes go with it (the others would drop them once it is gone anyway).
+      for (const key of handles.published.keys()) link.putRoute(key, undefined).catch(() => {})
+      for (const call_no of [...handles.pending.keys()]) settle(handles, call_no, { error: errors.engineStopped(handles.pending.get(call_no)!.function_id) })
+      link.leave().catch(() => {})
+    },
+  })
+}

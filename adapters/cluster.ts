@@ -1,0 +1,265 @@
+/**
+ * The cluster's NATS side: one NATS connection per engine, and what the cluster actor
+ * (actors/cluster.ts) does over it (the `ClusterLink` of machines/contracts.ts). Calls are
+ * published on a subject per function, served by a queue group (each call reaches one of
+ * the engines serving the function), and answered on the calling engine's reply subject;
+ * cron ticks are claimed in a KV bucket; membership is a KV bucket of heartbeats; the
+ * routes of every engine's http triggers are a KV bucket every engine watches.
+ * Subjects and buckets are in docs/cluster.md.
+ */
+import { connect, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node'
+import { JetStreamApiError } from '@nats-io/jetstream'
+import { Kvm, type KV } from '@nats-io/kv'
+import { randomBytes } from 'node:crypto'
+import { callSubject, newEngineId, replySubject, type MemberInfo, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
+import type { Closable, ClusterLink } from '../machines/contracts.js'
+import { errors } from '../protocol/errors.js'
+
+export interface ClusterOptions {
+  /** NATS server URL(s): `nats://host:4222`, or several of one NATS cluster separated by commas. */
+  servers: string
+  /** The cluster's name: engines with the same name on the same NATS are one cluster. Letters, digits, `_`, `-`. */
+  name: string
+  /** How long a cron claim is kept (s); longer than any tick may be late. Default 600. */
+  claimTtlSeconds?: number
+  /** How long a membership entry outlives its engine's last heartbeat (s). Default 10. */
+  memberTtlSeconds?: number
+}
+
+/** Why the engine could not join its cluster: NATS is not there, or has no JetStream. */
+export class ClusterOpenError extends Error {
+  override readonly name = 'ClusterOpenError'
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message)
+  }
+}
+
+/** The link, and what only its owner (the composition root) does: close the connection. */
+export interface OpenCluster extends ClusterLink {
+  /** Closes the NATS connection (after the cluster actor let go of what it held). */
+  close(): Promise<void>
+}
+
+/** How long a cron claim may wait for NATS before the tick runs without it (ms). */
+const CLAIM_WAIT_MS = 2000
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const encode = (value: unknown) => encoder.encode(JSON.stringify(value))
+const decode = <T>(data: Uint8Array): T => JSON.parse(decoder.decode(data)) as T
+
+/** A create that lost: the key is there already. */
+const exists = (err: unknown) => (err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10058)) || /wrong last sequence|key exists/i.test(String((err as Error)?.message))
+
+/** Watches every key of `kv` (those there first, then each change) until closed: `handler` gets a value, or undefined for a deletion. */
+function watch(kv: KV, handler: (key: string, value: Uint8Array | undefined, at: number) => void): Closable {
+  let stopped = false
+  let stop: (() => void) | undefined
+  void (async () => {
+    // The watch outlives reconnections (the client resumes it); it ends when stopped.
+    const iter = await kv.watch()
+    if (stopped) return iter.stop()
+    stop = () => iter.stop()
+    for await (const entry of iter) {
+      try {
+        handler(entry.key, entry.operation === 'PUT' ? entry.value : undefined, entry.created.getTime())
+      } catch {
+        // Not JSON: not an entry of this cluster's engines.
+      }
+    }
+  })().catch(() => {})
+  return {
+    close: () => {
+      stopped = true
+      stop?.()
+    },
+  }
+}
+
+/** Connects to NATS and opens the cluster's buckets (creating them if they are not there). */
+export async function openCluster(options: ClusterOptions): Promise<OpenCluster> {
+  const { name } = options
+  const engine_id = newEngineId(process.pid, randomBytes(6).toString('hex'))
+  const servers = options.servers.split(',').map((s) => s.trim()).filter(Boolean)
+  let nc: NatsConnection
+  try {
+    nc = await connect({ servers, name: `signalbox ${name} ${engine_id}`, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5000 })
+  } catch (err) {
+    throw new ClusterOpenError(`cannot reach NATS at ${options.servers}: ${(err as Error).message}`, 'start nats-server with JetStream (nats-server -js) there, or give --cluster the address of one')
+  }
+  let claims: KV
+  let members: KV
+  let routes: KV
+  try {
+    const kvm = new Kvm(nc)
+    claims = await kvm.create(`${name}-cron-claims`, { history: 1, ttl: (options.claimTtlSeconds ?? 600) * 1000 })
+    members = await kvm.create(`${name}-engines`, { history: 1, ttl: (options.memberTtlSeconds ?? 10) * 1000 })
+    routes = await kvm.create(`${name}-routes`, { history: 1 })
+  } catch (err) {
+    await nc.close().catch(() => {})
+    const message = (err as Error).message
+    if (/jetstream (is )?not enabled|no responders|503/i.test(message)) throw new ClusterOpenError(`the NATS server at ${options.servers} has no JetStream`, 'start nats-server with -js (or jetstream {} in its config)')
+    throw new ClusterOpenError(`cannot open the cluster's buckets on NATS at ${options.servers}: ${message}`, 'check the server with nats-server -js; docs/cluster.md says what the cluster creates')
+  }
+
+  // Whether NATS is reachable now: a claim made while it is not is not waited for.
+  let connected = true
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') connected = false
+      else if (status.type === 'reconnect') connected = true
+    }
+  })().catch(() => {})
+
+  const publish = (subject: string, value: unknown, reply?: string) => {
+    // A closed connection (the engine stopping) drops it: the caller's timeout answers.
+    if (nc.isClosed()) return
+    nc.publish(subject, encode(value), reply === undefined ? undefined : { reply })
+  }
+
+  /** Answers a call; an answer NATS refuses (larger than the server's max_payload) is answered with why. */
+  const answerOn = (reply: string, answer: RemoteReply, function_id: string) => {
+    try {
+      publish(reply, answer)
+    } catch (err) {
+      try {
+        publish(reply, { error: errors.engineError(`the answer of '${function_id}' could not cross the cluster: ${(err as Error).message}`) })
+      } catch {
+        // The connection is gone: the caller's engine answers when the serving engine is taken for gone, or at its timeout.
+      }
+    }
+  }
+
+  return {
+    engine_id,
+    name,
+    call(call: RemoteCall, call_no: number | undefined) {
+      publish(callSubject(name, call.function_id), call, call_no === undefined ? undefined : replySubject(name, engine_id, call_no))
+    },
+    replies(handler) {
+      // Other engines ask whether this one is there (see `ping`).
+      const pings = nc.subscribe(`${name}.ping.${engine_id}`, { callback: (err, msg: Msg) => void (!err && msg.reply && publish(msg.reply, 1)) })
+      const prefix = replySubject(name, engine_id, 0).slice(0, -1)
+      const sub = nc.subscribe(replySubject(name, engine_id), {
+        callback: (err, msg: Msg) => {
+          if (err) return
+          const call_no = Number(msg.subject.slice(prefix.length))
+          // NATS itself answers a request nobody subscribes to: status 503, no data.
+          if (msg.headers?.code === 503) return handler(call_no, { no_responders: true })
+          try {
+            handler(call_no, decode<RemoteReply>(msg.data))
+          } catch {
+            // Not JSON: not from an engine of this cluster.
+          }
+        },
+      })
+      return { close: () => (sub.unsubscribe(), pings.unsubscribe()) }
+    },
+    serve(function_id, handler) {
+      const sub = nc.subscribe(callSubject(name, function_id), {
+        queue: `${name}.call`,
+        callback: (err, msg: Msg) => {
+          if (err) return
+          let call: RemoteCall
+          try {
+            call = decode<RemoteCall>(msg.data)
+          } catch {
+            return
+          }
+          const reply = msg.reply
+          handler(call, reply ? (answer) => answerOn(reply, answer, call.function_id) : undefined)
+        },
+      })
+      return { close: () => sub.unsubscribe() }
+    },
+    async claim(key) {
+      if (!connected) throw new Error('NATS is not reachable')
+      let timer: NodeJS.Timeout | undefined
+      const created = claims.create(key, encode({ engine_id, at: Date.now() }))
+      // Its outcome may come after the wait: nobody waits for it then.
+      created.catch(() => {})
+      try {
+        await Promise.race([
+          created,
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from NATS within ${CLAIM_WAIT_MS} ms`)), CLAIM_WAIT_MS))),
+        ])
+        return true
+      } catch (err) {
+        if (exists(err)) return false
+        throw err
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    async beat(info) {
+      await members.put(engine_id, encode(info))
+    },
+    async leave() {
+      await members.delete(engine_id)
+    },
+    members(handler) {
+      return watch(members, (key, value, at) => handler(key, value === undefined ? undefined : decode<MemberInfo>(value), at))
+    },
+    async gather(function_id, data, expected, maxWaitMs) {
+      const parts: Array<{ engine_id: string; result?: unknown; error?: unknown }> = []
+      if (expected <= 0 || nc.isClosed()) return parts
+      try {
+        const answers = await nc.requestMany(`${name}.listing`, encode({ function_id, data, from: engine_id }), { strategy: 'count', maxMessages: expected, maxWait: maxWaitMs })
+        for await (const msg of answers) {
+          if (msg.headers?.code === 503) break
+          try {
+            parts.push(decode(msg.data))
+          } catch {
+            // Not JSON: not from an engine of this cluster.
+          }
+        }
+      } catch {
+        // NATS unreachable, or nobody answered: the listing is this engine's part alone.
+      }
+      return parts
+    },
+    listings(handler) {
+      const sub = nc.subscribe(`${name}.listing`, {
+        callback: (err, msg: Msg) => {
+          if (err || !msg.reply) return
+          let asked: { function_id: string; data: unknown; from: string }
+          try {
+            asked = decode(msg.data)
+          } catch {
+            return
+          }
+          if (asked.from === engine_id) return
+          const reply = msg.reply
+          handler(asked.function_id, asked.data).then(
+            (answer) => answerOn(reply, { engine_id, ...answer } as RemoteReply, asked.function_id),
+            () => {},
+          )
+        },
+      })
+      return { close: () => sub.unsubscribe() }
+    },
+    async ping(other) {
+      if (nc.isClosed()) return 'unknown'
+      try {
+        await nc.request(`${name}.ping.${other}`, undefined, { timeout: 1000 })
+        return 'alive'
+      } catch (err) {
+        // NATS answers a request nobody subscribes to at once: the engine's connection is gone.
+        return err instanceof RequestError && err.isNoResponders() ? 'gone' : 'unknown'
+      }
+    },
+    async putRoute(key, entry) {
+      if (entry) await routes.put(key, encode(entry))
+      else await routes.delete(key)
+    },
+    routes(handler) {
+      return watch(routes, (key, value) => handler(key, value === undefined ? undefined : decode<RemoteRoute>(value)))
+    },
+    async close() {
+      if (!nc.isClosed()) await nc.drain().catch(() => nc.close())
+    },
+  }
+}

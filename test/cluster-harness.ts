@@ -1,0 +1,93 @@
+/**
+ * Helpers of the cluster tests: `signalbox serve --cluster <nats>` as child processes on
+ * free ports, workers connected to them over WebSocket (the worker client, or by hand),
+ * and what each test leaves behind, ended after it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import WebSocket from 'ws'
+import { connectWorker } from '../client/ws-client.js'
+import { InvocationError, type WorkerClient } from '../client/worker.js'
+import { until } from './harness.js'
+import { suiteNats } from './nats-server.js'
+
+const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
+
+export interface Server {
+  child: ChildProcess
+  url: string
+  httpUrl: string
+  stderr: () => string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+export const nats = suiteNats()
+const children = new Set<ChildProcess>()
+const workers = new Set<WorkerClient>()
+const sockets = new Set<WebSocket>()
+
+/** Starts `signalbox serve --cluster <nats>` on free ports; resolves once it printed its ready line. */
+export async function serve(extra: string[] = []): Promise<Server> {
+  const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--cluster', nats.url, '--log-level', 'error', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SIGNALBOX_CONFIG: '' },
+  })
+  children.add(child)
+  let out = ''
+  let err = ''
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => (children.delete(child), resolve({ code, signal }))),
+  )
+  const [url, httpUrl] = await Promise.race([
+    until(() => /^signalbox ready (ws:\/\/\S+) (http:\/\/\S+)\n/.exec(out)?.slice(1, 3), 15_000, 'the ready line') as Promise<string[]>,
+    exited.then(({ code }) => {
+      throw new Error(`serve exited (${code}) before it was ready: ${err}`)
+    }),
+  ])
+  return { child, url, httpUrl, stderr: () => err, exited }
+}
+
+export async function worker(url: string): Promise<WorkerClient> {
+  const w = await connectWorker(url, { reconnect: false })
+  workers.add(w)
+  return w
+}
+
+/** A worker speaking the protocol by hand: every frame it gets is kept. */
+export async function rawWorker(url: string): Promise<{ send(message: object): void; frames: Array<Record<string, any>> }> {
+  const ws = new WebSocket(url)
+  sockets.add(ws)
+  const frames: Array<Record<string, any>> = []
+  ws.on('message', (data) => frames.push(JSON.parse(String(data))))
+  await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)))
+  await until(() => frames.some((f) => f.type === 'workerregistered'), 5000, 'workerregistered')
+  return { send: (message) => ws.send(JSON.stringify(message)), frames }
+}
+
+/** Calls `function_id` until it is served (another engine's subscription takes a moment to be there). */
+export async function whenServed(w: WorkerClient, function_id: string, data: unknown = {}): Promise<unknown> {
+  return until(
+    async () => {
+      try {
+        return { value: await w.invoke(function_id, data, { timeout_ms: 5000 }) }
+      } catch (err) {
+        if (err instanceof InvocationError && err.code === 'function_not_found') return undefined
+        throw err
+      }
+    },
+    10_000,
+    `${function_id} to be served in the cluster`,
+  ).then((r) => r!.value)
+}
+
+/** Ends every worker, socket and engine the test started. */
+export async function cleanUp(): Promise<void> {
+  for (const w of workers) w.close({ drainMs: 0 })
+  workers.clear()
+  for (const ws of sockets) ws.terminate()
+  sockets.clear()
+  for (const child of children) child.kill('SIGKILL')
+  await until(() => children.size === 0, 5000, 'the engines to exit')
+}
