@@ -76,6 +76,11 @@ export function handleRegistrationEvent(
     case 'trigger.unregister':
       registrations.get(e.trigger_id)?.send({ type: 'trigger.unregister' })
       return true
+    case 'trigger.waited': {
+      const registration = registrations.byId.get(e.trigger_id)
+      if (registration) registrations.waits.remove(registration)
+      return true
+    }
     case 'trigger.settled':
     case 'session.log':
       sendBack(e)

@@ -201,6 +201,8 @@ export type TriggerTypeEvent =
   | { type: 'trigger.unregister'; trigger_id: string }
   /** From a registration: do the type's work for it (validate, route, schedule, forward). */
   | { type: 'trigger.activate'; trigger_id: string; function_id: string; config: Record<string, unknown>; metadata?: unknown }
+  /** From a registration: it no longer waits for the type's answer (answered, failed, removed or released). */
+  | { type: 'trigger.waited'; trigger_id: string }
   /** From a registration: give back whatever was held for it. */
   | { type: 'trigger.deactivate'; trigger_id: string }
   /** From the child of the session that reattached in place of this held one: that session adopted this forwarding; drop it without withdrawing it. */

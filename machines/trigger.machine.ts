@@ -43,6 +43,8 @@ export const triggerMachine = setup({
       config: context.config,
       metadata: context.metadata,
     })),
+    /** Tells the parent the registration no longer waits for the type's answer (its timer for it ends). */
+    endWait: sendParent(({ context }) => ({ type: 'trigger.waited' as const, trigger_id: context.id })),
     /** Asks the parent to give back whatever it held for this trigger. */
     requestDeactivation: sendParent(({ context }) => ({ type: 'trigger.deactivate' as const, trigger_id: context.id })),
     /** The registering worker's answer: the registration's first outcome. */
@@ -82,6 +84,7 @@ export const triggerMachine = setup({
   states: {
     pending: {
       entry: ['joinCatalog', 'requestActivation'],
+      exit: 'endWait',
       on: {
         'trigger.timedOut': {
           target: 'failed',
@@ -115,6 +118,7 @@ export const triggerMachine = setup({
     },
     resending: {
       entry: [{ type: 'reportState', params: { state: 'resending' } }, 'requestActivation'],
+      exit: 'endWait',
       on: {
         'trigger.timedOut': {
           target: 'failed',
