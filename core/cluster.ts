@@ -48,6 +48,12 @@ export interface MemberInfo {
   functions: string[]
 }
 
+/** Whether a membership entry read from the bucket (`key`) has the shape of one: anything may be written there. */
+export const isMemberInfo = (key: string, value: unknown): value is MemberInfo => {
+  const v = value as Partial<MemberInfo> | null
+  return typeof v === 'object' && v !== null && v.engine_id === key && typeof v.started_at === 'string' && Array.isArray(v.functions) && v.functions.every((f) => typeof f === 'string')
+}
+
 /**
  * A route an engine's http triggers hold, as the routes bucket has it: every engine's
  * listener serves it (a request becomes a call of its function, across the cluster).
@@ -59,6 +65,15 @@ export interface RemoteRoute {
   metadata?: unknown
   /** Its first holder, as a conflict names it: its trigger id and its worker (`worker 'billing' (<id>)`). */
   holder: { trigger_id: string; worker: string }
+}
+
+/** Whether a routes bucket entry (`key`) has the shape of one, written by the engine its key names. */
+export const isRemoteRoute = (key: string, value: unknown): value is RemoteRoute => {
+  const v = value as Partial<RemoteRoute> | null
+  return (
+    typeof v === 'object' && v !== null && v.engine_id === engineOfRouteKey(key) && typeof v.function_id === 'string' &&
+    typeof v.route === 'object' && v.route !== null && typeof v.holder === 'object' && v.holder !== null
+  )
 }
 
 /** The routes bucket's key of one engine's route (`<engine id>.<digest of its METHOD shape>`). */

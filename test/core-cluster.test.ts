@@ -4,7 +4,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { callSubject, cronClaimKey, Membership, newEngineId, parseRemoteCall, replySubject, routeBucketKey, engineOfRouteKey, token, type MemberInfo } from '../core/cluster.js'
+import { callSubject, cronClaimKey, isMemberInfo, isRemoteRoute, Membership, newEngineId, parseRemoteCall, replySubject, routeBucketKey, engineOfRouteKey, token, type MemberInfo } from '../core/cluster.js'
 
 const it = suite('core: cluster')
 
@@ -62,6 +62,19 @@ it('remote calls: the shape is checked, the function id is the subscription\'s',
   assert.match(refused({ from: 'e1', source: 'mail' }), "'source'")
   assert.match(refused({ from: 'e1', traceparent: 3 }), "'traceparent'")
   assert.match(refused({ from: 'e1', baggage: {} }), "'baggage'")
+})
+
+it('membership and route entries: only one of the right shape, under its own key, is read', () => {
+  assert.ok(isMemberInfo('e1', member('e1', ['f'])))
+  for (const value of [null, 'e1', 7, [], { engine_id: 'e1' }, { ...member('e1'), functions: 5 }, { ...member('e1'), functions: [1] }, member('e2')]) {
+    assert.not.ok(isMemberInfo('e1', value), JSON.stringify(value))
+  }
+  const key = routeBucketKey('e1', 'GET /a')
+  const route = { engine_id: 'e1', function_id: 'f', route: { method: 'GET', path: '/a' }, holder: { trigger_id: 't', worker: 'w' } }
+  assert.ok(isRemoteRoute(key, route))
+  for (const value of [null, 'x', { ...route, engine_id: 'e2' }, { ...route, function_id: 1 }, { ...route, route: null }, { ...route, holder: undefined }]) {
+    assert.not.ok(isRemoteRoute(key, value), JSON.stringify(value))
+  }
 })
 
 it('membership: the offered functions\' version changes only when the set of functions offered does', () => {
