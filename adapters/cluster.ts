@@ -11,7 +11,7 @@ import { connect, RequestError, type Msg, type NatsConnection } from '@nats-io/t
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { randomBytes } from 'node:crypto'
-import { callSubject, newEngineId, parseRemoteCall, PayloadTooLargeError, replySubject, type MemberInfo, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
+import { callSubject, isMemberInfo, isRemoteRoute, newEngineId, parseRemoteCall, PayloadTooLargeError, replySubject, type RemoteCall, type RemoteReply } from '../core/cluster.js'
 import type { Closable, ClusterLink } from '../machines/contracts.js'
 import { errors } from '../protocol/errors.js'
 
@@ -61,9 +61,9 @@ const WATCH_RETRY_MAX_MS = 5000
 /**
  * Watches every key of `kv` (those there first, then each change) until closed: `handler`
  * gets a value, or undefined for a deletion. A watch that fails (or ends) is told to `warn`
- * and started again after a backoff, as long as it is not closed.
+ * and started again after a backoff, as long as neither it nor the connection (`closed`) is closed.
  */
-function watch(kv: KV, what: string, warn: Warn, handler: (key: string, value: Uint8Array | undefined, at: number) => void): Closable {
+function watch(kv: KV, what: string, warn: Warn, closed: () => boolean, handler: (key: string, value: Uint8Array | undefined, at: number) => void): Closable {
   let stopped = false
   let stop: (() => void) | undefined
   let retry: NodeJS.Timeout | undefined
@@ -90,7 +90,7 @@ function watch(kv: KV, what: string, warn: Warn, handler: (key: string, value: U
     )
   }
   const again = (err: unknown) => {
-    if (stopped) return
+    if (stopped || closed()) return
     warn('cluster: a watch ended; started again', { watch: what, in_ms: backoff, err: err === undefined ? 'it ended' : ((err as Error)?.message ?? String(err)) })
     retry = setTimeout(start, backoff)
     retry.unref()
@@ -257,7 +257,12 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       await members.delete(engine_id)
     },
     members(handler) {
-      return watch(members, 'members', warn, (key, value, at) => handler(key, value === undefined ? undefined : decode<MemberInfo>(value), at))
+      return watch(members, 'members', warn, () => nc.isClosed(), (key, value, at) => {
+        if (value === undefined) return handler(key, undefined, at)
+        const info = decode<unknown>(value)
+        if (!isMemberInfo(key, info)) throw new Error('not a membership entry')
+        handler(key, info, at)
+      })
     },
     async gather(function_id, data, expected, maxWaitMs) {
       const parts: Array<{ engine_id: string; result?: unknown; error?: unknown }> = []
@@ -312,7 +317,12 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       else await routes.delete(key)
     },
     routes(handler) {
-      return watch(routes, 'routes', warn, (key, value) => handler(key, value === undefined ? undefined : decode<RemoteRoute>(value)))
+      return watch(routes, 'routes', warn, () => nc.isClosed(), (key, value) => {
+        if (value === undefined) return handler(key, undefined)
+        const entry = decode<unknown>(value)
+        if (!isRemoteRoute(key, entry)) throw new Error('not a route entry')
+        handler(key, entry)
+      })
     },
     async close() {
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close())
