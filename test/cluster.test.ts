@@ -299,4 +299,21 @@ it('a cron trigger held on three engines fires once per tick across the cluster'
   for (const tick of settled) assert.is(runs.get(tick), 1, `${tick} ran ${runs.get(tick)} times (${JSON.stringify([...runs])})`)
 }, 60_000))
 
+it('a cron trigger with 3.5 KB of metadata held on two engines fires once per tick (its claim key is a digest)', limit(async () => {
+  const engines = await Promise.all([serve(), serve()])
+  const runs = new Map<string, number>()
+  const metadata = { blob: 'm'.repeat(3500) }
+  await Promise.all(
+    engines.map(async (engine, i) => {
+      const w = await worker(engine.url)
+      w.registerFunction('report::big', (d: { scheduled_time: string }) => void runs.set(d.scheduled_time, (runs.get(d.scheduled_time) ?? 0) + 1))
+      const result = await w.registerTrigger({ id: `big-${i}`, trigger_type: 'cron', function_id: 'report::big', config: { schedule: '* * * * * *' }, metadata } as any)
+      assert.not.ok(result.error, JSON.stringify(result))
+    }),
+  )
+  await until(() => runs.size >= 5, 20_000, 'five ticks')
+  const settled = [...runs.keys()].sort().slice(0, -2)
+  for (const tick of settled) assert.is(runs.get(tick), 1, `${tick} ran ${runs.get(tick)} times (${JSON.stringify([...runs])})`)
+}, 60_000))
+
 it.run()
