@@ -24,7 +24,7 @@ export interface ClusterOptions {
   warn?: Warn
 }
 
-type Warn = (msg: string, data: Record<string, unknown>) => void
+export type Warn = (msg: string, data: Record<string, unknown>) => void
 
 /** Why the engine could not join its cluster: NATS is not there, or has no JetStream. */
 export class ClusterOpenError extends Error {
@@ -63,7 +63,7 @@ const WATCH_RETRY_MAX_MS = 5000
  * gets a value, or undefined for a deletion. A watch that fails (or ends) is told to `warn`
  * and started again after a backoff, as long as neither it nor the connection (`closed`) is closed.
  */
-function watch(kv: KV, what: string, warn: Warn, closed: () => boolean, handler: (key: string, value: Uint8Array | undefined, at: number) => void): Closable {
+export function watch(kv: Pick<KV, 'watch'>, what: string, warn: Warn, closed: () => boolean, handler: (key: string, value: Uint8Array | undefined, at: number) => void): Closable {
   let stopped = false
   let stop: (() => void) | undefined
   let retry: NodeJS.Timeout | undefined
