@@ -25,7 +25,7 @@
  */
 import type { EventObject } from 'xstate'
 import { errors } from '../protocol/errors.js'
-import { engineOfRouteKey, Membership, routeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
+import { engineOfRouteKey, Membership, PayloadTooLargeError, routeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
 import type { Outcome } from '../core/call-table.js'
 import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
@@ -143,7 +143,12 @@ function call(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { ty
   if (request.traceparent !== undefined) message.traceparent = request.traceparent
   if (request.baggage !== undefined) message.baggage = request.baggage
   if (request.void) {
-    link.call(message, undefined)
+    // Fire and forget: what NATS refuses is told, not answered.
+    try {
+      link.call(message, undefined)
+    } catch (err) {
+      scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a void call could not be sent', data: { function_id: request.function_id, err: (err as Error).message } })
+    }
     return event.settle({ result: null })
   }
   const { handles } = scope
@@ -154,8 +159,14 @@ function call(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { ty
   try {
     link.call(message, call_no)
   } catch (err) {
-    settle(handles, call_no, { error: errors.engineError(`the cluster could not be reached: ${(err as Error).message}`) })
+    settle(handles, call_no, { error: sendFailed(request.function_id, err) })
   }
+}
+
+/** Why a call could not be sent: too large for NATS, or NATS not there. */
+function sendFailed(function_id: string, err: unknown) {
+  if (err instanceof PayloadTooLargeError) return errors.clusterCallTooLarge(function_id, err.bytes, err.max)
+  return errors.engineError(`the cluster could not be reached: ${(err as Error)?.message ?? String(err)}`)
 }
 
 /** A call from another engine for a function a local worker serves: started here, answered there. */
@@ -309,8 +320,6 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         case 'cluster.claim':
           link.claim(event.key).then(event.then, () => event.then(true))
           return
-        case 'cluster.members':
-          return event.reply(scope.context.list())
         case 'cluster.gather': {
           const others = scope.context.list().filter((m) => m.engine_id !== link.engine_id).length
           link.gather(event.function_id, event.data, others, 1000).then(event.reply, () => event.reply([]))

@@ -184,8 +184,15 @@ function starve(scope: Scope, queue: string): void {
     }, 0)
   }
   const catalog = actorsOf(scope.system).catalog()?.subscribe(retry)
-  // In a cluster, also when another engine's membership entry changes (it offers a function now).
-  const cluster = actorsOf(scope.system).cluster()?.subscribe(retry)
+  // In a cluster, also when the functions offered across it change (another engine offers one now);
+  // not at each of the cluster actor's events (every heartbeat, claim and call).
+  const clusterActor = actorsOf(scope.system).cluster()
+  let offered = clusterActor?.getSnapshot().context.offeredVersion
+  const cluster = clusterActor?.subscribe((snapshot) => {
+    if (snapshot.context.offeredVersion === offered) return
+    offered = snapshot.context.offeredVersion
+    retry()
+  })
   scope.handles.catalogWatch = { unsubscribe: () => (catalog?.unsubscribe(), cluster?.unsubscribe()) }
 }
 

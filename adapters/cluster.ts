@@ -11,7 +11,7 @@ import { connect, RequestError, type Msg, type NatsConnection } from '@nats-io/t
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { randomBytes } from 'node:crypto'
-import { callSubject, newEngineId, replySubject, type MemberInfo, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
+import { callSubject, isMemberInfo, isRemoteRoute, newEngineId, parseRemoteCall, PayloadTooLargeError, replySubject, type RemoteCall, type RemoteReply } from '../core/cluster.js'
 import type { Closable, ClusterLink } from '../machines/contracts.js'
 import { errors } from '../protocol/errors.js'
 
@@ -20,11 +20,11 @@ export interface ClusterOptions {
   servers: string
   /** The cluster's name: engines with the same name on the same NATS are one cluster. Letters, digits, `_`, `-`. */
   name: string
-  /** How long a cron claim is kept (s); longer than any tick may be late. Default 600. */
-  claimTtlSeconds?: number
-  /** How long a membership entry outlives its engine's last heartbeat (s). Default 10. */
-  memberTtlSeconds?: number
+  /** Where what goes wrong on the NATS side is told (a malformed message, a watch that failed); nowhere when absent. */
+  warn?: Warn
 }
+
+export type Warn = (msg: string, data: Record<string, unknown>) => void
 
 /** Why the engine could not join its cluster: NATS is not there, or has no JetStream. */
 export class ClusterOpenError extends Error {
@@ -54,26 +54,53 @@ const decode = <T>(data: Uint8Array): T => JSON.parse(decoder.decode(data)) as T
 /** A create that lost: the key is there already. */
 const exists = (err: unknown) => (err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10058)) || /wrong last sequence|key exists/i.test(String((err as Error)?.message))
 
-/** Watches every key of `kv` (those there first, then each change) until closed: `handler` gets a value, or undefined for a deletion. */
-function watch(kv: KV, handler: (key: string, value: Uint8Array | undefined, at: number) => void): Closable {
+/** How long a watch that ended waits before it starts again (ms): doubled each time, up to the most. */
+const WATCH_RETRY_MS = 250
+const WATCH_RETRY_MAX_MS = 5000
+
+/**
+ * Watches every key of `kv` (those there first, then each change) until closed: `handler`
+ * gets a value, or undefined for a deletion. A watch that fails (or ends) is told to `warn`
+ * and started again after a backoff, as long as neither it nor the connection (`closed`) is closed.
+ */
+export function watch(kv: Pick<KV, 'watch'>, what: string, warn: Warn, closed: () => boolean, handler: (key: string, value: Uint8Array | undefined, at: number) => void): Closable {
   let stopped = false
   let stop: (() => void) | undefined
-  void (async () => {
+  let retry: NodeJS.Timeout | undefined
+  let backoff = WATCH_RETRY_MS
+  const run = async () => {
     // The watch outlives reconnections (the client resumes it); it ends when stopped.
     const iter = await kv.watch()
     if (stopped) return iter.stop()
     stop = () => iter.stop()
     for await (const entry of iter) {
+      backoff = WATCH_RETRY_MS
       try {
         handler(entry.key, entry.operation === 'PUT' ? entry.value : undefined, entry.created.getTime())
-      } catch {
-        // Not JSON: not an entry of this cluster's engines.
+      } catch (err) {
+        warn('cluster: an entry could not be read', { watch: what, key: entry.key, err: (err as Error)?.message ?? String(err) })
       }
     }
-  })().catch(() => {})
+  }
+  const start = () => {
+    retry = undefined
+    run().then(
+      () => again(undefined),
+      (err: unknown) => again(err),
+    )
+  }
+  const again = (err: unknown) => {
+    if (stopped || closed()) return
+    warn('cluster: a watch ended; started again', { watch: what, in_ms: backoff, err: err === undefined ? 'it ended' : ((err as Error)?.message ?? String(err)) })
+    retry = setTimeout(start, backoff)
+    retry.unref()
+    backoff = Math.min(backoff * 2, WATCH_RETRY_MAX_MS)
+  }
+  start()
   return {
     close: () => {
       stopped = true
+      clearTimeout(retry)
       stop?.()
     },
   }
@@ -95,8 +122,9 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
   let routes: KV
   try {
     const kvm = new Kvm(nc)
-    claims = await kvm.create(`${name}-cron-claims`, { history: 1, ttl: (options.claimTtlSeconds ?? 600) * 1000 })
-    members = await kvm.create(`${name}-engines`, { history: 1, ttl: (options.memberTtlSeconds ?? 10) * 1000 })
+    // A claim is kept 10 min (longer than any tick may be late); an entry outlives its engine's last heartbeat by 10 s.
+    claims = await kvm.create(`${name}-cron-claims`, { history: 1, ttl: 600_000 })
+    members = await kvm.create(`${name}-engines`, { history: 1, ttl: 10_000 })
     routes = await kvm.create(`${name}-routes`, { history: 1 })
   } catch (err) {
     await nc.close().catch(() => {})
@@ -114,10 +142,30 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     }
   })().catch(() => {})
 
+  const warn = options.warn ?? (() => {})
+  /**
+   * A callback of a subscription, guarded: one that throws inside nats-core's read loop
+   * stops the connection's reading, and every later call to this engine would time out.
+   */
+  const guarded =
+    (what: string, callback: (msg: Msg) => void) =>
+    (err: Error | null, msg: Msg): void => {
+      if (err) return
+      try {
+        callback(msg)
+      } catch (e) {
+        warn('cluster: a message could not be handled', { what, subject: msg.subject, err: (e as Error)?.message ?? String(e) })
+      }
+    }
+
   const publish = (subject: string, value: unknown, reply?: string) => {
     // A closed connection (the engine stopping) drops it: the caller's timeout answers.
     if (nc.isClosed()) return
-    nc.publish(subject, encode(value), reply === undefined ? undefined : { reply })
+    const data = encode(value)
+    const max = nc.info?.max_payload
+    // nats-core would throw, past the server's limit: said here with the sizes.
+    if (max !== undefined && data.length > max) throw new PayloadTooLargeError(data.length, max)
+    nc.publish(subject, data, reply === undefined ? undefined : { reply })
   }
 
   /** Answers a call; an answer NATS refuses (larger than the server's max_payload) is answered with why. */
@@ -141,11 +189,10 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     },
     replies(handler) {
       // Other engines ask whether this one is there (see `ping`).
-      const pings = nc.subscribe(`${name}.ping.${engine_id}`, { callback: (err, msg: Msg) => void (!err && msg.reply && publish(msg.reply, 1)) })
+      const pings = nc.subscribe(`${name}.ping.${engine_id}`, { callback: guarded('ping', (msg) => void (msg.reply && publish(msg.reply, 1))) })
       const prefix = replySubject(name, engine_id, 0).slice(0, -1)
       const sub = nc.subscribe(replySubject(name, engine_id), {
-        callback: (err, msg: Msg) => {
-          if (err) return
+        callback: guarded('reply', (msg) => {
           const call_no = Number(msg.subject.slice(prefix.length))
           // NATS itself answers a request nobody subscribes to: status 503, no data.
           if (msg.headers?.code === 503) return handler(call_no, { no_responders: true })
@@ -154,26 +201,35 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
           } catch {
             // Not JSON: not from an engine of this cluster.
           }
-        },
+        }),
       })
       return { close: () => (sub.unsubscribe(), pings.unsubscribe()) }
     },
     serve(function_id, handler) {
       const sub = nc.subscribe(callSubject(name, function_id), {
         queue: `${name}.call`,
-        callback: (err, msg: Msg) => {
-          if (err) return
-          let call: RemoteCall
+        callback: guarded('call', (msg) => {
+          const reply = msg.reply
+          let body: unknown
           try {
-            call = decode<RemoteCall>(msg.data)
-          } catch {
+            body = decode<unknown>(msg.data)
+          } catch (err) {
+            // Answered to its sender when it says where; the engine serves on.
+            warn('cluster: a call that is not JSON was refused', { function_id, subject: msg.subject })
+            if (reply) answerOn(reply, { error: errors.invalidMessage(`cluster: the call of '${function_id}' is not valid JSON: ${(err as Error).message.slice(0, 200)}`) }, function_id)
             return
           }
-          const reply = msg.reply
-          handler(call, reply ? (answer) => answerOn(reply, answer, call.function_id) : undefined)
-        },
+          const parsed = parseRemoteCall(function_id, body)
+          if ('why' in parsed) {
+            warn('cluster: a malformed call was refused', { function_id, subject: msg.subject, why: parsed.why })
+            if (reply) answerOn(reply, { error: errors.invalidMessage(`cluster: the call of '${function_id}' was refused: ${parsed.why}`) }, function_id)
+            return
+          }
+          handler(parsed.call, reply ? (answer) => answerOn(reply, answer, function_id) : undefined)
+        }),
       })
-      return { close: () => sub.unsubscribe() }
+      // Drained, not unsubscribed: the calls NATS already routed here are still answered.
+      return { close: () => void (nc.isClosed() ? undefined : sub.drain().catch(() => {})) }
     },
     async claim(key) {
       if (!connected) throw new Error('NATS is not reachable')
@@ -201,7 +257,12 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       await members.delete(engine_id)
     },
     members(handler) {
-      return watch(members, (key, value, at) => handler(key, value === undefined ? undefined : decode<MemberInfo>(value), at))
+      return watch(members, 'members', warn, () => nc.isClosed(), (key, value, at) => {
+        if (value === undefined) return handler(key, undefined, at)
+        const info = decode<unknown>(value)
+        if (!isMemberInfo(key, info)) throw new Error('not a membership entry')
+        handler(key, info, at)
+      })
     },
     async gather(function_id, data, expected, maxWaitMs) {
       const parts: Array<{ engine_id: string; result?: unknown; error?: unknown }> = []
@@ -223,21 +284,21 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     },
     listings(handler) {
       const sub = nc.subscribe(`${name}.listing`, {
-        callback: (err, msg: Msg) => {
-          if (err || !msg.reply) return
+        callback: guarded('listing', (msg) => {
+          if (!msg.reply) return
           let asked: { function_id: string; data: unknown; from: string }
           try {
             asked = decode(msg.data)
           } catch {
             return
           }
-          if (asked.from === engine_id) return
+          if (typeof asked !== 'object' || asked === null || typeof asked.function_id !== 'string' || asked.from === engine_id) return
           const reply = msg.reply
           handler(asked.function_id, asked.data).then(
             (answer) => answerOn(reply, { engine_id, ...answer } as RemoteReply, asked.function_id),
             () => {},
           )
-        },
+        }),
       })
       return { close: () => sub.unsubscribe() }
     },
@@ -256,7 +317,12 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       else await routes.delete(key)
     },
     routes(handler) {
-      return watch(routes, (key, value) => handler(key, value === undefined ? undefined : decode<RemoteRoute>(value)))
+      return watch(routes, 'routes', warn, () => nc.isClosed(), (key, value) => {
+        if (value === undefined) return handler(key, undefined)
+        const entry = decode<unknown>(value)
+        if (!isRemoteRoute(key, entry)) throw new Error('not a route entry')
+        handler(key, entry)
+      })
     },
     async close() {
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close())

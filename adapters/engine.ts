@@ -120,7 +120,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   const log = namingWorkers(options.logger ?? createLogger(options.logLevel), (worker_id) => nameOf(worker_id))
   // A JetStream store is reached before anything starts: unreachable, the engine does not start (StoreOpenError).
   // So is the cluster's NATS (ClusterOpenError).
-  const cluster = options.cluster && (await openCluster(options.cluster))
+  const cluster = options.cluster && (await openCluster({ ...options.cluster, warn: (msg, data) => log.warn(data, msg) }))
   let store: QueueStore | undefined
   try {
     store = options.store.kind === 'jetstream' ? await createJetStreamQueueStore({ servers: options.store.servers, name: options.store.name }) : undefined

@@ -477,8 +477,6 @@ export type ClusterEvent =
   | { type: 'cluster.call'; request: CallRequest; settle: (outcome: Outcome) => void }
   /** Claims a cron tick for this engine: `then(true)` when it won (runs it), `then(false)` when another engine did. */
   | { type: 'cluster.claim'; key: string; then: (won: boolean) => void }
-  /** The engines of the cluster, as this one sees them. */
-  | { type: 'cluster.members'; reply: (members: MemberInfo[]) => void }
   /** Every other engine's part of a listing (the engine function run there): see `ClusterLink.gather`. */
   | { type: 'cluster.gather'; function_id: string; data: unknown; reply: (parts: Array<{ engine_id: string; result?: unknown; error?: unknown }>) => void }
   /** The engine is stopping: serve no more calls for the cluster (those taken still finish). */

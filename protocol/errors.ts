@@ -69,7 +69,7 @@ export const ERROR_CODES = {
   bad_request: { where: ['HTTP answer'], meaning: 'The request could not be read: its target or its body (HTTP 400).' },
   payload_too_large: {
     where: ['HTTP answer', 'invocation result'],
-    meaning: 'The request body is larger than the HTTP listener allows (HTTP 413), or a queue message is larger than `limits.queueMessageBytes`.',
+    meaning: "The request body is larger than the HTTP listener allows (HTTP 413), a queue message is larger than `limits.queueMessageBytes`, or, in a cluster, a call to another engine is larger than the NATS server's `max_payload`.",
   },
   invalid_response: { where: ['HTTP answer'], meaning: 'An http-triggered function returned a response the engine cannot send: bad status, headers or body (HTTP 500).' },
   function_error: { where: ['HTTP answer'], meaning: 'An http-triggered function failed with an error that has no code of its own (HTTP 500).' },
@@ -174,6 +174,8 @@ export const errors = {
   tooMany: (what: string, max: number, limit: string) => errorBody('too_many_requests', `This worker already has ${max} ${what}, the most allowed (option ${limit})`),
   tooManyCalls: (max: number) => errorBody('too_many_requests', `This worker already has ${max} calls waiting for an answer, the most allowed (option limits.callsPerSession); wait for some to finish`),
   engineBusy: (max: number) => errorBody('too_many_requests', `The engine already has ${max} calls in flight, the most allowed (option limits.callsInFlight); retry shortly`),
+  clusterCallTooLarge: (function_id: string, bytes: number, max: number) =>
+    errorBody('payload_too_large', `The call of '${function_id}' is ${bytes} bytes of JSON, more than the NATS server's max_payload of ${max}: it cannot cross the cluster`),
   messageTooLarge: (bytes: number, max: number) => errorBody('payload_too_large', `The queue message is ${bytes} bytes of JSON, more than the limit of ${max} (option limits.queueMessageBytes)`),
 
   // Queues (a dead letter's last_error)

@@ -4,27 +4,99 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { callSubject, cronClaimKey, Membership, newEngineId, replySubject, token, type MemberInfo } from '../core/cluster.js'
+import { callSubject, cronClaimKey, isMemberInfo, isRemoteRoute, Membership, newEngineId, parseRemoteCall, replySubject, routeBucketKey, engineOfRouteKey, token, type MemberInfo } from '../core/cluster.js'
 
 const it = suite('core: cluster')
 
 const member = (engine_id: string, functions: string[] = [], started_at = '2026-01-01T00:00:00.000Z'): MemberInfo => ({ engine_id, started_at, host: 'h', pid: 1, workers: 0, functions })
 
-it('subjects and keys: any function id becomes one valid token', () => {
-  for (const id of ['math::add', 'a.b.c', 'wild*card>', 'with space', 'é', '']) {
+it('subjects and keys: any function id becomes one valid token of fixed length, distinct for distinct ids', () => {
+  const ids = ['math::add', 'a.b.c', 'wild*card>', 'with space', 'é', '', '€'.repeat(1000), '🚀'.repeat(500), '🚀'.repeat(499) + '🚁']
+  const tokens = new Set<string>()
+  for (const id of ids) {
     const subject = callSubject('signalbox', id)
-    assert.match(subject, /^signalbox\.call\.[A-Za-z0-9_-]*$/, subject)
-    assert.is(Buffer.from(subject.slice('signalbox.call.'.length), 'base64url').toString('utf8'), id)
+    assert.match(subject, /^signalbox\.call\.[A-Za-z0-9_-]{43}$/, subject)
+    tokens.add(subject)
   }
+  assert.is(tokens.size, ids.length, 'one subject per id')
+  assert.is(callSubject('signalbox', 'math::add'), callSubject('signalbox', 'math::add'), 'the same id, the same subject on every engine')
   assert.is(replySubject('c1', 'e1-abc', 7), 'c1.reply.e1-abc.7')
   assert.is(replySubject('c1', 'e1-abc'), 'c1.reply.e1-abc.*')
   const key = cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { region: 'eu' }, 0, 1_700_000_000_000)
-  assert.match(key, /^[A-Za-z0-9_-]+\.1700000000000$/)
+  assert.match(key, /^[A-Za-z0-9_-]{43}\.1700000000000$/)
   assert.is.not(key, cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { region: 'us' }, 0, 1_700_000_000_000), 'other metadata, another trigger')
   assert.is.not(key, cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { region: 'eu' }, 1, 1_700_000_000_000), 'the second alike trigger of an engine')
+  assert.is.not(key, cronClaimKey('* * * * * *\u0000UTC', 'report::daily', { region: 'eu' }, 0, 1_700_000_000_000), 'another function')
   assert.is(key, cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { region: 'eu' }, 0, 1_700_000_000_000), 'the same tick on another engine')
+  // Metadata of kilobytes: a key of the same length.
+  const big = cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { blob: 'x'.repeat(3500) }, 0, 1_700_000_000_000)
+  assert.is(big.length, key.length)
+  assert.is.not(big, cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { blob: 'x'.repeat(3499) + 'y' }, 0, 1_700_000_000_000))
+  const route = routeBucketKey('e1-abc', 'GET /' + 'a/'.repeat(2000))
+  assert.match(route, /^e1-abc\.[A-Za-z0-9_-]{43}$/)
+  assert.is(engineOfRouteKey(route), 'e1-abc')
+  assert.is.not(route, routeBucketKey('e1-abc', 'POST /' + 'a/'.repeat(2000)))
   assert.match(newEngineId(12345, 'a1B2-c3d4e5f6'), /^e[0-9a-z]+-[A-Za-z0-9]{1,8}$/)
-  assert.is(token('x'), 'eA')
+  assert.is(token('x').length, 43)
+  assert.is.not(token('x'), token('y'))
+})
+
+it('remote calls: the shape is checked, the function id is the subscription\'s', () => {
+  const ok = parseRemoteCall('math::add', { function_id: 'other::fn', data: { a: 1 }, from: 'e1-abc', timeout_ms: 500, void: false, source: 'cron', metadata: { m: 1 }, traceparent: 't', baggage: 'b' })
+  assert.equal(ok, { call: { function_id: 'math::add', data: { a: 1 }, from: 'e1-abc', timeout_ms: 500, void: false, source: 'cron', metadata: { m: 1 }, traceparent: 't', baggage: 'b' } })
+  assert.equal(parseRemoteCall('f', { from: 'e1' }), { call: { function_id: 'f', data: undefined, from: 'e1' } }, 'no data: undefined (JSON drops it)')
+  const refused = (body: unknown) => {
+    const parsed = parseRemoteCall('f', body)
+    assert.ok('why' in parsed, JSON.stringify(body))
+    return (parsed as { why: string }).why
+  }
+  assert.is(refused(null), 'a call must be an object, got null')
+  assert.is(refused('text'), 'a call must be an object, got string')
+  assert.is(refused([1]), 'a call must be an object, got an array')
+  assert.is(refused(7), 'a call must be an object, got number')
+  assert.match(refused({ data: 1 }), "'from'")
+  assert.match(refused({ from: 1 }), "'from'")
+  assert.match(refused({ from: 'e1', timeout_ms: 'soon' }), "'timeout_ms'")
+  assert.match(refused({ from: 'e1', timeout_ms: -1 }), "'timeout_ms'")
+  assert.match(refused({ from: 'e1', void: 'yes' }), "'void'")
+  assert.match(refused({ from: 'e1', source: 'mail' }), "'source'")
+  assert.match(refused({ from: 'e1', traceparent: 3 }), "'traceparent'")
+  assert.match(refused({ from: 'e1', baggage: {} }), "'baggage'")
+})
+
+it('membership and route entries: only one of the right shape, under its own key, is read', () => {
+  assert.ok(isMemberInfo('e1', member('e1', ['f'])))
+  for (const value of [null, 'e1', 7, [], { engine_id: 'e1' }, { ...member('e1'), functions: 5 }, { ...member('e1'), functions: [1] }, member('e2')]) {
+    assert.not.ok(isMemberInfo('e1', value), JSON.stringify(value))
+  }
+  const key = routeBucketKey('e1', 'GET /a')
+  const route = { engine_id: 'e1', function_id: 'f', route: { method: 'GET', path: '/a' }, holder: { trigger_id: 't', worker: 'w' } }
+  assert.ok(isRemoteRoute(key, route))
+  for (const value of [null, 'x', { ...route, engine_id: 'e2' }, { ...route, function_id: 1 }, { ...route, route: null }, { ...route, holder: undefined }]) {
+    assert.not.ok(isRemoteRoute(key, value), JSON.stringify(value))
+  }
+})
+
+it('membership: the offered functions\' version changes only when the set of functions offered does', () => {
+  const m = new Membership('self', 3500)
+  const v0 = m.offeredVersion
+  m.beat(member('b', ['f']), 0)
+  const v1 = m.offeredVersion
+  assert.ok(v1 > v0, 'f offered now')
+  // Heartbeats with the same functions: no change.
+  m.beat(member('b', ['f']), 1000)
+  m.beat(member('self', []), 1000)
+  assert.is(m.offeredVersion, v1)
+  // Another engine offers f too: still offered, no change.
+  m.beat(member('c', ['f']), 1000)
+  assert.is(m.offeredVersion, v1)
+  m.leave('c')
+  assert.is(m.offeredVersion, v1)
+  m.beat(member('b', ['f', 'g']), 2000)
+  assert.ok(m.offeredVersion > v1, 'g offered now')
+  const v2 = m.offeredVersion
+  m.leave('b')
+  assert.ok(m.offeredVersion > v2, 'f and g offered no more')
 })
 
 it('membership: beats, leaving, functions offered by the others, members unheard of for too long', () => {
