@@ -3,23 +3,15 @@
  * free ports, workers connected to them over WebSocket (the worker client, or by hand),
  * and what each test leaves behind, ended after it.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
 import WebSocket from 'ws'
 import { connectWorker } from '../client/ws-client.js'
 import { InvocationError, type WorkerClient } from '../client/worker.js'
 import { until } from './harness.js'
 import { suiteNats } from './nats-server.js'
+import { startServe, type ServeProcess } from './serve-process.js'
 
-const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
-
-export interface Server {
-  child: ChildProcess
-  url: string
-  httpUrl: string
-  stderr: () => string
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
+export type Server = ServeProcess
 
 export const nats = suiteNats()
 const children = new Set<ChildProcess>()
@@ -27,27 +19,7 @@ const workers = new Set<WorkerClient>()
 const sockets = new Set<WebSocket>()
 
 /** Starts `signalbox serve --cluster <nats>` on free ports; resolves once it printed its ready line. */
-export async function serve(extra: string[] = []): Promise<Server> {
-  const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--cluster', nats.url, '--log-level', 'error', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SIGNALBOX_CONFIG: '' },
-  })
-  children.add(child)
-  let out = ''
-  let err = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, signal) => (children.delete(child), resolve({ code, signal }))),
-  )
-  const [url, httpUrl] = await Promise.race([
-    until(() => /^signalbox ready (ws:\/\/\S+) (http:\/\/\S+)\n/.exec(out)?.slice(1, 3), 15_000, 'the ready line') as Promise<string[]>,
-    exited.then(({ code }) => {
-      throw new Error(`serve exited (${code}) before it was ready: ${err}`)
-    }),
-  ])
-  return { child, url, httpUrl, stderr: () => err, exited }
-}
+export const serve = (extra: string[] = []): Promise<Server> => startServe(['--cluster', nats.url, ...extra], children)
 
 export async function worker(url: string): Promise<WorkerClient> {
   const w = await connectWorker(url, { reconnect: false })

@@ -8,55 +8,29 @@
  * visibility: a worker that never answers sees its batch go to a second worker after the
  * timeout.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connectWorker } from '../client/ws-client.js'
 import type { WorkerClient } from '../client/worker.js'
 import { limit, sleep, until } from './harness.js'
 import { suiteNats } from './nats-server.js'
-
-const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
+import { startServe, type ServeProcess } from './serve-process.js'
 
 type Message = { message_id: string; body: any; receive_count: number; enqueued_at: string }
 type Batch = { queue_name: string; messages: Message[] }
 
-interface Server {
-  child: ChildProcess
-  url: string
-  stderr: () => string
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
+type Server = ServeProcess
 
 const children = new Set<ChildProcess>()
 const workers = new Set<WorkerClient>()
 const dirs = new Set<string>()
 
 /** Starts `signalbox serve` with the store `store` names (its flags) on free ports; resolves once it printed its ready line. */
-async function serve(store: string[]): Promise<Server> {
-  const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', ...store, '--log-level', 'error'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.add(child)
-  let out = ''
-  let err = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, signal) => (children.delete(child), resolve({ code, signal }))),
-  )
-  const url = await Promise.race([
-    until(() => /^signalbox ready (ws:\/\/\S+) http:\/\/\S+\n/.exec(out)?.[1], 10_000, 'the ready line') as Promise<string>,
-    exited.then(({ code }) => {
-      throw new Error(`serve exited (${code}) before it was ready: ${err}`)
-    }),
-  ])
-  return { child, url, stderr: () => err, exited }
-}
+const serve = (store: string[]): Promise<Server> => startServe(store, children)
 
 async function worker(url: string): Promise<WorkerClient> {
   const w = await connectWorker(url, { reconnect: false })
