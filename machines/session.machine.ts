@@ -201,6 +201,7 @@ export const sessionMachine = setup({
       return event.replaced
     },
     // closing
+    holdsOnReconnect: ({ context }) => context.reconnectGraceMs > 0,
     connectionLostAndHeld: ({ context, event }) => {
       assertEvent(event, 'session.close')
       return event.lost === true && context.reconnectGraceMs > 0
@@ -558,16 +559,24 @@ export const sessionMachine = setup({
             'session.ping': { actions: 'pong' },
             'session.pong': {},
             'session.reattach': [{ guard: 'reattachesNothing' }, { actions: ['rememberPredecessor', 'askPreviousToRetire'] }],
-            'session.retire': [{ guard: 'reattachTokenMatches', target: '#session.closed' }, { actions: 'refuseRetirement' }],
+            // A reattach for this session while its connection still looks open (the engine has
+            // not seen it drop yet): the connection is ended, and what it held is held until the
+            // new session holds it all, as for a lost connection (unless holding is off).
+            'session.retire': [
+              { guard: and(['reattachTokenMatches', 'holdsOnReconnect']), target: '#session.held', actions: ['rememberSuccessor', 'announceEnd', 'lookUpReplacement'] },
+              { guard: 'reattachTokenMatches', target: '#session.closed' },
+              { actions: 'refuseRetirement' },
+            ],
           },
         },
       },
     },
-    // The connection was lost: routes, schedules and consumers stay, calls for its functions
-    // wait for a live worker, until the grace period ends, or a reattach names it and the
-    // session that sent it holds all this one held (at once when it registered everything
-    // before its reattach, as the bundled client does; as soon as it has, when it sent the
-    // reattach first, as iii-sdk does).
+    // The connection was lost (or ended by a reattach that named this session while it still
+    // looked open): routes, schedules and consumers stay, calls for its functions wait for a
+    // live worker, until the grace period ends, or a reattach names it and the session that
+    // sent it holds all this one held (at once when it registered everything before its
+    // reattach; as soon as it has, when it sent the reattach first, as the bundled client
+    // and iii-sdk do).
     held: {
       entry: ['reportHeld', 'holdInCatalog', 'endCalls', 'logHeld'],
       after: { reconnectGrace: 'closed' },

@@ -68,7 +68,7 @@ for (const transport of transports) {
     assert.ok(dropped!.includes(forwarded.id))
   }))
 
-  it('reattach with the token from workerregistered retires the previous session at once', limit(async (ctx) => {
+  it('reattach with the token from workerregistered ends the previous connection at once, and retires its session once the new one holds all it held', limit(async (ctx) => {
     const old = await raw(ctx)
     const hello = old.received[0]
     assert.equal(Object.keys(hello).sort(), ['reattach_token', 'type', 'worker_id'])
@@ -77,8 +77,12 @@ for (const transport of transports) {
     const fresh = await raw(ctx)
     fresh.send({ type: 'reattach', previous_worker_id: old.worker_id, reattach_token: hello.reattach_token })
     await old.ended
-    assert.is(catalog(ctx.engine).functions.f, undefined)
-    assert.is(ctx.engine.actor.system.get(`session:${old.worker_id}`), undefined)
+    // Its connection is ended; what it held is held (its function waits for a live worker) until the new session holds it.
+    assert.ok(ctx.engine.actor.system.get(`session:${old.worker_id}`), 'held')
+    assert.ok(catalog(ctx.engine).functions.f, 'its function stays while it is held')
+    fresh.send({ type: 'registerfunction', id: 'f' })
+    await until(() => ctx.engine.actor.system.get(`session:${old.worker_id}`) === undefined, 5000, 'the previous session retired')
+    assert.equal(catalog(ctx.engine).functions.f.workers, [fresh.worker_id])
     assert.is(fresh.received.filter((m) => m.type === 'error').length, 0)
   }))
 
