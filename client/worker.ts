@@ -153,7 +153,7 @@ export class WorkerClient {
     if (this.name !== undefined) {
       this.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: this.description(), action: { type: 'void' } })
     }
-    // The reattach first (as iii-sdk sends it): the previous session is held until this one
+    // Then the reattach, before any registration (as iii-sdk sends it): the previous session is held until this one
     // holds everything it held, so its routes, schedules and consumers never lapse, and the
     // bindings to other workers' types, bound again alike after it, are taken over as they
     // were (their provider is told nothing).

@@ -97,12 +97,6 @@ function replicaGroups(job: Job): Array<{ key: string; subs: Subscription[] }> {
 }
 
 /**
- * A subscription, written out field by field rather than spread from `trigger`: V8 gives
- * each copy made by a spread a hidden class of its own, which every subscription then
- * keeps (a map and its descriptors, about 0.3 KB); objects made by one literal share
- * theirs. `metadata` is there when the trigger has the key, as a spread would have it.
- */
-/**
  * A job's replica groups, worked out again after its triggers changed (not at every tick:
  * that cost a millisecond per 1,000 triggers before the first of them ran). A group that
  * stays (by key) keeps its turn; only the groups of this job's triggers now are kept.
@@ -113,6 +107,12 @@ function regroup(job: Job): ReplicaGroup[] {
   return replicaGroups(job).map(({ key, subs }) => ({ key, subs, turn: turns.get(key) ?? 0 }))
 }
 
+/**
+ * A subscription, written out field by field rather than spread from `trigger`: V8 gives
+ * each copy made by a spread a hidden class of its own, which every subscription then
+ * keeps (a map and its descriptors, about 0.3 KB); objects made by one literal share
+ * theirs. `metadata` is there when the trigger has the key, as a spread would have it.
+ */
 function subscription(trigger: { worker_id: string; trigger_id: string; function_id: string; metadata?: unknown }, schedule: CronSchedule, since: number): Subscription {
   const { worker_id, trigger_id, function_id } = trigger
   const { timezone, overlap } = schedule

@@ -206,11 +206,13 @@ export function encode(message: object): string {
   const data = (message as { data?: unknown }).data
   if (!writesJson(data)) return JSON.stringify(message)
   let out = '{'
-  for (const key in message) {
+  for (const key of Object.keys(message)) {
     const value = (message as Record<string, unknown>)[key]
-    if (value === undefined) continue
+    // What JSON.stringify leaves out (undefined, a function, a symbol) is left out here too.
+    const text = value === data ? data[WRITE_JSON]() : (JSON.stringify(value) as string | undefined)
+    if (text === undefined) continue
     // Every key of an outbound message is one of the protocol's field names (letters and '_'): nothing to escape.
-    out += `${out.length === 1 ? '' : ','}"${key}":${value === data ? data[WRITE_JSON]() : JSON.stringify(value)}`
+    out += `${out.length === 1 ? '' : ','}"${key}":${text}`
   }
   return out + '}'
 }
