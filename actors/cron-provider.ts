@@ -12,7 +12,7 @@
  * bucket, keyed by the schedule, the function, its metadata and the scheduled time): of
  * the engines that hold the trigger, the one that claims the tick runs it.
  */
-import { randomFillSync } from 'node:crypto'
+import { RandomText } from '../core/random-text.js'
 import type { CronEvent } from '../protocol/trigger-payloads.js'
 
 import { Cron } from 'croner'
@@ -25,24 +25,11 @@ import { fromTable, type TableScope } from './table-actor.js'
 
 const SKIPPED = 'cron tick skipped: previous run still in flight'
 
-/**
- * A W3C `traceparent` for a new trace: version 00, a random trace id and parent id,
- * sampled. The ids are slices of random hex made 4,080 bytes at a time (a refill per 170
- * traces), where a native call per run cost a microsecond for each of a tick's triggers.
- */
-const TRACE_HEX = 48
-const traceBytes = Buffer.alloc(4080)
-let traceText = ''
-let traceAt = 0
-const newTraceparent = () => {
-  if (traceAt + TRACE_HEX > traceText.length) {
-    randomFillSync(traceBytes)
-    traceText = traceBytes.toString('hex')
-    traceAt = 0
-  }
-  const at = traceAt
-  traceAt += TRACE_HEX
-  return `00-${traceText.slice(at, at + 32)}-${traceText.slice(at + 32, at + TRACE_HEX)}-01`
+/** A W3C `traceparent` for a new trace: version 00, a random trace id and parent id (sliced from pooled random hex), sampled. */
+const traceHex = new RandomText('hex')
+const newTraceparent = (): string => {
+  const hex = traceHex.take(48)
+  return `00-${hex.slice(0, 32)}-${hex.slice(32)}-01`
 }
 
 /** Canonical names of time zones seen (`america/new_york` → `America/New_York`), bounded. */

@@ -27,7 +27,7 @@
  * shared deadline lists (actors/deadlines.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { randomFillSync } from 'node:crypto'
+import { RandomText } from '../core/random-text.js'
 import { errors } from '../protocol/errors.js'
 import type { ErrorBody } from '../protocol/messages.js'
 import type { Outcome } from '../core/call-table.js'
@@ -52,24 +52,9 @@ export interface ExchangeWrites {
   fail(res: ServerResponse, status: number, error: ErrorBody): void
 }
 
-/**
- * A call's access key: 22 base64url characters (132 random bits). The system's generator
- * fills 4095 bytes at a time, encoded once (a refill per 248 keys); a key is then a slice
- * of that text, with no call into native code, where encoding 16 bytes for each key cost
- * a native call and a string of its own.
- */
-const KEY_CHARS = 22
-const keyBytes = Buffer.alloc(4095)
-let keyText = ''
-let keyAt = 0
-function newKey(): string {
-  if (keyAt + KEY_CHARS > keyText.length) {
-    randomFillSync(keyBytes)
-    keyText = keyBytes.toString('base64url')
-    keyAt = 0
-  }
-  return keyText.slice(keyAt, (keyAt += KEY_CHARS))
-}
+/** A call's access key: 22 base64url characters (132 random bits), sliced from pooled random text. */
+const keys = new RandomText('base64url', 4095)
+const newKey = (): string => keys.take(22)
 
 /** The answer an exchange writes when its function answered nothing and no stream came (204). */
 const EMPTY: Outcome = { result: null }
