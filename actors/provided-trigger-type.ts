@@ -4,6 +4,9 @@
  * validate the config here, ask the provider to hold the trigger (it answers the
  * trigger's registration machine), and give every held trigger back when it is
  * unregistered or this actor stops with its session. The snapshot lists what it holds.
+ * Such a provider never leaves, so a registration machine ends once its trigger is held
+ * (`heldByEngine`); from then on this actor is where the trigger lives, and unregistering
+ * it (release, and leaving the catalog) is done here.
  */
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
@@ -51,7 +54,7 @@ export function providedTriggerType<Config, E extends EventObject>(type: Provide
     receive(scope, event) {
       const { context, system, handles: registrations } = scope
       const { worker_id } = context
-      if (handleRegistrationEvent(registrations, { worker_id, self: scope.self, system, sendBack: scope.sendBack }, event)) return
+      if (handleRegistrationEvent(registrations, { worker_id, self: scope.self, system, sendBack: scope.sendBack, heldByEngine: true }, event)) return
       const provider = type.provider(system)
       if (event.type === 'trigger.activate') {
         const config = type.parse(event.config)
@@ -64,6 +67,11 @@ export function providedTriggerType<Config, E extends EventObject>(type: Provide
         provider?.send(type.hold({ worker_id, trigger_id: event.trigger_id, function_id: event.function_id, metadata: event.metadata }, config))
       } else if (event.type === 'trigger.deactivate') {
         if (context.held.delete(event.trigger_id)) provider?.send(type.release({ worker_id, trigger_id: event.trigger_id }))
+      } else if (event.type === 'trigger.unregister') {
+        // Its registration machine has ended (held): the trigger is unregistered here.
+        if (!context.held.delete(event.trigger_id)) return
+        provider?.send(type.release({ worker_id, trigger_id: event.trigger_id }))
+        tell(actorsOf(system).catalog(), { type: 'trigger.remove', worker_id, id: event.trigger_id })
       }
     },
     close({ context, system, handles: registrations }) {

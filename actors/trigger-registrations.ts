@@ -42,11 +42,13 @@ const DONE = 'xstate.done.actor.'
 /**
  * Handles the events about the child's registrations and returns true; returns false for
  * those the type's own logic handles. Provider changes reach the registrations first and
- * the type's logic too.
+ * the type's logic too. `heldByEngine`: the child's type is the engine's own, so each
+ * registration ends once active (machines/trigger.machine.ts `held`), and unregistering a
+ * trigger that no registration machine holds any more is the type's logic's work.
  */
 export function handleRegistrationEvent(
   registrations: Registrations,
-  { worker_id, self, system, sendBack }: { worker_id: string; self: AnyActorRef; system: EngineSystem; sendBack: (event: AnyEventObject) => void },
+  { worker_id, self, system, sendBack, heldByEngine }: { worker_id: string; self: AnyActorRef; system: EngineSystem; sendBack: (event: AnyEventObject) => void; heldByEngine?: boolean },
   event: TriggerTypeEvent | AnyEventObject,
 ): boolean {
   const e = event as TriggerTypeEvent
@@ -59,7 +61,7 @@ export function handleRegistrationEvent(
         sendBack({ type: 'trigger.settled', result: { type: 'triggerregistrationresult', id: trigger_id, trigger_type, function_id, error: errors.duplicateTriggerId(trigger_id) } })
         return true
       }
-      const actor = createActor(triggerMachine, { parent: self, id, systemId: id, input: e.input })
+      const actor = createActor(triggerMachine, { parent: self, id, systemId: id, input: heldByEngine ? { ...e.input, heldByEngine } : e.input })
       registrations.byId.set(e.input.id, { actor, timeout_ms: e.input.registrationTimeoutMs, due: 0 })
       actor.start()
       return true
@@ -73,9 +75,12 @@ export function handleRegistrationEvent(
       }
       return false
     }
-    case 'trigger.unregister':
-      registrations.get(e.trigger_id)?.send({ type: 'trigger.unregister' })
+    case 'trigger.unregister': {
+      const registration = registrations.get(e.trigger_id)
+      if (!registration) return false
+      registration.send({ type: 'trigger.unregister' })
       return true
+    }
     case 'trigger.waited': {
       const registration = registrations.byId.get(e.trigger_id)
       if (registration) registrations.waits.remove(registration)

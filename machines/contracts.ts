@@ -170,6 +170,13 @@ export interface TriggerInput {
   config: Record<string, unknown>
   metadata?: unknown
   registrationTimeoutMs: number
+  /**
+   * Set by the type's child when the engine itself holds what the trigger needs (a
+   * built-in type: a route, a schedule, a consumer, a subscription). Its provider never
+   * leaves, so the registration has nothing left to wait for once active: it ends in
+   * `held`, and the type's child (its snapshot) and the catalog keep the trigger.
+   */
+  heldByEngine?: boolean
 }
 
 export type TriggerEvent =

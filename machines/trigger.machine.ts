@@ -1,6 +1,12 @@
 /**
  * One trigger registration: pending → active, then parked while its type has no provider
  * and resending once one is back; it ends failed, removed, or released with its session.
+ * A registration whose type the engine provides (http, cron, queue, subscribe,
+ * durable:subscriber: `heldByEngine`) ends in `held` once active instead: such a
+ * provider never leaves, so nothing is left to wait for, and an idle session keeps no
+ * machine per trigger (about 2.4 KB of heap each). The type's child holds the trigger
+ * from then on (its snapshot lists it) and unregisters it itself; the catalog shows it
+ * `active`.
  * The session's child for the trigger type creates one per accepted `registertrigger`
  * (actors/trigger-registrations.ts) and does the type's own work for it (validate, route,
  * schedule, forward), answering `trigger.activated` or `trigger.rejected`.
@@ -33,6 +39,10 @@ export const triggerMachine = setup({
     input: {} as TriggerInput,
     context: {} as TriggerInput,
     events: {} as TriggerEvent,
+  },
+  guards: {
+    /** The engine's own provider holds the trigger (a built-in type): nothing to wait for once active. */
+    heldByEngine: ({ context }) => context.heldByEngine === true,
   },
   actions: {
     /** Asks the parent, the session's child for this trigger's type, to do the type's work. */
@@ -90,7 +100,10 @@ export const triggerMachine = setup({
           target: 'failed',
           actions: { type: 'answerWorker', params: ({ context }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs) }) },
         },
-        'trigger.activated': { target: 'active', actions: { type: 'answerWorker', params: {} } },
+        'trigger.activated': [
+          { guard: 'heldByEngine', target: 'held', actions: { type: 'answerWorker', params: {} } },
+          { target: 'active', actions: { type: 'answerWorker', params: {} } },
+        ],
         'trigger.rejected': { target: 'failed', actions: { type: 'answerWorker', params: ({ event }) => ({ error: event.error }) } },
         'provider.lost': {
           target: 'failed',
@@ -130,6 +143,8 @@ export const triggerMachine = setup({
         'trigger.unregister': { target: 'removed', actions: 'requestDeactivation' },
       },
     },
+    // Active, held by the engine's own provider: the type's child keeps it from here.
+    held: { type: 'final', entry: { type: 'reportState', params: { state: 'active' } } },
     // Whatever the type's child may hold for a failed registration is given back.
     failed: { type: 'final', entry: ['requestDeactivation', 'leaveCatalog'] },
     removed: { type: 'final', entry: 'leaveCatalog' },

@@ -114,6 +114,26 @@ for (const transport of transports) {
     assert.equal(await register(c, page.cronRegistration.request), page.cronRegistration.response)
   }))
 
+  it('a built-in type\'s registration machine ends once its trigger is held; the type\'s actor holds it and unregisters it (route gone, catalog clear, id free)', limit(async (ctx) => {
+    const c = await consumer(ctx, 'f')
+    const http = { type: 'registertrigger', id: 'route', trigger_type: 'http', function_id: 'f', config: { api_path: '/held/:x', http_method: 'GET' } }
+    assert.equal(await register(c, http), { type: 'triggerregistrationresult', id: 'route', trigger_type: 'http', function_id: 'f' })
+    const system = ctx.engine.actor.system
+    const worker_id = (await until(() => Object.keys(catalogOf(system).workers).find((w) => catalogOf(system).workers[w].functions.f))) as string
+    await until(() => system.get(`trigger:${worker_id}:route`) === undefined, 3000, 'the registration machine to end')
+    const child = system.get(`session:${worker_id}:http`)!.getSnapshot().context.toJSON()
+    assert.equal(child, { trigger_type: 'http', held: ['route'] })
+    assert.is(catalogOf(system).workers[worker_id].triggers.route.state, 'active')
+    const routes = () => (system.get('provider:http')!.getSnapshot().context.toJSON().routes as Array<{ path: string }>).map((r) => r.path)
+    assert.ok(routes().includes('/held/:x'), 'the provider holds the route')
+    const url = `${ctx.engine.httpUrl}/held/1`
+    c.send({ type: 'unregistertrigger', id: 'route' })
+    await until(async () => (await fetch(url)).status === 404, 3000, 'the route to go')
+    await until(() => catalogOf(system).workers[worker_id].triggers.route === undefined, 3000, 'the catalog to drop it')
+    assert.equal(system.get(`session:${worker_id}:http`)!.getSnapshot().context.toJSON(), { trigger_type: 'http', held: [] })
+    assert.equal(await register(c, http), { type: 'triggerregistrationresult', id: 'route', trigger_type: 'http', function_id: 'f' }, 'the id is free again')
+  }))
+
   it('reference page: function not found', limit(async (ctx) => {
     const c = await consumer(ctx)
     assert.equal(await register(c, page.functionNotFound.request), page.functionNotFound.response)
