@@ -28,6 +28,7 @@ import { cron } from './scenarios/cron.js'
 import { profile } from './scenarios/profile.js'
 import { micro } from './scenarios/micro.js'
 import { startup } from './scenarios/startup.js'
+import { cluster } from './scenarios/cluster.js'
 
 const scenarios: Record<string, (ctx: Ctx) => Promise<Section>> = {
   roundtrip: (ctx) => roundtrip(ctx),
@@ -40,6 +41,7 @@ const scenarios: Record<string, (ctx: Ctx) => Promise<Section>> = {
   profile,
   micro,
   startup,
+  cluster,
 }
 
 const { values, positionals } = parseArgs({
