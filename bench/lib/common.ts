@@ -72,11 +72,15 @@ export function otherEngines(): Array<{ name: string; root: string }> {
     })
 }
 
-/** Starts the engine in its own process (bench/procs/engine-host), of this build or of the checkout at `root`. */
-export async function startEngine(name: string, options: { store?: string; cpuProfile?: string; root?: string } = {}): Promise<EngineProc> {
+/**
+ * Starts the engine in its own process (bench/procs/engine-host), of this build or of the
+ * checkout at `root`; `store` is `memory` (the default), `sqlite:<path>`, or `cluster:<nats url>`
+ * for one engine of a cluster.
+ */
+export async function startEngine(name: string, options: { store?: string; cpuProfile?: string; root?: string; readyTimeoutMs?: number } = {}): Promise<EngineProc> {
   const execArgv = ['--expose-gc', ...cpuProfileArgs(options.cpuProfile)]
   const script = options.root ? join(options.root, 'dist', 'bench', 'procs', 'engine-host.js') : 'engine-host'
-  const child = new Child(name, script, [options.store ?? 'memory'], { execArgv })
+  const child = new Child(name, script, [options.store ?? 'memory'], { execArgv, readyTimeoutMs: options.readyTimeoutMs })
   const info = (await child.ready) as { url: string; httpUrl: string; pid: number }
   return { child, url: info.url, httpUrl: info.httpUrl, pid: info.pid }
 }

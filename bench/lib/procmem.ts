@@ -25,3 +25,13 @@ export function procCpu(pid: number): { user: number; system: number } {
   const ms = (ticks: string) => (Number(ticks) * 1000) / ticksPerSecond!
   return { user: ms(fields[11]), system: ms(fields[12]) }
 }
+
+/** CPU time every core of the machine has spent busy so far (all but idle and iowait), in milliseconds, from /proc/stat. */
+export function machineBusyMs(): number {
+  procCpu(process.pid) // reads the clock's ticks per second once
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const idle = fields[3] + (fields[4] ?? 0)
+  // guest and guest_nice (fields 9, 10) are counted in user and nice already.
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0)
+  return ((total - idle) * 1000) / ticksPerSecond!
+}

@@ -120,11 +120,15 @@ const tasks: Record<string, (args: any) => unknown> = {
     return true
   },
 
-  /** Keeps `inflight` calls going to `function_id` for warmupMs, then measures for durationMs. */
-  async wsLoad({ url, function_id, inflight, warmupMs, durationMs }: { url: string; function_id: string; inflight: number; warmupMs: number; durationMs: number }) {
-    const c = await caller(url)
+  /**
+   * Keeps `inflight` calls going to `function_id` for warmupMs, then measures for durationMs.
+   * `url` may be several engines': the calls in flight are then dealt over one caller
+   * connection to each, round robin, and each call is sent again on its own connection.
+   */
+  async wsLoad({ url, function_id, inflight, warmupMs, durationMs }: { url: string | string[]; function_id: string; inflight: number; warmupMs: number; durationMs: number }) {
+    const cs = await Promise.all((Array.isArray(url) ? url : [url]).map((u) => caller(u)))
     const data = { text: 'hello', n: 1 }
-    await untilCallable(c, function_id, data)
+    for (const c of cs) await untilCallable(c, function_id, data)
     const samples = new Samples()
     let errors = 0
     let completed = 0
@@ -135,7 +139,7 @@ const tasks: Record<string, (args: any) => unknown> = {
     let outstanding = 0
     let finish: () => void = () => {}
     const done = new Promise<void>((resolve) => (finish = resolve))
-    const fire = () => {
+    const fire = (c: Caller) => {
       const started = nowMs()
       outstanding++
       c.call(function_id, data, (m) => {
@@ -147,11 +151,11 @@ const tasks: Record<string, (args: any) => unknown> = {
           completed++
           samples.push(t - started)
         }
-        if (t < tEnd) fire()
+        if (t < tEnd) fire(c)
         else if (outstanding === 0) finish()
       })
     }
-    for (let i = 0; i < inflight; i++) fire()
+    for (let i = 0; i < inflight; i++) fire(cs[i % cs.length])
     const limit = setTimeout(finish, warmupMs + durationMs + 10_000)
     await done
     clearTimeout(limit)
@@ -159,11 +163,15 @@ const tasks: Record<string, (args: any) => unknown> = {
     return { callsPerSec: completed / (durationMs / 1000), p50: s.p50, p99: s.p99, n: s.n, total, errors, stuck: outstanding }
   },
 
-  /** autocannon against `url`: a warm-up run, then the measured run; latency from every response. */
-  async autocannon({ url, connections, durationS, warmupS }: { url: string; connections: number; durationS: number; warmupS: number }) {
+  /**
+   * autocannon against `url`: a warm-up run, then the measured run; latency from every
+   * response. Several URLs: autocannon deals its connections over them, round robin.
+   */
+  async autocannon({ url, connections, durationS, warmupS }: { url: string | string[]; connections: number; durationS: number; warmupS: number }) {
     const run = (duration: number, samples?: Samples) =>
       new Promise<autocannon.Result>((resolve, reject) => {
-        const instance = autocannon({ url, connections, duration, pipelining: 1, timeout: 10 }, (err, result) => (err ? reject(err) : resolve(result)))
+        // autocannon takes an array of URLs (lib/run.js, `ofURL`); its types say a string only.
+        const instance = autocannon({ url: url as string, connections, duration, pipelining: 1, timeout: 10 }, (err, result) => (err ? reject(err) : resolve(result)))
         if (samples) instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => statusCode < 300 && samples.push(responseTime))
       })
     const warm = warmupS > 0 ? await run(warmupS) : undefined

@@ -10,12 +10,16 @@ import { serveTasks } from '../lib/rpc.js'
 import { profilerTasks } from '../lib/profiler.js'
 import { procMemory } from '../lib/procmem.js'
 
+// `memory`, a SQLite file (`sqlite:<path>`), or `cluster:<nats url>`: one engine of the cluster on that
+// NATS server, its queues in the JetStream store there, as `signalbox serve --cluster` runs it.
 const storeArg = process.argv[2] ?? 'memory'
-const store = storeArg === 'memory' ? ('memory' as const) : { sqlite: storeArg.replace(/^sqlite:/, '') }
+const where = storeArg.startsWith('cluster:')
+  ? { cluster: { nats: storeArg.slice('cluster:'.length) } }
+  : { store: storeArg === 'memory' ? ('memory' as const) : { sqlite: storeArg.replace(/^sqlite:/, '') } }
 
 // The register scenario binds a probe trigger and then 10,000 more in one session: one past
 // the default limit of triggers per session (docs/limits.md), so the limit is raised here.
-const engine = await createEngine({ port: 0, http: { port: 0 }, store, logLevel: 'silent', graceMs: 1000, limits: { triggersPerSession: 20_000 } })
+const engine = await createEngine({ port: 0, http: { port: 0 }, ...where, logLevel: 'silent', graceMs: 1000, limits: { triggersPerSession: 20_000 } })
 
 const gc = (globalThis as { gc?: () => void }).gc
 
