@@ -330,7 +330,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
           link.claim(event.key).then(event.then, () => event.then(true))
           return
         case 'cluster.gather': {
-          const others = scope.context.list().filter((m) => m.engine_id !== link.engine_id).length
+          const others = scope.context.list().map((m) => m.engine_id).filter((id) => id !== link.engine_id)
           link.gather(event.function_id, event.data, others, GATHER_WAIT_MS).then(
             (raw) => {
               // Anything may be published on the listing subject: what is not an answer is refused, and said.

@@ -455,10 +455,10 @@ export interface ClusterLink {
   members(handler: (engine_id: string, info: MemberInfo | undefined, at: number) => void): Closable
   /**
    * Asks every other engine for its part of a listing (the engine function `function_id`
-   * run there, on its own): resolves with the answers that came within `maxWaitMs`, or
-   * once `expected` came.
+   * run there, on its own): resolves with the answers (decoded JSON, not checked) that came
+   * within `maxWaitMs`, or once each engine of `engines` answered in its name.
    */
-  gather(function_id: string, data: unknown, expected: number, maxWaitMs: number): Promise<Array<{ engine_id: string; result?: unknown; error?: unknown }>>
+  gather(function_id: string, data: unknown, engines: readonly string[], maxWaitMs: number): Promise<unknown[]>
   /** Answers the other engines' `gather`: `handler` runs the engine function here. */
   listings(handler: (function_id: string, data: unknown) => Promise<{ result?: unknown; error?: unknown }>): Closable
   /**

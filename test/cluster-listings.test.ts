@@ -146,6 +146,11 @@ it('/metrics on A: every engine\'s series labelled engine_id; ?scope=engine A\'s
     const withGarbage = await scrape()
     assert.is(withGarbage.status, 200)
     assert.not.ok(withGarbage.text.includes('e1-fake'))
+    // It does not take B's place: B's series are there.
+    assert.ok(withGarbage.text.includes(`signalbox_sessions{engine_id="${eb}"} 2`), withGarbage.text)
+    assert.ok(withGarbage.text.includes(`signalbox_cluster_engine_up{engine_id="${eb}"} 1`))
+    const { workers } = await onA.invoke<{ workers: Array<{ engine_id: string }> }>('engine::workers::list')
+    assert.equal([...new Set(workers.map((w) => w.engine_id))].sort(), [ea, eb].sort())
     sub.unsubscribe()
   } finally {
     await nc.close()
