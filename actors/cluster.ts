@@ -20,11 +20,13 @@
  * - **routes**: the routes this engine's http triggers hold, written in the routes bucket
  *   (`cluster.route`, from `provider:http`), and a watch of the bucket: the routes of the
  *   other engines that are members are given to `provider:http` (`route.remote`);
- * - **listings**: its part of the other engines' listings (`<name>.listing`), and theirs
- *   gathered for its own (`cluster.gather`).
+ * - **listings**: its part of the other engines' listings (`<name>.listing`: an engine
+ *   function run here alone, or its `/metrics` text), and theirs gathered for its own
+ *   (`cluster.gather`; what is not an answer is refused and logged).
  */
 import type { EventObject } from 'xstate'
 import { errors } from '../protocol/errors.js'
+import { acceptParts, GATHER_WAIT_MS, METRICS_PART } from '../core/cluster-listings.js'
 import { engineOfRouteKey, Membership, PayloadTooLargeError, routeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
 import type { Outcome } from '../core/call-table.js'
 import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
@@ -285,6 +287,13 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         listings: link.listings(
           (function_id, data) =>
             new Promise((resolve) => {
+              // This engine's /metrics, labelled with its id: its part of another engine's /metrics.
+              if (function_id === METRICS_PART && settings.metrics) {
+                return void settings.metrics().then(
+                  (result) => resolve({ result }),
+                  (err: Error) => resolve({ error: errors.engineError(`metrics: ${err?.message ?? String(err)}`) }),
+                )
+              }
               const invocations = actorsOf(scope.system).invocations()
               if (!invocations || !function_id.startsWith('engine::')) return resolve({ error: errors.functionNotFound(function_id) })
               invocations.send({ type: 'invocation.start', source: 'engine', caller: { reply: resolve }, function_id, data, local: true })
@@ -321,8 +330,16 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
           link.claim(event.key).then(event.then, () => event.then(true))
           return
         case 'cluster.gather': {
-          const others = scope.context.list().filter((m) => m.engine_id !== link.engine_id).length
-          link.gather(event.function_id, event.data, others, 1000).then(event.reply, () => event.reply([]))
+          const others = scope.context.list().map((m) => m.engine_id).filter((id) => id !== link.engine_id)
+          link.gather(event.function_id, event.data, others, GATHER_WAIT_MS).then(
+            (raw) => {
+              // Anything may be published on the listing subject: what is not an answer is refused, and said.
+              const { parts, refused } = acceptParts(raw, link.engine_id, event.check)
+              for (const { engine_id, why } of refused) scope.sendBack({ type: 'engine.log', level: 'warn', msg: "cluster: another engine's part of a listing was refused", data: { function_id: event.function_id, engine_id, why } })
+              event.reply(parts)
+            },
+            () => event.reply([]),
+          )
           return
         }
         case 'cluster.route': {

@@ -21,6 +21,7 @@ import {
   triggerTypeDetail,
   triggerTypeRows,
   TriggerTypesQuery,
+  triggersBoundTo,
   WorkerInfoQuery,
   workerDetail,
   workerNameOf,
@@ -32,9 +33,23 @@ import { Relay } from '../core/channel-relay.js'
 import { randomUUID } from 'node:crypto'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { MessageContext } from '../core/queue-store.js'
-import type { QueueProviderEvent } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell, type EngineSystem } from '../machines/system.js'
 import { ENGINE_PROVIDER } from '../core/catalog.js'
+import {
+  boundOnly,
+  foundInCluster,
+  FunctionAnswer,
+  mergeFunctionDetails,
+  mergeQueueLists,
+  QueueList,
+  queueListProblem,
+  RegisteredTriggerAnswer,
+  rowsProblem,
+  shapeProblem,
+  WorkerInfoAnswer,
+  type GatheredPart,
+} from '../core/cluster-listings.js'
+import type { QueueInfo, QueueProviderEvent } from '../machines/contracts.js'
 
 export interface EngineFunctionScope {
   system: EngineSystem
@@ -81,6 +96,7 @@ function acrossCluster(function_id: EngineFunctionId, key: string, here: EngineF
         type: 'cluster.gather',
         function_id,
         data,
+        check: rowsProblem(key),
         reply: (parts) => {
           for (const part of parts) {
             // The engine's own functions are listed once, as this engine's.
@@ -92,6 +108,45 @@ function acrossCluster(function_id: EngineFunctionId, key: string, here: EngineF
       }),
     )
   }
+}
+
+/**
+ * In a cluster (unless another engine asks for this one's part): every other engine's
+ * answer to `function_id` with `data`, as `check` accepts it (within a second); undefined
+ * alone. The cluster actor logs the answers it refuses.
+ */
+function askCluster(function_id: string, data: unknown, scope: EngineFunctionScope, check: (result: unknown) => string | undefined): Promise<{ self: string; parts: GatheredPart[] }> | undefined {
+  const cluster = scope.local ? undefined : actorsOf(scope.system).cluster()
+  if (!cluster) return undefined
+  const self = cluster.getSnapshot().context.self
+  return new Promise((resolve) => cluster.send({ type: 'cluster.gather', function_id, data, check, reply: (parts) => resolve({ self, parts }) }))
+}
+
+/**
+ * An `::info` function across the cluster: `here` (this engine's answer, or undefined when
+ * it has none) and, when it has none, the first other engine's, with the `engine_id` of the
+ * engine it lives on; `notFound` when no engine has it. Alone, `here` or `notFound`.
+ */
+function infoAcrossCluster<T extends Record<string, unknown>>(
+  function_id: EngineFunctionId,
+  data: unknown,
+  scope: EngineFunctionScope,
+  here: T | undefined,
+  answer: v.GenericSchema,
+  notFound: () => EngineFunctionError,
+): T | (T & { engine_id: string }) | Promise<T & { engine_id: string }> {
+  const cluster = scope.local ? undefined : actorsOf(scope.system).cluster()
+  if (!cluster) {
+    if (here === undefined) throw notFound()
+    return here
+  }
+  const self = cluster.getSnapshot().context.self
+  if (here !== undefined) return { ...here, engine_id: self }
+  return askCluster(function_id, data, scope, (result) => shapeProblem(answer, result))!.then(({ parts }) => {
+    const found = foundInCluster<T>(self, undefined, parts)
+    if (!found) throw notFound()
+    return found
+  })
 }
 
 /** Adds `next_run` to the rows of active cron triggers (computed once per schedule as written). */
@@ -191,11 +246,10 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
       ),
     }
   }),
-  'engine::workers::info': (data, { system }) => {
+  'engine::workers::info': (data, scope) => {
     const q = query(WorkerInfoQuery, 'engine::workers::info', data)
-    const found = workerDetail(catalogOf(system), q)
-    if (!found) throw new EngineFunctionError(errors.workerNotFound(q.worker_id !== undefined ? `with ID '${q.worker_id}'` : `named '${q.name}'`))
-    return found
+    const notFound = () => new EngineFunctionError(errors.workerNotFound(q.worker_id !== undefined ? `with ID '${q.worker_id}'` : `named '${q.name}'`))
+    return infoAcrossCluster('engine::workers::info', data, scope, workerDetail(catalogOf(scope.system), q), WorkerInfoAnswer, notFound)
   },
   'engine::functions::list': acrossCluster('engine::functions::list', 'functions', (_data, { system }) => {
     const catalog = catalogOf(system)
@@ -208,11 +262,26 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
     }
     return { functions }
   }),
-  'engine::functions::info': (data, { system }) => {
+  'engine::functions::info': (data, scope) => {
     const { function_id } = query(FunctionInfoQuery, 'engine::functions::info', data)
-    const found = functionDetail(catalogOf(system), function_id, ENGINE_FUNCTIONS)
-    if (!found) throw new EngineFunctionError(errors.functionNotFound(function_id))
-    return found
+    const catalog = catalogOf(scope.system)
+    const cluster = actorsOf(scope.system).cluster()
+    const here = functionDetail(catalog, function_id, ENGINE_FUNCTIONS)
+    // In a cluster, triggers here may bind a function only another engine serves: they count too.
+    const bound = !here && cluster ? triggersBoundTo(catalog, function_id) : []
+    const own = here ? { ...here } : bound.length > 0 ? boundOnly(function_id, bound) : undefined
+    const notFound = () => new EngineFunctionError(errors.functionNotFound(function_id))
+    // Alone, or asked by another engine: this engine's part.
+    if (!cluster || scope.local) {
+      if (!own) throw notFound()
+      return own
+    }
+    // Every engine is asked: its workers may serve the function too, its triggers bind it.
+    return askCluster('engine::functions::info', data, scope, (result) => shapeProblem(FunctionAnswer, result))!.then(({ self, parts }) => {
+      const found = mergeFunctionDetails(self, own, parts)
+      if (!found) throw notFound()
+      return found
+    })
   },
   'engine::triggers::list': (data, { system }) => ({ triggers: triggerTypeRows(catalogOf(system), query(TriggerTypesQuery, 'engine::triggers::list', data)) }),
   'engine::triggers::info': (data, { system }) => {
@@ -232,11 +301,11 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
   'engine::registered-triggers::list': acrossCluster('engine::registered-triggers::list', 'registered_triggers', (data, { system }) => ({
     registered_triggers: withNextRuns(registeredTriggerRows(catalogOf(system), query(RegisteredTriggersQuery, 'engine::registered-triggers::list', data))),
   })),
-  'engine::registered-triggers::info': (data, { system }) => {
+  'engine::registered-triggers::info': (data, scope) => {
     const { id, worker_id } = query(RegisteredTriggerInfoQuery, 'engine::registered-triggers::info', data)
-    const found = registeredTriggerDetail(catalogOf(system), id, worker_id, ENGINE_FUNCTIONS)
-    if (!found) throw new EngineFunctionError(errors.registeredTriggerNotFound(id))
-    return withNextRuns([found])[0]
+    const found = registeredTriggerDetail(catalogOf(scope.system), id, worker_id, ENGINE_FUNCTIONS)
+    const notFound = () => new EngineFunctionError(errors.registeredTriggerNotFound(id))
+    return infoAcrossCluster('engine::registered-triggers::info', data, scope, found && withNextRuns([found])[0], RegisteredTriggerAnswer, notFound)
   },
   'engine::channels::create': createChannel,
   publish: (data, scope) => publishTo('publish', data, scope),
@@ -260,10 +329,20 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
       reply,
     }))
   },
-  'engine::queue::list': (_data, { system }) => {
-    const provider = actorsOf(system).queueProvider()
+  'engine::queue::list': (data, scope) => {
+    const provider = actorsOf(scope.system).queueProvider()
     if (!provider) throw new EngineFunctionError(errors.queueUnavailable())
-    return new Promise((resolve) => provider.send({ type: 'queue.list', reply: (queues) => resolve({ queues }) }))
+    const own = new Promise<QueueInfo[]>((resolve) => provider.send({ type: 'queue.list', reply: resolve }))
+    // In a cluster: the store's counts are the cluster's already; each engine adds its consumers.
+    const asked = askCluster('engine::queue::list', data, scope, queueListProblem)
+    if (!asked) return own.then((queues) => ({ queues }))
+    return Promise.all([own, asked]).then(([queues, { self, parts }]) => ({
+      queues: mergeQueueLists(
+        self,
+        queues,
+        parts.filter((p) => p.error === undefined).map((p) => ({ engine_id: p.engine_id, queues: (p.result as v.InferOutput<typeof QueueList>).queues })),
+      ),
+    }))
   },
   'engine::queue::dlq': (data, { system }) => {
     const d = fields(data)

@@ -7,7 +7,7 @@
  * routes of every engine's http triggers are a KV bucket every engine watches.
  * Subjects and buckets are in docs/cluster.md.
  */
-import { connect, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node'
+import { connect, createInbox, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { randomBytes } from 'node:crypto'
@@ -264,23 +264,45 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
         handler(key, info, at)
       })
     },
-    async gather(function_id, data, expected, maxWaitMs) {
-      const parts: Array<{ engine_id: string; result?: unknown; error?: unknown }> = []
-      if (expected <= 0 || nc.isClosed()) return parts
-      try {
-        const answers = await nc.requestMany(`${name}.listing`, encode({ function_id, data, from: engine_id }), { strategy: 'count', maxMessages: expected, maxWait: maxWaitMs })
-        for await (const msg of answers) {
-          if (msg.headers?.code === 503) break
-          try {
-            parts.push(decode(msg.data))
-          } catch {
-            // Not JSON: not from an engine of this cluster.
-          }
+    gather(function_id, data, engines, maxWaitMs) {
+      // Until each engine named has answered (by its id), or the time is up: an answer from
+      // something else is kept for the actor to refuse, and does not end the wait.
+      if (engines.length === 0 || nc.isClosed()) return Promise.resolve([])
+      return new Promise((resolve) => {
+        const answers: unknown[] = []
+        const waiting = new Set(engines)
+        const inbox = createInbox()
+        let ended = false
+        const end = () => {
+          if (ended) return
+          ended = true
+          clearTimeout(timer)
+          sub.unsubscribe()
+          resolve(answers)
         }
-      } catch {
-        // NATS unreachable, or nobody answered: the listing is this engine's part alone.
-      }
-      return parts
+        const timer = setTimeout(end, maxWaitMs)
+        const sub = nc.subscribe(inbox, {
+          callback: guarded('listing answer', (msg) => {
+            // NATS itself: nobody subscribes to the listing subject.
+            if (msg.headers?.code === 503) return end()
+            let answer: unknown
+            try {
+              answer = decode(msg.data)
+            } catch {
+              return warn('cluster: an answer to a listing that is not JSON was refused', { function_id, bytes: msg.data.length })
+            }
+            answers.push(answer)
+            const from = (answer as { engine_id?: unknown } | null)?.engine_id
+            if (typeof from === 'string' && waiting.delete(from) && waiting.size === 0) end()
+          }),
+        })
+        try {
+          publish(`${name}.listing`, { function_id, data, from: engine_id }, inbox)
+        } catch {
+          // NATS unreachable: the listing is this engine's part alone.
+          end()
+        }
+      })
     },
     listings(handler) {
       const sub = nc.subscribe(`${name}.listing`, {

@@ -64,12 +64,12 @@ const DEAD_AFTER_MS = 3500
  * engine's link to its cluster, opened before (as a network store is), with what its
  * membership entry says.
  */
-export function composeEngine(options: ResolvedOptions, store?: QueueStore, cluster?: { link: OpenCluster; describe: ClusterInput['describe'] }) {
+export function composeEngine(options: ResolvedOptions, store?: QueueStore, cluster?: { link: OpenCluster; describe: ClusterInput['describe']; metrics?: ClusterInput['metrics'] }) {
   const session = sessionMachine.provide({ actors: { ...builtinTriggerTypes, remoteTriggerType: remoteTriggerTypeLogic } })
   return engineMachine.provide({
     actors: {
       ...(cluster && {
-        cluster: createClusterLogic(cluster.link, { defaultTimeoutMs: options.invocationTimeoutMs, heartbeatMs: HEARTBEAT_MS, deadAfterMs: DEAD_AFTER_MS, describe: cluster.describe }),
+        cluster: createClusterLogic(cluster.link, { defaultTimeoutMs: options.invocationTimeoutMs, heartbeatMs: HEARTBEAT_MS, deadAfterMs: DEAD_AFTER_MS, describe: cluster.describe, metrics: cluster.metrics }),
       }),
       session,
       catalog: catalogLogic,
@@ -132,7 +132,9 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   // Filled in once the listeners are up.
   let where: { url?: string; http_url?: string } = {}
   const describe = () => ({ started_at, host: hostname(), pid: process.pid, ...where, workers: Object.keys(catalogOf(actor.system).workers).length })
-  const actor: EngineActor = createActor(composeEngine(options, store, cluster && { link: cluster, describe }), {
+  // This engine's part of another engine's /metrics (the metrics are made once the actor runs).
+  let metricsPart = (): Promise<string> => Promise.reject(new Error('the engine is starting'))
+  const actor: EngineActor = createActor(composeEngine(options, store, cluster && { link: cluster, describe, metrics: () => metricsPart() }), {
     input: {
       clustered: cluster !== undefined,
       registrationTimeoutMs: options.registrationTimeoutMs,
@@ -158,6 +160,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
 
   const local = new Set<{ end: (reason: string) => void }>()
   const metrics = createMetrics(actor)
+  metricsPart = () => metrics.part()
   const { open } = sessionPorts(actor, log, metrics.observeOutbound)
   const authenticate = options.auth && createAuthenticator(options.auth)
   const json = 'application/json; charset=utf-8'
@@ -168,7 +171,10 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
       if (!who.ok) return [401, json, JSON.stringify({ error: who.error })]
       if (!who.identity.scope.engine) return [403, json, JSON.stringify({ error: errors.metricsForbidden(who.identity.name) })]
     }
-    return [200, metrics.registry.contentType, await metrics.render()]
+    // In a cluster: every engine's series, or this engine's alone (`?scope=engine`, for a Prometheus that scrapes each engine).
+    const scope = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('scope') ?? 'cluster'
+    if (scope !== 'cluster' && scope !== 'engine') return [400, json, JSON.stringify({ error: errors.invalidMessage(`/metrics: 'scope' must be cluster or engine, got ${JSON.stringify(scope)}`) })]
+    return [200, metrics.registry.contentType, await metrics.render(scope)]
   }
   // The operator console, on the worker port (docs/console.md).
   const consoleServer: ConsoleServer | undefined =

@@ -2,13 +2,16 @@
  * What the engine tells about itself: `GET /healthz` (JSON) and `GET /metrics`
  * (Prometheus text, through prom-client, on a registry of this engine's own). Counters
  * follow what actors emit and what sessions send; gauges are read from the actors'
- * snapshots at scrape time. In a cluster, `/healthz` also says which engines it hears of.
+ * snapshots at scrape time. In a cluster, `/healthz` also says which engines it hears of,
+ * and `/metrics` labels every series with its `engine_id` and shows every engine's
+ * (docs/cluster.md); an engine alone pays nothing for it.
  */
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Outbound } from '../protocol/messages.js'
 import { allTriggers, record, workerName, type CatalogState } from '../core/catalog.js'
 import type { QueueCounts } from '../core/queue-store.js'
-import { actorsOf, catalogOf } from '../machines/system.js'
+import { actorsOf, catalogOf, type ClusterRef } from '../machines/system.js'
+import { mergeExpositions, METRICS_PART, readExposition } from '../core/cluster-listings.js'
 import type { EngineActor } from './session-port.js'
 
 export interface Metrics {
@@ -17,9 +20,18 @@ export interface Metrics {
   observeOutbound(message: Outbound): void
   /** The `/healthz` document. */
   health(): Promise<Record<string, unknown>>
-  /** The `/metrics` text. */
-  render(): Promise<string>
+  /**
+   * The `/metrics` text. In a cluster every series is labelled `engine_id`, and the text
+   * holds every engine's series (`cluster`, the default) or this engine's alone (`engine`);
+   * alone, the engine's series as they always were.
+   */
+  render(scope?: MetricsScope): Promise<string>
+  /** In a cluster: this engine's series, labelled with its engine id (its part of another engine's `/metrics`). */
+  part(): Promise<string>
 }
+
+/** What `/metrics` shows in a cluster: every engine's series, or the scraped engine's alone (`?scope=engine`). */
+export type MetricsScope = 'cluster' | 'engine'
 
 /**
  * Trigger counts by type and by registration state, read from the catalog. Keyed by names
@@ -225,6 +237,14 @@ export function createMetrics(actor: EngineActor): Metrics {
   })
   calls?.on('invocation.skipped', (e) => skipped.inc({ source: e.source }))
 
+  /** In a cluster: this engine's series, each labelled with its engine id (set once, the first time). */
+  const part = (): Promise<string> => {
+    const cluster = actorsOf(system).cluster()
+    if (cluster && labelled === undefined) registry.setDefaultLabels({ engine_id: (labelled = cluster.getSnapshot().context.self) })
+    return registry.metrics()
+  }
+  let labelled: string | undefined
+
   return {
     registry,
     observeOutbound(message) {
@@ -245,6 +265,50 @@ export function createMetrics(actor: EngineActor): Metrics {
         ...clusterHealth(actor),
       }
     },
-    render: () => registry.metrics(),
+    render: async (scope = 'cluster') => {
+      const cluster = actorsOf(system).cluster()
+      if (!cluster) return registry.metrics()
+      const own = await part()
+      if (scope === 'engine') return own
+      return clusterMetrics(cluster, own)
+    },
+    part,
   }
+}
+
+/**
+ * Every engine's series: this engine's (`own`), then those of each engine that answered
+ * within `GATHER_WAIT_MS` (`<name>.listing`, `METRICS_PART`); an engine heard of that did
+ * not answer (or whose text was refused, and logged) is left out, and
+ * `signalbox_cluster_engine_up{engine_id}` says 0 for it.
+ */
+function clusterMetrics(cluster: ClusterRef, own: string): Promise<string> {
+  const membership = cluster.getSnapshot().context
+  const self = membership.self
+  const others = membership.list().map((m) => m.engine_id).filter((id) => id !== self)
+  return new Promise((resolve, reject) =>
+    cluster.send({
+      type: 'cluster.gather',
+      function_id: METRICS_PART,
+      data: null,
+      check: (result, engine_id) => {
+        const read = readExposition(result, engine_id)
+        return 'problem' in read ? read.problem : undefined
+      },
+      reply: (parts) => {
+        try {
+          const answered: Array<{ engine_id: string; families: Exclude<ReturnType<typeof readExposition>, { problem: string }> }> = []
+          for (const p of parts.sort((a, b) => (a.engine_id < b.engine_id ? -1 : 1))) {
+            if (p.error !== undefined) continue
+            const read = readExposition(p.result, p.engine_id)
+            if (!('problem' in read)) answered.push({ engine_id: p.engine_id, families: read })
+          }
+          const missing = others.filter((id) => !answered.some((a) => a.engine_id === id))
+          resolve(mergeExpositions(self, own, answered, missing))
+        } catch (err) {
+          reject(err)
+        }
+      },
+    }),
+  )
 }

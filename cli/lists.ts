@@ -101,7 +101,8 @@ export const LISTS: Readonly<Record<string, ListSpec>> = {
       ['DEAD_LETTERED', (q) => q.dead_lettered],
       ['OLDEST', (q) => (q.oldest_message_age_seconds === undefined ? undefined : `${q.oldest_message_age_seconds} s`)],
       ['FIFO', (q) => (q.fifo ? 'yes' : 'no')],
-      ['CONSUMERS', (q, ctx) => (q.consumers ?? []).map((c: Row) => `${c.trigger_id} → ${c.function_id} (${ctx.worker(c.worker_id)})`).join(', ')],
+      // In a cluster, each consumer with the engine it runs on (the counts are the shared store's).
+      ['CONSUMERS', (q, ctx) => (q.consumers ?? []).map((c: Row) => `${c.trigger_id} → ${c.function_id} (${ctx.worker(c.worker_id)}${c.engine_id ? ` on ${c.engine_id}` : ''})`).join(', ')],
     ],
   },
 }

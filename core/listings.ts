@@ -205,8 +205,8 @@ const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => {
   return o
 }
 
-/** One function (`engine::functions::info`): who serves it, what it said of itself, the triggers bound to it; undefined when nobody offers it. */
-export function functionDetail(state: CatalogState, function_id: string, engineFunctions: Readonly<Record<string, string>>): FunctionDetail | undefined {
+/** The triggers of live workers bound to `function_id`, in worker order (a cluster's engine may bind a function only another engine serves). */
+export function triggersBoundTo(state: CatalogState, function_id: string): FunctionDetail['registered_triggers'] {
   const registered_triggers: FunctionDetail['registered_triggers'] = []
   for (const worker_id in state.workers) {
     const triggers = state.workers[worker_id].triggers
@@ -215,6 +215,12 @@ export function functionDetail(state: CatalogState, function_id: string, engineF
       if (t.function_id === function_id) registered_triggers.push({ id: t.id, trigger_type: t.trigger_type, config: t.config, worker_id })
     }
   }
+  return registered_triggers
+}
+
+/** One function (`engine::functions::info`): who serves it, what it said of itself, the triggers bound to it; undefined when nobody offers it. */
+export function functionDetail(state: CatalogState, function_id: string, engineFunctions: Readonly<Record<string, string>>): FunctionDetail | undefined {
+  const registered_triggers = triggersBoundTo(state, function_id)
   if (Object.hasOwn(engineFunctions, function_id)) {
     return { function_id, worker_name: ENGINE_PROVIDER, description: engineFunctions[function_id], registered_triggers, workers: [], engine: true }
   }

@@ -21,6 +21,7 @@ import type { Limits } from '../core/options.js'
 import type { ChannelOwner, Direction } from '../core/channel-table.js'
 import type { Relay } from '../core/channel-relay.js'
 import type { MemberInfo, RemoteCall, RemoteReply, RemoteRoute } from '../core/cluster.js'
+import type { GatheredPart } from '../core/cluster-listings.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -461,10 +462,10 @@ export interface ClusterLink {
   members(handler: (engine_id: string, info: MemberInfo | undefined, at: number) => void): Closable
   /**
    * Asks every other engine for its part of a listing (the engine function `function_id`
-   * run there, on its own): resolves with the answers that came within `maxWaitMs`, or
-   * once `expected` came.
+   * run there, on its own): resolves with the answers (decoded JSON, not checked) that came
+   * within `maxWaitMs`, or once each engine of `engines` answered in its name.
    */
-  gather(function_id: string, data: unknown, expected: number, maxWaitMs: number): Promise<Array<{ engine_id: string; result?: unknown; error?: unknown }>>
+  gather(function_id: string, data: unknown, engines: readonly string[], maxWaitMs: number): Promise<unknown[]>
   /** Answers the other engines' `gather`: `handler` runs the engine function here. */
   listings(handler: (function_id: string, data: unknown) => Promise<{ result?: unknown; error?: unknown }>): Closable
   /**
@@ -484,8 +485,12 @@ export type ClusterEvent =
   | { type: 'cluster.call'; request: CallRequest; settle: (outcome: Outcome) => void }
   /** Claims a cron tick for this engine: `then(true)` when it won (runs it), `then(false)` when another engine did. */
   | { type: 'cluster.claim'; key: string; then: (won: boolean) => void }
-  /** Every other engine's part of a listing (the engine function run there): see `ClusterLink.gather`. */
-  | { type: 'cluster.gather'; function_id: string; data: unknown; reply: (parts: Array<{ engine_id: string; result?: unknown; error?: unknown }>) => void }
+  /**
+   * Every other engine's part of a listing (the engine function run there, or `METRICS_PART`):
+   * see `ClusterLink.gather`. Only parts with the shape of one, whose result `check` accepts
+   * (it says why not), are replied; the others are logged (core/cluster-listings.ts `acceptParts`).
+   */
+  | { type: 'cluster.gather'; function_id: string; data: unknown; check?: (result: unknown, engine_id: string) => string | undefined; reply: (parts: GatheredPart[]) => void }
   /** The engine is stopping: serve no more calls for the cluster (those taken still finish). */
   | { type: 'cluster.drain' }
   /** From the membership watch: an engine's entry was written (`info`) or deleted. */
@@ -504,4 +509,6 @@ export interface ClusterInput {
   deadAfterMs: number
   /** What this engine's entry says besides its id and functions: the composition root knows it. */
   describe: () => Omit<MemberInfo, 'engine_id' | 'functions'>
+  /** This engine's `/metrics` text, each series labelled with its engine id: its part of another engine's `/metrics` (`METRICS_PART`). */
+  metrics?: () => Promise<string>
 }

@@ -21,8 +21,9 @@ const sockets = new Set<WebSocket>()
 /** Starts `signalbox serve --cluster <nats>` on free ports; resolves once it printed its ready line. */
 export const serve = (extra: string[] = []): Promise<Server> => startServe(['--cluster', nats.url, ...extra], children)
 
-export async function worker(url: string): Promise<WorkerClient> {
-  const w = await connectWorker(url, { reconnect: false })
+/** A worker connected to `url` (named `name`, when given), closed after the test. */
+export async function worker(url: string, name?: string): Promise<WorkerClient> {
+  const w = await connectWorker(url, { reconnect: false, ...(name === undefined ? {} : { name }) })
   workers.add(w)
   return w
 }
