@@ -16,7 +16,9 @@
  *   snapshot; an engine unheard of for `deadAfterMs` (or whose entry is deleted) is gone,
  *   and so is, at once, an engine holding calls of this one whose ping subject NATS says
  *   nobody subscribes to any more (asked every half second while it holds any);
- * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket;
+ * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket, marked done
+ *   once run; a tick lost to another engine is followed, and taken over should that
+ *   engine be gone before it ran it (actors/cluster-cron.ts);
  * - **routes**: the routes this engine's http triggers hold, written in the routes bucket
  *   (`cluster.route`, from `provider:http`), and a watch of the bucket: the routes of the
  *   other engines that are members are given to `provider:http` (`route.remote`);
@@ -30,6 +32,7 @@ import type { Outcome } from '../core/call-table.js'
 import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
+import { claimTick, closeCronClaims, openCronClaims, type CronClaims } from './cluster-cron.js'
 
 /** A call sent to the cluster, waiting for its answer. */
 interface Pending {
@@ -65,6 +68,8 @@ interface Handles {
   draining: boolean
   /** The first look at the catalog, put off until the engine's actors have started. */
   attach: NodeJS.Immediate
+  /** The cron ticks this engine lost and follows (actors/cluster-cron.ts). */
+  cron: CronClaims
 }
 
 type Scope = TableScope<Membership, undefined, EventObject> & { handles: Handles; settings: ClusterInput }
@@ -265,6 +270,13 @@ function sweepRoutes(scope: Scope, link: ClusterLink, now: number): void {
   }
 }
 
+/** What the cron claims (actors/cluster-cron.ts) need of this actor. */
+const cronDeps = (scope: Scope, link: ClusterLink) => ({
+  link,
+  isMember: (engine_id: string) => scope.context.has(engine_id),
+  log: (level: 'info' | 'warn', msg: string, data: Record<string, unknown>) => scope.sendBack({ type: 'engine.log', level, msg, data }),
+})
+
 /** The cluster actor's logic over `link` (the composition root opens it, and closes it after the engine stopped). */
 export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
   return fromTable<Membership, ClusterEvent, undefined, EventObject, Handles>({
@@ -292,6 +304,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         ),
         remoteRoutes: new Map(),
         published: new Map(),
+        cron: openCronClaims(),
         since: Date.now(),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
         probe: setInterval(() => probe(s, link), PROBE_MS),
@@ -318,8 +331,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         case 'cluster.call':
           return call(scope as Scope, link, event)
         case 'cluster.claim':
-          link.claim(event.key).then(event.then, () => event.then(true))
-          return
+          return claimTick(scope.handles.cron, cronDeps(scope as Scope, link), event)
         case 'cluster.gather': {
           const others = scope.context.list().filter((m) => m.engine_id !== link.engine_id).length
           link.gather(event.function_id, event.data, others, 1000).then(event.reply, () => event.reply([]))
@@ -369,6 +381,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
       clearImmediate(handles.attach)
       clearInterval(handles.heartbeat)
       clearInterval(handles.probe)
+      closeCronClaims(handles.cron)
       handles.catalog?.unsubscribe()
       handles.dirty = false
       for (const sub of handles.serving.values()) sub.close()

@@ -106,6 +106,72 @@ export function watch(kv: Pick<KV, 'watch'>, what: string, warn: Warn, closed: (
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// cron claims (the claims bucket): see core/cron-claim.ts
+
+/**
+ * TEST ONLY (never set it otherwise): `SIGNALBOX_TEST_CRON_FAULT=stall:<ms>` makes a claim
+ * this engine won resolve `<ms>` late (an engine paused, or dying, between its claim and its
+ * run); `late:<ms>` makes it send its claims `<ms>` late (it loses every race). Read once.
+ */
+function cronFault(): { stall: number; late: number } {
+  const m = /^(stall|late):(\d+)$/.exec(process.env.SIGNALBOX_TEST_CRON_FAULT ?? '')
+  return { stall: m?.[1] === 'stall' ? Number(m[2]) : 0, late: m?.[1] === 'late' ? Number(m[2]) : 0 }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Races `op` against `CLAIM_WAIT_MS`: its outcome may come after the wait, and nobody waits for it then. */
+async function inTime<T>(op: Promise<T>): Promise<T> {
+  op.catch(() => {})
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([op, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from NATS within ${CLAIM_WAIT_MS} ms`)), CLAIM_WAIT_MS)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The claims bucket's part of the link: `claim`, `readClaim`, `updateClaim` (machines/contracts.ts). */
+function cronClaims(claims: KV, connected: () => boolean): Pick<ClusterLink, 'claim' | 'readClaim' | 'updateClaim'> {
+  const fault = cronFault()
+  return {
+    async claim(key, value) {
+      if (!connected()) throw new Error('NATS is not reachable')
+      if (fault.late) await sleep(fault.late)
+      let revision: number
+      try {
+        revision = await inTime(claims.create(key, encode(value)))
+      } catch (err) {
+        if (exists(err)) return false
+        throw err
+      }
+      if (fault.stall) await sleep(fault.stall)
+      return revision
+    },
+    async readClaim(key) {
+      const entry = await inTime(claims.get(key))
+      if (!entry || entry.operation !== 'PUT') return undefined
+      let value: unknown
+      try {
+        value = decode<unknown>(entry.value)
+      } catch {
+        // Not JSON: refused as not a claim by its reader.
+        value = undefined
+      }
+      return { value, revision: entry.revision }
+    },
+    async updateClaim(key, value, revision) {
+      try {
+        return await inTime(claims.update(key, encode(value), revision))
+      } catch (err) {
+        if (exists(err)) return false
+        throw err
+      }
+    },
+  }
+}
+
 /** Connects to NATS and opens the cluster's buckets (creating them if they are not there). */
 export async function openCluster(options: ClusterOptions): Promise<OpenCluster> {
   const { name } = options
@@ -231,25 +297,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       // Drained, not unsubscribed: the calls NATS already routed here are still answered.
       return { close: () => void (nc.isClosed() ? undefined : sub.drain().catch(() => {})) }
     },
-    async claim(key) {
-      if (!connected) throw new Error('NATS is not reachable')
-      let timer: NodeJS.Timeout | undefined
-      const created = claims.create(key, encode({ engine_id, at: Date.now() }))
-      // Its outcome may come after the wait: nobody waits for it then.
-      created.catch(() => {})
-      try {
-        await Promise.race([
-          created,
-          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from NATS within ${CLAIM_WAIT_MS} ms`)), CLAIM_WAIT_MS))),
-        ])
-        return true
-      } catch (err) {
-        if (exists(err)) return false
-        throw err
-      } finally {
-        clearTimeout(timer)
-      }
-    },
+    ...cronClaims(claims, () => connected),
     async beat(info) {
       await members.put(engine_id, encode(info))
     },

@@ -207,6 +207,21 @@ export class CronTable {
     sub.running--
   }
 
+  /** Whether `sub` is still subscribed (not unsubscribed, nor replaced). */
+  holds(sub: Subscription): boolean {
+    return this.held.get(holderKey(sub.worker_id, sub.trigger_id))?.triggers.get(holderKey(sub.worker_id, sub.trigger_id)) === sub
+  }
+
+  /**
+   * One more run of `sub` starts outside its ticks (a tick another engine of the cluster
+   * claimed and could not run): counted as running, if it is still subscribed.
+   */
+  rerun(sub: Subscription): boolean {
+    if (!this.holds(sub)) return false
+    sub.running++
+    return true
+  }
+
   /** Every job, for listings. */
   list(): Array<{ pattern: string; timezone: string; triggers: number }> {
     return [...this.jobs.values()].map((j) => ({ pattern: j.pattern, timezone: j.timezone, triggers: j.triggers.size }))

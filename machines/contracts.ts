@@ -21,6 +21,7 @@ import type { Limits } from '../core/options.js'
 import type { ChannelOwner, Direction } from '../core/channel-table.js'
 import type { Relay } from '../core/channel-relay.js'
 import type { MemberInfo, RemoteCall, RemoteReply, RemoteRoute } from '../core/cluster.js'
+import type { CronClaim } from '../core/cron-claim.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -444,8 +445,16 @@ export interface ClusterLink {
   replies(handler: (call_no: number, reply: RemoteReply) => void): Closable
   /** Serves a function: each call for it reaches one of the engines serving it; `respond` is absent for a void call. */
   serve(function_id: string, handler: (call: RemoteCall, respond: ((reply: RemoteReply) => void) | undefined) => void): Closable
-  /** Creates `key` in the claims bucket if it is absent: true for the one engine that did; rejects when NATS cannot say (unreachable, or no answer within 2 s). */
-  claim(key: string): Promise<boolean>
+  /**
+   * Creates `key` in the claims bucket if it is absent (`value`, a `CronClaim`): the
+   * entry's revision for the one engine that did, false for the others; rejects when NATS
+   * cannot say (unreachable, or no answer within 2 s).
+   */
+  claim(key: string, value: CronClaim): Promise<number | false>
+  /** Reads a key of the claims bucket: its value as written (unchecked) and revision; undefined when it is absent or deleted. */
+  readClaim(key: string): Promise<{ value: unknown; revision: number } | undefined>
+  /** Writes a key of the claims bucket if its revision is still `revision` (compare-and-set): the new revision, or false when it changed. */
+  updateClaim(key: string, value: CronClaim, revision: number): Promise<number | false>
   /** Writes this engine's membership entry (its heartbeat). */
   beat(info: MemberInfo): Promise<void>
   /** Deletes this engine's membership entry (a clean stop). */
@@ -475,8 +484,14 @@ export interface ClusterLink {
 export type ClusterEvent =
   /** A call no local worker serves: sent to the cluster; `settle` is called once with its outcome (at once for a void call). */
   | { type: 'cluster.call'; request: CallRequest; settle: (outcome: Outcome) => void }
-  /** Claims a cron tick for this engine: `then(true)` when it won (runs it), `then(false)` when another engine did. */
-  | { type: 'cluster.claim'; key: string; then: (won: boolean) => void }
+  /**
+   * Claims a cron tick for this engine: `then(true)` when it won (it runs the tick then),
+   * `then(false)` when another engine did. A lost tick stays open until `until` (ms since
+   * the epoch, its window): should its claimer be taken for gone before it marked the tick
+   * done, this engine may take it over (only while `holds()`), and then calls `takeOver()`,
+   * which runs it.
+   */
+  | { type: 'cluster.claim'; key: string; until: number; then: (won: boolean) => void; holds: () => boolean; takeOver: () => void }
   /** Every other engine's part of a listing (the engine function run there): see `ClusterLink.gather`. */
   | { type: 'cluster.gather'; function_id: string; data: unknown; reply: (parts: Array<{ engine_id: string; result?: unknown; error?: unknown }>) => void }
   /** The engine is stopping: serve no more calls for the cluster (those taken still finish). */
