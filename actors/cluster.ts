@@ -21,7 +21,10 @@
  *   engine be gone before it ran it (actors/cluster-cron.ts);
  * - **routes**: the routes this engine's http triggers hold, written in the routes bucket
  *   (`cluster.route`, from `provider:http`), and a watch of the bucket: the routes of the
- *   other engines that are members are given to `provider:http` (`route.remote`);
+ *   other engines that are members are given to `provider:http` (`route.remote`); and
+ *   their claims, one per route cluster-wide, made when this engine's first trigger binds
+ *   a route and let go with its last (`cluster.routeClaim`, `cluster.routeRelease`:
+ *   actors/cluster-routes.ts);
  * - **listings**: its part of the other engines' listings (`<name>.listing`), and theirs
  *   gathered for its own (`cluster.gather`).
  */
@@ -33,6 +36,7 @@ import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machi
 import { actorsOf, catalogOf } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 import { claimTick, closeCronClaims, openCronClaims, type CronClaims } from './cluster-cron.js'
+import { claimRoute, closeRouteClaims, openRouteClaims, releaseRoute, type RouteClaims } from './cluster-routes.js'
 
 /** A call sent to the cluster, waiting for its answer. */
 interface Pending {
@@ -70,6 +74,8 @@ interface Handles {
   attach: NodeJS.Immediate
   /** The cron ticks this engine lost and follows (actors/cluster-cron.ts). */
   cron: CronClaims
+  /** The claims of routes being made or let go (actors/cluster-routes.ts). */
+  routeClaims: RouteClaims
 }
 
 type Scope = TableScope<Membership, undefined, EventObject> & { handles: Handles; settings: ClusterInput }
@@ -270,7 +276,7 @@ function sweepRoutes(scope: Scope, link: ClusterLink, now: number): void {
   }
 }
 
-/** What the cron claims (actors/cluster-cron.ts) need of this actor. */
+/** What the cron and route claims (actors/cluster-cron.ts, actors/cluster-routes.ts) need of this actor. */
 const cronDeps = (scope: Scope, link: ClusterLink) => ({
   link,
   isMember: (engine_id: string) => scope.context.has(engine_id),
@@ -305,6 +311,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         remoteRoutes: new Map(),
         published: new Map(),
         cron: openCronClaims(),
+        routeClaims: openRouteClaims(),
         since: Date.now(),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
         probe: setInterval(() => probe(s, link), PROBE_MS),
@@ -332,6 +339,10 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
           return call(scope as Scope, link, event)
         case 'cluster.claim':
           return claimTick(scope.handles.cron, cronDeps(scope as Scope, link), event)
+        case 'cluster.routeClaim':
+          return claimRoute(scope.handles.routeClaims, cronDeps(scope as Scope, link), event)
+        case 'cluster.routeRelease':
+          return releaseRoute(scope.handles.routeClaims, cronDeps(scope as Scope, link), event.route_key)
         case 'cluster.gather': {
           const others = scope.context.list().filter((m) => m.engine_id !== link.engine_id).length
           link.gather(event.function_id, event.data, others, 1000).then(event.reply, () => event.reply([]))
@@ -382,6 +393,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
       clearInterval(handles.heartbeat)
       clearInterval(handles.probe)
       closeCronClaims(handles.cron)
+      closeRouteClaims(handles.routeClaims)
       handles.catalog?.unsubscribe()
       handles.dirty = false
       for (const sub of handles.serving.values()) sub.close()

@@ -4,7 +4,8 @@
  * published on a subject per function, served by a queue group (each call reaches one of
  * the engines serving the function), and answered on the calling engine's reply subject;
  * cron ticks are claimed in a KV bucket; membership is a KV bucket of heartbeats; the
- * routes of every engine's http triggers are a KV bucket every engine watches.
+ * routes of every engine's http triggers are a KV bucket every engine watches, and their
+ * claims (one function per route, cluster-wide) another.
  * Subjects and buckets are in docs/cluster.md.
  */
 import { connect, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node'
@@ -172,6 +173,44 @@ function cronClaims(claims: KV, connected: () => boolean): Pick<ClusterLink, 'cl
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// route claims (the route claims bucket): see core/route-claim.ts
+
+/** The route claims bucket's part of the link: read, create, compare-and-set, delete (machines/contracts.ts). */
+function routeClaims(kv: KV): Pick<ClusterLink, 'readRouteClaim' | 'writeRouteClaim' | 'deleteRouteClaim'> {
+  return {
+    async readRouteClaim(key) {
+      const entry = await inTime(kv.get(key))
+      if (!entry || entry.operation !== 'PUT') return undefined
+      let value: unknown
+      try {
+        value = decode<unknown>(entry.value)
+      } catch {
+        // Not JSON: refused as not a claim by its reader.
+        value = undefined
+      }
+      return { value, revision: entry.revision }
+    },
+    async writeRouteClaim(key, value, revision) {
+      try {
+        return await inTime(revision === undefined ? kv.create(key, encode(value)) : kv.update(key, encode(value), revision))
+      } catch (err) {
+        if (exists(err)) return false
+        throw err
+      }
+    },
+    async deleteRouteClaim(key, revision) {
+      try {
+        await inTime(kv.delete(key, { previousSeq: revision }))
+        return true
+      } catch (err) {
+        if (exists(err)) return false
+        throw err
+      }
+    },
+  }
+}
+
 /** Connects to NATS and opens the cluster's buckets (creating them if they are not there). */
 export async function openCluster(options: ClusterOptions): Promise<OpenCluster> {
   const { name } = options
@@ -186,12 +225,14 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
   let claims: KV
   let members: KV
   let routes: KV
+  let routeClaimsKv: KV
   try {
     const kvm = new Kvm(nc)
     // A claim is kept 10 min (longer than any tick may be late); an entry outlives its engine's last heartbeat by 10 s.
     claims = await kvm.create(`${name}-cron-claims`, { history: 1, ttl: 600_000 })
     members = await kvm.create(`${name}-engines`, { history: 1, ttl: 10_000 })
     routes = await kvm.create(`${name}-routes`, { history: 1 })
+    routeClaimsKv = await kvm.create(`${name}-route-claims`, { history: 1 })
   } catch (err) {
     await nc.close().catch(() => {})
     const message = (err as Error).message
@@ -298,6 +339,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       return { close: () => void (nc.isClosed() ? undefined : sub.drain().catch(() => {})) }
     },
     ...cronClaims(claims, () => connected),
+    ...routeClaims(routeClaimsKv),
     async beat(info) {
       await members.put(engine_id, encode(info))
     },

@@ -22,6 +22,7 @@ import type { ChannelOwner, Direction } from '../core/channel-table.js'
 import type { Relay } from '../core/channel-relay.js'
 import type { MemberInfo, RemoteCall, RemoteReply, RemoteRoute } from '../core/cluster.js'
 import type { CronClaim } from '../core/cron-claim.js'
+import type { RouteClaim } from '../core/route-claim.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -304,6 +305,8 @@ export type HttpProviderEvent =
   | { type: 'route.removeAll'; worker_id: string; trigger_ids: string[] }
   /** In a cluster: another engine's route (`key` in the routes bucket) is served here too (`entry`), or no more. */
   | { type: 'route.remote'; key: string; entry?: RemoteRoute }
+  /** In a cluster: the claim of a route this engine's triggers bind was made (no `refusal`) or refused. */
+  | { type: 'route.claimed'; route_key: string; refusal?: ErrorBody }
 
 // ---------------------------------------------------------------------------------------
 // provider:cron (actors/cron-provider.ts)
@@ -455,6 +458,12 @@ export interface ClusterLink {
   readClaim(key: string): Promise<{ value: unknown; revision: number } | undefined>
   /** Writes a key of the claims bucket if its revision is still `revision` (compare-and-set): the new revision, or false when it changed. */
   updateClaim(key: string, value: CronClaim, revision: number): Promise<number | false>
+  /** Reads a key of the route claims bucket: its value as written (unchecked) and revision; undefined when absent or deleted. */
+  readRouteClaim(key: string): Promise<{ value: unknown; revision: number } | undefined>
+  /** Creates (no `revision`) or compare-and-sets a key of the route claims bucket: its new revision, or false when it exists or changed. Rejects when NATS cannot say within 2 s. */
+  writeRouteClaim(key: string, value: RouteClaim, revision: number | undefined): Promise<number | false>
+  /** Deletes a key of the route claims bucket if its revision is still `revision`: false when it changed. */
+  deleteRouteClaim(key: string, revision: number): Promise<boolean>
   /** Writes this engine's membership entry (its heartbeat). */
   beat(info: MemberInfo): Promise<void>
   /** Deletes this engine's membership entry (a clean stop). */
@@ -502,6 +511,13 @@ export type ClusterEvent =
   | { type: 'cluster.route'; route_key: string; entry?: Omit<RemoteRoute, 'engine_id'> }
   /** From the routes watch: a key was written (`entry`) or deleted. */
   | { type: 'cluster.routeSeen'; key: string; entry?: RemoteRoute }
+  /**
+   * From `provider:http`: the first trigger of this engine on a route binds it; its claim
+   * across the cluster is made (or joined), and `reply` says why it is refused, if it is.
+   */
+  | { type: 'cluster.routeClaim'; route_key: string; function_id: string; route: HttpRoute; holder: RouteClaim['holder']; reply: (refusal: ErrorBody | undefined) => void }
+  /** From `provider:http`: the last trigger of this engine on a route let go of it. */
+  | { type: 'cluster.routeRelease'; route_key: string }
 
 export interface ClusterInput {
   /** The timeout of a call that sets none (ms): `invocationTimeoutMs`. */
