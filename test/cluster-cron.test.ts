@@ -86,7 +86,7 @@ it('the claimer is stopped (SIGSTOP) between its claim and its run: the other en
     const held = Date.now()
     const [key] = (await until(
       () => [...claims].find(([k, v]) => v.engine_id === idA && v.state === 'claimed' && Number(k.split('.')[1]) > held),
-      15_000,
+      35_000,
       'a tick claimed by A',
     ))!
     const at = Number(key.split('.')[1])
