@@ -58,6 +58,17 @@ async function anyAlive(deps: CronClaimsDeps, engines: string[]): Promise<boolea
   return answers.some(Boolean)
 }
 
+/**
+ * `engines` without those that are gone: no member, and no answer to a ping (members are
+ * kept without asking). So that engines restarted under new ids do not pile up in a claim.
+ */
+async function stillThere(deps: CronClaimsDeps, engines: string[]): Promise<string[]> {
+  const kept = await Promise.all(
+    engines.map(async (e) => e === deps.link.engine_id || deps.isMember(e) || (await deps.link.ping(e)) === 'alive'),
+  )
+  return engines.filter((_, i) => kept[i])
+}
+
 /** Claims a route for this engine's first trigger on it: `reply` gets why it is refused, if it is. */
 export function claimRoute(state: RouteClaims, deps: CronClaimsDeps, event: Extract<ClusterEvent, { type: 'cluster.routeClaim' }>): void {
   const { link } = deps
@@ -80,8 +91,9 @@ export function claimRoute(state: RouteClaims, deps: CronClaimsDeps, event: Extr
             const conflict = claimRefusal(claim, event.function_id, event.route)
             if (conflict && (await anyAlive(deps, claim.engines))) return conflict
             if (!conflict) {
-              if (claim.engines.includes(self)) return undefined
-              if ((await link.writeRouteClaim(key, withEngine(claim, self), read.revision)) !== false) return undefined
+              const engines = await stillThere(deps, claim.engines)
+              if (engines.includes(self) && engines.length === claim.engines.length) return undefined
+              if ((await link.writeRouteClaim(key, withEngine({ ...claim, engines }, self), read.revision)) !== false) return undefined
               continue
             }
             deps.log('info', 'cluster: the claim of a route whose engines are all gone was taken over', { route: event.route_key, engines: claim.engines })
@@ -110,7 +122,7 @@ export function releaseRoute(state: RouteClaims, deps: CronClaimsDeps, route_key
         if (!read) return
         const claim = parseRouteClaim(read.value)
         if ('why' in claim || !claim.engines.includes(self)) return
-        const left = withoutEngine(claim, self)
+        const left = withoutEngine({ ...claim, engines: await stillThere(deps, claim.engines) }, self)
         const done = left ? (await link.writeRouteClaim(key, left, read.revision)) !== false : await link.deleteRouteClaim(key, read.revision)
         if (done) return
       }

@@ -4,10 +4,13 @@
  * of a conflict on one engine; the route's claim goes with its last trigger anywhere, and
  * a claim left by a killed engine does not keep the route from being bound again.
  */
+import { connect } from '@nats-io/transport-node'
+import { Kvm } from '@nats-io/kv'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { limit, until } from './harness.js'
-import { cleanUp, nats, serve, whenServed, worker } from './cluster-harness.js'
+import { cleanUp, nats, serve, whenServed, worker, type Server } from './cluster-harness.js'
+import { routeClaimKey } from '../actors/cluster-routes.js'
 
 const it = suite('cluster: route claims')
 it.before(() => nats.start())
@@ -78,6 +81,36 @@ it("a route's claim left by an engine killed (SIGKILL) does not keep another fun
   }, 10_000, 'the route bound on B once A is gone')
   console.log(`bound ${Date.now() - t0} ms after the kill`)
   assert.is(await bodyAt(`${b.httpUrl}/taken`), 'b')
+}, 60_000))
+
+it("an engine joining a route's claim drops the engines that are gone from it, and the last to leave deletes it", limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const engineId = async (server: Server) => ((await (await fetch(`${server.url.replace(/^ws:/, 'http:')}/healthz`)).json()) as { cluster: { engine_id: string } }).cluster.engine_id
+  const nc = await connect({ servers: nats.url })
+  try {
+    const claims = await new Kvm(nc).open('signalbox-route-claims')
+    const engines = async () => {
+      const entry = await claims.get(routeClaimKey('GET /shared'))
+      return entry?.operation === 'PUT' ? (entry.json() as { engines: string[] }).engines : undefined
+    }
+    const [idA, idB] = await Promise.all([engineId(a), engineId(b)])
+    const onA = await worker(a.url)
+    onA.registerFunction('shared::page', page('shared'))
+    assert.not.ok((await onA.registerTrigger({ id: 's', trigger_type: 'http', function_id: 'shared::page', config: { path: '/shared', method: 'GET' } })).error)
+    assert.equal(await engines(), [idA])
+    a.child.kill('SIGKILL')
+    await a.exited
+    const onB = await worker(b.url)
+    onB.registerFunction('shared::page', page('shared'))
+    // Once A's routes have left B (A taken for gone), B's trigger joins the claim without A.
+    await until(async () => (await bodyAt(`${b.httpUrl}/shared`)) === '404', 10_000, "A's route to leave B")
+    assert.not.ok((await onB.registerTrigger({ id: 's', trigger_type: 'http', function_id: 'shared::page', config: { path: '/shared', method: 'GET' } })).error)
+    assert.equal(await engines(), [idB])
+    onB.unregisterTrigger('s', 'http')
+    await until(async () => (await engines()) === undefined, 5000, 'the claim deleted with its last trigger')
+  } finally {
+    await nc.close()
+  }
 }, 60_000))
 
 it.run()
