@@ -111,7 +111,8 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
         if (won && scope.handles.get(job.key) === cron) return fire(scope, sub, scheduled_time)
         scope.context.finished(sub)
       },
-      holds: () => scope.handles.get(job.key) === cron && scope.context.holds(sub),
+      // Taken over only where it would run at a tick: still held, and not running unless it allows overlap.
+      holds: () => scope.handles.get(job.key) === cron && scope.context.mayRerun(sub),
       takeOver: () => {
         if (scope.handles.get(job.key) !== cron || !scope.context.rerun(sub)) return
         fire(scope, sub, scheduled_time)

@@ -213,11 +213,17 @@ export class CronTable {
   }
 
   /**
-   * One more run of `sub` starts outside its ticks (a tick another engine of the cluster
-   * claimed and could not run): counted as running, if it is still subscribed.
+   * Whether `sub` may run one more time outside its ticks (a tick another engine of the
+   * cluster claimed and could not run): it is still subscribed, and its previous run is
+   * not in flight, unless it allows `overlap` (as at a tick).
    */
+  mayRerun(sub: Subscription): boolean {
+    return this.holds(sub) && (sub.overlap || sub.running === 0)
+  }
+
+  /** One more run of `sub` starts outside its ticks (see `mayRerun`): counted as running, if it may. */
   rerun(sub: Subscription): boolean {
-    if (!this.holds(sub)) return false
+    if (!this.mayRerun(sub)) return false
     sub.running++
     return true
   }

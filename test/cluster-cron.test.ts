@@ -62,8 +62,10 @@ it('the claimer is killed (SIGKILL) between its claim and its run: another engin
     ))!
     const scheduled = new Date(Number(key.split('.')[1])).toISOString()
     a.child.kill('SIGKILL')
+    const killed = Date.now()
     await a.exited
     await until(() => runs.has(scheduled), 5000, `the tick ${scheduled} to be run by B or C`)
+    console.log(`taken over ${Date.now() - killed} ms after the kill`)
     const entry = claims.get(key)!
     assert.is(entry.took_over_from, idA)
     await until(() => claims.get(key)?.state === 'done', 5000, 'the tick marked done')

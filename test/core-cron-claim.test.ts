@@ -49,19 +49,27 @@ it('claimerGone: its connection ended, or no member that does not answer', () =>
   assert.is(claimerGone(false, 'alive'), false)
 })
 
-it('CronTable: holds and rerun a subscription while it is subscribed, not once it is gone or replaced', () => {
+it('CronTable: holds and reruns a subscription while it is subscribed and not running (unless overlap), not once it is gone or replaced', () => {
   const table = new CronTable((z) => z)
   const schedule = { schedule: '* * * * * *', timezone: 'UTC', overlap: false }
   const { job } = table.subscribe({ worker_id: 'w', trigger_id: 't', function_id: 'f' }, schedule, 0)
   const [sub] = table.tick(job, 1000).run
   assert.is(sub.running, 1)
   assert.ok(table.holds(sub))
+  // Its run is in flight: no other run unless it allows overlap.
+  assert.not.ok(table.mayRerun(sub))
+  assert.not.ok(table.rerun(sub))
+  table.finished(sub)
+  assert.ok(table.mayRerun(sub))
   assert.ok(table.rerun(sub))
-  assert.is(sub.running, 2)
+  assert.is(sub.running, 1)
+  const overlapping = table.tick(table.subscribe({ worker_id: 'w', trigger_id: 'o', function_id: 'g' }, { ...schedule, overlap: true }, 0).job, 1000).run.find((s) => s.trigger_id === 'o')!
+  assert.ok(table.rerun(overlapping))
+  assert.is(overlapping.running, 2)
   table.subscribe({ worker_id: 'w', trigger_id: 't', function_id: 'f' }, schedule, 0)
   assert.not.ok(table.holds(sub), 'replaced')
   assert.not.ok(table.rerun(sub))
-  const [again] = table.tick(table.job(job.key)!, 2000).run
+  const again = table.tick(table.job(job.key)!, 2000).run.find((s) => s.trigger_id === 't')!
   table.unsubscribe('w', 't')
   assert.not.ok(table.holds(again))
   assert.not.ok(table.rerun(again))
