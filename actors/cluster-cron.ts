@@ -32,8 +32,8 @@ export interface CronClaims {
   closed: boolean
 }
 
-/** What the cron claims need of the cluster actor. */
-export interface CronClaimsDeps {
+/** What the cron and route claims (actors/cluster-routes.ts) need of the cluster actor. */
+export interface ClaimDeps {
   link: ClusterLink
   /** Whether an engine is a member now (the actor's membership). */
   isMember: (engine_id: string) => boolean
@@ -50,7 +50,7 @@ export function closeCronClaims(state: CronClaims): void {
 }
 
 /** Claims a tick: run here if this engine claims it, else followed until its window ends. */
-export function claimTick(state: CronClaims, deps: CronClaimsDeps, event: ClaimEvent): void {
+export function claimTick(state: CronClaims, deps: ClaimDeps, event: ClaimEvent): void {
   const { link } = deps
   const started = performance.now()
   link.claim(event.key, { engine_id: link.engine_id, at: Date.now(), state: 'claimed' }).then(
@@ -81,7 +81,7 @@ export function claimTick(state: CronClaims, deps: CronClaimsDeps, event: ClaimE
 }
 
 /** Marks a tick this engine runs `done`: the engines following it stop. */
-function markDone(deps: CronClaimsDeps, key: string, revision: number, took_over_from?: string): void {
+function markDone(deps: ClaimDeps, key: string, revision: number, took_over_from?: string): void {
   const value: CronClaim = { engine_id: deps.link.engine_id, at: Date.now(), state: 'done' }
   if (took_over_from !== undefined) value.took_over_from = took_over_from
   deps.link.updateClaim(key, value, revision).then(
@@ -94,7 +94,7 @@ function markDone(deps: CronClaimsDeps, key: string, revision: number, took_over
 }
 
 /** Follows a tick this engine lost until it is done, taken over, or its window ends. */
-function follow(state: CronClaims, deps: CronClaimsDeps, event: ClaimEvent): void {
+function follow(state: CronClaims, deps: ClaimDeps, event: ClaimEvent): void {
   if (state.closed || state.open.has(event.key) || Date.now() >= event.until) return
   let told = false
   const look = async () => {
@@ -121,7 +121,7 @@ const later = (look: () => Promise<void>): NodeJS.Timeout => {
 }
 
 /** One look at a tick this engine lost: stop following it, or wait for the next look. */
-async function lookAt(state: CronClaims, deps: CronClaimsDeps, event: ClaimEvent): Promise<'stop' | 'wait'> {
+async function lookAt(state: CronClaims, deps: ClaimDeps, event: ClaimEvent): Promise<'stop' | 'wait'> {
   const { link } = deps
   const self = link.engine_id
   const read = await link.readClaim(event.key)

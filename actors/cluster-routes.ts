@@ -21,7 +21,7 @@ import { claimRefusal, parseRouteClaim, withEngine, withoutEngine, type RouteCla
 import { token } from '../core/cluster.js'
 import type { ErrorBody } from '../protocol/messages.js'
 import type { ClusterEvent } from '../machines/contracts.js'
-import type { CronClaimsDeps } from './cluster-cron.js'
+import type { ClaimDeps } from './cluster-cron.js'
 
 /** How many compare-and-sets one claim or release tries before it gives up (each lost to another engine's change). */
 const TRIES = 20
@@ -51,7 +51,7 @@ function chained(state: RouteClaims, route_key: string, op: () => Promise<void>)
 }
 
 /** Whether any of `engines` is there: this one, or one not taken for gone. */
-async function anyAlive(deps: CronClaimsDeps, engines: string[]): Promise<boolean> {
+async function anyAlive(deps: ClaimDeps, engines: string[]): Promise<boolean> {
   const answers = await Promise.all(
     engines.map(async (e) => e === deps.link.engine_id || !claimerGone(deps.isMember(e), await deps.link.ping(e))),
   )
@@ -62,7 +62,7 @@ async function anyAlive(deps: CronClaimsDeps, engines: string[]): Promise<boolea
  * `engines` without those that are gone: no member, and no answer to a ping (members are
  * kept without asking). So that engines restarted under new ids do not pile up in a claim.
  */
-async function stillThere(deps: CronClaimsDeps, engines: string[]): Promise<string[]> {
+async function stillThere(deps: ClaimDeps, engines: string[]): Promise<string[]> {
   const kept = await Promise.all(
     engines.map(async (e) => e === deps.link.engine_id || deps.isMember(e) || (await deps.link.ping(e)) === 'alive'),
   )
@@ -70,7 +70,7 @@ async function stillThere(deps: CronClaimsDeps, engines: string[]): Promise<stri
 }
 
 /** Claims a route for this engine's first trigger on it: `reply` gets why it is refused, if it is. */
-export function claimRoute(state: RouteClaims, deps: CronClaimsDeps, event: Extract<ClusterEvent, { type: 'cluster.routeClaim' }>): void {
+export function claimRoute(state: RouteClaims, deps: ClaimDeps, event: Extract<ClusterEvent, { type: 'cluster.routeClaim' }>): void {
   const { link } = deps
   const self = link.engine_id
   const key = routeClaimKey(event.route_key)
@@ -111,7 +111,7 @@ export function claimRoute(state: RouteClaims, deps: CronClaimsDeps, event: Extr
 }
 
 /** This engine's last trigger on a route let go of it: it leaves the route's claim, deleted when it was the last engine there. */
-export function releaseRoute(state: RouteClaims, deps: CronClaimsDeps, route_key: string): void {
+export function releaseRoute(state: RouteClaims, deps: ClaimDeps, route_key: string): void {
   const { link } = deps
   const self = link.engine_id
   const key = routeClaimKey(route_key)

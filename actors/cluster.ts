@@ -277,7 +277,7 @@ function sweepRoutes(scope: Scope, link: ClusterLink, now: number): void {
 }
 
 /** What the cron and route claims (actors/cluster-cron.ts, actors/cluster-routes.ts) need of this actor. */
-const cronDeps = (scope: Scope, link: ClusterLink) => ({
+const claimDeps = (scope: Scope, link: ClusterLink) => ({
   link,
   isMember: (engine_id: string) => scope.context.has(engine_id),
   log: (level: 'info' | 'warn', msg: string, data: Record<string, unknown>) => scope.sendBack({ type: 'engine.log', level, msg, data }),
@@ -338,11 +338,11 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         case 'cluster.call':
           return call(scope as Scope, link, event)
         case 'cluster.claim':
-          return claimTick(scope.handles.cron, cronDeps(scope as Scope, link), event)
+          return claimTick(scope.handles.cron, claimDeps(scope as Scope, link), event)
         case 'cluster.routeClaim':
-          return claimRoute(scope.handles.routeClaims, cronDeps(scope as Scope, link), event)
+          return claimRoute(scope.handles.routeClaims, claimDeps(scope as Scope, link), event)
         case 'cluster.routeRelease':
-          return releaseRoute(scope.handles.routeClaims, cronDeps(scope as Scope, link), event.route_key)
+          return releaseRoute(scope.handles.routeClaims, claimDeps(scope as Scope, link), event.route_key)
         case 'cluster.gather': {
           const others = scope.context.list().filter((m) => m.engine_id !== link.engine_id).length
           link.gather(event.function_id, event.data, others, 1000).then(event.reply, () => event.reply([]))

@@ -133,6 +133,19 @@ async function inTime<T>(op: Promise<T>): Promise<T> {
   }
 }
 
+/** A key of a claims bucket: its value as written (undefined when not JSON: its reader refuses it) and revision; undefined when absent or deleted. */
+async function readEntry(kv: KV, key: string): Promise<{ value: unknown; revision: number } | undefined> {
+  const entry = await inTime(kv.get(key))
+  if (!entry || entry.operation !== 'PUT') return undefined
+  let value: unknown
+  try {
+    value = decode<unknown>(entry.value)
+  } catch {
+    value = undefined
+  }
+  return { value, revision: entry.revision }
+}
+
 /** The claims bucket's part of the link: `claim`, `readClaim`, `updateClaim` (machines/contracts.ts). */
 function cronClaims(claims: KV, connected: () => boolean): Pick<ClusterLink, 'claim' | 'readClaim' | 'updateClaim'> {
   const fault = cronFault()
@@ -150,18 +163,7 @@ function cronClaims(claims: KV, connected: () => boolean): Pick<ClusterLink, 'cl
       if (fault.stall) await sleep(fault.stall)
       return revision
     },
-    async readClaim(key) {
-      const entry = await inTime(claims.get(key))
-      if (!entry || entry.operation !== 'PUT') return undefined
-      let value: unknown
-      try {
-        value = decode<unknown>(entry.value)
-      } catch {
-        // Not JSON: refused as not a claim by its reader.
-        value = undefined
-      }
-      return { value, revision: entry.revision }
-    },
+    readClaim: (key) => readEntry(claims, key),
     async updateClaim(key, value, revision) {
       try {
         return await inTime(claims.update(key, encode(value), revision))
@@ -177,20 +179,10 @@ function cronClaims(claims: KV, connected: () => boolean): Pick<ClusterLink, 'cl
 // route claims (the route claims bucket): see core/route-claim.ts
 
 /** The route claims bucket's part of the link: read, create, compare-and-set, delete (machines/contracts.ts). */
-function routeClaims(kv: KV): Pick<ClusterLink, 'readRouteClaim' | 'writeRouteClaim' | 'deleteRouteClaim'> {
+function routeClaims(kv: KV, connected: () => boolean): Pick<ClusterLink, 'readRouteClaim' | 'writeRouteClaim' | 'deleteRouteClaim'> {
   return {
-    async readRouteClaim(key) {
-      const entry = await inTime(kv.get(key))
-      if (!entry || entry.operation !== 'PUT') return undefined
-      let value: unknown
-      try {
-        value = decode<unknown>(entry.value)
-      } catch {
-        // Not JSON: refused as not a claim by its reader.
-        value = undefined
-      }
-      return { value, revision: entry.revision }
-    },
+    // While NATS is not reachable, not waited for: the route is bound on this engine alone.
+    readRouteClaim: (key) => (connected() ? readEntry(kv, key) : Promise.reject(new Error('NATS is not reachable'))),
     async writeRouteClaim(key, value, revision) {
       try {
         return await inTime(revision === undefined ? kv.create(key, encode(value)) : kv.update(key, encode(value), revision))
@@ -339,7 +331,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       return { close: () => void (nc.isClosed() ? undefined : sub.drain().catch(() => {})) }
     },
     ...cronClaims(claims, () => connected),
-    ...routeClaims(routeClaimsKv),
+    ...routeClaims(routeClaimsKv, () => connected),
     async beat(info) {
       await members.put(engine_id, encode(info))
     },
