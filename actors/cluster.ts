@@ -16,10 +16,15 @@
  *   snapshot; an engine unheard of for `deadAfterMs` (or whose entry is deleted) is gone,
  *   and so is, at once, an engine holding calls of this one whose ping subject NATS says
  *   nobody subscribes to any more (asked every half second while it holds any);
- * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket;
+ * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket, marked done
+ *   once run; a tick lost to another engine is followed, and taken over should that
+ *   engine be gone before it ran it (actors/cluster-cron.ts);
  * - **routes**: the routes this engine's http triggers hold, written in the routes bucket
  *   (`cluster.route`, from `provider:http`), and a watch of the bucket: the routes of the
- *   other engines that are members are given to `provider:http` (`route.remote`);
+ *   other engines that are members are given to `provider:http` (`route.remote`); and
+ *   their claims, one per route cluster-wide, made when this engine's first trigger binds
+ *   a route and let go with its last (`cluster.routeClaim`, `cluster.routeRelease`:
+ *   actors/cluster-routes.ts);
  * - **listings**: its part of the other engines' listings (`<name>.listing`: an engine
  *   function run here alone, or its `/metrics` text), and theirs gathered for its own
  *   (`cluster.gather`; what is not an answer is refused and logged).
@@ -32,6 +37,8 @@ import type { Outcome } from '../core/call-table.js'
 import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
+import { claimTick, closeCronClaims, openCronClaims, type CronClaims } from './cluster-cron.js'
+import { claimRoute, closeRouteClaims, openRouteClaims, releaseRoute, type RouteClaims } from './cluster-routes.js'
 
 /** A call sent to the cluster, waiting for its answer. */
 interface Pending {
@@ -67,6 +74,10 @@ interface Handles {
   draining: boolean
   /** The first look at the catalog, put off until the engine's actors have started. */
   attach: NodeJS.Immediate
+  /** The cron ticks this engine lost and follows (actors/cluster-cron.ts). */
+  cron: CronClaims
+  /** The claims of routes being made or let go (actors/cluster-routes.ts). */
+  routeClaims: RouteClaims
 }
 
 type Scope = TableScope<Membership, undefined, EventObject> & { handles: Handles; settings: ClusterInput }
@@ -267,6 +278,13 @@ function sweepRoutes(scope: Scope, link: ClusterLink, now: number): void {
   }
 }
 
+/** What the cron and route claims (actors/cluster-cron.ts, actors/cluster-routes.ts) need of this actor. */
+const claimDeps = (scope: Scope, link: ClusterLink) => ({
+  link,
+  isMember: (engine_id: string) => scope.context.has(engine_id),
+  log: (level: 'info' | 'warn', msg: string, data: Record<string, unknown>) => scope.sendBack({ type: 'engine.log', level, msg, data }),
+})
+
 /** The cluster actor's logic over `link` (the composition root opens it, and closes it after the engine stopped). */
 export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
   return fromTable<Membership, ClusterEvent, undefined, EventObject, Handles>({
@@ -301,6 +319,8 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         ),
         remoteRoutes: new Map(),
         published: new Map(),
+        cron: openCronClaims(),
+        routeClaims: openRouteClaims(),
         since: Date.now(),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
         probe: setInterval(() => probe(s, link), PROBE_MS),
@@ -327,8 +347,11 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         case 'cluster.call':
           return call(scope as Scope, link, event)
         case 'cluster.claim':
-          link.claim(event.key).then(event.then, () => event.then(true))
-          return
+          return claimTick(scope.handles.cron, claimDeps(scope as Scope, link), event)
+        case 'cluster.routeClaim':
+          return claimRoute(scope.handles.routeClaims, claimDeps(scope as Scope, link), event)
+        case 'cluster.routeRelease':
+          return releaseRoute(scope.handles.routeClaims, claimDeps(scope as Scope, link), event.route_key)
         case 'cluster.gather': {
           const others = scope.context.list().map((m) => m.engine_id).filter((id) => id !== link.engine_id)
           link.gather(event.function_id, event.data, others, GATHER_WAIT_MS).then(
@@ -386,6 +409,8 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
       clearImmediate(handles.attach)
       clearInterval(handles.heartbeat)
       clearInterval(handles.probe)
+      closeCronClaims(handles.cron)
+      closeRouteClaims(handles.routeClaims)
       handles.catalog?.unsubscribe()
       handles.dirty = false
       for (const sub of handles.serving.values()) sub.close()

@@ -10,7 +10,9 @@
  *
  * In a cluster, each run is claimed first (`cluster.claim`: a create-if-absent in a KV
  * bucket, keyed by the schedule, the function, its metadata and the scheduled time): of
- * the engines that hold the trigger, the one that claims the tick runs it.
+ * the engines that hold the trigger, the one that claims the tick runs it. The others
+ * keep it open until the schedule's next tick (at most a minute: core/cron-claim.ts), and
+ * one of them runs it should its claimer be gone before it did.
  */
 import { RandomText } from '../core/random-text.js'
 import type { CronEvent } from '../protocol/trigger-payloads.js'
@@ -19,6 +21,7 @@ import { Cron } from 'croner'
 import type { EventObject } from 'xstate'
 import { CronTable, type Job, type Subscription } from '../core/cron-table.js'
 import { cronClaimKey } from '../core/cluster.js'
+import { tickWindowEnd } from '../core/cron-claim.js'
 import type { CronProviderEvent, LogRecord } from '../machines/contracts.js'
 import { actorsOf, tell } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
@@ -76,6 +79,8 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
   const cluster = actorsOf(scope.system).cluster()
   // Triggers alike on this engine (the same function and metadata) are told apart by their order.
   const alike = cluster && new Map<string, number>()
+  // A tick lost to an engine that dies before it runs it may be taken over until then.
+  const until = cluster && run.length > 0 ? tickWindowEnd(scheduled, cron.nextRun(new Date(scheduled))?.getTime()) : 0
   for (const sub of run) {
     if (!cluster || !alike) {
       fire(scope, sub, scheduled_time)
@@ -88,9 +93,16 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
     cluster.send({
       type: 'cluster.claim',
       key: cronClaimKey(job.key, sub.function_id, sub.metadata, nth, scheduled),
+      until,
       then: (won) => {
         if (won && scope.handles.get(job.key) === cron) return fire(scope, sub, scheduled_time)
         scope.context.finished(sub)
+      },
+      // Taken over only where it would run at a tick: still held, and not running unless it allows overlap.
+      holds: () => scope.handles.get(job.key) === cron && scope.context.mayRerun(sub),
+      takeOver: () => {
+        if (scope.handles.get(job.key) !== cron || !scope.context.rerun(sub)) return
+        fire(scope, sub, scheduled_time)
       },
     })
   }

@@ -11,7 +11,9 @@
  * (through the cluster actor, in the routes bucket), and theirs are served here as well:
  * a request on another engine's route is a call of its function, which crosses the
  * cluster. A route bound to another function elsewhere is refused with the text of a
- * conflict on one engine.
+ * conflict on one engine: this engine's first trigger on a route is answered once the
+ * route's claim across the cluster is made (`cluster.routeClaim`: two engines binding it
+ * to different functions at once, one is refused), and its last lets the claim go.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { EventObject } from 'xstate'
@@ -124,6 +126,10 @@ interface Handles {
   published: Set<string>
   /** In a cluster: the other engines' routes served here, by their key in the routes bucket. */
   remote: Map<string, { holder: Holder; worker: string }>
+  /** In a cluster: the routes whose claim is being made, by route key, and the local triggers that wait for it to be answered. */
+  claiming: Map<string, Holder[]>
+  /** In a cluster: other engines' routes refused here (a route of this engine held the place), by their key: tried again when this engine lets a route go. */
+  conflicted: Map<string, RemoteRoute>
   clustered(): boolean
   close(): void
 }
@@ -146,7 +152,9 @@ const describer = (scope: Scope) => (worker_id: string) =>
 function publish(scope: Scope, route_key: string): void {
   const cluster = actorsOf(scope.system).cluster()
   if (!cluster) return
-  const { published } = scope.handles
+  const { published, claiming } = scope.handles
+  // Published once its claim is made (`route.claimed`).
+  if (claiming.has(route_key)) return
   const binding = scope.context.binding(route_key)
   const local = binding?.holders.filter((h) => !h.worker_id.startsWith(REMOTE)) ?? []
   if (binding && local.length > 0) {
@@ -154,12 +162,68 @@ function publish(scope: Scope, route_key: string): void {
     const { method, path, pattern, params, timeout_ms, function_id, metadata } = binding
     const route = { method: method as HttpRoute['method'], path, pattern, shape: route_key.slice(method.length + 1), params, ...(timeout_ms === undefined ? {} : { timeout_ms }) }
     cluster.send({ type: 'cluster.route', route_key, entry: { function_id, route, metadata, holder: { trigger_id: local[0].trigger_id, worker: describer(scope)(local[0].worker_id) } } })
-  } else if (published.delete(route_key)) cluster.send({ type: 'cluster.route', route_key })
+  } else if (published.delete(route_key)) {
+    cluster.send({ type: 'cluster.route', route_key })
+    cluster.send({ type: 'cluster.routeRelease', route_key })
+    retryConflicted(scope)
+  }
+}
+
+/** The other engines' routes that a route of this engine kept out, tried again (this engine let a route go). */
+function retryConflicted(scope: Scope): void {
+  for (const [key, entry] of [...scope.handles.conflicted]) remoteRoute(scope, key, entry, true)
+}
+
+/**
+ * In a cluster, the first trigger of this engine on a route (added to the table already):
+ * answered once the route's claim across the cluster is made, with the triggers that join
+ * it meanwhile. Returns false when the trigger is answered at once (alone, or the route is
+ * this engine's already).
+ */
+function claim(scope: Scope, holder: Holder, function_id: string, route: HttpRoute): boolean {
+  const cluster = actorsOf(scope.system).cluster()
+  if (!cluster) return false
+  const route_key = routeKeyOf(route)
+  const { claiming, published } = scope.handles
+  const waiting = claiming.get(route_key)
+  if (waiting) return (waiting.push(holder), true)
+  if (published.has(route_key)) return false
+  claiming.set(route_key, [holder])
+  const self = scope.self
+  cluster.send({
+    type: 'cluster.routeClaim',
+    route_key,
+    function_id,
+    route,
+    holder: { trigger_id: holder.trigger_id, worker: describer(scope)(holder.worker_id) },
+    reply: (refusal) => self.send({ type: 'route.claimed', route_key, refusal }),
+  })
+  return true
+}
+
+/** A route's claim was made (its waiting triggers hold it) or refused (they are refused, with its text). */
+function claimed(scope: Scope, route_key: string, refusal: ErrorBody | undefined): void {
+  const { claiming } = scope.handles
+  const waiting = claiming.get(route_key) ?? []
+  claiming.delete(route_key)
+  const routes = scope.context
+  for (const holder of waiting) {
+    // Unregistered meanwhile: nothing to answer.
+    if (routes.heldBy(holder) !== route_key) continue
+    if (refusal) routes.remove(holder)
+    tell(actorsOf(scope.system).trigger(holder.worker_id, holder.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
+  }
+  if (refusal) return retryConflicted(scope)
+  const local = routes.binding(route_key)?.holders.some((h) => !h.worker_id.startsWith(REMOTE)) ?? false
+  // Its triggers all went while it was claimed: let go at once.
+  if (!local) actorsOf(scope.system).cluster()?.send({ type: 'cluster.routeRelease', route_key })
+  else publish(scope, route_key)
 }
 
 /** Another engine's route is served here (a request becomes a call of its function, across the cluster), or no more. */
-function remoteRoute(scope: Scope, key: string, entry: RemoteRoute | undefined): void {
-  const { remote } = scope.handles
+function remoteRoute(scope: Scope, key: string, entry: RemoteRoute | undefined, again = false): void {
+  const { remote, conflicted } = scope.handles
+  conflicted.delete(key)
   const known = remote.get(key)
   if (known) {
     scope.context.remove(known.holder)
@@ -171,7 +235,8 @@ function remoteRoute(scope: Scope, key: string, entry: RemoteRoute | undefined):
   const refusal = scope.context.add(holder, entry.function_id, entry.route, { metadata: entry.metadata, describeWorker: describer(scope) })
   if (refusal) {
     remote.delete(key)
-    scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a route of another engine conflicts with one here; this engine serves its own', data: { engine_id: entry.engine_id, error: refusal } })
+    conflicted.set(key, entry)
+    if (!again) scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a route of another engine conflicts with one here; this engine serves its own', data: { engine_id: entry.engine_id, error: refusal } })
   }
 }
 
@@ -228,6 +293,8 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
     return {
       published: new Set(),
       remote: new Map(),
+      claiming: new Map(),
+      conflicted: new Map(),
       clustered: () => actorsOf(system).cluster() !== undefined,
       close() {
         exchanges.releaseAll()
@@ -241,6 +308,8 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
     switch (event.type) {
       case 'route.remote':
         return remoteRoute(scope, event.key, event.entry)
+      case 'route.claimed':
+        return claimed(scope, event.route_key, event.refusal)
       case 'route.removeAll': {
         const holders = event.trigger_ids.map((trigger_id) => ({ worker_id: event.worker_id, trigger_id }))
         const keys = scope.handles.clustered() ? holders.map((holder) => routes.heldBy(holder)) : []
@@ -259,7 +328,9 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
         const holder: Holder = { worker_id: event.worker_id, trigger_id: event.trigger_id }
         const before = routes.heldBy(holder)
         const refusal = routes.add(holder, event.function_id, event.route, { metadata: event.metadata, describeWorker: describer(scope) })
-        tell(actorsOf(system).trigger(event.worker_id, event.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
+        // In a cluster, the first trigger here on a route waits for its claim across the cluster.
+        const waits = !refusal && claim(scope, holder, event.function_id, event.route)
+        if (!waits) tell(actorsOf(system).trigger(event.worker_id, event.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
         if (before !== undefined) publish(scope, before)
         if (!refusal) publish(scope, routeKeyOf(event.route))
         return

@@ -205,14 +205,22 @@ function restart(scope: Scope, call: Call<CallHandle>): void {
   start(scope, { ...call.handle.request, timeout_ms: Math.round(left) })
 }
 
-/** Sends a call no local worker serves to the cluster (actors/cluster.ts); its outcome is counted and answered here, as a local call's. */
+/**
+ * Sends a call no local worker serves to the cluster (actors/cluster.ts); its outcome is
+ * counted and answered here, as a local call's. Until then it counts against its caller's
+ * limits as a local call does (`limits.callsInFlight`, `limits.callsPerSession`), unless void.
+ */
 function toCluster(scope: Scope, request: CallRequest, cluster: ClusterRef): void {
   const started = performance.now()
+  const source = sourceOf(request)
+  const waiter = request.void ? undefined : 'worker_id' in request.caller && request.caller.invocation_id !== undefined ? request.caller.worker_id : undefined
+  if (!request.void) scope.context.acrossStarted(source, waiter)
   cluster.send({
     type: 'cluster.call',
     request,
     settle: (outcome) => {
-      ended(scope, sourceOf(request), request.function_id, outcome, started)
+      if (!request.void) scope.context.acrossEnded(source, waiter)
+      ended(scope, source, request.function_id, outcome, started)
       if (!request.void) answer(scope, request.caller, request.function_id, outcome)
     },
   })

@@ -4,7 +4,8 @@
  * published on a subject per function, served by a queue group (each call reaches one of
  * the engines serving the function), and answered on the calling engine's reply subject;
  * cron ticks are claimed in a KV bucket; membership is a KV bucket of heartbeats; the
- * routes of every engine's http triggers are a KV bucket every engine watches.
+ * routes of every engine's http triggers are a KV bucket every engine watches, and their
+ * claims (one function per route, cluster-wide) another.
  * Subjects and buckets are in docs/cluster.md.
  */
 import { connect, createInbox, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node'
@@ -106,6 +107,102 @@ export function watch(kv: Pick<KV, 'watch'>, what: string, warn: Warn, closed: (
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// cron claims (the claims bucket): see core/cron-claim.ts
+
+/**
+ * TEST ONLY (never set it otherwise): `SIGNALBOX_TEST_CRON_FAULT=stall:<ms>` makes a claim
+ * this engine won resolve `<ms>` late (an engine paused, or dying, between its claim and its
+ * run); `late:<ms>` makes it send its claims `<ms>` late (it loses every race). Read once.
+ */
+function cronFault(): { stall: number; late: number } {
+  const m = /^(stall|late):(\d+)$/.exec(process.env.SIGNALBOX_TEST_CRON_FAULT ?? '')
+  return { stall: m?.[1] === 'stall' ? Number(m[2]) : 0, late: m?.[1] === 'late' ? Number(m[2]) : 0 }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Races `op` against `CLAIM_WAIT_MS`: its outcome may come after the wait, and nobody waits for it then. */
+async function inTime<T>(op: Promise<T>): Promise<T> {
+  op.catch(() => {})
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([op, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from NATS within ${CLAIM_WAIT_MS} ms`)), CLAIM_WAIT_MS)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** A key of a claims bucket: its value as written (undefined when not JSON: its reader refuses it) and revision; undefined when absent or deleted. */
+async function readEntry(kv: KV, key: string): Promise<{ value: unknown; revision: number } | undefined> {
+  const entry = await inTime(kv.get(key))
+  if (!entry || entry.operation !== 'PUT') return undefined
+  let value: unknown
+  try {
+    value = decode<unknown>(entry.value)
+  } catch {
+    value = undefined
+  }
+  return { value, revision: entry.revision }
+}
+
+/** The claims bucket's part of the link: `claim`, `readClaim`, `updateClaim` (machines/contracts.ts). */
+function cronClaims(claims: KV, connected: () => boolean): Pick<ClusterLink, 'claim' | 'readClaim' | 'updateClaim'> {
+  const fault = cronFault()
+  return {
+    async claim(key, value) {
+      if (!connected()) throw new Error('NATS is not reachable')
+      if (fault.late) await sleep(fault.late)
+      let revision: number
+      try {
+        revision = await inTime(claims.create(key, encode(value)))
+      } catch (err) {
+        if (exists(err)) return false
+        throw err
+      }
+      if (fault.stall) await sleep(fault.stall)
+      return revision
+    },
+    readClaim: (key) => readEntry(claims, key),
+    async updateClaim(key, value, revision) {
+      try {
+        return await inTime(claims.update(key, encode(value), revision))
+      } catch (err) {
+        if (exists(err)) return false
+        throw err
+      }
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// route claims (the route claims bucket): see core/route-claim.ts
+
+/** The route claims bucket's part of the link: read, create, compare-and-set, delete (machines/contracts.ts). */
+function routeClaims(kv: KV, connected: () => boolean): Pick<ClusterLink, 'readRouteClaim' | 'writeRouteClaim' | 'deleteRouteClaim'> {
+  return {
+    // While NATS is not reachable, not waited for: the route is bound on this engine alone.
+    readRouteClaim: (key) => (connected() ? readEntry(kv, key) : Promise.reject(new Error('NATS is not reachable'))),
+    async writeRouteClaim(key, value, revision) {
+      try {
+        return await inTime(revision === undefined ? kv.create(key, encode(value)) : kv.update(key, encode(value), revision))
+      } catch (err) {
+        if (exists(err)) return false
+        throw err
+      }
+    },
+    async deleteRouteClaim(key, revision) {
+      try {
+        await inTime(kv.delete(key, { previousSeq: revision }))
+        return true
+      } catch (err) {
+        if (exists(err)) return false
+        throw err
+      }
+    },
+  }
+}
+
 /** Connects to NATS and opens the cluster's buckets (creating them if they are not there). */
 export async function openCluster(options: ClusterOptions): Promise<OpenCluster> {
   const { name } = options
@@ -120,12 +217,14 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
   let claims: KV
   let members: KV
   let routes: KV
+  let routeClaimsKv: KV
   try {
     const kvm = new Kvm(nc)
     // A claim is kept 10 min (longer than any tick may be late); an entry outlives its engine's last heartbeat by 10 s.
     claims = await kvm.create(`${name}-cron-claims`, { history: 1, ttl: 600_000 })
     members = await kvm.create(`${name}-engines`, { history: 1, ttl: 10_000 })
     routes = await kvm.create(`${name}-routes`, { history: 1 })
+    routeClaimsKv = await kvm.create(`${name}-route-claims`, { history: 1 })
   } catch (err) {
     await nc.close().catch(() => {})
     const message = (err as Error).message
@@ -231,25 +330,8 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       // Drained, not unsubscribed: the calls NATS already routed here are still answered.
       return { close: () => void (nc.isClosed() ? undefined : sub.drain().catch(() => {})) }
     },
-    async claim(key) {
-      if (!connected) throw new Error('NATS is not reachable')
-      let timer: NodeJS.Timeout | undefined
-      const created = claims.create(key, encode({ engine_id, at: Date.now() }))
-      // Its outcome may come after the wait: nobody waits for it then.
-      created.catch(() => {})
-      try {
-        await Promise.race([
-          created,
-          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from NATS within ${CLAIM_WAIT_MS} ms`)), CLAIM_WAIT_MS))),
-        ])
-        return true
-      } catch (err) {
-        if (exists(err)) return false
-        throw err
-      } finally {
-        clearTimeout(timer)
-      }
-    },
+    ...cronClaims(claims, () => connected),
+    ...routeClaims(routeClaimsKv, () => connected),
     async beat(info) {
       await members.put(engine_id, encode(info))
     },

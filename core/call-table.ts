@@ -76,8 +76,10 @@ export class CallTable<H = unknown, W = unknown> {
    */
   private readonly parkedCalls = new Map<string, Set<W>>()
   private parkedCount = 0
-  /** Started calls whose source counts against `limits.callsInFlight`. */
+  /** Started calls whose source counts against `limits.callsInFlight` (those sent to other engines too). */
   private limitedCount = 0
+  /** Calls sent to another engine of the cluster, waiting for its answer (`acrossStarted`). */
+  private acrossCount = 0
   /** The worker that waits for each parked call, when a worker made it (it counts in `waitingFor`). */
   private readonly parkedWaiters = new Map<W, string>()
   /** Round robin over replicas: whose turn it is, per function id. */
@@ -93,12 +95,38 @@ export class CallTable<H = unknown, W = unknown> {
     return this.calls.size + this.parkedCount
   }
 
-  /** What `limits.callsInFlight` counts: started calls of limited sources (`isLimitedSource`), and parked calls. */
+  /** What `limits.callsInFlight` counts: started calls of limited sources (`isLimitedSource`, here or sent to other engines), and parked calls. */
   get limitedSize(): number {
     return this.limitedCount + this.parkedCount
   }
 
-  /** How many calls `worker_id` waits for. */
+  /** Calls sent to other engines of the cluster, waiting for their answers. */
+  get across(): number {
+    return this.acrossCount
+  }
+
+  /**
+   * A call sent to another engine of the cluster (no local worker serves its function):
+   * counted, until `acrossEnded`, as a call in flight of `source` (against
+   * `limits.callsInFlight` when its source is limited), and as one `waiter` waits for
+   * (`limits.callsPerSession`). The other engine's answer, or its timeout here, ends it.
+   */
+  acrossStarted(source: CallSource, waiter: string | undefined): void {
+    this.acrossCount++
+    if (isLimitedSource(source)) this.limitedCount++
+    if (waiter !== undefined) this.recordOf(waiter).waiting++
+  }
+
+  /** A call `acrossStarted` counted was answered (or failed). */
+  acrossEnded(source: CallSource, waiter: string | undefined): void {
+    this.acrossCount--
+    if (isLimitedSource(source)) this.limitedCount--
+    // A worker gone meanwhile took its count with it.
+    const record = waiter === undefined ? undefined : this.byWorker.get(waiter)
+    if (record && record.waiting > 0) record.waiting--
+  }
+
+  /** How many calls `worker_id` waits for (here, and sent to other engines). */
   waitingFor(worker_id: string): number {
     return this.byWorker.get(worker_id)?.waiting ?? 0
   }

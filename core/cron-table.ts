@@ -207,6 +207,27 @@ export class CronTable {
     sub.running--
   }
 
+  /** Whether `sub` is still subscribed (not unsubscribed, nor replaced). */
+  holds(sub: Subscription): boolean {
+    return this.held.get(holderKey(sub.worker_id, sub.trigger_id))?.triggers.get(holderKey(sub.worker_id, sub.trigger_id)) === sub
+  }
+
+  /**
+   * Whether `sub` may run one more time outside its ticks (a tick another engine of the
+   * cluster claimed and could not run): it is still subscribed, and its previous run is
+   * not in flight, unless it allows `overlap` (as at a tick).
+   */
+  mayRerun(sub: Subscription): boolean {
+    return this.holds(sub) && (sub.overlap || sub.running === 0)
+  }
+
+  /** One more run of `sub` starts outside its ticks (see `mayRerun`): counted as running, if it may. */
+  rerun(sub: Subscription): boolean {
+    if (!this.mayRerun(sub)) return false
+    sub.running++
+    return true
+  }
+
   /** Every job, for listings. */
   list(): Array<{ pattern: string; timezone: string; triggers: number }> {
     return [...this.jobs.values()].map((j) => ({ pattern: j.pattern, timezone: j.timezone, triggers: j.triggers.size }))

@@ -65,6 +65,20 @@ const describeHolder = (key: string, describeWorker: DescribeWorker) => {
   return `trigger '${trigger_id}' of ${describeWorker(worker_id)}`
 }
 
+/**
+ * Why `route`, bound to `function_id`, may not join the route `bound` (of the same method
+ * and shape), held first by the trigger `holder()` names (`trigger 'x' of worker '…'`):
+ * another function, or other parameter names; undefined when it may. The one text of a
+ * conflict, on one engine (`RouteTable.add`) and across a cluster (core/route-claim.ts).
+ */
+export function routeConflict(bound: Pick<Binding, 'function_id' | 'path' | 'params'>, function_id: string, route: HttpRoute, holder: () => string): ErrorBody | undefined {
+  if (bound.function_id !== function_id) return errors.invalidConfig(`Route ${route.method} ${route.path} is already bound to function '${bound.function_id}' by ${holder()}`)
+  if (bound.params.join('/') !== route.params.join('/')) {
+    return errors.invalidConfig(`Route ${route.method} ${route.path} is the route ${route.method} ${bound.path} held by ${holder()} with other parameter names; use the same names`)
+  }
+  return undefined
+}
+
 /** Up to this many routes let go at once are removed from the router one by one. */
 const REMOVE_ONE_BY_ONE = 64
 
@@ -91,14 +105,8 @@ export class RouteTable {
     const key = holderKey(holder)
     const routeKey = routeKeyOf(route)
     const bound = this.bindings.get(routeKey)
-    if (bound && bound.function_id !== function_id) {
-      return errors.invalidConfig(`Route ${route.method} ${route.path} is already bound to function '${bound.function_id}' by ${describeHolder(bound.holders[0], describeWorker)}`)
-    }
-    if (bound && bound.params.join('/') !== route.params.join('/')) {
-      return errors.invalidConfig(
-        `Route ${route.method} ${route.path} is the route ${route.method} ${bound.path} held by ${describeHolder(bound.holders[0], describeWorker)} with other parameter names; use the same names`,
-      )
-    }
+    const conflict = bound && routeConflict(bound, function_id, route, () => describeHolder(bound.holders[0], describeWorker))
+    if (conflict) return conflict
     if (bound) {
       if (!bound.holders.includes(key)) bound.holders.push(key)
     } else {

@@ -22,6 +22,8 @@ import type { ChannelOwner, Direction } from '../core/channel-table.js'
 import type { Relay } from '../core/channel-relay.js'
 import type { MemberInfo, RemoteCall, RemoteReply, RemoteRoute } from '../core/cluster.js'
 import type { GatheredPart } from '../core/cluster-listings.js'
+import type { CronClaim } from '../core/cron-claim.js'
+import type { RouteClaim } from '../core/route-claim.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -311,6 +313,8 @@ export type HttpProviderEvent =
   | { type: 'route.removeAll'; worker_id: string; trigger_ids: string[] }
   /** In a cluster: another engine's route (`key` in the routes bucket) is served here too (`entry`), or no more. */
   | { type: 'route.remote'; key: string; entry?: RemoteRoute }
+  /** In a cluster: the claim of a route this engine's triggers bind was made (no `refusal`) or refused. */
+  | { type: 'route.claimed'; route_key: string; refusal?: ErrorBody }
 
 // ---------------------------------------------------------------------------------------
 // provider:cron (actors/cron-provider.ts)
@@ -452,8 +456,22 @@ export interface ClusterLink {
   replies(handler: (call_no: number, reply: RemoteReply) => void): Closable
   /** Serves a function: each call for it reaches one of the engines serving it; `respond` is absent for a void call. */
   serve(function_id: string, handler: (call: RemoteCall, respond: ((reply: RemoteReply) => void) | undefined) => void): Closable
-  /** Creates `key` in the claims bucket if it is absent: true for the one engine that did; rejects when NATS cannot say (unreachable, or no answer within 2 s). */
-  claim(key: string): Promise<boolean>
+  /**
+   * Creates `key` in the claims bucket if it is absent (`value`, a `CronClaim`): the
+   * entry's revision for the one engine that did, false for the others; rejects when NATS
+   * cannot say (unreachable, or no answer within 2 s).
+   */
+  claim(key: string, value: CronClaim): Promise<number | false>
+  /** Reads a key of the claims bucket: its value as written (unchecked) and revision; undefined when it is absent or deleted. */
+  readClaim(key: string): Promise<{ value: unknown; revision: number } | undefined>
+  /** Writes a key of the claims bucket if its revision is still `revision` (compare-and-set): the new revision, or false when it changed. */
+  updateClaim(key: string, value: CronClaim, revision: number): Promise<number | false>
+  /** Reads a key of the route claims bucket: its value as written (unchecked) and revision; undefined when absent or deleted. */
+  readRouteClaim(key: string): Promise<{ value: unknown; revision: number } | undefined>
+  /** Creates (no `revision`) or compare-and-sets a key of the route claims bucket: its new revision, or false when it exists or changed. Rejects when NATS cannot say within 2 s. */
+  writeRouteClaim(key: string, value: RouteClaim, revision: number | undefined): Promise<number | false>
+  /** Deletes a key of the route claims bucket if its revision is still `revision`: false when it changed. */
+  deleteRouteClaim(key: string, revision: number): Promise<boolean>
   /** Writes this engine's membership entry (its heartbeat). */
   beat(info: MemberInfo): Promise<void>
   /** Deletes this engine's membership entry (a clean stop). */
@@ -483,8 +501,14 @@ export interface ClusterLink {
 export type ClusterEvent =
   /** A call no local worker serves: sent to the cluster; `settle` is called once with its outcome (at once for a void call). */
   | { type: 'cluster.call'; request: CallRequest; settle: (outcome: Outcome) => void }
-  /** Claims a cron tick for this engine: `then(true)` when it won (runs it), `then(false)` when another engine did. */
-  | { type: 'cluster.claim'; key: string; then: (won: boolean) => void }
+  /**
+   * Claims a cron tick for this engine: `then(true)` when it won (it runs the tick then),
+   * `then(false)` when another engine did. A lost tick stays open until `until` (ms since
+   * the epoch, its window): should its claimer be taken for gone before it marked the tick
+   * done, this engine may take it over (only while `holds()`), and then calls `takeOver()`,
+   * which runs it.
+   */
+  | { type: 'cluster.claim'; key: string; until: number; then: (won: boolean) => void; holds: () => boolean; takeOver: () => void }
   /**
    * Every other engine's part of a listing (the engine function run there, or `METRICS_PART`):
    * see `ClusterLink.gather`. Only parts with the shape of one, whose result `check` accepts
@@ -499,6 +523,13 @@ export type ClusterEvent =
   | { type: 'cluster.route'; route_key: string; entry?: Omit<RemoteRoute, 'engine_id'> }
   /** From the routes watch: a key was written (`entry`) or deleted. */
   | { type: 'cluster.routeSeen'; key: string; entry?: RemoteRoute }
+  /**
+   * From `provider:http`: the first trigger of this engine on a route binds it; its claim
+   * across the cluster is made (or joined), and `reply` says why it is refused, if it is.
+   */
+  | { type: 'cluster.routeClaim'; route_key: string; function_id: string; route: HttpRoute; holder: RouteClaim['holder']; reply: (refusal: ErrorBody | undefined) => void }
+  /** From `provider:http`: the last trigger of this engine on a route let go of it. */
+  | { type: 'cluster.routeRelease'; route_key: string }
 
 export interface ClusterInput {
   /** The timeout of a call that sets none (ms): `invocationTimeoutMs`. */

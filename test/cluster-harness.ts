@@ -18,8 +18,8 @@ const children = new Set<ChildProcess>()
 const workers = new Set<WorkerClient>()
 const sockets = new Set<WebSocket>()
 
-/** Starts `signalbox serve --cluster <nats>` on free ports; resolves once it printed its ready line. */
-export const serve = (extra: string[] = []): Promise<Server> => startServe(['--cluster', nats.url, ...extra], children)
+/** Starts `signalbox serve --cluster <nats>` on free ports (with `env` added to its environment); resolves once it printed its ready line. */
+export const serve = (extra: string[] = [], env: Record<string, string> = {}): Promise<Server> => startServe(['--cluster', nats.url, ...extra], children, env)
 
 /** A worker connected to `url` (named `name`, when given), closed after the test. */
 export async function worker(url: string, name?: string): Promise<WorkerClient> {

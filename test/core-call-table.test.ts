@@ -281,4 +281,30 @@ it('limitedSize: started worker and http calls, and parked ones; cron, queue and
   assert.is(t.limitedSize, 1)
 })
 
+it('acrossStarted / acrossEnded: a call sent to another engine counts for its waiter and, from a limited source, in limitedSize, until it ends', () => {
+  const t = new CallTable<Handle>('x-')
+  t.acrossStarted('worker', 'w1')
+  t.acrossStarted('worker', 'w1')
+  t.acrossStarted('http', undefined)
+  t.acrossStarted('cron', undefined)
+  assert.is(t.across, 4)
+  assert.is(t.waitingFor('w1'), 2)
+  assert.is(t.limitedSize, 3)
+  // Local calls count alongside.
+  t.open(call('s', 'w1'))
+  assert.is(t.waitingFor('w1'), 3)
+  assert.is(t.limitedSize, 4)
+  t.acrossEnded('worker', 'w1')
+  t.acrossEnded('cron', undefined)
+  assert.is(t.waitingFor('w1'), 2)
+  assert.is(t.limitedSize, 3)
+  // The waiter left before its call ended: nothing left to count down, nor below zero for a later worker of that id.
+  t.workerGone('w1')
+  t.acrossEnded('worker', 'w1')
+  assert.is(t.waitingFor('w1'), 0)
+  t.acrossEnded('http', undefined)
+  assert.is(t.limitedSize, 0)
+  assert.is(t.across, 0)
+})
+
 it.run()

@@ -2,7 +2,8 @@
  * `signalbox serve` as a child process of a test, on free ports, the way a user starts it:
  * the built CLI, given `args` after the listeners' flags; it resolves once the ready line
  * is printed, and fails with its stderr if the process exits first. `children` keeps the
- * process until it exits, so the test's cleanup can kill what is left.
+ * process until it exits, so the test's cleanup can kill what is left. `env` is added to
+ * the process's environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -18,11 +19,11 @@ export interface ServeProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-export async function startServe(args: string[], children: Set<ChildProcess>): Promise<ServeProcess> {
+export async function startServe(args: string[], children: Set<ChildProcess>, env: Record<string, string> = {}): Promise<ServeProcess> {
   const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--log-level', 'error', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // No config file of the working folder applies.
-    env: { ...process.env, SIGNALBOX_CONFIG: '' },
+    env: { ...process.env, SIGNALBOX_CONFIG: '', ...env },
   })
   children.add(child)
   let out = ''

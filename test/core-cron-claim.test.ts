@@ -1,0 +1,78 @@
+/**
+ * core/cron-claim.ts, alone: a claims bucket entry's shape is checked; a tick's window ends
+ * at the schedule's next tick, capped; what an engine that lost a tick does at each look
+ * at its key; when a claimer is taken for gone. And the cron table's `holds` / `rerun`,
+ * which a tick taken over uses.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { claimerGone, followStep, parseCronClaim, tickWindowEnd, TICK_WINDOW_MAX_MS, type CronClaim } from '../core/cron-claim.js'
+import { CronTable } from '../core/cron-table.js'
+
+const it = suite('core/cron-claim')
+
+it('parseCronClaim: an entry of the right shape is read (without a state it is claimed); anything else is refused with why', () => {
+  assert.equal(parseCronClaim({ engine_id: 'e1', at: 5, state: 'done' }), { engine_id: 'e1', at: 5, state: 'done' })
+  assert.equal(parseCronClaim({ engine_id: 'e1', at: 5 }), { engine_id: 'e1', at: 5, state: 'claimed' })
+  assert.equal(parseCronClaim({ engine_id: 'e2', at: 6, state: 'claimed', took_over_from: 'e1', extra: 1 }), { engine_id: 'e2', at: 6, state: 'claimed', took_over_from: 'e1' })
+  for (const bad of [undefined, null, 'e1', [1], {}, { engine_id: '', at: 1 }, { engine_id: 'e1' }, { engine_id: 'e1', at: Infinity }, { engine_id: 'e1', at: 1, state: 'run' }, { engine_id: 'e1', at: 1, took_over_from: 7 }]) {
+    const parsed = parseCronClaim(bad)
+    assert.ok('why' in parsed, JSON.stringify(bad))
+  }
+})
+
+it("tickWindowEnd: the schedule's next tick, at most TICK_WINDOW_MAX_MS after this one", () => {
+  assert.is(tickWindowEnd(10_000, 11_000), 11_000)
+  assert.is(tickWindowEnd(0, 3_600_000), TICK_WINDOW_MAX_MS)
+  assert.is(tickWindowEnd(0, undefined), TICK_WINDOW_MAX_MS)
+  assert.is(tickWindowEnd(5000, 5000), 5000 + TICK_WINDOW_MAX_MS)
+  assert.is(tickWindowEnd(0, 9000, 2000), 2000)
+})
+
+it('followStep: stop once done, own, gone from the bucket or past the window; take when the claimer is gone; wait otherwise', () => {
+  const claimed: CronClaim = { engine_id: 'a', at: 0, state: 'claimed' }
+  assert.is(followStep(claimed, 'b', 100, 1000, false), 'wait')
+  assert.is(followStep(claimed, 'b', 100, 1000, true), 'take')
+  assert.is(followStep({ ...claimed, state: 'done' }, 'b', 100, 1000, true), 'stop')
+  assert.is(followStep(claimed, 'a', 100, 1000, true), 'stop')
+  assert.is(followStep(undefined, 'b', 100, 1000, true), 'stop')
+  assert.is(followStep(claimed, 'b', 1000, 1000, true), 'stop')
+})
+
+it('claimerGone: its connection ended, or no member that does not answer', () => {
+  assert.is(claimerGone(true, 'gone'), true)
+  assert.is(claimerGone(false, 'gone'), true)
+  assert.is(claimerGone(false, 'unknown'), true)
+  assert.is(claimerGone(true, 'unknown'), false)
+  assert.is(claimerGone(true, 'alive'), false)
+  // Not heard of yet here (it just joined, or this engine did), but it answers.
+  assert.is(claimerGone(false, 'alive'), false)
+})
+
+it('CronTable: holds and reruns a subscription while it is subscribed and not running (unless overlap), not once it is gone or replaced', () => {
+  const table = new CronTable((z) => z)
+  const schedule = { schedule: '* * * * * *', timezone: 'UTC', overlap: false }
+  const { job } = table.subscribe({ worker_id: 'w', trigger_id: 't', function_id: 'f' }, schedule, 0)
+  const [sub] = table.tick(job, 1000).run
+  assert.is(sub.running, 1)
+  assert.ok(table.holds(sub))
+  // Its run is in flight: no other run unless it allows overlap.
+  assert.not.ok(table.mayRerun(sub))
+  assert.not.ok(table.rerun(sub))
+  table.finished(sub)
+  assert.ok(table.mayRerun(sub))
+  assert.ok(table.rerun(sub))
+  assert.is(sub.running, 1)
+  const overlapping = table.tick(table.subscribe({ worker_id: 'w', trigger_id: 'o', function_id: 'g' }, { ...schedule, overlap: true }, 0).job, 1000).run.find((s) => s.trigger_id === 'o')!
+  assert.ok(table.rerun(overlapping))
+  assert.is(overlapping.running, 2)
+  table.subscribe({ worker_id: 'w', trigger_id: 't', function_id: 'f' }, schedule, 0)
+  assert.not.ok(table.holds(sub), 'replaced')
+  assert.not.ok(table.rerun(sub))
+  const again = table.tick(table.job(job.key)!, 2000).run.find((s) => s.trigger_id === 't')!
+  table.unsubscribe('w', 't')
+  assert.not.ok(table.holds(again))
+  assert.not.ok(table.rerun(again))
+})
+
+it.run()

@@ -1,0 +1,50 @@
+/**
+ * core/route-claim.ts, alone: a route claims bucket entry's shape is checked; a route is
+ * refused by a claim of another function (or other parameter names) with the text of a
+ * conflict on one engine; engines join and leave a claim.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { parseHttpConfig } from '../core/http-config.js'
+import { claimRefusal, parseRouteClaim, withEngine, withoutEngine, type RouteClaim } from '../core/route-claim.js'
+import { RouteTable } from '../core/route-table.js'
+import type { HttpRoute } from '../core/http-config.js'
+
+const it = suite('core/route-claim')
+
+const route = (path: string, method = 'GET'): HttpRoute => {
+  const parsed = parseHttpConfig({ path, method })
+  if (typeof parsed === 'string') throw new Error(parsed)
+  return parsed
+}
+
+const claim: RouteClaim = { function_id: 'hello::http', path: '/hello/:name', params: ['name'], holder: { trigger_id: 'hello', worker: "worker 'w1'" }, engines: ['e1'] }
+
+it('parseRouteClaim: an entry of the right shape is read; anything else is refused with why', () => {
+  assert.equal(parseRouteClaim({ ...claim, extra: 1 }), claim)
+  for (const bad of [null, 'x', [], { ...claim, function_id: 1 }, { ...claim, params: 'name' }, { ...claim, holder: null }, { ...claim, holder: { trigger_id: 'x' } }, { ...claim, engines: [1] }]) {
+    assert.ok('why' in parseRouteClaim(bad), JSON.stringify(bad))
+  }
+})
+
+it('claimRefusal: the same text as a conflict in one engine\'s route table', () => {
+  const table = new RouteTable()
+  assert.is(table.add({ worker_id: 'w1', trigger_id: 'hello' }, 'hello::http', route('/hello/:name')), undefined)
+  for (const [fn, r] of [['other::http', route('/hello/:name')], ['hello::http', route('/hello/:who')]] as const) {
+    const local = table.add({ worker_id: 'w2', trigger_id: 'x' }, fn, r)
+    assert.ok(local)
+    assert.equal(claimRefusal(claim, fn, r), local)
+  }
+  assert.is(claimRefusal(claim, 'hello::http', route('/hello/:name')), undefined)
+})
+
+it('withEngine / withoutEngine: engines join once; the last to leave leaves nothing', () => {
+  const two = withEngine(claim, 'e2')
+  assert.equal(two.engines, ['e1', 'e2'])
+  assert.is(withEngine(two, 'e2'), two)
+  assert.equal(withoutEngine(two, 'e1')?.engines, ['e2'])
+  assert.is(withoutEngine(claim, 'e1'), undefined)
+  assert.equal(claim.engines, ['e1'], 'not changed in place')
+})
+
+it.run()
