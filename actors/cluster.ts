@@ -475,6 +475,18 @@ function typeMessage(scope: Scope, link: ClusterLink, message: TypeMessage, resp
       if (binding && binding.trigger_type === trigger_type) dropBinding(scope, binding, true)
       return
     }
+    case 'adopt': {
+      const binding = handles.bindings.get(bindingKey(from, message.previous_worker_id, trigger_id))
+      if (!binding || binding.trigger_type !== trigger_type) {
+        scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a binding to take over is not here', data: { trigger_type, trigger_id, engine_id: from, worker_id: message.previous_worker_id } })
+        return
+      }
+      handles.bindings.delete(bindingKey(from, message.previous_worker_id, trigger_id))
+      binding.worker_id = worker_id
+      handles.bindings.set(key, binding)
+      tell(actorsOf(scope.system).catalog(), { type: 'forwarded.bind', trigger_type, forwarded_id: binding.forwarded_id, entry: { worker_id, trigger_id, engine_id: from } })
+      return
+    }
     case 'verdict':
       tell(actorsOf(scope.system).typeChild(worker_id, trigger_type), { type: 'provider.remoteVerdict', trigger_id, engine_id: from, forwarded_id: message.forwarded_id, error: message.error })
       return
@@ -606,6 +618,9 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
           return typeMessage(scope as Scope, link, event.message, event.respond)
         case 'cluster.forward':
           return forward(scope as Scope, link, event)
+        case 'cluster.adopt':
+          link.sendType(event.engine_id, { op: 'adopt', from: link.engine_id, trigger_type: event.trigger_type, worker_id: event.worker_id, trigger_id: event.trigger_id, previous_worker_id: event.from }).catch(() => {})
+          return
         case 'cluster.unforward':
           link.sendType(event.engine_id, { op: 'unregister', from: link.engine_id, trigger_type: event.trigger_type, worker_id: event.worker_id, trigger_id: event.trigger_id }).catch(() => {})
           return

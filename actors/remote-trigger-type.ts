@@ -94,18 +94,20 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  * config and metadata and `provider` holds it now. The provider then sees nothing change: no
  * registration under an id told apart, and no withdrawal of the one it has.
  */
-function adoptable(system: Scope['system'], worker_id: string, trigger_type: string, provider: string, event: Extract<TriggerTypeEvent, { type: 'trigger.activate' }>) {
+function adoptable(system: Scope['system'], worker_id: string, trigger_type: string, provider: string, event: Extract<TriggerTypeEvent, { type: 'trigger.activate' }>, engine_id?: string) {
   const actors = actorsOf(system)
   const contextOf = (id: string) => (actors.session(id)?.getSnapshot() as { context?: SessionContext } | undefined)?.context
   const from = contextOf(worker_id)?.predecessor
   if (from === undefined || contextOf(from)?.successor !== worker_id) return undefined
   const held = catalogOf(system).workers[from]
   const theirs = held?.held_until === undefined ? undefined : held.triggers[event.trigger_id]
-  if (theirs?.forwarded_id === undefined || theirs.trigger_type !== trigger_type || theirs.state !== 'active') return undefined
+  if (theirs === undefined || (engine_id === undefined && theirs.forwarded_id === undefined) || theirs.trigger_type !== trigger_type || theirs.state !== 'active') return undefined
   if (theirs.function_id !== event.function_id || !same(theirs.config, event.config) || !same(theirs.metadata, event.metadata)) return undefined
   const forwarded = (actors.typeChild(from, trigger_type)?.getSnapshot() as { context?: ForwardTable } | undefined)?.context?.byTrigger.get(event.trigger_id)
-  if (forwarded?.provider !== provider || forwarded.forwarded_id !== theirs.forwarded_id) return undefined
-  return { from, forwarded_id: theirs.forwarded_id }
+  if (forwarded?.provider !== provider || forwarded.engine_id !== engine_id) return undefined
+  // Forwarded to a provider of this engine, its id is in the catalog; to one of another engine, that engine keeps it.
+  if (engine_id === undefined && forwarded.forwarded_id !== theirs.forwarded_id) return undefined
+  return { from, forwarded_id: forwarded.forwarded_id }
 }
 
 /** Tells the provider, if one holds it, to drop what it holds for `entry` (trigger `trigger_id`). */
@@ -149,6 +151,15 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
         // In a cluster: provided by a worker of another engine; its verdict comes back through the cluster actor.
         const remote = provider === undefined ? typeHolderInCluster(system, trigger_type) : undefined
         if (remote) {
+          // A worker that reconnected binds what its held session had bound there: that engine rekeys it, the provider sees nothing.
+          const adopted = previous ? undefined : adoptable(system, worker_id, trigger_type, remote.worker_id, event, remote.engine_id)
+          if (adopted) {
+            tell(actorsOf(system).typeChild(adopted.from, trigger_type), { type: 'trigger.handover', trigger_id: event.trigger_id })
+            table.set(event.trigger_id, adopted.forwarded_id, remote.worker_id, event.function_id, event.config, remote.engine_id)
+            tell(actorsOf(system).cluster(), { type: 'cluster.adopt', engine_id: remote.engine_id, trigger_type, worker_id, trigger_id: event.trigger_id, from: adopted.from })
+            tell(trigger(event.trigger_id), { type: 'trigger.activated' })
+            return
+          }
           table.set(event.trigger_id, previous?.forwarded_id ?? event.trigger_id, remote.worker_id, event.function_id, event.config, remote.engine_id)
           tell(actorsOf(system).cluster(), {
             type: 'cluster.forward',

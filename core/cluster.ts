@@ -182,7 +182,8 @@ const binding = {
  * provides, on `<name>.types.<engine id>` (the engine addressed): a registration to forward
  * to its provider (`register`, asked as a request: the provider's engine answers
  * `{accepted: true}` or `{error}` at once, the provider's verdict comes later as `verdict`),
- * its withdrawal (`unregister`), and the provider's verdict back to the registering engine.
+ * its withdrawal (`unregister`), its takeover by the session of a reconnected worker
+ * (`adopt`), and the provider's verdict back to the registering engine.
  */
 export const TypeMessage = v.variant('op', [
   v.object({
@@ -195,6 +196,8 @@ export const TypeMessage = v.variant('op', [
     forwarded_id: v.optional(nonEmpty),
   }),
   v.object({ op: v.literal('unregister'), ...binding }),
+  /** `worker_id` reattached in place of the held `previous_worker_id`, and binds the trigger again alike: the binding is its now, the provider is told nothing. */
+  v.object({ op: v.literal('adopt'), ...binding, previous_worker_id: nonEmpty }),
   v.object({ op: v.literal('verdict'), ...binding, forwarded_id: nonEmpty, error: v.optional(v.unknown()) }),
 ])
 export type TypeMessage = v.InferOutput<typeof TypeMessage>

@@ -525,6 +525,8 @@ export type ClusterEvent =
       metadata?: unknown
       forwarded_id?: string
     }
+  /** From a session's child: its session reattached in place of the held `from`, and takes over the registration `from` forwarded to engine `engine_id`. */
+  | { type: 'cluster.adopt'; engine_id: string; trigger_type: string; worker_id: string; trigger_id: string; from: string }
   /** From a session's child: the registration forwarded to engine `engine_id` ends there. */
   | { type: 'cluster.unforward'; engine_id: string; trigger_type: string; worker_id: string; trigger_id: string }
   /** From a provider's session: its verdict on a registration another engine forwarded to it. */

@@ -229,6 +229,40 @@ it("6. the provider's engine killed (SIGKILL): bindings elsewhere park and go to
   assert.not.ok(next.unregistered().some((f) => f.id === 'on-c'), "C's own binding stays")
 }, 60_000))
 
+it('a binder that reattaches after a lost connection takes over its bindings to a provider on another engine: the provider is told nothing', limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const onB = await worker(b.url)
+  onB.registerFunction('keep::fn', () => 'ok')
+  const p = await provider(a.url, ['keep'])
+  // The binder, by hand: it has to cut its connection and reattach with its token.
+  const first = await provider(b.url, [])
+  const welcome = first.frames.find((f) => f.type === 'workerregistered')!
+  const request = { type: 'registertrigger', id: 'kept', trigger_type: 'keep', function_id: 'keep::fn', config: { every: 'day' } }
+  // Sent again while B does not know the type yet (each answer before the next try).
+  let sent = 0
+  await until(() => {
+    const answered = first.frames.filter((f) => f.type === 'triggerregistrationresult' && f.id === 'kept')
+    if (answered.some((f) => !f.error)) return true
+    if (answered.length === sent) sent++, first.send(request)
+    return false
+  }, 10_000, 'kept to be bound on B')
+  assert.is(p.registered().length, 1)
+  first.close() // lost, not closed: B holds the session
+  const again = await provider(b.url, [])
+  again.send({ type: 'reattach', previous_worker_id: welcome.worker_id, reattach_token: welcome.reattach_token })
+  again.send(request)
+  const result = await until(() => again.frames.find((f) => f.type === 'triggerregistrationresult' && f.id === 'kept'), 5000, 'the new session bound it')
+  assert.equal(result, { type: 'triggerregistrationresult', id: 'kept', trigger_type: 'keep', function_id: 'keep::fn' })
+  // The held session is retired once the new one holds what it held.
+  await until(async () => ((await (await fetch(`${b.url.replace(/^ws:/, 'http:')}/healthz`)).json()) as { held_sessions: number }).held_sessions === 0, 10_000, 'the held session retired')
+  assert.is(p.registered().length, 1, 'no new registertrigger')
+  assert.equal(p.unregistered(), [], 'no unregistertrigger')
+  // The binding is the new session's on A: unregistering it there reaches the provider.
+  again.send({ type: 'unregistertrigger', id: 'kept', trigger_type: 'keep' })
+  const gone = await until(() => p.unregistered()[0], 5000, 'unregistertrigger for kept')
+  assert.equal(gone, { type: 'unregistertrigger', id: 'kept', trigger_type: 'keep', function_id: 'keep::fn', config: { every: 'day' } })
+}, 60_000))
+
 it('garbage on the types subject and in the types bucket is refused and logged; the engine serves on', limit(async () => {
   const [a, b] = await Promise.all([serve(), serve()])
   const { connect } = await import('@nats-io/transport-node')

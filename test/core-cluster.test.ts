@@ -156,6 +156,9 @@ it('types messages: register, unregister, verdict checked; anything else refused
   const register = { op: 'register', from: 'b', trigger_type: 't', worker_id: 'w', trigger_id: 'x', function_id: 'f', config: { a: 1 }, metadata: { m: 1 } }
   assert.equal(parseTypeMessage(register), { message: register })
   assert.equal(parseTypeMessage({ op: 'unregister', from: 'b', trigger_type: 't', worker_id: 'w', trigger_id: 'x' }), { message: { op: 'unregister', from: 'b', trigger_type: 't', worker_id: 'w', trigger_id: 'x' } })
+  const adopt = { op: 'adopt', from: 'b', trigger_type: 't', worker_id: 'w2', trigger_id: 'x', previous_worker_id: 'w1' }
+  assert.equal(parseTypeMessage(adopt), { message: adopt })
+  assert.ok('why' in parseTypeMessage({ ...adopt, previous_worker_id: undefined }))
   const verdict = { op: 'verdict', from: 'a', trigger_type: 't', worker_id: 'w', trigger_id: 'x', forwarded_id: 'x', error: { code: 'invalid_config', message: 'no' } }
   assert.equal(parseTypeMessage(verdict), { message: verdict })
   for (const bad of [null, [], 'x', {}, { op: 'nope', from: 'b' }, { ...register, config: [] }, { ...register, from: '' }, { ...register, function_id: 3 }, { ...verdict, forwarded_id: undefined }]) {
