@@ -180,6 +180,16 @@ it('one provider per type in the cluster; the provider leaves: bindings of every
   await until(() => fourth.registered().length === 2, 10_000, 'both bindings re-sent to the provider on B')
   assert.equal(fourth.registered().map((f) => f.id).sort(), ['from-a', 'from-b'])
   assert.equal(fourth.errors(), [])
+
+  // And the next one on A, where the first one was.
+  fourth.close()
+  await until(async () => (await stateOf(onB, 'from-b')) === 'parked' && (await stateOf(onA, 'from-a')) === 'parked', 10_000, 'both parked a third time')
+  const fifth = await provider(a.url, ['jobs'])
+  await until(() => fifth.registered().length === 2, 10_000, 'both bindings re-sent to the provider on A')
+  assert.equal(fifth.registered().map((f) => f.id).sort(), ['from-a', 'from-b'])
+  // Fired from A, the call reaches B's function.
+  fifth.send({ type: 'invokefunction', invocation_id: 'run-1', function_id: 'job::run', data: {} })
+  assert.is((await until(() => fifth.frames.find((f) => f.type === 'invocationresult' && f.invocation_id === 'run-1'), 10_000, 'the call answered'))!.result, 'ran')
 }, 60_000))
 
 it('two engines whose workers register the same type at once: exactly one holds it (the other is refused), and bindings go to it', limit(async () => {
