@@ -28,14 +28,23 @@
  * - **listings**: its part of the other engines' listings (`<name>.listing`: an engine
  *   function run here alone, or its `/metrics` text), and theirs gathered for its own
  *   (`cluster.gather`; what is not an answer is refused and logged).
+ * - **worker-defined trigger types**: the types its workers provide, claimed in the types
+ *   bucket (create-if-absent: one provider per type in the cluster; a claim lost to another
+ *   engine is revoked with `triggerType.revoke`), a watch of the bucket (in the membership
+ *   table: sessions read who provides a type elsewhere), the registrations of this engine's
+ *   workers forwarded to a provider elsewhere (`cluster.forward`, `cluster.unforward`, and
+ *   their verdicts back to the type's child), and those of other engines' workers forwarded
+ *   to this engine's providers (`bindings`: withdrawn from the provider when their engine
+ *   is gone, dropped when the provider is).
  */
 import type { EventObject } from 'xstate'
 import { errors } from '../protocol/errors.js'
 import { acceptParts, GATHER_WAIT_MS, METRICS_PART } from '../core/cluster-listings.js'
-import { engineOfRouteKey, Membership, PayloadTooLargeError, routeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute } from '../core/cluster.js'
+import { engineOfRouteKey, Membership, PayloadTooLargeError, routeBucketKey, typeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute, type RemoteTriggerType, type TypeMessage } from '../core/cluster.js'
+import { describeWorker, ENGINE_PROVIDER, forwardedIdForRemote, providerOf } from '../core/catalog.js'
 import type { Outcome } from '../core/call-table.js'
 import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
-import { actorsOf, catalogOf } from '../machines/system.js'
+import { actorsOf, catalogOf, tell } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 import { claimTick, closeCronClaims, openCronClaims, type CronClaims } from './cluster-cron.js'
 import { claimRoute, closeRouteClaims, openRouteClaims, releaseRoute, type RouteClaims } from './cluster-routes.js'
@@ -49,8 +58,40 @@ interface Pending {
   taken_by?: string
 }
 
+/** A registration of another engine's worker, forwarded to a provider of this engine. */
+interface Binding {
+  engine_id: string
+  worker_id: string
+  trigger_id: string
+  trigger_type: string
+  /** The id the provider knows it by. */
+  forwarded_id: string
+  /** The provider's worker id. */
+  provider: string
+  function_id: string
+  config: Record<string, unknown>
+}
+
+/** A type a local worker provides, as claimed in the types bucket. */
+interface OwnType {
+  worker_id: string
+  /** The key's revision once the claim is won; undefined while it is being made (or failed, to be made again). */
+  revision?: number
+  claiming: boolean
+  /** Its worker provides it no more: its key is being deleted. */
+  releasing?: boolean
+}
+
 interface Handles {
   replies: Closable
+  types: Closable
+  typeMessages: Closable
+  /** The types local workers provide, claimed (or being claimed) in the types bucket. */
+  ownTypes: Map<string, OwnType>
+  /** The revision of each key of the types bucket, as the watch brought it: a gone engine's key is deleted only at it. */
+  typeRevisions: Map<string, number>
+  /** Registrations of other engines' workers forwarded to this engine's providers, by `bindingKey`. */
+  bindings: Map<string, Binding>
   members: Closable
   routes: Closable
   listings: Closable
@@ -119,12 +160,14 @@ function engineGone(scope: Scope, link: ClusterLink, engine_id: string): void {
     http?.send({ type: 'route.remote', key })
     link.putRoute(key, undefined).catch(() => {})
   }
+  typesOfEngineGone(scope, link, engine_id)
 }
 
 /** An engine joined: its routes are served here too. */
 function engineJoined(scope: Scope, engine_id: string): void {
   const http = actorsOf(scope.system).httpProvider()
   for (const [key, entry] of scope.handles.remoteRoutes.get(engine_id) ?? []) http?.send({ type: 'route.remote', key, entry })
+  typesOfEngineJoined(scope, engine_id)
 }
 
 /** A key of the routes bucket was written or deleted. */
@@ -220,6 +263,7 @@ function sync(scope: Scope, link: ClusterLink): void {
     handles.serving.delete(function_id)
     changed = true
   }
+  syncTypes(scope, link)
   // The others learn of it now, not at the next heartbeat.
   if (changed) beat(scope, link)
 }
@@ -256,6 +300,7 @@ function beat(scope: Scope, link: ClusterLink): void {
     // NATS unreachable: the entry is written again at the next beat.
   })
   sweepRoutes(scope, link, now)
+  if (!scope.handles.draining) syncTypes(scope, link)
 }
 
 /** How long after it starts an engine deletes the routes of engines it has not heard of (ms): longer than a membership entry lives. */
@@ -284,6 +329,231 @@ const claimDeps = (scope: Scope, link: ClusterLink) => ({
   isMember: (engine_id: string) => scope.context.has(engine_id),
   log: (level: 'info' | 'warn', msg: string, data: Record<string, unknown>) => scope.sendBack({ type: 'engine.log', level, msg, data }),
 })
+
+// ----- Worker-defined trigger types across the cluster
+
+const bindingKey = (engine_id: string, worker_id: string, trigger_id: string) => `${engine_id}\u0000${worker_id}\u0000${trigger_id}`
+
+/** The worker of this engine that provides `trigger_type`, if one does (not the engine's own types). */
+function localProvider(scope: Scope, trigger_type: string): string | undefined {
+  const provider = providerOf(catalogOf(scope.system), trigger_type)
+  return provider === ENGINE_PROVIDER ? undefined : provider
+}
+
+/** Tells every local session's child for `trigger_type` that its provider elsewhere came or went. */
+function tellTypeChildren(scope: Scope, trigger_type: string, event: { type: 'provider.lost'; trigger_type: string; gone: boolean } | { type: 'provider.available'; trigger_type: string }): void {
+  const actors = actorsOf(scope.system)
+  for (const worker_id in catalogOf(scope.system).workers) tell(actors.typeChild(worker_id, trigger_type), event)
+}
+
+/**
+ * Claims in the types bucket the types local workers provide now, and lets go of those they
+ * provide no more. Run at each change of the catalog and at each heartbeat (a claim NATS
+ * could not answer is made again then).
+ */
+function syncTypes(scope: Scope, link: ClusterLink): void {
+  const { handles } = scope
+  const catalog = catalogOf(scope.system)
+  for (const trigger_type in catalog.triggerTypes) {
+    const { worker_id, description } = catalog.triggerTypes[trigger_type]
+    if (worker_id === ENGINE_PROVIDER) continue
+    const own = handles.ownTypes.get(trigger_type)
+    if (own && own.worker_id === worker_id && !own.releasing && (own.claiming || own.revision !== undefined)) continue
+    handles.ownTypes.set(trigger_type, { worker_id, claiming: true, revision: own?.revision })
+    const entry: RemoteTriggerType = { trigger_type, engine_id: link.engine_id, worker_id, worker: describeWorker(catalog, worker_id) }
+    if (description !== undefined) entry.description = description
+    // Gone: NATS says its engine's connection has ended (not merely unheard of).
+    const gone = async (engine_id: string) => !scope.context.has(engine_id) && (await link.ping(engine_id)) === 'gone'
+    link.claimType(entry, gone).then(
+      (outcome) => scope.self.send({ type: 'cluster.typeClaimed', trigger_type, worker_id, outcome }),
+      (err: Error) => {
+        const now = handles.ownTypes.get(trigger_type)
+        if (now?.worker_id === worker_id) now.claiming = false
+        scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a trigger type could not be claimed; tried again at the next heartbeat', data: { trigger_type, err: err?.message ?? String(err) } })
+      },
+    )
+  }
+  for (const [trigger_type, own] of handles.ownTypes) {
+    if (catalog.triggerTypes[trigger_type]?.worker_id === own.worker_id || own.claiming || own.releasing) continue
+    if (own.revision === undefined) {
+      handles.ownTypes.delete(trigger_type)
+      continue
+    }
+    // Let go of once NATS says so (a deletion it could not make is made again at the next heartbeat).
+    own.releasing = true
+    link.deleteType(typeBucketKey(trigger_type), own.revision).then(
+      () => void (handles.ownTypes.get(trigger_type) === own && handles.ownTypes.delete(trigger_type)),
+      () => (own.releasing = false),
+    )
+  }
+}
+
+/** A claim made for a local worker has its outcome. */
+function typeClaimed(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { type: 'cluster.typeClaimed' }>): void {
+  const { handles } = scope
+  const { trigger_type, worker_id, outcome } = event
+  const own = handles.ownTypes.get(trigger_type)
+  const mine = own?.worker_id === worker_id
+  if (outcome.won) {
+    if (mine && localProvider(scope, trigger_type) === worker_id) {
+      own.revision = outcome.revision
+      own.claiming = false
+      return
+    }
+    // Its worker let go of it meanwhile.
+    if (mine) handles.ownTypes.delete(trigger_type)
+    link.deleteType(typeBucketKey(trigger_type), outcome.revision).catch(() => {})
+    if (!mine) syncTypes(scope, link)
+    return
+  }
+  if (mine) handles.ownTypes.delete(trigger_type)
+  // Another engine's worker claimed it first: refused after all, as a second provider is on one engine.
+  const { holder } = outcome
+  scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a trigger type is provided on another engine; refused here', data: { trigger_type, worker_id, holder: holder.worker_id, engine_id: holder.engine_id } })
+  tell(actorsOf(scope.system).session(worker_id), { type: 'triggerType.revoke', trigger_type, error: errors.triggerTypeExists(trigger_type, `by ${holder.worker} on engine '${holder.engine_id}'`) })
+  if (!mine) syncTypes(scope, link)
+  // Its triggers, parked by the withdrawal, go to the holder (once the watch brought its entry).
+  if (localProvider(scope, trigger_type) === undefined && scope.context.typeHolder(trigger_type)) tellTypeChildren(scope, trigger_type, { type: 'provider.available', trigger_type })
+}
+
+/** A key of the types bucket was written or deleted. */
+function typeSeen(scope: Scope, link: ClusterLink, key: string, entry: RemoteTriggerType | undefined, revision: number): void {
+  const { handles } = scope
+  const before = scope.context.setType(key, entry)
+  if (entry) handles.typeRevisions.set(key, revision)
+  else handles.typeRevisions.delete(key)
+  const trigger_type = entry?.trigger_type ?? before?.trigger_type
+  if (trigger_type === undefined) return
+  if (!entry && before?.engine_id === link.engine_id) {
+    // Deleted by an engine that took this one for gone: claimed again while a local worker provides it.
+    const own = handles.ownTypes.get(trigger_type)
+    if (own && !own.claiming) handles.ownTypes.delete(trigger_type)
+    syncTypes(scope, link)
+    return
+  }
+  // A local provider's triggers are the engine's own business.
+  if (localProvider(scope, trigger_type) !== undefined) return
+  const was = before && before.engine_id !== link.engine_id ? before : undefined
+  const now = entry && entry.engine_id !== link.engine_id && scope.context.has(entry.engine_id) ? entry : undefined
+  if (was && (was.engine_id !== now?.engine_id || was.worker_id !== now?.worker_id)) tellTypeChildren(scope, trigger_type, { type: 'provider.lost', trigger_type, gone: true })
+  if (now && (was?.engine_id !== now.engine_id || was?.worker_id !== now.worker_id)) tellTypeChildren(scope, trigger_type, { type: 'provider.available', trigger_type })
+}
+
+/** A registration of a local worker goes to the provider on another engine. */
+function forward(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { type: 'cluster.forward' }>): void {
+  const { engine_id, trigger_type, worker_id, trigger_id } = event
+  const message: TypeMessage = { op: 'register', from: link.engine_id, trigger_type, worker_id, trigger_id, function_id: event.function_id, config: event.config }
+  if (event.metadata !== undefined) message.metadata = event.metadata
+  if (event.forwarded_id !== undefined) message.forwarded_id = event.forwarded_id
+  const fail = (error: unknown) =>
+    scope.self.send({ type: 'cluster.typeMessage', message: { op: 'verdict', from: engine_id, trigger_type, worker_id, trigger_id, forwarded_id: event.forwarded_id ?? trigger_id, error } })
+  link.sendType(engine_id, message).then(
+    (answer) => {
+      // Accepted: the provider's verdict comes later. No answer in time: the registration's own timeout answers.
+      if (answer === 'gone') fail(errors.noProvider(trigger_type))
+      else if (typeof answer === 'object' && 'error' in answer) fail(answer.error)
+    },
+    (err: Error) => fail(err instanceof PayloadTooLargeError ? errors.engineError(`the registration could not cross the cluster: ${err.message}`) : errors.engineError(`the cluster could not be reached: ${err?.message ?? String(err)}`)),
+  )
+}
+
+/** The provider drops a registration of another engine's worker (`tell`: it is told with `unregistertrigger`). */
+function dropBinding(scope: Scope, binding: Binding, tellProvider: boolean): void {
+  const { handles } = scope
+  handles.bindings.delete(bindingKey(binding.engine_id, binding.worker_id, binding.trigger_id))
+  const actors = actorsOf(scope.system)
+  tell(actors.catalog(), { type: 'forwarded.unbind', trigger_type: binding.trigger_type, forwarded_id: binding.forwarded_id })
+  if (tellProvider) {
+    tell(actors.session(binding.provider), {
+      type: 'provider.unforward',
+      message: { type: 'unregistertrigger', id: binding.forwarded_id, trigger_type: binding.trigger_type, function_id: binding.function_id, config: binding.config },
+    })
+  }
+}
+
+/** A message another engine addressed to this one about trigger types. */
+function typeMessage(scope: Scope, link: ClusterLink, message: TypeMessage, respond: ((answer: { accepted: true } | { error: unknown }) => void) | undefined): void {
+  const { handles } = scope
+  const { from, trigger_type, worker_id, trigger_id } = message
+  const key = bindingKey(from, worker_id, trigger_id)
+  switch (message.op) {
+    case 'register': {
+      const previous = handles.bindings.get(key)
+      if (previous) dropBinding(scope, previous, true)
+      const provider = localProvider(scope, trigger_type)
+      const session = provider === undefined ? undefined : actorsOf(scope.system).session(provider)
+      if (provider === undefined || !session) return respond?.({ error: errors.noProvider(trigger_type) })
+      const forwarded_id = forwardedIdForRemote(catalogOf(scope.system), trigger_type, message.forwarded_id ?? trigger_id, { engine_id: from, worker_id, trigger_id })
+      handles.bindings.set(key, { engine_id: from, worker_id, trigger_id, trigger_type, forwarded_id, provider, function_id: message.function_id, config: message.config })
+      tell(actorsOf(scope.system).catalog(), { type: 'forwarded.bind', trigger_type, forwarded_id, entry: { worker_id, trigger_id, engine_id: from } })
+      respond?.({ accepted: true })
+      session.send({ type: 'provider.forward', message: { type: 'registertrigger', id: forwarded_id, trigger_type, function_id: message.function_id, config: message.config, metadata: message.metadata } })
+      return
+    }
+    case 'unregister': {
+      const binding = handles.bindings.get(key)
+      if (binding && binding.trigger_type === trigger_type) dropBinding(scope, binding, true)
+      return
+    }
+    case 'adopt': {
+      const binding = handles.bindings.get(bindingKey(from, message.previous_worker_id, trigger_id))
+      if (!binding || binding.trigger_type !== trigger_type) {
+        scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a binding to take over is not here', data: { trigger_type, trigger_id, engine_id: from, worker_id: message.previous_worker_id } })
+        return
+      }
+      handles.bindings.delete(bindingKey(from, message.previous_worker_id, trigger_id))
+      binding.worker_id = worker_id
+      handles.bindings.set(key, binding)
+      tell(actorsOf(scope.system).catalog(), { type: 'forwarded.bind', trigger_type, forwarded_id: binding.forwarded_id, entry: { worker_id, trigger_id, engine_id: from } })
+      return
+    }
+    case 'verdict':
+      tell(actorsOf(scope.system).typeChild(worker_id, trigger_type), { type: 'provider.remoteVerdict', trigger_id, engine_id: from, forwarded_id: message.forwarded_id, error: message.error })
+      return
+  }
+}
+
+/** A local provider's verdict on a registration another engine forwarded to it: sent back there. */
+function verdict(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { type: 'cluster.verdict' }>): void {
+  const { handles } = scope
+  const origin = catalogOf(scope.system).forwarded[event.trigger_type]?.[event.forwarded_id]
+  const binding = origin?.engine_id === undefined ? undefined : handles.bindings.get(bindingKey(origin.engine_id, origin.worker_id, origin.trigger_id))
+  if (!binding || binding.provider !== event.from || binding.forwarded_id !== event.forwarded_id) {
+    tell(actorsOf(scope.system).session(event.from), { type: 'session.reject', error: errors.unexpectedVerdict(event.forwarded_id), ref: { type: 'triggerregistrationresult', id: event.forwarded_id } })
+    return
+  }
+  const failed = event.error !== undefined && event.error !== null
+  // Refused: the provider holds nothing of it.
+  if (failed) dropBinding(scope, binding, false)
+  const message: TypeMessage = { op: 'verdict', from: link.engine_id, trigger_type: binding.trigger_type, worker_id: binding.worker_id, trigger_id: binding.trigger_id, forwarded_id: binding.forwarded_id }
+  if (failed) message.error = event.error
+  link.sendType(binding.engine_id, message).catch((err: Error) =>
+    scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a verdict could not be sent back', data: { trigger_type: binding.trigger_type, engine_id: binding.engine_id, err: err?.message ?? String(err) } }),
+  )
+}
+
+/** A local provider of `trigger_type` is gone (`gone`) or withdrew it: what other engines bound to it goes (they park it). */
+function localProviderLost(scope: Scope, trigger_type: string, gone: boolean): void {
+  for (const binding of [...scope.handles.bindings.values()]) if (binding.trigger_type === trigger_type) dropBinding(scope, binding, !gone)
+}
+
+/** An engine is gone: the types it provided are free (their triggers here park), and what it bound here is withdrawn. */
+function typesOfEngineGone(scope: Scope, link: ClusterLink, engine_id: string): void {
+  const { handles } = scope
+  for (const [key, entry] of scope.context.typesOf(engine_id)) {
+    if (localProvider(scope, entry.trigger_type) === undefined) tellTypeChildren(scope, entry.trigger_type, { type: 'provider.lost', trigger_type: entry.trigger_type, gone: true })
+    const revision = handles.typeRevisions.get(key)
+    if (revision !== undefined) link.deleteType(key, revision).catch(() => {})
+  }
+  for (const binding of [...handles.bindings.values()]) if (binding.engine_id === engine_id) dropBinding(scope, binding, true)
+}
+
+/** An engine joined: triggers here parked for want of a type it provides go to it. */
+function typesOfEngineJoined(scope: Scope, engine_id: string): void {
+  for (const [, entry] of scope.context.typesOf(engine_id)) {
+    if (localProvider(scope, entry.trigger_type) === undefined) tellTypeChildren(scope, entry.trigger_type, { type: 'provider.available', trigger_type: entry.trigger_type })
+  }
+}
 
 /** The cluster actor's logic over `link` (the composition root opens it, and closes it after the engine stopped). */
 export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
@@ -321,6 +591,11 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         published: new Map(),
         cron: openCronClaims(),
         routeClaims: openRouteClaims(),
+        types: link.types((key, entry, revision) => scope.self.send({ type: 'cluster.typeSeen', key, entry, revision })),
+        typeMessages: link.typeMessages((message, respond) => scope.self.send(respond ? { type: 'cluster.typeMessage', message, respond } : { type: 'cluster.typeMessage', message })),
+        ownTypes: new Map(),
+        typeRevisions: new Map(),
+        bindings: new Map(),
         since: Date.now(),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
         probe: setInterval(() => probe(s, link), PROBE_MS),
@@ -375,6 +650,26 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         }
         case 'cluster.routeSeen':
           return routeSeen(scope as Scope, link, event.key, event.entry)
+        case 'cluster.typeSeen':
+          return typeSeen(scope as Scope, link, event.key, event.entry, event.revision)
+        case 'cluster.typeClaimed':
+          return typeClaimed(scope as Scope, link, event)
+        case 'cluster.typeMessage':
+          return typeMessage(scope as Scope, link, event.message, event.respond)
+        case 'cluster.forward':
+          return forward(scope as Scope, link, event)
+        case 'cluster.adopt':
+          link.sendType(event.engine_id, { op: 'adopt', from: link.engine_id, trigger_type: event.trigger_type, worker_id: event.worker_id, trigger_id: event.trigger_id, previous_worker_id: event.from }).catch(() => {})
+          return
+        case 'cluster.unforward':
+          link.sendType(event.engine_id, { op: 'unregister', from: link.engine_id, trigger_type: event.trigger_type, worker_id: event.worker_id, trigger_id: event.trigger_id }).catch(() => {})
+          return
+        case 'cluster.verdict':
+          return verdict(scope as Scope, link, event)
+        case 'provider.lost':
+          return localProviderLost(scope as Scope, event.trigger_type, event.gone)
+        case 'provider.available':
+          return
         case 'cluster.drain': {
           // Calls for its functions go to the other engines now; no sync serves them again.
           const { handles } = scope
@@ -417,10 +712,14 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
       handles.serving.clear()
       handles.members.close()
       handles.routes.close()
+      handles.types.close()
+      handles.typeMessages.close()
       handles.listings.close()
       handles.replies.close()
       // Its routes go with it (the others would drop them once it is gone anyway).
       for (const key of handles.published.keys()) link.putRoute(key, undefined).catch(() => {})
+      // So do its types: the next provider, wherever it connects, claims them.
+      for (const [trigger_type, own] of handles.ownTypes) if (own.revision !== undefined) link.deleteType(typeBucketKey(trigger_type), own.revision).catch(() => {})
       for (const call_no of [...handles.pending.keys()]) settle(handles, call_no, { error: errors.engineStopped(handles.pending.get(call_no)!.function_id) })
       link.leave().catch(() => {})
     },

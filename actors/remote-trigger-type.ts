@@ -8,13 +8,18 @@
  * its session, the provider is told with `unregistertrigger`. A session that reattached in
  * place of a held one takes over that one's forwarding of a trigger it binds again alike
  * (`trigger.handover`): the provider is told nothing either way.
+ *
+ * In a cluster, when no worker of this engine provides the type but a worker of another
+ * engine does (the types bucket, as the cluster actor sees it), the registration is
+ * forwarded there through the cluster actor (`cluster.forward`), and its verdict comes back
+ * as `provider.remoteVerdict`; its withdrawal goes the same way (`cluster.unforward`).
  */
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { forwardedIdFor, providerOf } from '../core/catalog.js'
 import type { SessionContext, TriggerTypeEvent, TriggerTypeInput } from '../machines/contracts.js'
-import { actorsOf, catalogOf, tell } from '../machines/system.js'
+import { actorsOf, catalogOf, tell, typeHolderInCluster } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
 import { handleRegistrationEvent, Registrations, releaseRegistrations } from './trigger-registrations.js'
 
@@ -23,6 +28,8 @@ interface Forwarded {
   forwarded_id: string
   /** The session it was forwarded to; undefined while it is parked (no provider). */
   provider?: string
+  /** In a cluster: the engine of that session, when it is another engine. */
+  engine_id?: string
   function_id: string
   config: Record<string, unknown>
 }
@@ -43,8 +50,10 @@ class ForwardTable {
   ) {}
 
   /** Records that `trigger_id` is forwarded to `provider` under `forwarded_id`. */
-  set(trigger_id: string, forwarded_id: string, provider: string, function_id: string, config: Record<string, unknown>): Forwarded {
-    const entry = { forwarded_id, provider, function_id, config }
+  set(trigger_id: string, forwarded_id: string, provider: string, function_id: string, config: Record<string, unknown>, engine_id?: string): Forwarded {
+    const entry: Forwarded = engine_id === undefined ? { forwarded_id, provider, function_id, config } : { forwarded_id, provider, engine_id, function_id, config }
+    const before = this.byTrigger.get(trigger_id)
+    if (before && before.forwarded_id !== forwarded_id) this.byForwardedId.delete(before.forwarded_id)
     this.byTrigger.set(trigger_id, entry)
     this.byForwardedId.set(forwarded_id, trigger_id)
     return entry
@@ -67,7 +76,9 @@ class ForwardTable {
   toJSON() {
     return {
       trigger_type: this.trigger_type,
-      forwarded: Object.fromEntries([...this.byTrigger].map(([id, f]) => [id, { forwarded_id: f.forwarded_id, provider: f.provider ?? null }])),
+      forwarded: Object.fromEntries(
+        [...this.byTrigger].map(([id, f]) => [id, f.engine_id === undefined ? { forwarded_id: f.forwarded_id, provider: f.provider ?? null } : { forwarded_id: f.forwarded_id, provider: f.provider ?? null, engine_id: f.engine_id }]),
+      ),
     }
   }
 }
@@ -83,23 +94,32 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  * config and metadata and `provider` holds it now. The provider then sees nothing change: no
  * registration under an id told apart, and no withdrawal of the one it has.
  */
-function adoptable(system: Scope['system'], worker_id: string, trigger_type: string, provider: string, event: Extract<TriggerTypeEvent, { type: 'trigger.activate' }>) {
+function adoptable(system: Scope['system'], worker_id: string, trigger_type: string, provider: string, event: Extract<TriggerTypeEvent, { type: 'trigger.activate' }>, engine_id?: string) {
   const actors = actorsOf(system)
   const contextOf = (id: string) => (actors.session(id)?.getSnapshot() as { context?: SessionContext } | undefined)?.context
   const from = contextOf(worker_id)?.predecessor
   if (from === undefined || contextOf(from)?.successor !== worker_id) return undefined
   const held = catalogOf(system).workers[from]
   const theirs = held?.held_until === undefined ? undefined : held.triggers[event.trigger_id]
-  if (theirs?.forwarded_id === undefined || theirs.trigger_type !== trigger_type || theirs.state !== 'active') return undefined
+  if (theirs === undefined || (engine_id === undefined && theirs.forwarded_id === undefined) || theirs.trigger_type !== trigger_type || theirs.state !== 'active') return undefined
   if (theirs.function_id !== event.function_id || !same(theirs.config, event.config) || !same(theirs.metadata, event.metadata)) return undefined
   const forwarded = (actors.typeChild(from, trigger_type)?.getSnapshot() as { context?: ForwardTable } | undefined)?.context?.byTrigger.get(event.trigger_id)
-  if (forwarded?.provider !== provider || forwarded.forwarded_id !== theirs.forwarded_id) return undefined
-  return { from, forwarded_id: theirs.forwarded_id }
+  if (forwarded?.provider !== provider || forwarded.engine_id !== engine_id) return undefined
+  // Forwarded to a provider of this engine, its id is in the catalog; to one of another engine, that engine keeps it.
+  if (engine_id === undefined && forwarded.forwarded_id !== theirs.forwarded_id) return undefined
+  return { from, forwarded_id: forwarded.forwarded_id }
 }
 
-/** Tells the provider, if one holds it, to drop what it holds for `entry`. */
-function unforward(scope: Scope, entry: Forwarded): void {
+/** Tells the provider, if one holds it, to drop what it holds for `entry` (trigger `trigger_id`). */
+function unforward(scope: Scope, trigger_id: string, entry: Forwarded): void {
   if (entry.provider === undefined) return
+  if (entry.engine_id !== undefined) {
+    const { worker_id, trigger_type } = scope.context
+    tell(actorsOf(scope.system).cluster(), { type: 'cluster.unforward', engine_id: entry.engine_id, trigger_type, worker_id, trigger_id })
+    entry.provider = undefined
+    entry.engine_id = undefined
+    return
+  }
   tell(actorsOf(scope.system).session(entry.provider), {
     type: 'provider.unforward',
     message: { type: 'unregistertrigger', id: entry.forwarded_id, trigger_type: scope.context.trigger_type, function_id: entry.function_id, config: entry.config },
@@ -110,7 +130,7 @@ function unforward(scope: Scope, entry: Forwarded): void {
 /** The registration ends here: its provider is told, and its forwarded id is no longer this child's. */
 function withdraw(scope: Scope, trigger_id: string): void {
   const entry = scope.context.remove(trigger_id)
-  if (entry) unforward(scope, entry)
+  if (entry) unforward(scope, trigger_id, entry)
 }
 
 export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, TriggerTypeInput, EventObject, Registrations>({
@@ -125,9 +145,35 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
       case 'trigger.activate': {
         // A re-send (after the provider came back) keeps the id the previous provider saw.
         const previous = table.byTrigger.get(event.trigger_id)
-        if (previous) unforward(scope, previous)
+        if (previous) unforward(scope, event.trigger_id, previous)
         const provider = providerOf(catalogOf(system), trigger_type)
         const session = provider === undefined ? undefined : actorsOf(system).session(provider)
+        // In a cluster: provided by a worker of another engine; its verdict comes back through the cluster actor.
+        const remote = provider === undefined ? typeHolderInCluster(system, trigger_type) : undefined
+        if (remote) {
+          // A worker that reconnected binds what its held session had bound there: that engine rekeys it, the provider sees nothing.
+          const adopted = previous ? undefined : adoptable(system, worker_id, trigger_type, remote.worker_id, event, remote.engine_id)
+          if (adopted) {
+            tell(actorsOf(system).typeChild(adopted.from, trigger_type), { type: 'trigger.handover', trigger_id: event.trigger_id })
+            table.set(event.trigger_id, adopted.forwarded_id, remote.worker_id, event.function_id, event.config, remote.engine_id)
+            tell(actorsOf(system).cluster(), { type: 'cluster.adopt', engine_id: remote.engine_id, trigger_type, worker_id, trigger_id: event.trigger_id, from: adopted.from })
+            tell(trigger(event.trigger_id), { type: 'trigger.activated' })
+            return
+          }
+          table.set(event.trigger_id, previous?.forwarded_id ?? event.trigger_id, remote.worker_id, event.function_id, event.config, remote.engine_id)
+          tell(actorsOf(system).cluster(), {
+            type: 'cluster.forward',
+            engine_id: remote.engine_id,
+            trigger_type,
+            worker_id,
+            trigger_id: event.trigger_id,
+            function_id: event.function_id,
+            config: event.config,
+            metadata: event.metadata,
+            forwarded_id: previous?.forwarded_id,
+          })
+          return
+        }
         if (provider === undefined || !session) {
           table.remove(event.trigger_id)
           tell(trigger(event.trigger_id), { type: 'trigger.rejected', error: errors.noProvider(trigger_type) })
@@ -173,12 +219,26 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
         tell(trigger(trigger_id), { type: 'trigger.rejected', error: asErrorBody(event.error) })
         return
       }
+      case 'provider.remoteVerdict': {
+        // From the provider's engine, about a registration forwarded there (and not since withdrawn or re-sent elsewhere).
+        const entry = table.byTrigger.get(event.trigger_id)
+        if (!entry || entry.engine_id !== event.engine_id) return
+        if (event.error === undefined || event.error === null) {
+          // The id that provider knows it by: a re-send to the next provider carries it.
+          table.set(event.trigger_id, event.forwarded_id, entry.provider!, entry.function_id, entry.config, entry.engine_id)
+          return tell(trigger(event.trigger_id), { type: 'trigger.activated' })
+        }
+        table.remove(event.trigger_id)
+        tell(trigger(event.trigger_id), { type: 'trigger.rejected', error: asErrorBody(event.error) })
+        return
+      }
       case 'provider.lost':
         // The provider is still connected: withdraw what it holds of ours. One that left took
         // them with it. Either way each keeps its forwarded id, for the next provider.
-        for (const entry of table.byTrigger.values()) {
-          if (!event.gone) unforward(scope, entry)
+        for (const [trigger_id, entry] of table.byTrigger) {
+          if (!event.gone) unforward(scope, trigger_id, entry)
           entry.provider = undefined
+          entry.engine_id = undefined
         }
         return
     }

@@ -5,14 +5,16 @@
  * the engines serving the function), and answered on the calling engine's reply subject;
  * cron ticks are claimed in a KV bucket; membership is a KV bucket of heartbeats; the
  * routes of every engine's http triggers are a KV bucket every engine watches, and their
- * claims (one function per route, cluster-wide) another.
+ * claims (one function per route, cluster-wide) another; the worker-defined trigger types
+ * (who provides each) are a bucket every engine watches too, and the registrations bound
+ * to them travel to the provider's engine on a subject per engine.
  * Subjects and buckets are in docs/cluster.md.
  */
 import { connect, createInbox, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { randomBytes } from 'node:crypto'
-import { callSubject, isMemberInfo, isRemoteRoute, newEngineId, parseRemoteCall, PayloadTooLargeError, replySubject, type RemoteCall, type RemoteReply } from '../core/cluster.js'
+import { callSubject, isMemberInfo, isRemoteRoute, newEngineId, parseRemoteCall, parseRemoteTriggerType, parseTypeMessage, PayloadTooLargeError, replySubject, typeBucketKey, typeSubject, type RemoteCall, type RemoteReply, type RemoteTriggerType } from '../core/cluster.js'
 import type { Closable, ClusterLink } from '../machines/contracts.js'
 import { errors } from '../protocol/errors.js'
 
@@ -64,7 +66,7 @@ const WATCH_RETRY_MAX_MS = 5000
  * gets a value, or undefined for a deletion. A watch that fails (or ends) is told to `warn`
  * and started again after a backoff, as long as neither it nor the connection (`closed`) is closed.
  */
-export function watch(kv: Pick<KV, 'watch'>, what: string, warn: Warn, closed: () => boolean, handler: (key: string, value: Uint8Array | undefined, at: number) => void): Closable {
+export function watch(kv: Pick<KV, 'watch'>, what: string, warn: Warn, closed: () => boolean, handler: (key: string, value: Uint8Array | undefined, at: number, revision: number) => void): Closable {
   let stopped = false
   let stop: (() => void) | undefined
   let retry: NodeJS.Timeout | undefined
@@ -77,7 +79,7 @@ export function watch(kv: Pick<KV, 'watch'>, what: string, warn: Warn, closed: (
     for await (const entry of iter) {
       backoff = WATCH_RETRY_MS
       try {
-        handler(entry.key, entry.operation === 'PUT' ? entry.value : undefined, entry.created.getTime())
+        handler(entry.key, entry.operation === 'PUT' ? entry.value : undefined, entry.created.getTime(), entry.revision)
       } catch (err) {
         warn('cluster: an entry could not be read', { watch: what, key: entry.key, err: (err as Error)?.message ?? String(err) })
       }
@@ -218,6 +220,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
   let members: KV
   let routes: KV
   let routeClaimsKv: KV
+  let types: KV
   try {
     const kvm = new Kvm(nc)
     // A claim is kept 10 min (longer than any tick may be late); an entry outlives its engine's last heartbeat by 10 s.
@@ -225,6 +228,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     members = await kvm.create(`${name}-engines`, { history: 1, ttl: 10_000 })
     routes = await kvm.create(`${name}-routes`, { history: 1 })
     routeClaimsKv = await kvm.create(`${name}-route-claims`, { history: 1 })
+    types = await kvm.create(`${name}-trigger-types`, { history: 1 })
   } catch (err) {
     await nc.close().catch(() => {})
     const message = (err as Error).message
@@ -427,6 +431,82 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
         if (!isRemoteRoute(key, entry)) throw new Error('not a route entry')
         handler(key, entry)
       })
+    },
+    async claimType(entry, gone) {
+      const key = typeBucketKey(entry.trigger_type)
+      const value = encode(entry)
+      // A few rounds at most: each lost round means another engine changed the key meanwhile.
+      for (let round = 0; round < 5; round++) {
+        try {
+          return { won: true, revision: await types.create(key, value) }
+        } catch (err) {
+          if (!exists(err)) throw err
+        }
+        const current = await types.get(key)
+        if (!current || current.operation !== 'PUT') continue
+        const parsed = parseRemoteTriggerType(key, decode<unknown>(current.value))
+        const holder = 'entry' in parsed ? parsed.entry : undefined
+        // This engine's own (an earlier worker of it), a malformed entry, or an engine gone: taken over.
+        if (holder && holder.engine_id !== engine_id && !(await gone(holder.engine_id))) return { won: false, holder }
+        try {
+          return { won: true, revision: await types.update(key, value, current.revision) }
+        } catch (err) {
+          if (!exists(err)) throw err
+        }
+      }
+      throw new Error(`the key of trigger type '${entry.trigger_type}' kept changing`)
+    },
+    async deleteType(key, revision) {
+      try {
+        await types.delete(key, { previousSeq: revision })
+      } catch (err) {
+        // Taken over since: it is another engine's now.
+        if (!exists(err)) throw err
+      }
+    },
+    types(handler) {
+      return watch(types, 'trigger-types', warn, () => nc.isClosed(), (key, value, _at, revision) => {
+        if (value === undefined) return handler(key, undefined, revision)
+        const parsed = parseRemoteTriggerType(key, decode<unknown>(value))
+        if ('why' in parsed) throw new Error(parsed.why)
+        handler(key, parsed.entry, revision)
+      })
+    },
+    typeMessages(handler) {
+      const sub = nc.subscribe(typeSubject(name, engine_id), {
+        callback: guarded('types', (msg) => {
+          let body: unknown
+          try {
+            body = decode<unknown>(msg.data)
+          } catch {
+            body = undefined
+          }
+          const parsed = parseTypeMessage(body)
+          const reply = msg.reply
+          if ('why' in parsed) {
+            warn('cluster: a malformed types message was refused', { subject: msg.subject, why: parsed.why })
+            if (reply) answerOn(reply, { error: errors.invalidMessage(`cluster: a types message was refused: ${parsed.why}`) }, 'trigger types')
+            return
+          }
+          handler(parsed.message, reply ? (answer) => answerOn(reply, answer as RemoteReply, parsed.message.trigger_type) : undefined)
+        }),
+      })
+      return { close: () => sub.unsubscribe() }
+    },
+    async sendType(other, message) {
+      if (nc.isClosed()) return 'unknown'
+      if (message.op !== 'register') {
+        publish(typeSubject(name, other), message)
+        return 'sent'
+      }
+      try {
+        const answer = await nc.request(typeSubject(name, other), encode(message), { timeout: 2000 })
+        return decode<{ accepted: true } | { error: unknown }>(answer.data)
+      } catch (err) {
+        if (err instanceof RequestError && err.isNoResponders()) return 'gone'
+        if (err instanceof PayloadTooLargeError) throw err
+        return 'unknown'
+      }
     },
     async close() {
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close())

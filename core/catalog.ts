@@ -56,6 +56,8 @@ export interface TriggerEntry {
 export interface ForwardedEntry {
   worker_id: string
   trigger_id: string
+  /** In a cluster: the engine of the registering worker, when it is another engine (its registration crossed the cluster). */
+  engine_id?: string
 }
 
 export interface WorkerEntry {
@@ -118,6 +120,10 @@ export type CatalogEvent =
    * session it reattached in place of: the provider already holds it under that id.
    */
   | { type: 'trigger.adopt'; worker_id: string; id: string; from: string }
+  /** In a cluster: a registration of another engine's worker is forwarded to this engine's provider under `forwarded_id`. */
+  | { type: 'forwarded.bind'; trigger_type: string; forwarded_id: string; entry: ForwardedEntry & { engine_id: string } }
+  /** …and is no more (withdrawn, its engine gone, or the provider gone). */
+  | { type: 'forwarded.unbind'; trigger_type: string; forwarded_id: string }
 
 /** A record without a prototype, safe for any key. */
 export const record = <T>(): Record<string, T> => Object.create(null) as Record<string, T>
@@ -190,6 +196,19 @@ function removeTriggerType(state: CatalogState, worker: WorkerEntry, trigger_typ
 
 /** Applies one change, in place, and returns the state. Changes for a worker that left change nothing. */
 export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): CatalogState {
+  if (event.type === 'forwarded.bind') {
+    takeForwardedId(state, event.trigger_type, event.forwarded_id, event.entry)
+    return state
+  }
+  if (event.type === 'forwarded.unbind') {
+    const ids = state.forwarded[event.trigger_type]
+    if (ids?.[event.forwarded_id]?.engine_id === undefined) return state
+    const n = forwardedCount(ids) - 1
+    delete ids[event.forwarded_id]
+    forwardedCounts.set(ids, n)
+    if (n === 0) delete state.forwarded[event.trigger_type]
+    return state
+  }
   if (event.type === 'worker.add') {
     state.workers[event.worker_id] = {
       worker_id: event.worker_id,
@@ -341,6 +360,24 @@ export function forwardedIdFor(state: CatalogState, worker_id: string, trigger_i
   }
   if (free(trigger_id)) return trigger_id
   const apart = `${trigger_id}@${worker_id}`
+  if (free(apart)) return apart
+  for (let n = 2; ; n++) if (free(`${apart}#${n}`)) return `${apart}#${n}`
+}
+
+/**
+ * The id this engine's provider of `trigger_type` will know a registration of another
+ * engine's worker by: `wanted` (the id the registering engine proposes: the trigger's own,
+ * or the one a previous provider knew it by) when it is free or already this registration's,
+ * else told apart as `<wanted>@<worker id>` (then `#2`, `#3`…), as `forwardedIdFor` does.
+ */
+export function forwardedIdForRemote(state: CatalogState, trigger_type: string, wanted: string, origin: { engine_id: string; worker_id: string; trigger_id: string }): string {
+  const ids = state.forwarded[trigger_type]
+  const free = (id: string) => {
+    const holder = ids?.[id]
+    return holder === undefined || (holder.engine_id === origin.engine_id && holder.worker_id === origin.worker_id && holder.trigger_id === origin.trigger_id)
+  }
+  if (free(wanted)) return wanted
+  const apart = `${wanted}@${origin.worker_id}`
   if (free(apart)) return apart
   for (let n = 2; ; n++) if (free(`${apart}#${n}`)) return `${apart}#${n}`
 }

@@ -6,6 +6,7 @@
  * docs/cluster.md has the design.
  */
 import { createHash } from 'node:crypto'
+import * as v from 'valibot'
 import type { CallSource } from './call-table.js'
 import type { HttpRoute } from './http-config.js'
 
@@ -140,6 +141,77 @@ export class PayloadTooLargeError extends Error {
   }
 }
 
+/**
+ * A worker-defined trigger type as the types bucket has it (key: `typeBucketKey`): the one
+ * worker of the cluster that provides it, and the engine it is connected to. Written with a
+ * create-if-absent, so that of two engines whose workers register the type at once one holds it.
+ */
+export const RemoteTriggerType = v.object({
+  trigger_type: v.string(),
+  engine_id: v.pipe(v.string(), v.minLength(1)),
+  worker_id: v.pipe(v.string(), v.minLength(1)),
+  /** The provider as refusals name it (`worker 'billing' (<id>)`). */
+  worker: v.string(),
+  description: v.optional(v.string()),
+})
+export type RemoteTriggerType = v.InferOutput<typeof RemoteTriggerType>
+
+/** The types bucket's key of a trigger type (a digest: a type id may hold what a key may not). */
+export const typeBucketKey = (trigger_type: string): string => token(trigger_type)
+
+/** A types bucket entry read from the bucket (`key`), checked: its shape, and its key matching its type. Returns it, or why it is refused. */
+export function parseRemoteTriggerType(key: string, value: unknown): { entry: RemoteTriggerType } | { why: string } {
+  const parsed = v.safeParse(RemoteTriggerType, value)
+  if (!parsed.success) return { why: `not a trigger type entry: ${v.summarize(parsed.issues).slice(0, 200)}` }
+  if (typeBucketKey(parsed.output.trigger_type) !== key) return { why: 'its key is not the digest of its trigger type' }
+  return { entry: parsed.output }
+}
+
+const nonEmpty = v.pipe(v.string(), v.minLength(1))
+const binding = {
+  /** The engine that sent it. */
+  from: nonEmpty,
+  trigger_type: nonEmpty,
+  /** The registering worker and its trigger's own id: how both engines name the binding. */
+  worker_id: nonEmpty,
+  trigger_id: nonEmpty,
+}
+
+/**
+ * What engines send each other about the triggers bound to a type another engine's worker
+ * provides, on `<name>.types.<engine id>` (the engine addressed): a registration to forward
+ * to its provider (`register`, asked as a request: the provider's engine answers
+ * `{accepted: true}` or `{error}` at once, the provider's verdict comes later as `verdict`),
+ * its withdrawal (`unregister`), its takeover by the session of a reconnected worker
+ * (`adopt`), and the provider's verdict back to the registering engine.
+ */
+export const TypeMessage = v.variant('op', [
+  v.object({
+    op: v.literal('register'),
+    ...binding,
+    function_id: nonEmpty,
+    config: v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'config must be an object'),
+    metadata: v.optional(v.unknown()),
+    /** The id the previous provider knew it by: kept when it is free. */
+    forwarded_id: v.optional(nonEmpty),
+  }),
+  v.object({ op: v.literal('unregister'), ...binding }),
+  /** `worker_id` reattached in place of the held `previous_worker_id`, and binds the trigger again alike: the binding is its now, the provider is told nothing. */
+  v.object({ op: v.literal('adopt'), ...binding, previous_worker_id: nonEmpty }),
+  v.object({ op: v.literal('verdict'), ...binding, forwarded_id: nonEmpty, error: v.optional(v.unknown()) }),
+])
+export type TypeMessage = v.InferOutput<typeof TypeMessage>
+
+/** A message of the types subject, checked (anything may be published there). Returns it, or why it is refused. */
+export function parseTypeMessage(body: unknown): { message: TypeMessage } | { why: string } {
+  const parsed = v.safeParse(TypeMessage, body)
+  if (!parsed.success) return { why: v.summarize(parsed.issues).slice(0, 200) }
+  return { message: parsed.output }
+}
+
+/** The subject an engine receives the types messages addressed to it on. */
+export const typeSubject = (cluster: string, engine_id: string): string => `${cluster}.types.${engine_id}`
+
 /** An engine id for this run: unique, and a valid subject token and KV key. */
 export const newEngineId = (pid: number, random: string): string => `e${pid.toString(36)}-${random.replace(/[^a-z0-9]/gi, '').slice(0, 8)}`
 
@@ -154,6 +226,8 @@ export class Membership {
   private readonly offered = new Map<string, number>()
   /** Changes whenever a function comes to be offered in the cluster, or is offered no more (not at every heartbeat). */
   offeredVersion = 0
+  /** The types bucket as the watch brought it, by key: who provides each worker-defined type, anywhere in the cluster. */
+  private readonly types = new Map<string, RemoteTriggerType>()
 
   /** @param self this engine's id; @param deadAfterMs how long a member may go unheard before it is gone. */
   constructor(
@@ -194,6 +268,34 @@ export class Membership {
       else this.offered.delete(id)
       if ((was > 0) !== (n > 0)) this.offeredVersion++
     }
+  }
+
+  /** A key of the types bucket was written (`entry`) or deleted: returns what it held before. */
+  setType(key: string, entry: RemoteTriggerType | undefined): RemoteTriggerType | undefined {
+    const before = this.types.get(key)
+    if (entry) this.types.set(key, entry)
+    else this.types.delete(key)
+    return before
+  }
+
+  /**
+   * Who provides `trigger_type` on another engine that is a member: the types bucket's
+   * entry, unless it is this engine's own (the catalog says those) or its engine is not
+   * (or no longer) a member.
+   */
+  typeHolder(trigger_type: string): RemoteTriggerType | undefined {
+    const entry = this.types.get(typeBucketKey(trigger_type))
+    return entry && entry.engine_id !== this.self && this.members.has(entry.engine_id) ? entry : undefined
+  }
+
+  /** The types bucket's entries that name `engine_id`, with their keys. */
+  typesOf(engine_id: string): Array<[string, RemoteTriggerType]> {
+    return [...this.types].filter(([, entry]) => entry.engine_id === engine_id)
+  }
+
+  /** The worker-defined types other member engines provide (for a refusal's suggestion). */
+  remoteTypes(): string[] {
+    return [...this.types.values()].filter((e) => e.engine_id !== this.self && this.members.has(e.engine_id)).map((e) => e.trigger_type)
   }
 
   /** Removes and returns the members not heard of since `now - deadAfterMs` (never this engine). */

@@ -20,7 +20,7 @@ import type { Identity } from '../core/auth.js'
 import type { Limits } from '../core/options.js'
 import type { ChannelOwner, Direction } from '../core/channel-table.js'
 import type { Relay } from '../core/channel-relay.js'
-import type { MemberInfo, RemoteCall, RemoteReply, RemoteRoute } from '../core/cluster.js'
+import type { MemberInfo, RemoteCall, RemoteReply, RemoteRoute, RemoteTriggerType, TypeMessage } from '../core/cluster.js'
 import type { GatheredPart } from '../core/cluster-listings.js'
 import type { CronClaim } from '../core/cron-claim.js'
 import type { RouteClaim } from '../core/route-claim.js'
@@ -131,7 +131,10 @@ export type SessionCheckedEvent =
   | { type: 'triggerTypeRemoval.checked'; message: InboundOf<'unregistertriggertype'>; provider: string | undefined }
   | { type: 'trigger.checked'; message: InboundOf<'registertrigger'>; facts: TriggerFacts }
   | { type: 'triggerRemoval.checked'; message: InboundOf<'unregistertrigger'>; registered_type: string | undefined }
-  | { type: 'verdict.checked'; message: InboundOf<'triggerregistrationresult'>; origin: { worker_id: string; trigger_type: string } | undefined }
+  /** `origin.engine_id`: in a cluster, the registration came from a worker of that other engine. */
+  | { type: 'verdict.checked'; message: InboundOf<'triggerregistrationresult'>; origin: { worker_id: string; trigger_type: string; engine_id?: string } | undefined }
+  /** In a cluster: a revoked type (`triggerType.revoke`), and whether this worker still provides it here. */
+  | { type: 'revocation.checked'; trigger_type: string; error: ErrorBody; mine: boolean }
   /** Held: whether the session that reattached in place of this one holds all this one held. */
   | { type: 'replacement.checked'; replaced: boolean }
 
@@ -153,6 +156,8 @@ export type SessionInternalEvent =
   /** A registration's first outcome, to answer the worker with. */
   | { type: 'trigger.settled'; result: RegistrationResult }
   | ({ type: 'session.log' } & LogRecord)
+  /** In a cluster: a worker of another engine provides the type this worker registered (its claim lost the race): refused after all. */
+  | { type: 'triggerType.revoke'; trigger_type: string; error: ErrorBody }
 
 export type SessionEvent = SessionWireEvent | { type: 'frame.invalid'; failure: DecodeFailure } | SessionInternalEvent | SessionCheckedEvent
 
@@ -223,6 +228,8 @@ export type TriggerTypeEvent =
   | ({ type: 'session.log' } & LogRecord)
   /** From a provider's session: its verdict on a forwarded registration. */
   | { type: 'provider.verdict'; forwarded_id: string; from: string; error?: unknown }
+  /** From the cluster actor: the verdict of the provider on engine `engine_id` on one of its triggers, which it knows by `forwarded_id`. */
+  | { type: 'provider.remoteVerdict'; trigger_id: string; engine_id: string; forwarded_id: string; error?: unknown }
   /** From the engine: the type's provider came or went. */
   | { type: 'provider.lost'; trigger_type: string; gone: boolean }
   | { type: 'provider.available'; trigger_type: string }
@@ -496,6 +503,25 @@ export interface ClusterLink {
   putRoute(key: string, entry: RemoteRoute | undefined): Promise<void>
   /** Watches the routes bucket: every entry there at first, then each written (`entry`) or deleted. */
   routes(handler: (key: string, entry: RemoteRoute | undefined) => void): Closable
+  /**
+   * Claims a worker-defined trigger type for this engine's worker: creates its key in the
+   * types bucket if it is absent. A key there already is this engine's when it names it (the
+   * entry is written over), and is taken over (a compare-and-set) when `gone` says its engine
+   * is gone; else the claim is lost, to the holder it returns.
+   */
+  claimType(entry: RemoteTriggerType, gone: (engine_id: string) => Promise<boolean>): Promise<{ won: true; revision: number } | { won: false; holder: RemoteTriggerType }>
+  /** Deletes a key of the types bucket if it is still at `revision` (nobody took it over since). */
+  deleteType(key: string, revision: number): Promise<void>
+  /** Watches the types bucket: every entry there at first, then each written (`entry`) or deleted, with its revision. */
+  types(handler: (key: string, entry: RemoteTriggerType | undefined, revision: number) => void): Closable
+  /** Receives the types messages addressed to this engine; a `register` comes with `respond` (its sender waits for it). */
+  typeMessages(handler: (message: TypeMessage, respond: ((answer: { accepted: true } | { error: unknown }) => void) | undefined) => void): Closable
+  /**
+   * Sends a types message to engine `engine_id`. A `register` is asked: it resolves with
+   * the answer, `gone` when NATS says nobody listens there (the engine's connection ended),
+   * `unknown` when no answer came within 2 s; the others resolve `sent`.
+   */
+  sendType(engine_id: string, message: TypeMessage): Promise<{ accepted: true } | { error: unknown } | 'gone' | 'unknown' | 'sent'>
 }
 
 export type ClusterEvent =
@@ -530,6 +556,33 @@ export type ClusterEvent =
   | { type: 'cluster.routeClaim'; route_key: string; function_id: string; route: HttpRoute; holder: RouteClaim['holder']; reply: (refusal: ErrorBody | undefined) => void }
   /** From `provider:http`: the last trigger of this engine on a route let go of it. */
   | { type: 'cluster.routeRelease'; route_key: string }
+  /** From a session's child for a type a worker of engine `engine_id` provides: forward this registration there. */
+  | {
+      type: 'cluster.forward'
+      engine_id: string
+      trigger_type: string
+      worker_id: string
+      trigger_id: string
+      function_id: string
+      config: Record<string, unknown>
+      metadata?: unknown
+      forwarded_id?: string
+    }
+  /** From a session's child: its session reattached in place of the held `from`, and takes over the registration `from` forwarded to engine `engine_id`. */
+  | { type: 'cluster.adopt'; engine_id: string; trigger_type: string; worker_id: string; trigger_id: string; from: string }
+  /** From a session's child: the registration forwarded to engine `engine_id` ends there. */
+  | { type: 'cluster.unforward'; engine_id: string; trigger_type: string; worker_id: string; trigger_id: string }
+  /** From a provider's session: its verdict on a registration another engine forwarded to it. */
+  | { type: 'cluster.verdict'; from: string; trigger_type: string; forwarded_id: string; error?: unknown }
+  /** From the types watch: a key was written (`entry`) or deleted. */
+  | { type: 'cluster.typeSeen'; key: string; entry?: RemoteTriggerType; revision: number }
+  /** From the types subject: a message another engine addressed to this one. */
+  | { type: 'cluster.typeMessage'; message: TypeMessage; respond?: (answer: { accepted: true } | { error: unknown }) => void }
+  /** A claim of a type made for a local worker has its outcome. */
+  | { type: 'cluster.typeClaimed'; trigger_type: string; worker_id: string; outcome: { won: true; revision: number } | { won: false; holder: RemoteTriggerType } }
+  /** From the engine: a type a local worker provided lost its provider (`gone`: the worker left), or a local worker provides one now. */
+  | { type: 'provider.lost'; trigger_type: string; gone: boolean }
+  | { type: 'provider.available'; trigger_type: string }
 
 export interface ClusterInput {
   /** The timeout of a call that sets none (ms): `invocationTimeoutMs`. */

@@ -31,9 +31,11 @@ const offeredTypes = (settings: EngineSettings): Record<string, string> => {
 /** The worker whose session an `xstate.error.actor.session:<worker_id>` event is about. */
 const workerOfFailed = (event: unknown) => (event as { actorId: string }).actorId.slice(actorIds.session('').length)
 
-/** Tells every session's child for `trigger_type` that the type's provider came or went. */
+/** Tells every session's child for `trigger_type` (and, in a cluster, the cluster actor) that the type's provider came or went. */
 const tellTypeChildren = (system: EngineSystem, trigger_type: string, event: { type: 'provider.lost'; trigger_type: string; gone: boolean } | { type: 'provider.available'; trigger_type: string }) => {
   for (const worker_id in catalogOf(system).workers) tell(actorsOf(system).typeChild(worker_id, trigger_type), event)
+  // In a cluster, the registrations other engines bound to a type of this engine's provider go or wait with it.
+  tell(actorsOf(system).cluster(), event)
 }
 
 export const engineMachine = setup({

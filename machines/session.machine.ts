@@ -28,7 +28,7 @@ import { queuesNamed } from '../core/queue-config.js'
 import { hashToken, sameHash } from '../core/reattach-token.js'
 import { closest } from '../core/closest.js'
 import type { SessionContext, SessionEmitted, SessionEvent, SessionInput, TriggerFacts } from './contracts.js'
-import { actorIds, actorsOf, catalogOf, offeredInCluster, tell } from './system.js'
+import { actorIds, actorsOf, catalogOf, offeredInCluster, tell, typeHolderInCluster, typesInCluster } from './system.js'
 import { slot } from './slot.js'
 
 type Ref = { type?: string; id?: string }
@@ -186,6 +186,16 @@ export const sessionMachine = setup({
       assertEvent(event, 'verdict.checked')
       return event.origin === undefined
     },
+    /** In a cluster: the registration came from a worker of another engine. */
+    verdictForAnotherEngine: ({ event }) => {
+      assertEvent(event, 'verdict.checked')
+      return event.origin?.engine_id !== undefined
+    },
+    /** In a cluster: the type whose claim another engine won is still this worker's here. */
+    revokedTypeIsMine: ({ event }) => {
+      assertEvent(event, 'revocation.checked')
+      return event.mine
+    },
     // reattach
     reattachesNothing: ({ context, event }) => {
       assertEvent(event, 'session.reattach')
@@ -274,8 +284,10 @@ export const sessionMachine = setup({
     lookUpTriggerType: raise(({ context, event, system }) => {
       assertEvent(event, 'triggerType.register')
       const catalog = catalogOf(system)
-      const provider = providerOf(catalog, event.message.id)
-      const provider_label = provider === undefined || provider === ENGINE_PROVIDER ? undefined : describeWorker(catalog, provider)
+      // In a cluster, a worker of another engine may provide it (the types bucket says who).
+      const remote = providerOf(catalog, event.message.id) === undefined ? typeHolderInCluster(system, event.message.id) : undefined
+      const provider = remote?.worker_id ?? providerOf(catalog, event.message.id)
+      const provider_label = remote ? `${remote.worker} on engine '${remote.engine_id}'` : provider === undefined || provider === ENGINE_PROVIDER ? undefined : describeWorker(catalog, provider)
       const full = sizesOf(catalog, context.worker_id).trigger_types >= context.limits.triggerTypesPerSession
       return { type: 'triggerType.checked' as const, message: event.message, provider, provider_label, full }
     }),
@@ -310,6 +322,20 @@ export const sessionMachine = setup({
       assertEvent(event, 'triggerTypeRemoval.checked')
       return { type: 'triggerType.lost' as const, trigger_type: event.message.id, gone: false }
     }),
+    // In a cluster: a worker of another engine claimed the type first (both accepted it in the same moment).
+    lookUpRevocation: raise(({ context, event, system }) => {
+      assertEvent(event, 'triggerType.revoke')
+      return { type: 'revocation.checked' as const, trigger_type: event.trigger_type, error: event.error, mine: providerOf(catalogOf(system), event.trigger_type) === context.worker_id }
+    }),
+    removeRevokedTriggerType: ({ context, event, system }) => {
+      assertEvent(event, 'revocation.checked')
+      tell(actorsOf(system).catalog(), { type: 'triggerType.remove', worker_id: context.worker_id, trigger_type: event.trigger_type })
+    },
+    announceRevokedTriggerTypeWithdrawn: sendParent(({ event }) => {
+      assertEvent(event, 'revocation.checked')
+      return { type: 'triggerType.lost' as const, trigger_type: event.trigger_type, gone: false }
+    }),
+    refuseRevokedTriggerType: write('revocation.checked', ({ trigger_type, error }) => errorFrame(error, { type: 'registertriggertype', id: trigger_type })),
 
     // ----- Triggers
     lookUpTrigger: raise(({ context, event, system, self }) => {
@@ -319,7 +345,8 @@ export const sessionMachine = setup({
       const worker = catalog.workers[context.worker_id]
       const facts: TriggerFacts = {
         idTaken: worker?.triggers[id] !== undefined,
-        provider: providerOf(catalog, trigger_type),
+        // In a cluster, a worker of another engine may provide it: the registration crosses the cluster.
+        provider: providerOf(catalog, trigger_type) ?? typeHolderInCluster(system, trigger_type)?.worker_id,
         // In a cluster, a function another engine serves may be bound as well: its calls cross the cluster.
         functionKnown: isKnown(catalog, function_id) || isEngineFunction(function_id) || offeredInCluster(system, function_id),
         functionMine: worker !== undefined && function_id in worker.functions,
@@ -327,7 +354,7 @@ export const sessionMachine = setup({
         hasTypeChild: self.getSnapshot().children[actorIds.typeChild(context.worker_id, trigger_type)] !== undefined,
       }
       // Only for a refusal: the id it was probably meant to be.
-      if (facts.provider === undefined) facts.typeSuggestion = closest(trigger_type, Object.keys(catalog.triggerTypes))
+      if (facts.provider === undefined) facts.typeSuggestion = closest(trigger_type, [...Object.keys(catalog.triggerTypes), ...typesInCluster(system)])
       else if (!facts.functionKnown) facts.functionSuggestion = closest(function_id, [...Object.keys(catalog.functions), ...Object.keys(ENGINE_FUNCTIONS)])
       return { type: 'trigger.checked' as const, message: event.message, facts }
     }),
@@ -382,7 +409,11 @@ export const sessionMachine = setup({
       assertEvent(event, 'trigger.verdict')
       const { id, trigger_type } = event.message
       const origin = forwardedOrigin(catalogOf(system), id, trigger_type || undefined, context.worker_id)
-      return { type: 'verdict.checked' as const, message: event.message, origin: origin && { worker_id: origin.worker_id, trigger_type: origin.trigger_type } }
+      return {
+        type: 'verdict.checked' as const,
+        message: event.message,
+        origin: origin && (origin.engine_id === undefined ? { worker_id: origin.worker_id, trigger_type: origin.trigger_type } : { worker_id: origin.worker_id, trigger_type: origin.trigger_type, engine_id: origin.engine_id }),
+      }
     }),
     refuseUnexpectedVerdict: write('verdict.checked', ({ message }) => errorFrame(errors.unexpectedVerdict(message.id), refOf(message))),
     /** The registering session's child for the type checks that the verdict came from the provider it asked. */
@@ -390,6 +421,11 @@ export const sessionMachine = setup({
       assertEvent(event, 'verdict.checked')
       const { worker_id, trigger_type } = event.origin!
       tell(actorsOf(system).typeChild(worker_id, trigger_type), { type: 'provider.verdict', forwarded_id: event.message.id, from: context.worker_id, error: event.message.error })
+    },
+    /** In a cluster: the registration's engine gets the verdict (the cluster actor checks it came from the provider it asked). */
+    passVerdictAcross: ({ context, event, system }) => {
+      assertEvent(event, 'verdict.checked')
+      tell(actorsOf(system).cluster(), { type: 'cluster.verdict', from: context.worker_id, trigger_type: event.origin!.trigger_type, forwarded_id: event.message.id, error: event.message.error })
     },
 
     // ----- Keeping the connection
@@ -519,6 +555,8 @@ export const sessionMachine = setup({
               { guard: not('triggerTypeIsMine'), actions: 'refuseTriggerTypeNotMine' },
               { actions: ['removeTriggerType', 'announceTriggerTypeWithdrawn'] },
             ],
+            'triggerType.revoke': { actions: 'lookUpRevocation' },
+            'revocation.checked': { guard: 'revokedTypeIsMine', actions: ['removeRevokedTriggerType', 'announceRevokedTriggerTypeWithdrawn', 'refuseRevokedTriggerType'] },
           },
         },
         // registertrigger: the duplicate id, the token's scope (before anything that would tell
@@ -550,7 +588,11 @@ export const sessionMachine = setup({
             'provider.forward': { actions: 'deliverToProvider' },
             'provider.unforward': { actions: 'deliverToProvider' },
             'trigger.verdict': { actions: 'lookUpVerdictOrigin' },
-            'verdict.checked': [{ guard: 'verdictUnexpected', actions: 'refuseUnexpectedVerdict' }, { actions: 'passVerdict' }],
+            'verdict.checked': [
+              { guard: 'verdictUnexpected', actions: 'refuseUnexpectedVerdict' },
+              { guard: 'verdictForAnotherEngine', actions: 'passVerdictAcross' },
+              { actions: 'passVerdict' },
+            ],
           },
         },
         connection: {

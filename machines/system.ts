@@ -20,7 +20,7 @@
 import type { ActorRef, ActorSystem, AnyActorRef, EventObject, Snapshot } from 'xstate'
 import type { CatalogEvent, CatalogState } from '../core/catalog.js'
 import type { CallTable } from '../core/call-table.js'
-import type { Membership } from '../core/cluster.js'
+import type { Membership, RemoteTriggerType } from '../core/cluster.js'
 import type { ChannelTable } from '../core/channel-table.js'
 import type {
   ChannelsEvent,
@@ -126,3 +126,9 @@ export function tell<E extends EventObject>(ref: ActorRef<Snapshot<unknown>, E, 
 
 /** Whether another engine of the cluster says it serves `function_id` (its last heartbeat); never, alone. */
 export const offeredInCluster = (system: EngineSystem, function_id: string): boolean => actorsOf(system).cluster()?.getSnapshot().context.offers(function_id) ?? false
+
+/** Who provides the worker-defined `trigger_type` on another engine of the cluster (the types bucket); nobody, alone. */
+export const typeHolderInCluster = (system: EngineSystem, trigger_type: string): RemoteTriggerType | undefined => actorsOf(system).cluster()?.getSnapshot().context.typeHolder(trigger_type)
+
+/** The worker-defined types other engines of the cluster provide; none, alone. */
+export const typesInCluster = (system: EngineSystem): string[] => actorsOf(system).cluster()?.getSnapshot().context.remoteTypes() ?? []

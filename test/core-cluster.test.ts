@@ -4,7 +4,8 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { callSubject, cronClaimKey, isMemberInfo, isRemoteRoute, Membership, newEngineId, parseRemoteCall, replySubject, routeBucketKey, engineOfRouteKey, token, type MemberInfo } from '../core/cluster.js'
+import { callSubject, cronClaimKey, isMemberInfo, isRemoteRoute, Membership, newEngineId, parseRemoteCall, parseRemoteTriggerType, parseTypeMessage, replySubject, routeBucketKey, engineOfRouteKey, token, typeBucketKey, typeSubject, type MemberInfo } from '../core/cluster.js'
+import { applyCatalogEvent, forwardedIdForRemote, forwardedOrigin, initialCatalog } from '../core/catalog.js'
 
 const it = suite('core: cluster')
 
@@ -122,6 +123,63 @@ it('membership: beats, leaving, functions offered by the others, members unheard
   assert.ok(m.leave('c'))
   assert.not.ok(m.leave('c'), 'already gone')
   assert.not.ok(m.offers('x'))
+})
+
+it('trigger types bucket: entries checked (shape, key), the holder seen only while its engine is a member and not this engine', () => {
+  const entry = { trigger_type: 'webhook', engine_id: 'b', worker_id: 'w1', worker: "worker 'w1'" }
+  assert.equal(parseRemoteTriggerType(typeBucketKey('webhook'), entry), { entry })
+  assert.ok('why' in parseRemoteTriggerType(typeBucketKey('other'), entry), 'a key that is not its type')
+  for (const bad of [null, 7, 'x', {}, { ...entry, engine_id: '' }, { ...entry, worker_id: 3 }, { ...entry, description: 1 }]) {
+    assert.ok('why' in parseRemoteTriggerType(typeBucketKey('webhook'), bad), JSON.stringify(bad))
+  }
+  assert.match(typeBucketKey('a.b*>'), /^[A-Za-z0-9_-]{43}$/)
+  assert.is(typeSubject('signalbox', 'e1-x'), 'signalbox.types.e1-x')
+
+  const m = new Membership('a', 3500)
+  assert.is(m.setType(typeBucketKey('webhook'), entry), undefined)
+  assert.is(m.typeHolder('webhook'), undefined, 'its engine is not a member yet')
+  m.beat(member('b'), 0)
+  assert.equal(m.typeHolder('webhook'), entry)
+  assert.equal(m.remoteTypes(), ['webhook'])
+  assert.equal(m.typesOf('b'), [[typeBucketKey('webhook'), entry]])
+  m.leave('b')
+  assert.is(m.typeHolder('webhook'), undefined, 'its engine gone')
+  // This engine's own entries: the catalog says those.
+  m.beat(member('a'), 0)
+  m.setType(typeBucketKey('mine'), { ...entry, trigger_type: 'mine', engine_id: 'a' })
+  assert.is(m.typeHolder('mine'), undefined)
+  assert.equal(m.setType(typeBucketKey('webhook'), undefined), entry, 'a deletion returns what it held')
+  assert.equal(m.remoteTypes(), [])
+})
+
+it('types messages: register, unregister, verdict checked; anything else refused with why', () => {
+  const register = { op: 'register', from: 'b', trigger_type: 't', worker_id: 'w', trigger_id: 'x', function_id: 'f', config: { a: 1 }, metadata: { m: 1 } }
+  assert.equal(parseTypeMessage(register), { message: register })
+  assert.equal(parseTypeMessage({ op: 'unregister', from: 'b', trigger_type: 't', worker_id: 'w', trigger_id: 'x' }), { message: { op: 'unregister', from: 'b', trigger_type: 't', worker_id: 'w', trigger_id: 'x' } })
+  const adopt = { op: 'adopt', from: 'b', trigger_type: 't', worker_id: 'w2', trigger_id: 'x', previous_worker_id: 'w1' }
+  assert.equal(parseTypeMessage(adopt), { message: adopt })
+  assert.ok('why' in parseTypeMessage({ ...adopt, previous_worker_id: undefined }))
+  const verdict = { op: 'verdict', from: 'a', trigger_type: 't', worker_id: 'w', trigger_id: 'x', forwarded_id: 'x', error: { code: 'invalid_config', message: 'no' } }
+  assert.equal(parseTypeMessage(verdict), { message: verdict })
+  for (const bad of [null, [], 'x', {}, { op: 'nope', from: 'b' }, { ...register, config: [] }, { ...register, from: '' }, { ...register, function_id: 3 }, { ...verdict, forwarded_id: undefined }]) {
+    assert.ok('why' in parseTypeMessage(bad), JSON.stringify(bad))
+  }
+})
+
+it("forwarded ids of other engines' registrations: the wanted one when free, told apart otherwise; bound and unbound in the catalog", () => {
+  let state = initialCatalog({})
+  const origin = { engine_id: 'b', worker_id: 'w1', trigger_id: 'daily' }
+  assert.is(forwardedIdForRemote(state, 't', 'daily', origin), 'daily')
+  state = applyCatalogEvent(state, { type: 'forwarded.bind', trigger_type: 't', forwarded_id: 'daily', entry: origin })
+  assert.is(forwardedIdForRemote(state, 't', 'daily', origin), 'daily', 'its own id')
+  assert.is(forwardedIdForRemote(state, 't', 'daily', { ...origin, engine_id: 'c', worker_id: 'w2' }), 'daily@w2', 'taken by another engine')
+  assert.equal(forwardedOrigin(state, 'daily', 't', 'p'), { ...origin, trigger_type: 't' })
+  state = applyCatalogEvent(state, { type: 'forwarded.bind', trigger_type: 't', forwarded_id: 'daily@w2', entry: { ...origin, engine_id: 'c', worker_id: 'w2' } })
+  assert.is(forwardedIdForRemote(state, 't', 'daily', { ...origin, engine_id: 'c', worker_id: 'w2' }), 'daily@w2')
+  state = applyCatalogEvent(state, { type: 'forwarded.unbind', trigger_type: 't', forwarded_id: 'daily' })
+  assert.is(forwardedOrigin(state, 'daily', 't', 'p'), undefined)
+  state = applyCatalogEvent(state, { type: 'forwarded.unbind', trigger_type: 't', forwarded_id: 'daily@w2' })
+  assert.equal(Object.keys(state.forwarded), [], 'the type has no forwarded ids left')
 })
 
 it.run()
