@@ -407,12 +407,20 @@ function typeClaimed(scope: Scope, link: ClusterLink, event: Extract<ClusterEven
     return
   }
   if (mine) handles.ownTypes.delete(trigger_type)
-  // Another engine's worker claimed it first: refused after all, as a second provider is on one engine.
-  const { holder } = outcome
+  typeLost(scope, trigger_type, worker_id, outcome.holder)
+  if (!mine) syncTypes(scope, link)
+}
+
+/**
+ * Another engine's worker holds `trigger_type` in the types bucket (it claimed it first,
+ * or took this engine's claim over while it took this engine for gone): the local worker's
+ * type is refused after all, as a second provider is on one engine, and the triggers it
+ * had, parked by the withdrawal, go to the holder.
+ */
+function typeLost(scope: Scope, trigger_type: string, worker_id: string, holder: RemoteTriggerType): void {
   scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a trigger type is provided on another engine; refused here', data: { trigger_type, worker_id, holder: holder.worker_id, engine_id: holder.engine_id } })
   tell(actorsOf(scope.system).session(worker_id), { type: 'triggerType.revoke', trigger_type, error: errors.triggerTypeExists(trigger_type, `by ${holder.worker} on engine '${holder.engine_id}'`) })
-  if (!mine) syncTypes(scope, link)
-  // Its triggers, parked by the withdrawal, go to the holder (once the watch brought its entry).
+  // (once the watch brought the holder's entry)
   if (localProvider(scope, trigger_type) === undefined && scope.context.typeHolder(trigger_type)) tellTypeChildren(scope, trigger_type, { type: 'provider.available', trigger_type })
 }
 
@@ -431,6 +439,12 @@ function typeSeen(scope: Scope, link: ClusterLink, key: string, entry: RemoteTri
     syncTypes(scope, link)
     return
   }
+  const own = handles.ownTypes.get(trigger_type)
+  if (entry && entry.engine_id !== link.engine_id && own && !own.claiming && own.revision !== undefined && localProvider(scope, trigger_type) === own.worker_id) {
+    // This engine's claim was taken over (another engine took it for gone): its worker's type is refused now.
+    handles.ownTypes.delete(trigger_type)
+    return typeLost(scope, trigger_type, own.worker_id, entry)
+  }
   // A local provider's triggers are the engine's own business.
   if (localProvider(scope, trigger_type) !== undefined) return
   const was = before && before.engine_id !== link.engine_id ? before : undefined
@@ -447,14 +461,17 @@ function forward(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, {
   if (event.forwarded_id !== undefined) message.forwarded_id = event.forwarded_id
   const fail = (error: unknown) =>
     scope.self.send({ type: 'cluster.typeMessage', message: { op: 'verdict', from: engine_id, trigger_type, worker_id, trigger_id, forwarded_id: event.forwarded_id ?? trigger_id, error } })
-  link.sendType(engine_id, message).then(
-    (answer) => {
-      // Accepted: the provider's verdict comes later. No answer in time: the registration's own timeout answers.
-      if (answer === 'gone') fail(errors.noProvider(trigger_type))
-      else if (typeof answer === 'object' && 'error' in answer) fail(answer.error)
-    },
-    (err: Error) => fail(err instanceof PayloadTooLargeError ? errors.engineError(`the registration could not cross the cluster: ${err.message}`) : errors.engineError(`the cluster could not be reached: ${err?.message ?? String(err)}`)),
-  )
+  link
+    .sendType(engine_id, message)
+    .then(
+      (answer) => {
+        // Accepted: the provider's verdict comes later. No answer in time (or no answer at all): the registration's own timeout answers.
+        if (answer === 'gone') fail(errors.noProvider(trigger_type))
+        else if (typeof answer === 'object' && answer !== null && 'error' in answer) fail(answer.error)
+      },
+      (err: Error) => fail(err instanceof PayloadTooLargeError ? errors.engineError(`the registration could not cross the cluster: ${err.message}`) : errors.engineError(`the cluster could not be reached: ${err?.message ?? String(err)}`)),
+    )
+    .catch((err: Error) => scope.sendBack({ type: 'engine.log', level: 'error', msg: 'cluster: a forwarded registration could not be settled', data: { trigger_type, trigger_id, err: err?.message ?? String(err) } }))
 }
 
 /** The provider drops a registration of another engine's worker (`tell`: it is told with `unregistertrigger`). */

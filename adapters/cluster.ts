@@ -14,7 +14,7 @@ import { connect, createInbox, RequestError, type Msg, type NatsConnection } fro
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { randomBytes } from 'node:crypto'
-import { callSubject, isMemberInfo, isRemoteRoute, newEngineId, parseRemoteCall, parseRemoteTriggerType, parseTypeMessage, PayloadTooLargeError, replySubject, typeBucketKey, typeSubject, type RemoteCall, type RemoteReply, type RemoteTriggerType } from '../core/cluster.js'
+import { callSubject, isMemberInfo, isRemoteRoute, newEngineId, parseRemoteCall, parseRemoteTriggerType, parseTypeMessage, PayloadTooLargeError, replySubject, typeBucketKey, typeSubject, type RemoteCall, type RemoteReply, type RemoteTriggerType, parseTypeAnswer } from '../core/cluster.js'
 import type { Closable, ClusterLink } from '../machines/contracts.js'
 import { errors } from '../protocol/errors.js'
 
@@ -206,6 +206,15 @@ function routeClaims(kv: KV, connected: () => boolean): Pick<ClusterLink, 'readR
 }
 
 /** Connects to NATS and opens the cluster's buckets (creating them if they are not there). */
+/** JSON of `data`, or undefined when it is not JSON (a malformed entry or answer, refused by its parser). */
+function decodeOrUndefined(data: Uint8Array): unknown {
+  try {
+    return decode<unknown>(data)
+  } catch {
+    return undefined
+  }
+}
+
 export async function openCluster(options: ClusterOptions): Promise<OpenCluster> {
   const { name } = options
   const engine_id = newEngineId(process.pid, randomBytes(6).toString('hex'))
@@ -444,7 +453,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
         }
         const current = await types.get(key)
         if (!current || current.operation !== 'PUT') continue
-        const parsed = parseRemoteTriggerType(key, decode<unknown>(current.value))
+        const parsed = parseRemoteTriggerType(key, decodeOrUndefined(current.value))
         const holder = 'entry' in parsed ? parsed.entry : undefined
         // This engine's own (an earlier worker of it), a malformed entry, or an engine gone: taken over.
         if (holder && holder.engine_id !== engine_id && !(await gone(holder.engine_id))) return { won: false, holder }
@@ -501,7 +510,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       }
       try {
         const answer = await nc.request(typeSubject(name, other), encode(message), { timeout: 2000 })
-        return decode<{ accepted: true } | { error: unknown }>(answer.data)
+        return parseTypeAnswer(decodeOrUndefined(answer.data))
       } catch (err) {
         if (err instanceof RequestError && err.isNoResponders()) return 'gone'
         if (err instanceof PayloadTooLargeError) throw err

@@ -323,3 +323,16 @@ export class Membership {
     return this.list()
   }
 }
+
+/**
+ * The answer to a `register` sent on another engine's types subject (already decoded, or
+ * undefined when it was not JSON): `{accepted: true}` or `{error}`; anything else (`null`,
+ * another shape: a stray responder, another version) is no answer, `'unknown'`, and the
+ * registration's own timeout answers it.
+ */
+export function parseTypeAnswer(answer: unknown): { accepted: true } | { error: unknown } | 'unknown' {
+  if (typeof answer !== 'object' || answer === null) return 'unknown'
+  if ((answer as { accepted?: unknown }).accepted === true) return { accepted: true }
+  const error = (answer as { error?: unknown }).error
+  return error === undefined ? 'unknown' : { error }
+}

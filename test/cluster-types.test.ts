@@ -14,6 +14,7 @@ import WebSocket from 'ws'
 import type { WorkerClient } from '../client/worker.js'
 import { limit, until } from './harness.js'
 import { cleanUp, nats, serve, worker, type Server } from './cluster-harness.js'
+import { typeBucketKey } from '../core/cluster.js'
 
 const it = suite('cluster: worker-defined trigger types across engines')
 it.before(() => nats.start())
@@ -289,6 +290,8 @@ it('garbage on the types subject and in the types bucket is refused and logged; 
     const kv = await new Kvm(nc).open('signalbox-trigger-types')
     await kv.put('garbage', new TextEncoder().encode('{"trigger_type": 7}'))
     await kv.put('notjson', new TextEncoder().encode('{'))
+    // Not JSON under a type's own key: taken over by the next provider of that type.
+    await kv.put(typeBucketKey('after-garbage'), new TextEncoder().encode('{'))
   } finally {
     await nc.close()
   }
@@ -298,6 +301,9 @@ it('garbage on the types subject and in the types bucket is refused and logged; 
   const p = await provider(a.url, ['still'])
   assert.not.ok((await bind(onB, { id: 'still-1', trigger_type: 'still', function_id: 'still::fn', config: {} })).error)
   assert.ok(p.registered().some((f) => f.id === 'still-1'))
+  const q = await provider(a.url, ['after-garbage'])
+  await until(async () => !(await bind(onB, { id: `ag-${Date.now()}`, trigger_type: 'after-garbage', function_id: 'still::fn', config: {} })).error, 15_000, 'the type claimed over a key that is not JSON, and known on B')
+  assert.ok(q.registered().length > 0)
 }, 60_000))
 
 it.run()

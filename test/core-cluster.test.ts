@@ -4,7 +4,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { callSubject, cronClaimKey, isMemberInfo, isRemoteRoute, Membership, newEngineId, parseRemoteCall, parseRemoteTriggerType, parseTypeMessage, replySubject, routeBucketKey, engineOfRouteKey, token, typeBucketKey, typeSubject, type MemberInfo } from '../core/cluster.js'
+import { callSubject, cronClaimKey, isMemberInfo, isRemoteRoute, Membership, newEngineId, parseRemoteCall, parseRemoteTriggerType, parseTypeMessage, parseTypeAnswer, replySubject, routeBucketKey, engineOfRouteKey, token, typeBucketKey, typeSubject, type MemberInfo } from '../core/cluster.js'
 import { applyCatalogEvent, forwardedIdForRemote, forwardedOrigin, initialCatalog } from '../core/catalog.js'
 
 const it = suite('core: cluster')
@@ -123,6 +123,12 @@ it('membership: beats, leaving, functions offered by the others, members unheard
   assert.ok(m.leave('c'))
   assert.not.ok(m.leave('c'), 'already gone')
   assert.not.ok(m.offers('x'))
+})
+
+it('the answer to a forwarded registration: accepted or an error; null, not JSON or another shape is no answer', () => {
+  assert.equal(parseTypeAnswer({ accepted: true }), { accepted: true })
+  assert.equal(parseTypeAnswer({ error: { code: 'provider_unavailable', message: 'x' } }), { error: { code: 'provider_unavailable', message: 'x' } })
+  for (const stray of [null, undefined, 'yes', 42, [], {}, { accepted: 'true' }, { error: undefined }]) assert.is(parseTypeAnswer(stray), 'unknown', JSON.stringify(stray))
 })
 
 it('trigger types bucket: entries checked (shape, key), the holder seen only while its engine is a member and not this engine', () => {
