@@ -41,6 +41,8 @@ import {
   FunctionAnswer,
   mergeFunctionDetails,
   mergeQueueLists,
+  mergeTypeRows,
+  typeRowsProblem,
   QueueList,
   queueListProblem,
   RegisteredTriggerAnswer,
@@ -104,6 +106,33 @@ function acrossCluster(function_id: EngineFunctionId, key: string, here: EngineF
             rows.push(...theirs)
           }
           resolve({ ...own, [key]: rows })
+        },
+      }),
+    )
+  }
+}
+
+/**
+ * A trigger types listing of the whole cluster: in a cluster (unless another engine asks for
+ * this one's part), every type once (`mergeTypeRows`): this engine's rows, then the types
+ * other engines' workers provide, as those engines list them (answered within a second),
+ * each row with the `engine_id` of its provider's engine. Alone, the listing as it was.
+ */
+function typesAcrossCluster(function_id: EngineFunctionId, key: string, here: EngineFunction): EngineFunction {
+  return (data, scope) => {
+    const own = here(data, scope) as Record<string, Array<{ id: string; worker_id: string }>>
+    const cluster = scope.local ? undefined : actorsOf(scope.system).cluster()
+    if (!cluster) return own
+    return new Promise((resolve) =>
+      cluster.send({
+        type: 'cluster.gather',
+        function_id,
+        data,
+        check: typeRowsProblem(key),
+        reply: (parts) => {
+          const membership = cluster.getSnapshot().context
+          const answered = parts.filter((p) => p.error === undefined).map((p) => ({ engine_id: p.engine_id, rows: (p.result as typeof own)[key] }))
+          resolve({ ...own, [key]: mergeTypeRows(membership.self, own[key], answered, (id) => membership.typeHolder(id)?.engine_id) })
         },
       }),
     )
@@ -283,21 +312,23 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
       return found
     })
   },
-  'engine::triggers::list': (data, { system }) => ({ triggers: triggerTypeRows(catalogOf(system), query(TriggerTypesQuery, 'engine::triggers::list', data)) }),
+  'engine::triggers::list': typesAcrossCluster('engine::triggers::list', 'triggers', (data, { system }) => ({
+    triggers: triggerTypeRows(catalogOf(system), query(TriggerTypesQuery, 'engine::triggers::list', data)),
+  })),
   'engine::triggers::info': (data, { system }) => {
     const { id } = query(TriggerTypeInfoQuery, 'engine::triggers::info', data)
     const found = triggerTypeDetail(catalogOf(system), id)
     if (!found) throw new EngineFunctionError(errors.triggerTypeNotFound(id))
     return found
   },
-  'engine::trigger-types::list': (_data, { system }) => {
+  'engine::trigger-types::list': typesAcrossCluster('engine::trigger-types::list', 'trigger_types', (_data, { system }) => {
     const catalog = catalogOf(system)
     return {
       trigger_types: Object.keys(catalog.triggerTypes).map((id) =>
         withoutUndefined({ id, description: catalog.triggerTypes[id].description, worker_id: catalog.triggerTypes[id].worker_id }),
       ),
     }
-  },
+  }),
   'engine::registered-triggers::list': acrossCluster('engine::registered-triggers::list', 'registered_triggers', (data, { system }) => ({
     registered_triggers: withNextRuns(registeredTriggerRows(catalogOf(system), query(RegisteredTriggersQuery, 'engine::registered-triggers::list', data))),
   })),

@@ -33,7 +33,7 @@ import {
 } from '../protocol/console.js'
 import type { Identity } from '../core/auth.js'
 import { CallStats, FeedBuffer } from '../core/console-stats.js'
-import { consoleRights, functionRows, inFlightByWorker, mayInvoke, overview, triggerRows, triggerTypeRows, workerRows, type NextRunsMemo } from '../core/console-view.js'
+import { clusterOverview, consoleRights, functionRows, inFlightByWorker, mayInvoke, overview, triggerRows, triggerTypeRows, workerRows, type NextRunsMemo } from '../core/console-view.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
 import type { CatalogState } from '../core/catalog.js'
 import type { Authenticator } from './authenticator.js'
@@ -269,7 +269,10 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
         current.triggers = rows
       } else if (section === 'trigger_types') current.trigger_types = triggerTypeRows(catalog)
       else if (section === 'overview') {
-        current.overview = overview({ catalog, version, started_at, callsInFlight: callsJson?.in_flight ?? 0, series: stats.series(now), queues })
+        // In a cluster, the engines it hears of (as /healthz says them); alone, nothing more.
+        const membership = actorsOf(system).cluster()?.getSnapshot().context
+        const cluster = membership ? clusterOverview(membership.self, membership.list()) : undefined
+        current.overview = overview({ catalog, version, started_at, callsInFlight: callsJson?.in_flight ?? 0, series: stats.series(now), queues, cluster })
       }
       markChanged(section)
     }

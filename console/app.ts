@@ -20,6 +20,7 @@ import {
   chartLines,
   count,
   deadLettersShownFor,
+  engineCells,
   feedMatches,
   formatAge,
   formatMs,
@@ -320,6 +321,25 @@ function overviewPage(): View {
           ['Delayed', count(o.queues.delayed)],
           ['Dead-lettered', count(o.queues.dead_lettered)],
         ]),
+        // In a cluster only: every engine this one hears of.
+        o.cluster
+          ? [
+              h('h2', null, 'Cluster'),
+              table(
+                `Engines of the cluster (${o.cluster.engines.length})`,
+                ['Engine', 'Host', 'Address', { label: 'Workers', num: true }, { label: 'Functions', num: true }, 'Started'],
+                engineCells(o.cluster, Date.now()).map((e) => [
+                  [e.engine_id, e.note ? h('small', null, ` (${e.note})`) : null],
+                  e.host,
+                  e.address,
+                  e.workers,
+                  e.functions,
+                  h('span', { title: e.started_at }, e.started),
+                ]),
+                'No engine heard of yet',
+              ),
+            ]
+          : null,
       )
     },
   }

@@ -3,7 +3,7 @@
  * what a console may do. No DOM and no imports that run (types only), so that the same
  * module runs in the browser (served from dist/console/view.js) and in the unit tests.
  */
-import type { ConsoleRights, FeedEntry, QueueRow, RatePoint, TriggerRow } from '../protocol/console.js'
+import type { ClusterOverview, ConsoleRights, FeedEntry, QueueRow, RatePoint, TriggerRow } from '../protocol/console.js'
 
 // ---------------------------------------------------------------------------------------
 // routes
@@ -156,6 +156,41 @@ export function sourceOf(entry: Pick<FeedEntry, 'source' | 'function_id'>, trigg
   if (bound.length === 1) return `${entry.source} ${bound[0].id}`
   if (bound.length > 1) return `${entry.source} (${bound.length} triggers)`
   return entry.source
+}
+
+// ---------------------------------------------------------------------------------------
+// the cluster
+
+/** One engine of the cluster as the overview's table shows it: each cell's text. */
+export interface EngineCells {
+  engine_id: string
+  /** `this engine` for the engine serving the console. */
+  note?: string
+  host: string
+  /** Its WebSocket endpoint, else its HTTP listener, else `–`. */
+  address: string
+  workers: string
+  functions: string
+  /** How long ago it started, and the time itself (for a title). */
+  started: string
+  started_at: string
+}
+
+/** The rows of the overview's engines table, in the order the engine gave them (oldest first). */
+export function engineCells(cluster: ClusterOverview, now: number): EngineCells[] {
+  return cluster.engines.map((e) => {
+    const cells: EngineCells = {
+      engine_id: e.engine_id,
+      host: e.host === '' ? '–' : `${e.host}${e.pid === undefined ? '' : ` (pid ${e.pid})`}`,
+      address: e.url ?? e.http_url ?? '–',
+      workers: count(e.workers),
+      functions: count(e.functions),
+      started: relative(e.started_at, now),
+      started_at: e.started_at,
+    }
+    if (e.engine_id === cluster.engine_id) cells.note = 'this engine'
+    return cells
+  })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
  * design is in docs/cluster.md ("Listings, /healthz and /metrics").
  */
 import * as v from 'valibot'
+import { ENGINE_PROVIDER } from './catalog.js'
 
 /**
  * The id a listing request uses to ask another engine for its own `/metrics` text. Not an
@@ -86,6 +87,39 @@ export function acceptParts(
 
 /** A listing's answer whose `key` is an array of objects (the rows of `engine::workers::list`, say). */
 export const rowsProblem = (key: string) => (result: unknown) => shapeProblem(v.object({ [key]: v.array(v.record(v.string(), v.unknown())) }), result)
+
+// ------------------------------------------------------------------------ trigger types
+
+/** A row of `engine::triggers::list` or `engine::trigger-types::list` as another engine answers it: the type and who provides it. */
+const TypeRow = v.looseObject({ id: v.string(), worker_id: v.string() })
+type TypeRow = v.InferOutput<typeof TypeRow>
+/** A trigger types listing's answer whose `key` holds the rows. */
+export const typeRowsProblem = (key: string) => (result: unknown) => shapeProblem(v.object({ [key]: v.array(TypeRow) }), result)
+
+/**
+ * The trigger types of the cluster (`engine::triggers::list`, `engine::trigger-types::list`):
+ * this engine's rows (`own`: its built-in types and its workers' types), then each other
+ * engine's worker-defined types (`parts`; their built-in types, `worker_id: 'engine'`, are
+ * every engine's and listed once, as this engine's), each row with the `engine_id` of the
+ * engine its provider is connected to. One row per type: should two engines list one type
+ * (a claim being settled), the row of the engine the types bucket names (`holder`) is kept,
+ * else the first (this engine's). Sorted by id, as `engine::triggers::list` on one engine.
+ */
+export function mergeTypeRows<R extends TypeRow>(
+  self: string,
+  own: readonly R[],
+  parts: ReadonlyArray<{ engine_id: string; rows: readonly R[] }>,
+  holder: (trigger_type: string) => string | undefined,
+): Array<R & { engine_id: string }> {
+  const byId = new Map<string, R & { engine_id: string }>()
+  const add = (engine_id: string, row: R) => {
+    const known = byId.get(row.id)
+    if (!known || (known.engine_id !== engine_id && holder(row.id) === engine_id)) byId.set(row.id, { ...row, engine_id })
+  }
+  for (const row of own) add(self, row)
+  for (const part of parts) for (const row of part.rows) if (row.worker_id !== ENGINE_PROVIDER) add(part.engine_id, row)
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
 
 // ----------------------------------------------------------------------------- queues
 

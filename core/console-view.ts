@@ -6,6 +6,8 @@
  */
 import { Cron } from 'croner'
 import type {
+  ClusterEngineRow,
+  ClusterOverview,
   ConsoleRights,
   FunctionRow,
   OverviewSection,
@@ -20,6 +22,7 @@ import { allows, type Identity } from './auth.js'
 import { allTriggers, type CatalogState } from './catalog.js'
 import { parseCronConfig } from './cron-config.js'
 import { rates, type CallStats } from './console-stats.js'
+import type { MemberInfo } from './cluster.js'
 
 /** The function a console needs to be allowed to call to redrive dead letters (with `engine`). */
 export const REDRIVE_FUNCTION = 'engine::queue::dlq'
@@ -161,6 +164,28 @@ export function triggerCounts(catalog: CatalogState): Record<string, Record<stri
   return out
 }
 
+const count = (n: unknown): number => (typeof n === 'number' && Number.isFinite(n) && n >= 0 ? Math.floor(n) : 0)
+
+/**
+ * The engines of the cluster as the console's overview shows them (`/healthz`'s
+ * `cluster.engines`: each engine's last heartbeat, its functions counted), `self` the
+ * engine serving the console. A membership entry is checked for its id, start and
+ * functions when read (core/cluster.ts `isMemberInfo`); what else it carries is taken
+ * only when it has the right type (another engine wrote it).
+ */
+export function clusterOverview(self: string, members: readonly MemberInfo[]): ClusterOverview {
+  const engines = members.map((m): ClusterEngineRow => {
+    const row: ClusterEngineRow = { engine_id: m.engine_id, host: str(m.host) ?? '', workers: count(m.workers), functions: Array.isArray(m.functions) ? m.functions.length : 0, started_at: m.started_at }
+    if (typeof m.pid === 'number' && Number.isInteger(m.pid)) row.pid = m.pid
+    const url = str(m.url)
+    if (url) row.url = url
+    const http_url = str(m.http_url)
+    if (http_url) row.http_url = http_url
+    return row
+  })
+  return { engine_id: self, engines }
+}
+
 export function overview(input: {
   catalog: CatalogState
   version: string
@@ -168,6 +193,8 @@ export function overview(input: {
   callsInFlight: number
   series: RatePoint[]
   queues: readonly QueueRow[]
+  /** In a cluster only. */
+  cluster?: ClusterOverview
 }): OverviewSection {
   const { catalog } = input
   let held = 0
@@ -183,6 +210,7 @@ export function overview(input: {
     ...rates(input.series),
     series: input.series,
     queues: queueTotals(input.queues),
+    ...(input.cluster ? { cluster: input.cluster } : {}),
   }
 }
 

@@ -98,6 +98,31 @@ export interface OverviewSection {
   /** The last minute, a point a second, oldest first. */
   series: RatePoint[]
   queues: QueueTotals
+  /** In a cluster only: this engine's id and every engine it hears of, as `/healthz`'s `cluster` says. */
+  cluster?: ClusterOverview
+}
+
+/** One engine of the cluster, as its last heartbeat described it. */
+export interface ClusterEngineRow {
+  engine_id: string
+  host: string
+  pid?: number
+  /** Its WebSocket endpoint, when it has one. */
+  url?: string
+  /** Its HTTP listener, when it has one. */
+  http_url?: string
+  /** Workers connected to it. */
+  workers: number
+  /** Functions its workers offer. */
+  functions: number
+  started_at: string
+}
+
+export interface ClusterOverview {
+  /** The engine serving this console. */
+  engine_id: string
+  /** Every engine it hears of, itself included, oldest first. */
+  engines: ClusterEngineRow[]
 }
 
 export interface WorkerRow {

@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
+import WebSocket from 'ws'
 import * as assert from 'uvu/assert'
 import { connect } from '@nats-io/transport-node'
 import { InvocationError, type WorkerClient } from '../client/worker.js'
@@ -171,6 +172,34 @@ it('/metrics on A: every engine\'s series labelled engine_id; ?scope=engine A\'s
     assert.ok(rows.includes(`signalbox_sessions{engine_id="${ea}"} 1`))
   } finally {
     b.child.kill('SIGCONT')
+  }
+}, 60_000))
+
+it("the console's data feed on A (its WebSocket) lists both engines in the overview; B's workers counted", limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const [ea, eb] = await Promise.all([engineIdOf(a), engineIdOf(b)])
+  await worker(b.url, 'beta')
+  const ws = new WebSocket(`${a.url}/console/ws`)
+  const overviews: Array<Record<string, any>> = []
+  ws.on('message', (data) => {
+    const m = JSON.parse(String(data))
+    if (m.type === 'state' && m.sections.overview) overviews.push(m.sections.overview)
+  })
+  try {
+    await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)))
+    ws.send(JSON.stringify({ type: 'hello' }))
+    type Engine = { engine_id: string; host: string; url?: string; workers: number; functions: number; started_at: string }
+    const cluster = await until(() => {
+      const c = overviews.at(-1)?.cluster as { engine_id: string; engines: Engine[] } | undefined
+      return c && c.engines.length === 2 && c.engines.find((e) => e.engine_id === eb)?.workers === 1 ? c : undefined
+    }, 15_000, 'both engines, B with its worker, in the overview')
+    assert.is(cluster!.engine_id, ea)
+    assert.equal(cluster!.engines.map((e) => e.engine_id).sort(), [ea, eb].sort())
+    const onB = cluster!.engines.find((e) => e.engine_id === eb)!
+    assert.is(onB.url, b.url)
+    assert.ok(onB.host.length > 0 && !Number.isNaN(Date.parse(onB.started_at)))
+  } finally {
+    ws.terminate()
   }
 }, 60_000))
 

@@ -11,6 +11,8 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import type { WorkerClient } from '../client/worker.js'
 import { limit, until } from './harness.js'
 import { cleanUp, nats, serve, worker, type Server } from './cluster-harness.js'
@@ -21,6 +23,8 @@ it.before(() => nats.start())
 it.after(() => nats.stop())
 
 type Frame = Record<string, any>
+
+const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
 
 /** A provider of trigger types speaking the protocol by hand: answers each `registertrigger` with `decide` (an error, or undefined to accept; `'silent'` not at all). */
 interface Provider {
@@ -305,5 +309,37 @@ it('garbage on the types subject and in the types bucket is refused and logged; 
   await until(async () => !(await bind(onB, { id: `ag-${Date.now()}`, trigger_type: 'after-garbage', function_id: 'still::fn', config: {} })).error, 15_000, 'the type claimed over a key that is not JSON, and known on B')
   assert.ok(q.registered().length > 0)
 }, 60_000))
+
+it('engine::triggers::list and engine::trigger-types::list, asked on any engine, list every type of the cluster once, each worker-defined type with its engine', limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const p = await provider(b.url, ['webhook'])
+  const onA = await worker(a.url)
+  const bId = (await healthz(b)).cluster.engine_id
+  const aId = (await healthz(a)).cluster.engine_id
+  type TypeRow = { id: string; worker_id: string; worker_name?: string; description?: string; engine_id?: string }
+  const triggers = await until(async () => {
+    const { triggers } = await onA.invoke<{ triggers: TypeRow[] }>('engine::triggers::list', { include_internal: true })
+    return triggers.some((t) => t.id === 'webhook') ? triggers : undefined
+  }, 10_000, "B's type listed by A")
+  assert.equal(triggers!.find((t) => t.id === 'webhook'), { id: 'webhook', worker_name: p.worker_id, description: 'webhook events', worker_id: p.worker_id, engine_id: bId })
+  const ids = triggers!.map((t) => t.id)
+  assert.equal(ids, [...new Set(ids)].sort(), 'each type once, sorted by id')
+  for (const builtin of ['cron', 'http', 'queue']) assert.is(triggers!.find((t) => t.id === builtin)?.engine_id, aId, `${builtin} listed once, as the engine asked`)
+  assert.ok(triggers!.filter((t) => t.worker_id === 'engine').every((t) => t.engine_id === aId))
+
+  const { trigger_types } = await onA.invoke<{ trigger_types: TypeRow[] }>('engine::trigger-types::list')
+  assert.equal(trigger_types.find((t) => t.id === 'webhook'), { id: 'webhook', description: 'webhook events', worker_id: p.worker_id, engine_id: bId })
+  assert.is(trigger_types.filter((t) => t.id === 'http').length, 1)
+  // Filters apply on every engine: the provider's worker named, only its type.
+  const { triggers: filtered } = await onA.invoke<{ triggers: TypeRow[] }>('engine::triggers::list', { worker: p.worker_id })
+  assert.equal(filtered.map((t) => [t.id, t.engine_id]), [['webhook', bId]])
+
+  // `signalbox ls types` on A: an ENGINE column, B's id on B's type.
+  const ls = spawnSync(process.execPath, [cli, 'ls', 'types', '--url', a.url], { encoding: 'utf8', env: { ...process.env, SIGNALBOX_CONFIG: '' } })
+  assert.is(ls.status, 0, ls.stderr)
+  assert.ok(ls.stdout.split('\n')[0].includes('ENGINE'), ls.stdout)
+  assert.ok(ls.stdout.split('\n').find((l) => l.startsWith('webhook'))?.includes(bId), ls.stdout)
+  assert.is(ls.stdout.split('\n').filter((l) => l.startsWith('http ')).length, 1, ls.stdout)
+}))
 
 it.run()

@@ -16,6 +16,7 @@ import {
   count,
   deadLetterQueueOf,
   deadLettersShownFor,
+  engineCells,
   feedMatches,
   formatAge,
   formatMs,
@@ -154,6 +155,25 @@ it('the compiled browser code imports only its own files', () => {
   for (const f of files) {
     for (const spec of importsOf(readFileSync(join(dir, f), 'utf8'))) assert.match(spec, /^\.\/[\w-]+\.js$/, `${f} imports ${spec}`)
   }
+})
+
+it('engineCells: the overview\'s engines table, the serving engine noted, the address the WebSocket else HTTP', () => {
+  const now = Date.parse('2026-01-01T00:10:00.000Z')
+  const cells = engineCells(
+    {
+      engine_id: 'eb',
+      engines: [
+        { engine_id: 'ea', host: 'h1', pid: 10, url: 'ws://h1:7070', http_url: 'http://h1:7070', workers: 1234, functions: 2, started_at: '2026-01-01T00:00:00.000Z' },
+        { engine_id: 'eb', host: '', http_url: 'http://h2:80', workers: 0, functions: 0, started_at: '2026-01-01T00:09:30.000Z' },
+        { engine_id: 'ec', host: 'h3', workers: 0, functions: 0, started_at: '2026-01-01T00:09:59.000Z' },
+      ],
+    },
+    now,
+  )
+  assert.equal(cells[0], { engine_id: 'ea', host: 'h1 (pid 10)', address: 'ws://h1:7070', workers: '1\u202f234', functions: '2', started: '10 min ago', started_at: '2026-01-01T00:00:00.000Z' })
+  assert.equal([cells[1].note, cells[1].host, cells[1].address, cells[1].started], ['this engine', '–', 'http://h2:80', '30 s ago'])
+  assert.is(cells[2].address, '–')
+  assert.is(cells[2].note, undefined)
 })
 
 it.run()

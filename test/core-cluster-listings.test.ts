@@ -15,10 +15,12 @@ import {
   mergeExpositions,
   mergeFunctionDetails,
   mergeQueueLists,
+  mergeTypeRows,
   queueListProblem,
   readExposition,
   rowsProblem,
   shapeProblem,
+  typeRowsProblem,
   type QueueRow,
 } from '../core/cluster-listings.js'
 
@@ -159,6 +161,39 @@ it('metrics: another engine\'s text that is not Prometheus text, or not labelled
   assert.ok('problem' in readExposition('x'.repeat(5 * 1024 * 1024), 'eb'))
   assert.not.ok('problem' in readExposition('signalbox_x{engine_id="eb",q="a \\"b\\" \\\\ c"} 1.5e-7\n# a comment\n', 'eb'))
   assert.not.ok('problem' in readExposition('', 'eb'), 'an engine with no series')
+})
+
+it('trigger types of the cluster: built-in types once (this engine\'s), each worker-defined type once with its engine, sorted; malformed rows refused', () => {
+  const own = [
+    { id: 'cron', worker_name: 'engine', description: 'Schedules', worker_id: 'engine' },
+    { id: 'http', worker_name: 'engine', description: 'Routes', worker_id: 'engine' },
+    { id: 'zeta', worker_name: 'z', description: '', worker_id: 'wz' },
+  ]
+  const fromB = [
+    { id: 'cron', worker_name: 'engine', description: 'Schedules', worker_id: 'engine' },
+    { id: 'http', worker_name: 'engine', description: 'Routes', worker_id: 'engine' },
+    { id: 'webhook', worker_name: 'hooks', description: 'Webhooks', worker_id: 'wb' },
+  ]
+  const merged = mergeTypeRows('ea', own, [{ engine_id: 'eb', rows: fromB }], () => undefined)
+  assert.equal(
+    merged.map((r) => [r.id, r.worker_id, r.engine_id]),
+    [
+      ['cron', 'engine', 'ea'],
+      ['http', 'engine', 'ea'],
+      ['webhook', 'wb', 'eb'],
+      ['zeta', 'wz', 'ea'],
+    ],
+  )
+  assert.is(merged[2].worker_name, 'hooks', 'the worker as its engine lists it')
+
+  // Two engines list one type while a claim is settled: the holder the types bucket names is kept.
+  const both = [{ engine_id: 'eb', rows: [{ id: 'zeta', worker_id: 'wb2' }] }]
+  assert.equal(mergeTypeRows('ea', [{ id: 'zeta', worker_id: 'wz' }], both, (id) => (id === 'zeta' ? 'eb' : undefined)), [{ id: 'zeta', worker_id: 'wb2', engine_id: 'eb' }])
+  assert.equal(mergeTypeRows('ea', [{ id: 'zeta', worker_id: 'wz' }], both, () => undefined), [{ id: 'zeta', worker_id: 'wz', engine_id: 'ea' }])
+
+  assert.is(typeRowsProblem('triggers')({ triggers: [{ id: 'x', worker_id: 'w' }] }), undefined)
+  assert.ok(typeRowsProblem('triggers')({ triggers: [{ id: 'x' }] }))
+  assert.ok(typeRowsProblem('trigger_types')({ triggers: [] }))
 })
 
 it.run()

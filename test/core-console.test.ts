@@ -10,6 +10,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { CallStats, FeedBuffer, LATENCY_WINDOW, quantile, rates, SERIES_SECONDS } from '../core/console-stats.js'
 import {
+  clusterOverview,
   consoleRights,
   functionRows,
   inFlightByWorker,
@@ -25,6 +26,7 @@ import {
 import { applyCatalogEvent, BUILTIN_TRIGGER_TYPES, initialCatalog, type CatalogEvent, type CatalogState } from '../core/catalog.js'
 import { FULL_SCOPE, type Identity, type Scope } from '../core/auth.js'
 import type { QueueRow } from '../protocol/console.js'
+import type { MemberInfo } from '../core/cluster.js'
 
 const catalog = (...events: CatalogEvent[]): CatalogState => events.reduce(applyCatalogEvent, initialCatalog(BUILTIN_TRIGGER_TYPES))
 const scope = (s: Partial<Scope>): Scope => ({ register: [], invoke: [], trigger_types: [], queues: [], provide_trigger_types: false, engine: false, ...s })
@@ -191,6 +193,21 @@ it('triggerTypeRows, triggerCounts, queueTotals, overview', () => {
     series: [{ t: 0, calls: 4, errors: 1 }],
     queues: { queues: 1, ready: 1, in_flight: 1, delayed: 0, dead_lettered: 1 },
   })
+})
+
+it('clusterOverview: each engine as /healthz says it, functions counted; what is not of its type left out; overview carries it only when given', () => {
+  const a: MemberInfo = { engine_id: 'ea', started_at: '2026-01-01T00:00:00.000Z', host: 'h1', pid: 10, url: 'ws://h1:7070', http_url: 'http://h1:7070', workers: 2, functions: ['f', 'g'] }
+  const odd = { engine_id: 'eb', started_at: '2026-01-01T00:00:01.000Z', host: 42, pid: 'x', url: ['no'], workers: -3, functions: ['f'] } as unknown as MemberInfo
+  assert.equal(clusterOverview('ea', [a, odd]), {
+    engine_id: 'ea',
+    engines: [
+      { engine_id: 'ea', host: 'h1', pid: 10, url: 'ws://h1:7070', http_url: 'http://h1:7070', workers: 2, functions: 2, started_at: '2026-01-01T00:00:00.000Z' },
+      { engine_id: 'eb', host: '', workers: 0, functions: 1, started_at: '2026-01-01T00:00:01.000Z' },
+    ],
+  })
+  const input = { catalog: catalog(), version: '1', started_at: a.started_at, callsInFlight: 0, series: [], queues: [] }
+  assert.not.ok('cluster' in overview(input), 'alone: no cluster key')
+  assert.equal(overview({ ...input, cluster: clusterOverview('ea', [a]) }).cluster?.engines.map((e) => e.engine_id), ['ea'])
 })
 
 it('CallStats.prune: figures of functions nobody offers are dropped', () => {
