@@ -5,7 +5,9 @@
  *
  * - this engine creates the tick's key (`claimed`); if it did, the tick runs here at once
  *   (`then(true)`), and only then is the key marked `done` (a compare-and-set on the
- *   revision it created, off the fire path);
+ *   revision it created, off the fire path); if it did not run it after all (the trigger
+ *   was let go of meanwhile: `then` says so), the key is marked `released` instead, and
+ *   the engines that follow the tick take it over;
  * - if another engine did, this one lets the tick go (`then(false)`) but keeps it open
  *   until its window ends, looking at the key every `FOLLOW_MS`: once it is `done`, it stops;
  *   should its claimer be taken for gone first (no member, or NATS says its connection
@@ -61,15 +63,20 @@ export function claimTick(state: CronClaims, deps: ClaimDeps, event: ClaimEvent)
       }
       if (performance.now() - started <= CLAIM_FRESH_MS) {
         // The run is started first; the key is marked done after, off the fire path.
-        event.then(true)
-        return markDone(deps, event.key, revision)
+        if (event.then(true)) return markDone(deps, event.key, revision)
+        return markReleased(deps, event.key, revision)
       }
       // Paused between its claim and now (longer than a survivor could wait): the tick may
       // have been taken over meanwhile, so it is marked done first, and runs only if that holds.
       link.updateClaim(event.key, { engine_id: link.engine_id, at: Date.now(), state: 'done' }, revision).then(
         (written) => {
-          if (written === false) deps.log('warn', 'cluster: a cron tick claimed late had been taken over; not run here', { key: event.key })
-          event.then(written !== false)
+          if (written === false) {
+            deps.log('warn', 'cluster: a cron tick claimed late had been taken over; not run here', { key: event.key })
+            event.then(false)
+            return
+          }
+          // Marked done, but not run here after all: released to the engines that follow it.
+          if (!event.then(true)) markReleased(deps, event.key, written)
         },
         // NATS cannot say: run rather than lose the tick.
         () => event.then(true),
@@ -90,6 +97,20 @@ function markDone(deps: ClaimDeps, key: string, revision: number, took_over_from
       if (written === false) deps.log('warn', 'cluster: a cron tick run here was taken over by another engine', { key })
     },
     (err: Error) => deps.log('warn', 'cluster: a cron tick could not be marked done', { key, err: err?.message ?? String(err) }),
+  )
+}
+
+/**
+ * Marks a tick this engine won but did not run (its trigger was let go of meanwhile)
+ * `released`: the engines following it take it over rather than stop.
+ */
+function markReleased(deps: ClaimDeps, key: string, revision: number): void {
+  const value: CronClaim = { engine_id: deps.link.engine_id, at: Date.now(), state: 'released' }
+  deps.link.updateClaim(key, value, revision).then(
+    (written) => {
+      if (written === false) deps.log('warn', 'cluster: a cron tick not run here had been taken over meanwhile', { key })
+    },
+    (err: Error) => deps.log('warn', 'cluster: a cron tick not run here could not be released', { key, err: err?.message ?? String(err) }),
   )
 }
 
@@ -131,17 +152,21 @@ async function lookAt(state: CronClaims, deps: ClaimDeps, event: ClaimEvent): Pr
     deps.log('warn', 'cluster: a malformed cron claim was refused', { key: event.key, why: claim.why })
     return 'stop'
   }
-  if (followStep(claim, self, Date.now(), event.until, false) === 'stop') return 'stop'
-  const gone = claimerGone(deps.isMember(claim.engine_id), await ping(state, link, claim.engine_id))
-  if (state.closed) return 'stop'
-  const step = followStep(claim, self, Date.now(), event.until, gone)
-  if (step !== 'take') return step
+  let step = followStep(claim, self, Date.now(), event.until, false)
+  if (step === 'stop') return 'stop'
+  // Not released by its claimer: taken over only if the claimer is taken for gone.
+  if (step === 'wait') {
+    const gone = claimerGone(deps.isMember(claim.engine_id), await ping(state, link, claim.engine_id))
+    if (state.closed) return 'stop'
+    step = followStep(claim, self, Date.now(), event.until, gone)
+    if (step !== 'take') return step
+  }
   if (!event.holds()) return 'stop'
   // Of the engines that follow the tick, the one whose compare-and-set lands takes it over.
   const revision = await link.updateClaim(event.key, { engine_id: self, at: Date.now(), state: 'claimed', took_over_from: claim.engine_id }, read.revision)
   // Another took it over first: its claim is followed as the first one was.
   if (revision === false) return 'wait'
-  deps.log('info', 'cluster: took over a cron tick whose claimer is gone', { key: event.key, claimer: claim.engine_id })
+  deps.log('info', claim.state === 'released' ? 'cluster: took over a cron tick its claimer released' : 'cluster: took over a cron tick whose claimer is gone', { key: event.key, claimer: claim.engine_id })
   event.takeOver()
   markDone(deps, event.key, revision, claim.engine_id)
   return 'stop'

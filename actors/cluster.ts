@@ -92,6 +92,12 @@ interface Handles {
   typeRevisions: Map<string, number>
   /** Registrations of other engines' workers forwarded to this engine's providers, by `bindingKey`. */
   bindings: Map<string, Binding>
+  /**
+   * The engines taken for gone whose bindings were dropped here: when, and one binding of
+   * each type dropped. Should such an engine be heard of again, it is told (`dropped`),
+   * and sends them again.
+   */
+  dropped: Map<string, { at: number; types: Map<string, { worker_id: string; trigger_id: string }> }>
   members: Closable
   routes: Closable
   listings: Closable
@@ -164,10 +170,10 @@ function engineGone(scope: Scope, link: ClusterLink, engine_id: string): void {
 }
 
 /** An engine joined: its routes are served here too. */
-function engineJoined(scope: Scope, engine_id: string): void {
+function engineJoined(scope: Scope, link: ClusterLink, engine_id: string): void {
   const http = actorsOf(scope.system).httpProvider()
   for (const [key, entry] of scope.handles.remoteRoutes.get(engine_id) ?? []) http?.send({ type: 'route.remote', key, entry })
-  typesOfEngineJoined(scope, engine_id)
+  typesOfEngineJoined(scope, link, engine_id)
 }
 
 /** A key of the routes bucket was written or deleted. */
@@ -527,6 +533,14 @@ function typeMessage(scope: Scope, link: ClusterLink, message: TypeMessage, resp
     case 'verdict':
       tell(actorsOf(scope.system).typeChild(worker_id, trigger_type), { type: 'provider.remoteVerdict', trigger_id, engine_id: from, forwarded_id: message.forwarded_id, error: message.error })
       return
+    case 'dropped':
+      // The provider's engine took this one for gone and dropped what this engine bound there:
+      // its triggers of the type park (the provider holds none of them) and are sent again.
+      if (localProvider(scope, trigger_type) !== undefined || scope.context.typeHolder(trigger_type)?.engine_id !== from) return
+      scope.sendBack({ type: 'engine.log', level: 'info', msg: "cluster: a provider's engine had taken this one for gone; its triggers are sent there again", data: { trigger_type, engine_id: from } })
+      tellTypeChildren(scope, trigger_type, { type: 'provider.lost', trigger_type, gone: true })
+      tellTypeChildren(scope, trigger_type, { type: 'provider.available', trigger_type })
+      return
   }
 }
 
@@ -562,11 +576,33 @@ function typesOfEngineGone(scope: Scope, link: ClusterLink, engine_id: string): 
     const revision = handles.typeRevisions.get(key)
     if (revision !== undefined) link.deleteType(key, revision).catch(() => {})
   }
-  for (const binding of [...handles.bindings.values()]) if (binding.engine_id === engine_id) dropBinding(scope, binding, true)
+  const now = Date.now()
+  for (const [id, { at }] of handles.dropped) if (now - at > DROPPED_KEPT_MS) handles.dropped.delete(id)
+  const types = new Map<string, { worker_id: string; trigger_id: string }>()
+  for (const binding of [...handles.bindings.values()]) {
+    if (binding.engine_id !== engine_id) continue
+    if (!types.has(binding.trigger_type)) types.set(binding.trigger_type, { worker_id: binding.worker_id, trigger_id: binding.trigger_id })
+    dropBinding(scope, binding, true)
+  }
+  if (types.size > 0) handles.dropped.set(engine_id, { at: now, types })
 }
 
-/** An engine joined: triggers here parked for want of a type it provides go to it. */
-function typesOfEngineJoined(scope: Scope, engine_id: string): void {
+/** How long the engines whose bindings were dropped here are remembered (ms): one heard of again later is not told. */
+const DROPPED_KEPT_MS = 3_600_000
+
+/**
+ * An engine joined: triggers here parked for want of a type it provides go to it; should it
+ * be one taken for gone whose bindings were dropped here (it was paused, or slow), it is
+ * told, and sends them again.
+ */
+function typesOfEngineJoined(scope: Scope, link: ClusterLink, engine_id: string): void {
+  const dropped = scope.handles.dropped.get(engine_id)
+  scope.handles.dropped.delete(engine_id)
+  for (const [trigger_type, { worker_id, trigger_id }] of dropped?.types ?? []) {
+    link.sendType(engine_id, { op: 'dropped', from: link.engine_id, trigger_type, worker_id, trigger_id }).catch((err: Error) =>
+      scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: an engine whose bindings were dropped could not be told', data: { trigger_type, engine_id, err: err?.message ?? String(err) } }),
+    )
+  }
   for (const [, entry] of scope.context.typesOf(engine_id)) {
     if (localProvider(scope, entry.trigger_type) === undefined) tellTypeChildren(scope, entry.trigger_type, { type: 'provider.available', trigger_type: entry.trigger_type })
   }
@@ -613,6 +649,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         ownTypes: new Map(),
         typeRevisions: new Map(),
         bindings: new Map(),
+        dropped: new Map(),
         since: Date.now(),
         heartbeat: setInterval(() => beat(s, link), settings.heartbeatMs),
         probe: setInterval(() => probe(s, link), PROBE_MS),
@@ -706,7 +743,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
             const now = Date.now()
             if (now - scope.handles.since < FIRST_ENTRIES_MS && event.at !== undefined && now - event.at > settings.deadAfterMs) return
             if (scope.context.beat(info, now) && engine_id !== link.engine_id) {
-              engineJoined(scope as Scope, engine_id)
+              engineJoined(scope as Scope, link, engine_id)
               scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine joined', data: { engine_id } })
             }
           } else if (scope.context.leave(engine_id)) {

@@ -94,9 +94,14 @@ function tick(scope: Scope, job: Job, cron: Cron): void {
       type: 'cluster.claim',
       key: cronClaimKey(job.key, sub.function_id, sub.metadata, nth, scheduled),
       until,
+      // Whether it ran here: a won tick of a trigger let go of meanwhile is released to the engines that follow it.
       then: (won) => {
-        if (won && scope.handles.get(job.key) === cron) return fire(scope, sub, scheduled_time)
+        if (won && scope.handles.get(job.key) === cron) {
+          fire(scope, sub, scheduled_time)
+          return true
+        }
         scope.context.finished(sub)
+        return false
       },
       // Taken over only where it would run at a tick: still held, and not running unless it allows overlap.
       holds: () => scope.handles.get(job.key) === cron && scope.context.mayRerun(sub),

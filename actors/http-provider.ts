@@ -19,6 +19,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
+import { settleWaiters, type RouteWaiter } from '../core/route-claim.js'
 import { RouteTable, routeKeyOf, type Binding, type Holder } from '../core/route-table.js'
 import type { RemoteRoute } from '../core/cluster.js'
 import type { HttpRoute } from '../core/http-config.js'
@@ -126,8 +127,8 @@ interface Handles {
   published: Set<string>
   /** In a cluster: the other engines' routes served here, by their key in the routes bucket. */
   remote: Map<string, { holder: Holder; worker: string }>
-  /** In a cluster: the routes whose claim is being made, by route key, and the local triggers that wait for it to be answered. */
-  claiming: Map<string, Holder[]>
+  /** In a cluster: the routes whose claim is being made, by route key: the function claimed, and the local triggers that wait for it to be answered (each with the function it binds). */
+  claiming: Map<string, { function_id: string; waiting: RouteWaiter<Holder>[] }>
   /** In a cluster: other engines' routes refused here (a route of this engine held the place), by their key: tried again when this engine lets a route go. */
   conflicted: Map<string, RemoteRoute>
   clustered(): boolean
@@ -185,10 +186,20 @@ function claim(scope: Scope, holder: Holder, function_id: string, route: HttpRou
   if (!cluster) return false
   const route_key = routeKeyOf(route)
   const { claiming, published } = scope.handles
-  const waiting = claiming.get(route_key)
-  if (waiting) return (waiting.push(holder), true)
+  const pending = claiming.get(route_key)
+  // Joined: answered by that claim if it binds the same function, else claimed anew once it is answered (`claimed`).
+  if (pending) return (pending.waiting.push({ holder, function_id, route }), true)
   if (published.has(route_key)) return false
-  claiming.set(route_key, [holder])
+  sendClaim(scope, route_key, [{ holder, function_id, route }])
+  return true
+}
+
+/** Makes the claim of a route for its first waiting trigger's function, the others waiting with it. */
+function sendClaim(scope: Scope, route_key: string, waiting: RouteWaiter<Holder>[]): void {
+  const cluster = actorsOf(scope.system).cluster()
+  const [{ holder, function_id, route }] = waiting
+  scope.handles.claiming.set(route_key, { function_id, waiting })
+  if (!cluster) return scope.self.send({ type: 'route.claimed', route_key, refusal: undefined })
   const self = scope.self
   cluster.send({
     type: 'cluster.routeClaim',
@@ -198,26 +209,28 @@ function claim(scope: Scope, holder: Holder, function_id: string, route: HttpRou
     holder: { trigger_id: holder.trigger_id, worker: describer(scope)(holder.worker_id) },
     reply: (refusal) => self.send({ type: 'route.claimed', route_key, refusal }),
   })
-  return true
 }
 
 /** A route's claim was made (its waiting triggers hold it) or refused (they are refused, with its text). */
 function claimed(scope: Scope, route_key: string, refusal: ErrorBody | undefined): void {
   const { claiming } = scope.handles
-  const waiting = claiming.get(route_key) ?? []
+  const pending = claiming.get(route_key)
+  if (!pending) return
   claiming.delete(route_key)
   const routes = scope.context
-  for (const holder of waiting) {
-    // Unregistered meanwhile: nothing to answer.
-    if (routes.heldBy(holder) !== route_key) continue
+  // Those unregistered meanwhile: nothing to answer. Those now binding another function: not answered by this claim.
+  const { answered, reclaim } = settleWaiters(pending.waiting, pending.function_id, (holder) => routes.heldBy(holder) === route_key)
+  for (const { holder } of answered) {
     if (refusal) routes.remove(holder)
     tell(actorsOf(scope.system).trigger(holder.worker_id, holder.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
   }
-  if (refusal) return retryConflicted(scope)
-  const local = routes.binding(route_key)?.holders.some((h) => !h.worker_id.startsWith(REMOTE)) ?? false
-  // Its triggers all went while it was claimed: let go at once.
-  if (!local) actorsOf(scope.system).cluster()?.send({ type: 'cluster.routeRelease', route_key })
-  else publish(scope, route_key)
+  if (refusal) retryConflicted(scope)
+  // Its triggers all went while it was claimed (another function's may have come): let go at once.
+  else if (answered.length === 0) actorsOf(scope.system).cluster()?.send({ type: 'cluster.routeRelease', route_key })
+  // The route registered again for another function meanwhile: claimed for it (after the release, on the cluster actor's chain for the route).
+  if (reclaim.length > 0) return sendClaim(scope, route_key, reclaim)
+  if (refusal || answered.length === 0) return
+  publish(scope, route_key)
 }
 
 /** Another engine's route is served here (a request becomes a call of its function, across the cluster), or no more. */

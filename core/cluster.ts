@@ -183,7 +183,10 @@ const binding = {
  * to its provider (`register`, asked as a request: the provider's engine answers
  * `{accepted: true}` or `{error}` at once, the provider's verdict comes later as `verdict`),
  * its withdrawal (`unregister`), its takeover by the session of a reconnected worker
- * (`adopt`), and the provider's verdict back to the registering engine.
+ * (`adopt`), the provider's verdict back to the registering engine, and a notice from
+ * the provider's engine that it dropped the registering engine's bindings of a type
+ * (`dropped`: it took that engine for gone; sent once it is heard of again, which then
+ * sends them again).
  */
 export const TypeMessage = v.variant('op', [
   v.object({
@@ -199,6 +202,8 @@ export const TypeMessage = v.variant('op', [
   /** `worker_id` reattached in place of the held `previous_worker_id`, and binds the trigger again alike: the binding is its now, the provider is told nothing. */
   v.object({ op: v.literal('adopt'), ...binding, previous_worker_id: nonEmpty }),
   v.object({ op: v.literal('verdict'), ...binding, forwarded_id: nonEmpty, error: v.optional(v.unknown()) }),
+  /** The sender took the addressed engine for gone and dropped its bindings of `trigger_type` (one of them named): they are to be sent again. */
+  v.object({ op: v.literal('dropped'), ...binding }),
 ])
 export type TypeMessage = v.InferOutput<typeof TypeMessage>
 

@@ -18,8 +18,12 @@ export interface CronClaim {
   engine_id: string
   /** When it claimed (or took over) the tick, ms since the epoch. */
   at: number
-  /** `claimed` until its run was started; `done` after. An entry without it (an older engine's) is `claimed`. */
-  state: 'claimed' | 'done'
+  /**
+   * `claimed` until its run was started; `done` after; `released` when its claimer won it
+   * but did not run it (the trigger was let go of meanwhile): the engines that follow it
+   * take it over. An entry without it (an older engine's) is `claimed`.
+   */
+  state: 'claimed' | 'done' | 'released'
   /** The engine it was taken over from, when it was. */
   took_over_from?: string
 }
@@ -30,9 +34,9 @@ export function parseCronClaim(value: unknown): CronClaim | { why: string } {
   const v = value as Record<string, unknown>
   if (typeof v.engine_id !== 'string' || v.engine_id === '') return { why: "a claim's 'engine_id' must be an engine id" }
   if (typeof v.at !== 'number' || !Number.isFinite(v.at)) return { why: "a claim's 'at' must be a time in ms" }
-  if (v.state !== undefined && v.state !== 'claimed' && v.state !== 'done') return { why: "a claim's 'state' must be 'claimed' or 'done'" }
+  if (v.state !== undefined && v.state !== 'claimed' && v.state !== 'done' && v.state !== 'released') return { why: "a claim's 'state' must be 'claimed', 'done' or 'released'" }
   if (v.took_over_from !== undefined && typeof v.took_over_from !== 'string') return { why: "a claim's 'took_over_from' must be an engine id" }
-  const claim: CronClaim = { engine_id: v.engine_id, at: v.at, state: v.state === 'done' ? 'done' : 'claimed' }
+  const claim: CronClaim = { engine_id: v.engine_id, at: v.at, state: v.state === 'done' || v.state === 'released' ? v.state : 'claimed' }
   if (v.took_over_from !== undefined) claim.took_over_from = v.took_over_from as string
   return claim
 }
@@ -60,11 +64,11 @@ export const CLAIM_FRESH_MS = 1000
 /**
  * What an engine that lost a tick's claim does at a look at its key: `stop` following it
  * (the key is gone, done, this engine's own, or the window is over), `take` it over (its
- * claimer is taken for gone), or `wait` for the next look.
+ * claimer released it without running it, or is taken for gone), or `wait` for the next look.
  */
 export function followStep(claim: CronClaim | undefined, self: string, now: number, until: number, claimerGone: boolean): 'stop' | 'take' | 'wait' {
   if (claim === undefined || claim.state === 'done' || claim.engine_id === self || now >= until) return 'stop'
-  return claimerGone ? 'take' : 'wait'
+  return claimerGone || claim.state === 'released' ? 'take' : 'wait'
 }
 
 /**

@@ -214,11 +214,16 @@ export class CronTable {
 
   /**
    * Whether `sub` may run one more time outside its ticks (a tick another engine of the
-   * cluster claimed and could not run): it is still subscribed, and its previous run is
-   * not in flight, unless it allows `overlap` (as at a tick).
+   * cluster claimed and could not run): it is still subscribed, and no run of it, nor of
+   * any replica of it, is in flight, unless it allows `overlap` (as at a tick).
    */
   mayRerun(sub: Subscription): boolean {
-    return this.holds(sub) && (sub.overlap || sub.running === 0)
+    if (!this.holds(sub)) return false
+    if (sub.overlap) return true
+    if (sub.running > 0) return false
+    const job = this.held.get(holderKey(sub.worker_id, sub.trigger_id))!
+    const group = (job.groups ??= regroup(job)).find((g) => g.subs.includes(sub))
+    return !group || group.subs.every((s) => s.running === 0)
   }
 
   /** One more run of `sub` starts outside its ticks (see `mayRerun`): counted as running, if it may. */

@@ -49,3 +49,27 @@ export const withoutEngine = (claim: RouteClaim, engine_id: string): RouteClaim 
   const engines = claim.engines.filter((e) => e !== engine_id)
   return engines.length === 0 ? undefined : { ...claim, engines }
 }
+
+/** A local trigger waiting for its route's claim to be answered, with the function it binds. */
+export interface RouteWaiter<H> {
+  holder: H
+  function_id: string
+  route: HttpRoute
+}
+
+/**
+ * A route's claim for `function_id` was answered: of the triggers that waited for it, those
+ * still on the route (`stillOn`) and binding that function are answered by it; those still
+ * on the route but binding another function (the first were unregistered meanwhile, and
+ * the route registered again for another) are not: they make a claim of their own. The
+ * others (unregistered meanwhile) are dropped.
+ */
+export function settleWaiters<H>(waiting: readonly RouteWaiter<H>[], function_id: string, stillOn: (holder: H) => boolean): { answered: RouteWaiter<H>[]; reclaim: RouteWaiter<H>[] } {
+  const answered: RouteWaiter<H>[] = []
+  const reclaim: RouteWaiter<H>[] = []
+  for (const waiter of waiting) {
+    if (!stillOn(waiter.holder)) continue
+    ;(waiter.function_id === function_id ? answered : reclaim).push(waiter)
+  }
+  return { answered, reclaim }
+}

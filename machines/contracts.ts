@@ -528,13 +528,15 @@ export type ClusterEvent =
   /** A call no local worker serves: sent to the cluster; `settle` is called once with its outcome (at once for a void call). */
   | { type: 'cluster.call'; request: CallRequest; settle: (outcome: Outcome) => void }
   /**
-   * Claims a cron tick for this engine: `then(true)` when it won (it runs the tick then),
-   * `then(false)` when another engine did. A lost tick stays open until `until` (ms since
+   * Claims a cron tick for this engine: `then(true)` when it won (it runs the tick then,
+   * and returns whether it did: a trigger let go of meanwhile runs nothing, and the tick is
+   * marked `released` for the engines that follow it to take over), `then(false)` when
+   * another engine did. A lost tick stays open until `until` (ms since
    * the epoch, its window): should its claimer be taken for gone before it marked the tick
    * done, this engine may take it over (only while `holds()`), and then calls `takeOver()`,
    * which runs it.
    */
-  | { type: 'cluster.claim'; key: string; until: number; then: (won: boolean) => void; holds: () => boolean; takeOver: () => void }
+  | { type: 'cluster.claim'; key: string; until: number; then: (won: boolean) => boolean; holds: () => boolean; takeOver: () => void }
   /**
    * Every other engine's part of a listing (the engine function run there, or `METRICS_PART`):
    * see `ClusterLink.gather`. Only parts with the shape of one, whose result `check` accepts

@@ -13,6 +13,8 @@ import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { connect } from '@nats-io/transport-node'
+import { Kvm } from '@nats-io/kv'
 import type { WorkerClient } from '../client/worker.js'
 import { limit, until } from './harness.js'
 import { cleanUp, nats, serve, worker, type Server } from './cluster-harness.js'
@@ -243,6 +245,31 @@ it("6. the provider's engine killed (SIGKILL): bindings elsewhere park and go to
   assert.equal(dropped, { type: 'unregistertrigger', id: 'on-b', trigger_type: 'alarm', function_id: 'kill::fn', config: { level: 1 } })
   assert.not.ok(next.unregistered().some((f) => f.id === 'on-c'), "C's own binding stays")
 }, 60_000))
+
+it("a binder's engine taken for gone by the provider's engine alone (its membership entry deleted under it): once heard of again, its bindings are sent there again", limit(async () => {
+  const [a, b] = await Promise.all([serve(), serve()])
+  const onB = await worker(b.url)
+  onB.registerFunction('gone::fn', () => 'ok')
+  const p = await provider(a.url, ['tick'])
+  assert.not.ok((await bind(onB, { id: 'dropped', trigger_type: 'tick', function_id: 'gone::fn', config: { n: 1 } })).error)
+  assert.equal(p.registered().map((f) => f.id), ['dropped'])
+
+  // A SIGSTOP of B would not do: on SIGCONT, B takes A for gone as well (its timers run
+  // before the heartbeats queued meanwhile are read), parks and re-sends on its own. Here
+  // A alone takes B for gone, as when B's beats are late where A's reach it.
+  const nc = await connect({ servers: nats.url })
+  try {
+    const b_id = (await healthz(b)).cluster.engine_id
+    await (await new Kvm(nc).open('signalbox-engines')).delete(b_id)
+  } finally {
+    await nc.close()
+  }
+  await until(() => p.unregistered().some((f) => f.id === 'dropped'), 10_000, "unregistertrigger for B's binding")
+  // B's next beat: A hears of it again, tells it, and B sends its binding again; active there.
+  await until(() => p.registered().length === 2, 10_000, 'the binding sent again once B is heard of again')
+  assert.equal(p.registered()[1], { type: 'registertrigger', id: 'dropped', trigger_type: 'tick', function_id: 'gone::fn', config: { n: 1 } })
+  await until(async () => (await stateOf(onB, 'dropped')) === 'active', 10_000, 'the binding active again')
+}, 45_000))
 
 it('a binder that reattaches after a lost connection takes over its bindings to a provider on another engine: the provider is told nothing', limit(async () => {
   const [a, b] = await Promise.all([serve(), serve()])

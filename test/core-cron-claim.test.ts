@@ -8,6 +8,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { claimerGone, followStep, parseCronClaim, tickWindowEnd, TICK_WINDOW_MAX_MS, type CronClaim } from '../core/cron-claim.js'
 import { CronTable } from '../core/cron-table.js'
+import { claimTick, openCronClaims, closeCronClaims } from '../actors/cluster-cron.js'
+import type { ClusterLink } from '../machines/contracts.js'
 
 const it = suite('core/cron-claim')
 
@@ -37,6 +39,75 @@ it('followStep: stop once done, own, gone from the bucket or past the window; ta
   assert.is(followStep(claimed, 'a', 100, 1000, true), 'stop')
   assert.is(followStep(undefined, 'b', 100, 1000, true), 'stop')
   assert.is(followStep(claimed, 'b', 1000, 1000, true), 'stop')
+  // Released by its claimer (won, not run there): taken over without the claimer being gone.
+  const released: CronClaim = { engine_id: 'a', at: 0, state: 'released' }
+  assert.is(followStep(released, 'b', 100, 1000, false), 'take')
+  assert.is(followStep(released, 'a', 100, 1000, false), 'stop')
+  assert.is(followStep(released, 'b', 1000, 1000, false), 'stop')
+  assert.equal(parseCronClaim({ engine_id: 'a', at: 1, state: 'released' }), { engine_id: 'a', at: 1, state: 'released' })
+})
+
+/** A claims bucket of one key, in memory, as `ClusterLink` gives it (only what claimTick uses). */
+function fakeLink(engine_id: string, store: Map<string, { value: CronClaim; revision: number }>): ClusterLink {
+  let rev = 0
+  return {
+    engine_id,
+    claim: async (key: string, value: CronClaim) => {
+      if (store.has(key)) return false
+      store.set(key, { value, revision: ++rev })
+      return rev
+    },
+    readClaim: async (key: string) => store.get(key),
+    updateClaim: async (key: string, value: CronClaim, revision: number) => {
+      if (store.get(key)?.revision !== revision) return false
+      store.set(key, { value, revision: ++rev })
+      return rev
+    },
+    ping: async () => 'alive' as const,
+  } as unknown as ClusterLink
+}
+
+const until = async (cond: () => boolean, ms = 3000) => {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+it('claimTick: a tick won but not run here (its trigger let go of meanwhile) is released, and a follower takes it over', async () => {
+  const store = new Map<string, { value: CronClaim; revision: number }>()
+  const a = openCronClaims()
+  const b = openCronClaims()
+  const log = () => {}
+  const depsA = { link: fakeLink('a', store), isMember: () => true, log }
+  const depsB = { link: fakeLink('b', store), isMember: () => true, log }
+  const won: boolean[] = []
+  let tookOver = 0
+  claimTick(a, depsA, { type: 'cluster.claim', key: 'k', until: Date.now() + 10_000, then: (w) => (won.push(w), false), holds: () => false, takeOver: () => {} })
+  await until(() => won.length === 1)
+  claimTick(b, depsB, { type: 'cluster.claim', key: 'k', until: Date.now() + 10_000, then: (w) => (won.push(w), w), holds: () => true, takeOver: () => void tookOver++ })
+  await until(() => won.length === 2)
+  assert.equal(won, [true, false])
+  // The claimer ran nothing: not marked done, so the follower does not stop.
+  await until(() => store.get('k')!.value.state !== 'claimed')
+  assert.is(store.get('k')!.value.state, 'released')
+  await until(() => tookOver === 1)
+  await until(() => store.get('k')!.value.state === 'done')
+  assert.is(store.get('k')!.value.engine_id, 'b')
+  assert.is(store.get('k')!.value.took_over_from, 'a')
+  closeCronClaims(a)
+  closeCronClaims(b)
+})
+
+it('claimTick: a tick won and run here is marked done', async () => {
+  const store = new Map<string, { value: CronClaim; revision: number }>()
+  const a = openCronClaims()
+  let ran = 0
+  claimTick(a, { link: fakeLink('a', store), isMember: () => true, log: () => {} }, { type: 'cluster.claim', key: 'k', until: Date.now() + 10_000, then: (w) => (ran++, w), holds: () => true, takeOver: () => {} })
+  await until(() => store.get('k')?.value.state === 'done')
+  assert.is(ran, 1)
+  closeCronClaims(a)
 })
 
 it('claimerGone: its connection ended, or no member that does not answer', () => {

@@ -267,4 +267,25 @@ it('toJSON: jobs with their triggers and runs in flight', () => {
   })
 })
 
+it('mayRerun / rerun: a takeover waits while any replica of the trigger runs (as a tick skips), unless it allows overlap', () => {
+  const t = new CronTable(canonicalZone)
+  const { job } = t.subscribe(trig('w1', 'nightly', 'f'), sched('* * * * * *'), 0)
+  t.subscribe(trig('w2', 'nightly', 'f'), sched('* * * * * *'), 0)
+  const busy = t.tick(job, 1000).run[0]
+  const other = [...job.triggers.values()].find((s) => s !== busy)!
+  assert.is(other.running, 0)
+  assert.not.ok(t.mayRerun(other), 'a replica runs')
+  assert.not.ok(t.rerun(other))
+  assert.is(other.running, 0)
+  t.finished(busy)
+  assert.ok(t.mayRerun(other))
+  assert.ok(t.rerun(other))
+  // Replicas that allow overlap run alongside.
+  const o = new CronTable(canonicalZone)
+  const oj = o.subscribe(trig('w1', 'n', 'f'), sched('* * * * * *', 'UTC', true), 0).job
+  o.subscribe(trig('w2', 'n', 'f'), sched('* * * * * *', 'UTC', true), 0)
+  const obusy = o.tick(oj, 1000).run[0]
+  assert.ok(o.mayRerun([...oj.triggers.values()].find((s) => s !== obusy)!))
+})
+
 it.run()

@@ -6,8 +6,8 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseHttpConfig } from '../core/http-config.js'
-import { claimRefusal, parseRouteClaim, withEngine, withoutEngine, type RouteClaim } from '../core/route-claim.js'
-import { RouteTable } from '../core/route-table.js'
+import { claimRefusal, parseRouteClaim, settleWaiters, withEngine, withoutEngine, type RouteClaim } from '../core/route-claim.js'
+import { RouteTable, routeKeyOf } from '../core/route-table.js'
 import type { HttpRoute } from '../core/http-config.js'
 
 const it = suite('core/route-claim')
@@ -45,6 +45,30 @@ it('withEngine / withoutEngine: engines join once; the last to leave leaves noth
   assert.equal(withoutEngine(two, 'e1')?.engines, ['e2'])
   assert.is(withoutEngine(claim, 'e1'), undefined)
   assert.equal(claim.engines, ['e1'], 'not changed in place')
+})
+
+it("settleWaiters: a trigger that came back on the route for another function while its claim was made is not answered by it, but claims anew", () => {
+  const table = new RouteTable()
+  const r = route('/hello/:name')
+  const key = routeKeyOf(r)
+  const t1 = { worker_id: 'w1', trigger_id: 't1' }
+  const t2 = { worker_id: 'w1', trigger_id: 't2' }
+  const t3 = { worker_id: 'w2', trigger_id: 't3' }
+  // t1 (hello) claims the route; it goes, and t2 binds the route to another function meanwhile.
+  assert.is(table.add(t1, 'hello::http', r), undefined)
+  const waiting = [{ holder: t1, function_id: 'hello::http', route: r }]
+  table.remove(t1)
+  assert.is(table.add(t2, 'other::http', r), undefined)
+  waiting.push({ holder: t2, function_id: 'other::http', route: r })
+  const stillOn = (h: typeof t1) => table.heldBy(h) === key
+  const settled = settleWaiters(waiting, 'hello::http', stillOn)
+  assert.equal(settled.answered, [])
+  assert.equal(settled.reclaim.map((w) => w.holder), [t2])
+  // Triggers of the claimed function still there are answered by it; those gone, by nothing.
+  assert.is(table.add(t3, 'other::http', r), undefined)
+  const again = settleWaiters([...settled.reclaim, { holder: t3, function_id: 'other::http', route: r }, { holder: t1, function_id: 'other::http', route: r }], 'other::http', stillOn)
+  assert.equal(again.answered.map((w) => w.holder), [t2, t3])
+  assert.equal(again.reclaim, [])
 })
 
 it.run()
