@@ -273,10 +273,16 @@ async function pumpOnce(scope: Scope, queue: string): Promise<void> {
   dead.pump()
 }
 
+/**
+ * Pumps `queue` again when its next waiting message is due, for whoever has room to take
+ * it: durable calls below their limit, consumers below their concurrency. Work at its limit
+ * needs no wake-up (and costs no query): each call or batch in flight pumps the queue when
+ * it settles.
+ */
 async function scheduleWakeup(scope: Scope, queue: string, now: number): Promise<void> {
   const { store } = scope.handles
-  const candidates = scope.context.isCallQueue(queue) ? [await store.nextVisibleAt(queue, true, now)] : []
-  if (scope.context.hasConsumers(queue)) candidates.push(await store.nextVisibleAt(queue, false, now))
+  const candidates = scope.context.callRoom(queue) ? [await store.nextVisibleAt(queue, true, now)] : []
+  if (scope.context.consumerRoom(queue)) candidates.push(await store.nextVisibleAt(queue, false, now))
   const due = candidates.filter((x): x is number => x !== undefined)
   if (due.length > 0) wakeAt(scope, queue, Math.min(...due))
 }

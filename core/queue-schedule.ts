@@ -113,6 +113,16 @@ export class QueueSchedule {
   }
 
   /**
+   * True when some consumer of `queue` has room for a batch (offered or not). While none
+   * has, the queue needs no wake-up: each consumer's batch in flight pumps the queue again
+   * when it settles.
+   */
+  consumerRoom(queue: string): boolean {
+    for (const c of this.byQueue.get(queue) ?? []) if (this.hasRoom(c)) return true
+    return false
+  }
+
+  /**
    * The consumers that may take batches of `queue` now, in turn order: not stopped, with
    * room, and with their function offered (`available`). `waiting` is true when some
    * consumer has room but no worker offers its function.

@@ -81,16 +81,24 @@ it('hasRoom: at most `concurrency` batches in flight per consumer', () => {
   const a = s.addConsumer('w', 'a', 'f', config('q', 2))
   const b = s.addConsumer('w', 'b', 'f', config('q', 1))
   assert.is(s.hasRoom(a), true)
+  assert.is(s.consumerRoom('q'), true)
   s.leased(a)
   assert.is(s.hasRoom(a), true)
   s.leased(a)
   assert.is(s.hasRoom(a), false)
+  assert.is(s.consumerRoom('q'), true)
   s.leased(b)
   assert.is(s.hasRoom(b), false)
-  // Consumers without room are not takers.
+  // Consumers without room are not takers, and the queue needs no wake-up.
   assert.equal(s.takers('q', always), { takers: [], waiting: false })
+  assert.is(s.consumerRoom('q'), false)
+  assert.is(s.consumerRoom('none'), false)
   s.settled(a, false)
   assert.equal(turn(s, 'q'), ['a'])
+  assert.is(s.consumerRoom('q'), true)
+  // A stopped consumer has no room.
+  s.removeConsumer('w', 'a')
+  assert.is(s.consumerRoom('q'), false)
 })
 
 it('takers: a consumer whose function is not offered leaves the batch to others and marks the queue waiting', () => {
