@@ -1,5 +1,6 @@
 /**
- * The root of the actor tree: booting → starting → running → stopping → stopped. It owns
+ * The root of the actor tree: booting → providing → starting → running → stopping →
+ * stopped. It owns
  * the catalog, the invocations actor and the providers of the built-in trigger types (the
  * HTTP listener, the cron clock, the queue store, pub/sub's topics; in a cluster, the
  * cluster actor), spawns one session per connection and
@@ -9,7 +10,7 @@
  * The actors it runs live in higher layers (actors/): it declares them as slots, and the
  * composition root (adapters/engine.ts) provides them.
  */
-import { assign, emit, enqueueActions, raise, setup, stopChild } from 'xstate'
+import { assign, emit, enqueueActions, raise, setup, spawnChild, stopChild } from 'xstate'
 import { BUILTIN_TRIGGER_TYPES } from '../core/catalog.js'
 import type { EngineEmitted, EngineEvent, EngineSettings } from './contracts.js'
 import { actorIds, actorsOf, catalogOf, SESSION_SOURCE, tell, type EngineSystem } from './system.js'
@@ -59,6 +60,8 @@ export const engineMachine = setup({
   delays: { grace: ({ context }) => context.graceMs },
   guards: {
     hasHttpListener: ({ context }) => context.http !== undefined,
+    /** One of a cluster of engines (`cluster` option): it joins before its providers start. */
+    isClustered: ({ context }) => context.clustered === true,
     /** A session failed (a bug, never bad input): its siblings (catalog, invocations, providers) never should. */
     failedActorIsSession: ({ event }) => (event as { actorId?: string }).actorId?.startsWith(actorIds.session('')) === true,
   },
@@ -70,9 +73,7 @@ export const engineMachine = setup({
     startQueueProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('queueProvider', { id: actorIds.queueProvider, systemId: actorIds.queueProvider })),
     startPubsubProvider: enqueueActions(({ enqueue }) => enqueue.spawnChild('pubsubProvider', { id: actorIds.pubsubProvider, systemId: actorIds.pubsubProvider })),
     /** One of a cluster: the actor that holds its subscriptions on NATS (released when the engine stops). */
-    startCluster: enqueueActions(({ enqueue, context }) => {
-      if (context.clustered === true) enqueue.spawnChild('cluster', { id: actorIds.cluster, systemId: actorIds.cluster })
-    }),
+    startCluster: spawnChild('cluster', { id: actorIds.cluster, systemId: actorIds.cluster }),
     recordListening: assign({
       listening: ({ context, event }) => {
         const { provider, host, port } = event as Extract<EngineEvent, { type: 'provider.listening' }>
@@ -125,12 +126,10 @@ export const engineMachine = setup({
       const worker_id = workerOfFailed(event)
       return { type: 'session.ended' as const, worker_id, trigger_types: Object.keys(catalogOf(system).workers[worker_id]?.trigger_types ?? {}) }
     }),
-    /** …and what it registered leaves the catalog, and its calls end. */
-    releaseFailedSession: ({ event, system }) => {
-      const worker_id = workerOfFailed(event)
-      tell(actorsOf(system).catalog(), { type: 'worker.remove', worker_id })
-      tell(actorsOf(system).invocations(), { type: 'worker.gone', worker_id })
-    },
+    /** …and what it registered leaves the catalog… */
+    removeFailedWorker: ({ event, system }) => tell(actorsOf(system).catalog(), { type: 'worker.remove', worker_id: workerOfFailed(event) }),
+    /** …and its calls end. */
+    endFailedWorkerCalls: ({ event, system }) => tell(actorsOf(system).invocations(), { type: 'worker.gone', worker_id: workerOfFailed(event) }),
     logSessionFailure: emit(({ event }) => {
       const { error } = event as unknown as { error: unknown }
       return { type: 'log' as const, level: 'warn' as const, msg: 'session failed', data: { worker_id: workerOfFailed(event), err: String(error) } }
@@ -172,11 +171,15 @@ export const engineMachine = setup({
     'session.held': { actions: 'announceTypesGone' },
     'triggerType.available': { actions: 'announceTypeAvailable' },
     'triggerType.lost': { actions: 'announceTypeLost' },
-    'xstate.error.actor.*': [{ guard: 'failedActorIsSession', actions: ['logSessionFailure', 'endFailedSession', 'releaseFailedSession'] }, { actions: 'logActorFailure' }],
+    'xstate.error.actor.*': [{ guard: 'failedActorIsSession', actions: ['logSessionFailure', 'endFailedSession', 'removeFailedWorker', 'endFailedWorkerCalls'] }, { actions: 'logActorFailure' }],
   },
   states: {
+    // One of a cluster joins it first: the providers started next find the cluster actor.
     booting: {
-      entry: ['startCluster', 'startCronProvider', 'startQueueProvider', 'startPubsubProvider'],
+      always: [{ guard: 'isClustered', target: 'providing', actions: 'startCluster' }, { target: 'providing' }],
+    },
+    providing: {
+      entry: ['startCronProvider', 'startQueueProvider', 'startPubsubProvider'],
       always: [{ guard: 'hasHttpListener', target: 'starting', actions: 'startHttpProvider' }, { target: 'starting' }],
     },
     starting: {

@@ -150,6 +150,11 @@ export const sessionMachine = setup({
       assertEvent(event, 'trigger.checked')
       return context.identity !== undefined && !event.facts.functionMine && !mayCall(context.identity.scope, event.message.function_id)
     },
+    /** The trigger binds one of the engine's own functions (`engine::…`), which its refusal names as such. */
+    bindsEngineFunction: ({ event }) => {
+      assertEvent(event, 'trigger.checked')
+      return isEngineFunction(event.message.function_id)
+    },
     /** A queue trigger uses its queues by name: the scope must allow each (`queues`). */
     mayNotUseQueue: ({ context, event }) => {
       assertEvent(event, 'trigger.checked')
@@ -202,6 +207,8 @@ export const sessionMachine = setup({
       const previous = event.message.previous_worker_id
       return previous === undefined || previous === context.worker_id
     },
+    /** This session reattached in place of a held one, which waits to hear what it registers. */
+    hasPredecessor: ({ context }) => context.predecessor !== undefined,
     reattachTokenMatches: ({ context, event }) => {
       assertEvent(event, 'session.retire')
       return sameHash(context.reattach_hash, hashToken(event.reattach_token))
@@ -362,9 +369,8 @@ export const sessionMachine = setup({
     refuseUnknownTriggerType: write('trigger.checked', ({ message, facts }) => refusal(message, errors.triggerTypeNotFound(message.trigger_type, facts.typeSuggestion))),
     refuseUnknownFunction: write('trigger.checked', ({ message, facts }) => refusal(message, errors.functionNotFound(message.function_id, facts.functionSuggestion))),
     refuseTriggerTypeOutOfScope: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotBindType(event.message.trigger_type, who(context)))),
-    refuseFunctionOutOfReach: write('trigger.checked', (event, context) =>
-      refusal(event.message, isEngineFunction(event.message.function_id) ? errors.mayNotBindEngineFunction(event.message.function_id, who(context)) : errors.mayNotBindFunction(event.message.function_id, who(context))),
-    ),
+    refuseFunctionOutOfReach: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotBindFunction(event.message.function_id, who(context)))),
+    refuseEngineFunctionOutOfReach: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotBindEngineFunction(event.message.function_id, who(context)))),
     refuseQueueOutOfScope: write('trigger.checked', (event, context) => refusal(event.message, errors.mayNotUseQueue(queueOutOfScope(context.identity!.scope, event.message)!, who(context)))),
     refuseTriggerOverLimit: write('trigger.checked', (event, context) =>
       refusal(event.message, errors.tooMany('triggers', context.limits.triggersPerSession, 'limits.triggersPerSession')),
@@ -445,10 +451,8 @@ export const sessionMachine = setup({
         return event.message.previous_worker_id
       },
     }),
-    /** Tells the held session this one reattached in place of that it registered something (nothing when there is none). */
-    tellPredecessor: ({ context, system }) => {
-      if (context.predecessor !== undefined) tell(actorsOf(system).session(context.predecessor), { type: 'successor.progress' })
-    },
+    /** Tells the held session this one reattached in place of (`hasPredecessor`) that it registered something. */
+    tellPredecessor: ({ context, system }) => tell(actorsOf(system).session(context.predecessor!), { type: 'successor.progress' }),
     /** Whether the session that reattached in place of this held one holds all this one held (core/catalog.ts `replacedBy`). */
     lookUpReplacement: raise(({ context, system }) => ({
       type: 'replacement.checked' as const,
@@ -534,7 +538,8 @@ export const sessionMachine = setup({
               { guard: 'mayNotRegisterFunction', actions: 'refuseFunctionOutOfScope' },
               { guard: 'functionIsMine', actions: 'refuseDuplicateFunction' },
               { guard: 'functionLimitReached', actions: 'refuseFunctionOverLimit' },
-              { actions: ['addFunction', 'announceFunction', 'tellPredecessor'] },
+              { guard: 'hasPredecessor', actions: ['addFunction', 'announceFunction', 'tellPredecessor'] },
+              { actions: ['addFunction', 'announceFunction'] },
             ],
             'function.unregister': { actions: 'lookUpFunctionRemoval' },
             'functionRemoval.checked': [{ guard: not('functionIsMine'), actions: 'refuseFunctionNotMine' }, { actions: 'removeFunction' }],
@@ -568,6 +573,7 @@ export const sessionMachine = setup({
             'trigger.checked': [
               { guard: 'triggerIdTaken', actions: 'refuseDuplicateTriggerId' },
               { guard: 'mayNotBindTriggerType', actions: 'refuseTriggerTypeOutOfScope' },
+              { guard: and(['mayNotBindFunction', 'bindsEngineFunction']), actions: 'refuseEngineFunctionOutOfReach' },
               { guard: 'mayNotBindFunction', actions: 'refuseFunctionOutOfReach' },
               { guard: 'mayNotUseQueue', actions: 'refuseQueueOutOfScope' },
               { guard: 'triggerTypeUnknown', actions: 'refuseUnknownTriggerType' },
@@ -577,7 +583,7 @@ export const sessionMachine = setup({
               { guard: 'typeChildMissing', actions: ['spawnRemoteTypeChild', 'registerWithTypeChild'] },
               { actions: 'registerWithTypeChild' },
             ],
-            'trigger.settled': { actions: ['answerRegistration', 'tellPredecessor'] },
+            'trigger.settled': [{ guard: 'hasPredecessor', actions: ['answerRegistration', 'tellPredecessor'] }, { actions: 'answerRegistration' }],
             'trigger.unregister': { actions: 'lookUpTriggerRemoval' },
             'triggerRemoval.checked': [{ guard: 'triggerNotRegistered', actions: 'refuseUnknownTrigger' }, { actions: 'unregisterWithTypeChild' }],
           },
