@@ -15,6 +15,7 @@ import type {
   TriggerRow,
   WorkerRow,
 } from '../protocol/console.js'
+import type { ErrorCode } from '../protocol/errors.js'
 import {
   bindsOf,
   chartLines,
@@ -38,6 +39,9 @@ import {
   type FeedFilter,
   type Route,
 } from './view.js'
+
+/** The code of a request that could not reach the engine (protocol/errors.ts). */
+const DISCONNECTED = 'disconnected' satisfies ErrorCode
 
 const TOKEN_KEY = 'signalbox.console.token'
 /** Invocations the feed keeps. */
@@ -171,7 +175,7 @@ function connect(): void {
   ws.addEventListener('message', (e) => receive(JSON.parse(String(e.data)) as ConsoleMessage))
   ws.addEventListener('close', () => {
     if (socket !== ws) return
-    for (const [id, done] of waiting) done({ type: 'result', id, ok: false, error: { code: 'disconnected', message: 'The connection to the engine ended before it answered' }, ms: 0 })
+    for (const [id, done] of waiting) done({ type: 'result', id, ok: false, error: { code: DISCONNECTED, message: 'The connection to the engine ended before it answered' }, ms: 0 })
     waiting.clear()
     if (store.connection === 'refused') return redraw()
     store.connection = 'closed'
@@ -218,7 +222,7 @@ function receive(message: ConsoleMessage): void {
 /** Sends a request and resolves with its result. */
 function ask(message: Exclude<ConsoleRequest, { type: 'hello' }>): Promise<ConsoleResult> {
   return new Promise((resolve) => {
-    if (!socket || socket.readyState !== WebSocket.OPEN) return resolve({ type: 'result', id: message.id, ok: false, error: { code: 'disconnected', message: 'Not connected to the engine' }, ms: 0 })
+    if (!socket || socket.readyState !== WebSocket.OPEN) return resolve({ type: 'result', id: message.id, ok: false, error: { code: DISCONNECTED, message: 'Not connected to the engine' }, ms: 0 })
     waiting.set(message.id, resolve)
     socket.send(JSON.stringify(message))
   })

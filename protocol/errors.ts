@@ -10,7 +10,7 @@
 import type { ErrorBody } from './messages.js'
 
 /** Where a code can reach a user. */
-type Where = 'error frame' | 'registration result' | 'invocation result' | 'HTTP answer' | 'dead letter' | 'worker client'
+type Where = 'error frame' | 'registration result' | 'invocation result' | 'HTTP answer' | 'dead letter' | 'worker client' | 'operator console'
 
 interface CodeInfo {
   where: readonly Where[]
@@ -80,6 +80,7 @@ export const ERROR_CODES = {
   },
   connection_lost: { where: ['worker client'], meaning: 'The worker client lost its connection before the engine answered a call or registration.' },
   invocation_failed: { where: ['worker client'], meaning: 'A handler of the worker client threw an error without a `code` of its own.' },
+  disconnected: { where: ['operator console'], meaning: 'The console in the browser is not connected to the engine, or lost its connection before the engine answered an invoke or a redrive (it reconnects by itself).' },
   unknown: { where: ['worker client'], meaning: 'The worker client received an error without a `code` (an `InvocationError` then carries this).' },
 } as const satisfies Record<string, CodeInfo>
 

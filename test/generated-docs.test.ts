@@ -16,14 +16,14 @@ import { errorsDocPath, readmePath } from '../diagrams/generate.js'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const RUN = 'run `npm run diagrams` and commit the result'
 
-/** The engine's and the client's source files (not tests, benchmarks or generators). */
+/** The engine's, the client's and the console's source files (not tests, benchmarks or generators). */
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name)
     return statSync(path).isDirectory() ? sources(path) : name.endsWith('.ts') ? [path] : []
   })
 }
-const files = [...['protocol', 'core', 'machines', 'actors', 'client', 'adapters', 'cli'].flatMap((d) => sources(join(root, d))), join(root, 'cli.ts'), join(root, 'index.ts')]
+const files = [...['protocol', 'core', 'machines', 'actors', 'client', 'adapters', 'cli', 'console'].flatMap((d) => sources(join(root, d))), join(root, 'cli.ts'), join(root, 'index.ts')]
 const TABLE = join(root, 'protocol', 'errors.ts')
 
 const it = suite('generated docs and the error table')

@@ -129,6 +129,22 @@ it('no chain of imports comes back to where it started', () => {
   assert.equal(found, [], `import circles:\n  ${found.join('\n  ')}`)
 })
 
+it('console/ takes only types from outside itself: the browser loads nothing but its own files', () => {
+  const outside: string[] = []
+  for (const file of sources(join(root, 'console'))) {
+    const text = readFileSync(file, 'utf8')
+    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)(\s+type)?\s[^'"]*?\sfrom\s+['"]([^'"]+)['"]/g)) {
+      if (m[2].startsWith('../') && m[1] === undefined) outside.push(`${relative(root, file)} imports ${m[2]} (not \`import type\`)`)
+    }
+  }
+  assert.equal(outside, [], outside.join('\n'))
+  // What tsc made of it: the compiled page imports only its own modules.
+  const compiled = readdirSync(join(root, 'dist', 'console')).filter((name) => name.endsWith('.js'))
+  assert.ok(compiled.includes('app.js'), `the console was compiled (${compiled.join(', ')})`)
+  const reaching = compiled.flatMap((name) => importsOf(readFileSync(join(root, 'dist', 'console', name), 'utf8')).filter((spec) => !spec.startsWith('./')).map((spec) => `dist/console/${name} imports ${spec}`))
+  assert.equal(reaching, [], reaching.join('\n'))
+})
+
 it('the checks catch an upward import, a sideways one, and a circle', () => {
   const made: Graph = new Map([
     ['core/a.ts', ['machines/b.ts', 'client/x.ts', 'protocol/p.ts']],
