@@ -44,7 +44,7 @@ const rootMachine: AnyStateMachine = engineMachine
 const W = '<worker_id>'
 const spawnedActors: Record<string, (src: string) => { systemId: string; count: string } | undefined> = {
   engine: (src) => {
-    if (src === 'session') return { systemId: `session:${W}`, count: 'one per connection' }
+    if (src === 'session') return { systemId: actorIds.session(W), count: 'one per connection' }
     if (src === 'httpProvider') return { systemId: actorIds.httpProvider, count: 'with an HTTP listener' }
     if (src === 'queueProvider') return { systemId: actorIds.queueProvider, count: 'always: the queue store' }
     if (src === 'cronProvider') return { systemId: actorIds.cronProvider, count: 'always: the clock' }

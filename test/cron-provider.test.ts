@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { AnyActorRef } from 'xstate'
+import { actorsOf } from '../machines/system.js'
 import type { Engine } from '../adapters/engine.js'
 import type { WorkerClient } from '../client/worker.js'
 import type { CronJobInfo } from '../machines/contracts.js'
@@ -23,7 +23,7 @@ const { worker } = peersOver(websocket)
 
 /** The provider's jobs, sorted by pattern then zone. */
 const jobs = (engine: Engine) =>
-  new Promise<CronJobInfo[]>((resolve) => (engine.actor.system.get('provider:cron') as AnyActorRef).send({ type: 'cron.jobs', reply: resolve })).then((list) =>
+  new Promise<CronJobInfo[]>((resolve) => actorsOf(engine.actor.system).cronProvider()!.send({ type: 'cron.jobs', reply: resolve })).then((list) =>
     list.sort((a, b) => (a.pattern === b.pattern ? (a.timezone < b.timezone ? -1 : 1) : a.pattern < b.pattern ? -1 : 1)),
   )
 const register = async (w: WorkerClient, id: string, config: Record<string, unknown>, function_id = 'tick') => {

@@ -6,20 +6,20 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
-import type { AnyActorRef } from 'xstate'
 import { createEngine, type Engine, type EngineOptions } from '../adapters/engine.js'
 import { ListenError } from '../adapters/listen-error.js'
 import { connectWorker } from '../client/ws-client.js'
 import type { CatalogState } from '../core/catalog.js'
+import { actorIds, actorsOf, catalogOf } from '../machines/system.js'
 import { activeTimers, eachWithEngine, limit, sleep, startEngine, until, type EngineCtx } from './harness.js'
 import { peersOver, rawSocket, transports, type RawPeer } from './transports.js'
 
 type Ctx = EngineCtx
-const catalog = (engine: Engine): CatalogState => engine.actor.system.get('catalog').getSnapshot().context
+const catalog = (engine: Engine): CatalogState => catalogOf(engine.actor.system)
 const sessionIds = (engine: Engine) =>
   Object.keys(engine.actor.getSnapshot().children)
-    .filter((id) => id.startsWith('session:'))
-    .map((id) => id.slice('session:'.length))
+    .filter((id) => id.startsWith(actorIds.session('')))
+    .map((id) => id.slice(actorIds.session('').length))
 
 for (const transport of transports) {
   const it = suite<Ctx>(`session lifecycle over ${transport.name}`)
@@ -43,16 +43,16 @@ for (const transport of transports) {
     p.send({ type: 'invokefunction', invocation_id: 'c1', function_id: 'never-answers', data: {} })
     await provider.next((m) => m.type === 'invokefunction')
     const system = ctx.engine.actor.system
-    assert.ok(system.get(`session:${p.worker_id}`))
-    assert.ok(system.get(`session:${p.worker_id}:webhook`))
-    assert.ok(system.get(`trigger:${p.worker_id}:t1`))
+    assert.ok(system.get(actorIds.session(p.worker_id)))
+    assert.ok(system.get(actorIds.typeChild(p.worker_id, 'webhook')))
+    assert.ok(system.get(actorIds.trigger(p.worker_id, 't1')))
     assert.ok(activeTimers() > timersBefore, 'a pending registration and a call hold timers')
 
     await p.close()
-    await until(() => !system.get(`session:${p.worker_id}`), 2000, 'the session actor to stop')
-    assert.is(system.get(`session:${p.worker_id}:webhook`), undefined)
-    assert.is(system.get(`trigger:${p.worker_id}:t1`), undefined)
-    assert.is(system.get(`trigger:${p.worker_id}:t2`), undefined)
+    await until(() => !system.get(actorIds.session(p.worker_id)), 2000, 'the session actor to stop')
+    assert.is(system.get(actorIds.typeChild(p.worker_id, 'webhook')), undefined)
+    assert.is(system.get(actorIds.trigger(p.worker_id, 't1')), undefined)
+    assert.is(system.get(actorIds.trigger(p.worker_id, 't2')), undefined)
     assert.equal(sessionIds(ctx.engine), [provider.worker_id])
     const c = catalog(ctx.engine)
     assert.is(c.workers[p.worker_id], undefined)
@@ -78,10 +78,10 @@ for (const transport of transports) {
     fresh.send({ type: 'reattach', previous_worker_id: old.worker_id, reattach_token: hello.reattach_token })
     await old.ended
     // Its connection is ended; what it held is held (its function waits for a live worker) until the new session holds it.
-    assert.ok(ctx.engine.actor.system.get(`session:${old.worker_id}`), 'held')
+    assert.ok(ctx.engine.actor.system.get(actorIds.session(old.worker_id)), 'held')
     assert.ok(catalog(ctx.engine).functions.f, 'its function stays while it is held')
     fresh.send({ type: 'registerfunction', id: 'f' })
-    await until(() => ctx.engine.actor.system.get(`session:${old.worker_id}`) === undefined, 5000, 'the previous session retired')
+    await until(() => ctx.engine.actor.system.get(actorIds.session(old.worker_id)) === undefined, 5000, 'the previous session retired')
     assert.equal(catalog(ctx.engine).functions.f.workers, [fresh.worker_id])
     assert.is(fresh.received.filter((m) => m.type === 'error').length, 0)
   }))
@@ -92,7 +92,7 @@ for (const transport of transports) {
     fresh.send({ type: 'reattach', previous_worker_id: old.worker_id, reattach_token: 'guess' })
     const frame = await fresh.next((m) => m.type === 'error')
     assert.equal(frame.error.code, 'unauthorized')
-    assert.ok(ctx.engine.actor.system.get(`session:${old.worker_id}`))
+    assert.ok(ctx.engine.actor.system.get(actorIds.session(old.worker_id)))
     // reattaching to a session that is already gone is not an error: nothing to retire
     fresh.send({ type: 'reattach', previous_worker_id: 'gone', reattach_token: 'x' })
     fresh.send({ type: 'ping' })
@@ -197,8 +197,7 @@ ws('the client reconnects after a dropped connection, reattaches and replays its
   assert.is((await w.registerTrigger({ id: 't', trigger_type: 'webhook', function_id: 'f', config: { tag: 'one' } })).error, undefined)
   const before = w.workerId!
   // drop the worker's connection from the engine's side
-  const ref = ctx.engine.actor.system.get(`session:${before}`) as AnyActorRef
-  ref.send({ type: 'session.close', reason: 'test drop' })
+  actorsOf(ctx.engine.actor.system).session(before)!.send({ type: 'session.close', reason: 'test drop' })
   await until(() => w.workerId !== before, 3000, 'a new session')
   await until(() => seen.length === 2, 3000, 'the trigger to be replayed')
   assert.equal(seen, ['one', 'one'])
