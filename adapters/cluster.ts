@@ -112,18 +112,6 @@ export function watch(kv: Pick<KV, 'watch'>, what: string, warn: Warn, closed: (
 // ---------------------------------------------------------------------------------------
 // cron claims (the claims bucket): see core/cron-claim.ts
 
-/**
- * TEST ONLY (never set it otherwise): `SIGNALBOX_TEST_CRON_FAULT=stall:<ms>` makes a claim
- * this engine won resolve `<ms>` late (an engine paused, or dying, between its claim and its
- * run); `late:<ms>` makes it send its claims `<ms>` late (it loses every race). Read once.
- */
-function cronFault(): { stall: number; late: number } {
-  const m = /^(stall|late):(\d+)$/.exec(process.env.SIGNALBOX_TEST_CRON_FAULT ?? '')
-  return { stall: m?.[1] === 'stall' ? Number(m[2]) : 0, late: m?.[1] === 'late' ? Number(m[2]) : 0 }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
 /** Races `op` against `CLAIM_WAIT_MS`: its outcome may come after the wait, and nobody waits for it then. */
 async function inTime<T>(op: Promise<T>): Promise<T> {
   op.catch(() => {})
@@ -150,20 +138,15 @@ async function readEntry(kv: KV, key: string): Promise<{ value: unknown; revisio
 
 /** The claims bucket's part of the link: `claim`, `readClaim`, `updateClaim` (machines/contracts.ts). */
 function cronClaims(claims: KV, connected: () => boolean): Pick<ClusterLink, 'claim' | 'readClaim' | 'updateClaim'> {
-  const fault = cronFault()
   return {
     async claim(key, value) {
       if (!connected()) throw new Error('NATS is not reachable')
-      if (fault.late) await sleep(fault.late)
-      let revision: number
       try {
-        revision = await inTime(claims.create(key, encode(value)))
+        return await inTime(claims.create(key, encode(value)))
       } catch (err) {
         if (exists(err)) return false
         throw err
       }
-      if (fault.stall) await sleep(fault.stall)
-      return revision
     },
     readClaim: (key) => readEntry(claims, key),
     async updateClaim(key, value, revision) {

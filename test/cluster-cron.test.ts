@@ -2,8 +2,8 @@
  * A cron tick lost to a dying engine is run by another within the tick's window, once.
  * Three (or two) `signalbox serve --cluster` child processes hold the same cron trigger;
  * the engine that wins the claims is made to stop between its claim and its run by the
- * test-only `SIGNALBOX_TEST_CRON_FAULT` (adapters/cluster.ts: `stall:<ms>` on it, `late:<ms>`
- * on the others so that it wins), then killed (SIGKILL: NATS says its connection ended) or
+ * fault test/faults/cron-fault.ts loads into it (`stall:<ms>` on it, `late:<ms>` on the
+ * others so that it wins), then killed (SIGKILL: NATS says its connection ended) or
  * stopped (SIGSTOP: unheard of after 3.5 s, then resumed). Every tick runs exactly once.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node'
@@ -11,7 +11,7 @@ import { Kvm } from '@nats-io/kv'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { limit, until } from './harness.js'
-import { cleanUp, nats, serve, worker, type Server } from './cluster-harness.js'
+import { cleanUp, nats, serve, serveWithCronFault, worker, type Server } from './cluster-harness.js'
 
 const it = suite('cluster: a cron tick lost to a dying engine')
 it.before(() => nats.start())
@@ -46,8 +46,8 @@ async function holdTrigger(engines: Server[], function_id: string, schedule: str
 }
 
 it('the claimer is killed (SIGKILL) between its claim and its run: another engine runs the tick within its window, once', limit(async () => {
-  const a = await serve([], { SIGNALBOX_TEST_CRON_FAULT: 'stall:60000' })
-  const [b, c] = await Promise.all([serve([], { SIGNALBOX_TEST_CRON_FAULT: 'late:300' }), serve([], { SIGNALBOX_TEST_CRON_FAULT: 'late:300' })])
+  const a = await serveWithCronFault('stall:60000')
+  const [b, c] = await Promise.all([serveWithCronFault('late:300'), serveWithCronFault('late:300')])
   const nc = await connect({ servers: nats.url })
   try {
     const claims = await watchClaims(nc)
@@ -78,8 +78,8 @@ it('the claimer is killed (SIGKILL) between its claim and its run: another engin
 }, 60_000))
 
 it('the claimer is stopped (SIGSTOP) between its claim and its run: the other engine runs the tick once it is unheard of; resumed, the claimer does not run it again', limit(async () => {
-  const a = await serve([], { SIGNALBOX_TEST_CRON_FAULT: 'stall:7000' })
-  const b = await serve([], { SIGNALBOX_TEST_CRON_FAULT: 'late:300' })
+  const a = await serveWithCronFault('stall:7000')
+  const b = await serveWithCronFault('late:300')
   const nc = await connect({ servers: nats.url })
   try {
     const claims = await watchClaims(nc)

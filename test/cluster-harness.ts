@@ -8,6 +8,7 @@ import WebSocket from 'ws'
 import { connectWorker } from '../client/ws-client.js'
 import { InvocationError, type WorkerClient } from '../client/worker.js'
 import { until } from './harness.js'
+import { fileURLToPath } from 'node:url'
 import { suiteNats } from './nats-server.js'
 import { startServe, type ServeProcess } from './serve-process.js'
 
@@ -20,6 +21,10 @@ const sockets = new Set<WebSocket>()
 
 /** Starts `signalbox serve --cluster <nats>` on free ports (with `env` added to its environment); resolves once it printed its ready line. */
 export const serve = (extra: string[] = [], env: Record<string, string> = {}): Promise<Server> => startServe(['--cluster', nats.url, ...extra], children, env)
+
+/** `serve`, with a fault in its cron claims (test/faults/cron-fault.ts): `stall:<ms>` or `late:<ms>`. */
+export const serveWithCronFault = (fault: string): Promise<Server> =>
+  startServe(['--cluster', nats.url], children, { SIGNALBOX_TEST_CRON_FAULT: fault }, ['--import', fileURLToPath(new URL('./faults/cron-fault.js', import.meta.url))])
 
 /** A worker connected to `url` (named `name`, when given), closed after the test. */
 export async function worker(url: string, name?: string): Promise<WorkerClient> {

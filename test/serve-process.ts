@@ -3,7 +3,7 @@
  * the built CLI, given `args` after the listeners' flags; it resolves once the ready line
  * is printed, and fails with its stderr if the process exits first. `children` keeps the
  * process until it exits, so the test's cleanup can kill what is left. `env` is added to
- * the process's environment.
+ * the process's environment; `nodeArgs` go to node before the CLI (a fault to `--import`).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -19,8 +19,8 @@ export interface ServeProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-export async function startServe(args: string[], children: Set<ChildProcess>, env: Record<string, string> = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--log-level', 'error', ...args], {
+export async function startServe(args: string[], children: Set<ChildProcess>, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--log-level', 'error', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // No config file of the working folder applies.
     env: { ...process.env, SIGNALBOX_CONFIG: '', ...env },
