@@ -77,7 +77,13 @@ const TokenSchema = v.pipe(
 
 /** A set of tokens, as a tokens file or `createEngine({ auth })` gives them. */
 export const TokensSchema = v.strictObject(
-  { tokens: v.array(TokenSchema, (i) => `'tokens' must be a list, got ${shown(i.input)}`) },
+  {
+    tokens: v.pipe(
+      v.array(TokenSchema, (i) => `'tokens' must be a list, got ${shown(i.input)}`),
+      // An empty list would let no connection in: a mistake, never a setting.
+      v.minLength(1, "'tokens' is empty: no connection could ever be let in; list at least one { name, token or sha256, scope? }"),
+    ),
+  },
   (i) =>
     i.expected === 'never'
       ? `unknown field '${String(i.input)}' (known: tokens)`

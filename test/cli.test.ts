@@ -579,7 +579,8 @@ C(
         [{ tokens: [{ name: 'a', token: 'long-enough-token', scope: { invoke: 'billing::*' } }] }, `tokens[0].scope.invoke: 'invoke' must be a list of patterns such as ["billing::*"], got 'billing::*'`],
         [{ tokens: [{ name: 'a', sha256: 'a'.repeat(64), scope: { admin: true } }] }, "tokens[0].scope.admin: unknown scope field 'admin' (known: register, invoke, trigger_types, queues, provide_trigger_types, engine)"],
         [{ token: [] }, "tokens: 'tokens' is required: a list of { name, token or sha256, scope? }"],
-        [{ tokens: [], extra: 1 }, "extra: unknown field 'extra' (known: tokens)"],
+        [{ tokens: [{ name: 'a', token: 'a-long-enough-token' }], extra: 1 }, "extra: unknown field 'extra' (known: tokens)"],
+        [{ tokens: [] }, "tokens: 'tokens' is empty: no connection could ever be let in; list at least one { name, token or sha256, scope? }"],
       ]
       for (const [content, why] of cases) {
         writeFileSync(file, JSON.stringify(content))

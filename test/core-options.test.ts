@@ -299,6 +299,7 @@ it('auth: tokens are checked in full and kept as hashes; a function is kept as i
   assert.ok(f?.kind === 'function' && f.authenticate === fn)
   assert.is(refusal({ auth: 'x' }).message, "createEngine: option 'auth' must be { tokens: [...] } or a function (request) => scope | undefined, got a string (not shown: it may be a secret)")
   assert.is(refusal({ auth: {} }).message, "createEngine: option 'auth.tokens': 'tokens' is required: a list of { name, token or sha256, scope? }")
+  assert.is(refusal({ auth: { tokens: [] } }).message, "createEngine: option 'auth.tokens': 'tokens' is empty: no connection could ever be let in; list at least one { name, token or sha256, scope? }")
   assert.is(refusal({ auth: { tokens: [{ name: 'a' }] } }).message, "createEngine: option 'auth.tokens[0]': each token needs exactly one of 'token' (its text) or 'sha256' (its hash)")
   assert.is(refusal({ auth: { tokens: [{ name: 'a', sha256: 'abc' }] } }).message, "createEngine: option 'auth.tokens[0].sha256': 'sha256' must be 64 hex digits (signalbox token hash <token> prints them)")
   assert.is(
