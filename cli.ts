@@ -16,6 +16,7 @@ import { ClusterOpenError } from './adapters/cluster.js'
 import { createLogger } from './adapters/logger.js'
 import { tokenHash } from './core/auth.js'
 import { closest } from './core/closest.js'
+import { defaultOf } from './core/options.js'
 import { readArgs, type OptionSpecs } from './cli/args.js'
 import { CliError } from './cli/cli-error.js'
 import { COMMANDS, helpOf, overview, type Command } from './cli/help.js'
@@ -99,7 +100,7 @@ async function serve(argv: string[]): Promise<void> {
     if (config.inspect) {
       // Loaded only when asked for: most starts need no inspector.
       const { createWebSocketInspector } = await import('@statelyai/inspect')
-      const host = config.options.host ?? '127.0.0.1'
+      const host = config.options.host ?? (defaultOf('host', 'serve') as string)
       if (!config.inspect.url) bridge = await startInspectorBridge(host, config.inspectPort)
       const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
       inspector = createWebSocketInspector({ url: config.inspect.url ?? `ws://${reachable}:${config.inspectPort}` })

@@ -4,6 +4,7 @@
  * options and examples. `serve`'s options, their variables and defaults come from the
  * table of engine options (core/options.ts), so the help cannot disagree with them.
  */
+import { defaultOf } from '../core/options.js'
 import { CONFIG_ENV, CONFIG_FILE, SERVE_SETTINGS, TOKEN_ENV, URL_ENV } from './serve-config.js'
 import { LISTS } from './lists.js'
 
@@ -23,13 +24,18 @@ const wrap = (text: string, width: number, indent: number): string => {
   return lines.join('\n' + ' '.repeat(indent))
 }
 
+/** Where \`serve\` listens by default (core/options.ts, its serve column). */
+const HOST = defaultOf('host', 'serve') as string
+const DEFAULT_WS = `ws://${HOST}:${defaultOf('port', 'serve')}`
+const DEFAULT_HTTP = `http://${HOST}:${defaultOf('http.port', 'serve')}`
+
 const optionLines = (rows: ReadonlyArray<readonly [string, string]>) => {
   const width = Math.max(...rows.map(([o]) => o.length)) + 2
   return rows.map(([o, text]) => `  ${o.padEnd(width)}${wrap(text, 100 - width, width + 2)}`).join('\n')
 }
 
 const clientOptions: ReadonlyArray<readonly [string, string]> = [
-  ['--url <ws://host:port>', `The engine's worker endpoint. Default: $${URL_ENV}, else where 'serve' would listen with the same SIGNALBOX_HOST, SIGNALBOX_PORT and ${CONFIG_FILE}, else ws://127.0.0.1:49134`],
+  ['--url <ws://host:port>', `The engine's worker endpoint. Default: $${URL_ENV}, else where 'serve' would listen with the same SIGNALBOX_HOST, SIGNALBOX_PORT and ${CONFIG_FILE}, else ${DEFAULT_WS}`],
   ['--token <token>', `The token the engine asks for, when it runs with auth (docs/security.md). Default: $${TOKEN_ENV}`],
 ]
 
@@ -53,14 +59,14 @@ HTTP listener, queues are kept in SQLite under the data folder. Prints one line 
 and stops on Ctrl-C (SIGINT) or SIGTERM, letting calls in flight finish (--grace-ms).
 
 Every option can also be set by its environment variable or by its key in a config file
-(${CONFIG_FILE}, nested as createEngine takes it: {"port": 49134, "http": {"port": 3111}}).
+(${CONFIG_FILE}, nested as createEngine takes it: {"port": ${defaultOf('port', 'serve')}, "http": {"port": ${defaultOf('http.port', 'serve')}}}).
 A flag wins over a variable, a variable over the file, the file over the default.
 
 Options:
 ${optionLines(serveOptions())}
 
 Examples:
-  signalbox serve                                  # ws://127.0.0.1:49134, http://127.0.0.1:3111
+  signalbox serve                                  # ${DEFAULT_WS}, ${DEFAULT_HTTP}
   signalbox serve --port 0 --http-port 0           # free ports, printed on the ready line
   SIGNALBOX_HTTP_PORT=8080 signalbox serve --store memory
   signalbox serve --config ./staging.json --log-level debug
