@@ -75,7 +75,10 @@ it('every document the source, the README and docs/ name is in the repository', 
   }
   const pages = [join(root, 'README.md'), ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(root, 'docs', f))]
   for (const page of pages) {
-    for (const m of readFileSync(page, 'utf8').matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
+    const text = readFileSync(page, 'utf8')
+    // Source files a page names by path (from the root), as in `see actors/http-stream.ts`.
+    for (const m of text.matchAll(/(?<![\w/.-])((?:bench|test|adapters|core|actors|machines|protocol|client|cli|console|diagrams|examples)\/[\w./-]*[\w-]\.(?:ts|mjs))\b/g)) named.set(m[1], relative(root, page))
+    for (const m of text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
       if (/^[a-z]+:/.test(m[1])) continue
       named.set(relative(root, resolve(dirname(page), m[1])), relative(root, page))
     }
