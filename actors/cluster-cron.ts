@@ -17,7 +17,8 @@
  * What it holds (the timers of the ticks it follows) is released by `closeCronClaims`,
  * when the cluster actor stops.
  */
-import { CLAIM_FRESH_MS, claimerGone, followStep, parseCronClaim, type CronClaim } from '../core/cron-claim.js'
+import { parseCronClaim, type CronClaim } from '../protocol/cluster.js'
+import { CLAIM_FRESH_MS, claimerGone, followStep } from '../core/cron-claim.js'
 import type { ClusterEvent, ClusterLink } from '../machines/contracts.js'
 
 type ClaimEvent = Extract<ClusterEvent, { type: 'cluster.claim' }>

@@ -16,10 +16,10 @@
  * cannot answer (unreachable, or no answer within 2 s) accepts the route, as a cluster did
  * before claims: the conflict is then seen by the routes watch only, and logged.
  */
-import { claimerGone } from '../core/cron-claim.js'
-import { claimRefusal, parseRouteClaim, withEngine, withoutEngine, type RouteClaim } from '../core/route-claim.js'
-import { token } from '../core/cluster.js'
 import type { ErrorBody } from '../protocol/messages.js'
+import { parseRouteClaim, routeClaimKey, type RouteClaim } from '../protocol/cluster.js'
+import { claimerGone } from '../core/cron-claim.js'
+import { claimRefusal, withEngine, withoutEngine } from '../core/route-claim.js'
 import type { ClusterEvent } from '../machines/contracts.js'
 import type { ClaimDeps } from './cluster-cron.js'
 
@@ -37,9 +37,6 @@ export const openRouteClaims = (): RouteClaims => ({ chains: new Map(), closed: 
 export function closeRouteClaims(state: RouteClaims): void {
   state.closed = true
 }
-
-/** The route claims bucket's key of a route (`METHOD shape`): a digest, as a shape may hold what a key may not. */
-export const routeClaimKey = (route_key: string): string => token(route_key)
 
 /** Runs `op` after whatever runs for the same route. */
 function chained(state: RouteClaims, route_key: string, op: () => Promise<void>): void {

@@ -39,8 +39,9 @@
  */
 import type { EventObject } from 'xstate'
 import { errors } from '../protocol/errors.js'
-import { acceptParts, GATHER_WAIT_MS, METRICS_PART } from '../core/cluster-listings.js'
-import { engineOfRouteKey, Membership, PayloadTooLargeError, routeBucketKey, typeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute, type RemoteTriggerType, type TypeMessage } from '../core/cluster.js'
+import { engineOfRouteKey, METRICS_PART, routeBucketKey, typeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute, type RemoteTriggerType, type TypeAnswer, type TypeMessage } from '../protocol/cluster.js'
+import { acceptParts, GATHER_WAIT_MS } from '../core/cluster-listings.js'
+import { Membership, PayloadTooLargeError } from '../core/cluster.js'
 import { describeWorker, ENGINE_PROVIDER, forwardedIdForRemote, providerOf } from '../core/catalog.js'
 import type { Outcome } from '../core/call-table.js'
 import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
@@ -495,7 +496,7 @@ function dropBinding(scope: Scope, binding: Binding, tellProvider: boolean): voi
 }
 
 /** A message another engine addressed to this one about trigger types. */
-function typeMessage(scope: Scope, link: ClusterLink, message: TypeMessage, respond: ((answer: { accepted: true } | { error: unknown }) => void) | undefined): void {
+function typeMessage(scope: Scope, link: ClusterLink, message: TypeMessage, respond: ((answer: TypeAnswer) => void) | undefined): void {
   const { handles } = scope
   const { from, trigger_type, worker_id, trigger_id } = message
   const key = bindingKey(from, worker_id, trigger_id)

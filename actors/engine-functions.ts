@@ -7,6 +7,7 @@
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, type EngineFunctionId } from '../protocol/engine-functions.js'
+import type { GatheredPart } from '../protocol/cluster.js'
 import * as v from 'valibot'
 import {
   FunctionInfoQuery,
@@ -49,7 +50,6 @@ import {
   rowsProblem,
   shapeProblem,
   WorkerInfoAnswer,
-  type GatheredPart,
 } from '../core/cluster-listings.js'
 import type { QueueInfo, QueueProviderEvent } from '../machines/contracts.js'
 

@@ -11,7 +11,8 @@ import type { Outbound } from '../protocol/messages.js'
 import { allTriggers, record, workerName, type CatalogState } from '../core/catalog.js'
 import type { QueueCounts } from '../core/queue-store.js'
 import { actorsOf, catalogOf, type ClusterRef } from '../machines/system.js'
-import { mergeExpositions, METRICS_PART, readExposition } from '../core/cluster-listings.js'
+import { METRICS_PART } from '../protocol/cluster.js'
+import { mergeExpositions, readExposition } from '../core/cluster-listings.js'
 import type { EngineActor } from './session-port.js'
 
 export interface Metrics {

@@ -7,13 +7,11 @@
  * Each call carries an opaque `handle` for its driver (a deadline timer, a reply
  * callback); the table never looks at it and never shows it.
  */
+import type { CallSource } from '../protocol/cluster.js'
 import { record } from './catalog.js'
 
 /** How a call ended: a result, or an error object passed on as it came. */
 export type Outcome = { result: unknown; error?: undefined } | { error: unknown; result?: undefined }
-
-/** What started a call, for metrics: a worker, a trigger type, or the engine. */
-export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'pubsub' | 'engine'
 
 /**
  * Whether calls from `source` count against `limits.callsInFlight`: those of workers and

@@ -22,7 +22,7 @@ import { allows, type Identity } from './auth.js'
 import { allTriggers, type CatalogState } from './catalog.js'
 import { parseCronConfig } from './cron-config.js'
 import { rates, type CallStats } from './console-stats.js'
-import type { MemberInfo } from './cluster.js'
+import type { MemberInfo } from '../protocol/cluster.js'
 
 /** The function a console needs to be allowed to call to redrive dead letters (with `engine`). */
 export const REDRIVE_FUNCTION = 'engine::queue::dlq'

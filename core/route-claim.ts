@@ -5,37 +5,14 @@
  * engine whose trigger binds the route to another function is refused, with the text of
  * a conflict on one engine (core/route-table.ts `routeConflict`). The engine whose last
  * trigger on the route goes takes itself off the list, and deletes the key when it was the
- * last. A claim whose engines are all gone is stale and taken over. The NATS side is
- * adapters/cluster.ts; actors/cluster-routes.ts does it; docs/cluster.md has the design.
+ * last. A claim whose engines are all gone is stale and taken over. What the key holds is
+ * protocol/cluster.ts's `RouteClaim`; the NATS side is adapters/cluster.ts;
+ * actors/cluster-routes.ts does it; docs/cluster.md has the design.
  */
 import type { ErrorBody } from '../protocol/messages.js'
-import type { HttpRoute } from './http-config.js'
+import type { HttpRoute } from '../protocol/http-route.js'
+import type { RouteClaim } from '../protocol/cluster.js'
 import { routeConflict } from './route-table.js'
-
-/** What a key of the route claims bucket holds. */
-export interface RouteClaim {
-  function_id: string
-  /** The route as its first holder wrote it, and its parameter names. */
-  path: string
-  params: string[]
-  /** Its first holder, as a conflict names it: its trigger id and its worker (`worker 'billing' (<id>)`). */
-  holder: { trigger_id: string; worker: string }
-  /** The engines whose triggers hold the route. */
-  engines: string[]
-}
-
-const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string')
-
-/** A route claims bucket entry read back: its shape checked (anything may be written there); why it is refused otherwise. */
-export function parseRouteClaim(value: unknown): RouteClaim | { why: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { why: 'a route claim must be an object' }
-  const v = value as Record<string, unknown>
-  if (typeof v.function_id !== 'string' || typeof v.path !== 'string' || !isStrings(v.params)) return { why: "a route claim needs 'function_id', 'path' and 'params'" }
-  const holder = v.holder as Record<string, unknown> | null
-  if (typeof holder !== 'object' || holder === null || typeof holder.trigger_id !== 'string' || typeof holder.worker !== 'string') return { why: "a route claim's 'holder' must name a trigger and its worker" }
-  if (!isStrings(v.engines)) return { why: "a route claim's 'engines' must be engine ids" }
-  return { function_id: v.function_id, path: v.path, params: v.params, holder: { trigger_id: holder.trigger_id, worker: holder.worker }, engines: v.engines }
-}
 
 /** Why `route`, bound to `function_id`, is refused by the claim of its route: the one-engine text; undefined when it may join it. */
 export const claimRefusal = (claim: RouteClaim, function_id: string, route: HttpRoute): ErrorBody | undefined =>

@@ -20,7 +20,8 @@
 import type { ActorRef, ActorSystem, AnyActorRef, EventObject, Snapshot } from 'xstate'
 import type { CatalogEvent, CatalogState } from '../core/catalog.js'
 import type { CallTable } from '../core/call-table.js'
-import type { Membership, RemoteTriggerType } from '../core/cluster.js'
+import type { RemoteTriggerType } from '../protocol/cluster.js'
+import type { Membership } from '../core/cluster.js'
 import type { ChannelTable } from '../core/channel-table.js'
 import type {
   ChannelsEvent,

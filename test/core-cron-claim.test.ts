@@ -6,7 +6,8 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { claimerGone, followStep, parseCronClaim, tickWindowEnd, TICK_WINDOW_MAX_MS, type CronClaim } from '../core/cron-claim.js'
+import { claimerGone, followStep, tickWindowEnd, TICK_WINDOW_MAX_MS } from '../core/cron-claim.js'
+import { parseCronClaim, type CronClaim } from '../protocol/cluster.js'
 import { CronTable } from '../core/cron-table.js'
 import { claimTick, openCronClaims, closeCronClaims } from '../actors/cluster-cron.js'
 import type { ClusterLink } from '../machines/contracts.js'

@@ -6,9 +6,10 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseHttpConfig } from '../core/http-config.js'
-import { claimRefusal, parseRouteClaim, settleWaiters, withEngine, withoutEngine, type RouteClaim } from '../core/route-claim.js'
+import { claimRefusal, settleWaiters, withEngine, withoutEngine } from '../core/route-claim.js'
 import { RouteTable, routeKeyOf } from '../core/route-table.js'
-import type { HttpRoute } from '../core/http-config.js'
+import { parseRouteClaim, type RouteClaim } from '../protocol/cluster.js'
+import type { HttpRoute } from '../protocol/http-route.js'
 
 const it = suite('core/route-claim')
 
