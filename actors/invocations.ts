@@ -219,6 +219,7 @@ function toCluster(scope: Scope, request: CallRequest, cluster: ClusterRef): voi
   cluster.send({
     type: 'cluster.call',
     request,
+    source,
     settle: (outcome) => {
       if (!request.void) scope.context.acrossEnded(source, waiter)
       ended(scope, source, request.function_id, outcome, started)

@@ -1,11 +1,13 @@
 /**
- * The cluster's pure part: the membership table each engine keeps (who beat last when, who
- * is gone, who provides each worker-defined trigger type). What engines send each other,
- * and the names of subjects and buckets, are protocol/cluster.ts; the NATS side is
- * adapters/cluster.ts; the actor that holds the subscriptions is actors/cluster.ts;
- * docs/cluster.md has the design.
+ * The cluster's pure part: the table the cluster actor keeps (actors/cluster.ts), which is
+ * its snapshot: the membership (who beat last when, who is gone, who provides each
+ * worker-defined trigger type), the calls this engine sent to other engines, the types its
+ * own workers provide as claimed in the types bucket, its route claims, and the cron ticks
+ * it follows. What engines send each other, and the names of subjects and buckets, are
+ * protocol/cluster.ts; the NATS side is adapters/cluster.ts; docs/cluster.md has the design.
  */
-import { typeBucketKey, type MemberInfo, type RemoteTriggerType } from '../protocol/cluster.js'
+import { typeBucketKey, type CallSource, type MemberInfo, type RemoteTriggerType } from '../protocol/cluster.js'
+import { EngineRouteClaims } from './route-claim.js'
 
 /** A message NATS would refuse: larger than the server's `max_payload`. */
 export class PayloadTooLargeError extends Error {
@@ -122,7 +124,169 @@ export class Membership {
     return [...this.members.values()].map((m) => m.info).sort((a, b) => a.started_at.localeCompare(b.started_at) || a.engine_id.localeCompare(b.engine_id))
   }
 
+  /**
+   * What the inspector shows: `members`, each as its last heartbeat said; `trigger_types`,
+   * the types bucket as the watch brought it, sorted by type: who provides each
+   * worker-defined type (`worker_id`, `worker`) on which engine (`engine_id`), and whether
+   * that engine is a member (`member`: false while its key outlives it).
+   */
   toJSON() {
-    return this.list()
+    return {
+      members: this.list(),
+      trigger_types: [...this.types.values()]
+        .map((entry) => ({ ...entry, member: this.members.has(entry.engine_id) }))
+        .sort((a, b) => (a.trigger_type < b.trigger_type ? -1 : a.trigger_type > b.trigger_type ? 1 : 0)),
+    }
   }
 }
+
+/**
+ * One call this engine sent to another engine of the cluster, waiting for its answer. The
+ * cluster actor's record of a call extends it with what it needs to answer the call (its
+ * callback, its timer): one object per call.
+ */
+export interface CallAcross {
+  readonly function_id: string
+  readonly source: CallSource
+  /** `performance.now()` when it was sent. */
+  readonly started: number
+  /** Its timeout (ms): it fails `invocation_timeout` here after that. */
+  readonly timeout_ms: number
+  /** The engine that took it, once that engine said so (`{taken}`). */
+  taken_by?: string
+}
+
+/**
+ * The calls this engine sent to other engines, by number (the last token of their reply
+ * subject), until each is answered, fails or times out. Void calls are never here (nobody
+ * answers them).
+ */
+export class CallsAcross<C extends CallAcross = CallAcross> {
+  private readonly calls = new Map<number, C>()
+  private next = 0
+
+  get size(): number {
+    return this.calls.size
+  }
+
+  /** Records a call about to be sent; returns its number. */
+  open(call: C): number {
+    const call_no = ++this.next
+    this.calls.set(call_no, call)
+    return call_no
+  }
+
+  get(call_no: number): C | undefined {
+    return this.calls.get(call_no)
+  }
+
+  /** Removes a call (answered, failed or timed out) and returns it; undefined when it was not here. */
+  close(call_no: number): C | undefined {
+    const call = this.calls.get(call_no)
+    if (call) this.calls.delete(call_no)
+    return call
+  }
+
+  /** The numbers of the calls in flight. */
+  numbers(): number[] {
+    return [...this.calls.keys()]
+  }
+
+  /** The numbers of the calls `engine_id` took. */
+  takenBy(engine_id: string): number[] {
+    const numbers: number[] = []
+    for (const [call_no, call] of this.calls) if (call.taken_by === engine_id) numbers.push(call_no)
+    return numbers
+  }
+
+  /** The engines that took calls of this one and have not answered them yet. */
+  holders(): Set<string> {
+    const engines = new Set<string>()
+    for (const call of this.calls.values()) if (call.taken_by !== undefined) engines.add(call.taken_by)
+    return engines
+  }
+
+  /**
+   * The calls as the inspector shows them at `clock` (a `performance.now()`), oldest first:
+   * `call_no`, `function_id`, `source`, `engine_id` (the engine that took it; null until
+   * one did), `age_ms` (how long it has been in flight, whole ms), `timeout_ms`.
+   */
+  view(clock: number) {
+    return [...this.calls].map(([call_no, c]) => ({
+      call_no,
+      function_id: c.function_id,
+      source: c.source,
+      engine_id: c.taken_by ?? null,
+      age_ms: Math.max(0, Math.round(clock - c.started)),
+      timeout_ms: c.timeout_ms,
+    }))
+  }
+
+  toJSON() {
+    return this.view(performance.now())
+  }
+}
+
+/** A worker-defined type a local worker provides, as claimed in the types bucket. */
+export interface OwnType {
+  worker_id: string
+  /** The key's revision once the claim is won; undefined while it is being made (or failed, to be made again). */
+  revision?: number
+  claiming: boolean
+  /** Its worker provides it no more: its key is being deleted. */
+  releasing?: boolean
+}
+
+/**
+ * Where an own type's claim stands: `claiming` (the create is on its way), `held` (the key
+ * is this engine's, at `revision`), `releasing` (its key is being deleted), `unclaimed` (a
+ * claim NATS could not make: made again at the next heartbeat).
+ */
+export const ownTypeClaim = (own: OwnType): 'claiming' | 'held' | 'releasing' | 'unclaimed' =>
+  own.releasing ? 'releasing' : own.claiming ? 'claiming' : own.revision !== undefined ? 'held' : 'unclaimed'
+
+/**
+ * The cluster actor's table, its snapshot: the membership, the calls in flight to other
+ * engines, the types this engine's workers provide as claimed in the types bucket, this
+ * engine's route claims, and the cron ticks it lost and follows. Changed in place by the
+ * actor as its events and NATS's answers come; `toJSON` is what the inspector shows.
+ */
+export class ClusterTable<C extends CallAcross = CallAcross> {
+  readonly membership: Membership
+  readonly calls = new CallsAcross<C>()
+  /** The types local workers provide, claimed (or being claimed) in the types bucket, by type. */
+  readonly ownTypes = new Map<string, OwnType>()
+  /** The claims of routes this engine's http triggers hold (core/route-claim.ts). */
+  readonly routeClaims = new EngineRouteClaims()
+  /** The cron ticks this engine lost and follows until they are done, taken over, or their window ends: by claim key, the window's end (ms since the epoch). */
+  readonly cronTicks = new Map<string, number>()
+
+  /** @param self this engine's id; @param deadAfterMs how long a member may go unheard before it is gone. */
+  constructor(self: string, deadAfterMs: number) {
+    this.membership = new Membership(self, deadAfterMs)
+  }
+
+  /**
+   * What the inspector shows at `clock` (a `performance.now()`): `engine_id` (this
+   * engine), `members` and `trigger_types` (`Membership.toJSON`), `own_types` (each type a
+   * local worker provides: its worker, where its claim stands (`ownTypeClaim`), and the
+   * key's revision once held), `calls` (`CallsAcross.view`), `route_claims`
+   * (`EngineRouteClaims.toJSON`), `cron_ticks` (each followed tick's claim key and the end
+   * of its window, ISO).
+   */
+  view(clock: number) {
+    return {
+      engine_id: this.membership.self,
+      ...this.membership.toJSON(),
+      own_types: [...this.ownTypes].map(([trigger_type, own]) => ({ trigger_type, worker_id: own.worker_id, claim: ownTypeClaim(own), ...(own.revision === undefined ? {} : { revision: own.revision }) })),
+      calls: this.calls.view(clock),
+      route_claims: this.routeClaims.toJSON(),
+      cron_ticks: [...this.cronTicks].map(([key, until]) => ({ key, until: new Date(until).toISOString() })),
+    }
+  }
+
+  toJSON() {
+    return this.view(performance.now())
+  }
+}
+

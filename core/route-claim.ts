@@ -7,7 +7,8 @@
  * trigger on the route goes takes itself off the list, and deletes the key when it was the
  * last. A claim whose engines are all gone is stale and taken over. What the key holds is
  * protocol/cluster.ts's `RouteClaim`; the NATS side is adapters/cluster.ts;
- * actors/cluster-routes.ts does it; docs/cluster.md has the design.
+ * actors/cluster-routes.ts does it, and keeps where each of this engine's claims stands
+ * (`EngineRouteClaims`, in the cluster actor's snapshot); docs/cluster.md has the design.
  */
 import type { ErrorBody } from '../protocol/messages.js'
 import type { HttpRoute } from '../protocol/http-route.js'
@@ -49,4 +50,70 @@ export function settleWaiters<H>(waiting: readonly RouteWaiter<H>[], function_id
     ;(waiter.function_id === function_id ? answered : reclaim).push(waiter)
   }
   return { answered, reclaim }
+}
+
+/**
+ * Where one of this engine's route claims stands: `claiming` (its first trigger on the
+ * route waits for the claim), `held` (the claim names this engine), `alone` (NATS could
+ * not answer: the route is bound on this engine's table alone, with no claim), `releasing`
+ * (its last trigger on the route went: this engine is leaving the claim).
+ */
+export type RouteClaimState = 'claiming' | 'held' | 'alone' | 'releasing'
+
+/**
+ * This engine's route claims, by route key (`METHOD shape`): the function each was claimed
+ * for and where it stands. The cluster actor notes each step as its claims and releases run
+ * (one after another per route), and shows them in its snapshot.
+ */
+export class EngineRouteClaims {
+  private readonly claims = new Map<string, { function_id: string; state: RouteClaimState; was?: RouteClaimState }>()
+
+  get size(): number {
+    return this.claims.size
+  }
+
+  /** The claim of `route_key` for `function_id` is being made. */
+  claiming(route_key: string, function_id: string): void {
+    this.claims.set(route_key, { function_id, state: 'claiming' })
+  }
+
+  /** The claim of `route_key` was answered: made or joined (`held`), refused (`refused`: nothing held), or not answered by NATS (`alone`). */
+  answered(route_key: string, outcome: 'held' | 'refused' | 'alone'): void {
+    const claim = this.claims.get(route_key)
+    if (!claim) return
+    if (outcome === 'refused') this.claims.delete(route_key)
+    else claim.state = outcome
+  }
+
+  /** This engine is leaving the claim of `route_key` (its last trigger there went). */
+  releasing(route_key: string): void {
+    const claim = this.claims.get(route_key)
+    if (!claim || claim.state === 'releasing') return
+    claim.was = claim.state
+    claim.state = 'releasing'
+  }
+
+  /** The release of `route_key` ended: this engine left the claim (`left`), or NATS could not say, and the claim stays as it was. */
+  released(route_key: string, left: boolean): void {
+    const claim = this.claims.get(route_key)
+    if (!claim || claim.state !== 'releasing') return
+    if (left) this.claims.delete(route_key)
+    else {
+      claim.state = claim.was ?? 'held'
+      claim.was = undefined
+    }
+  }
+
+  /** Where the claim of `route_key` stands, and for which function; undefined when this engine has none. */
+  get(route_key: string): { function_id: string; state: RouteClaimState } | undefined {
+    const claim = this.claims.get(route_key)
+    return claim && { function_id: claim.function_id, state: claim.state }
+  }
+
+  /** What the inspector shows: each claim's `route` (`METHOD shape`), `function_id` and `state`, sorted by route. */
+  toJSON() {
+    return [...this.claims]
+      .map(([route, { function_id, state }]) => ({ route, function_id, state }))
+      .sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : 0))
+  }
 }

@@ -522,8 +522,8 @@ export interface ClusterLink {
 }
 
 export type ClusterEvent =
-  /** A call no local worker serves: sent to the cluster; `settle` is called once with its outcome (at once for a void call). */
-  | { type: 'cluster.call'; request: CallRequest; settle: (outcome: Outcome) => void }
+  /** A call no local worker serves (started by `source`): sent to the cluster; `settle` is called once with its outcome (at once for a void call). */
+  | { type: 'cluster.call'; request: CallRequest; source: CallSource; settle: (outcome: Outcome) => void }
   /**
    * Claims a cron tick for this engine: `then(true)` when it won (it runs the tick then,
    * and returns whether it did: a trigger let go of meanwhile runs nothing, and the tick is

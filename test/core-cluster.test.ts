@@ -1,11 +1,12 @@
 /**
  * core/cluster.ts alone: the membership table (who is a member, who offers what, who is
- * gone after missed heartbeats, who provides each worker-defined type).
+ * gone after missed heartbeats, who provides each worker-defined type), and what the
+ * cluster actor's snapshot shows of it and of the rest of its table.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { typeBucketKey, type MemberInfo } from '../protocol/cluster.js'
-import { Membership } from '../core/cluster.js'
+import { CallsAcross, ClusterTable, Membership, ownTypeClaim, type CallAcross } from '../core/cluster.js'
 import { applyCatalogEvent, forwardedIdForRemote, forwardedOrigin, initialCatalog } from '../core/catalog.js'
 
 const it = suite('core: cluster')
@@ -92,6 +93,83 @@ it("forwarded ids of other engines' registrations: the wanted one when free, tol
   assert.is(forwardedOrigin(state, 'daily', 't', 'p'), undefined)
   state = applyCatalogEvent(state, { type: 'forwarded.unbind', trigger_type: 't', forwarded_id: 'daily@w2' })
   assert.equal(Object.keys(state.forwarded), [], 'the type has no forwarded ids left')
+})
+
+it('calls across: numbered as sent, the engine that took each, the engines holding calls, closed once', () => {
+  const calls = new CallsAcross()
+  const call = (function_id: string, started: number): CallAcross => ({ function_id, source: 'worker', started, timeout_ms: 30_000 })
+  const a = calls.open(call('math::add', 1000))
+  const b = calls.open(call('report::build', 1500))
+  const c = calls.open({ ...call('mail::send', 1800), source: 'http' })
+  assert.equal([a, b, c], [1, 2, 3])
+  assert.equal([...calls.holders()], [], 'nobody took any yet')
+  calls.get(a)!.taken_by = 'e2'
+  calls.get(c)!.taken_by = 'e2'
+  calls.get(b)!.taken_by = 'e3'
+  assert.equal([...calls.holders()].sort(), ['e2', 'e3'])
+  assert.equal(calls.takenBy('e2'), [a, c])
+  assert.equal(calls.view(2000), [
+    { call_no: 1, function_id: 'math::add', source: 'worker', engine_id: 'e2', age_ms: 1000, timeout_ms: 30_000 },
+    { call_no: 2, function_id: 'report::build', source: 'worker', engine_id: 'e3', age_ms: 500, timeout_ms: 30_000 },
+    { call_no: 3, function_id: 'mail::send', source: 'http', engine_id: 'e2', age_ms: 200, timeout_ms: 30_000 },
+  ])
+  assert.is(calls.close(a)?.function_id, 'math::add')
+  assert.is(calls.close(a), undefined, 'closed once')
+  assert.equal(calls.numbers(), [b, c])
+  assert.is(calls.size, 2)
+  assert.is(calls.open(call('f', 0)), 4, 'numbers are not used twice')
+})
+
+it("ownTypeClaim: where a local worker's type's claim stands", () => {
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: true }), 'claiming')
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: true, revision: 3 }), 'claiming', 'claimed again (its key was deleted by another engine)')
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: false, revision: 3 }), 'held')
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: false, revision: 3, releasing: true }), 'releasing')
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: false }), 'unclaimed', 'NATS could not answer: made again at the next heartbeat')
+})
+
+it("the cluster table's JSON: members, who provides each type on which engine, own types, calls across, route claims, cron ticks followed", () => {
+  const t = new ClusterTable('a', 3500)
+  t.membership.beat(member('a', ['mine'], '2026-01-01T00:00:00.000Z'), 0)
+  t.membership.beat(member('b', ['theirs'], '2026-01-01T00:00:01.000Z'), 0)
+  t.membership.setType(typeBucketKey('webhook'), { trigger_type: 'webhook', engine_id: 'b', worker_id: 'w1', worker: "worker 'w1'" })
+  t.membership.setType(typeBucketKey('jobs'), { trigger_type: 'jobs', engine_id: 'a', worker_id: 'w2', worker: "worker 'w2'", description: 'jobs' })
+  t.membership.setType(typeBucketKey('ghost'), { trigger_type: 'ghost', engine_id: 'z', worker_id: 'w3', worker: "worker 'w3'" })
+  t.ownTypes.set('jobs', { worker_id: 'w2', claiming: false, revision: 7 })
+  t.ownTypes.set('mail', { worker_id: 'w2', claiming: true })
+  const n = t.calls.open({ function_id: 'theirs', source: 'cron', started: 100, timeout_ms: 5000 })
+  t.calls.get(n)!.taken_by = 'b'
+  t.calls.open({ function_id: 'theirs', source: 'worker', started: 400, timeout_ms: 5000 })
+  t.routeClaims.claiming('GET /orders/:', 'orders::get')
+  t.routeClaims.answered('GET /orders/:', 'held')
+  t.routeClaims.claiming('POST /orders', 'orders::create')
+  t.cronTicks.set('digest.1700000000000', 1_700_000_060_000)
+  // As the inspector gets it: plain JSON.
+  const json = JSON.parse(JSON.stringify(t.view(600)))
+  assert.equal(json, {
+    engine_id: 'a',
+    members: [member('a', ['mine'], '2026-01-01T00:00:00.000Z'), member('b', ['theirs'], '2026-01-01T00:00:01.000Z')],
+    trigger_types: [
+      { trigger_type: 'ghost', engine_id: 'z', worker_id: 'w3', worker: "worker 'w3'", member: false },
+      { trigger_type: 'jobs', engine_id: 'a', worker_id: 'w2', worker: "worker 'w2'", description: 'jobs', member: true },
+      { trigger_type: 'webhook', engine_id: 'b', worker_id: 'w1', worker: "worker 'w1'", member: true },
+    ],
+    own_types: [
+      { trigger_type: 'jobs', worker_id: 'w2', claim: 'held', revision: 7 },
+      { trigger_type: 'mail', worker_id: 'w2', claim: 'claiming' },
+    ],
+    calls: [
+      { call_no: 1, function_id: 'theirs', source: 'cron', engine_id: 'b', age_ms: 500, timeout_ms: 5000 },
+      { call_no: 2, function_id: 'theirs', source: 'worker', engine_id: null, age_ms: 200, timeout_ms: 5000 },
+    ],
+    route_claims: [
+      { route: 'GET /orders/:', function_id: 'orders::get', state: 'held' },
+      { route: 'POST /orders', function_id: 'orders::create', state: 'claiming' },
+    ],
+    cron_ticks: [{ key: 'digest.1700000000000', until: '2023-11-14T22:14:20.000Z' }],
+  })
+  // toJSON is the view now.
+  assert.equal(Object.keys(JSON.parse(JSON.stringify(t))), Object.keys(json))
 })
 
 it.run()
