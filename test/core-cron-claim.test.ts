@@ -1,8 +1,9 @@
 /**
- * core/cron-claim.ts, alone: a claims bucket entry's shape is checked; a tick's window ends
- * at the schedule's next tick, capped; what an engine that lost a tick does at each look
- * at its key; when a claimer is taken for gone. And the cron table's `holds` / `rerun`,
- * which a tick taken over uses.
+ * core/cron-claim.ts, alone: a claims bucket entry's shape is checked (protocol/cluster.ts
+ * `parseCronClaim`); a tick's window ends at the schedule's next tick, capped; what an
+ * engine that lost a tick does at each look at its key (and that it is among the ticks it
+ * follows until then); when a claimer is taken for gone. And the cron table's `holds` /
+ * `rerun`, which a tick taken over uses.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'

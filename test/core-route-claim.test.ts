@@ -1,7 +1,8 @@
 /**
- * core/route-claim.ts, alone: a route claims bucket entry's shape is checked; a route is
- * refused by a claim of another function (or other parameter names) with the text of a
- * conflict on one engine; engines join and leave a claim.
+ * core/route-claim.ts, alone: a route claims bucket entry's shape is checked
+ * (protocol/cluster.ts `parseRouteClaim`); a route is refused by a claim of another function
+ * (or other parameter names) with the text of a conflict on one engine; engines join and
+ * leave a claim; where this engine's claims stand (`EngineRouteClaims`).
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
