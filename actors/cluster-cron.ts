@@ -15,9 +15,12 @@
  *   survivors, one succeeds), runs it (`takeOver()`), and marks it `done`.
  *
  * What it holds (the timers of the ticks it follows) is released by `closeCronClaims`,
- * when the cluster actor stops.
+ * when the cluster actor stops. The ticks it follows, each with the end of its window, are
+ * in the actor's table (`deps.cronTicks`), which its snapshot shows.
  */
-import { CLAIM_FRESH_MS, claimerGone, followStep, parseCronClaim, type CronClaim } from '../core/cron-claim.js'
+import { parseCronClaim, type CronClaim } from '../protocol/cluster.js'
+import { CLAIM_FRESH_MS, claimerGone, followStep } from '../core/cron-claim.js'
+import type { EngineRouteClaims } from '../core/route-claim.js'
 import type { ClusterEvent, ClusterLink } from '../machines/contracts.js'
 
 type ClaimEvent = Extract<ClusterEvent, { type: 'cluster.claim' }>
@@ -40,6 +43,10 @@ export interface ClaimDeps {
   /** Whether an engine is a member now (the actor's membership). */
   isMember: (engine_id: string) => boolean
   log: (level: 'info' | 'warn', msg: string, data: Record<string, unknown>) => void
+  /** The ticks this engine follows, by claim key: the end of each one's window (ms since the epoch). In the actor's table, its snapshot. */
+  cronTicks: Map<string, number>
+  /** Where this engine's route claims stand. In the actor's table, its snapshot. */
+  routeClaims: EngineRouteClaims
 }
 
 export const openCronClaims = (): CronClaims => ({ open: new Map(), pings: new Map(), closed: false })
@@ -130,9 +137,13 @@ function follow(state: CronClaims, deps: ClaimDeps, event: ClaimEvent): void {
     }
     if (state.closed) return
     if (step === 'wait' && Date.now() < event.until) state.open.set(event.key, later(look))
-    else state.open.delete(event.key)
+    else {
+      state.open.delete(event.key)
+      deps.cronTicks.delete(event.key)
+    }
   }
   state.open.set(event.key, later(look))
+  deps.cronTicks.set(event.key, event.until)
 }
 
 const later = (look: () => Promise<void>): NodeJS.Timeout => {

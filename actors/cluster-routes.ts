@@ -15,11 +15,15 @@
  * trigger unregistered and registered again leaves the claim as it should be. NATS that
  * cannot answer (unreachable, or no answer within 2 s) accepts the route, as a cluster did
  * before claims: the conflict is then seen by the routes watch only, and logged.
+ *
+ * Where each claim stands (claiming, held, alone, releasing) is noted as it runs in the
+ * actor's table (`deps.routeClaims`, core/route-claim.ts `EngineRouteClaims`), which its
+ * snapshot shows.
  */
-import { claimerGone } from '../core/cron-claim.js'
-import { claimRefusal, parseRouteClaim, withEngine, withoutEngine, type RouteClaim } from '../core/route-claim.js'
-import { token } from '../core/cluster.js'
 import type { ErrorBody } from '../protocol/messages.js'
+import { parseRouteClaim, routeClaimKey, type RouteClaim } from '../protocol/cluster.js'
+import { claimerGone } from '../core/cron-claim.js'
+import { claimRefusal, withEngine, withoutEngine } from '../core/route-claim.js'
 import type { ClusterEvent } from '../machines/contracts.js'
 import type { ClaimDeps } from './cluster-cron.js'
 
@@ -37,9 +41,6 @@ export const openRouteClaims = (): RouteClaims => ({ chains: new Map(), closed: 
 export function closeRouteClaims(state: RouteClaims): void {
   state.closed = true
 }
-
-/** The route claims bucket's key of a route (`METHOD shape`): a digest, as a shape may hold what a key may not. */
-export const routeClaimKey = (route_key: string): string => token(route_key)
 
 /** Runs `op` after whatever runs for the same route. */
 function chained(state: RouteClaims, route_key: string, op: () => Promise<void>): void {
@@ -76,7 +77,9 @@ export function claimRoute(state: RouteClaims, deps: ClaimDeps, event: Extract<C
   const key = routeClaimKey(event.route_key)
   const mine: RouteClaim = { function_id: event.function_id, path: event.route.path, params: event.route.params, holder: event.holder, engines: [self] }
   chained(state, event.route_key, async () => {
+    deps.routeClaims.claiming(event.route_key, event.function_id)
     let refusal: ErrorBody | undefined
+    let alone = false
     try {
       refusal = await (async () => {
         for (let i = 0; i < TRIES && !state.closed; i++) {
@@ -104,8 +107,10 @@ export function claimRoute(state: RouteClaims, deps: ClaimDeps, event: Extract<C
       })()
     } catch (err) {
       refusal = undefined
+      alone = true
       deps.log('warn', 'cluster: a route could not be claimed across the cluster; bound here alone', { route: event.route_key, err: (err as Error)?.message ?? String(err) })
     }
+    deps.routeClaims.answered(event.route_key, refusal ? 'refused' : alone ? 'alone' : 'held')
     event.reply(refusal)
   })
 }
@@ -116,19 +121,22 @@ export function releaseRoute(state: RouteClaims, deps: ClaimDeps, route_key: str
   const self = link.engine_id
   const key = routeClaimKey(route_key)
   chained(state, route_key, async () => {
+    deps.routeClaims.releasing(route_key)
+    let left = false
     try {
-      for (let i = 0; i < TRIES; i++) {
+      for (let i = 0; i < TRIES && !left; i++) {
         const read = await link.readRouteClaim(key)
-        if (!read) return
-        const claim = parseRouteClaim(read.value)
-        if ('why' in claim || !claim.engines.includes(self)) return
-        const left = withoutEngine({ ...claim, engines: await stillThere(deps, claim.engines) }, self)
-        const done = left ? (await link.writeRouteClaim(key, left, read.revision)) !== false : await link.deleteRouteClaim(key, read.revision)
-        if (done) return
+        const claim = read && parseRouteClaim(read.value)
+        if (!read || !claim || 'why' in claim || !claim.engines.includes(self)) left = true
+        else {
+          const rest = withoutEngine({ ...claim, engines: await stillThere(deps, claim.engines) }, self)
+          left = rest ? (await link.writeRouteClaim(key, rest, read.revision)) !== false : await link.deleteRouteClaim(key, read.revision)
+        }
       }
     } catch (err) {
       // Left naming this engine: refused to others while it runs (logged), taken over once it is gone.
       deps.log('warn', 'cluster: a route claim could not be let go', { route: route_key, err: (err as Error)?.message ?? String(err) })
     }
+    deps.routeClaims.released(route_key, left)
   })
 }

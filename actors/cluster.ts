@@ -12,10 +12,10 @@
  *   `function_not_found` when nobody serves the function, `worker_disconnected` when the
  *   engine that took it is gone, `invocation_timeout` when its time is up;
  * - **membership**: a heartbeat (this engine's entry in the membership bucket), a watch of
- *   the bucket, and the engines heard of (core/cluster.ts `Membership`), this actor's
- *   snapshot; an engine unheard of for `deadAfterMs` (or whose entry is deleted) is gone,
- *   and so is, at once, an engine holding calls of this one whose ping subject NATS says
- *   nobody subscribes to any more (asked every half second while it holds any);
+ *   the bucket, and the engines heard of (core/cluster.ts `Membership`); an engine
+ *   unheard of for `deadAfterMs` (or whose entry is deleted) is gone, and so is, at once,
+ *   an engine holding calls of this one whose ping subject NATS says nobody subscribes to
+ *   any more (asked every half second while it holds any);
  * - **cron claims**: `cluster.claim`, a create-if-absent in the claims bucket, marked done
  *   once run; a tick lost to another engine is followed, and taken over should that
  *   engine be gone before it ran it (actors/cluster-cron.ts);
@@ -36,11 +36,20 @@
  *   their verdicts back to the type's child), and those of other engines' workers forwarded
  *   to this engine's providers (`bindings`: withdrawn from the provider when their engine
  *   is gone, dropped when the provider is).
+ *
+ * Its snapshot is its table (core/cluster.ts `ClusterTable`): the members, who provides each
+ * worker-defined type on which engine, the types its own workers provide as claimed, the
+ * calls in flight to other engines (with the engine that took each), its route claims, and
+ * the cron ticks it follows. The table is changed in place, by this actor's events and as
+ * NATS answers (a call's answer, a claim's outcome); the inspector is sent it with each of
+ * the actor's events, which come at least with every member's heartbeat (every second,
+ * while NATS is reachable).
  */
 import type { EventObject } from 'xstate'
 import { errors } from '../protocol/errors.js'
-import { acceptParts, GATHER_WAIT_MS, METRICS_PART } from '../core/cluster-listings.js'
-import { engineOfRouteKey, Membership, PayloadTooLargeError, routeBucketKey, typeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute, type RemoteTriggerType, type TypeMessage } from '../core/cluster.js'
+import { engineOfRouteKey, METRICS_PART, routeBucketKey, typeBucketKey, type RemoteCall, type RemoteReply, type RemoteRoute, type RemoteTriggerType, type TypeAnswer, type TypeMessage } from '../protocol/cluster.js'
+import { acceptParts, GATHER_WAIT_MS } from '../core/cluster-listings.js'
+import { ClusterTable, PayloadTooLargeError, type CallAcross } from '../core/cluster.js'
 import { describeWorker, ENGINE_PROVIDER, forwardedIdForRemote, providerOf } from '../core/catalog.js'
 import type { Outcome } from '../core/call-table.js'
 import type { Closable, ClusterEvent, ClusterInput, ClusterLink } from '../machines/contracts.js'
@@ -49,13 +58,10 @@ import { fromTable, type TableScope } from './table-actor.js'
 import { claimTick, closeCronClaims, openCronClaims, type CronClaims } from './cluster-cron.js'
 import { claimRoute, closeRouteClaims, openRouteClaims, releaseRoute, type RouteClaims } from './cluster-routes.js'
 
-/** A call sent to the cluster, waiting for its answer. */
-interface Pending {
-  function_id: string
+/** A call sent to the cluster, waiting for its answer: the table's record of it (`CallAcross`), with its answer's callback and its timer. */
+interface Pending extends CallAcross {
   settle: (outcome: Outcome) => void
-  timer: NodeJS.Timeout
-  /** The engine that took it, once it said so. */
-  taken_by?: string
+  timer: NodeJS.Timeout | undefined
 }
 
 /** A registration of another engine's worker, forwarded to a provider of this engine. */
@@ -72,22 +78,10 @@ interface Binding {
   config: Record<string, unknown>
 }
 
-/** A type a local worker provides, as claimed in the types bucket. */
-interface OwnType {
-  worker_id: string
-  /** The key's revision once the claim is won; undefined while it is being made (or failed, to be made again). */
-  revision?: number
-  claiming: boolean
-  /** Its worker provides it no more: its key is being deleted. */
-  releasing?: boolean
-}
-
 interface Handles {
   replies: Closable
   types: Closable
   typeMessages: Closable
-  /** The types local workers provide, claimed (or being claimed) in the types bucket. */
-  ownTypes: Map<string, OwnType>
   /** The revision of each key of the types bucket, as the watch brought it: a gone engine's key is deleted only at it. */
   typeRevisions: Map<string, number>
   /** Registrations of other engines' workers forwarded to this engine's providers, by `bindingKey`. */
@@ -112,8 +106,6 @@ interface Handles {
   probe: NodeJS.Timeout
   /** Subscriptions of the functions this engine serves, by function id. */
   serving: Map<string, Closable>
-  pending: Map<number, Pending>
-  next: number
   /** The catalog's subscription, once the catalog is there; a sync is due when `dirty`. */
   catalog?: { unsubscribe(): void }
   dirty: boolean
@@ -127,28 +119,26 @@ interface Handles {
   routeClaims: RouteClaims
 }
 
-type Scope = TableScope<Membership, undefined, EventObject> & { handles: Handles; settings: ClusterInput }
+type Scope = TableScope<ClusterTable<Pending>, undefined, EventObject> & { handles: Handles; settings: ClusterInput }
 
-/** Ends a pending call with `outcome`. */
-function settle(handles: Handles, call_no: number, outcome: Outcome): void {
-  const pending = handles.pending.get(call_no)
+/** Ends a call sent to another engine with `outcome`. */
+function settle(scope: Scope, call_no: number, outcome: Outcome): void {
+  const pending = scope.context.calls.close(call_no)
   if (!pending) return
-  handles.pending.delete(call_no)
   clearTimeout(pending.timer)
   pending.settle(outcome)
 }
 
 function onReply(scope: Scope, call_no: number, reply: RemoteReply): void {
-  const { handles } = scope
-  const pending = handles.pending.get(call_no)
+  const pending = scope.context.calls.get(call_no)
   if (!pending) return
   if ('taken' in reply) {
     pending.taken_by = reply.taken
     return
   }
-  if ('no_responders' in reply) return settle(handles, call_no, { error: errors.functionNotFound(pending.function_id) })
-  if ('error' in reply && reply.error !== undefined && reply.error !== null) return settle(handles, call_no, { error: reply.error })
-  settle(handles, call_no, { result: (reply as { result: unknown }).result })
+  if ('no_responders' in reply) return settle(scope, call_no, { error: errors.functionNotFound(pending.function_id) })
+  if ('error' in reply && reply.error !== undefined && reply.error !== null) return settle(scope, call_no, { error: reply.error })
+  settle(scope, call_no, { result: (reply as { result: unknown }).result })
 }
 
 /**
@@ -158,9 +148,7 @@ function onReply(scope: Scope, call_no: number, reply: RemoteReply): void {
  */
 function engineGone(scope: Scope, link: ClusterLink, engine_id: string): void {
   const { handles } = scope
-  for (const [call_no, pending] of handles.pending) {
-    if (pending.taken_by === engine_id) settle(handles, call_no, { error: errors.workerDisconnected(pending.function_id) })
-  }
+  for (const call_no of scope.context.calls.takenBy(engine_id)) settle(scope, call_no, { error: errors.workerDisconnected(scope.context.calls.get(call_no)!.function_id) })
   const http = actorsOf(scope.system).httpProvider()
   for (const key of handles.remoteRoutes.get(engine_id)?.keys() ?? []) {
     http?.send({ type: 'route.remote', key })
@@ -192,7 +180,7 @@ function routeSeen(scope: Scope, link: ClusterLink, key: string, entry: RemoteRo
     routes.set(key, entry)
   } else if (!routes?.delete(key)) return
   else if (routes.size === 0) handles.remoteRoutes.delete(engine_id)
-  if (scope.context.has(engine_id)) actorsOf(scope.system).httpProvider()?.send({ type: 'route.remote', key, entry })
+  if (scope.context.membership.has(engine_id)) actorsOf(scope.system).httpProvider()?.send({ type: 'route.remote', key, entry })
 }
 
 function call(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { type: 'cluster.call' }>): void {
@@ -213,15 +201,15 @@ function call(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { ty
     }
     return event.settle({ result: null })
   }
-  const { handles } = scope
-  const call_no = ++handles.next
   const timeout_ms = request.timeout_ms ?? scope.settings.defaultTimeoutMs
-  const timer = setTimeout(() => settle(handles, call_no, { error: errors.invocationTimeout(request.function_id, timeout_ms) }), timeout_ms)
-  handles.pending.set(call_no, { function_id: request.function_id, settle: event.settle, timer })
+  // One object per call, its timer set once it has its number (the field is there from the start).
+  const pending: Pending = { function_id: request.function_id, source: event.source, started: performance.now(), timeout_ms, taken_by: undefined, settle: event.settle, timer: undefined }
+  const call_no = scope.context.calls.open(pending)
+  pending.timer = setTimeout(() => settle(scope, call_no, { error: errors.invocationTimeout(request.function_id, timeout_ms) }), timeout_ms)
   try {
     link.call(message, call_no)
   } catch (err) {
-    settle(handles, call_no, { error: sendFailed(request.function_id, err) })
+    settle(scope, call_no, { error: sendFailed(request.function_id, err) })
   }
 }
 
@@ -287,9 +275,8 @@ const PROBE_MS = 500
  * still subscribes, and is left alone.
  */
 function probe(scope: Scope, link: ClusterLink): void {
-  const holding = new Set<string>()
-  for (const pending of scope.handles.pending.values()) if (pending.taken_by !== undefined) holding.add(pending.taken_by)
-  for (const engine_id of holding) {
+  if (scope.context.calls.size === 0) return
+  for (const engine_id of scope.context.calls.holders()) {
     link.ping(engine_id).then((answer) => {
       if (answer === 'gone') scope.self.send({ type: 'cluster.member', engine_id })
     })
@@ -298,7 +285,7 @@ function probe(scope: Scope, link: ClusterLink): void {
 
 function beat(scope: Scope, link: ClusterLink): void {
   const now = Date.now()
-  for (const gone of scope.context.expire(now)) {
+  for (const gone of scope.context.membership.expire(now)) {
     engineGone(scope, link, gone)
     scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: engine unheard of, taken for gone', data: { engine_id: gone } })
   }
@@ -322,7 +309,7 @@ function sweepRoutes(scope: Scope, link: ClusterLink, now: number): void {
   const { handles } = scope
   if (now - handles.since < STALE_ROUTES_MS) return
   for (const [engine_id, routes] of handles.remoteRoutes) {
-    if (scope.context.has(engine_id)) continue
+    if (scope.context.membership.has(engine_id)) continue
     for (const key of routes.keys()) link.putRoute(key, undefined).catch(() => {})
     // The watch brings the deletions; until then they are not asked for again.
     handles.remoteRoutes.delete(engine_id)
@@ -332,8 +319,10 @@ function sweepRoutes(scope: Scope, link: ClusterLink, now: number): void {
 /** What the cron and route claims (actors/cluster-cron.ts, actors/cluster-routes.ts) need of this actor. */
 const claimDeps = (scope: Scope, link: ClusterLink) => ({
   link,
-  isMember: (engine_id: string) => scope.context.has(engine_id),
+  isMember: (engine_id: string) => scope.context.membership.has(engine_id),
   log: (level: 'info' | 'warn', msg: string, data: Record<string, unknown>) => scope.sendBack({ type: 'engine.log', level, msg, data }),
+  cronTicks: scope.context.cronTicks,
+  routeClaims: scope.context.routeClaims,
 })
 
 // ----- Worker-defined trigger types across the cluster
@@ -358,37 +347,36 @@ function tellTypeChildren(scope: Scope, trigger_type: string, event: { type: 'pr
  * could not answer is made again then).
  */
 function syncTypes(scope: Scope, link: ClusterLink): void {
-  const { handles } = scope
   const catalog = catalogOf(scope.system)
   for (const trigger_type in catalog.triggerTypes) {
     const { worker_id, description } = catalog.triggerTypes[trigger_type]
     if (worker_id === ENGINE_PROVIDER) continue
-    const own = handles.ownTypes.get(trigger_type)
+    const own = scope.context.ownTypes.get(trigger_type)
     if (own && own.worker_id === worker_id && !own.releasing && (own.claiming || own.revision !== undefined)) continue
-    handles.ownTypes.set(trigger_type, { worker_id, claiming: true, revision: own?.revision })
+    scope.context.ownTypes.set(trigger_type, { worker_id, claiming: true, revision: own?.revision })
     const entry: RemoteTriggerType = { trigger_type, engine_id: link.engine_id, worker_id, worker: describeWorker(catalog, worker_id) }
     if (description !== undefined) entry.description = description
     // Gone: NATS says its engine's connection has ended (not merely unheard of).
-    const gone = async (engine_id: string) => !scope.context.has(engine_id) && (await link.ping(engine_id)) === 'gone'
+    const gone = async (engine_id: string) => !scope.context.membership.has(engine_id) && (await link.ping(engine_id)) === 'gone'
     link.claimType(entry, gone).then(
       (outcome) => scope.self.send({ type: 'cluster.typeClaimed', trigger_type, worker_id, outcome }),
       (err: Error) => {
-        const now = handles.ownTypes.get(trigger_type)
+        const now = scope.context.ownTypes.get(trigger_type)
         if (now?.worker_id === worker_id) now.claiming = false
         scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a trigger type could not be claimed; tried again at the next heartbeat', data: { trigger_type, err: err?.message ?? String(err) } })
       },
     )
   }
-  for (const [trigger_type, own] of handles.ownTypes) {
+  for (const [trigger_type, own] of scope.context.ownTypes) {
     if (catalog.triggerTypes[trigger_type]?.worker_id === own.worker_id || own.claiming || own.releasing) continue
     if (own.revision === undefined) {
-      handles.ownTypes.delete(trigger_type)
+      scope.context.ownTypes.delete(trigger_type)
       continue
     }
     // Let go of once NATS says so (a deletion it could not make is made again at the next heartbeat).
     own.releasing = true
     link.deleteType(typeBucketKey(trigger_type), own.revision).then(
-      () => void (handles.ownTypes.get(trigger_type) === own && handles.ownTypes.delete(trigger_type)),
+      () => void (scope.context.ownTypes.get(trigger_type) === own && scope.context.ownTypes.delete(trigger_type)),
       () => (own.releasing = false),
     )
   }
@@ -396,9 +384,8 @@ function syncTypes(scope: Scope, link: ClusterLink): void {
 
 /** A claim made for a local worker has its outcome. */
 function typeClaimed(scope: Scope, link: ClusterLink, event: Extract<ClusterEvent, { type: 'cluster.typeClaimed' }>): void {
-  const { handles } = scope
   const { trigger_type, worker_id, outcome } = event
-  const own = handles.ownTypes.get(trigger_type)
+  const own = scope.context.ownTypes.get(trigger_type)
   const mine = own?.worker_id === worker_id
   if (outcome.won) {
     if (mine && localProvider(scope, trigger_type) === worker_id) {
@@ -407,12 +394,12 @@ function typeClaimed(scope: Scope, link: ClusterLink, event: Extract<ClusterEven
       return
     }
     // Its worker let go of it meanwhile.
-    if (mine) handles.ownTypes.delete(trigger_type)
+    if (mine) scope.context.ownTypes.delete(trigger_type)
     link.deleteType(typeBucketKey(trigger_type), outcome.revision).catch(() => {})
     if (!mine) syncTypes(scope, link)
     return
   }
-  if (mine) handles.ownTypes.delete(trigger_type)
+  if (mine) scope.context.ownTypes.delete(trigger_type)
   typeLost(scope, trigger_type, worker_id, outcome.holder)
   if (!mine) syncTypes(scope, link)
 }
@@ -427,34 +414,34 @@ function typeLost(scope: Scope, trigger_type: string, worker_id: string, holder:
   scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a trigger type is provided on another engine; refused here', data: { trigger_type, worker_id, holder: holder.worker_id, engine_id: holder.engine_id } })
   tell(actorsOf(scope.system).session(worker_id), { type: 'triggerType.revoke', trigger_type, error: errors.triggerTypeExists(trigger_type, `by ${holder.worker} on engine '${holder.engine_id}'`) })
   // (once the watch brought the holder's entry)
-  if (localProvider(scope, trigger_type) === undefined && scope.context.typeHolder(trigger_type)) tellTypeChildren(scope, trigger_type, { type: 'provider.available', trigger_type })
+  if (localProvider(scope, trigger_type) === undefined && scope.context.membership.typeHolder(trigger_type)) tellTypeChildren(scope, trigger_type, { type: 'provider.available', trigger_type })
 }
 
 /** A key of the types bucket was written or deleted. */
 function typeSeen(scope: Scope, link: ClusterLink, key: string, entry: RemoteTriggerType | undefined, revision: number): void {
   const { handles } = scope
-  const before = scope.context.setType(key, entry)
+  const before = scope.context.membership.setType(key, entry)
   if (entry) handles.typeRevisions.set(key, revision)
   else handles.typeRevisions.delete(key)
   const trigger_type = entry?.trigger_type ?? before?.trigger_type
   if (trigger_type === undefined) return
   if (!entry && before?.engine_id === link.engine_id) {
     // Deleted by an engine that took this one for gone: claimed again while a local worker provides it.
-    const own = handles.ownTypes.get(trigger_type)
-    if (own && !own.claiming) handles.ownTypes.delete(trigger_type)
+    const own = scope.context.ownTypes.get(trigger_type)
+    if (own && !own.claiming) scope.context.ownTypes.delete(trigger_type)
     syncTypes(scope, link)
     return
   }
-  const own = handles.ownTypes.get(trigger_type)
+  const own = scope.context.ownTypes.get(trigger_type)
   if (entry && entry.engine_id !== link.engine_id && own && !own.claiming && own.revision !== undefined && localProvider(scope, trigger_type) === own.worker_id) {
     // This engine's claim was taken over (another engine took it for gone): its worker's type is refused now.
-    handles.ownTypes.delete(trigger_type)
+    scope.context.ownTypes.delete(trigger_type)
     return typeLost(scope, trigger_type, own.worker_id, entry)
   }
   // A local provider's triggers are the engine's own business.
   if (localProvider(scope, trigger_type) !== undefined) return
   const was = before && before.engine_id !== link.engine_id ? before : undefined
-  const now = entry && entry.engine_id !== link.engine_id && scope.context.has(entry.engine_id) ? entry : undefined
+  const now = entry && entry.engine_id !== link.engine_id && scope.context.membership.has(entry.engine_id) ? entry : undefined
   if (was && (was.engine_id !== now?.engine_id || was.worker_id !== now?.worker_id)) tellTypeChildren(scope, trigger_type, { type: 'provider.lost', trigger_type, gone: true })
   if (now && (was?.engine_id !== now.engine_id || was?.worker_id !== now.worker_id)) tellTypeChildren(scope, trigger_type, { type: 'provider.available', trigger_type })
 }
@@ -495,7 +482,7 @@ function dropBinding(scope: Scope, binding: Binding, tellProvider: boolean): voi
 }
 
 /** A message another engine addressed to this one about trigger types. */
-function typeMessage(scope: Scope, link: ClusterLink, message: TypeMessage, respond: ((answer: { accepted: true } | { error: unknown }) => void) | undefined): void {
+function typeMessage(scope: Scope, link: ClusterLink, message: TypeMessage, respond: ((answer: TypeAnswer) => void) | undefined): void {
   const { handles } = scope
   const { from, trigger_type, worker_id, trigger_id } = message
   const key = bindingKey(from, worker_id, trigger_id)
@@ -536,7 +523,7 @@ function typeMessage(scope: Scope, link: ClusterLink, message: TypeMessage, resp
     case 'dropped':
       // The provider's engine took this one for gone and dropped what this engine bound there:
       // its triggers of the type park (the provider holds none of them) and are sent again.
-      if (localProvider(scope, trigger_type) !== undefined || scope.context.typeHolder(trigger_type)?.engine_id !== from) return
+      if (localProvider(scope, trigger_type) !== undefined || scope.context.membership.typeHolder(trigger_type)?.engine_id !== from) return
       scope.sendBack({ type: 'engine.log', level: 'info', msg: "cluster: a provider's engine had taken this one for gone; its triggers are sent there again", data: { trigger_type, engine_id: from } })
       tellTypeChildren(scope, trigger_type, { type: 'provider.lost', trigger_type, gone: true })
       tellTypeChildren(scope, trigger_type, { type: 'provider.available', trigger_type })
@@ -571,7 +558,7 @@ function localProviderLost(scope: Scope, trigger_type: string, gone: boolean): v
 /** An engine is gone: the types it provided are free (their triggers here park), and what it bound here is withdrawn. */
 function typesOfEngineGone(scope: Scope, link: ClusterLink, engine_id: string): void {
   const { handles } = scope
-  for (const [key, entry] of scope.context.typesOf(engine_id)) {
+  for (const [key, entry] of scope.context.membership.typesOf(engine_id)) {
     if (localProvider(scope, entry.trigger_type) === undefined) tellTypeChildren(scope, entry.trigger_type, { type: 'provider.lost', trigger_type: entry.trigger_type, gone: true })
     const revision = handles.typeRevisions.get(key)
     if (revision !== undefined) link.deleteType(key, revision).catch(() => {})
@@ -603,21 +590,19 @@ function typesOfEngineJoined(scope: Scope, link: ClusterLink, engine_id: string)
       scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: an engine whose bindings were dropped could not be told', data: { trigger_type, engine_id, err: err?.message ?? String(err) } }),
     )
   }
-  for (const [, entry] of scope.context.typesOf(engine_id)) {
+  for (const [, entry] of scope.context.membership.typesOf(engine_id)) {
     if (localProvider(scope, entry.trigger_type) === undefined) tellTypeChildren(scope, entry.trigger_type, { type: 'provider.available', trigger_type: entry.trigger_type })
   }
 }
 
 /** The cluster actor's logic over `link` (the composition root opens it, and closes it after the engine stopped). */
 export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
-  return fromTable<Membership, ClusterEvent, undefined, EventObject, Handles>({
-    context: () => new Membership(link.engine_id, settings.deadAfterMs),
+  return fromTable<ClusterTable<Pending>, ClusterEvent, undefined, EventObject, Handles>({
+    context: () => new ClusterTable<Pending>(link.engine_id, settings.deadAfterMs),
     open(scope) {
       const s = Object.assign(scope, { settings }) as Scope
       const handles: Handles = {
         serving: new Map(),
-        pending: new Map(),
-        next: 0,
         dirty: false,
         draining: false,
         replies: link.replies((call_no, reply) => onReply(s, call_no, reply)),
@@ -646,7 +631,6 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         routeClaims: openRouteClaims(),
         types: link.types((key, entry, revision) => scope.self.send({ type: 'cluster.typeSeen', key, entry, revision })),
         typeMessages: link.typeMessages((message, respond) => scope.self.send(respond ? { type: 'cluster.typeMessage', message, respond } : { type: 'cluster.typeMessage', message })),
-        ownTypes: new Map(),
         typeRevisions: new Map(),
         bindings: new Map(),
         dropped: new Map(),
@@ -682,7 +666,7 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         case 'cluster.routeRelease':
           return releaseRoute(scope.handles.routeClaims, claimDeps(scope as Scope, link), event.route_key)
         case 'cluster.gather': {
-          const others = scope.context.list().map((m) => m.engine_id).filter((id) => id !== link.engine_id)
+          const others = scope.context.membership.list().map((m) => m.engine_id).filter((id) => id !== link.engine_id)
           link.gather(event.function_id, event.data, others, GATHER_WAIT_MS).then(
             (raw) => {
               // Anything may be published on the listing subject: what is not an answer is refused, and said.
@@ -742,11 +726,11 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
             // one that joined (written by NATS's clock: only then, lest a clock out of step keep every engine out).
             const now = Date.now()
             if (now - scope.handles.since < FIRST_ENTRIES_MS && event.at !== undefined && now - event.at > settings.deadAfterMs) return
-            if (scope.context.beat(info, now) && engine_id !== link.engine_id) {
+            if (scope.context.membership.beat(info, now) && engine_id !== link.engine_id) {
               engineJoined(scope as Scope, link, engine_id)
               scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine joined', data: { engine_id } })
             }
-          } else if (scope.context.leave(engine_id)) {
+          } else if (scope.context.membership.leave(engine_id)) {
             engineGone(scope as Scope, link, engine_id)
             scope.sendBack({ type: 'engine.log', level: 'info', msg: 'cluster: engine left', data: { engine_id } })
           }
@@ -754,7 +738,8 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
         }
       }
     },
-    close({ handles }) {
+    close(scope) {
+      const { handles, context } = scope
       clearImmediate(handles.attach)
       clearInterval(handles.heartbeat)
       clearInterval(handles.probe)
@@ -773,8 +758,8 @@ export function createClusterLogic(link: ClusterLink, settings: ClusterInput) {
       // Its routes go with it (the others would drop them once it is gone anyway).
       for (const key of handles.published.keys()) link.putRoute(key, undefined).catch(() => {})
       // So do its types: the next provider, wherever it connects, claims them.
-      for (const [trigger_type, own] of handles.ownTypes) if (own.revision !== undefined) link.deleteType(typeBucketKey(trigger_type), own.revision).catch(() => {})
-      for (const call_no of [...handles.pending.keys()]) settle(handles, call_no, { error: errors.engineStopped(handles.pending.get(call_no)!.function_id) })
+      for (const [trigger_type, own] of context.ownTypes) if (own.revision !== undefined) link.deleteType(typeBucketKey(trigger_type), own.revision).catch(() => {})
+      for (const call_no of context.calls.numbers()) settle(scope as Scope, call_no, { error: errors.engineStopped(context.calls.get(call_no)!.function_id) })
       link.leave().catch(() => {})
     },
   })

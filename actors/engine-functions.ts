@@ -7,6 +7,7 @@
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import { ENGINE_FUNCTIONS, type EngineFunctionId } from '../protocol/engine-functions.js'
+import type { GatheredPart } from '../protocol/cluster.js'
 import * as v from 'valibot'
 import {
   FunctionInfoQuery,
@@ -49,7 +50,6 @@ import {
   rowsProblem,
   shapeProblem,
   WorkerInfoAnswer,
-  type GatheredPart,
 } from '../core/cluster-listings.js'
 import type { QueueInfo, QueueProviderEvent } from '../machines/contracts.js'
 
@@ -92,7 +92,7 @@ function acrossCluster(function_id: EngineFunctionId, key: string, here: EngineF
     const cluster = scope.local ? undefined : actorsOf(scope.system).cluster()
     if (!cluster) return own
     const tagged = (rows: unknown, engine_id: string): Array<Record<string, unknown>> => (Array.isArray(rows) ? rows.map((row: Record<string, unknown>) => ({ ...row, engine_id })) : [])
-    const rows = tagged(own[key], cluster.getSnapshot().context.self)
+    const rows = tagged(own[key], cluster.getSnapshot().context.membership.self)
     return new Promise((resolve) =>
       cluster.send({
         type: 'cluster.gather',
@@ -130,7 +130,7 @@ function typesAcrossCluster(function_id: EngineFunctionId, key: string, here: En
         data,
         check: typeRowsProblem(key),
         reply: (parts) => {
-          const membership = cluster.getSnapshot().context
+          const membership = cluster.getSnapshot().context.membership
           const answered = parts.filter((p) => p.error === undefined).map((p) => ({ engine_id: p.engine_id, rows: (p.result as typeof own)[key] }))
           resolve({ ...own, [key]: mergeTypeRows(membership.self, own[key], answered, (id) => membership.typeHolder(id)?.engine_id) })
         },
@@ -147,7 +147,7 @@ function typesAcrossCluster(function_id: EngineFunctionId, key: string, here: En
 function askCluster(function_id: string, data: unknown, scope: EngineFunctionScope, check: (result: unknown) => string | undefined): Promise<{ self: string; parts: GatheredPart[] }> | undefined {
   const cluster = scope.local ? undefined : actorsOf(scope.system).cluster()
   if (!cluster) return undefined
-  const self = cluster.getSnapshot().context.self
+  const self = cluster.getSnapshot().context.membership.self
   return new Promise((resolve) => cluster.send({ type: 'cluster.gather', function_id, data, check, reply: (parts) => resolve({ self, parts }) }))
 }
 
@@ -169,7 +169,7 @@ function infoAcrossCluster<T extends Record<string, unknown>>(
     if (here === undefined) throw notFound()
     return here
   }
-  const self = cluster.getSnapshot().context.self
+  const self = cluster.getSnapshot().context.membership.self
   if (here !== undefined) return { ...here, engine_id: self }
   return askCluster(function_id, data, scope, (result) => shapeProblem(answer, result))!.then(({ parts }) => {
     const found = foundInCluster<T>(self, undefined, parts)

@@ -1,11 +1,12 @@
 /**
  * `provider:http`: the engine's one HTTP listener, shared by every session's http triggers.
  * Sessions' http children add and remove routes with events; the routes are a pure table
- * (core/route-table.ts), which is this actor's snapshot. A request that matches a route
- * becomes an invocation of its function, and the answer becomes the response
- * (actors/http-exchange.ts), or the function streams it, and reads the request body, through
- * the call's data channels (actors/http-stream.ts). The listener is this actor's handle and
- * closes with it.
+ * (core/route-table.ts, inside core/http-routes.ts with what the listener holds of the
+ * cluster: routes published and served for other engines, claims being made, conflicts),
+ * which is this actor's snapshot. A request that matches a route becomes an invocation of
+ * its function, and the answer becomes the response (actors/http-exchange.ts), or the
+ * function streams it, and reads the request body, through the call's data channels
+ * (actors/http-stream.ts). The listener is this actor's handle and closes with it.
  *
  * In a cluster, the routes its own triggers hold are published for the other engines
  * (through the cluster actor, in the routes bucket), and theirs are served here as well:
@@ -19,10 +20,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { settleWaiters, type RouteWaiter } from '../core/route-claim.js'
-import { RouteTable, routeKeyOf, type Binding, type Holder } from '../core/route-table.js'
-import type { RemoteRoute } from '../core/cluster.js'
-import type { HttpRoute } from '../core/http-config.js'
+import type { RouteWaiter } from '../core/route-claim.js'
+import { routeKeyOf, type Binding, type Holder } from '../core/route-table.js'
+import { HttpRoutes } from '../core/http-routes.js'
+import type { RemoteRoute } from '../protocol/cluster.js'
+import type { HttpRoute } from '../protocol/http-route.js'
 import type { Outcome } from '../core/call-table.js'
 import type { HttpProviderEvent, HttpProviderInput } from '../machines/contracts.js'
 import { describeWorker } from '../core/catalog.js'
@@ -123,27 +125,17 @@ function start(system: EngineSystem, input: HttpProviderInput, exchanges: Exchan
 }
 
 interface Handles {
-  /** In a cluster: the keys of the routes this engine's triggers hold, as published for the others. */
-  published: Set<string>
-  /** In a cluster: the other engines' routes served here, by their key in the routes bucket. */
-  remote: Map<string, { holder: Holder; worker: string }>
-  /** In a cluster: the routes whose claim is being made, by route key: the function claimed, and the local triggers that wait for it to be answered (each with the function it binds). */
-  claiming: Map<string, { function_id: string; waiting: RouteWaiter<Holder>[] }>
-  /** In a cluster: other engines' routes refused here (a route of this engine held the place), by their key: tried again when this engine lets a route go. */
-  conflicted: Map<string, RemoteRoute>
   clustered(): boolean
   close(): void
 }
 
-type Scope = TableScope<RouteTable, HttpProviderInput, EventObject> & { handles: Handles }
+type Scope = TableScope<HttpRoutes, HttpProviderInput, EventObject> & { handles: Handles }
 
-/** Another engine's route holds its place here under a holder of its own: `\u0001` and its key (no worker id starts so). */
-const REMOTE = '\u0001'
-const remoteHolder = (key: string, trigger_id: string): Holder => ({ worker_id: `${REMOTE}${key}`, trigger_id })
+/** A local worker as refusals name it: by the catalog. */
+const localWorker = (scope: Scope) => (worker_id: string) => describeWorker(catalogOf(scope.system), worker_id)
 
 /** A holder as refusals name it: a local worker by the catalog, another engine's by what that engine said of it. */
-const describer = (scope: Scope) => (worker_id: string) =>
-  worker_id.startsWith(REMOTE) ? (scope.handles.remote.get(worker_id.slice(REMOTE.length))?.worker ?? 'another engine') : describeWorker(catalogOf(scope.system), worker_id)
+const describer = (scope: Scope) => scope.context.describer(localWorker(scope))
 
 /**
  * In a cluster: publishes the route of `route_key` for the other engines while this
@@ -153,17 +145,17 @@ const describer = (scope: Scope) => (worker_id: string) =>
 function publish(scope: Scope, route_key: string): void {
   const cluster = actorsOf(scope.system).cluster()
   if (!cluster) return
-  const { published, claiming } = scope.handles
+  const routes = scope.context
   // Published once its claim is made (`route.claimed`).
-  if (claiming.has(route_key)) return
-  const binding = scope.context.binding(route_key)
-  const local = binding?.holders.filter((h) => !h.worker_id.startsWith(REMOTE)) ?? []
+  if (routes.claimOf(route_key)) return
+  const binding = routes.table.binding(route_key)
+  const local = routes.localHolders(route_key)
   if (binding && local.length > 0) {
-    published.add(route_key)
+    routes.publish(route_key)
     const { method, path, pattern, params, timeout_ms, function_id, metadata } = binding
     const route = { method: method as HttpRoute['method'], path, pattern, shape: route_key.slice(method.length + 1), params, ...(timeout_ms === undefined ? {} : { timeout_ms }) }
     cluster.send({ type: 'cluster.route', route_key, entry: { function_id, route, metadata, holder: { trigger_id: local[0].trigger_id, worker: describer(scope)(local[0].worker_id) } } })
-  } else if (published.delete(route_key)) {
+  } else if (routes.unpublish(route_key)) {
     cluster.send({ type: 'cluster.route', route_key })
     cluster.send({ type: 'cluster.routeRelease', route_key })
     retryConflicted(scope)
@@ -172,7 +164,7 @@ function publish(scope: Scope, route_key: string): void {
 
 /** The other engines' routes that a route of this engine kept out, tried again (this engine let a route go). */
 function retryConflicted(scope: Scope): void {
-  for (const [key, entry] of [...scope.handles.conflicted]) remoteRoute(scope, key, entry, true)
+  for (const [key, entry] of scope.context.conflicts()) remoteRoute(scope, key, entry, true)
 }
 
 /**
@@ -185,11 +177,9 @@ function claim(scope: Scope, holder: Holder, function_id: string, route: HttpRou
   const cluster = actorsOf(scope.system).cluster()
   if (!cluster) return false
   const route_key = routeKeyOf(route)
-  const { claiming, published } = scope.handles
-  const pending = claiming.get(route_key)
   // Joined: answered by that claim if it binds the same function, else claimed anew once it is answered (`claimed`).
-  if (pending) return (pending.waiting.push({ holder, function_id, route }), true)
-  if (published.has(route_key)) return false
+  if (scope.context.join(route_key, { holder, function_id, route })) return true
+  if (scope.context.isPublished(route_key)) return false
   sendClaim(scope, route_key, [{ holder, function_id, route }])
   return true
 }
@@ -198,7 +188,7 @@ function claim(scope: Scope, holder: Holder, function_id: string, route: HttpRou
 function sendClaim(scope: Scope, route_key: string, waiting: RouteWaiter<Holder>[]): void {
   const cluster = actorsOf(scope.system).cluster()
   const [{ holder, function_id, route }] = waiting
-  scope.handles.claiming.set(route_key, { function_id, waiting })
+  scope.context.startClaim(route_key, waiting)
   if (!cluster) return scope.self.send({ type: 'route.claimed', route_key, refusal: undefined })
   const self = scope.self
   cluster.send({
@@ -213,15 +203,12 @@ function sendClaim(scope: Scope, route_key: string, waiting: RouteWaiter<Holder>
 
 /** A route's claim was made (its waiting triggers hold it) or refused (they are refused, with its text). */
 function claimed(scope: Scope, route_key: string, refusal: ErrorBody | undefined): void {
-  const { claiming } = scope.handles
-  const pending = claiming.get(route_key)
-  if (!pending) return
-  claiming.delete(route_key)
-  const routes = scope.context
   // Those unregistered meanwhile: nothing to answer. Those now binding another function: not answered by this claim.
-  const { answered, reclaim } = settleWaiters(pending.waiting, pending.function_id, (holder) => routes.heldBy(holder) === route_key)
+  const settled = scope.context.settleClaim(route_key)
+  if (!settled) return
+  const { answered, reclaim } = settled
   for (const { holder } of answered) {
-    if (refusal) routes.remove(holder)
+    if (refusal) scope.context.table.remove(holder)
     tell(actorsOf(scope.system).trigger(holder.worker_id, holder.trigger_id), refusal ? { type: 'trigger.rejected', error: refusal } : { type: 'trigger.activated' })
   }
   if (refusal) retryConflicted(scope)
@@ -235,27 +222,13 @@ function claimed(scope: Scope, route_key: string, refusal: ErrorBody | undefined
 
 /** Another engine's route is served here (a request becomes a call of its function, across the cluster), or no more. */
 function remoteRoute(scope: Scope, key: string, entry: RemoteRoute | undefined, again = false): void {
-  const { remote, conflicted } = scope.handles
-  conflicted.delete(key)
-  const known = remote.get(key)
-  if (known) {
-    scope.context.remove(known.holder)
-    remote.delete(key)
-  }
-  if (!entry) return
-  const holder = remoteHolder(key, entry.holder.trigger_id)
-  remote.set(key, { holder, worker: entry.holder.worker })
-  const refusal = scope.context.add(holder, entry.function_id, entry.route, { metadata: entry.metadata, describeWorker: describer(scope) })
-  if (refusal) {
-    remote.delete(key)
-    conflicted.set(key, entry)
-    if (!again) scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a route of another engine conflicts with one here; this engine serves its own', data: { engine_id: entry.engine_id, error: refusal } })
-  }
+  const refusal = scope.context.serveRemote(key, entry, localWorker(scope))
+  if (refusal && entry && !again) scope.sendBack({ type: 'engine.log', level: 'warn', msg: 'cluster: a route of another engine conflicts with one here; this engine serves its own', data: { engine_id: entry.engine_id, error: refusal } })
 }
 
-export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpProviderInput, EventObject, Handles>({
-  context: () => new RouteTable(),
-  open({ context: routes, input, system, sendBack }) {
+export const httpProviderLogic = fromTable<HttpRoutes, HttpProviderEvent, HttpProviderInput, EventObject, Handles>({
+  context: () => new HttpRoutes(),
+  open({ context: { table: routes }, input, system, sendBack }) {
     // The data channels of the calls in flight (actors/http-stream.ts), their ids delegated to this actor.
     const exchanges = new Exchanges(writes)
     tell(actorsOf(system).channels(), { type: 'channel.delegate', prefix: HTTP_CHANNEL_PREFIX, owner: exchanges })
@@ -304,10 +277,6 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
       sendBack({ type: 'provider.listening', provider: 'http', host: input.host, port: typeof address === 'object' && address ? address.port : input.port })
     })
     return {
-      published: new Set(),
-      remote: new Map(),
-      claiming: new Map(),
-      conflicted: new Map(),
       clustered: () => actorsOf(system).cluster() !== undefined,
       close() {
         exchanges.releaseAll()
@@ -317,7 +286,8 @@ export const httpProviderLogic = fromTable<RouteTable, HttpProviderEvent, HttpPr
     }
   },
   receive(scope, event) {
-    const { context: routes, system } = scope
+    const { system } = scope
+    const routes = scope.context.table
     switch (event.type) {
       case 'route.remote':
         return remoteRoute(scope, event.key, event.entry)

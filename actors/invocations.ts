@@ -29,7 +29,8 @@ import { ENGINE_FUNCTIONS, isEngineFunction, type EngineFunctionId } from '../pr
 import { closest } from '../core/closest.js'
 import { allows, mayCall, type Identity } from '../core/auth.js'
 import { heldUntil, isKnown } from '../core/catalog.js'
-import { CallTable, isLimitedSource, outcomeOf, type Call, type CallSource, type Outcome } from '../core/call-table.js'
+import type { CallSource } from '../protocol/cluster.js'
+import { CallTable, isLimitedSource, outcomeOf, type Call, type Outcome } from '../core/call-table.js'
 import { delayProblem, queueNameProblem, tagProblem } from '../core/queue-config.js'
 import type { Caller, CallRequest, EnqueueOptions, InvocationsEmitted, InvocationsEvent, InvocationsInput } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell, type ClusterRef } from '../machines/system.js'
@@ -218,6 +219,7 @@ function toCluster(scope: Scope, request: CallRequest, cluster: ClusterRef): voi
   cluster.send({
     type: 'cluster.call',
     request,
+    source,
     settle: (outcome) => {
       if (!request.void) scope.context.acrossEnded(source, waiter)
       ended(scope, source, request.function_id, outcome, started)

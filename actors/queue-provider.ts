@@ -187,10 +187,10 @@ function starve(scope: Scope, queue: string): void {
   // In a cluster, also when the functions offered across it change (another engine offers one now);
   // not at each of the cluster actor's events (every heartbeat, claim and call).
   const clusterActor = actorsOf(scope.system).cluster()
-  let offered = clusterActor?.getSnapshot().context.offeredVersion
+  let offered = clusterActor?.getSnapshot().context.membership.offeredVersion
   const cluster = clusterActor?.subscribe((snapshot) => {
-    if (snapshot.context.offeredVersion === offered) return
-    offered = snapshot.context.offeredVersion
+    if (snapshot.context.membership.offeredVersion === offered) return
+    offered = snapshot.context.membership.offeredVersion
     retry()
   })
   scope.handles.catalogWatch = { unsubscribe: () => (catalog?.unsubscribe(), cluster?.unsubscribe()) }

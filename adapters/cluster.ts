@@ -14,7 +14,28 @@ import { connect, createInbox, RequestError, type Msg, type NatsConnection } fro
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { randomBytes } from 'node:crypto'
-import { callSubject, isMemberInfo, isRemoteRoute, newEngineId, parseRemoteCall, parseRemoteTriggerType, parseTypeMessage, PayloadTooLargeError, replySubject, typeBucketKey, typeSubject, type RemoteCall, type RemoteReply, type RemoteTriggerType, parseTypeAnswer } from '../core/cluster.js'
+import * as v from 'valibot'
+import {
+  callQueueGroup,
+  callSubject,
+  clusterBuckets,
+  isMemberInfo,
+  isRemoteRoute,
+  ListingRequest,
+  listingSubject,
+  newEngineId,
+  parseRemoteCall,
+  parseRemoteTriggerType,
+  parseTypeAnswer,
+  parseTypeMessage,
+  pingSubject,
+  replySubject,
+  typeBucketKey,
+  typeSubject,
+  type RemoteCall,
+  type RemoteReply,
+} from '../protocol/cluster.js'
+import { PayloadTooLargeError } from '../core/cluster.js'
 import type { Closable, ClusterLink } from '../machines/contracts.js'
 import { errors } from '../protocol/errors.js'
 
@@ -215,12 +236,13 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
   let types: KV
   try {
     const kvm = new Kvm(nc)
+    const buckets = clusterBuckets(name)
     // A claim is kept 10 min (longer than any tick may be late); an entry outlives its engine's last heartbeat by 10 s.
-    claims = await kvm.create(`${name}-cron-claims`, { history: 1, ttl: 600_000 })
-    members = await kvm.create(`${name}-engines`, { history: 1, ttl: 10_000 })
-    routes = await kvm.create(`${name}-routes`, { history: 1 })
-    routeClaimsKv = await kvm.create(`${name}-route-claims`, { history: 1 })
-    types = await kvm.create(`${name}-trigger-types`, { history: 1 })
+    claims = await kvm.create(buckets.cronClaims, { history: 1, ttl: 600_000 })
+    members = await kvm.create(buckets.engines, { history: 1, ttl: 10_000 })
+    routes = await kvm.create(buckets.routes, { history: 1 })
+    routeClaimsKv = await kvm.create(buckets.routeClaims, { history: 1 })
+    types = await kvm.create(buckets.triggerTypes, { history: 1 })
   } catch (err) {
     await nc.close().catch(() => {})
     const message = (err as Error).message
@@ -284,7 +306,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     },
     replies(handler) {
       // Other engines ask whether this one is there (see `ping`).
-      const pings = nc.subscribe(`${name}.ping.${engine_id}`, { callback: guarded('ping', (msg) => void (msg.reply && publish(msg.reply, 1))) })
+      const pings = nc.subscribe(pingSubject(name, engine_id), { callback: guarded('ping', (msg) => void (msg.reply && publish(msg.reply, 1))) })
       const prefix = replySubject(name, engine_id, 0).slice(0, -1)
       const sub = nc.subscribe(replySubject(name, engine_id), {
         callback: guarded('reply', (msg) => {
@@ -302,7 +324,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     },
     serve(function_id, handler) {
       const sub = nc.subscribe(callSubject(name, function_id), {
-        queue: `${name}.call`,
+        queue: callQueueGroup(name),
         callback: guarded('call', (msg) => {
           const reply = msg.reply
           let body: unknown
@@ -375,7 +397,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
           }),
         })
         try {
-          publish(`${name}.listing`, { function_id, data, from: engine_id }, inbox)
+          publish(listingSubject(name), { function_id, data, from: engine_id } satisfies ListingRequest, inbox)
         } catch {
           // NATS unreachable: the listing is this engine's part alone.
           end()
@@ -383,16 +405,11 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
       })
     },
     listings(handler) {
-      const sub = nc.subscribe(`${name}.listing`, {
+      const sub = nc.subscribe(listingSubject(name), {
         callback: guarded('listing', (msg) => {
           if (!msg.reply) return
-          let asked: { function_id: string; data: unknown; from: string }
-          try {
-            asked = decode(msg.data)
-          } catch {
-            return
-          }
-          if (typeof asked !== 'object' || asked === null || typeof asked.function_id !== 'string' || asked.from === engine_id) return
+          const asked = decodeOrUndefined(msg.data)
+          if (!v.is(ListingRequest, asked) || asked.from === engine_id) return
           const reply = msg.reply
           handler(asked.function_id, asked.data).then(
             (answer) => answerOn(reply, { engine_id, ...answer } as RemoteReply, asked.function_id),
@@ -405,7 +422,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     async ping(other) {
       if (nc.isClosed()) return 'unknown'
       try {
-        await nc.request(`${name}.ping.${other}`, undefined, { timeout: 1000 })
+        await nc.request(pingSubject(name, other), undefined, { timeout: 1000 })
         return 'alive'
       } catch (err) {
         // NATS answers a request nobody subscribes to at once: the engine's connection is gone.

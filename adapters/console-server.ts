@@ -270,7 +270,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       } else if (section === 'trigger_types') current.trigger_types = triggerTypeRows(catalog)
       else if (section === 'overview') {
         // In a cluster, the engines it hears of (as /healthz says them); alone, nothing more.
-        const membership = actorsOf(system).cluster()?.getSnapshot().context
+        const membership = actorsOf(system).cluster()?.getSnapshot().context.membership
         const cluster = membership ? clusterOverview(membership.self, membership.list()) : undefined
         current.overview = overview({ catalog, version, started_at, callsInFlight: callsJson?.in_flight ?? 0, series: stats.series(now), queues, cluster })
       }

@@ -11,7 +11,8 @@ import type { Outbound } from '../protocol/messages.js'
 import { allTriggers, record, workerName, type CatalogState } from '../core/catalog.js'
 import type { QueueCounts } from '../core/queue-store.js'
 import { actorsOf, catalogOf, type ClusterRef } from '../machines/system.js'
-import { mergeExpositions, METRICS_PART, readExposition } from '../core/cluster-listings.js'
+import { METRICS_PART } from '../protocol/cluster.js'
+import { mergeExpositions, readExposition } from '../core/cluster-listings.js'
 import type { EngineActor } from './session-port.js'
 
 export interface Metrics {
@@ -53,7 +54,7 @@ function triggerCounts(actor: EngineActor) {
 function clusterHealth(actor: EngineActor): { cluster?: Record<string, unknown> } {
   const cluster = actorsOf(actor.system).cluster()
   if (!cluster) return {}
-  const membership = cluster.getSnapshot().context
+  const membership = cluster.getSnapshot().context.membership
   return {
     cluster: {
       engine_id: membership.self,
@@ -240,7 +241,7 @@ export function createMetrics(actor: EngineActor): Metrics {
   /** In a cluster: this engine's series, each labelled with its engine id (set once, the first time). */
   const part = (): Promise<string> => {
     const cluster = actorsOf(system).cluster()
-    if (cluster && labelled === undefined) registry.setDefaultLabels({ engine_id: (labelled = cluster.getSnapshot().context.self) })
+    if (cluster && labelled === undefined) registry.setDefaultLabels({ engine_id: (labelled = cluster.getSnapshot().context.membership.self) })
     return registry.metrics()
   }
   let labelled: string | undefined
@@ -283,7 +284,7 @@ export function createMetrics(actor: EngineActor): Metrics {
  * `signalbox_cluster_engine_up{engine_id}` says 0 for it.
  */
 function clusterMetrics(cluster: ClusterRef, own: string): Promise<string> {
-  const membership = cluster.getSnapshot().context
+  const membership = cluster.getSnapshot().context.membership
   const self = membership.self
   const others = membership.list().map((m) => m.engine_id).filter((id) => id !== self)
   return new Promise((resolve, reject) =>

@@ -7,13 +7,11 @@
  * Each call carries an opaque `handle` for its driver (a deadline timer, a reply
  * callback); the table never looks at it and never shows it.
  */
+import type { CallSource } from '../protocol/cluster.js'
 import { record } from './catalog.js'
 
 /** How a call ended: a result, or an error object passed on as it came. */
 export type Outcome = { result: unknown; error?: undefined } | { error: unknown; result?: undefined }
-
-/** What started a call, for metrics: a worker, a trigger type, or the engine. */
-export type CallSource = 'worker' | 'http' | 'cron' | 'queue' | 'pubsub' | 'engine'
 
 /**
  * Whether calls from `source` count against `limits.callsInFlight`: those of workers and
@@ -276,7 +274,13 @@ export class CallTable<H = unknown, W = unknown> {
     return this.draining && this.calls.size === 0 && this.parkedCount === 0
   }
 
-  /** What the inspector shows: the calls in flight, without their handles. */
+  /**
+   * What the inspector shows: `in_flight` (started here), `parked` (by function: how many
+   * wait for a live worker), `across` (how many were sent to other engines of the cluster
+   * and wait for their answers: the `cluster` actor's snapshot lists them, with the engine
+   * that took each), `draining`, and `calls`, by invocation id: function, serving worker,
+   * caller, source, start (ISO) and timeout (ms); never their handles.
+   */
   toJSON() {
     const calls: Record<string, unknown> = {}
     for (const { call: c } of this.calls.values()) {
@@ -291,7 +295,7 @@ export class CallTable<H = unknown, W = unknown> {
     }
     const parked = record<number>()
     for (const [function_id, set] of this.parkedCalls) parked[function_id] = set.size
-    return { in_flight: this.calls.size, parked, draining: this.draining, calls }
+    return { in_flight: this.calls.size, parked, across: this.acrossCount, draining: this.draining, calls }
   }
 
   private recordOf(worker_id: string): WorkerRecord<H> {

@@ -8,24 +8,11 @@
  * design is in docs/cluster.md ("Listings, /healthz and /metrics").
  */
 import * as v from 'valibot'
+import { GatheredPart } from '../protocol/cluster.js'
 import { ENGINE_PROVIDER } from './catalog.js'
-
-/**
- * The id a listing request uses to ask another engine for its own `/metrics` text. Not an
- * engine function (no worker may call it): the cluster actor answers it from the metrics
- * the composition root gave it.
- */
-export const METRICS_PART = 'signalbox::metrics'
 
 /** How long an engine waits for the others' parts of a listing (ms): an engine slower than that is left out. */
 export const GATHER_WAIT_MS = 1000
-
-/** An engine id as `newEngineId` makes them (core/cluster.ts): a subject token and a label value as it is. */
-const engineId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'an engine id is 1 to 64 letters, digits, _ or -'))
-
-/** One engine's answer to a listing, as it comes over NATS: its engine, and a result or an error. */
-export const GatheredPart = v.object({ engine_id: engineId, result: v.optional(v.unknown()), error: v.optional(v.unknown()) })
-export type GatheredPart = v.InferOutput<typeof GatheredPart>
 
 const problemOf = (issues: readonly v.BaseIssue<unknown>[]): string => {
   const issue = issues[0]

@@ -1,134 +1,13 @@
 /**
- * The cluster's pure part: what engines of one cluster send each other (calls of functions
- * and their answers, membership entries), how names become NATS subjects and KV keys, and
- * the membership table each engine keeps (who beat last when, who is gone). The NATS side
- * is adapters/cluster.ts; the actor that holds the subscriptions is actors/cluster.ts;
- * docs/cluster.md has the design.
+ * The cluster's pure part: the table the cluster actor keeps (actors/cluster.ts), which is
+ * its snapshot: the membership (who beat last when, who is gone, who provides each
+ * worker-defined trigger type), the calls this engine sent to other engines, the types its
+ * own workers provide as claimed in the types bucket, its route claims, and the cron ticks
+ * it follows. What engines send each other, and the names of subjects and buckets, are
+ * protocol/cluster.ts; the NATS side is adapters/cluster.ts; docs/cluster.md has the design.
  */
-import { createHash } from 'node:crypto'
-import * as v from 'valibot'
-import type { CallSource } from './call-table.js'
-import type { HttpRoute } from './http-config.js'
-
-/** A function call sent to the cluster: whichever engine serves `function_id` takes it. */
-export interface RemoteCall {
-  function_id: string
-  data: unknown
-  /** The caller's timeout (ms); the serving engine's default when absent. */
-  timeout_ms?: number
-  /** Fire and forget: nobody answers. */
-  void?: boolean
-  source?: CallSource
-  metadata?: unknown
-  traceparent?: string
-  baggage?: string
-  /** The calling engine's id. */
-  from: string
-}
-
-/**
- * What comes back to the calling engine for one call: first `taken` (the engine that
- * serves it, so its death fails the call), then its outcome; `no_responders` when nobody
- * in the cluster serves the function (NATS answers that itself).
- */
-export type RemoteReply = { taken: string } | { result: unknown } | { error: unknown } | { no_responders: true }
-
-/** One engine as its membership entry describes it (written every heartbeat). */
-export interface MemberInfo {
-  engine_id: string
-  /** ISO time the engine started. */
-  started_at: string
-  host: string
-  pid: number
-  /** Its WebSocket endpoint and HTTP listener, when it has them. */
-  url?: string
-  http_url?: string
-  /** How many workers are connected to it. */
-  workers: number
-  /** The functions its workers offer (it serves their calls for the cluster). */
-  functions: string[]
-}
-
-/** Whether a membership entry read from the bucket (`key`) has the shape of one: anything may be written there. */
-export const isMemberInfo = (key: string, value: unknown): value is MemberInfo => {
-  const v = value as Partial<MemberInfo> | null
-  return typeof v === 'object' && v !== null && v.engine_id === key && typeof v.started_at === 'string' && Array.isArray(v.functions) && v.functions.every((f) => typeof f === 'string')
-}
-
-/**
- * A route an engine's http triggers hold, as the routes bucket has it: every engine's
- * listener serves it (a request becomes a call of its function, across the cluster).
- */
-export interface RemoteRoute {
-  engine_id: string
-  function_id: string
-  route: HttpRoute
-  metadata?: unknown
-  /** Its first holder, as a conflict names it: its trigger id and its worker (`worker 'billing' (<id>)`). */
-  holder: { trigger_id: string; worker: string }
-}
-
-/** Whether a routes bucket entry (`key`) has the shape of one, written by the engine its key names. */
-export const isRemoteRoute = (key: string, value: unknown): value is RemoteRoute => {
-  const v = value as Partial<RemoteRoute> | null
-  return (
-    typeof v === 'object' && v !== null && v.engine_id === engineOfRouteKey(key) && typeof v.function_id === 'string' &&
-    typeof v.route === 'object' && v.route !== null && typeof v.holder === 'object' && v.holder !== null
-  )
-}
-
-/** The routes bucket's key of one engine's route (`<engine id>.<digest of its METHOD shape>`). */
-export const routeBucketKey = (engine_id: string, route_key: string): string => `${engine_id}.${token(route_key)}`
-
-/** The engine a routes bucket key belongs to. */
-export const engineOfRouteKey = (key: string): string => key.slice(0, key.indexOf('.'))
-
-/**
- * A name as a subject token or KV key: the base64url of the SHA-256 of its UTF-8, 43
- * characters whatever the name (a function id may hold `.`, `*`, `>`, spaces, and be 1024
- * characters of emoji: NATS refuses a control line that long). The names themselves travel
- * in the bodies and values.
- */
-export const token = (text: string): string => createHash('sha256').update(text, 'utf8').digest('base64url')
-
-/** The subject calls of `function_id` are published on. */
-export const callSubject = (cluster: string, function_id: string): string => `${cluster}.call.${token(function_id)}`
-
-/** The subject answers to one engine's calls arrive on (`<call number>` last). */
-export const replySubject = (cluster: string, engine_id: string, call_no?: number): string => `${cluster}.reply.${engine_id}.${call_no ?? '*'}`
-
-/**
- * The claim of one cron tick across the cluster: the same schedule (pattern and zone),
- * function and metadata, at the same scheduled time, is the same tick on every engine.
- * `nth` tells apart triggers alike on one engine (the cron table's pairing of replicas).
- */
-export const cronClaimKey = (jobKey: string, function_id: string, metadata: unknown, nth: number, scheduled: number): string =>
-  `${token(`${jobKey}\u0000${function_id}\u0000${metadata === undefined ? '' : JSON.stringify(metadata)}\u0000${nth}`)}.${scheduled}`
-
-const CALL_SOURCES: readonly string[] = ['worker', 'http', 'cron', 'queue', 'pubsub', 'engine'] satisfies CallSource[]
-
-/**
- * A call as another engine sent it on the subject of `function_id` (the subscription's, not
- * the body's): its shape checked, since anything may be published on a subject. Returns the
- * call, or why it is refused.
- */
-export function parseRemoteCall(function_id: string, body: unknown): { call: RemoteCall } | { why: string } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { why: `a call must be an object, got ${body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body}` }
-  const b = body as Record<string, unknown>
-  if (typeof b.from !== 'string' || b.from === '') return { why: "a call's 'from' must be the calling engine's id" }
-  if (b.timeout_ms !== undefined && (typeof b.timeout_ms !== 'number' || !Number.isFinite(b.timeout_ms) || b.timeout_ms <= 0)) return { why: "a call's 'timeout_ms' must be a positive number" }
-  if (b.void !== undefined && typeof b.void !== 'boolean') return { why: "a call's 'void' must be a boolean" }
-  if (b.source !== undefined && !CALL_SOURCES.includes(b.source as string)) return { why: `a call's 'source' must be one of ${CALL_SOURCES.join(', ')}` }
-  for (const field of ['traceparent', 'baggage'] as const) if (b[field] !== undefined && typeof b[field] !== 'string') return { why: `a call's '${field}' must be a string` }
-  const call: RemoteCall = { function_id, data: b.data, from: b.from }
-  if (b.timeout_ms !== undefined) call.timeout_ms = b.timeout_ms as number
-  if (b.void !== undefined) call.void = b.void as boolean
-  if (b.source !== undefined) call.source = b.source as CallSource
-  if (b.metadata !== undefined) call.metadata = b.metadata
-  if (b.traceparent !== undefined) call.traceparent = b.traceparent as string
-  if (b.baggage !== undefined) call.baggage = b.baggage as string
-  return { call }
-}
+import { typeBucketKey, type CallSource, type MemberInfo, type RemoteTriggerType } from '../protocol/cluster.js'
+import { EngineRouteClaims } from './route-claim.js'
 
 /** A message NATS would refuse: larger than the server's `max_payload`. */
 export class PayloadTooLargeError extends Error {
@@ -140,85 +19,6 @@ export class PayloadTooLargeError extends Error {
     super(`the message is ${bytes} bytes, more than the NATS server's max_payload of ${max}`)
   }
 }
-
-/**
- * A worker-defined trigger type as the types bucket has it (key: `typeBucketKey`): the one
- * worker of the cluster that provides it, and the engine it is connected to. Written with a
- * create-if-absent, so that of two engines whose workers register the type at once one holds it.
- */
-export const RemoteTriggerType = v.object({
-  trigger_type: v.string(),
-  engine_id: v.pipe(v.string(), v.minLength(1)),
-  worker_id: v.pipe(v.string(), v.minLength(1)),
-  /** The provider as refusals name it (`worker 'billing' (<id>)`). */
-  worker: v.string(),
-  description: v.optional(v.string()),
-})
-export type RemoteTriggerType = v.InferOutput<typeof RemoteTriggerType>
-
-/** The types bucket's key of a trigger type (a digest: a type id may hold what a key may not). */
-export const typeBucketKey = (trigger_type: string): string => token(trigger_type)
-
-/** A types bucket entry read from the bucket (`key`), checked: its shape, and its key matching its type. Returns it, or why it is refused. */
-export function parseRemoteTriggerType(key: string, value: unknown): { entry: RemoteTriggerType } | { why: string } {
-  const parsed = v.safeParse(RemoteTriggerType, value)
-  if (!parsed.success) return { why: `not a trigger type entry: ${v.summarize(parsed.issues).slice(0, 200)}` }
-  if (typeBucketKey(parsed.output.trigger_type) !== key) return { why: 'its key is not the digest of its trigger type' }
-  return { entry: parsed.output }
-}
-
-const nonEmpty = v.pipe(v.string(), v.minLength(1))
-const binding = {
-  /** The engine that sent it. */
-  from: nonEmpty,
-  trigger_type: nonEmpty,
-  /** The registering worker and its trigger's own id: how both engines name the binding. */
-  worker_id: nonEmpty,
-  trigger_id: nonEmpty,
-}
-
-/**
- * What engines send each other about the triggers bound to a type another engine's worker
- * provides, on `<name>.types.<engine id>` (the engine addressed): a registration to forward
- * to its provider (`register`, asked as a request: the provider's engine answers
- * `{accepted: true}` or `{error}` at once, the provider's verdict comes later as `verdict`),
- * its withdrawal (`unregister`), its takeover by the session of a reconnected worker
- * (`adopt`), the provider's verdict back to the registering engine, and a notice from
- * the provider's engine that it dropped the registering engine's bindings of a type
- * (`dropped`: it took that engine for gone; sent once it is heard of again, which then
- * sends them again).
- */
-export const TypeMessage = v.variant('op', [
-  v.object({
-    op: v.literal('register'),
-    ...binding,
-    function_id: nonEmpty,
-    config: v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'config must be an object'),
-    metadata: v.optional(v.unknown()),
-    /** The id the previous provider knew it by: kept when it is free. */
-    forwarded_id: v.optional(nonEmpty),
-  }),
-  v.object({ op: v.literal('unregister'), ...binding }),
-  /** `worker_id` reattached in place of the held `previous_worker_id`, and binds the trigger again alike: the binding is its now, the provider is told nothing. */
-  v.object({ op: v.literal('adopt'), ...binding, previous_worker_id: nonEmpty }),
-  v.object({ op: v.literal('verdict'), ...binding, forwarded_id: nonEmpty, error: v.optional(v.unknown()) }),
-  /** The sender took the addressed engine for gone and dropped its bindings of `trigger_type` (one of them named): they are to be sent again. */
-  v.object({ op: v.literal('dropped'), ...binding }),
-])
-export type TypeMessage = v.InferOutput<typeof TypeMessage>
-
-/** A message of the types subject, checked (anything may be published there). Returns it, or why it is refused. */
-export function parseTypeMessage(body: unknown): { message: TypeMessage } | { why: string } {
-  const parsed = v.safeParse(TypeMessage, body)
-  if (!parsed.success) return { why: v.summarize(parsed.issues).slice(0, 200) }
-  return { message: parsed.output }
-}
-
-/** The subject an engine receives the types messages addressed to it on. */
-export const typeSubject = (cluster: string, engine_id: string): string => `${cluster}.types.${engine_id}`
-
-/** An engine id for this run: unique, and a valid subject token and KV key. */
-export const newEngineId = (pid: number, random: string): string => `e${pid.toString(36)}-${random.replace(/[^a-z0-9]/gi, '').slice(0, 8)}`
 
 /**
  * The engines of the cluster as one engine sees them: each member's last entry and when
@@ -324,20 +124,169 @@ export class Membership {
     return [...this.members.values()].map((m) => m.info).sort((a, b) => a.started_at.localeCompare(b.started_at) || a.engine_id.localeCompare(b.engine_id))
   }
 
+  /**
+   * What the inspector shows: `members`, each as its last heartbeat said; `trigger_types`,
+   * the types bucket as the watch brought it, sorted by type: who provides each
+   * worker-defined type (`worker_id`, `worker`) on which engine (`engine_id`), and whether
+   * that engine is a member (`member`: false while its key outlives it).
+   */
   toJSON() {
-    return this.list()
+    return {
+      members: this.list(),
+      trigger_types: [...this.types.values()]
+        .map((entry) => ({ ...entry, member: this.members.has(entry.engine_id) }))
+        .sort((a, b) => (a.trigger_type < b.trigger_type ? -1 : a.trigger_type > b.trigger_type ? 1 : 0)),
+    }
   }
 }
 
 /**
- * The answer to a `register` sent on another engine's types subject (already decoded, or
- * undefined when it was not JSON): `{accepted: true}` or `{error}`; anything else (`null`,
- * another shape: a stray responder, another version) is no answer, `'unknown'`, and the
- * registration's own timeout answers it.
+ * One call this engine sent to another engine of the cluster, waiting for its answer. The
+ * cluster actor's record of a call extends it with what it needs to answer the call (its
+ * callback, its timer): one object per call.
  */
-export function parseTypeAnswer(answer: unknown): { accepted: true } | { error: unknown } | 'unknown' {
-  if (typeof answer !== 'object' || answer === null) return 'unknown'
-  if ((answer as { accepted?: unknown }).accepted === true) return { accepted: true }
-  const error = (answer as { error?: unknown }).error
-  return error === undefined ? 'unknown' : { error }
+export interface CallAcross {
+  readonly function_id: string
+  readonly source: CallSource
+  /** `performance.now()` when it was sent. */
+  readonly started: number
+  /** Its timeout (ms): it fails `invocation_timeout` here after that. */
+  readonly timeout_ms: number
+  /** The engine that took it, once that engine said so (`{taken}`). */
+  taken_by?: string
 }
+
+/**
+ * The calls this engine sent to other engines, by number (the last token of their reply
+ * subject), until each is answered, fails or times out. Void calls are never here (nobody
+ * answers them).
+ */
+export class CallsAcross<C extends CallAcross = CallAcross> {
+  private readonly calls = new Map<number, C>()
+  private next = 0
+
+  get size(): number {
+    return this.calls.size
+  }
+
+  /** Records a call about to be sent; returns its number. */
+  open(call: C): number {
+    const call_no = ++this.next
+    this.calls.set(call_no, call)
+    return call_no
+  }
+
+  get(call_no: number): C | undefined {
+    return this.calls.get(call_no)
+  }
+
+  /** Removes a call (answered, failed or timed out) and returns it; undefined when it was not here. */
+  close(call_no: number): C | undefined {
+    const call = this.calls.get(call_no)
+    if (call) this.calls.delete(call_no)
+    return call
+  }
+
+  /** The numbers of the calls in flight. */
+  numbers(): number[] {
+    return [...this.calls.keys()]
+  }
+
+  /** The numbers of the calls `engine_id` took. */
+  takenBy(engine_id: string): number[] {
+    const numbers: number[] = []
+    for (const [call_no, call] of this.calls) if (call.taken_by === engine_id) numbers.push(call_no)
+    return numbers
+  }
+
+  /** The engines that took calls of this one and have not answered them yet. */
+  holders(): Set<string> {
+    const engines = new Set<string>()
+    for (const call of this.calls.values()) if (call.taken_by !== undefined) engines.add(call.taken_by)
+    return engines
+  }
+
+  /**
+   * The calls as the inspector shows them at `clock` (a `performance.now()`), oldest first:
+   * `call_no`, `function_id`, `source`, `engine_id` (the engine that took it; null until
+   * one did), `age_ms` (how long it has been in flight, whole ms), `timeout_ms`.
+   */
+  view(clock: number) {
+    return [...this.calls].map(([call_no, c]) => ({
+      call_no,
+      function_id: c.function_id,
+      source: c.source,
+      engine_id: c.taken_by ?? null,
+      age_ms: Math.max(0, Math.round(clock - c.started)),
+      timeout_ms: c.timeout_ms,
+    }))
+  }
+
+  toJSON() {
+    return this.view(performance.now())
+  }
+}
+
+/** A worker-defined type a local worker provides, as claimed in the types bucket. */
+export interface OwnType {
+  worker_id: string
+  /** The key's revision once the claim is won; undefined while it is being made (or failed, to be made again). */
+  revision?: number
+  claiming: boolean
+  /** Its worker provides it no more: its key is being deleted. */
+  releasing?: boolean
+}
+
+/**
+ * Where an own type's claim stands: `claiming` (the create is on its way), `held` (the key
+ * is this engine's, at `revision`), `releasing` (its key is being deleted), `unclaimed` (a
+ * claim NATS could not make: made again at the next heartbeat).
+ */
+export const ownTypeClaim = (own: OwnType): 'claiming' | 'held' | 'releasing' | 'unclaimed' =>
+  own.releasing ? 'releasing' : own.claiming ? 'claiming' : own.revision !== undefined ? 'held' : 'unclaimed'
+
+/**
+ * The cluster actor's table, its snapshot: the membership, the calls in flight to other
+ * engines, the types this engine's workers provide as claimed in the types bucket, this
+ * engine's route claims, and the cron ticks it lost and follows. Changed in place by the
+ * actor as its events and NATS's answers come; `toJSON` is what the inspector shows.
+ */
+export class ClusterTable<C extends CallAcross = CallAcross> {
+  readonly membership: Membership
+  readonly calls = new CallsAcross<C>()
+  /** The types local workers provide, claimed (or being claimed) in the types bucket, by type. */
+  readonly ownTypes = new Map<string, OwnType>()
+  /** The claims of routes this engine's http triggers hold (core/route-claim.ts). */
+  readonly routeClaims = new EngineRouteClaims()
+  /** The cron ticks this engine lost and follows until they are done, taken over, or their window ends: by claim key, the window's end (ms since the epoch). */
+  readonly cronTicks = new Map<string, number>()
+
+  /** @param self this engine's id; @param deadAfterMs how long a member may go unheard before it is gone. */
+  constructor(self: string, deadAfterMs: number) {
+    this.membership = new Membership(self, deadAfterMs)
+  }
+
+  /**
+   * What the inspector shows at `clock` (a `performance.now()`): `engine_id` (this
+   * engine), `members` and `trigger_types` (`Membership.toJSON`), `own_types` (each type a
+   * local worker provides: its worker, where its claim stands (`ownTypeClaim`), and the
+   * key's revision once held), `calls` (`CallsAcross.view`), `route_claims`
+   * (`EngineRouteClaims.toJSON`), `cron_ticks` (each followed tick's claim key and the end
+   * of its window, ISO).
+   */
+  view(clock: number) {
+    return {
+      engine_id: this.membership.self,
+      ...this.membership.toJSON(),
+      own_types: [...this.ownTypes].map(([trigger_type, own]) => ({ trigger_type, worker_id: own.worker_id, claim: ownTypeClaim(own), ...(own.revision === undefined ? {} : { revision: own.revision }) })),
+      calls: this.calls.view(clock),
+      route_claims: this.routeClaims.toJSON(),
+      cron_ticks: [...this.cronTicks].map(([key, until]) => ({ key, until: new Date(until).toISOString() })),
+    }
+  }
+
+  toJSON() {
+    return this.view(performance.now())
+  }
+}
+

@@ -22,7 +22,7 @@ import { allows, type Identity } from './auth.js'
 import { allTriggers, type CatalogState } from './catalog.js'
 import { parseCronConfig } from './cron-config.js'
 import { rates, type CallStats } from './console-stats.js'
-import type { MemberInfo } from './cluster.js'
+import type { MemberInfo } from '../protocol/cluster.js'
 
 /** The function a console needs to be allowed to call to redrive dead letters (with `engine`). */
 export const REDRIVE_FUNCTION = 'engine::queue::dlq'
@@ -169,9 +169,9 @@ const count = (n: unknown): number => (typeof n === 'number' && Number.isFinite(
 /**
  * The engines of the cluster as the console's overview shows them (`/healthz`'s
  * `cluster.engines`: each engine's last heartbeat, its functions counted), `self` the
- * engine serving the console. A membership entry is checked for its id, start and
- * functions when read (core/cluster.ts `isMemberInfo`); what else it carries is taken
- * only when it has the right type (another engine wrote it).
+ * engine serving the console. A membership entry is checked when read (protocol/cluster.ts
+ * `isMemberInfo`, its schema); what else it carries is taken only when it has the right
+ * type all the same (another engine wrote it).
  */
 export function clusterOverview(self: string, members: readonly MemberInfo[]): ClusterOverview {
   const engines = members.map((m): ClusterEngineRow => {

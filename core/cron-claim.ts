@@ -1,9 +1,9 @@
 /**
- * A cron tick's claim across a cluster, its pure part: what a key of the claims bucket
- * holds, how long a tick stays open for the engines that lost its claim (its window), and
- * what such an engine does at each look at the key. The NATS side is adapters/cluster.ts;
- * the engine that follows the ticks it lost is actors/cluster-cron.ts; docs/cluster.md
- * ("Cron once per tick") has the design.
+ * A cron tick's claim across a cluster, its pure part: how long a tick stays open for the
+ * engines that lost its claim (its window), and what such an engine does at each look at
+ * its key. What the key holds is protocol/cluster.ts's `CronClaim`; the NATS side is
+ * adapters/cluster.ts; the engine that follows the ticks it lost is actors/cluster-cron.ts;
+ * docs/cluster.md ("Cron once per tick") has the design.
  *
  * The claimer creates the key (`claimed`), runs the tick, then marks it `done` with a
  * compare-and-set on the revision it created. An engine that lost the claim keeps the tick
@@ -11,35 +11,7 @@
  * `done`, it takes the tick over with a compare-and-set on the revision it read (of the
  * survivors, one succeeds), runs it, and marks it `done`.
  */
-
-/** What a key of the claims bucket holds. */
-export interface CronClaim {
-  /** The engine that runs the tick (its claimer, or the engine that took it over). */
-  engine_id: string
-  /** When it claimed (or took over) the tick, ms since the epoch. */
-  at: number
-  /**
-   * `claimed` until its run was started; `done` after; `released` when its claimer won it
-   * but did not run it (the trigger was let go of meanwhile): the engines that follow it
-   * take it over. An entry without it (an older engine's) is `claimed`.
-   */
-  state: 'claimed' | 'done' | 'released'
-  /** The engine it was taken over from, when it was. */
-  took_over_from?: string
-}
-
-/** A claims bucket entry read back: its shape checked (anything may be written there); why it is refused otherwise. */
-export function parseCronClaim(value: unknown): CronClaim | { why: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { why: 'a claim must be an object' }
-  const v = value as Record<string, unknown>
-  if (typeof v.engine_id !== 'string' || v.engine_id === '') return { why: "a claim's 'engine_id' must be an engine id" }
-  if (typeof v.at !== 'number' || !Number.isFinite(v.at)) return { why: "a claim's 'at' must be a time in ms" }
-  if (v.state !== undefined && v.state !== 'claimed' && v.state !== 'done' && v.state !== 'released') return { why: "a claim's 'state' must be 'claimed', 'done' or 'released'" }
-  if (v.took_over_from !== undefined && typeof v.took_over_from !== 'string') return { why: "a claim's 'took_over_from' must be an engine id" }
-  const claim: CronClaim = { engine_id: v.engine_id, at: v.at, state: v.state === 'done' || v.state === 'released' ? v.state : 'claimed' }
-  if (v.took_over_from !== undefined) claim.took_over_from = v.took_over_from as string
-  return claim
-}
+import type { CronClaim } from '../protocol/cluster.js'
 
 /** The longest a tick stays open for the engines that lost its claim (ms): a tick is never taken over later than this after its scheduled time. */
 export const TICK_WINDOW_MAX_MS = 60_000

@@ -5,9 +5,7 @@
  */
 import * as v from 'valibot'
 import { shown } from '../protocol/values.js'
-
-export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const
-export type HttpMethod = (typeof HTTP_METHODS)[number]
+import { HTTP_METHODS, type HttpMethod, type HttpRoute } from '../protocol/http-route.js'
 
 /** What an http trigger's config may hold (iii's `api_path` / `http_method` are aliases). */
 export const HttpConfig = v.object({
@@ -27,20 +25,6 @@ export const HttpConfig = v.object({
 
 /** One segment of a route: literal text, a named parameter, or the trailing rest. */
 type Segment = { kind: 'static'; text: string } | { kind: 'param'; name: string } | { kind: 'rest' }
-
-/** A validated http trigger. */
-export interface HttpRoute {
-  method: HttpMethod
-  /** The path as the user wrote it, with one leading slash (`health` is `/health`). */
-  path: string
-  /** The pattern handed to the router (`:name`, `**:rest`). */
-  pattern: string
-  /** Identity of the route's shape: parameter names left out (`/users/:`), no trailing slash. */
-  shape: string
-  /** Parameter names in order, for the conflict check. */
-  params: string[]
-  timeout_ms?: number
-}
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** Name the router gives the trailing `*`; shown to functions as `path_params['*']`. */

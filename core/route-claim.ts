@@ -5,37 +5,15 @@
  * engine whose trigger binds the route to another function is refused, with the text of
  * a conflict on one engine (core/route-table.ts `routeConflict`). The engine whose last
  * trigger on the route goes takes itself off the list, and deletes the key when it was the
- * last. A claim whose engines are all gone is stale and taken over. The NATS side is
- * adapters/cluster.ts; actors/cluster-routes.ts does it; docs/cluster.md has the design.
+ * last. A claim whose engines are all gone is stale and taken over. What the key holds is
+ * protocol/cluster.ts's `RouteClaim`; the NATS side is adapters/cluster.ts;
+ * actors/cluster-routes.ts does it, and keeps where each of this engine's claims stands
+ * (`EngineRouteClaims`, in the cluster actor's snapshot); docs/cluster.md has the design.
  */
 import type { ErrorBody } from '../protocol/messages.js'
-import type { HttpRoute } from './http-config.js'
+import type { HttpRoute } from '../protocol/http-route.js'
+import type { RouteClaim } from '../protocol/cluster.js'
 import { routeConflict } from './route-table.js'
-
-/** What a key of the route claims bucket holds. */
-export interface RouteClaim {
-  function_id: string
-  /** The route as its first holder wrote it, and its parameter names. */
-  path: string
-  params: string[]
-  /** Its first holder, as a conflict names it: its trigger id and its worker (`worker 'billing' (<id>)`). */
-  holder: { trigger_id: string; worker: string }
-  /** The engines whose triggers hold the route. */
-  engines: string[]
-}
-
-const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string')
-
-/** A route claims bucket entry read back: its shape checked (anything may be written there); why it is refused otherwise. */
-export function parseRouteClaim(value: unknown): RouteClaim | { why: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { why: 'a route claim must be an object' }
-  const v = value as Record<string, unknown>
-  if (typeof v.function_id !== 'string' || typeof v.path !== 'string' || !isStrings(v.params)) return { why: "a route claim needs 'function_id', 'path' and 'params'" }
-  const holder = v.holder as Record<string, unknown> | null
-  if (typeof holder !== 'object' || holder === null || typeof holder.trigger_id !== 'string' || typeof holder.worker !== 'string') return { why: "a route claim's 'holder' must name a trigger and its worker" }
-  if (!isStrings(v.engines)) return { why: "a route claim's 'engines' must be engine ids" }
-  return { function_id: v.function_id, path: v.path, params: v.params, holder: { trigger_id: holder.trigger_id, worker: holder.worker }, engines: v.engines }
-}
 
 /** Why `route`, bound to `function_id`, is refused by the claim of its route: the one-engine text; undefined when it may join it. */
 export const claimRefusal = (claim: RouteClaim, function_id: string, route: HttpRoute): ErrorBody | undefined =>
@@ -72,4 +50,70 @@ export function settleWaiters<H>(waiting: readonly RouteWaiter<H>[], function_id
     ;(waiter.function_id === function_id ? answered : reclaim).push(waiter)
   }
   return { answered, reclaim }
+}
+
+/**
+ * Where one of this engine's route claims stands: `claiming` (its first trigger on the
+ * route waits for the claim), `held` (the claim names this engine), `alone` (NATS could
+ * not answer: the route is bound on this engine's table alone, with no claim), `releasing`
+ * (its last trigger on the route went: this engine is leaving the claim).
+ */
+export type RouteClaimState = 'claiming' | 'held' | 'alone' | 'releasing'
+
+/**
+ * This engine's route claims, by route key (`METHOD shape`): the function each was claimed
+ * for and where it stands. The cluster actor notes each step as its claims and releases run
+ * (one after another per route), and shows them in its snapshot.
+ */
+export class EngineRouteClaims {
+  private readonly claims = new Map<string, { function_id: string; state: RouteClaimState; was?: RouteClaimState }>()
+
+  get size(): number {
+    return this.claims.size
+  }
+
+  /** The claim of `route_key` for `function_id` is being made. */
+  claiming(route_key: string, function_id: string): void {
+    this.claims.set(route_key, { function_id, state: 'claiming' })
+  }
+
+  /** The claim of `route_key` was answered: made or joined (`held`), refused (`refused`: nothing held), or not answered by NATS (`alone`). */
+  answered(route_key: string, outcome: 'held' | 'refused' | 'alone'): void {
+    const claim = this.claims.get(route_key)
+    if (!claim) return
+    if (outcome === 'refused') this.claims.delete(route_key)
+    else claim.state = outcome
+  }
+
+  /** This engine is leaving the claim of `route_key` (its last trigger there went). */
+  releasing(route_key: string): void {
+    const claim = this.claims.get(route_key)
+    if (!claim || claim.state === 'releasing') return
+    claim.was = claim.state
+    claim.state = 'releasing'
+  }
+
+  /** The release of `route_key` ended: this engine left the claim (`left`), or NATS could not say, and the claim stays as it was. */
+  released(route_key: string, left: boolean): void {
+    const claim = this.claims.get(route_key)
+    if (!claim || claim.state !== 'releasing') return
+    if (left) this.claims.delete(route_key)
+    else {
+      claim.state = claim.was ?? 'held'
+      claim.was = undefined
+    }
+  }
+
+  /** Where the claim of `route_key` stands, and for which function; undefined when this engine has none. */
+  get(route_key: string): { function_id: string; state: RouteClaimState } | undefined {
+    const claim = this.claims.get(route_key)
+    return claim && { function_id: claim.function_id, state: claim.state }
+  }
+
+  /** What the inspector shows: each claim's `route` (`METHOD shape`), `function_id` and `state`, sorted by route. */
+  toJSON() {
+    return [...this.claims]
+      .map(([route, { function_id, state }]) => ({ route, function_id, state }))
+      .sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : 0))
+  }
 }

@@ -16,7 +16,8 @@
 import { addRoute, createRouter, findRoute, removeRoute } from 'rou3'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { HTTP_METHODS, REST_PARAM, hasDotSegment, type HttpRoute } from './http-config.js'
+import { HTTP_METHODS, type HttpRoute } from '../protocol/http-route.js'
+import { REST_PARAM, hasDotSegment } from './http-config.js'
 
 /** One route: the function it calls and the triggers holding it. */
 export interface Binding {

@@ -10,20 +10,17 @@
 import type { ErrorBody, InboundOf, Outbound, RegistrationResult } from '../protocol/messages.js'
 import type { SessionWireEvent } from '../protocol/events.js'
 import type { DecodeFailure } from '../protocol/codec.js'
+import type { CallSource, CronClaim, GatheredPart, MemberInfo, RemoteCall, RemoteReply, RemoteRoute, RemoteTriggerType, RouteClaim, TypeAnswer, TypeMessage } from '../protocol/cluster.js'
+import type { HttpRoute } from '../protocol/http-route.js'
 import type { CatalogEvent, CatalogState, TriggerState } from '../core/catalog.js'
-import type { HttpRoute } from '../core/http-config.js'
 import type { CronSchedule } from '../core/cron-config.js'
 import type { QueueConsumerConfig } from '../core/queue-config.js'
 import type { MessageContext, QueueCounts } from '../core/queue-store.js'
-import type { CallSource, Outcome } from '../core/call-table.js'
+import type { Outcome } from '../core/call-table.js'
 import type { Identity } from '../core/auth.js'
 import type { Limits } from '../core/options.js'
 import type { ChannelOwner, Direction } from '../core/channel-table.js'
 import type { Relay } from '../core/channel-relay.js'
-import type { MemberInfo, RemoteCall, RemoteReply, RemoteRoute, RemoteTriggerType, TypeMessage } from '../core/cluster.js'
-import type { GatheredPart } from '../core/cluster-listings.js'
-import type { CronClaim } from '../core/cron-claim.js'
-import type { RouteClaim } from '../core/route-claim.js'
 
 export type { CatalogEvent, CatalogState, CallSource, Outcome }
 
@@ -515,18 +512,18 @@ export interface ClusterLink {
   /** Watches the types bucket: every entry there at first, then each written (`entry`) or deleted, with its revision. */
   types(handler: (key: string, entry: RemoteTriggerType | undefined, revision: number) => void): Closable
   /** Receives the types messages addressed to this engine; a `register` comes with `respond` (its sender waits for it). */
-  typeMessages(handler: (message: TypeMessage, respond: ((answer: { accepted: true } | { error: unknown }) => void) | undefined) => void): Closable
+  typeMessages(handler: (message: TypeMessage, respond: ((answer: TypeAnswer) => void) | undefined) => void): Closable
   /**
    * Sends a types message to engine `engine_id`. A `register` is asked: it resolves with
    * the answer, `gone` when NATS says nobody listens there (the engine's connection ended),
    * `unknown` when no answer came within 2 s; the others resolve `sent`.
    */
-  sendType(engine_id: string, message: TypeMessage): Promise<{ accepted: true } | { error: unknown } | 'gone' | 'unknown' | 'sent'>
+  sendType(engine_id: string, message: TypeMessage): Promise<TypeAnswer | 'gone' | 'unknown' | 'sent'>
 }
 
 export type ClusterEvent =
-  /** A call no local worker serves: sent to the cluster; `settle` is called once with its outcome (at once for a void call). */
-  | { type: 'cluster.call'; request: CallRequest; settle: (outcome: Outcome) => void }
+  /** A call no local worker serves (started by `source`): sent to the cluster; `settle` is called once with its outcome (at once for a void call). */
+  | { type: 'cluster.call'; request: CallRequest; source: CallSource; settle: (outcome: Outcome) => void }
   /**
    * Claims a cron tick for this engine: `then(true)` when it won (it runs the tick then,
    * and returns whether it did: a trigger let go of meanwhile runs nothing, and the tick is
@@ -579,7 +576,7 @@ export type ClusterEvent =
   /** From the types watch: a key was written (`entry`) or deleted. */
   | { type: 'cluster.typeSeen'; key: string; entry?: RemoteTriggerType; revision: number }
   /** From the types subject: a message another engine addressed to this one. */
-  | { type: 'cluster.typeMessage'; message: TypeMessage; respond?: (answer: { accepted: true } | { error: unknown }) => void }
+  | { type: 'cluster.typeMessage'; message: TypeMessage; respond?: (answer: TypeAnswer) => void }
   /** A claim of a type made for a local worker has its outcome. */
   | { type: 'cluster.typeClaimed'; trigger_type: string; worker_id: string; outcome: { won: true; revision: number } | { won: false; holder: RemoteTriggerType } }
   /** From the engine: a type a local worker provided lost its provider (`gone`: the worker left), or a local worker provides one now. */

@@ -10,7 +10,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { limit, until } from './harness.js'
 import { cleanUp, nats, serve, whenServed, worker, type Server } from './cluster-harness.js'
-import { routeClaimKey } from '../actors/cluster-routes.js'
+import { routeClaimKey } from '../protocol/cluster.js'
 
 const it = suite('cluster: route claims')
 it.before(() => nats.start())

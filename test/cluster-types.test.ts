@@ -18,7 +18,7 @@ import { Kvm } from '@nats-io/kv'
 import type { WorkerClient } from '../client/worker.js'
 import { limit, until } from './harness.js'
 import { cleanUp, nats, serve, worker, type Server } from './cluster-harness.js'
-import { typeBucketKey } from '../core/cluster.js'
+import { typeBucketKey } from '../protocol/cluster.js'
 
 const it = suite('cluster: worker-defined trigger types across engines')
 it.before(() => nats.start())

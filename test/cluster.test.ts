@@ -12,7 +12,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connect } from '@nats-io/transport-node'
 import { InvocationError } from '../client/worker.js'
-import { callSubject } from '../core/cluster.js'
+import { callSubject } from '../protocol/cluster.js'
 import { limit, until } from './harness.js'
 import { cleanUp, nats, rawWorker, serve, whenServed, worker, type Server } from './cluster-harness.js'
 

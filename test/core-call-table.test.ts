@@ -240,6 +240,19 @@ it('toJSON: the calls in flight without their handles', () => {
   assert.is(t.toJSON().draining, true)
 })
 
+it('toJSON: the calls sent to other engines are counted (`across`) until they end', () => {
+  const t = new CallTable<Handle>('x-')
+  assert.is(t.toJSON().across, 0)
+  t.acrossStarted('worker', 'w1')
+  t.acrossStarted('http', undefined)
+  assert.is(t.toJSON().across, 2)
+  assert.is(t.toJSON().in_flight, 0, 'not started here')
+  t.acrossEnded('worker', 'w1')
+  assert.is(t.toJSON().across, 1)
+  t.acrossEnded('http', undefined)
+  assert.is(t.toJSON().across, 0)
+})
+
 it('outcomeOf: ok, the engine codes, or error', () => {
   assert.is(outcomeOf({ result: 1 }), 'ok')
   assert.is(outcomeOf({ result: undefined }), 'ok')

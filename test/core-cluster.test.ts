@@ -1,82 +1,17 @@
 /**
- * core/cluster.ts alone: subjects and keys from any function id, and the membership table
- * (who is a member, who offers what, who is gone after missed heartbeats).
+ * core/cluster.ts alone: the membership table (who is a member, who offers what, who is
+ * gone after missed heartbeats, who provides each worker-defined type), and what the
+ * cluster actor's snapshot shows of it and of the rest of its table.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { callSubject, cronClaimKey, isMemberInfo, isRemoteRoute, Membership, newEngineId, parseRemoteCall, parseRemoteTriggerType, parseTypeMessage, parseTypeAnswer, replySubject, routeBucketKey, engineOfRouteKey, token, typeBucketKey, typeSubject, type MemberInfo } from '../core/cluster.js'
+import { typeBucketKey, type MemberInfo } from '../protocol/cluster.js'
+import { CallsAcross, ClusterTable, Membership, ownTypeClaim, type CallAcross } from '../core/cluster.js'
 import { applyCatalogEvent, forwardedIdForRemote, forwardedOrigin, initialCatalog } from '../core/catalog.js'
 
 const it = suite('core: cluster')
 
 const member = (engine_id: string, functions: string[] = [], started_at = '2026-01-01T00:00:00.000Z'): MemberInfo => ({ engine_id, started_at, host: 'h', pid: 1, workers: 0, functions })
-
-it('subjects and keys: any function id becomes one valid token of fixed length, distinct for distinct ids', () => {
-  const ids = ['math::add', 'a.b.c', 'wild*card>', 'with space', 'é', '', '€'.repeat(1000), '🚀'.repeat(500), '🚀'.repeat(499) + '🚁']
-  const tokens = new Set<string>()
-  for (const id of ids) {
-    const subject = callSubject('signalbox', id)
-    assert.match(subject, /^signalbox\.call\.[A-Za-z0-9_-]{43}$/, subject)
-    tokens.add(subject)
-  }
-  assert.is(tokens.size, ids.length, 'one subject per id')
-  assert.is(callSubject('signalbox', 'math::add'), callSubject('signalbox', 'math::add'), 'the same id, the same subject on every engine')
-  assert.is(replySubject('c1', 'e1-abc', 7), 'c1.reply.e1-abc.7')
-  assert.is(replySubject('c1', 'e1-abc'), 'c1.reply.e1-abc.*')
-  const key = cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { region: 'eu' }, 0, 1_700_000_000_000)
-  assert.match(key, /^[A-Za-z0-9_-]{43}\.1700000000000$/)
-  assert.is.not(key, cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { region: 'us' }, 0, 1_700_000_000_000), 'other metadata, another trigger')
-  assert.is.not(key, cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { region: 'eu' }, 1, 1_700_000_000_000), 'the second alike trigger of an engine')
-  assert.is.not(key, cronClaimKey('* * * * * *\u0000UTC', 'report::daily', { region: 'eu' }, 0, 1_700_000_000_000), 'another function')
-  assert.is(key, cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { region: 'eu' }, 0, 1_700_000_000_000), 'the same tick on another engine')
-  // Metadata of kilobytes: a key of the same length.
-  const big = cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { blob: 'x'.repeat(3500) }, 0, 1_700_000_000_000)
-  assert.is(big.length, key.length)
-  assert.is.not(big, cronClaimKey('* * * * * *\u0000UTC', 'report::hourly', { blob: 'x'.repeat(3499) + 'y' }, 0, 1_700_000_000_000))
-  const route = routeBucketKey('e1-abc', 'GET /' + 'a/'.repeat(2000))
-  assert.match(route, /^e1-abc\.[A-Za-z0-9_-]{43}$/)
-  assert.is(engineOfRouteKey(route), 'e1-abc')
-  assert.is.not(route, routeBucketKey('e1-abc', 'POST /' + 'a/'.repeat(2000)))
-  assert.match(newEngineId(12345, 'a1B2-c3d4e5f6'), /^e[0-9a-z]+-[A-Za-z0-9]{1,8}$/)
-  assert.is(token('x').length, 43)
-  assert.is.not(token('x'), token('y'))
-})
-
-it('remote calls: the shape is checked, the function id is the subscription\'s', () => {
-  const ok = parseRemoteCall('math::add', { function_id: 'other::fn', data: { a: 1 }, from: 'e1-abc', timeout_ms: 500, void: false, source: 'cron', metadata: { m: 1 }, traceparent: 't', baggage: 'b' })
-  assert.equal(ok, { call: { function_id: 'math::add', data: { a: 1 }, from: 'e1-abc', timeout_ms: 500, void: false, source: 'cron', metadata: { m: 1 }, traceparent: 't', baggage: 'b' } })
-  assert.equal(parseRemoteCall('f', { from: 'e1' }), { call: { function_id: 'f', data: undefined, from: 'e1' } }, 'no data: undefined (JSON drops it)')
-  const refused = (body: unknown) => {
-    const parsed = parseRemoteCall('f', body)
-    assert.ok('why' in parsed, JSON.stringify(body))
-    return (parsed as { why: string }).why
-  }
-  assert.is(refused(null), 'a call must be an object, got null')
-  assert.is(refused('text'), 'a call must be an object, got string')
-  assert.is(refused([1]), 'a call must be an object, got an array')
-  assert.is(refused(7), 'a call must be an object, got number')
-  assert.match(refused({ data: 1 }), "'from'")
-  assert.match(refused({ from: 1 }), "'from'")
-  assert.match(refused({ from: 'e1', timeout_ms: 'soon' }), "'timeout_ms'")
-  assert.match(refused({ from: 'e1', timeout_ms: -1 }), "'timeout_ms'")
-  assert.match(refused({ from: 'e1', void: 'yes' }), "'void'")
-  assert.match(refused({ from: 'e1', source: 'mail' }), "'source'")
-  assert.match(refused({ from: 'e1', traceparent: 3 }), "'traceparent'")
-  assert.match(refused({ from: 'e1', baggage: {} }), "'baggage'")
-})
-
-it('membership and route entries: only one of the right shape, under its own key, is read', () => {
-  assert.ok(isMemberInfo('e1', member('e1', ['f'])))
-  for (const value of [null, 'e1', 7, [], { engine_id: 'e1' }, { ...member('e1'), functions: 5 }, { ...member('e1'), functions: [1] }, member('e2')]) {
-    assert.not.ok(isMemberInfo('e1', value), JSON.stringify(value))
-  }
-  const key = routeBucketKey('e1', 'GET /a')
-  const route = { engine_id: 'e1', function_id: 'f', route: { method: 'GET', path: '/a' }, holder: { trigger_id: 't', worker: 'w' } }
-  assert.ok(isRemoteRoute(key, route))
-  for (const value of [null, 'x', { ...route, engine_id: 'e2' }, { ...route, function_id: 1 }, { ...route, route: null }, { ...route, holder: undefined }]) {
-    assert.not.ok(isRemoteRoute(key, value), JSON.stringify(value))
-  }
-})
 
 it('membership: the offered functions\' version changes only when the set of functions offered does', () => {
   const m = new Membership('self', 3500)
@@ -125,22 +60,8 @@ it('membership: beats, leaving, functions offered by the others, members unheard
   assert.not.ok(m.offers('x'))
 })
 
-it('the answer to a forwarded registration: accepted or an error; null, not JSON or another shape is no answer', () => {
-  assert.equal(parseTypeAnswer({ accepted: true }), { accepted: true })
-  assert.equal(parseTypeAnswer({ error: { code: 'provider_unavailable', message: 'x' } }), { error: { code: 'provider_unavailable', message: 'x' } })
-  for (const stray of [null, undefined, 'yes', 42, [], {}, { accepted: 'true' }, { error: undefined }]) assert.is(parseTypeAnswer(stray), 'unknown', JSON.stringify(stray))
-})
-
-it('trigger types bucket: entries checked (shape, key), the holder seen only while its engine is a member and not this engine', () => {
+it('trigger types bucket: the holder seen only while its engine is a member and not this engine', () => {
   const entry = { trigger_type: 'webhook', engine_id: 'b', worker_id: 'w1', worker: "worker 'w1'" }
-  assert.equal(parseRemoteTriggerType(typeBucketKey('webhook'), entry), { entry })
-  assert.ok('why' in parseRemoteTriggerType(typeBucketKey('other'), entry), 'a key that is not its type')
-  for (const bad of [null, 7, 'x', {}, { ...entry, engine_id: '' }, { ...entry, worker_id: 3 }, { ...entry, description: 1 }]) {
-    assert.ok('why' in parseRemoteTriggerType(typeBucketKey('webhook'), bad), JSON.stringify(bad))
-  }
-  assert.match(typeBucketKey('a.b*>'), /^[A-Za-z0-9_-]{43}$/)
-  assert.is(typeSubject('signalbox', 'e1-x'), 'signalbox.types.e1-x')
-
   const m = new Membership('a', 3500)
   assert.is(m.setType(typeBucketKey('webhook'), entry), undefined)
   assert.is(m.typeHolder('webhook'), undefined, 'its engine is not a member yet')
@@ -158,20 +79,6 @@ it('trigger types bucket: entries checked (shape, key), the holder seen only whi
   assert.equal(m.remoteTypes(), [])
 })
 
-it('types messages: register, unregister, verdict checked; anything else refused with why', () => {
-  const register = { op: 'register', from: 'b', trigger_type: 't', worker_id: 'w', trigger_id: 'x', function_id: 'f', config: { a: 1 }, metadata: { m: 1 } }
-  assert.equal(parseTypeMessage(register), { message: register })
-  assert.equal(parseTypeMessage({ op: 'unregister', from: 'b', trigger_type: 't', worker_id: 'w', trigger_id: 'x' }), { message: { op: 'unregister', from: 'b', trigger_type: 't', worker_id: 'w', trigger_id: 'x' } })
-  const adopt = { op: 'adopt', from: 'b', trigger_type: 't', worker_id: 'w2', trigger_id: 'x', previous_worker_id: 'w1' }
-  assert.equal(parseTypeMessage(adopt), { message: adopt })
-  assert.ok('why' in parseTypeMessage({ ...adopt, previous_worker_id: undefined }))
-  const verdict = { op: 'verdict', from: 'a', trigger_type: 't', worker_id: 'w', trigger_id: 'x', forwarded_id: 'x', error: { code: 'invalid_config', message: 'no' } }
-  assert.equal(parseTypeMessage(verdict), { message: verdict })
-  for (const bad of [null, [], 'x', {}, { op: 'nope', from: 'b' }, { ...register, config: [] }, { ...register, from: '' }, { ...register, function_id: 3 }, { ...verdict, forwarded_id: undefined }]) {
-    assert.ok('why' in parseTypeMessage(bad), JSON.stringify(bad))
-  }
-})
-
 it("forwarded ids of other engines' registrations: the wanted one when free, told apart otherwise; bound and unbound in the catalog", () => {
   let state = initialCatalog({})
   const origin = { engine_id: 'b', worker_id: 'w1', trigger_id: 'daily' }
@@ -186,6 +93,83 @@ it("forwarded ids of other engines' registrations: the wanted one when free, tol
   assert.is(forwardedOrigin(state, 'daily', 't', 'p'), undefined)
   state = applyCatalogEvent(state, { type: 'forwarded.unbind', trigger_type: 't', forwarded_id: 'daily@w2' })
   assert.equal(Object.keys(state.forwarded), [], 'the type has no forwarded ids left')
+})
+
+it('calls across: numbered as sent, the engine that took each, the engines holding calls, closed once', () => {
+  const calls = new CallsAcross()
+  const call = (function_id: string, started: number): CallAcross => ({ function_id, source: 'worker', started, timeout_ms: 30_000 })
+  const a = calls.open(call('math::add', 1000))
+  const b = calls.open(call('report::build', 1500))
+  const c = calls.open({ ...call('mail::send', 1800), source: 'http' })
+  assert.equal([a, b, c], [1, 2, 3])
+  assert.equal([...calls.holders()], [], 'nobody took any yet')
+  calls.get(a)!.taken_by = 'e2'
+  calls.get(c)!.taken_by = 'e2'
+  calls.get(b)!.taken_by = 'e3'
+  assert.equal([...calls.holders()].sort(), ['e2', 'e3'])
+  assert.equal(calls.takenBy('e2'), [a, c])
+  assert.equal(calls.view(2000), [
+    { call_no: 1, function_id: 'math::add', source: 'worker', engine_id: 'e2', age_ms: 1000, timeout_ms: 30_000 },
+    { call_no: 2, function_id: 'report::build', source: 'worker', engine_id: 'e3', age_ms: 500, timeout_ms: 30_000 },
+    { call_no: 3, function_id: 'mail::send', source: 'http', engine_id: 'e2', age_ms: 200, timeout_ms: 30_000 },
+  ])
+  assert.is(calls.close(a)?.function_id, 'math::add')
+  assert.is(calls.close(a), undefined, 'closed once')
+  assert.equal(calls.numbers(), [b, c])
+  assert.is(calls.size, 2)
+  assert.is(calls.open(call('f', 0)), 4, 'numbers are not used twice')
+})
+
+it("ownTypeClaim: where a local worker's type's claim stands", () => {
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: true }), 'claiming')
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: true, revision: 3 }), 'claiming', 'claimed again (its key was deleted by another engine)')
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: false, revision: 3 }), 'held')
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: false, revision: 3, releasing: true }), 'releasing')
+  assert.is(ownTypeClaim({ worker_id: 'w', claiming: false }), 'unclaimed', 'NATS could not answer: made again at the next heartbeat')
+})
+
+it("the cluster table's JSON: members, who provides each type on which engine, own types, calls across, route claims, cron ticks followed", () => {
+  const t = new ClusterTable('a', 3500)
+  t.membership.beat(member('a', ['mine'], '2026-01-01T00:00:00.000Z'), 0)
+  t.membership.beat(member('b', ['theirs'], '2026-01-01T00:00:01.000Z'), 0)
+  t.membership.setType(typeBucketKey('webhook'), { trigger_type: 'webhook', engine_id: 'b', worker_id: 'w1', worker: "worker 'w1'" })
+  t.membership.setType(typeBucketKey('jobs'), { trigger_type: 'jobs', engine_id: 'a', worker_id: 'w2', worker: "worker 'w2'", description: 'jobs' })
+  t.membership.setType(typeBucketKey('ghost'), { trigger_type: 'ghost', engine_id: 'z', worker_id: 'w3', worker: "worker 'w3'" })
+  t.ownTypes.set('jobs', { worker_id: 'w2', claiming: false, revision: 7 })
+  t.ownTypes.set('mail', { worker_id: 'w2', claiming: true })
+  const n = t.calls.open({ function_id: 'theirs', source: 'cron', started: 100, timeout_ms: 5000 })
+  t.calls.get(n)!.taken_by = 'b'
+  t.calls.open({ function_id: 'theirs', source: 'worker', started: 400, timeout_ms: 5000 })
+  t.routeClaims.claiming('GET /orders/:', 'orders::get')
+  t.routeClaims.answered('GET /orders/:', 'held')
+  t.routeClaims.claiming('POST /orders', 'orders::create')
+  t.cronTicks.set('digest.1700000000000', 1_700_000_060_000)
+  // As the inspector gets it: plain JSON.
+  const json = JSON.parse(JSON.stringify(t.view(600)))
+  assert.equal(json, {
+    engine_id: 'a',
+    members: [member('a', ['mine'], '2026-01-01T00:00:00.000Z'), member('b', ['theirs'], '2026-01-01T00:00:01.000Z')],
+    trigger_types: [
+      { trigger_type: 'ghost', engine_id: 'z', worker_id: 'w3', worker: "worker 'w3'", member: false },
+      { trigger_type: 'jobs', engine_id: 'a', worker_id: 'w2', worker: "worker 'w2'", description: 'jobs', member: true },
+      { trigger_type: 'webhook', engine_id: 'b', worker_id: 'w1', worker: "worker 'w1'", member: true },
+    ],
+    own_types: [
+      { trigger_type: 'jobs', worker_id: 'w2', claim: 'held', revision: 7 },
+      { trigger_type: 'mail', worker_id: 'w2', claim: 'claiming' },
+    ],
+    calls: [
+      { call_no: 1, function_id: 'theirs', source: 'cron', engine_id: 'b', age_ms: 500, timeout_ms: 5000 },
+      { call_no: 2, function_id: 'theirs', source: 'worker', engine_id: null, age_ms: 200, timeout_ms: 5000 },
+    ],
+    route_claims: [
+      { route: 'GET /orders/:', function_id: 'orders::get', state: 'held' },
+      { route: 'POST /orders', function_id: 'orders::create', state: 'claiming' },
+    ],
+    cron_ticks: [{ key: 'digest.1700000000000', until: '2023-11-14T22:14:20.000Z' }],
+  })
+  // toJSON is the view now.
+  assert.equal(Object.keys(JSON.parse(JSON.stringify(t))), Object.keys(json))
 })
 
 it.run()

@@ -26,7 +26,7 @@ import {
 import { applyCatalogEvent, BUILTIN_TRIGGER_TYPES, initialCatalog, type CatalogEvent, type CatalogState } from '../core/catalog.js'
 import { FULL_SCOPE, type Identity, type Scope } from '../core/auth.js'
 import type { QueueRow } from '../protocol/console.js'
-import type { MemberInfo } from '../core/cluster.js'
+import type { MemberInfo } from '../protocol/cluster.js'
 
 const catalog = (...events: CatalogEvent[]): CatalogState => events.reduce(applyCatalogEvent, initialCatalog(BUILTIN_TRIGGER_TYPES))
 const scope = (s: Partial<Scope>): Scope => ({ register: [], invoke: [], trigger_types: [], queues: [], provide_trigger_types: false, engine: false, ...s })

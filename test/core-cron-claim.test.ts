@@ -1,14 +1,17 @@
 /**
- * core/cron-claim.ts, alone: a claims bucket entry's shape is checked; a tick's window ends
- * at the schedule's next tick, capped; what an engine that lost a tick does at each look
- * at its key; when a claimer is taken for gone. And the cron table's `holds` / `rerun`,
- * which a tick taken over uses.
+ * core/cron-claim.ts, alone: a claims bucket entry's shape is checked (protocol/cluster.ts
+ * `parseCronClaim`); a tick's window ends at the schedule's next tick, capped; what an
+ * engine that lost a tick does at each look at its key (and that it is among the ticks it
+ * follows until then); when a claimer is taken for gone. And the cron table's `holds` /
+ * `rerun`, which a tick taken over uses.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { claimerGone, followStep, parseCronClaim, tickWindowEnd, TICK_WINDOW_MAX_MS, type CronClaim } from '../core/cron-claim.js'
+import { claimerGone, followStep, tickWindowEnd, TICK_WINDOW_MAX_MS } from '../core/cron-claim.js'
+import { parseCronClaim, type CronClaim } from '../protocol/cluster.js'
 import { CronTable } from '../core/cron-table.js'
 import { claimTick, openCronClaims, closeCronClaims } from '../actors/cluster-cron.js'
+import { EngineRouteClaims } from '../core/route-claim.js'
 import type { ClusterLink } from '../machines/contracts.js'
 
 const it = suite('core/cron-claim')
@@ -80,15 +83,19 @@ it('claimTick: a tick won but not run here (its trigger let go of meanwhile) is 
   const a = openCronClaims()
   const b = openCronClaims()
   const log = () => {}
-  const depsA = { link: fakeLink('a', store), isMember: () => true, log }
-  const depsB = { link: fakeLink('b', store), isMember: () => true, log }
+  const depsA = { link: fakeLink('a', store), isMember: () => true, log, cronTicks: new Map<string, number>(), routeClaims: new EngineRouteClaims() }
+  const depsB = { link: fakeLink('b', store), isMember: () => true, log, cronTicks: new Map<string, number>(), routeClaims: new EngineRouteClaims() }
+  const until_ = Date.now() + 10_000
   const won: boolean[] = []
   let tookOver = 0
   claimTick(a, depsA, { type: 'cluster.claim', key: 'k', until: Date.now() + 10_000, then: (w) => (won.push(w), false), holds: () => false, takeOver: () => {} })
   await until(() => won.length === 1)
-  claimTick(b, depsB, { type: 'cluster.claim', key: 'k', until: Date.now() + 10_000, then: (w) => (won.push(w), w), holds: () => true, takeOver: () => void tookOver++ })
+  claimTick(b, depsB, { type: 'cluster.claim', key: 'k', until: until_, then: (w) => (won.push(w), w), holds: () => true, takeOver: () => void tookOver++ })
   await until(() => won.length === 2)
   assert.equal(won, [true, false])
+  // The loser follows the tick until its window ends (its table, which the cluster actor's snapshot shows); the winner follows nothing.
+  assert.equal([...depsB.cronTicks], [['k', until_]])
+  assert.is(depsA.cronTicks.size, 0)
   // The claimer ran nothing: not marked done, so the follower does not stop.
   await until(() => store.get('k')!.value.state !== 'claimed')
   assert.is(store.get('k')!.value.state, 'released')
@@ -96,6 +103,8 @@ it('claimTick: a tick won but not run here (its trigger let go of meanwhile) is 
   await until(() => store.get('k')!.value.state === 'done')
   assert.is(store.get('k')!.value.engine_id, 'b')
   assert.is(store.get('k')!.value.took_over_from, 'a')
+  // Taken over: followed no more.
+  await until(() => depsB.cronTicks.size === 0)
   closeCronClaims(a)
   closeCronClaims(b)
 })
@@ -104,7 +113,7 @@ it('claimTick: a tick won and run here is marked done', async () => {
   const store = new Map<string, { value: CronClaim; revision: number }>()
   const a = openCronClaims()
   let ran = 0
-  claimTick(a, { link: fakeLink('a', store), isMember: () => true, log: () => {} }, { type: 'cluster.claim', key: 'k', until: Date.now() + 10_000, then: (w) => (ran++, w), holds: () => true, takeOver: () => {} })
+  claimTick(a, { link: fakeLink('a', store), isMember: () => true, log: () => {}, cronTicks: new Map(), routeClaims: new EngineRouteClaims() }, { type: 'cluster.claim', key: 'k', until: Date.now() + 10_000, then: (w) => (ran++, w), holds: () => true, takeOver: () => {} })
   await until(() => store.get('k')?.value.state === 'done')
   assert.is(ran, 1)
   closeCronClaims(a)

@@ -5,7 +5,8 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { normalisePath, parseHttpConfig, type HttpRoute } from '../core/http-config.js'
+import { normalisePath, parseHttpConfig } from '../core/http-config.js'
+import type { HttpRoute } from '../protocol/http-route.js'
 import { RouteTable } from '../core/route-table.js'
 
 const parsed = (config: Record<string, unknown>): HttpRoute => {

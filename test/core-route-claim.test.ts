@@ -1,14 +1,16 @@
 /**
- * core/route-claim.ts, alone: a route claims bucket entry's shape is checked; a route is
- * refused by a claim of another function (or other parameter names) with the text of a
- * conflict on one engine; engines join and leave a claim.
+ * core/route-claim.ts, alone: a route claims bucket entry's shape is checked
+ * (protocol/cluster.ts `parseRouteClaim`); a route is refused by a claim of another function
+ * (or other parameter names) with the text of a conflict on one engine; engines join and
+ * leave a claim; where this engine's claims stand (`EngineRouteClaims`).
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseHttpConfig } from '../core/http-config.js'
-import { claimRefusal, parseRouteClaim, settleWaiters, withEngine, withoutEngine, type RouteClaim } from '../core/route-claim.js'
+import { claimRefusal, EngineRouteClaims, settleWaiters, withEngine, withoutEngine } from '../core/route-claim.js'
 import { RouteTable, routeKeyOf } from '../core/route-table.js'
-import type { HttpRoute } from '../core/http-config.js'
+import { parseRouteClaim, type RouteClaim } from '../protocol/cluster.js'
+import type { HttpRoute } from '../protocol/http-route.js'
 
 const it = suite('core/route-claim')
 
@@ -69,6 +71,39 @@ it("settleWaiters: a trigger that came back on the route for another function wh
   const again = settleWaiters([...settled.reclaim, { holder: t3, function_id: 'other::http', route: r }, { holder: t1, function_id: 'other::http', route: r }], 'other::http', stillOn)
   assert.equal(again.answered.map((w) => w.holder), [t2, t3])
   assert.equal(again.reclaim, [])
+})
+
+it("EngineRouteClaims: this engine's claims as they are made, answered and let go", () => {
+  const claims = new EngineRouteClaims()
+  claims.claiming('GET /a', 'f')
+  assert.equal(claims.get('GET /a'), { function_id: 'f', state: 'claiming' })
+  claims.answered('GET /a', 'held')
+  assert.equal(claims.get('GET /a'), { function_id: 'f', state: 'held' })
+  // Refused: nothing held.
+  claims.claiming('GET /b', 'g')
+  claims.answered('GET /b', 'refused')
+  assert.is(claims.get('GET /b'), undefined)
+  // NATS could not answer: bound on this engine alone.
+  claims.claiming('GET /c', 'h')
+  claims.answered('GET /c', 'alone')
+  assert.equal(claims.toJSON(), [
+    { route: 'GET /a', function_id: 'f', state: 'held' },
+    { route: 'GET /c', function_id: 'h', state: 'alone' },
+  ])
+  // Let go: releasing until NATS answers; left, it is gone.
+  claims.releasing('GET /a')
+  assert.equal(claims.get('GET /a'), { function_id: 'f', state: 'releasing' })
+  claims.released('GET /a', true)
+  assert.is(claims.get('GET /a'), undefined)
+  // A release NATS could not make leaves the claim as it was.
+  claims.releasing('GET /c')
+  claims.released('GET /c', false)
+  assert.equal(claims.get('GET /c'), { function_id: 'h', state: 'alone' })
+  // Steps for a route this engine has no claim of change nothing.
+  claims.answered('GET /x', 'held')
+  claims.releasing('GET /x')
+  claims.released('GET /x', true)
+  assert.is(claims.size, 1)
 })
 
 it.run()

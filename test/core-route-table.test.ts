@@ -6,7 +6,8 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseHttpConfig, type HttpRoute } from '../core/http-config.js'
+import { parseHttpConfig } from '../core/http-config.js'
+import type { HttpRoute } from '../protocol/http-route.js'
 import { RouteTable } from '../core/route-table.js'
 
 /** A validated route, as `provider:http` gets it from a trigger's config. */

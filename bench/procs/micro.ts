@@ -20,7 +20,8 @@ import { Exchanges } from '../../actors/http-stream.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Outcome } from '../../core/call-table.js'
 import { RouteTable } from '../../core/route-table.js'
-import { parseHttpConfig, type HttpRoute } from '../../core/http-config.js'
+import { parseHttpConfig } from '../../core/http-config.js'
+import type { HttpRoute } from '../../protocol/http-route.js'
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 const heap = () => (gc(), gc(), process.memoryUsage().heapUsed)
