@@ -9,11 +9,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs'
-import { createEngine } from './adapters/engine.js'
+// What a command does not need is not loaded: the engine (and with it XState, pino, the
+// NATS client, SQLite) only for `serve`, the WebSocket client only for `ls` and `invoke`,
+// so that `--version`, `help` and a refused command line answer at once.
+import type { Engine } from './adapters/engine.js'
 import { ListenError } from './adapters/listen-error.js'
-import { StoreOpenError } from './adapters/jetstream-queue-store.js'
-import { ClusterOpenError } from './adapters/cluster.js'
-import { createLogger } from './adapters/logger.js'
+import { ClusterOpenError, StoreOpenError } from './adapters/open-errors.js'
 import { tokenHash } from './core/auth.js'
 import { closest } from './core/closest.js'
 import { defaultOf } from './core/options.js'
@@ -24,7 +25,6 @@ import { LISTS, workerLabel, type Row } from './cli/lists.js'
 import { engineUrl, readConfigFile, resolveServeConfig, SERVE_SETTINGS, TOKEN_ENV, URL_ENV, type ServeConfig } from './cli/serve-config.js'
 import { startInspectorBridge, type InspectorBridge } from './cli/inspector-bridge.js'
 import { formatTable } from './cli/table.js'
-import { connectWorker } from './client/ws-client.js'
 import { InvocationError, type WorkerClient } from './client/worker.js'
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
@@ -91,11 +91,12 @@ async function serve(argv: string[]): Promise<void> {
   const config = serveConfig(argv)
   if (!config) return
   if (typeof config.options.store === 'object' && 'sqlite' in config.options.store) prepareDataDir(config)
+  const [{ createEngine }, { createLogger }] = await Promise.all([import('./adapters/engine.js'), import('./adapters/logger.js')])
   const logger = createLogger(config.options.logLevel)
 
   let bridge: InspectorBridge | undefined
   let inspector: { inspect: unknown; stop(): void } | undefined
-  let engine: Awaited<ReturnType<typeof createEngine>>
+  let engine: Engine
   try {
     if (config.inspect) {
       // Loaded only when asked for: most starts need no inspector.
@@ -163,6 +164,7 @@ function target(flag: string | undefined) {
 /** Connects to a running engine as a worker for one request, with a clear error when it cannot. */
 async function reach({ url, key }: { url: string; key: string }, auth: { token?: string; key: string }): Promise<WorkerClient> {
   if (!/^wss?:\/\/[^\s/]+/.test(url)) throw new CliError(`${key} must be a ws:// URL such as ws://127.0.0.1:49134, got '${url}'`, "the engine's worker endpoint is on the ready line of 'signalbox serve'")
+  const { connectWorker } = await import('./client/ws-client.js')
   try {
     return await connectWorker(url, { reconnect: false, connectTimeoutMs: 0, logger: false, token: auth.token })
   } catch (err) {
