@@ -22,6 +22,7 @@ import { readArgs, type OptionSpecs } from './cli/args.js'
 import { CliError } from './cli/cli-error.js'
 import { COMMANDS, helpOf, overview, type Command } from './cli/help.js'
 import { LISTS, workerLabel, type Row } from './cli/lists.js'
+import { invokeHint, namesWorkers } from './cli/invoke-hint.js'
 import { engineUrl, readConfigFile, resolveServeConfig, SERVE_SETTINGS, TOKEN_ENV, URL_ENV, type ServeConfig } from './cli/serve-config.js'
 import { startInspectorBridge, type InspectorBridge } from './cli/inspector-bridge.js'
 import { formatTable } from './cli/table.js'
@@ -155,15 +156,16 @@ const clientSpecs: OptionSpecs = { url: { type: 'string' }, token: { type: 'stri
 const tokenOf = (flag: unknown): { token?: string; key: string } =>
   typeof flag === 'string' ? { token: flag, key: '--token' } : env[TOKEN_ENV] ? { token: env[TOKEN_ENV], key: TOKEN_ENV } : { key: '--token' }
 
-/** Where the engine is, and the setting that said so (for the hint when it cannot be reached). */
+/** Where the engine is, and the setting that said so (for the hint when it cannot be reached); a CliError when it is not a ws:// URL. */
 function target(flag: string | undefined) {
   const file = flag === undefined && !env[URL_ENV] ? readConfigFile(undefined, env, process.cwd()) : undefined
-  return engineUrl(flag, env, file)
+  const { url, key } = engineUrl(flag, env, file)
+  if (!/^wss?:\/\/[^\s/]+/.test(url)) throw new CliError(`${key} must be a ws:// URL such as ws://127.0.0.1:49134, got '${url}'`, "the engine's worker endpoint is on the ready line of 'signalbox serve'")
+  return { url, key }
 }
 
 /** Connects to a running engine as a worker for one request, with a clear error when it cannot. */
 async function reach({ url, key }: { url: string; key: string }, auth: { token?: string; key: string }): Promise<WorkerClient> {
-  if (!/^wss?:\/\/[^\s/]+/.test(url)) throw new CliError(`${key} must be a ws:// URL such as ws://127.0.0.1:49134, got '${url}'`, "the engine's worker endpoint is on the ready line of 'signalbox serve'")
   const { connectWorker } = await import('./client/ws-client.js')
   try {
     return await connectWorker(url, { reconnect: false, connectTimeoutMs: 0, logger: false, token: auth.token })
@@ -214,6 +216,20 @@ async function ls(args: string[]): Promise<void> {
   }
 }
 
+/** The workers serving `function_id`, as the lists name them; undefined when the engine cannot say. */
+async function servingWorkers(worker: WorkerClient, function_id: string): Promise<string[] | undefined> {
+  try {
+    const [{ functions }, { workers }] = await Promise.all([
+      worker.invoke<{ functions: Row[] }>(LISTS.functions.fn, {}, { timeout_ms: 5000 }),
+      worker.invoke<{ workers: Row[] }>(LISTS.workers.fn, {}, { timeout_ms: 5000 }),
+    ])
+    const label = workerLabel(new Map(workers.map((w) => [w.worker_id as string, w.name as string | undefined])))
+    return ((functions.find((f) => f.function_id === function_id)?.workers ?? []) as string[]).map(label)
+  } catch {
+    return undefined
+  }
+}
+
 async function invoke(args: string[]): Promise<void> {
   const { values, positionals } = readArgs('invoke', args, { ...clientSpecs, 'timeout-ms': { type: 'string' } })
   if (values.help) return void print(helpOf('invoke'))
@@ -221,36 +237,30 @@ async function invoke(args: string[]): Promise<void> {
   const quoting = `give the input as one argument, quoted for the shell: signalbox invoke ${function_id ?? '<function_id>'} '{"name":"Ada"}'`
   if (function_id === undefined) throw new CliError('invoke needs a function id', "e.g. 'signalbox invoke engine::workers::list'; 'signalbox ls functions' lists them")
   if (more.length > 0) throw new CliError(`invoke takes a function id and one JSON argument, got ${positionals.length} arguments`, quoting)
+  // Everything on the command line is checked before anything is said or sent.
+  const rawTimeout = values['timeout-ms'] as string | undefined
+  const timeout_ms = rawTimeout === undefined ? 30_000 : Number(rawTimeout)
+  if (rawTimeout !== undefined && (!/^\d+$/.test(rawTimeout) || timeout_ms < 1 || timeout_ms > 2_147_483_647)) {
+    throw new CliError(`--timeout-ms must be a whole number from 1 to 2147483647, got '${rawTimeout}'`, 'how long the call may take, in milliseconds')
+  }
   let data: unknown = {}
-  if (json === undefined) note(`no input given: invoking ${function_id} with {}`)
-  else {
+  if (json !== undefined) {
     try {
       data = JSON.parse(json)
     } catch (err) {
       throw new CliError(`the input is not valid JSON: ${(err as Error).message}`, quoting)
     }
   }
-  const rawTimeout = values['timeout-ms'] as string | undefined
-  const timeout_ms = rawTimeout === undefined ? 30_000 : Number(rawTimeout)
-  if (rawTimeout !== undefined && (!/^\d+$/.test(rawTimeout) || timeout_ms < 1 || timeout_ms > 2_147_483_647)) {
-    throw new CliError(`--timeout-ms must be a whole number from 1 to 2147483647, got '${rawTimeout}'`, 'how long the call may take, in milliseconds')
-  }
-  const worker = await reach(target(values.url as string | undefined), tokenOf(values.token))
+  const engine = target(values.url as string | undefined)
+  if (json === undefined) note(`no input given: invoking ${function_id} with {}`)
+  const worker = await reach(engine, tokenOf(values.token))
   try {
     const result = await worker.invoke(function_id, data, { timeout_ms })
     print(JSON.stringify(result ?? null, null, 2) + '\n')
   } catch (err) {
     if (!(err instanceof InvocationError)) throw err
-    const hint =
-      err.details ??
-      (err.code === 'function_not_found'
-        ? "'signalbox ls functions' lists the functions offered"
-        : err.code === 'invocation_timeout'
-          ? 'give it longer with --timeout-ms'
-          : err.code === 'forbidden'
-            ? "the token's scope does not allow it (docs/security.md)"
-            : undefined)
-    throw new CliError(`${function_id} failed: ${err.code}: ${err.message}`, hint, 1)
+    const servedBy = namesWorkers(function_id, err) ? await servingWorkers(worker, function_id) : undefined
+    throw new CliError(`${function_id} failed: ${err.code}: ${err.message}`, invokeHint(function_id, err, servedBy), 1)
   } finally {
     worker.close()
   }

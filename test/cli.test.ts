@@ -190,6 +190,9 @@ C(
       [['invoke', 'f', '{"a":', '1}'], 'invoke takes a function id and one JSON argument, got 3 arguments', `give the input as one argument, quoted for the shell: signalbox invoke f '{"name":"Ada"}'`],
       [['invoke', 'f', '{a}'], 'the input is not valid JSON: ', `give the input as one argument, quoted for the shell: signalbox invoke f '{"name":"Ada"}'`],
       [['invoke', 'f', '{}', '--timeout-ms', '0'], "--timeout-ms must be a whole number from 1 to 2147483647, got '0'", 'how long the call may take, in milliseconds'],
+      // No input, and an option that is wrong: the option is refused before the note about the input.
+      [['invoke', 'f', '--timeout-ms', 'abc'], "--timeout-ms must be a whole number from 1 to 2147483647, got 'abc'", 'how long the call may take, in milliseconds'],
+      [['invoke', 'f', '--url', 'http://x'], "--url must be a ws:// URL such as ws://127.0.0.1:49134, got 'http://x'", "the engine's worker endpoint is on the ready line of 'signalbox serve'"],
       [[], 'missing command', "e.g. 'signalbox serve'; 'signalbox help' lists the commands"],
     ]
     await inBatches(
@@ -473,6 +476,41 @@ C(
       assert.ok(at - signalledAt < 2000, `no waiting for the grace period without calls in flight (${at - signalledAt} ms)`)
     } finally {
       w.close()
+    }
+  }, 90_000),
+)
+
+C(
+  "a failed call's hint says where the error came from: an engine function's input is described in docs/protocol.md; a function's own error names the worker serving it",
+  limit(async () => {
+    const s = await serve(['--log-level', 'warn', '--store', 'memory'])
+    const w = await connectWorker(s.url, { name: 'thrower', reconnect: false })
+    try {
+      w.registerFunction('boom::fail', () => {
+        throw new Error('out of ink')
+      })
+      await until(async () => (await w.invoke<{ functions: Array<{ function_id: string }> }>('engine::functions::list', {})).functions.some((f) => f.function_id === 'boom::fail'), 5000, 'boom::fail to be offered')
+      const url = ['--url', s.url]
+      let r = await outcome(['invoke', 'engine::queue::send', '{}', ...url])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, [
+        "signalbox: engine::queue::send failed: invalid_message: engine::queue::send: 'queue_name' must be 1 to 128 letters, digits or '_', '.', ':', '-', got nothing",
+        "hint: docs/protocol.md, section 10 (Engine functions) says what engine::queue::send takes; give it as one JSON argument, quoted for the shell ('signalbox help invoke')",
+      ])
+      r = await outcome(['invoke', 'engine::workers::info', '{"worker_id":"nobody"}', ...url])
+      assert.is(r.code, 1)
+      assert.match(r.lines[0], 'signalbox: engine::workers::info failed: not_found: ')
+      assert.is(r.lines[1], "hint: 'signalbox ls workers' lists the workers connected")
+      r = await outcome(['invoke', 'boom::fail', '{}', ...url])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, [
+        'signalbox: boom::fail failed: invocation_failed: out of ink',
+        `hint: the error is boom::fail's own, from the worker serving it (thrower (${w.workerId!.slice(0, 8)})): its handler threw it or answered with it; that worker's log says more`,
+      ])
+    } finally {
+      w.close()
+      s.child.kill('SIGTERM')
+      await exitWithin(s, 20_000)
     }
   }, 90_000),
 )
