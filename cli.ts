@@ -8,13 +8,14 @@
  * makes no sense, 1 for a command that failed.
  */
 import { randomBytes } from 'node:crypto'
-import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync } from 'node:fs'
 // What a command does not need is not loaded: the engine (and with it XState, pino, the
 // NATS client, SQLite) only for `serve`, the WebSocket client only for `ls` and `invoke`,
 // so that `--version`, `help` and a refused command line answer at once.
 import type { Engine } from './adapters/engine.js'
 import { ListenError } from './adapters/listen-error.js'
 import { ClusterOpenError, StoreOpenError } from './adapters/open-errors.js'
+import { makeFolder } from './adapters/store-files.js'
 import { tokenHash } from './core/auth.js'
 import { closest } from './core/closest.js'
 import { defaultOf } from './core/options.js'
@@ -78,11 +79,19 @@ function serveConfig(argv: string[]): ServeConfig | undefined {
 /** The data folder, made if it is not there; a CliError naming the setting when it cannot be used. */
 function prepareDataDir(config: ServeConfig): void {
   try {
-    mkdirSync(config.dataDir, { recursive: true })
+    // Not Node's recursive mkdir: on /proc and its like it never returns.
+    makeFolder(config.dataDir)
     accessSync(config.dataDir, constants.W_OK)
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    const why = e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'it is a file, not a folder' : e.code === 'EACCES' || e.code === 'EPERM' ? 'it is not writable' : e.message
+    const why =
+      e.code === 'EEXIST' || e.code === 'ENOTDIR'
+        ? 'it is a file, not a folder'
+        : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS'
+          ? 'it is not writable'
+          : e.code === 'ENOENT'
+            ? 'the folder cannot be made there'
+            : e.message
     const key = config.origins.dataDir.key
     throw new CliError(`cannot keep queues in ${config.dataDir}: ${why}`, `give ${key} a folder this user may write to, or keep queues in memory with --store memory`, 1)
   }

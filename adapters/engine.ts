@@ -32,6 +32,7 @@ import { errors } from '../protocol/errors.js'
 import { plainMessage } from '../protocol/codec.js'
 import { namingWorkers } from './named-log.js'
 import { createMemoryQueueStore } from './memory-queue-store.js'
+import { lockStoreFile } from './store-files.js'
 // The NATS client and SQLite are loaded by `createEngine` when the options ask for them
 // (an engine with its queues in memory loads neither); their types are erased.
 import type { createSqliteQueueStore as CreateSqliteQueueStore } from './sqlite-queue-store.js'
@@ -128,10 +129,16 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   const cluster = options.cluster && (await (await import('./cluster.js')).openCluster({ ...options.cluster, warn: (msg, data) => log.warn(data, msg) }))
   let store: QueueStore | undefined
   let sqlite: typeof CreateSqliteQueueStore | undefined
+  // One engine per SQLite file: a second one is refused naming the file (StoreOpenError).
+  let lock: { release(): void } | undefined
   try {
     if (options.store.kind === 'jetstream') store = await (await import('./jetstream-queue-store.js')).createJetStreamQueueStore({ servers: options.store.servers, name: options.store.name })
-    else if (options.store.kind === 'sqlite') sqlite = (await import('./sqlite-queue-store.js')).createSqliteQueueStore
+    else if (options.store.kind === 'sqlite') {
+      if (options.store.path !== ':memory:' && options.store.path !== '') lock = lockStoreFile(options.store.path)
+      sqlite = (await import('./sqlite-queue-store.js')).createSqliteQueueStore
+    }
   } catch (err) {
+    lock?.release()
     await cluster?.close()
     throw err
   }
@@ -215,6 +222,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   } catch (err) {
     actor.stop()
     await store?.close()
+    lock?.release()
     await cluster?.close()
     throw err
   }
@@ -243,6 +251,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
       actor.send({ type: 'engine.stop' })
       actor.stop()
       await store?.close()
+      lock?.release()
       await cluster?.close()
       const e = err as NodeJS.ErrnoException
       throw new ListenError('websocket', options.host, options.port, e.code, e.message)
@@ -297,6 +306,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
         await ws?.close()
         // The provider closed it without waiting; a store on the network is closed once its connection is.
         await store?.close()
+        lock?.release()
         await cluster?.close()
       })()
       return stopping

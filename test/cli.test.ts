@@ -18,6 +18,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connectWorker } from '../client/ws-client.js'
 import { InvocationError, type WorkerClient } from '../client/worker.js'
+import { createEngine } from '../adapters/engine.js'
+import { StoreOpenError } from '../adapters/open-errors.js'
 import { limit, until } from './harness.js'
 
 const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
@@ -511,6 +513,52 @@ C(
       w.close()
       s.child.kill('SIGTERM')
       await exitWithin(s, 20_000)
+    }
+  }, 90_000),
+)
+
+C(
+  'a data folder that cannot be made (/proc/nope) is one line and a hint, at once; one SQLite file is one engine: a second is refused naming it, a lock left by a killed engine is taken over',
+  limit(async () => {
+    if (existsSync('/proc/self')) {
+      const r = await outcome(['serve', '--data-dir', '/proc/nope', '--port', '0', '--http-port', '0'])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, ['signalbox: cannot keep queues in /proc/nope: the folder cannot be made there', 'hint: give --data-dir a folder this user may write to, or keep queues in memory with --store memory'])
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-lock-'))
+    const file = join(dir, 'data', 'queues.sqlite')
+    try {
+      const first = await serve(['--log-level', 'warn', '--data-dir', join(dir, 'data')])
+      assert.is(readFileSync(`${file}.lock`, 'utf8'), `${first.child.pid}\n`, 'the lock holds the pid')
+      const r = await outcome(['serve', '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--port', '0', '--http-port', '0'])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, [
+        `signalbox: the queue store ${file} is in use by another engine (pid ${first.child.pid}; its lock is ${file}.lock)`,
+        "hint: give each engine its own store: signalbox serve --data-dir <folder> (createEngine: store: { sqlite: '<file>' }), or keep its queues in memory with --store memory",
+      ])
+      // Killed, the first engine leaves its lock behind; the next one takes it over.
+      first.child.kill('SIGKILL')
+      await exitWithin(first, 20_000)
+      assert.ok(existsSync(`${file}.lock`))
+      const next = await serve(['--log-level', 'warn', '--data-dir', join(dir, 'data')])
+      assert.is(readFileSync(`${file}.lock`, 'utf8'), `${next.child.pid}\n`)
+      next.child.kill('SIGTERM')
+      assert.is((await exitWithin(next, 20_000)).code, 0)
+      assert.not.ok(existsSync(`${file}.lock`), 'stopped, the engine removes its lock')
+
+      // The library: createEngine with the same file twice.
+      const a = await createEngine({ store: { sqlite: file }, logLevel: 'silent' })
+      try {
+        const refused = await createEngine({ store: { sqlite: file }, logLevel: 'silent' }).catch((e: Error) => e)
+        assert.instance(refused, StoreOpenError)
+        assert.is((refused as Error).message, `the queue store ${file} is in use by another engine of this process`)
+      } finally {
+        await a.stop()
+      }
+      const b = await createEngine({ store: { sqlite: file }, logLevel: 'silent' })
+      await b.stop()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   }, 90_000),
 )
