@@ -14,8 +14,8 @@ import { StoreOpenError } from './open-errors.js'
 
 /**
  * Makes `dir` and the folders above it that are missing, one at a time from the nearest
- * one that exists. Throws the file system's error (with its `code`): `ENOTDIR` when a file
- * is in the way, `ENOENT` or `EACCES` when a folder cannot be made there.
+ * one that exists. Throws the file system's error (with its `code`): `EEXIST` or `ENOTDIR`
+ * when a file is in the way, `ENOENT` or `EACCES` when a folder cannot be made there.
  */
 export function makeFolder(dir: string): void {
   const missing: string[] = []
@@ -26,14 +26,9 @@ export function makeFolder(dir: string): void {
     if (up === at) break
     at = up
   }
-  if (existsSync(at) && !statSync(at).isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: 'ENOTDIR' })
-  for (const folder of missing) {
-    try {
-      mkdirSync(folder)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-  }
+  // A file where the folder should be: mkdir says so (EEXIST), as it does for a file above it (ENOTDIR).
+  if (missing.length === 0 && !statSync(at).isDirectory()) mkdirSync(at)
+  for (const folder of missing) mkdirSync(folder)
 }
 
 /** The files locked by this process, by their lock's path. */
