@@ -563,6 +563,30 @@ C(
   }, 90_000),
 )
 
+C(
+  "the config file takes createEngine's shapes of store and cluster: {\"store\": {\"sqlite\": file}} keeps the queues in that file; a wrong key inside is named",
+  limit(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-shapes-'))
+    try {
+      writeFileSync(join(dir, 'signalbox.config.json'), JSON.stringify({ store: { sqlite: 'state/jobs.sqlite' } }))
+      const s = await serve(['--log-level', 'warn'], { cwd: dir })
+      try {
+        assert.ok(existsSync(join(dir, 'state', 'jobs.sqlite')), 'the queues are in the file the config names')
+        assert.ok(existsSync(join(dir, 'state', 'jobs.sqlite.lock')))
+      } finally {
+        s.child.kill('SIGTERM')
+        assert.is((await exitWithin(s, 20_000)).code, 0)
+      }
+      writeFileSync(join(dir, 'bad.json'), JSON.stringify({ cluster: { nats: 'nats://127.0.0.1:4222', nmae: 'eu' } }))
+      const r = await outcome(['serve', '--config', join(dir, 'bad.json')])
+      assert.is(r.code, 2)
+      assert.equal(r.lines, [`signalbox: unknown key 'cluster.nmae' in ${join(dir, 'bad.json')}`, "hint: did you mean 'cluster.name'? the keys are 'cluster.nats', 'cluster.name'"])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000),
+)
+
 // ---------------------------------------------------------------- auth
 
 /** The lines a command wrote to stderr, and its exit code. */
