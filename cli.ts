@@ -8,12 +8,14 @@
  * makes no sense, 1 for a command that failed.
  */
 import { randomBytes } from 'node:crypto'
-import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs'
-import { createEngine } from './adapters/engine.js'
+import { accessSync, constants, readFileSync } from 'node:fs'
+// What a command does not need is not loaded: the engine (and with it XState, pino, the
+// NATS client, SQLite) only for `serve`, the WebSocket client only for `ls` and `invoke`,
+// so that `--version`, `help` and a refused command line answer at once.
+import type { Engine } from './adapters/engine.js'
 import { ListenError } from './adapters/listen-error.js'
-import { StoreOpenError } from './adapters/jetstream-queue-store.js'
-import { ClusterOpenError } from './adapters/cluster.js'
-import { createLogger } from './adapters/logger.js'
+import { ClusterOpenError, StoreOpenError } from './adapters/open-errors.js'
+import { makeFolder } from './adapters/store-files.js'
 import { tokenHash } from './core/auth.js'
 import { closest } from './core/closest.js'
 import { defaultOf } from './core/options.js'
@@ -21,10 +23,10 @@ import { readArgs, type OptionSpecs } from './cli/args.js'
 import { CliError } from './cli/cli-error.js'
 import { COMMANDS, helpOf, overview, type Command } from './cli/help.js'
 import { LISTS, workerLabel, type Row } from './cli/lists.js'
+import { invokeHint, namesWorkers } from './cli/invoke-hint.js'
 import { engineUrl, readConfigFile, resolveServeConfig, SERVE_SETTINGS, TOKEN_ENV, URL_ENV, type ServeConfig } from './cli/serve-config.js'
 import { startInspectorBridge, type InspectorBridge } from './cli/inspector-bridge.js'
 import { formatTable } from './cli/table.js'
-import { connectWorker } from './client/ws-client.js'
 import { InvocationError, type WorkerClient } from './client/worker.js'
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
@@ -77,11 +79,19 @@ function serveConfig(argv: string[]): ServeConfig | undefined {
 /** The data folder, made if it is not there; a CliError naming the setting when it cannot be used. */
 function prepareDataDir(config: ServeConfig): void {
   try {
-    mkdirSync(config.dataDir, { recursive: true })
+    // Not Node's recursive mkdir: on /proc and its like it never returns.
+    makeFolder(config.dataDir)
     accessSync(config.dataDir, constants.W_OK)
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    const why = e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'it is a file, not a folder' : e.code === 'EACCES' || e.code === 'EPERM' ? 'it is not writable' : e.message
+    const why =
+      e.code === 'EEXIST' || e.code === 'ENOTDIR'
+        ? 'it is a file, not a folder'
+        : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS'
+          ? 'it is not writable'
+          : e.code === 'ENOENT'
+            ? 'the folder cannot be made there'
+            : e.message
     const key = config.origins.dataDir.key
     throw new CliError(`cannot keep queues in ${config.dataDir}: ${why}`, `give ${key} a folder this user may write to, or keep queues in memory with --store memory`, 1)
   }
@@ -91,11 +101,12 @@ async function serve(argv: string[]): Promise<void> {
   const config = serveConfig(argv)
   if (!config) return
   if (typeof config.options.store === 'object' && 'sqlite' in config.options.store) prepareDataDir(config)
+  const [{ createEngine }, { createLogger }] = await Promise.all([import('./adapters/engine.js'), import('./adapters/logger.js')])
   const logger = createLogger(config.options.logLevel)
 
   let bridge: InspectorBridge | undefined
   let inspector: { inspect: unknown; stop(): void } | undefined
-  let engine: Awaited<ReturnType<typeof createEngine>>
+  let engine: Engine
   try {
     if (config.inspect) {
       // Loaded only when asked for: most starts need no inspector.
@@ -154,15 +165,17 @@ const clientSpecs: OptionSpecs = { url: { type: 'string' }, token: { type: 'stri
 const tokenOf = (flag: unknown): { token?: string; key: string } =>
   typeof flag === 'string' ? { token: flag, key: '--token' } : env[TOKEN_ENV] ? { token: env[TOKEN_ENV], key: TOKEN_ENV } : { key: '--token' }
 
-/** Where the engine is, and the setting that said so (for the hint when it cannot be reached). */
+/** Where the engine is, and the setting that said so (for the hint when it cannot be reached); a CliError when it is not a ws:// URL. */
 function target(flag: string | undefined) {
   const file = flag === undefined && !env[URL_ENV] ? readConfigFile(undefined, env, process.cwd()) : undefined
-  return engineUrl(flag, env, file)
+  const { url, key } = engineUrl(flag, env, file)
+  if (!/^wss?:\/\/[^\s/]+/.test(url)) throw new CliError(`${key} must be a ws:// URL such as ws://127.0.0.1:49134, got '${url}'`, "the engine's worker endpoint is on the ready line of 'signalbox serve'")
+  return { url, key }
 }
 
 /** Connects to a running engine as a worker for one request, with a clear error when it cannot. */
 async function reach({ url, key }: { url: string; key: string }, auth: { token?: string; key: string }): Promise<WorkerClient> {
-  if (!/^wss?:\/\/[^\s/]+/.test(url)) throw new CliError(`${key} must be a ws:// URL such as ws://127.0.0.1:49134, got '${url}'`, "the engine's worker endpoint is on the ready line of 'signalbox serve'")
+  const { connectWorker } = await import('./client/ws-client.js')
   try {
     return await connectWorker(url, { reconnect: false, connectTimeoutMs: 0, logger: false, token: auth.token })
   } catch (err) {
@@ -212,6 +225,20 @@ async function ls(args: string[]): Promise<void> {
   }
 }
 
+/** The workers serving `function_id`, as the lists name them; undefined when the engine cannot say. */
+async function servingWorkers(worker: WorkerClient, function_id: string): Promise<string[] | undefined> {
+  try {
+    const [{ functions }, { workers }] = await Promise.all([
+      worker.invoke<{ functions: Row[] }>(LISTS.functions.fn, {}, { timeout_ms: 5000 }),
+      worker.invoke<{ workers: Row[] }>(LISTS.workers.fn, {}, { timeout_ms: 5000 }),
+    ])
+    const label = workerLabel(new Map(workers.map((w) => [w.worker_id as string, w.name as string | undefined])))
+    return ((functions.find((f) => f.function_id === function_id)?.workers ?? []) as string[]).map(label)
+  } catch {
+    return undefined
+  }
+}
+
 async function invoke(args: string[]): Promise<void> {
   const { values, positionals } = readArgs('invoke', args, { ...clientSpecs, 'timeout-ms': { type: 'string' } })
   if (values.help) return void print(helpOf('invoke'))
@@ -219,36 +246,30 @@ async function invoke(args: string[]): Promise<void> {
   const quoting = `give the input as one argument, quoted for the shell: signalbox invoke ${function_id ?? '<function_id>'} '{"name":"Ada"}'`
   if (function_id === undefined) throw new CliError('invoke needs a function id', "e.g. 'signalbox invoke engine::workers::list'; 'signalbox ls functions' lists them")
   if (more.length > 0) throw new CliError(`invoke takes a function id and one JSON argument, got ${positionals.length} arguments`, quoting)
+  // Everything on the command line is checked before anything is said or sent.
+  const rawTimeout = values['timeout-ms'] as string | undefined
+  const timeout_ms = rawTimeout === undefined ? 30_000 : Number(rawTimeout)
+  if (rawTimeout !== undefined && (!/^\d+$/.test(rawTimeout) || timeout_ms < 1 || timeout_ms > 2_147_483_647)) {
+    throw new CliError(`--timeout-ms must be a whole number from 1 to 2147483647, got '${rawTimeout}'`, 'how long the call may take, in milliseconds')
+  }
   let data: unknown = {}
-  if (json === undefined) note(`no input given: invoking ${function_id} with {}`)
-  else {
+  if (json !== undefined) {
     try {
       data = JSON.parse(json)
     } catch (err) {
       throw new CliError(`the input is not valid JSON: ${(err as Error).message}`, quoting)
     }
   }
-  const rawTimeout = values['timeout-ms'] as string | undefined
-  const timeout_ms = rawTimeout === undefined ? 30_000 : Number(rawTimeout)
-  if (rawTimeout !== undefined && (!/^\d+$/.test(rawTimeout) || timeout_ms < 1 || timeout_ms > 2_147_483_647)) {
-    throw new CliError(`--timeout-ms must be a whole number from 1 to 2147483647, got '${rawTimeout}'`, 'how long the call may take, in milliseconds')
-  }
-  const worker = await reach(target(values.url as string | undefined), tokenOf(values.token))
+  const engine = target(values.url as string | undefined)
+  if (json === undefined) note(`no input given: invoking ${function_id} with {}`)
+  const worker = await reach(engine, tokenOf(values.token))
   try {
     const result = await worker.invoke(function_id, data, { timeout_ms })
     print(JSON.stringify(result ?? null, null, 2) + '\n')
   } catch (err) {
     if (!(err instanceof InvocationError)) throw err
-    const hint =
-      err.details ??
-      (err.code === 'function_not_found'
-        ? "'signalbox ls functions' lists the functions offered"
-        : err.code === 'invocation_timeout'
-          ? 'give it longer with --timeout-ms'
-          : err.code === 'forbidden'
-            ? "the token's scope does not allow it (docs/security.md)"
-            : undefined)
-    throw new CliError(`${function_id} failed: ${err.code}: ${err.message}`, hint, 1)
+    const servedBy = namesWorkers(function_id, err) ? await servingWorkers(worker, function_id) : undefined
+    throw new CliError(`${function_id} failed: ${err.code}: ${err.message}`, invokeHint(function_id, err, servedBy), 1)
   } finally {
     worker.close()
   }

@@ -5,7 +5,7 @@
 export { createEngine, type Engine, type EngineOptions } from './adapters/engine.js'
 export { createLogger } from './adapters/logger.js'
 export { ListenError } from './adapters/listen-error.js'
-export { StoreOpenError } from './adapters/jetstream-queue-store.js'
+export { StoreOpenError } from './adapters/open-errors.js'
 export { OPTION_TABLE, type Logger, type LogLevel } from './core/options.js'
 export { connectWorker, type ConnectOptions } from './client/ws-client.js'
 export {

@@ -38,6 +38,7 @@ import {
 import { PayloadTooLargeError } from '../core/cluster.js'
 import type { Closable, ClusterLink } from '../machines/contracts.js'
 import { errors } from '../protocol/errors.js'
+import { ClusterOpenError } from './open-errors.js'
 
 export interface ClusterOptions {
   /** NATS server URL(s): `nats://host:4222`, or several of one NATS cluster separated by commas. */
@@ -50,16 +51,7 @@ export interface ClusterOptions {
 
 export type Warn = (msg: string, data: Record<string, unknown>) => void
 
-/** Why the engine could not join its cluster: NATS is not there, or has no JetStream. */
-export class ClusterOpenError extends Error {
-  override readonly name = 'ClusterOpenError'
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message)
-  }
-}
+export { ClusterOpenError } from './open-errors.js'
 
 /** The link, and what only its owner (the composition root) does: close the connection. */
 export interface OpenCluster extends ClusterLink {

@@ -32,9 +32,11 @@ import { errors } from '../protocol/errors.js'
 import { plainMessage } from '../protocol/codec.js'
 import { namingWorkers } from './named-log.js'
 import { createMemoryQueueStore } from './memory-queue-store.js'
-import { createSqliteQueueStore } from './sqlite-queue-store.js'
-import { createJetStreamQueueStore } from './jetstream-queue-store.js'
-import { openCluster, type OpenCluster } from './cluster.js'
+import { lockStoreFile } from './store-files.js'
+// The NATS client and SQLite are loaded by `createEngine` when the options ask for them
+// (an engine with its queues in memory loads neither); their types are erased.
+import type { createSqliteQueueStore as CreateSqliteQueueStore } from './sqlite-queue-store.js'
+import type { OpenCluster } from './cluster.js'
 import { createClusterLogic } from '../actors/cluster.js'
 import { sessionPorts, type EngineActor, type PortHandlers, type SessionPort } from './session-port.js'
 import { createMetrics, type Metrics } from './metrics.js'
@@ -48,11 +50,14 @@ export type { EngineOptions }
  * network (JetStream) is opened before, by `createEngine` (connecting takes a while, and
  * an engine whose store is unreachable does not start), and given here as `opened`.
  */
-const storeOpener = (store: ResolvedOptions['store'], opened?: QueueStore): (() => QueueStore) => {
+const storeOpener = (store: ResolvedOptions['store'], opened?: QueueStore | typeof CreateSqliteQueueStore): (() => QueueStore) => {
+  if (typeof opened === 'function') {
+    if (store.kind !== 'sqlite') throw new Error(`the ${store.kind} queue store is not opened by SQLite`)
+    return () => opened(store.path)
+  }
   if (opened) return () => opened
-  if (store.kind === 'sqlite') return () => createSqliteQueueStore(store.path)
   if (store.kind === 'memory') return createMemoryQueueStore
-  throw new Error(`the ${store.kind} queue store must be opened before the engine is composed`)
+  throw new Error(`the ${store.kind} queue store must be opened (or, for SQLite, loaded) before the engine is composed`)
 }
 
 /** How often an engine of a cluster writes its membership entry, and how long one may go unheard (ms). */
@@ -62,9 +67,10 @@ const DEAD_AFTER_MS = 3500
 /**
  * The engine machine with every slot filled: what `createEngine` runs. `cluster`: the
  * engine's link to its cluster, opened before (as a network store is), with what its
- * membership entry says.
+ * membership entry says. `store`: the store opened before (JetStream), or SQLite's opener,
+ * loaded before (`createSqliteQueueStore`).
  */
-export function composeEngine(options: ResolvedOptions, store?: QueueStore, cluster?: { link: OpenCluster; describe: ClusterInput['describe']; metrics?: ClusterInput['metrics'] }) {
+export function composeEngine(options: ResolvedOptions, store?: QueueStore | typeof CreateSqliteQueueStore, cluster?: { link: OpenCluster; describe: ClusterInput['describe']; metrics?: ClusterInput['metrics'] }) {
   const session = sessionMachine.provide({ actors: { ...builtinTriggerTypes, remoteTriggerType: remoteTriggerTypeLogic } })
   return engineMachine.provide({
     actors: {
@@ -120,11 +126,19 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   const log = namingWorkers(options.logger ?? createLogger(options.logLevel), (worker_id) => nameOf(worker_id))
   // A JetStream store is reached before anything starts: unreachable, the engine does not start (StoreOpenError).
   // So is the cluster's NATS (ClusterOpenError).
-  const cluster = options.cluster && (await openCluster({ ...options.cluster, warn: (msg, data) => log.warn(data, msg) }))
+  const cluster = options.cluster && (await (await import('./cluster.js')).openCluster({ ...options.cluster, warn: (msg, data) => log.warn(data, msg) }))
   let store: QueueStore | undefined
+  let sqlite: typeof CreateSqliteQueueStore | undefined
+  // One engine per SQLite file: a second one is refused naming the file (StoreOpenError).
+  let lock: { release(): void } | undefined
   try {
-    store = options.store.kind === 'jetstream' ? await createJetStreamQueueStore({ servers: options.store.servers, name: options.store.name }) : undefined
+    if (options.store.kind === 'jetstream') store = await (await import('./jetstream-queue-store.js')).createJetStreamQueueStore({ servers: options.store.servers, name: options.store.name })
+    else if (options.store.kind === 'sqlite') {
+      if (options.store.path !== ':memory:' && options.store.path !== '') lock = lockStoreFile(options.store.path)
+      sqlite = (await import('./sqlite-queue-store.js')).createSqliteQueueStore
+    }
   } catch (err) {
+    lock?.release()
     await cluster?.close()
     throw err
   }
@@ -134,7 +148,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   const describe = () => ({ started_at, host: hostname(), pid: process.pid, ...where, workers: Object.keys(catalogOf(actor.system).workers).length })
   // This engine's part of another engine's /metrics (the metrics are made once the actor runs).
   let metricsPart = (): Promise<string> => Promise.reject(new Error('the engine is starting'))
-  const actor: EngineActor = createActor(composeEngine(options, store, cluster && { link: cluster, describe, metrics: () => metricsPart() }), {
+  const actor: EngineActor = createActor(composeEngine(options, store ?? sqlite, cluster && { link: cluster, describe, metrics: () => metricsPart() }), {
     input: {
       clustered: cluster !== undefined,
       registrationTimeoutMs: options.registrationTimeoutMs,
@@ -208,6 +222,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
   } catch (err) {
     actor.stop()
     await store?.close()
+    lock?.release()
     await cluster?.close()
     throw err
   }
@@ -236,6 +251,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
       actor.send({ type: 'engine.stop' })
       actor.stop()
       await store?.close()
+      lock?.release()
       await cluster?.close()
       const e = err as NodeJS.ErrnoException
       throw new ListenError('websocket', options.host, options.port, e.code, e.message)
@@ -290,6 +306,7 @@ export async function createEngine(given: EngineOptions = {}): Promise<Engine> {
         await ws?.close()
         // The provider closed it without waiting; a store on the network is closed once its connection is.
         await store?.close()
+        lock?.release()
         await cluster?.close()
       })()
       return stopping

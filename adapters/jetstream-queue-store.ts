@@ -25,6 +25,7 @@ import { randomUUID } from 'node:crypto'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
+import { StoreOpenError } from './open-errors.js'
 import { contextOf, countQueues, expiredLease, queuesWithCalls, type Delivery, type FailOptions, type MessageContext, type QueueStore, type ReceiveOptions, type SendOptions, type StoredMessage } from '../core/queue-store.js'
 
 export interface JetStreamStoreOptions {
@@ -34,16 +35,7 @@ export interface JetStreamStoreOptions {
   name?: string
 }
 
-/** Why the store could not be opened: the server is not there, or has no JetStream. */
-export class StoreOpenError extends Error {
-  override readonly name = 'StoreOpenError'
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message)
-  }
-}
+export { StoreOpenError } from './open-errors.js'
 
 /** What a message was sent with: the stream's copy, never changed. */
 interface Envelope {

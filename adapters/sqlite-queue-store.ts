@@ -5,11 +5,11 @@
  * core/queue-store.ts.
  */
 import { randomUUID } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { record } from '../core/catalog.js'
 import { startCheckpointer } from './sqlite-checkpointer.js'
+import { makeFolder } from './store-files.js'
 import { contextOf, expiredLease, type Delivery, type FailOptions, type QueueCounts, type QueueStore, type ReceiveOptions, type StoredMessage } from '../core/queue-store.js'
 
 interface Row {
@@ -131,7 +131,7 @@ function migrate(db: Database.Database): void {
 
 /** Opens (creating if needed) the store in the SQLite file at `path`. */
 export function createSqliteQueueStore(path: string): QueueStore {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  if (path !== ':memory:' && path !== '') makeFolder(dirname(path))
   const db = new Database(path)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')

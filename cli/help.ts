@@ -59,7 +59,9 @@ HTTP listener, queues are kept in SQLite under the data folder. Prints one line 
 and stops on Ctrl-C (SIGINT) or SIGTERM, letting calls in flight finish (--grace-ms).
 
 Every option can also be set by its environment variable or by its key in a config file
-(${CONFIG_FILE}, nested as createEngine takes it: {"port": ${defaultOf('port', 'serve')}, "http": {"port": ${defaultOf('http.port', 'serve')}}}).
+(${CONFIG_FILE}, nested as createEngine takes it: {"port": ${defaultOf('port', 'serve')}, "http": {"port": ${defaultOf('http.port', 'serve')}}};
+store and cluster as the flags take them or as createEngine does: {"store": {"sqlite": "./q.sqlite"}},
+{"cluster": {"nats": "nats://host:4222", "name": "eu"}}).
 A flag wins over a variable, a variable over the file, the file over the default.
 
 Options:

@@ -114,6 +114,25 @@ const SERVE_ONLY: Record<string, v.GenericSchema> = {
   ),
 }
 
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+
+/**
+ * In the config file, `store` and `cluster` also take the shapes `createEngine` takes:
+ * `{"sqlite": "<file>"}`, `{"jetstream": "nats://…", "name": "…"}`, `{"nats": "nats://…",
+ * "name": "…"}`, checked by createEngine's own schemas; a flag or a variable takes text.
+ */
+const FILE_SHAPES: Record<string, v.GenericSchema> = {
+  store: v.lazy((input) =>
+    isObject(input)
+      ? optionSchema('store')!
+      : v.picklist(['sqlite', 'memory', 'jetstream'], (issue) => `option 'store' must be sqlite, memory or jetstream, or as createEngine takes it, {"sqlite": "<file>"} or {"jetstream": "nats://host:4222", "name": "<name>"}, got ${shown(issue.input)}`),
+  ),
+  cluster: v.lazy((input) => (isObject(input) ? optionSchema('cluster')! : SERVE_ONLY.cluster)),
+}
+/** The keys of the objects `store` and `cluster` take in the file, for "did you mean". */
+const shapeKeys = (head: string, value: unknown): string[] | undefined =>
+  head === 'cluster' ? ['nats', 'name'] : head === 'store' ? (isObject(value) && Object.hasOwn(value, 'jetstream') ? ['jetstream', 'name'] : ['sqlite']) : undefined
+
 /** The schema of a setting's value. */
 function schemaOf(path: string): v.GenericSchema {
   const schema = SERVE_ONLY[path] ?? optionSchema(path)
@@ -123,7 +142,9 @@ function schemaOf(path: string): v.GenericSchema {
 
 /**
  * What a config file may hold: the settings, nested as `createEngine` nests them
- * (`{"port": 49134, "http": {"port": 3111}, "store": "sqlite", "dataDir": "./.signalbox"}`).
+ * (`{"port": 49134, "http": {"port": 3111}, "store": "sqlite", "dataDir": "./.signalbox"}`);
+ * `store` and `cluster` as `serve`'s flags take them (`"sqlite"`, `"nats://…"`) or as
+ * `createEngine` does (`{"sqlite": "./queues.sqlite"}`, `{"nats": "nats://…", "name": "eu"}`).
  */
 export const ConfigFileSchema = v.strictObject(fileEntries())
 /** The file's keys, from the settings: `http.port` is `{"http": {"port": …}}`. */
@@ -132,7 +153,7 @@ function fileEntries(): Record<string, v.GenericSchema> {
   const nested: Record<string, Record<string, v.GenericSchema>> = {}
   for (const path of [...SERVE_SETTINGS.map((s) => s.path), 'inspectPort']) {
     const [head, tail] = path.split('.')
-    if (tail === undefined) top[head] = v.optional(schemaOf(path))
+    if (tail === undefined) top[head] = v.optional(FILE_SHAPES[head] ?? schemaOf(path))
     else {
       // The nested key takes the place of its first setting, so keys keep the table's order.
       if (!(head in top)) top[head] = v.any()
@@ -230,13 +251,17 @@ export function checkConfigFile(data: unknown, name: string): ConfigFile {
     // A key that is not a setting: name it, and the one it was probably meant to be.
     const key = String(issue.input)
     const where = keys.slice(0, -1)
-    const known = where.length === 0 ? Object.keys(ConfigFileSchema.entries) : SERVE_SETTINGS.filter((s) => s.path.startsWith(`${where[0]}.`)).map((s) => s.path.slice(where[0].length + 1))
+    const known =
+      where.length === 0
+        ? Object.keys(ConfigFileSchema.entries)
+        : (shapeKeys(where[0], (data as Record<string, unknown>)[where[0]]) ?? SERVE_SETTINGS.filter((s) => s.path.startsWith(`${where[0]}.`)).map((s) => s.path.slice(where[0].length + 1)))
     const full = [...where, key].join('.')
     const guess = closest(key, known)
     throw new CliError(`unknown key '${full}' in ${name}`, `${guess ? `did you mean '${[...where, guess].join('.')}'? ` : ''}the keys are ${known.map((k) => `'${[...where, k].join('.')}'`).join(', ')}`)
   }
   const path = keys.join('.')
-  const setting = SERVE_SETTINGS.find((s) => s.path === path)
+  // A key inside `store` or `cluster` is told of with that setting's meaning.
+  const setting = SERVE_SETTINGS.find((s) => s.path === path) ?? (keys.length > 1 && shapeKeys(keys[0], undefined) ? SERVE_SETTINGS.find((s) => s.path === keys[0]) : undefined)
   const key = `'${path}' in ${name}`
   if (!setting) throw new CliError(`'${path}' in ${name} must be an object, got ${shown(issue.input)}`, `e.g. "http": {"port": 3111}`)
   throw new CliError(renamed(issue.message, key, false), hintFor(setting, { source: 'file', key }))
@@ -283,12 +308,16 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
     values[s.path] = value
   }
   const get = <T>(path: string) => values[path] as T
+  // `store` and `cluster` as createEngine takes them (only the file gives them so) are read into serve's settings.
+  const given = fromEngineShapes(get('store'), get('cluster'), get<string | undefined>('nats'), origins, file)
   // A relative data folder in the file is the file's; anywhere else, the working folder's.
-  const dataDir = resolve(origins.dataDir.source === 'file' ? dirname(file!.path) : cwd, get<string>('dataDir'))
+  const dataDir = given.sqlite !== undefined ? dirname(given.sqlite) : resolve(origins.dataDir.source === 'file' ? dirname(file!.path) : cwd, get<string>('dataDir'))
   const inspect = get<boolean | string | undefined>('inspect')
   // Every setting that is a createEngine option as it is goes to its path; the store is the data folder's file, or the NATS server.
-  const cluster = get<string | undefined>('cluster')
-  const options: Record<string, unknown> = cluster === undefined ? { store: storeOf(get<string>('store'), get<string | undefined>('nats'), dataDir, origins) } : { cluster: { nats: clusterOf(cluster, get<string>('store'), get<string | undefined>('nats'), origins) } }
+  const options: Record<string, unknown> =
+    given.cluster === undefined
+      ? { store: storeOf(given.store, given.nats, given.name, given.sqlite ?? join(dataDir, 'queues.sqlite'), origins) }
+      : { cluster: { nats: clusterOf(given.cluster, given.store, given.nats, given.name, given.clusterName ?? 'signalbox', origins), ...(given.clusterName !== undefined && { name: given.clusterName }) } }
   for (const { path } of SERVE_SETTINGS) {
     if (path in SERVE_ONLY) continue
     const [head, tail] = path.split('.')
@@ -312,29 +341,80 @@ export function resolveServeConfig({ flags, env, file, cwd }: Sources): ServeCon
 }
 
 
+/** serve's settings of the store and the cluster, with createEngine's shapes from the file read into them. */
+interface StoreSettings {
+  store: string
+  nats?: string
+  /** The JetStream store's name (`store.name` in the file). */
+  name?: string
+  /** The SQLite file (`store.sqlite` in the file), absolute. */
+  sqlite?: string
+  cluster?: string
+  clusterName?: string
+}
+
+/**
+ * Reads `{"sqlite": …}`, `{"jetstream": …, "name": …}` and `{"nats": …, "name": …}` of the
+ * file into serve's settings. A flag or a variable still wins over the file: `--data-dir`
+ * over `store.sqlite`, `--nats` over `store.jetstream`. Two keys of the file that say the
+ * same thing differently are refused, naming both.
+ */
+function fromEngineShapes(store: unknown, cluster: unknown, nats: string | undefined, origins: Record<string, Origin>, file: LoadedConfigFile | undefined): StoreSettings {
+  const out: StoreSettings = { store: store as string, nats }
+  if (isObject(cluster)) {
+    out.cluster = cluster.nats as string
+    out.clusterName = cluster.name as string
+  } else out.cluster = cluster as string | undefined
+  if (!isObject(store)) return out
+  const where = file!.name
+  if (typeof store.jetstream === 'string') {
+    out.store = 'jetstream'
+    out.name = store.name as string
+    if (origins.nats.source === 'file') {
+      throw new CliError(`'nats' and 'store.jetstream' in ${where} both name the NATS server of the queues`, `keep one: {"store": {"jetstream": "${store.jetstream}"}} or {"store": "jetstream", "nats": "${store.jetstream}"}`)
+    }
+    if (origins.nats.source === 'default') out.nats = store.jetstream
+    if (origins.nats.source === 'default') origins.nats = { source: 'file', key: `'store.jetstream' in ${where}` }
+    return out
+  }
+  out.store = 'sqlite'
+  if (origins.dataDir.source === 'file') {
+    throw new CliError(`'dataDir' and 'store.sqlite' in ${where} both say where the SQLite store is`, `keep one: 'store.sqlite' names the file, 'dataDir' the folder of queues.sqlite`)
+  }
+  // A flag or a variable for the data folder wins over the file's store file.
+  if (origins.dataDir.source === 'default') {
+    out.sqlite = resolve(dirname(file!.path), store.sqlite as string)
+    origins.dataDir = { source: 'file', key: `'store.sqlite' in ${where}` }
+  }
+  return out
+}
+
 /** The cluster's NATS server: `--cluster` implies the JetStream store on it, so `--store` and `--nats` may only say the same. */
-function clusterOf(cluster: string, store: string, nats: string | undefined, origins: Record<string, Origin>): string {
+function clusterOf(cluster: string, store: string, nats: string | undefined, name: string | undefined, clusterName: string, origins: Record<string, Origin>): string {
   if (origins.store.source !== 'default' && store !== 'jetstream') {
     throw new CliError(`${origins.cluster.key} keeps the queues in the JetStream store on its NATS server, but the store is ${store} (${origins.store.key})`, `leave out ${origins.store.key}: a cluster's engines share their queues on NATS`)
   }
   if (nats !== undefined && nats !== cluster) {
     throw new CliError(`${origins.nats.key} (${nats}) is not the cluster's NATS server (${origins.cluster.key} ${cluster})`, `leave out ${origins.nats.key}: the cluster's queues are on its own NATS server`)
   }
+  if (name !== undefined && name !== clusterName) {
+    throw new CliError(`the store's name '${name}' (${origins.store.key}) is not the cluster's ('${clusterName}', ${origins.cluster.key})`, `leave out the store: a cluster keeps its queues in its own JetStream store, under its name`)
+  }
   return cluster
 }
 
 /** The engine's `store` from `--store` and `--nats`: each is refused where the other does not fit. */
-function storeOf(store: string, nats: string | undefined, dataDir: string, origins: Record<string, Origin>): unknown {
+function storeOf(store: string, nats: string | undefined, name: string | undefined, sqlite: string, origins: Record<string, Origin>): unknown {
   if (store === 'jetstream') {
     if (nats === undefined) {
       throw new CliError(`${origins.store.key} jetstream needs the NATS server that keeps the queues`, `give it with --nats nats://HOST:4222 (or ${envOf('--nats')}); start one with nats-server -js`)
     }
-    return { jetstream: nats }
+    return name === undefined ? { jetstream: nats } : { jetstream: nats, name }
   }
   if (nats !== undefined) {
     throw new CliError(`${origins.nats.key} is for the jetstream store, but the store is ${store} (${origins.store.key})`, `pass --store jetstream to keep the queues on NATS, or leave out ${origins.nats.key}`)
   }
-  return store === 'memory' ? 'memory' : { sqlite: join(dataDir, 'queues.sqlite') }
+  return store === 'memory' ? 'memory' : { sqlite }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connectWorker } from '../client/ws-client.js'
 import { InvocationError, type WorkerClient } from '../client/worker.js'
+import { createEngine } from '../adapters/engine.js'
+import { StoreOpenError } from '../adapters/open-errors.js'
 import { limit, until } from './harness.js'
 
 const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
@@ -190,6 +192,9 @@ C(
       [['invoke', 'f', '{"a":', '1}'], 'invoke takes a function id and one JSON argument, got 3 arguments', `give the input as one argument, quoted for the shell: signalbox invoke f '{"name":"Ada"}'`],
       [['invoke', 'f', '{a}'], 'the input is not valid JSON: ', `give the input as one argument, quoted for the shell: signalbox invoke f '{"name":"Ada"}'`],
       [['invoke', 'f', '{}', '--timeout-ms', '0'], "--timeout-ms must be a whole number from 1 to 2147483647, got '0'", 'how long the call may take, in milliseconds'],
+      // No input, and an option that is wrong: the option is refused before the note about the input.
+      [['invoke', 'f', '--timeout-ms', 'abc'], "--timeout-ms must be a whole number from 1 to 2147483647, got 'abc'", 'how long the call may take, in milliseconds'],
+      [['invoke', 'f', '--url', 'http://x'], "--url must be a ws:// URL such as ws://127.0.0.1:49134, got 'http://x'", "the engine's worker endpoint is on the ready line of 'signalbox serve'"],
       [[], 'missing command', "e.g. 'signalbox serve'; 'signalbox help' lists the commands"],
     ]
     await inBatches(
@@ -473,6 +478,111 @@ C(
       assert.ok(at - signalledAt < 2000, `no waiting for the grace period without calls in flight (${at - signalledAt} ms)`)
     } finally {
       w.close()
+    }
+  }, 90_000),
+)
+
+C(
+  "a failed call's hint says where the error came from: an engine function's input is described in docs/protocol.md; a function's own error names the worker serving it",
+  limit(async () => {
+    const s = await serve(['--log-level', 'warn', '--store', 'memory'])
+    const w = await connectWorker(s.url, { name: 'thrower', reconnect: false })
+    try {
+      w.registerFunction('boom::fail', () => {
+        throw new Error('out of ink')
+      })
+      await until(async () => (await w.invoke<{ functions: Array<{ function_id: string }> }>('engine::functions::list', {})).functions.some((f) => f.function_id === 'boom::fail'), 5000, 'boom::fail to be offered')
+      const url = ['--url', s.url]
+      let r = await outcome(['invoke', 'engine::queue::send', '{}', ...url])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, [
+        "signalbox: engine::queue::send failed: invalid_message: engine::queue::send: 'queue_name' must be 1 to 128 letters, digits or '_', '.', ':', '-', got nothing",
+        "hint: docs/protocol.md, section 10 (Engine functions) says what engine::queue::send takes; give it as one JSON argument, quoted for the shell ('signalbox help invoke')",
+      ])
+      r = await outcome(['invoke', 'engine::workers::info', '{"worker_id":"nobody"}', ...url])
+      assert.is(r.code, 1)
+      assert.match(r.lines[0], 'signalbox: engine::workers::info failed: not_found: ')
+      assert.is(r.lines[1], "hint: 'signalbox ls workers' lists the workers connected")
+      r = await outcome(['invoke', 'boom::fail', '{}', ...url])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, [
+        'signalbox: boom::fail failed: invocation_failed: out of ink',
+        `hint: the error is boom::fail's own, from the worker serving it (thrower (${w.workerId!.slice(0, 8)})): its handler threw it or answered with it; that worker's log says more`,
+      ])
+    } finally {
+      w.close()
+      s.child.kill('SIGTERM')
+      await exitWithin(s, 20_000)
+    }
+  }, 90_000),
+)
+
+C(
+  'a data folder that cannot be made (/proc/nope) is one line and a hint, at once; one SQLite file is one engine: a second is refused naming it, a lock left by a killed engine is taken over',
+  limit(async () => {
+    if (existsSync('/proc/self')) {
+      const r = await outcome(['serve', '--data-dir', '/proc/nope', '--port', '0', '--http-port', '0'])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, ['signalbox: cannot keep queues in /proc/nope: the folder cannot be made there', 'hint: give --data-dir a folder this user may write to, or keep queues in memory with --store memory'])
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-lock-'))
+    const file = join(dir, 'data', 'queues.sqlite')
+    try {
+      const first = await serve(['--log-level', 'warn', '--data-dir', join(dir, 'data')])
+      assert.is(readFileSync(`${file}.lock`, 'utf8'), `${first.child.pid}\n`, 'the lock holds the pid')
+      const r = await outcome(['serve', '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--port', '0', '--http-port', '0'])
+      assert.is(r.code, 1)
+      assert.equal(r.lines, [
+        `signalbox: the queue store ${file} is in use by another engine (pid ${first.child.pid}; its lock is ${file}.lock)`,
+        "hint: give each engine its own store: signalbox serve --data-dir <folder> (createEngine: store: { sqlite: '<file>' }), or keep its queues in memory with --store memory",
+      ])
+      // Killed, the first engine leaves its lock behind; the next one takes it over.
+      first.child.kill('SIGKILL')
+      await exitWithin(first, 20_000)
+      assert.ok(existsSync(`${file}.lock`))
+      const next = await serve(['--log-level', 'warn', '--data-dir', join(dir, 'data')])
+      assert.is(readFileSync(`${file}.lock`, 'utf8'), `${next.child.pid}\n`)
+      next.child.kill('SIGTERM')
+      assert.is((await exitWithin(next, 20_000)).code, 0)
+      assert.not.ok(existsSync(`${file}.lock`), 'stopped, the engine removes its lock')
+
+      // The library: createEngine with the same file twice.
+      const a = await createEngine({ store: { sqlite: file }, logLevel: 'silent' })
+      try {
+        const refused = await createEngine({ store: { sqlite: file }, logLevel: 'silent' }).catch((e: Error) => e)
+        assert.instance(refused, StoreOpenError)
+        assert.is((refused as Error).message, `the queue store ${file} is in use by another engine of this process`)
+      } finally {
+        await a.stop()
+      }
+      const b = await createEngine({ store: { sqlite: file }, logLevel: 'silent' })
+      await b.stop()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000),
+)
+
+C(
+  "the config file takes createEngine's shapes of store and cluster: {\"store\": {\"sqlite\": file}} keeps the queues in that file; a wrong key inside is named",
+  limit(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-shapes-'))
+    try {
+      writeFileSync(join(dir, 'signalbox.config.json'), JSON.stringify({ store: { sqlite: 'state/jobs.sqlite' } }))
+      const s = await serve(['--log-level', 'warn'], { cwd: dir })
+      try {
+        assert.ok(existsSync(join(dir, 'state', 'jobs.sqlite')), 'the queues are in the file the config names')
+        assert.ok(existsSync(join(dir, 'state', 'jobs.sqlite.lock')))
+      } finally {
+        s.child.kill('SIGTERM')
+        assert.is((await exitWithin(s, 20_000)).code, 0)
+      }
+      writeFileSync(join(dir, 'bad.json'), JSON.stringify({ cluster: { nats: 'nats://127.0.0.1:4222', nmae: 'eu' } }))
+      const r = await outcome(['serve', '--config', join(dir, 'bad.json')])
+      assert.is(r.code, 2)
+      assert.equal(r.lines, [`signalbox: unknown key 'cluster.nmae' in ${join(dir, 'bad.json')}`, "hint: did you mean 'cluster.name'? the keys are 'cluster.nats', 'cluster.name'"])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   }, 90_000),
 )

@@ -21,7 +21,7 @@ export const LAYERS: ReadonlyArray<{ rank: number; folders: string[] }> = [
   { rank: 5, folders: ['index.ts'] },
   { rank: 6, folders: ['cli', 'diagrams'] },
   { rank: 7, folders: ['cli.ts'] },
-  { rank: 8, folders: ['test', 'bench', 'examples'] },
+  { rank: 8, folders: ['test', 'bench', 'examples', 'scripts'] },
 ]
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')

@@ -81,7 +81,7 @@ it('refusals name the key as its source spells it, with a hint', () => {
     [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_INSPECT: 'maybe' }, cwd }), "SIGNALBOX_INSPECT must be true, false or a ws:// URL, got 'maybe'"],
     [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_INSPECT_PORT: '0' }, cwd }), "SIGNALBOX_INSPECT_PORT must be a whole number from 1 to 65535, got '0'"],
     [() => file({ maxPayload: 10 }), "'maxPayload' in ./signalbox.config.json must be a whole number from 1024 to 2147483647, got 10"],
-    [() => file({ store: { sqlite: 'x' } }), "'store' in ./signalbox.config.json must be sqlite, memory or jetstream, got an object"],
+    [() => file({ store: 5 }), `'store' in ./signalbox.config.json must be sqlite, memory or jetstream, or as createEngine takes it, {"sqlite": "<file>"} or {"jetstream": "nats://host:4222", "name": "<name>"}, got 5`],
     [() => file({ store: 'jetstream', nats: 'localhost:4222' }), "'nats' in ./signalbox.config.json must be a NATS URL such as nats://127.0.0.1:4222 (several: comma-separated), got 'localhost:4222'"],
     [() => resolveServeConfig({ flags: { '--store': 'jetstream' }, env: {}, cwd }), '--store jetstream needs the NATS server that keeps the queues'],
     [() => resolveServeConfig({ flags: {}, env: { SIGNALBOX_NATS: 'nats://127.0.0.1:4222' }, cwd }), 'SIGNALBOX_NATS is for the jetstream store, but the store is sqlite (--store)'],
@@ -99,6 +99,48 @@ it('refusals name the key as its source spells it, with a hint', () => {
     assert.is(err.exitCode, 2)
   }
   assert.is(failure(() => file({ loglevel: 'info' })).hint, "did you mean 'logLevel'? the keys are " + Object.keys(ConfigFileSchema.entries).map((k) => `'${k}'`).join(', '))
+})
+
+it("the file's store and cluster also take createEngine's shapes, mapped to serve's settings; a flag still wins; a wrong key inside is named", () => {
+  const cwd = '/work'
+  let c = resolveServeConfig({ flags: {}, env: {}, cwd, file: file({ store: { sqlite: 'state/q.sqlite' } }) })
+  assert.equal(c.options.store, { sqlite: '/srv/app/state/q.sqlite' }, 'relative to the file, as dataDir is')
+  assert.is(c.dataDir, '/srv/app/state')
+  assert.is(c.origins.dataDir.key, "'store.sqlite' in ./signalbox.config.json")
+  // --data-dir wins over the file's store file; --store memory over the file's store.
+  c = resolveServeConfig({ flags: { '--data-dir': 'here' }, env: {}, cwd, file: file({ store: { sqlite: 'state/q.sqlite' } }) })
+  assert.equal(c.options.store, { sqlite: '/work/here/queues.sqlite' })
+  c = resolveServeConfig({ flags: { '--store': 'memory' }, env: {}, cwd, file: file({ store: { sqlite: 'state/q.sqlite' } }) })
+  assert.is(c.options.store, 'memory')
+  c = resolveServeConfig({ flags: {}, env: {}, cwd, file: file({ store: { jetstream: 'nats://10.0.0.1:4222', name: 'eu' } }) })
+  assert.equal(c.options.store, { jetstream: 'nats://10.0.0.1:4222', name: 'eu' })
+  c = resolveServeConfig({ flags: {}, env: {}, cwd, file: file({ cluster: { nats: 'nats://10.0.0.1:4222', name: 'eu' } }) })
+  assert.equal(c.options.cluster, { nats: 'nats://10.0.0.1:4222', name: 'eu' })
+  assert.is(c.options.store, undefined)
+  c = resolveServeConfig({ flags: { '--cluster': 'nats://10.0.0.2:4222' }, env: {}, cwd, file: file({ cluster: { nats: 'nats://10.0.0.1:4222', name: 'eu' } }) })
+  assert.equal(c.options.cluster, { nats: 'nats://10.0.0.2:4222' }, 'the flag wins, whole')
+  // The serve shapes still work.
+  c = resolveServeConfig({ flags: {}, env: {}, cwd, file: file({ store: 'jetstream', nats: 'nats://10.0.0.1:4222' }) })
+  assert.equal(c.options.store, { jetstream: 'nats://10.0.0.1:4222' })
+
+  const refused = (data: object) => failure(() => resolveServeConfig({ flags: {}, env: {}, cwd, file: file(data) }))
+  let e = refused({ store: { sqlite: 'q.sqlite' }, dataDir: 'state' })
+  assert.is(e.message, "'dataDir' and 'store.sqlite' in ./signalbox.config.json both say where the SQLite store is")
+  e = refused({ store: { jetstream: 'nats://a:4222' }, nats: 'nats://b:4222' })
+  assert.is(e.message, "'nats' and 'store.jetstream' in ./signalbox.config.json both name the NATS server of the queues")
+  e = failure(() => file({ store: { sqlite: 5 } }))
+  assert.match(e.message, /^'store\.sqlite' in \.\/signalbox\.config\.json must be /)
+  assert.match(e.hint!, /^'store\.sqlite' in \.\/signalbox\.config\.json: Where queued messages live/)
+  e = failure(() => file({ store: { sqlite: 'q.sqlite', wal: true } }))
+  assert.is(e.message, "unknown key 'store.wal' in ./signalbox.config.json")
+  assert.is(e.hint, "the keys are 'store.sqlite'")
+  e = failure(() => file({ cluster: { nats: 'nats://a:4222', nmae: 'eu' } }))
+  assert.is(e.message, "unknown key 'cluster.nmae' in ./signalbox.config.json")
+  assert.is(e.hint, "did you mean 'cluster.name'? the keys are 'cluster.nats', 'cluster.name'")
+  e = failure(() => file({ cluster: { nats: 'http://a' } }))
+  assert.is(e.message, "'cluster.nats' in ./signalbox.config.json must be a NATS URL such as nats://127.0.0.1:4222, got 'http://a'")
+  e = failure(() => file({ store: 'disk' }))
+  assert.match(e.message, /^'store' in \.\/signalbox\.config\.json must be sqlite, memory or jetstream, or as createEngine takes it/)
 })
 
 it('ls and invoke find the engine at --url, SIGNALBOX_URL, or where serve would listen', () => {

@@ -2,9 +2,10 @@
  * How long a person waits for `npm start` to print its ready line. The command is timed
  * from its spawn to the line `signalbox ready …` on its standard output, in the checkout:
  *
- * - `npm start` when nothing changed since the last build: `tsc -b` finds the build up to
- *   date and the server starts (the target: under 3 s);
- * - `npm start` after a source file's time changed (`tsc -b` checks the project again);
+ * - `npm start` when nothing changed since the last build: scripts/build-if-changed.mjs
+ *   finds no source newer than the build and the server starts (the target: under 3 s);
+ * - `npm start` after a source file's time changed (the script runs `tsc -b`, which checks
+ *   the project again);
  * - the server alone, `node dist/cli.js serve`;
  * - what `npm start` did before: a whole `tsc -p tsconfig.build.json` build, then the server.
  *
@@ -87,7 +88,7 @@ export async function startup(ctx: Ctx): Promise<Section> {
   const med = (key: string) => median(times[key])
   const npm = med('npm')
   const details = [
-    'From spawning the command in the checkout to the line `signalbox ready ws://… http://…` on its standard output (free ports, queues in memory, `--log-level warn`); each start is stopped once ready. `npm start` is `tsc -b tsconfig.build.json && node dist/cli.js serve`: the build runs once at install (`prepare`), and `tsc -b` finds it up to date afterwards unless a source changed. The runs of the four ways are interleaved.',
+    'From spawning the command in the checkout to the line `signalbox ready ws://… http://…` on its standard output (free ports, queues in memory, `--log-level warn`); each start is stopped once ready. `npm start` is `node scripts/build-if-changed.mjs && node dist/cli.js serve`: the build runs once at install (`prepare`); afterwards the script compares the times of the sources with that of the build and runs `tsc -b tsconfig.build.json` only when a source is newer. The runs of the four ways are interleaved.',
     '',
     table(
       ['start', 'median', ...Array.from({ length: runs }, (_, i) => `run ${i + 1}`)],
