@@ -49,8 +49,8 @@ export const ERROR_CODES = {
   },
   invalid_result: { where: ['invocation result'], meaning: "The serving worker's `invocationresult` was malformed, so its caller gets this instead of waiting for the timeout." },
   unauthorized: {
-    where: ['error frame', 'HTTP answer'],
-    meaning: "A WebSocket upgrade (or a scrape of `/metrics`) without a valid `Authorization: Bearer` token when the engine has tokens (HTTP 401); or a `reattach` naming a session whose reattach token does not match.",
+    where: ['error frame', 'HTTP answer', 'worker client'],
+    meaning: "A WebSocket upgrade (or a scrape of `/metrics`) without a valid `Authorization: Bearer` token when the engine has tokens (HTTP 401; `connectWorker` then rejects with this code); or a `reattach` naming a session whose reattach token does not match.",
   },
   forbidden: {
     where: ['error frame', 'registration result', 'invocation result', 'HTTP answer'],
@@ -79,6 +79,10 @@ export const ERROR_CODES = {
     meaning: "A plain HTTP request on the worker port for a path it does not serve (HTTP 404); `engine::workers::info` for a worker that is not connected.",
   },
   connection_lost: { where: ['worker client'], meaning: 'The worker client lost its connection before the engine answered a call or registration.' },
+  engine_unreachable: {
+    where: ['worker client'],
+    meaning: "`connectWorker` could not reach the engine before `connectTimeoutMs` passed; the text gives the last reason, how long it tried and how many attempts it made.",
+  },
   invocation_failed: { where: ['worker client'], meaning: 'A handler of the worker client threw an error without a `code` of its own.' },
   disconnected: { where: ['operator console'], meaning: 'The console in the browser is not connected to the engine, or lost its connection before the engine answered an invoke or a redrive (it reconnects by itself).' },
   unknown: { where: ['worker client'], meaning: 'The worker client received an error without a `code` (an `InvocationError` then carries this).' },
@@ -213,6 +217,11 @@ export const errors = {
       'connection_lost',
       what === 'call' ? 'The connection to the engine was lost before the call was answered' : what === 'registration' ? 'The connection to the engine ended before it answered' : 'Not connected to the engine',
     ),
+  /** `why`: the last attempt's failure; `ms`: how long it kept trying. */
+  engineUnreachable: (url: string, why: string, ms: number, attempts: number) =>
+    errorBody('engine_unreachable', `Cannot reach the engine at ${url}: ${why}; gave up after ${ms} ms and ${attempts} attempt${attempts === 1 ? '' : 's'}`),
+  /** The engine refused the token (HTTP 401): it is not tried again. */
+  engineRefusedToken: (url: string, why: string) => errorBody('unauthorized', `Cannot connect to the engine at ${url}: ${why}`),
   functionNotOffered: (function_id: string) => errorBody('function_not_found', `This worker has no function '${function_id}'`),
   resultNotJson: (function_id: string) => errorBody('invalid_result', `Function '${function_id}' returned a value that cannot be sent as JSON`),
   handlerFailed: (err: unknown, fallback: 'invocation_failed' | 'invalid_config') =>
