@@ -96,6 +96,9 @@ export const errorBody = (code: ErrorCode, message: string, details?: string): E
 /** Whether `code` is one of the table's. */
 export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(ERROR_CODES, code)
 
+/** `: worker 'billing' (<worker_id>)` after a text that mentions a worker, when it is known. */
+const named = (worker: string | undefined) => (worker === undefined ? '' : `: ${worker}`)
+
 /** The errors signalbox writes, by situation; every code comes from the table. */
 export const errors = {
   // Frames
@@ -126,8 +129,11 @@ export const errors = {
     errorBody('trigger_not_found', `No trigger with ID '${id}'${trigger_type !== undefined ? ` of type '${trigger_type}'` : ''} is registered by this worker`),
 
   // Worker-defined trigger types
-  providerTimeout: (trigger_type: string, ms: number) => errorBody('provider_timeout', `The provider of trigger type '${trigger_type}' did not answer within ${ms} ms`),
-  providerLeft: (trigger_type: string) => errorBody('provider_unavailable', `The provider of trigger type '${trigger_type}' disconnected before answering`),
+  /** `provider`: the provider as texts name a worker (`worker 'billing' (<worker_id>)`), after the text's fixed start. */
+  providerTimeout: (trigger_type: string, ms: number, provider?: string) =>
+    errorBody('provider_timeout', `The provider of trigger type '${trigger_type}' did not answer within ${ms} ms${named(provider)}`),
+  providerLeft: (trigger_type: string, provider?: string) =>
+    errorBody('provider_unavailable', `The provider of trigger type '${trigger_type}' disconnected before answering${named(provider)}`),
   noProvider: (trigger_type: string) => errorBody('provider_unavailable', `No worker provides trigger type '${trigger_type}'`),
   unexpectedVerdict: (id: string) => errorBody('invalid_message', `No trigger registration '${id}' is awaiting a verdict from this worker`),
   triggerUnregistered: (id: string) => errorBody('trigger_unregistered', `Trigger '${id}' was unregistered before its registration completed`),
@@ -136,7 +142,9 @@ export const errors = {
 
   // Calls
   invocationTimeout: (function_id: string, ms: number) => errorBody('invocation_timeout', `Function '${function_id}' did not answer within ${ms} ms`),
-  workerDisconnected: (function_id: string) => errorBody('worker_disconnected', `The worker serving '${function_id}' disconnected before answering`),
+  /** `worker`: the serving worker as texts name one (`worker 'billing' (<worker_id>)`), after the text's fixed start. */
+  workerDisconnected: (function_id: string, worker?: string) =>
+    errorBody('worker_disconnected', `The worker serving '${function_id}' disconnected before answering${named(worker)}`),
   engineStopped: (function_id: string) => errorBody('worker_disconnected', `The engine stopped before '${function_id}' answered`),
   noLiveWorker: (function_id: string, waited_ms: number) =>
     errorBody('worker_disconnected', `No worker offered '${function_id}' within ${waited_ms} ms: the connection of its worker was lost and no worker came back for it`),
