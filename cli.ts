@@ -183,7 +183,7 @@ async function reach({ url, key }: { url: string; key: string }, auth: { token?:
       if (auth.token === undefined) throw new CliError(`the engine at ${url} requires a token (HTTP 401)`, `pass --token <token> or set ${TOKEN_ENV}`, 1)
       throw new CliError(`the engine at ${url} did not accept the token from ${auth.key} (HTTP 401)`, `check it against the engine's --token or tokens file ('signalbox token hash <token>' prints the sha256 a tokens file holds)`, 1)
     }
-    const why = (err as Error).message.replace(/^Cannot (reach|connect to) the engine at \S+: /, '')
+    const why = (err as Error).message.replace(/^Cannot (reach|connect to) the engine at \S+: /, '').replace(/; gave up after \d+ ms and \d+ attempts?$/, '')
     const refused = /ECONNREFUSED/.test(why)
     throw new CliError(
       `cannot reach the engine at ${url}: ${refused ? 'nothing is listening there' : why}`,

@@ -7,7 +7,7 @@ export { createLogger } from './adapters/logger.js'
 export { ListenError } from './adapters/listen-error.js'
 export { StoreOpenError } from './adapters/open-errors.js'
 export { OPTION_TABLE, type Logger, type LogLevel } from './core/options.js'
-export { connectWorker, type ConnectOptions } from './client/ws-client.js'
+export { ConnectError, connectWorker, type ConnectOptions } from './client/ws-client.js'
 export {
   WorkerClient,
   InvocationError,

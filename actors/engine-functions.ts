@@ -251,6 +251,14 @@ export const engineFunctions: Record<EngineFunctionId, EngineFunction> = {
     if (caller_worker_id === undefined) throw invalid('Only a connected worker can describe itself')
     const info = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {}
     actorsOf(system).catalog()?.send({ type: 'worker.describe', worker_id: caller_worker_id, info })
+    // One line in the engine's log as the worker names itself ('session opened' came before it had a name).
+    const { name, runtime, version, pid } = info
+    tell(actorsOf(system).session(caller_worker_id), {
+      type: 'session.log',
+      level: 'info',
+      msg: 'worker registered',
+      data: withoutUndefined({ worker_id: caller_worker_id, worker: typeof name === 'string' && name.length > 0 ? name : undefined, runtime, version, pid }),
+    })
     return { worker_id: caller_worker_id }
   },
   'engine::workers::list': acrossCluster('engine::workers::list', 'workers', (_data, { system }) => {

@@ -366,7 +366,7 @@ export const invocationsLogic = fromTable<CallTable<CallHandle, Parked>, Invocat
       case 'worker.gone': {
         const { failed, dropped } = table.workerGone(event.worker_id)
         for (const call of dropped) scope.handles.deadlines.remove(call.handle)
-        for (const call of failed) finish(scope, call, { error: errors.workerDisconnected(call.function_id) })
+        for (const call of failed) finish(scope, call, { error: errors.workerDisconnected(call.function_id, event.worker) })
         settleParked(scope, event.worker_id)
         if (table.drained) scope.sendBack({ type: 'invocations.drained' })
         return

@@ -17,7 +17,7 @@
 import type { EventObject } from 'xstate'
 import type { ErrorBody } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
-import { forwardedIdFor, providerOf } from '../core/catalog.js'
+import { describeWorker, forwardedIdFor, providerOf } from '../core/catalog.js'
 import type { SessionContext, TriggerTypeEvent, TriggerTypeInput } from '../machines/contracts.js'
 import { actorsOf, catalogOf, tell, typeHolderInCluster } from '../machines/system.js'
 import { fromTable, type TableScope } from './table-actor.js'
@@ -30,6 +30,8 @@ interface Forwarded {
   provider?: string
   /** In a cluster: the engine of that session, when it is another engine. */
   engine_id?: string
+  /** That provider as error texts name a worker (`worker 'billing' (<id>)`, and its engine when another), taken when forwarded. */
+  label?: string
   function_id: string
   config: Record<string, unknown>
 }
@@ -110,6 +112,18 @@ function adoptable(system: Scope['system'], worker_id: string, trigger_type: str
   return { from, forwarded_id: forwarded.forwarded_id }
 }
 
+/**
+ * Whom registration `trigger_id` waits for, as error texts name a worker: a provider of this
+ * engine as the catalog names it now (it may have named itself since), else as it was
+ * named when the registration was forwarded.
+ */
+function providerLabel(scope: Scope, trigger_id: string): string | undefined {
+  const entry = scope.context.byTrigger.get(trigger_id)
+  if (entry?.provider === undefined) return undefined
+  const catalog = catalogOf(scope.system)
+  return entry.engine_id === undefined && catalog.workers[entry.provider] ? describeWorker(catalog, entry.provider) : entry.label
+}
+
 /** Tells the provider, if one holds it, to drop what it holds for `entry` (trigger `trigger_id`). */
 function unforward(scope: Scope, trigger_id: string, entry: Forwarded): void {
   if (entry.provider === undefined) return
@@ -135,7 +149,7 @@ function withdraw(scope: Scope, trigger_id: string): void {
 
 export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, TriggerTypeInput, EventObject, Registrations>({
   context: ({ worker_id, trigger_type }) => new ForwardTable(worker_id, trigger_type),
-  open: () => new Registrations(),
+  open: (scope) => new Registrations((trigger_id) => providerLabel(scope as Scope, trigger_id)),
   receive(scope, event) {
     const { context: table, system } = scope
     const { worker_id, trigger_type } = table
@@ -155,12 +169,13 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
           const adopted = previous ? undefined : adoptable(system, worker_id, trigger_type, remote.worker_id, event, remote.engine_id)
           if (adopted) {
             tell(actorsOf(system).typeChild(adopted.from, trigger_type), { type: 'trigger.handover', trigger_id: event.trigger_id })
-            table.set(event.trigger_id, adopted.forwarded_id, remote.worker_id, event.function_id, event.config, remote.engine_id)
+            table.set(event.trigger_id, adopted.forwarded_id, remote.worker_id, event.function_id, event.config, remote.engine_id).label = `${remote.worker} on engine '${remote.engine_id}'`
             tell(actorsOf(system).cluster(), { type: 'cluster.adopt', engine_id: remote.engine_id, trigger_type, worker_id, trigger_id: event.trigger_id, from: adopted.from })
             tell(trigger(event.trigger_id), { type: 'trigger.activated' })
             return
           }
-          table.set(event.trigger_id, previous?.forwarded_id ?? event.trigger_id, remote.worker_id, event.function_id, event.config, remote.engine_id)
+          table.set(event.trigger_id, previous?.forwarded_id ?? event.trigger_id, remote.worker_id, event.function_id, event.config, remote.engine_id).label =
+            `${remote.worker} on engine '${remote.engine_id}'`
           tell(actorsOf(system).cluster(), {
             type: 'cluster.forward',
             engine_id: remote.engine_id,
@@ -183,13 +198,13 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
         const adopted = previous ? undefined : adoptable(system, worker_id, trigger_type, provider, event)
         if (adopted) {
           tell(actorsOf(system).typeChild(adopted.from, trigger_type), { type: 'trigger.handover', trigger_id: event.trigger_id })
-          table.set(event.trigger_id, adopted.forwarded_id, provider, event.function_id, event.config)
+          table.set(event.trigger_id, adopted.forwarded_id, provider, event.function_id, event.config).label = describeWorker(catalogOf(system), provider)
           tell(actorsOf(system).catalog(), { type: 'trigger.adopt', worker_id, id: event.trigger_id, from: adopted.from })
           tell(trigger(event.trigger_id), { type: 'trigger.activated' })
           return
         }
         const forwarded_id = previous?.forwarded_id ?? forwardedIdFor(catalogOf(system), worker_id, event.trigger_id, trigger_type)
-        table.set(event.trigger_id, forwarded_id, provider, event.function_id, event.config)
+        table.set(event.trigger_id, forwarded_id, provider, event.function_id, event.config).label = describeWorker(catalogOf(system), provider)
         tell(actorsOf(system).catalog(), { type: 'trigger.forward', worker_id, id: event.trigger_id, forwarded_id })
         session.send({
           type: 'provider.forward',
@@ -225,7 +240,7 @@ export const remoteTriggerTypeLogic = fromTable<ForwardTable, TriggerTypeEvent, 
         if (!entry || entry.engine_id !== event.engine_id) return
         if (event.error === undefined || event.error === null) {
           // The id that provider knows it by: a re-send to the next provider carries it.
-          table.set(event.trigger_id, event.forwarded_id, entry.provider!, entry.function_id, entry.config, entry.engine_id)
+          table.set(event.trigger_id, event.forwarded_id, entry.provider!, entry.function_id, entry.config, entry.engine_id).label = entry.label
           return tell(trigger(event.trigger_id), { type: 'trigger.activated' })
         }
         table.remove(event.trigger_id)

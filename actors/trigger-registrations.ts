@@ -15,6 +15,7 @@ import { Deadlines, type DeadlineEntry } from './deadlines.js'
 
 /** One registration machine, and its link in the deadline list while it waits for the type's answer. */
 interface Registration extends DeadlineEntry {
+  trigger_id: string
   actor: AnyActorRef
   timeout_ms: number
 }
@@ -26,7 +27,14 @@ interface Registration extends DeadlineEntry {
  */
 export class Registrations {
   readonly byId = new Map<string, Registration>()
-  readonly waits = new Deadlines<Registration>(({ actor }) => actor.send({ type: 'trigger.timedOut' }))
+  readonly waits = new Deadlines<Registration>(({ actor, trigger_id }) => actor.send({ type: 'trigger.timedOut', provider: this.providerOf?.(trigger_id) }))
+
+  /**
+   * @param providerOf whom a registration waits for, as error texts name a worker
+   *   (`worker 'billing' (<id>)`): a worker-defined type's child says, so that a timeout
+   *   or a provider lost names it.
+   */
+  constructor(readonly providerOf?: (trigger_id: string) => string | undefined) {}
 
   get(trigger_id: string): AnyActorRef | undefined {
     return this.byId.get(trigger_id)?.actor
@@ -62,7 +70,7 @@ export function handleRegistrationEvent(
         return true
       }
       const actor = createActor(triggerMachine, { parent: self, id, systemId: id, input: heldByEngine ? { ...e.input, heldByEngine } : e.input })
-      registrations.byId.set(e.input.id, { actor, timeout_ms: e.input.registrationTimeoutMs, due: 0 })
+      registrations.byId.set(e.input.id, { trigger_id: e.input.id, actor, timeout_ms: e.input.registrationTimeoutMs, due: 0 })
       actor.start()
       return true
     }
@@ -91,6 +99,12 @@ export function handleRegistrationEvent(
       sendBack(e)
       return true
     case 'provider.lost':
+      // Each registration hears whom it lost (before the type's logic forgets it).
+      for (const { actor, trigger_id } of registrations.byId.values()) {
+        const provider = registrations.providerOf?.(trigger_id)
+        actor.send(provider === undefined ? e : { ...e, provider })
+      }
+      return false
     case 'provider.available':
       for (const { actor } of registrations.byId.values()) actor.send(e)
       return false

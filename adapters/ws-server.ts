@@ -193,7 +193,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
     })
     ws.on('error', (err) => log.warn({ worker_id: port.worker_id, err: err.message }, 'connection error'))
     // A close frame from the worker (1000, 1001, or none: 1005) is a clean close; anything else (1006: the connection dropped) is a loss, whose session the engine may hold.
-    ws.on('close', (code) => (code === 1000 || code === 1001 || code === 1005 ? port.close('connection closed') : port.lose(`connection lost (${code})`)))
+    ws.on('close', (code) => (code === 1000 || code === 1001 || code === 1005 ? port.close(`connection closed (${code})`) : port.lose(`connection lost (${code})`)))
   })
 
   const heartbeat = setInterval(() => {

@@ -12,7 +12,8 @@ import type { CronEvent, HttpRequest, HttpResponse, QueueBatch, QueueResult } fr
 /** What a transport gives a worker: a way to send, and notice of what happens. */
 export interface Link {
   send(message: object): void
-  close(): void
+  /** Closes the connection; a promise, when there is one, settles once it has closed. */
+  close(): void | Promise<void>
 }
 
 /** A function's handler: receives the call's data, returns its result (or throws). */
@@ -128,6 +129,8 @@ export class WorkerClient {
   /** Set while `close()` waits for the `pong` that follows its unregistrations. */
   private onPong: (() => void) | undefined
   private closing = false
+  /** What `close()` returns, once called: every caller waits for the same close. */
+  private closingDone: Promise<void> | undefined
 
   /**
    * @param name described to the engine through `engine::workers::register`
@@ -136,7 +139,7 @@ export class WorkerClient {
    */
   constructor(
     readonly name?: string,
-    private readonly onClose?: () => void,
+    private readonly onClose?: () => void | Promise<void>,
     private readonly log: WorkerLogger = silentLogger,
   ) {}
 
@@ -191,7 +194,9 @@ export class WorkerClient {
 
   /**
    * Listens for `error` frames the engine sends this worker, and for every registration
-   * it refused (`ref` is `{type: 'registertrigger', id}`), replayed ones included.
+   * it refused (`ref` is `{type: 'registertrigger', id}`), replayed ones included. A
+   * refused trigger type or function comes as an error frame with `ref` `{type:
+   * 'registertriggertype', id}` or `{type: 'registerfunction', id}`, and is logged too.
    */
   onError(listener: (error: ErrorBody, ref?: unknown) => void): () => void {
     this.errorListeners.add(listener)
@@ -230,6 +235,11 @@ export class WorkerClient {
     this.send({ type: 'unregisterfunction', id })
   }
 
+  /**
+   * Provides a trigger type. The engine answers only a refusal (`trigger_type_exists`,
+   * `forbidden`, …): it goes to `onError` listeners (`ref` `{type: 'registertriggertype', id}`)
+   * and to the log as a warning, as a refused trigger does.
+   */
   registerTriggerType(type: { id: string; description?: string }, handler: TriggerTypeHandler) {
     this.triggerTypes.set(type.id, { description: type.description ?? '', handler })
     this.send({ type: 'registertriggertype', id: type.id, description: type.description ?? '' })
@@ -305,10 +315,18 @@ export class WorkerClient {
    * `ping` after them: the engine handles one connection's frames in order, so once its
    * `pong` arrives every call it sent this worker has arrived too), waits for the calls in
    * hand to be answered, then closes; all within `drainMs` (default 10000; 0 closes at
-   * once). Resolves once closed.
+   * once). Resolves once closed: over WebSocket, once the engine answered the close frame
+   * (code 1000), so a program may exit right after and its session ends cleanly, not held
+   * as a lost connection (at most 2 s more when the engine does not answer).
    */
-  async close(options: { drainMs?: number } = {}): Promise<void> {
-    if (this.closed || this.closing) return
+  close(options: { drainMs?: number } = {}): Promise<void> {
+    // A second call (a second Ctrl-C) waits for the same close.
+    this.closingDone ??= this.drainAndClose(options)
+    return this.closingDone
+  }
+
+  private async drainAndClose(options: { drainMs?: number }): Promise<void> {
+    if (this.closed) return
     this.closing = true
     const drainMs = options.drainMs ?? 10_000
     if (this.link && drainMs > 0) {
@@ -320,7 +338,7 @@ export class WorkerClient {
       }
       if (this.serving > 0 && this.link) await this.waitFor((done) => (this.onIdle = done), () => (this.onIdle = undefined), deadline)
     }
-    this.closeNow()
+    await this.closeNow()
   }
 
   /** What `engine::workers::register` says of this worker. */
@@ -341,13 +359,13 @@ export class WorkerClient {
     })
   }
 
-  private closeNow(): void {
+  /** Closes the link and stops the transport; resolves once both have closed. */
+  private async closeNow(): Promise<void> {
     if (this.closed) return
     this.closed = true
     const link = this.link
     this.detach(true)
-    link?.close()
-    this.onClose?.()
+    await Promise.all([link?.close(), this.onClose?.()])
   }
 
   /** Closed, or closing: a lost connection is not reconnected. */
@@ -398,6 +416,14 @@ export class WorkerClient {
           const call = this.calls.get(ref.id)!
           this.calls.delete(ref.id)
           call.reject(new InvocationError(message.error))
+        } else if ((ref?.type === 'registertriggertype' || ref?.type === 'registerfunction') && ref.id !== undefined) {
+          // Refused registrations of a type or a function are logged like a refused trigger, so nobody misses them.
+          const what = ref.type === 'registertriggertype' ? 'trigger type' : 'function'
+          const error = message.error as ErrorBody
+          this.log.warn(
+            { [ref.type === 'registertriggertype' ? 'trigger_type' : 'function_id']: ref.id, error },
+            `${what} '${ref.id}' was refused: ${error?.code}: ${error?.message ?? ''}${error?.details ? ` (${error.details})` : ''}`,
+          )
         }
         this.report(message.error, ref)
         return

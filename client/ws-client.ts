@@ -7,8 +7,47 @@
  * that is refused on reconnecting closes.
  */
 import WebSocket from 'ws'
+import type { ErrorBody } from '../protocol/messages.js'
+import { errors, type ErrorCode } from '../protocol/errors.js'
 import { WorkerClient } from './worker.js'
 import { silentLogger, stderrLogger, type WorkerLogger } from './worker-log.js'
+
+/**
+ * Why `connectWorker` rejected: `code` is `engine_unreachable` (the deadline passed; the
+ * message gives the last reason, how long it tried and how many attempts it made) or
+ * `unauthorized` (the engine refused the token: not tried again).
+ */
+export class ConnectError extends Error {
+  readonly code: ErrorCode
+  constructor(body: ErrorBody) {
+    super(body.message)
+    this.name = 'ConnectError'
+    this.code = body.code as ErrorCode
+  }
+}
+
+/** How long an attempt at the first connection may hang when `connectTimeoutMs` is near or past. */
+const HANGING_ATTEMPT_MS = 5000
+
+/** How long a closing socket waits for the engine's close frame before it is cut. */
+const CLOSE_WAIT_MS = 2000
+
+/** Closes `ws` with code 1000; resolves once it has closed (the engine answered the close frame), or after CLOSE_WAIT_MS, cutting it. */
+function closeSocket(ws: WebSocket): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      ws.terminate()
+      resolve()
+    }, CLOSE_WAIT_MS)
+    ws.once('close', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    // Closing a socket that is still connecting aborts it (ws reports that as an error, already handled).
+    if (ws.readyState !== WebSocket.CLOSING) ws.close(1000)
+  })
+}
 
 export interface ConnectOptions {
   /** Described to the engine through `engine::workers::register`; it names the worker in the engine's logs and listings. */
@@ -20,8 +59,9 @@ export interface ConnectOptions {
   /** Reconnect after a drop. Default true. */
   reconnect?: boolean
   /**
-   * How long to keep trying the first connection (ms); then `connectWorker` rejects.
-   * Default: forever. 0: one attempt.
+   * How long to keep trying the first connection (ms): attempts go on until it has passed
+   * (the last one at the deadline), then `connectWorker` rejects with a `ConnectError`
+   * (`code` `engine_unreachable`). Default: forever. 0: one attempt.
    */
   connectTimeoutMs?: number
   /**
@@ -40,8 +80,9 @@ const reasonOf = (err: Error & { code?: string }) =>
 
 /**
  * Connects a worker to `url` (e.g. `ws://127.0.0.1:49134`). Resolves once the engine
- * greeted it; rejects only when `connectTimeoutMs` passes first, with an Error saying why
- * (`Cannot reach the engine at <url>: …`).
+ * greeted it; rejects only when `connectTimeoutMs` passes first, or the engine refuses the
+ * token, with a `ConnectError` saying why (`Cannot reach the engine at <url>: …; gave up
+ * after <ms> ms and <n> attempts`).
  */
 export async function connectWorker(url: string, options: ConnectOptions = {}): Promise<WorkerClient> {
   const log = options.logger === false ? silentLogger : (options.logger ?? stderrLogger(options.name))
@@ -51,14 +92,17 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
     options.name,
     () => {
       clearTimeout(timer)
-      socket?.close(1000)
+      return socket ? closeSocket(socket) : undefined
     },
     log,
   )
   const initial = options.initialDelayMs ?? 100
   const max = options.maxDelayMs ?? 5000
-  const deadline = Date.now() + (options.connectTimeoutMs ?? Infinity)
+  const started = Date.now()
+  const deadline = started + (options.connectTimeoutMs ?? Infinity)
   let attempt = 0
+  /** Attempts at the first connection, for the give-up line. */
+  let attempts = 0
   let greeted = false
   let lastError: string | undefined
   let giveUp: ((err: Error) => void) | undefined
@@ -69,7 +113,10 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
   const backoff = () => Math.round(Math.min(max, initial * 2 ** attempt++) * (0.8 + Math.random() * 0.4))
 
   const dial = () => {
-    const ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024, headers })
+    if (!greeted) attempts++
+    // An attempt at the first connection that hangs (a host that drops packets) ends by the deadline, or 5 s after the last one starts.
+    const handshakeTimeout = !greeted && deadline !== Infinity ? Math.max(HANGING_ATTEMPT_MS, deadline - Date.now()) : undefined
+    const ws = new WebSocket(url, handshakeTimeout === undefined ? { maxPayload: 64 * 1024 * 1024, headers } : { maxPayload: 64 * 1024 * 1024, headers, handshakeTimeout })
     socket = ws
     lastError = undefined
     /** Whether the engine greeted this connection (not only an earlier one). */
@@ -80,7 +127,7 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
           const frame = JSON.stringify(message)
           if (ws.readyState === WebSocket.OPEN) ws.send(frame)
         },
-        close: () => ws.close(1000),
+        close: () => closeSocket(ws),
       })
     })
     ws.on('message', (data: Buffer) => {
@@ -110,7 +157,10 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
       if (worker.isClosed) return worker.detach(true)
       if (refused) {
         worker.detach(true)
-        if (!greeted) return giveUp?.(new Error(`Cannot connect to the engine at ${url}: ${refused}`))
+        if (!greeted) {
+          log.error({ url, reason: refused }, `cannot connect to the engine at ${url}: ${refused}; giving up`)
+          return giveUp?.(new ConnectError(errors.engineRefusedToken(url, refused)))
+        }
         log.warn({ url, reason: refused }, `cannot reconnect to the engine at ${url}: ${refused}; the worker stops`)
         return worker.close()
       }
@@ -118,12 +168,21 @@ export async function connectWorker(url: string, options: ConnectOptions = {}): 
       const again = greeted ? options.reconnect !== false : true
       worker.detach(!again)
       if (!again) return
-      const delay = backoff()
+      let delay = backoff()
       if (welcomed) {
         log.info({ url, retry_in_ms: delay, code }, `the connection to ${url} was lost (${code}); reconnecting in ${delay} ms`)
       } else {
         const why = lastError ?? `the connection closed before the engine greeted the worker (${code}${reason.length ? ` ${reason}` : ''})`
-        if (!greeted && Date.now() + delay > deadline) return giveUp?.(new Error(`Cannot reach the engine at ${url}: ${why}`))
+        if (!greeted) {
+          // The first connection is tried until the deadline, the last attempt at it: never a backoff's worth early.
+          const now = Date.now()
+          if (now >= deadline) {
+            const error = errors.engineUnreachable(url, why, now - started, attempts)
+            log.error({ url, attempts, elapsed_ms: now - started, reason: why }, (error.message ?? '').replace(/^Cannot/, 'cannot'))
+            return giveUp?.(new ConnectError(error))
+          }
+          delay = Math.min(delay, deadline - now)
+        }
         log.warn({ url, attempt, retry_in_ms: delay, reason: why }, `cannot reach the engine at ${url}: ${why}; trying again in ${delay} ms (attempt ${attempt})`)
       }
       timer = setTimeout(dial, delay)

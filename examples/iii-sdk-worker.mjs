@@ -7,7 +7,15 @@
 //   node examples/iii-sdk-worker.mjs
 //
 // SIGNALBOX_URL and SIGNALBOX_HTTP_URL point it at another engine. Ctrl-C stops it.
-import { registerWorker } from 'iii-sdk'
+// Imported here, not at the top, so that a missing iii-sdk is one line saying what to do.
+let registerWorker
+try {
+  ;({ registerWorker } = await import('iii-sdk'))
+} catch (err) {
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !/'iii-sdk'/.test(err.message)) throw err
+  console.error("This example needs the iii-sdk package, which is not installed here: run 'npm install iii-sdk' (in a clone of signalbox, 'npm ci' installs it).")
+  process.exit(1)
+}
 
 const url = process.env.SIGNALBOX_URL ?? 'ws://127.0.0.1:49134'
 const httpUrl = process.env.SIGNALBOX_HTTP_URL ?? 'http://127.0.0.1:3111'

@@ -23,6 +23,8 @@ worker.registerFunction('clock::tick', ({ tick, at }) => console.log(`consumer: 
 const tooFast = await worker.registerTrigger({ id: 'too-fast', trigger_type: 'ticker', function_id: 'clock::tick', config: { every_ms: 1 } })
 if (tooFast.error?.code === 'trigger_type_not_found') {
   console.log('consumer: nobody provides the trigger type ticker yet: start examples/ticker-provider.mjs first')
+  // Closed first, so that the engine ends the session at once instead of holding it for a reconnect.
+  await worker.close()
   process.exit(1)
 }
 console.log(`consumer: refused: ${tooFast.error?.message}`)

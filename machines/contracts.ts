@@ -92,6 +92,8 @@ export interface SessionInput {
 
 /** A session's context: its input, and who replaces whom after a `reattach`. */
 export interface SessionContext extends SessionInput {
+  /** The worker as error texts name it (`worker 'billing' (<id>)`), read from the catalog as the session is held or closes, before it leaves the catalog. */
+  label?: string
   /** Held: the session whose `reattach` named this one; this one closes once that one holds all it held. */
   successor?: string
   /** The held session this one's `reattach` named; told as this one registers, so that it can see whether it is replaced. */
@@ -189,10 +191,12 @@ export type TriggerEvent =
   | { type: 'trigger.rejected'; error: ErrorBody }
   | { type: 'trigger.unregister' }
   /** From the type's child: `registrationTimeoutMs` passed since the registration last asked for activation (ignored unless it still waits). */
-  | { type: 'trigger.timedOut' }
+  /** `provider`: whom the registration waited for, as error texts name a worker. */
+  | { type: 'trigger.timedOut'; provider?: string }
   /** The type's child that holds this registration is stopping (its session ended). */
   | { type: 'trigger.release' }
-  | { type: 'provider.lost'; trigger_type: string; gone: boolean }
+  /** `provider`: the provider that was lost, as error texts name a worker (the type's child adds it). */
+  | { type: 'provider.lost'; trigger_type: string; gone: boolean; provider?: string }
   | { type: 'provider.available'; trigger_type: string }
 
 export type { TriggerState }
@@ -269,7 +273,8 @@ export type InvocationsEvent =
   | { type: 'invocation.call'; worker_id: string; message: InboundOf<'invokefunction'>; identity?: Identity }
   | ({ type: 'invocation.start' } & CallRequest)
   | { type: 'invocation.result'; worker_id: string; invocation_id: string; result?: unknown; error?: unknown }
-  | { type: 'worker.gone'; worker_id: string }
+  /** `worker`: the worker as error texts name it (it may have left the catalog already). */
+  | { type: 'worker.gone'; worker_id: string; worker?: string }
   /** A live worker now offers the function: calls waiting for one start. */
   | { type: 'function.offered'; function_id: string }
   | { type: 'invocations.drain' }

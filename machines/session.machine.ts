@@ -498,8 +498,10 @@ export const sessionMachine = setup({
       trigger_types: Object.keys(catalogOf(system).workers[context.worker_id]?.trigger_types ?? {}),
     })),
     leaveCatalog: ({ context, system }) => tell(actorsOf(system).catalog(), { type: 'worker.remove', worker_id: context.worker_id }),
+    /** How error texts name this worker, read while it is still in the catalog (calls that fail as it goes name it). */
+    nameSelf: assign({ label: ({ context, system }) => describeWorker(catalogOf(system), context.worker_id) }),
     /** Calls this worker serves fail for their callers; calls it waits for are dropped. */
-    endCalls: ({ context, system }) => tell(actorsOf(system).invocations(), { type: 'worker.gone', worker_id: context.worker_id }),
+    endCalls: ({ context, system }) => tell(actorsOf(system).invocations(), { type: 'worker.gone', worker_id: context.worker_id, worker: context.label }),
     logClosed: emit(({ event, context }) => ({ type: 'log' as const, level: 'info' as const, msg: 'session closed', data: { worker_id: context.worker_id, reason: closeReason(event, context) } })),
     /** Tells the transport to close the connection. */
     announceEnd: emit(({ event, context }) => ({ type: 'ended' as const, reason: closeReason(event, context) })),
@@ -626,7 +628,7 @@ export const sessionMachine = setup({
     // reattach; as soon as it has, when it sent the reattach first, as the bundled client
     // and iii-sdk do).
     held: {
-      entry: ['reportHeld', 'holdInCatalog', 'endCalls', 'logHeld'],
+      entry: ['nameSelf', 'reportHeld', 'holdInCatalog', 'endCalls', 'logHeld'],
       after: { reconnectGrace: 'closed' },
       on: {
         'session.retire': [{ guard: not('reattachTokenMatches'), actions: 'refuseRetirement' }, { actions: ['rememberSuccessor', 'lookUpReplacement'] }],
@@ -636,7 +638,7 @@ export const sessionMachine = setup({
       },
     },
     closed: {
-      entry: ['reportEnd', 'leaveCatalog', 'endCalls', 'logClosed', 'announceEnd'],
+      entry: ['nameSelf', 'reportEnd', 'leaveCatalog', 'endCalls', 'logClosed', 'announceEnd'],
     },
   },
 })

@@ -98,7 +98,7 @@ export const triggerMachine = setup({
       on: {
         'trigger.timedOut': {
           target: 'failed',
-          actions: { type: 'answerWorker', params: ({ context }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs) }) },
+          actions: { type: 'answerWorker', params: ({ context, event }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs, event.provider) }) },
         },
         'trigger.activated': [
           { guard: 'heldByEngine', target: 'held', actions: { type: 'answerWorker', params: {} } },
@@ -107,7 +107,7 @@ export const triggerMachine = setup({
         'trigger.rejected': { target: 'failed', actions: { type: 'answerWorker', params: ({ event }) => ({ error: event.error }) } },
         'provider.lost': {
           target: 'failed',
-          actions: { type: 'answerWorker', params: ({ context }) => ({ error: errors.providerLeft(context.trigger_type) }) },
+          actions: { type: 'answerWorker', params: ({ context, event }) => ({ error: errors.providerLeft(context.trigger_type, event.provider) }) },
         },
         'trigger.unregister': {
           target: 'removed',
@@ -135,7 +135,7 @@ export const triggerMachine = setup({
       on: {
         'trigger.timedOut': {
           target: 'failed',
-          actions: { type: 'logResendFailed', params: ({ context }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs) }) },
+          actions: { type: 'logResendFailed', params: ({ context, event }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs, event.provider) }) },
         },
         'trigger.activated': { target: 'active', actions: 'logResent' },
         'trigger.rejected': { target: 'failed', actions: { type: 'logResendFailed', params: ({ event }) => ({ error: event.error }) } },

@@ -49,8 +49,8 @@ export const ERROR_CODES = {
   },
   invalid_result: { where: ['invocation result'], meaning: "The serving worker's `invocationresult` was malformed, so its caller gets this instead of waiting for the timeout." },
   unauthorized: {
-    where: ['error frame', 'HTTP answer'],
-    meaning: "A WebSocket upgrade (or a scrape of `/metrics`) without a valid `Authorization: Bearer` token when the engine has tokens (HTTP 401); or a `reattach` naming a session whose reattach token does not match.",
+    where: ['error frame', 'HTTP answer', 'worker client'],
+    meaning: "A WebSocket upgrade (or a scrape of `/metrics`) without a valid `Authorization: Bearer` token when the engine has tokens (HTTP 401; `connectWorker` then rejects with this code); or a `reattach` naming a session whose reattach token does not match.",
   },
   forbidden: {
     where: ['error frame', 'registration result', 'invocation result', 'HTTP answer'],
@@ -79,6 +79,10 @@ export const ERROR_CODES = {
     meaning: "A plain HTTP request on the worker port for a path it does not serve (HTTP 404); `engine::workers::info` for a worker that is not connected.",
   },
   connection_lost: { where: ['worker client'], meaning: 'The worker client lost its connection before the engine answered a call or registration.' },
+  engine_unreachable: {
+    where: ['worker client'],
+    meaning: "`connectWorker` could not reach the engine before `connectTimeoutMs` passed; the text gives the last reason, how long it tried and how many attempts it made.",
+  },
   invocation_failed: { where: ['worker client'], meaning: 'A handler of the worker client threw an error without a `code` of its own.' },
   disconnected: { where: ['operator console'], meaning: 'The console in the browser is not connected to the engine, or lost its connection before the engine answered an invoke or a redrive (it reconnects by itself).' },
   unknown: { where: ['worker client'], meaning: 'The worker client received an error without a `code` (an `InvocationError` then carries this).' },
@@ -91,6 +95,9 @@ export const errorBody = (code: ErrorCode, message: string, details?: string): E
 
 /** Whether `code` is one of the table's. */
 export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(ERROR_CODES, code)
+
+/** `: worker 'billing' (<worker_id>)` after a text that mentions a worker, when it is known. */
+const named = (worker: string | undefined) => (worker === undefined ? '' : `: ${worker}`)
 
 /** The errors signalbox writes, by situation; every code comes from the table. */
 export const errors = {
@@ -122,8 +129,11 @@ export const errors = {
     errorBody('trigger_not_found', `No trigger with ID '${id}'${trigger_type !== undefined ? ` of type '${trigger_type}'` : ''} is registered by this worker`),
 
   // Worker-defined trigger types
-  providerTimeout: (trigger_type: string, ms: number) => errorBody('provider_timeout', `The provider of trigger type '${trigger_type}' did not answer within ${ms} ms`),
-  providerLeft: (trigger_type: string) => errorBody('provider_unavailable', `The provider of trigger type '${trigger_type}' disconnected before answering`),
+  /** `provider`: the provider as texts name a worker (`worker 'billing' (<worker_id>)`), after the text's fixed start. */
+  providerTimeout: (trigger_type: string, ms: number, provider?: string) =>
+    errorBody('provider_timeout', `The provider of trigger type '${trigger_type}' did not answer within ${ms} ms${named(provider)}`),
+  providerLeft: (trigger_type: string, provider?: string) =>
+    errorBody('provider_unavailable', `The provider of trigger type '${trigger_type}' disconnected before answering${named(provider)}`),
   noProvider: (trigger_type: string) => errorBody('provider_unavailable', `No worker provides trigger type '${trigger_type}'`),
   unexpectedVerdict: (id: string) => errorBody('invalid_message', `No trigger registration '${id}' is awaiting a verdict from this worker`),
   triggerUnregistered: (id: string) => errorBody('trigger_unregistered', `Trigger '${id}' was unregistered before its registration completed`),
@@ -132,7 +142,9 @@ export const errors = {
 
   // Calls
   invocationTimeout: (function_id: string, ms: number) => errorBody('invocation_timeout', `Function '${function_id}' did not answer within ${ms} ms`),
-  workerDisconnected: (function_id: string) => errorBody('worker_disconnected', `The worker serving '${function_id}' disconnected before answering`),
+  /** `worker`: the serving worker as texts name one (`worker 'billing' (<worker_id>)`), after the text's fixed start. */
+  workerDisconnected: (function_id: string, worker?: string) =>
+    errorBody('worker_disconnected', `The worker serving '${function_id}' disconnected before answering${named(worker)}`),
   engineStopped: (function_id: string) => errorBody('worker_disconnected', `The engine stopped before '${function_id}' answered`),
   noLiveWorker: (function_id: string, waited_ms: number) =>
     errorBody('worker_disconnected', `No worker offered '${function_id}' within ${waited_ms} ms: the connection of its worker was lost and no worker came back for it`),
@@ -213,6 +225,11 @@ export const errors = {
       'connection_lost',
       what === 'call' ? 'The connection to the engine was lost before the call was answered' : what === 'registration' ? 'The connection to the engine ended before it answered' : 'Not connected to the engine',
     ),
+  /** `why`: the last attempt's failure; `ms`: how long it kept trying. */
+  engineUnreachable: (url: string, why: string, ms: number, attempts: number) =>
+    errorBody('engine_unreachable', `Cannot reach the engine at ${url}: ${why}; gave up after ${ms} ms and ${attempts} attempt${attempts === 1 ? '' : 's'}`),
+  /** The engine refused the token (HTTP 401): it is not tried again. */
+  engineRefusedToken: (url: string, why: string) => errorBody('unauthorized', `Cannot connect to the engine at ${url}: ${why}`),
   functionNotOffered: (function_id: string) => errorBody('function_not_found', `This worker has no function '${function_id}'`),
   resultNotJson: (function_id: string) => errorBody('invalid_result', `Function '${function_id}' returned a value that cannot be sent as JSON`),
   handlerFailed: (err: unknown, fallback: 'invocation_failed' | 'invalid_config') =>

@@ -122,7 +122,9 @@ it('a provider on engine A gets the registrations bound on engine B; verdicts, r
   // No verdict within the registration timeout (B's): provider_timeout, and the provider is told to drop it.
   const silent = await onB.registerTrigger({ id: 'quiet', trigger_type: 'webhook', function_id: 'hook::handle', config: { silent: true } })
   assert.is(silent.error?.code, 'provider_timeout')
-  assert.is(silent.error?.message, "The provider of trigger type 'webhook' did not answer within 1500 ms")
+  // Naming the provider, and the engine it is on.
+  const providerId = p.frames.find((f) => f.type === 'workerregistered')?.worker_id as string
+  assert.match(silent.error?.message ?? '', new RegExp(`^The provider of trigger type 'webhook' did not answer within 1500 ms: worker '${providerId}' on engine '[^']+'$`))
   await until(() => p.unregistered().some((f) => f.id === 'quiet'), 5000, 'the timed-out registration withdrawn')
 
   // 5. A type nobody in the cluster provides: the one-engine refusal.

@@ -4,7 +4,8 @@
  * `signalbox serve` process, each checked for what it prints and stopped with Ctrl-C.
  * And a worker started before its engine: it waits, says so, then works.
  */
-import { readdirSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
@@ -65,5 +66,19 @@ it('a worker started before its engine waits for it, saying so on each attempt, 
     assert.is(await engine.stop('SIGTERM'), 0)
   }
 }, 60_000))
+
+it('the iii-sdk example without iii-sdk installed says how to install it, in one line, and exits 1', limit(async () => {
+  // A copy where no node_modules is found above it: `iii-sdk` does not resolve.
+  const dir = mkdtempSync(join(tmpdir(), 'signalbox-iii-'))
+  try {
+    copyFileSync(join(root, 'examples', 'iii-sdk-worker.mjs'), join(dir, 'iii-sdk-worker.mjs'))
+    const run = start([join(dir, 'iii-sdk-worker.mjs')], { cwd: dir, env: { SIGNALBOX_URL: 'ws://127.0.0.1:9' } })
+    assert.is(await run.exited, 1)
+    assert.equal(run.err, ["This example needs the iii-sdk package, which is not installed here: run 'npm install iii-sdk' (in a clone of signalbox, 'npm ci' installs it)."])
+    assert.equal(run.out, [])
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}))
 
 it.run()

@@ -510,8 +510,8 @@ for (const transport of transports) {
     release()
   }))
 
-  it('failure answers: 503 when no live worker serves the function, or it leaves mid-call', limit(async (ctx) => {
-    const server = await worker(ctx)
+  it('failure answers: 503 when no live worker serves the function, or it leaves mid-call (naming that worker)', limit(async (ctx) => {
+    const server = await peers.worker(ctx, { name: 'hang-server' })
     server.registerFunction('remote', () => 'served')
     let entered!: () => void
     const inside = new Promise<void>((r) => (entered = r))
@@ -527,7 +527,7 @@ for (const transport of transports) {
     server.close({ drainMs: 0 })
     let r = await pending
     assert.is(r.status, 503)
-    assert.equal(r.json, errorBody('worker_disconnected', "The worker serving 'hang' disconnected before answering"))
+    assert.equal(r.json, errorBody('worker_disconnected', `The worker serving 'hang' disconnected before answering: worker 'hang-server' (${server.workerId})`))
 
     // The route is the owner's and stays; its function has no live worker now.
     await until(async () => (await get(ctx, '/remote')).status === 503, 2000, 'the server to be gone')

@@ -9,12 +9,13 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { initialCatalog, applyCatalogEvent } from '../core/catalog.js'
 import { workersByName } from '../adapters/metrics.js'
+import { catalogOf } from '../machines/system.js'
 import { eachWithEngine, limit, until, type EngineCtx } from './harness.js'
 import { peersOver, transports } from './transports.js'
 
 for (const transport of transports) {
   const it = suite<EngineCtx>(`worker names over ${transport.name}`)
-  eachWithEngine(it)
+  eachWithEngine(it, () => ({ registrationTimeoutMs: 300 }))
   const { worker } = peersOver(transport)
 
   it('log records about a worker carry its name, to the close of its session', limit(async (ctx) => {
@@ -46,6 +47,60 @@ for (const transport of transports) {
     b.registerTriggerType({ id: 'webhook', description: 'mine too' }, { registerTrigger: () => {}, unregisterTrigger: () => {} })
     await until(() => frames.length === 1, 3000, 'the refusal of the second provider')
     assert.equal(frames, [{ code: 'trigger_type_exists', message: `Trigger type 'webhook' is already provided by worker 'billing' (${a.workerId})` }])
+  }))
+
+  it("a worker naming itself is logged once, 'worker registered', with its name, runtime, version and pid", limit(async (ctx) => {
+    const w = await worker(ctx, { name: 'billing' })
+    const id = w.workerId!
+    const records = ctx.engine.log.records
+    const registered = await until(() => records.find((r) => r.msg === 'worker registered' && r.worker_id === id), 3000, "the 'worker registered' record")
+    assert.equal(
+      { worker: registered!.worker, runtime: registered!.runtime, version: registered!.version, pid: registered!.pid, level: registered!.level },
+      { worker: 'billing', runtime: 'node', version: process.version, pid: process.pid, level: 'info' },
+    )
+    const opened = records.findIndex((r) => r.msg === 'session opened' && r.worker_id === id)
+    assert.ok(opened >= 0 && opened < records.indexOf(registered!), "after 'session opened', which came before the name")
+    // iii-sdk names itself the same way (engine::workers::register), with whatever it sends.
+    await w.invoke('engine::workers::register', { name: 'billing-2', runtime: 'node', version: 'v0', pid: 7 })
+    await until(() => records.some((r) => r.msg === 'worker registered' && r.worker_id === id && r.worker === 'billing-2' && r.pid === 7), 3000, 'the second record')
+    assert.is(records.filter((r) => r.msg === 'worker registered' && r.worker_id === id).length, 2)
+  }))
+
+  it('a call whose serving worker leaves fails naming that worker', limit(async (ctx) => {
+    const server = await worker(ctx, { name: 'slowpoke' })
+    let entered!: () => void
+    const inside = new Promise<void>((r) => (entered = r))
+    server.registerFunction('slow::never', () => (entered(), new Promise(() => {})))
+    const caller = await worker(ctx, { name: 'caller' })
+    await until(async () => (await caller.invoke<{ functions: Array<{ function_id: string }> }>('engine::functions::list')).functions.some((f) => f.function_id === 'slow::never'), 3000, 'slow::never offered')
+    const call = caller.invoke('slow::never').catch((e: { code: string; message: string }) => e)
+    await inside
+    const serverId = server.workerId
+    await server.close({ drainMs: 0 })
+    const err = (await call) as { code: string; message: string }
+    assert.equal({ code: err.code, message: err.message }, {
+      code: 'worker_disconnected',
+      message: `The worker serving 'slow::never' disconnected before answering: worker 'slowpoke' (${serverId})`,
+    })
+  }))
+
+  it("a worker-defined type's provider that times out or leaves is named in the registering worker's error", limit(async (ctx) => {
+    const lazy = await worker(ctx, { name: 'lazy-provider' })
+    lazy.registerTriggerType({ id: 'lazy' }, { registerTrigger: () => new Promise(() => {}), unregisterTrigger: () => {} })
+    const flaky = await worker(ctx, { name: 'flaky-provider' })
+    let forwarded!: () => void
+    const reached = new Promise<void>((r) => (forwarded = r))
+    flaky.registerTriggerType({ id: 'flaky' }, { registerTrigger: () => (forwarded(), new Promise(() => {})), unregisterTrigger: () => {} })
+    const c = await worker(ctx, { name: 'consumer' })
+    c.registerFunction('f', () => null)
+    await until(() => ['lazy', 'flaky'].every((t) => catalogOf(ctx.engine.actor.system).triggerTypes[t] !== undefined), 3000, 'both types provided')
+    const [lazyId, flakyId] = [lazy.workerId, flaky.workerId]
+    const left = c.registerTrigger({ id: 'f1', trigger_type: 'flaky', function_id: 'f', config: {} })
+    await reached
+    await flaky.close({ drainMs: 0 })
+    assert.equal((await left).error, { code: 'provider_unavailable', message: `The provider of trigger type 'flaky' disconnected before answering: worker 'flaky-provider' (${flakyId})` })
+    const timedOut = await c.registerTrigger({ id: 'l1', trigger_type: 'lazy', function_id: 'f', config: {} })
+    assert.equal(timedOut.error, { code: 'provider_timeout', message: `The provider of trigger type 'lazy' did not answer within 300 ms: worker 'lazy-provider' (${lazyId})` })
   }))
 
   it('signalbox_workers counts connected workers by name', limit(async (ctx) => {

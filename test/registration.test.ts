@@ -31,13 +31,15 @@ for (const transport of transports) {
     return p
   }
 
-  /** A peer that provides `type` and answers each forwarded registration with `answer`. */
+  /** A peer that provides `type` and answers each forwarded registration with `answer`; named `name` first when given. */
   const provider = async (
     ctx: { engine: Engine; peers: RawPeer[] },
     type: string,
     answer: (m: Msg) => Msg | undefined | 'silent' = (m) => ({ type: 'triggerregistrationresult', id: m.id, trigger_type: m.trigger_type, function_id: m.function_id }),
+    name?: string,
   ) => {
     const p = await peer(ctx)
+    if (name !== undefined) p.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { name }, action: { type: 'void' } })
     p.send({ type: 'registertriggertype', id: type, description: `${type} provider` })
     const seen: Msg[] = []
     const loop = async () => {
@@ -236,8 +238,8 @@ for (const transport of transports) {
     assert.equal(await c.next((m) => m.type === 'triggerregistrationresult'), { type: 'triggerregistrationresult', id: 't', trigger_type: 'slow', function_id: 'f' })
   }))
 
-  it('a provider that never answers: provider_timeout, and the registration is withdrawn from it', limit(async (ctx) => {
-    const prov = await provider(ctx, 'mute', () => 'silent')
+  it('a provider that never answers: provider_timeout naming the provider, and the registration is withdrawn from it', limit(async (ctx) => {
+    const prov = await provider(ctx, 'mute', () => 'silent', 'mute-provider')
     const c = await consumer(ctx, 'f')
     const result = await register(c, { type: 'registertrigger', id: 't', trigger_type: 'mute', function_id: 'f', config: { k: 1 } })
     assert.equal(result, {
@@ -245,7 +247,7 @@ for (const transport of transports) {
       id: 't',
       trigger_type: 'mute',
       function_id: 'f',
-      error: { code: 'provider_timeout', message: "The provider of trigger type 'mute' did not answer within 300 ms" },
+      error: { code: 'provider_timeout', message: `The provider of trigger type 'mute' did not answer within 300 ms: worker 'mute-provider' (${prov.worker_id})` },
     })
     const withdrawn = await prov.next((m) => m.type === 'unregistertrigger')
     assert.equal(withdrawn, { type: 'unregistertrigger', id: prov.seen[0].id, trigger_type: 'mute', function_id: 'f', config: { k: 1 } })
@@ -275,14 +277,14 @@ for (const transport of transports) {
     assert.equal(result.error, { code: 'quota_exceeded', message: 'Only 3 hooks per account' })
   }))
 
-  it('a provider that disconnects mid-registration: provider_unavailable', limit(async (ctx) => {
+  it('a provider that disconnects mid-registration: provider_unavailable naming the provider (by its id when it gave no name)', limit(async (ctx) => {
     const prov = await provider(ctx, 'flaky', () => 'silent')
     const c = await consumer(ctx, 'f')
     c.send({ type: 'registertrigger', id: 't', trigger_type: 'flaky', function_id: 'f', config: {} })
     await until(() => prov.seen.length === 1)
     await prov.close()
     const result = await c.next((m) => m.type === 'triggerregistrationresult')
-    assert.equal(result.error, { code: 'provider_unavailable', message: "The provider of trigger type 'flaky' disconnected before answering" })
+    assert.equal(result.error, { code: 'provider_unavailable', message: `The provider of trigger type 'flaky' disconnected before answering: worker '${prov.worker_id}'` })
   }))
 
   it('when a provider leaves, its triggers are parked and re-sent to the next provider', limit(async (ctx) => {
