@@ -33,7 +33,7 @@ import {
 } from '../protocol/console.js'
 import type { Identity } from '../core/auth.js'
 import { CallStats, FeedBuffer } from '../core/console-stats.js'
-import { clusterOverview, consoleRights, functionRows, inFlightByWorker, mayInvoke, overview, triggerRows, triggerTypeRows, workerRows, type NextRunsMemo } from '../core/console-view.js'
+import { clusterOverview, consoleRights, failedTriggerRows, functionRows, inFlightByWorker, mayInvoke, overview, triggerRows, triggerTypeRows, workerRows, type NextRunsMemo } from '../core/console-view.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
 import type { CatalogState } from '../core/catalog.js'
 import type { Authenticator } from './authenticator.js'
@@ -174,7 +174,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
   // What was last sent of each section (its JSON), and what may have changed since.
   const sent = new Map<SectionName, string>()
   const current: Partial<Record<SectionName, unknown>> = {}
-  const dirty = new Set<SectionName>(['overview', 'workers', 'functions', 'triggers', 'trigger_types', 'queues'])
+  const dirty = new Set<SectionName>(['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types', 'queues'])
   let triggersStaleAt = Infinity
   const nextRunsMemo: NextRunsMemo = new Map()
   let queues: QueueRow[] = []
@@ -200,7 +200,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       stats.prune((id) => isEngineFunction(id) || functions[id] !== undefined)
     }
     if (clients.size === 0) return
-    for (const s of ['overview', 'workers', 'functions', 'triggers', 'trigger_types'] as const) dirty.add(s)
+    for (const s of ['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types'] as const) dirty.add(s)
     schedule(50)
   })
 
@@ -267,7 +267,8 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
         const { rows, staleAt } = triggerRows(catalog, new Date(now), nextRunsMemo)
         triggersStaleAt = staleAt
         current.triggers = rows
-      } else if (section === 'trigger_types') current.trigger_types = triggerTypeRows(catalog)
+      } else if (section === 'failed_triggers') current.failed_triggers = failedTriggerRows(catalog)
+      else if (section === 'trigger_types') current.trigger_types = triggerTypeRows(catalog)
       else if (section === 'overview') {
         // In a cluster, the engines it hears of (as /healthz says them); alone, nothing more.
         const membership = actorsOf(system).cluster()?.getSnapshot().context
@@ -342,7 +343,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     if (Object.keys(sections).length > 0) send(client, { type: 'state', sections })
     send(client, { type: 'feed', entries: feed.recent(), skipped: 0 })
     ticker ??= setInterval(tick, TICK_MS)
-    for (const s of ['overview', 'workers', 'functions', 'triggers', 'trigger_types', 'queues'] as const) dirty.add(s)
+    for (const s of ['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types', 'queues'] as const) dirty.add(s)
     schedule(0)
   }
 

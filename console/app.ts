@@ -28,6 +28,7 @@ import {
   hrefOf,
   inZone,
   keepLast,
+  listedTriggers,
   mayInvoke,
   parseInput,
   parseRoute,
@@ -36,7 +37,11 @@ import {
   relative,
   shortId,
   sourceOf,
+  TRIGGER_STATES,
+  triggerCountRows,
+  triggerMatches,
   type FeedFilter,
+  type ListedTrigger,
   type Route,
 } from './view.js'
 
@@ -62,6 +67,8 @@ const store: {
 } = { connection: 'connecting', sections: {}, feed: [], skipped: 0 }
 
 const triggers = (): TriggerRow[] => store.sections.triggers ?? []
+/** The registrations, then the recent failures. */
+const listed = (): ListedTrigger[] => listedTriggers(triggers(), store.sections.failed_triggers ?? [])
 const queues = (): QueueRow[] => store.sections.queues ?? []
 const workerLabel = (worker_id: string): string => {
   if (worker_id === 'engine') return 'engine'
@@ -382,15 +389,22 @@ function overviewPage(): View {
           svg('polyline', { class: 'errors', points: lines.errors, 'vector-effect': 'non-scaling-stroke' }),
         ),
       )
-      const states = ['pending', 'active', 'parked', 'resending']
-      const types = Object.keys(o.triggers).sort()
+      const states = TRIGGER_STATES.filter((s) => s !== 'failed')
       fill(
         rest,
         h('h2', null, 'Triggers'),
         table(
-          'Triggers by type and state',
-          ['Type', ...states.map((s) => ({ label: s, num: true })), { label: 'total', num: true }],
-          types.map((t) => ({ key: t, cells: [link(hrefOf('triggers', t), t), ...states.map((s) => count(o.triggers[t][s] ?? 0)), count(Object.values(o.triggers[t]).reduce((a, b) => a + b, 0))] })),
+          'Triggers by type and state; failed: registrations that failed recently, no longer registered',
+          ['Type', ...states.map((s) => ({ label: s, num: true })), { label: 'registered', num: true }, { label: 'failed', num: true }],
+          triggerCountRows(o.triggers).map((r) => ({
+            key: r.trigger_type,
+            cells: [
+              link(hrefOf('triggers', r.trigger_type), r.trigger_type),
+              ...r.states.map(count),
+              count(r.registered),
+              r.failed > 0 ? h('span', { class: 'error-text' }, count(r.failed)) : '0',
+            ],
+          })),
           'No triggers yet',
         ),
         h('h2', null, 'Queues'),
@@ -453,29 +467,49 @@ function workersPage(): View {
   }
 }
 
-function triggerTable(caption: string, list: TriggerRow[], showWorker: boolean): HTMLElement {
+/** A failed registration's worker: as the console knows it while it is connected, else by the name it gave. */
+const failedWorkerLabel = (t: ListedTrigger): string =>
+  store.sections.workers?.some((w) => w.worker_id === t.worker_id) || !t.failure?.worker_name ? workerLabel(t.worker_id) : `${t.failure.worker_name} (${shortId(t.worker_id)})`
+
+/** A trigger's state; for a failed registration also its error and when it failed. */
+function stateCell(t: ListedTrigger, now: number): Child {
+  const f = t.failure
+  if (!f) return state(t.state)
+  return [
+    state('failed'),
+    h('div', { class: 'failure' }, h('code', null, f.code), f.message ? `: ${f.message}` : ''),
+    h('div', { class: 'muted', title: f.at }, `failed ${relative(f.at, now)}${f.from === 'resending' ? ', when re-sent to a new provider' : ''}`),
+  ]
+}
+
+/** An active cron trigger's next runs in its time zone, a queue trigger's queue, else nothing. */
+function nextRunsCell(t: ListedTrigger, now: number): Child {
+  if (t.failure) return '–'
+  if (t.next_runs) {
+    return h(
+      'ul',
+      { class: 'runs', 'aria-label': `next runs in ${t.timezone}` },
+      t.next_runs.map((r, i) => h('li', null, `${inZone(r, t.timezone)} ${t.timezone}`, i === 0 ? h('span', { class: 'muted' }, ` (${relative(r, now)})`) : null)),
+    )
+  }
+  return t.trigger_type === 'queue' ? link(hrefOf('queues', String(t.config.queue_name ?? '')), String(t.config.queue_name ?? '')) : '–'
+}
+
+function triggerTable(caption: string, list: ListedTrigger[], showWorker: boolean): HTMLElement {
   const now = Date.now()
   return table(
     caption,
     ['ID', 'Type', 'Binds', 'Function', 'State', 'Next runs', ...(showWorker ? ['Worker'] : [])],
     list.map((t) => ({
-      key: `${t.worker_id}/${t.id}`,
+      key: t.failure ? `failed/${t.failure.seq}` : `${t.worker_id}/${t.id}`,
       cells: [
         h('code', null, t.id),
         t.trigger_type,
-        h('code', null, bindsOf(t)),
+        t.failure && !t.failure.config_kept ? '–' : h('code', null, bindsOf(t)),
         link(hrefOf('functions', t.function_id), h('code', null, t.function_id)),
-        state(t.state),
-        t.next_runs
-          ? h(
-              'ul',
-              { class: 'runs', 'aria-label': `next runs in ${t.timezone}` },
-              t.next_runs.map((r, i) => h('li', null, `${inZone(r, t.timezone)} ${t.timezone}`, i === 0 ? h('span', { class: 'muted' }, ` (${relative(r, now)})`) : null)),
-            )
-          : t.trigger_type === 'queue'
-            ? link(hrefOf('queues', String(t.config.queue_name ?? '')), String(t.config.queue_name ?? ''))
-            : '–',
-        ...(showWorker ? [link(hrefOf('workers', t.worker_id), workerLabel(t.worker_id))] : []),
+        stateCell(t, now),
+        nextRunsCell(t, now),
+        ...(showWorker ? [link(hrefOf('workers', t.worker_id), t.failure ? failedWorkerLabel(t) : workerLabel(t.worker_id))] : []),
       ],
     })),
     'No triggers',
@@ -518,7 +552,7 @@ function workerPage(worker_id: string): View {
           'It provides no trigger types',
         ),
         h('h2', null, 'Triggers it registered'),
-        triggerTable('Triggers it registered', triggers().filter((t) => t.worker_id === worker_id), false),
+        triggerTable('Triggers it registered, and those of its registrations that failed recently', listed().filter((t) => t.worker_id === worker_id), false),
       )
     },
   }
@@ -611,7 +645,7 @@ function invokePanel(function_id: string): HTMLElement {
 
 function triggersPage(type?: string): View {
   const typeSelect = h('select', { id: 'trigger-type' }) as HTMLSelectElement
-  const stateSelect = h('select', { id: 'trigger-state' }, ['all', 'pending', 'active', 'parked', 'resending'].map((s) => h('option', { value: s }, s))) as HTMLSelectElement
+  const stateSelect = h('select', { id: 'trigger-state' }, ['all', ...TRIGGER_STATES].map((s) => h('option', { value: s }, s))) as HTMLSelectElement
   const slot = h('div')
   const types = h('div')
   const el = h('div', null, h('h1', { tabindex: -1 }, 'Triggers'), h('div', { class: 'toolbar' }, field('Type', typeSelect), field('State', stateSelect)), slot, h('h2', null, 'Trigger types'), types)
@@ -625,15 +659,16 @@ function triggersPage(type?: string): View {
   const view: View = {
     el,
     update() {
-      const all = triggers()
+      const all = listed()
       const known = [...new Set([...(store.sections.trigger_types ?? []).map((t) => t.id), ...all.map((t) => t.trigger_type)])].sort()
       const options = ['all', ...known]
       if ([...typeSelect.options].map((o) => o.value).join() !== options.join()) {
         typeSelect.replaceChildren(...options.map((t) => h('option', { value: t }, t)))
       }
       typeSelect.value = options.includes(chosen) ? chosen : 'all'
-      const list = all.filter((t) => (typeSelect.value === 'all' || t.trigger_type === typeSelect.value) && (stateSelect.value === 'all' || t.state === stateSelect.value))
-      fill(slot, triggerTable(`Triggers (${list.length} of ${all.length})`, list, true))
+      const list = all.filter((t) => triggerMatches(t, typeSelect.value, stateSelect.value))
+      const failed = all.filter((t) => t.failure).length
+      fill(slot, triggerTable(`Triggers: ${all.length - failed} registered, ${failed} failed recently; ${list.length} shown`, list, true))
       fill(
         types,
         table(

@@ -3,7 +3,7 @@
  * what a console may do. No DOM and no imports that run (types only), so that the same
  * module runs in the browser (served from dist/console/view.js) and in the unit tests.
  */
-import type { ClusterOverview, ConsoleRights, FeedEntry, QueueRow, RatePoint, TriggerRow } from '../protocol/console.js'
+import type { ClusterOverview, ConsoleRights, FailedTriggerRow, FeedEntry, QueueRow, RatePoint, TriggerRow } from '../protocol/console.js'
 
 // ---------------------------------------------------------------------------------------
 // routes
@@ -117,6 +117,60 @@ export function preview(value: unknown, max = 120): string {
 
 // ---------------------------------------------------------------------------------------
 // triggers and queues
+
+/** The states of a registration, then `failed`: a registration that failed, kept by the engine among the recent failures. */
+export const TRIGGER_STATES = ['pending', 'active', 'parked', 'resending', 'failed'] as const
+
+/** A trigger as the Triggers page lists it: a registration, or one that failed recently (`state: failed`, with `failure`). */
+export interface ListedTrigger extends TriggerRow {
+  failure?: {
+    seq: number
+    code: string
+    message: string
+    /** ISO time it failed. */
+    at: string
+    /** The state it failed from. */
+    from: string
+    worker_name?: string
+    /** Whether the engine kept its config (not when large): what it binds is shown only then. */
+    config_kept: boolean
+  }
+}
+
+/** The registrations, then the recent failures (latest first), as one list. */
+export function listedTriggers(live: readonly TriggerRow[], failed: readonly FailedTriggerRow[]): ListedTrigger[] {
+  const out: ListedTrigger[] = [...live]
+  for (const f of failed) {
+    const failure: NonNullable<ListedTrigger['failure']> = { seq: f.seq, code: f.error.code, message: f.error.message, at: f.failed_at, from: f.from, config_kept: f.config !== undefined }
+    if (f.worker_name !== undefined) failure.worker_name = f.worker_name
+    out.push({ id: f.id, trigger_type: f.trigger_type, function_id: f.function_id, worker_id: f.worker_id, state: 'failed', config: f.config ?? {}, failure })
+  }
+  return out
+}
+
+/** Whether a listed trigger passes the Triggers page's filters (`all`, or a type and a state). */
+export const triggerMatches = (t: Pick<TriggerRow, 'trigger_type' | 'state'>, type: string, state: string): boolean =>
+  (type === 'all' || t.trigger_type === type) && (state === 'all' || t.state === state)
+
+/** One row of the overview's triggers table: a type's registrations by state, how many in all, and its recent failures. */
+export interface TriggerCountRow {
+  trigger_type: string
+  /** How many registrations are in each of `TRIGGER_STATES` but `failed`, in that order. */
+  states: number[]
+  registered: number
+  failed: number
+}
+
+/** The overview's triggers table, by type (sorted), from the overview's counts (type → state → how many). */
+export function triggerCountRows(counts: Record<string, Record<string, number>>): TriggerCountRow[] {
+  return Object.keys(counts)
+    .sort()
+    .map((trigger_type) => {
+      const byState = counts[trigger_type]
+      const registered = Object.entries(byState).reduce((n, [state, k]) => (state === 'failed' ? n : n + k), 0)
+      return { trigger_type, states: TRIGGER_STATES.filter((s) => s !== 'failed').map((s) => byState[s] ?? 0), registered, failed: byState.failed ?? 0 }
+    })
+}
 
 /** What a trigger binds, in a few words: `GET /hello/:name`, `0 9 * * MON-FRI`, `queue orders`. */
 export function bindsOf(t: Pick<TriggerRow, 'trigger_type' | 'config'>): string {

@@ -25,6 +25,7 @@ import {
   inZone,
   isDeadLetterQueue,
   keepLast,
+  listedTriggers,
   mayInvoke,
   parseInput,
   parseRoute,
@@ -33,9 +34,12 @@ import {
   relative,
   shortId,
   sourceOf,
+  TRIGGER_STATES,
+  triggerCountRows,
+  triggerMatches,
 } from '../console/view.js'
 import { globMatch as engineGlob } from '../core/auth.js'
-import type { FeedEntry, QueueRow, TriggerRow } from '../protocol/console.js'
+import type { FailedTriggerRow, FeedEntry, QueueRow, TriggerRow } from '../protocol/console.js'
 import { importsOf } from './imports.js'
 
 const it = suite('console: view helpers')
@@ -103,6 +107,33 @@ it('dead-letter queues: a trigger\'s dead_letter_queue, else <queue>.dlq; a dead
   assert.is(isDeadLetterQueue('orders', queues, triggers), false)
   assert.is(deadLettersShownFor('jobs', queues, triggers), 'poison')
   assert.is(deadLettersShownFor('poison', queues, triggers), 'poison')
+})
+
+it('listedTriggers: the registrations, then the recent failures as failed with their error; the filters; the overview\'s counts', () => {
+  const failed: FailedTriggerRow[] = [
+    { seq: 7, id: 'late', trigger_type: 'webhook', function_id: 'g', worker_id: 'w2', from: 'resending', error: { code: 'provider_timeout', message: 'slow' }, failed_at: '2025-01-01T00:00:02.000Z' },
+    { seq: 6, id: 'bad', trigger_type: 'cron', function_id: 'f', worker_id: 'w', worker_name: 'billing', config: { schedule: 'nope' }, from: 'pending', error: { code: 'invalid_config', message: 'no' }, failed_at: '2025-01-01T00:00:01.000Z' },
+  ]
+  const list = listedTriggers([trigger('nightly', 'cron', 'f', { schedule: '@daily' })], failed)
+  assert.equal(list.map((t) => [t.id, t.state, t.failure?.code]), [['nightly', 'active', undefined], ['late', 'failed', 'provider_timeout'], ['bad', 'failed', 'invalid_config']])
+  assert.equal(list[2], {
+    id: 'bad',
+    trigger_type: 'cron',
+    function_id: 'f',
+    worker_id: 'w',
+    state: 'failed',
+    config: { schedule: 'nope' },
+    failure: { seq: 6, code: 'invalid_config', message: 'no', at: '2025-01-01T00:00:01.000Z', from: 'pending', worker_name: 'billing', config_kept: true },
+  })
+  assert.equal([list[1].config, list[1].failure?.config_kept], [{}, false])
+  assert.equal(list.filter((t) => triggerMatches(t, 'all', 'failed')).map((t) => t.id), ['late', 'bad'])
+  assert.equal(list.filter((t) => triggerMatches(t, 'cron', 'all')).map((t) => t.id), ['nightly', 'bad'])
+  assert.equal(list.filter((t) => triggerMatches(t, 'cron', 'active')).map((t) => t.id), ['nightly'])
+  assert.equal([...TRIGGER_STATES], ['pending', 'active', 'parked', 'resending', 'failed'])
+  assert.equal(triggerCountRows({ http: { active: 2 }, cron: { active: 1, pending: 2, failed: 3 } }), [
+    { trigger_type: 'cron', states: [2, 1, 0, 0], registered: 3, failed: 3 },
+    { trigger_type: 'http', states: [0, 2, 0, 0], registered: 2, failed: 0 },
+  ])
 })
 
 const entry = (function_id: string, source: string, outcome = 'ok'): FeedEntry => ({ seq: 1, at: 0, function_id, source, outcome, ms: 1 })

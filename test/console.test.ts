@@ -1,7 +1,8 @@
 /**
  * The console's server side, over its own WebSocket and HTTP, without a browser: the page
  * and its assets with their headers, off with `console: false`; a console session's
- * hello, welcome and pushed sections (a worker appears and leaves without anyone asking);
+ * hello, welcome and pushed sections (a worker appears and leaves without anyone asking;
+ * a registration that fails is pushed among the recent failures);
  * invoking a function, and the feed seeing it; a failing message's dead letter listed
  * and redriven, then delivered; tokens: none, wrong, without `engine`, read-only (its
  * invoke and redrive refused, reading allowed), full, and an auth function; upgrades from
@@ -137,6 +138,24 @@ it('a console session sees a worker appear and leave, pushed; invokes a function
   assert.is(cron.timezone, 'Asia/Tokyo')
   assert.is(cron.next_runs!.length, 3)
   assert.match(cron.next_runs![0], /T00:00:00\.000Z$/, '09:00 in Tokyo is midnight UTC')
+  // A registration that fails is pushed among the recent failures, with its error, and counted as failed.
+  const bad = await worker.registerTrigger({ id: 'broken', trigger_type: 'cron', function_id: 'billing::charge', config: { schedule: 'every tuesday' } })
+  assert.is(bad.error?.code, 'invalid_config')
+  const failed = await found(() => c.sections().failed_triggers?.find((t) => t.id === 'broken'), 10_000, 'the failed registration pushed')
+  assert.equal({ ...failed, failed_at: 'at' }, {
+    seq: failed.seq,
+    id: 'broken',
+    trigger_type: 'cron',
+    function_id: 'billing::charge',
+    worker_id: row.worker_id,
+    worker_name: 'billing',
+    config: { schedule: 'every tuesday' },
+    from: 'pending',
+    error: { code: 'invalid_config', message: bad.error!.message ?? '' },
+    failed_at: 'at',
+  })
+  assert.not.ok(c.sections().triggers?.some((t) => t.id === 'broken'), 'not among the registrations')
+  await found(() => c.sections().overview?.triggers.cron?.failed === 1, 10_000, 'counted as failed in the overview')
 
   const r = await c.ask({ type: 'invoke', function_id: 'billing::charge', data: { amount: 7 } })
   assert.equal([r.ok, r.result], [true, { charged: 7 }])
