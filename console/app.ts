@@ -27,16 +27,21 @@ import {
   formatMs,
   hrefOf,
   inZone,
+  invokeLacks,
   keepLast,
   listedTriggers,
-  mayInvoke,
+  MAX_MESSAGE_BYTES,
+  MAX_TIMEOUT_MS,
   parseInput,
   parseRoute,
+  parseTimeout,
   percent,
   preview,
+  redriveLacks,
   relative,
   shortId,
   sourceOf,
+  tooLarge,
   TRIGGER_STATES,
   triggerCountRows,
   triggerMatches,
@@ -283,7 +288,8 @@ function receive(message: ConsoleMessage): void {
     case 'refused':
       store.connection = 'refused'
       store.refusal = message.error
-      if (message.error.code === 'unauthorized') sessionStorage.removeItem(TOKEN_KEY)
+      // A token the engine does not know, or one that may not open the console: asked for again, not kept.
+      if (message.error.code === 'unauthorized' || message.error.code === 'forbidden') sessionStorage.removeItem(TOKEN_KEY)
       mount()
       break
     case 'state':
@@ -562,10 +568,12 @@ function functionsPage(selected?: string): View {
   const invokeSlot = h('div')
   const slot = h('div')
   const el = h('div', null, h('h1', { tabindex: -1 }, 'Functions'), invokeSlot, slot)
-  if (selected !== undefined) fill(invokeSlot, invokePanel(selected))
+  const panel = selected === undefined ? undefined : invokePanel(selected)
+  if (panel) fill(invokeSlot, panel.el)
   return {
     el,
     update() {
+      panel?.update()
       // The workers' functions first, then the engine's own.
       const list = [...(store.sections.functions ?? [])].sort((a, b) => Number(a.engine ?? false) - Number(b.engine ?? false))
       const rows = list.map((f) => ({
@@ -593,14 +601,25 @@ function functionsPage(selected?: string): View {
   }
 }
 
-function invokePanel(function_id: string): HTMLElement {
+/** The invoke form of a function; `update` follows what the token may do (the engine says it once connected). */
+function invokePanel(function_id: string): { el: HTMLElement; update(): void } {
   const input = h('textarea', { id: 'invoke-input', spellcheck: 'false', 'aria-describedby': 'invoke-hint invoke-problem', autocomplete: 'off' }) as HTMLTextAreaElement
   input.value = '{\n  \n}'
   const problem = h('p', { id: 'invoke-problem', class: 'error-text', 'aria-live': 'polite' })
-  const timeout = h('input', { id: 'invoke-timeout', type: 'number', min: 1, max: 600000, step: 1, inputmode: 'numeric', placeholder: 'engine default' }) as HTMLInputElement
+  const timeout = h('input', { id: 'invoke-timeout', type: 'number', min: 1, max: MAX_TIMEOUT_MS, step: 1, inputmode: 'numeric', placeholder: 'engine default' }) as HTMLInputElement
   const result = h('section', { class: 'result', 'aria-live': 'polite', 'aria-label': 'Result' })
-  const button = h('button', { type: 'submit' }, 'Invoke')
-  const allowed = mayInvoke(store.welcome?.rights, function_id)
+  const button = h('button', { type: 'submit', 'aria-describedby': 'invoke-denied' }, 'Invoke')
+  const denied = h('p', { id: 'invoke-denied', class: 'note' })
+  let busy = false
+  const lacks = () => invokeLacks(store.welcome?.rights, function_id)
+  const update = () => {
+    const why = lacks()
+    button.disabled = busy || why !== undefined
+    denied.textContent = why === undefined ? '' : `This token may not invoke ${function_id}: ${why}. The engine would refuse, so Invoke is turned off.`
+    denied.hidden = why === undefined
+  }
+  /** Shows why nothing was sent, in the result area. */
+  const notSent = (text: string) => fill(result, h('p', null, h('span', { class: 'bad' }, text)))
   const check = () => {
     const parsed = parseInput(input.value)
     problem.textContent = parsed.ok ? '' : parsed.error
@@ -610,12 +629,27 @@ function invokePanel(function_id: string): HTMLElement {
   input.addEventListener('input', check)
   const submit = async (e?: Event) => {
     e?.preventDefault()
+    if (busy || lacks() !== undefined) return
     const parsed = check()
     if (!parsed.ok) return input.focus()
-    button.disabled = true
+    const wait = parseTimeout(timeout.value, timeout.validity.badInput)
+    timeout.setAttribute('aria-invalid', String(!wait.ok))
+    if (!wait.ok) {
+      notSent(wait.error)
+      return timeout.focus()
+    }
+    const request = { type: 'invoke' as const, id: newId(), function_id, data: parsed.value, timeout_ms: wait.value }
+    const large = tooLarge(new TextEncoder().encode(JSON.stringify(request)).length, store.welcome?.max_message_bytes ?? MAX_MESSAGE_BYTES)
+    if (large) {
+      notSent(large)
+      return input.focus()
+    }
+    busy = true
+    update()
     fill(result, h('p', null, `Invoking ${function_id}…`))
-    const r = await ask({ type: 'invoke', id: newId(), function_id, data: parsed.value, timeout_ms: timeout.value ? Number(timeout.value) : undefined })
-    button.disabled = false
+    const r = await ask(request)
+    busy = false
+    update()
     fill(
       result,
       h('p', null, r.ok ? h('span', { class: 'ok' }, 'ok') : h('span', { class: 'bad' }, `error: ${r.error?.code ?? 'error'}`), ` in ${formatMs(r.ms)}`),
@@ -636,11 +670,13 @@ function invokePanel(function_id: string): HTMLElement {
     h('label', { for: 'invoke-input' }, 'Input (JSON)'),
     input,
     problem,
-    h('p', { id: 'invoke-hint', class: 'muted' }, 'Ctrl+Enter invokes. Empty input sends no data.', allowed ? null : ` This token may not invoke ${function_id}: the engine will refuse.`),
+    h('p', { id: 'invoke-hint', class: 'muted' }, 'Ctrl+Enter invokes. Empty input sends no data.'),
     h('div', { class: 'toolbar' }, field('Timeout (ms)', timeout), button, format, link(hrefOf('functions'), 'Close')),
+    denied,
   )
   form.addEventListener('submit', (e) => void submit(e))
-  return h('section', { class: 'panel' }, h('h2', { id: 'invoke-title' }, 'Invoke ', h('code', null, function_id)), form, result)
+  update()
+  return { el: h('section', { class: 'panel' }, h('h2', { id: 'invoke-title' }, 'Invoke ', h('code', null, function_id)), form, result), update }
 }
 
 function triggersPage(type?: string): View {
@@ -737,15 +773,18 @@ function queuePage(name: string): View {
   let loadedKey = ''
   let loading = false
   let dlq = ''
-  const redriveSelected = h('button', { type: 'button', id: 'redrive-selected' }, 'Redrive selected')
-  const redriveAll = h('button', { type: 'button', id: 'redrive-all' }, 'Redrive all')
+  const redriveSelected = h('button', { type: 'button', id: 'redrive-selected', 'aria-describedby': 'redrive-denied' }, 'Redrive selected')
+  const redriveAll = h('button', { type: 'button', id: 'redrive-all', 'aria-describedby': 'redrive-denied' }, 'Redrive all')
+  // Why the redrive controls are off, when the token may not redrive (the engine would refuse).
+  const denied = h('p', { id: 'redrive-denied', class: 'note', hidden: true })
+  const lacks = () => redriveLacks(store.welcome?.rights)
   const el = h(
     'div',
     null,
     h('p', null, link(hrefOf('queues'), '← All queues')),
     title,
     counts,
-    h('section', { 'aria-labelledby': 'dlq-title' }, dlqTitle, h('div', { class: 'toolbar' }, redriveSelected, redriveAll), status, list),
+    h('section', { 'aria-labelledby': 'dlq-title' }, dlqTitle, h('div', { class: 'toolbar' }, redriveSelected, redriveAll), denied, status, list),
     h('section', { 'aria-labelledby': 'deliveries-title' }, h('h2', { id: 'deliveries-title' }, 'Deliveries'), deliveries),
   )
 
@@ -783,20 +822,24 @@ function queuePage(name: string): View {
   })
 
   function drawLetters(): void {
+    const why = lacks()
     redriveSelected.textContent = selected.size > 0 ? `Redrive selected (${selected.size})` : 'Redrive selected'
+    redriveSelected.disabled = redriveAll.disabled = why !== undefined
+    denied.hidden = why === undefined
+    denied.textContent = why === undefined ? '' : `This token may not redrive dead letters: ${why}. The engine would refuse, so the redrive controls are turned off.`
     fill(
       list,
       table(
         `Messages in ${dlq}`,
         ['Message', 'Body', { label: 'Receives', num: true }, 'Last error', 'From', ''],
         letters.map((m) => {
-          const box = h('input', { type: 'checkbox', id: `sel-${m.message_id}`, checked: selected.has(m.message_id) }) as HTMLInputElement
+          const box = h('input', { type: 'checkbox', id: `sel-${m.message_id}`, checked: selected.has(m.message_id), disabled: why !== undefined }) as HTMLInputElement
           box.addEventListener('change', () => {
             if (box.checked) selected.add(m.message_id)
             else selected.delete(m.message_id)
             redriveSelected.textContent = selected.size > 0 ? `Redrive selected (${selected.size})` : 'Redrive selected'
           })
-          const one = h('button', { type: 'button', class: 'quiet' }, 'Redrive', h('span', { class: 'visually-hidden' }, ` message ${m.message_id}`))
+          const one = h('button', { type: 'button', class: 'quiet', disabled: why !== undefined, 'aria-describedby': why === undefined ? undefined : 'redrive-denied' }, 'Redrive', h('span', { class: 'visually-hidden' }, ` message ${m.message_id}`))
           one.addEventListener('click', () => void redrive([m.message_id]))
           const err = m.last_error as { code?: string; message?: string } | undefined
           return {
@@ -843,6 +886,7 @@ function queuePage(name: string): View {
         loadedKey = key
         void load()
       }
+      drawLetters()
       const consumers = new Set((q?.consumers ?? []).map((c) => c.function_id))
       for (const t of triggers()) if (t.trigger_type === 'queue' && t.config.queue_name === name) consumers.add(t.function_id)
       const recent = store.feed.filter((e) => e.source === 'queue' && consumers.has(e.function_id)).slice(-20).reverse()

@@ -41,6 +41,18 @@ export function consoleRights(identity: Identity | undefined): ConsoleRights & {
   return { view: scope.engine, invoke: [...scope.invoke], engine: scope.engine, redrive: scope.engine && allows(scope.invoke, REDRIVE_FUNCTION) }
 }
 
+/**
+ * What a console's scope lacks to redrive, in words, or undefined when it may: no
+ * `engine`; no `invoke` patterns at all (a read-only console); or patterns that do not
+ * match `engine::queue::dlq`. The browser says the same (console/view.ts).
+ */
+export function redriveLacks(rights: Pick<ConsoleRights, 'invoke' | 'engine'>): string | undefined {
+  if (!rights.engine) return "its scope has no 'engine'"
+  if (rights.invoke.length === 0) return "its scope has no 'invoke' patterns: it is read-only"
+  if (!allows(rights.invoke, REDRIVE_FUNCTION)) return `its scope's 'invoke' patterns (${rights.invoke.join(', ')}) do not match '${REDRIVE_FUNCTION}'`
+  return undefined
+}
+
 /** Whether `rights` allow invoking `function_id` from the console. */
 export function mayInvoke(rights: ConsoleRights, function_id: string): boolean {
   if (function_id.startsWith('engine::') && !rights.engine) return false

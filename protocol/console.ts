@@ -59,6 +59,11 @@ export interface ConsoleWelcome {
   started_at: string
   /** The Stately inspector's page, when the engine is inspected (`serve --inspect`). */
   inspector_url?: string
+  /**
+   * The largest message the browser may send, in bytes (UTF-8): 16 MiB, or the engine's
+   * `maxPayload` when smaller. A larger one ends the session, so the page checks first.
+   */
+  max_message_bytes: number
 }
 
 export interface ConsoleRefused {

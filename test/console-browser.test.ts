@@ -32,6 +32,10 @@ const WAIT = 30_000
 
 const OPS = 'ops-token-for-the-console'
 const VIEWER = 'viewer-token-for-the-console'
+/** May invoke billing's functions from the console, but not redrive. */
+const BILLING = 'billing-token-for-the-console'
+/** A worker's token: its scope has no engine, so it may not open the console. */
+const WORKER = 'worker-token-for-the-console'
 
 interface Ctx {
   engine: TestEngine
@@ -57,7 +61,14 @@ it.before(async (ctx) => {
   ctx.workers = []
   ctx.orders = { fixed: false, delivered: [] }
   ctx.engine = await startEngine({
-    auth: { tokens: [{ name: 'ops', token: OPS }, { name: 'viewer', token: VIEWER, scope: { engine: true } }] },
+    auth: {
+      tokens: [
+        { name: 'ops', token: OPS },
+        { name: 'viewer', token: VIEWER, scope: { engine: true } },
+        { name: 'billing', token: BILLING, scope: { engine: true, invoke: ['billing::*'] } },
+        { name: 'worker', token: WORKER, scope: { invoke: ['*'], register: ['*'] } },
+      ],
+    },
     console: { inspectorUrl: 'http://localhost:8080' },
   })
   const billing = await connectWorker(ctx.engine.url!, { name: 'billing', token: OPS, logger: false, reconnect: false })
@@ -111,6 +122,11 @@ it('asks for a token, keeps it for the tab only, and opens live', limit(async ({
   await page.getByRole('button', { name: 'Open the console' }).click()
   await shows(page, 'The engine did not accept that token.')
   assert.is(await page.evaluate(() => sessionStorage.getItem('signalbox.console.token')), null, 'a refused token is not kept')
+  // A token the engine knows, but whose scope may not open the console, is not kept either.
+  await page.getByLabel('Token').fill(WORKER)
+  await page.getByRole('button', { name: 'Open the console' }).click()
+  await shows(page, /Token 'worker' may not open the console/)
+  assert.is(await page.evaluate(() => sessionStorage.getItem('signalbox.console.token')), null, 'a forbidden token is not kept')
   await page.getByLabel('Token').fill(OPS)
   await page.getByRole('button', { name: 'Open the console' }).click()
   await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: WAIT })
@@ -198,7 +214,23 @@ it('invokes a function from the page with a JSON editor and sees the result', li
   await input.fill('{"fail": true}')
   await input.press('Control+Enter')
   await page.locator('#invoke-result', { hasText: 'card declined' }).waitFor({ timeout: WAIT })
+  // A timeout the engine would not take, and an input too large for a console message, are not sent; the result area says why.
+  const result = page.getByRole('region', { name: 'Result' })
+  await page.getByLabel('Timeout (ms)').fill('0')
+  await input.press('Control+Enter')
+  await result.getByText(/^Not sent: the timeout must be a whole number of milliseconds from 1 to 600.000/).waitFor({ timeout: WAIT })
+  assert.is(await page.getByLabel('Timeout (ms)').getAttribute('aria-invalid'), 'true')
+  await page.getByLabel('Timeout (ms)').fill('')
+  await page.evaluate(() => {
+    const editor = document.getElementById('invoke-input') as HTMLTextAreaElement
+    editor.value = JSON.stringify({ blob: 'x'.repeat(17 * 1024 * 1024) })
+    editor.dispatchEvent(new Event('input'))
+  })
+  await page.getByRole('button', { name: 'Invoke', exact: true }).click()
+  await result.getByText(/^Not sent: with its input the request is 17 MiB of JSON, and the engine takes at most 16 MiB in one console message/).waitFor({ timeout: WAIT })
+  assert.is(await page.locator('#connection').textContent(), 'live', 'the connection stays open')
   await input.fill('{"amount": 42}')
+  await page.getByLabel('Timeout (ms)').fill('5000')
   await input.press('Control+Enter')
   await page.locator('#invoke-result', { hasText: '"charged": 42' }).waitFor({ timeout: WAIT })
   await row.locator('td').nth(1).filter({ hasText: /^[1-9]/ }).waitFor({ timeout: WAIT })
@@ -430,8 +462,20 @@ it('the keyboard focus stays where it is while tables update (pushes, relative t
   }
 }, 180_000))
 
-it('at phone width nothing overflows sideways (tables scroll in their own region)', limit(async ({ page }) => {
+it('at phone width nothing overflows sideways (tables scroll in their own region), and every page link is in sight', limit(async ({ page }) => {
   await page.setViewportSize({ width: 390, height: 844 })
+  // The page list wraps rather than scrolling its last links out of sight.
+  const nav = await page.evaluate(() => {
+    const list = document.querySelector('nav.pages') as HTMLElement
+    return {
+      scrolls: list.scrollWidth > list.clientWidth,
+      outside: [...list.querySelectorAll('a')].filter((a) => {
+        const r = a.getBoundingClientRect()
+        return r.left < 0 || r.right > window.innerWidth || r.width === 0
+      }).map((a) => a.textContent),
+    }
+  })
+  assert.equal(nav, { scrolls: false, outside: [] })
   for (const hash of ['#/overview', '#/workers', '#/functions', '#/triggers', '#/queues/orders', '#/feed']) {
     await go(page, hash)
     const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth])
@@ -443,7 +487,7 @@ it('at phone width nothing overflows sideways (tables scroll in their own region
   await page.setViewportSize({ width: 1280, height: 800 })
 }, 60_000))
 
-it('a read-only token reads everything, but its redrive and its invoke are refused by the engine', limit(async (ctx) => {
+it('a read-only token reads everything; its redrive and invoke controls are off, saying why; a token that may invoke but not redrive is told what it lacks', limit(async (ctx) => {
   ctx.orders.fixed = false
   const delivered = ctx.orders.delivered.length
   await ctx.workers[1].invoke('engine::queue::send', { queue_name: 'orders', body: { order: 2, item: 'cake' } })
@@ -457,17 +501,40 @@ it('a read-only token reads everything, but its redrive and its invoke are refus
     await go(page, '#/queues/orders')
     const letter = page.locator('tr', { hasText: '{"order":2,"item":"cake"}' })
     await letter.waitFor({ timeout: WAIT })
-    await page.getByRole('button', { name: 'Redrive all' }).click()
-    await page.locator('#dlq-status', { hasText: "Refused: Token 'viewer' may not redrive dead letters" }).waitFor({ timeout: WAIT })
+    const note = page.locator('#redrive-denied', { hasText: "This token may not redrive dead letters: its scope has no 'invoke' patterns: it is read-only. The engine would refuse" })
+    await note.waitFor({ timeout: WAIT })
+    for (const control of [page.getByRole('button', { name: 'Redrive all' }), page.getByRole('button', { name: 'Redrive selected' }), letter.getByRole('button', { name: /^Redrive/ }), letter.getByRole('checkbox')]) {
+      assert.ok(await control.isDisabled(), `${control}: off`)
+    }
+    assert.match((await page.getByRole('button', { name: 'Redrive all' }).getAttribute('aria-describedby')) ?? '', /redrive-denied/)
     await shot(page, 'read-only')
     assert.is(await letter.count(), 1, 'the dead letter is still there')
     assert.is(ctx.orders.delivered.length, delivered, 'nothing was delivered')
     await go(page, '#/functions/billing::charge')
-    await shows(page, /This token may not invoke billing::charge/)
-    await page.getByRole('button', { name: 'Invoke', exact: true }).click()
-    await page.locator('#invoke-result', { hasText: "Token 'viewer' may not invoke 'billing::charge'" }).waitFor({ timeout: WAIT })
+    await page.locator('#invoke-denied', { hasText: "This token may not invoke billing::charge: its scope has no 'invoke' patterns: it is read-only" }).waitFor({ timeout: WAIT })
+    assert.ok(await page.getByRole('button', { name: 'Invoke', exact: true }).isDisabled(), 'Invoke is off')
+    await page.getByLabel('Input (JSON)').press('Control+Enter')
+    assert.is(await page.getByRole('region', { name: 'Result' }).textContent(), '', 'Ctrl+Enter sends nothing either')
   } finally {
     await page.close()
+  }
+  // A token that may invoke billing's functions, but not redrive: told what it lacks, not that it is read-only.
+  const billing = await ctx.context.newPage()
+  try {
+    await billing.goto(ctx.engine.consoleUrl!)
+    await billing.getByLabel('Token').fill(BILLING)
+    await billing.getByRole('button', { name: 'Open the console' }).click()
+    await billing.locator('#who', { hasText: 'token billing · may invoke' }).waitFor({ timeout: WAIT })
+    await go(billing, '#/queues/orders')
+    const note = billing.locator('#redrive-denied')
+    await note.filter({ hasText: "its scope's 'invoke' patterns (billing::*) do not match 'engine::queue::dlq'" }).waitFor({ timeout: WAIT })
+    assert.not.match((await note.textContent()) ?? '', /read-only/)
+    assert.ok(await billing.getByRole('button', { name: 'Redrive all' }).isDisabled())
+    await go(billing, '#/functions/billing::charge')
+    assert.ok(await billing.getByRole('button', { name: 'Invoke', exact: true }).isEnabled(), 'it may invoke billing::charge')
+    assert.is(await billing.locator('#invoke-denied').isHidden(), true)
+  } finally {
+    await billing.close()
   }
   // "Forget token" in the first tab signs it out.
   await ctx.page.getByRole('button', { name: 'Forget token' }).click()

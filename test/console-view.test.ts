@@ -24,9 +24,15 @@ import {
   hrefOf,
   inZone,
   isDeadLetterQueue,
+  formatBytes,
+  invokeLacks,
   keepLast,
   listedTriggers,
+  MAX_MESSAGE_BYTES,
   mayInvoke,
+  parseTimeout,
+  redriveLacks,
+  tooLarge,
   parseInput,
   parseRoute,
   percent,
@@ -39,6 +45,7 @@ import {
   triggerMatches,
 } from '../console/view.js'
 import { globMatch as engineGlob } from '../core/auth.js'
+import { redriveLacks as engineRedriveLacks } from '../core/console-view.js'
 import type { FailedTriggerRow, FeedEntry, QueueRow, TriggerRow } from '../protocol/console.js'
 import { importsOf } from './imports.js'
 
@@ -134,6 +141,40 @@ it('listedTriggers: the registrations, then the recent failures as failed with t
     { trigger_type: 'cron', states: [2, 1, 0, 0], registered: 3, failed: 3 },
     { trigger_type: 'http', states: [0, 2, 0, 0], registered: 2, failed: 0 },
   ])
+})
+
+it('what a token lacks to redrive, as the engine says it; to invoke a function; nothing before the engine said', () => {
+  const rights = (invoke: string[], engine = true) => ({ invoke, engine, redrive: engine && invoke.some((p) => engineGlob(p, 'engine::queue::dlq')) })
+  for (const r of [rights([]), rights(['billing::*']), rights(['engine::*']), rights(['*']), rights(['*'], false), rights([], false), rights(['engine::queue::dlq', 'x'])]) {
+    assert.is(redriveLacks(r), engineRedriveLacks(r), JSON.stringify(r))
+  }
+  assert.is(redriveLacks(rights([])), "its scope has no 'invoke' patterns: it is read-only")
+  assert.is(redriveLacks(rights(['billing::*', 'x::y'])), "its scope's 'invoke' patterns (billing::*, x::y) do not match 'engine::queue::dlq'")
+  assert.is(redriveLacks(rights(['*'])), undefined)
+  assert.is(redriveLacks(undefined), undefined)
+  assert.is(invokeLacks(rights([]), 'billing::charge'), "its scope has no 'invoke' patterns: it is read-only")
+  assert.is(invokeLacks(rights(['orders::*']), 'billing::charge'), "its scope's 'invoke' patterns (orders::*) do not match it")
+  assert.is(invokeLacks(rights(['*'], false), 'engine::workers::list'), "its scope has no 'engine', which engine::* functions need")
+  assert.is(invokeLacks(rights(['billing::*']), 'billing::charge'), undefined)
+  assert.is(invokeLacks(undefined, 'billing::charge'), undefined)
+})
+
+it('the invoke form: a timeout of 1 to 600 000 ms or none; a request too large for a console message is not sent', () => {
+  assert.equal(parseTimeout(''), { ok: true })
+  assert.equal(parseTimeout(' 250 '), { ok: true, value: 250 })
+  assert.equal(parseTimeout('600000'), { ok: true, value: 600_000 })
+  for (const bad of ['0', '-5', '1.5', '600001', '1e9']) {
+    const r = parseTimeout(bad)
+    assert.is(r.ok, false, bad)
+    if (!r.ok) assert.match(r.error, new RegExp(`^Not sent: the timeout must be a whole number of milliseconds from 1 to 600.000 \\(10 min\\), or empty for the engine's default; got "${bad.replace('.', '\\.')}"$`))
+  }
+  const unreadable = parseTimeout('', true)
+  assert.is(unreadable.ok, false)
+  if (!unreadable.ok) assert.match(unreadable.error, /the field does not hold a number$/)
+  assert.equal([formatBytes(512), formatBytes(1536), formatBytes(MAX_MESSAGE_BYTES), formatBytes(17 * 1024 * 1024 + 90)], ['512 B', '1.5 KiB', '16 MiB', '17 MiB'])
+  assert.is(tooLarge(MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES), undefined)
+  assert.match(tooLarge(20 * 1024 * 1024, MAX_MESSAGE_BYTES)!, /^Not sent: with its input the request is 20 MiB of JSON, and the engine takes at most 16 MiB in one console message \(a larger one would end the console's connection\)/)
+  assert.match(tooLarge(4097, 4096)!, /^Not sent: with its input the request is 4.097 bytes of JSON, and the engine takes at most 4.096 bytes in one console message/)
 })
 
 const entry = (function_id: string, source: string, outcome = 'ok'): FeedEntry => ({ seq: 1, at: 0, function_id, source, outcome, ms: 1 })

@@ -126,6 +126,7 @@ it('a console session sees a worker appear and leave, pushed; invokes a function
   assert.is(welcome.identity, undefined)
   assert.is(welcome.inspector_url, 'http://localhost:9999')
   assert.match(welcome.version, /^\d+\.\d+\.\d+/)
+  assert.is(welcome.max_message_bytes, 16 * 1024 * 1024, 'what the page may send: 16 MiB (the engine takes 32 MiB frames from workers)')
   await found(() => c.sections().overview && c.sections().workers && c.sections().queues, 5000, 'every section')
 
   const worker = await connectWorker(engine.url!, { name: 'billing', logger: false, reconnect: false })
@@ -209,8 +210,10 @@ it('with tokens: none, a wrong one and one without engine are refused; read-only
         { name: 'ops', token: 'ops-token-123' },
         { name: 'viewer', token: 'viewer-token-123', scope: { engine: true } },
         { name: 'worker', token: 'worker-token-123', scope: { invoke: ['*'], register: ['*'] } },
+        { name: 'billing', token: 'billing-token-123', scope: { engine: true, invoke: ['billing::*'] } },
       ],
     },
+    maxPayload: 4096,
   })
   ctx.closers.push(() => engine.stop())
   const refusedWith = async (hello: { token?: string }) => {
@@ -234,11 +237,20 @@ it('with tokens: none, a wrong one and one without engine are refused; read-only
   const redrive = await viewer.ask({ type: 'redrive', dead_letter_queue: 'orders.dlq' })
   assert.is(redrive.ok, false)
   assert.is(redrive.error.code, 'forbidden')
-  assert.match(redrive.error.message, /Token 'viewer' may not redrive dead letters/)
+  assert.is(redrive.error.message, "Token 'viewer' may not redrive dead letters: its scope has no 'invoke' patterns: it is read-only (a console redrives with 'engine' and 'invoke' patterns that match 'engine::queue::dlq')")
+  assert.is(welcome.max_message_bytes, 4096, "the engine's maxPayload when smaller than 16 MiB")
   const invoke = await viewer.ask({ type: 'invoke', function_id: 'engine::workers::list' })
   assert.equal([invoke.ok, invoke.error.code], [false, 'forbidden'])
   const read = await viewer.ask({ type: 'dead-letters', dead_letter_queue: 'orders.dlq' })
   assert.equal([read.ok, read.result], [true, { messages: [] }])
+
+  // May invoke, not redrive: the refusal says what its scope lacks (it is not read-only).
+  const billing = await consoleSession(engine, { token: 'billing-token-123' })
+  ctx.closers.push(() => billing.close())
+  assert.equal((await found(() => billing.received.find((m) => m.type === 'welcome'), 5000, 'welcome')).rights, { invoke: ['billing::*'], engine: true, redrive: false })
+  const refused = await billing.ask({ type: 'redrive', dead_letter_queue: 'orders.dlq' })
+  assert.equal([refused.ok, refused.error.code], [false, 'forbidden'])
+  assert.is(refused.error.message, "Token 'billing' may not redrive dead letters: its scope's 'invoke' patterns (billing::*) do not match 'engine::queue::dlq' (a console redrives with 'engine' and 'invoke' patterns that match 'engine::queue::dlq')")
 
   const ops = await consoleSession(engine, { token: 'ops-token-123' })
   ctx.closers.push(() => ops.close())
