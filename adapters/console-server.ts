@@ -33,7 +33,20 @@ import {
 } from '../protocol/console.js'
 import type { Identity } from '../core/auth.js'
 import { CallStats, FeedBuffer } from '../core/console-stats.js'
-import { clusterOverview, consoleRights, functionRows, inFlightByWorker, mayInvoke, overview, triggerRows, triggerTypeRows, workerRows, type NextRunsMemo } from '../core/console-view.js'
+import {
+  clusterOverview,
+  consoleRights,
+  failedTriggerRows,
+  functionRows,
+  inFlightByWorker,
+  mayInvoke,
+  overview,
+  redriveLacks,
+  triggerRows,
+  triggerTypeRows,
+  workerRows,
+  type NextRunsMemo,
+} from '../core/console-view.js'
 import { actorsOf, catalogOf } from '../machines/system.js'
 import type { CatalogState } from '../core/catalog.js'
 import type { Authenticator } from './authenticator.js'
@@ -152,6 +165,8 @@ interface Client {
 const MAX_PENDING = 32
 /** A console session that has this much unsent is too slow: it is closed. */
 const MAX_BUFFERED = 16 * 1024 * 1024
+/** The most a console message may weigh (the engine's maxPayload when smaller). */
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 const HELLO_WITHIN_MS = 10_000
 const TICK_MS = 1000
 
@@ -161,6 +176,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
   const started_at = new Date().toISOString()
   const version = packageVersion()
   const engineIds = Object.keys(ENGINE_FUNCTIONS)
+  const maxPayload = Math.min(options.maxPayload, MAX_MESSAGE_BYTES)
   let assets: Map<string, { type: string; body: Buffer }> | undefined
 
   const stats = new CallStats()
@@ -174,7 +190,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
   // What was last sent of each section (its JSON), and what may have changed since.
   const sent = new Map<SectionName, string>()
   const current: Partial<Record<SectionName, unknown>> = {}
-  const dirty = new Set<SectionName>(['overview', 'workers', 'functions', 'triggers', 'trigger_types', 'queues'])
+  const dirty = new Set<SectionName>(['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types', 'queues'])
   let triggersStaleAt = Infinity
   const nextRunsMemo: NextRunsMemo = new Map()
   let queues: QueueRow[] = []
@@ -200,7 +216,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       stats.prune((id) => isEngineFunction(id) || functions[id] !== undefined)
     }
     if (clients.size === 0) return
-    for (const s of ['overview', 'workers', 'functions', 'triggers', 'trigger_types'] as const) dirty.add(s)
+    for (const s of ['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types'] as const) dirty.add(s)
     schedule(50)
   })
 
@@ -267,7 +283,8 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
         const { rows, staleAt } = triggerRows(catalog, new Date(now), nextRunsMemo)
         triggersStaleAt = staleAt
         current.triggers = rows
-      } else if (section === 'trigger_types') current.trigger_types = triggerTypeRows(catalog)
+      } else if (section === 'failed_triggers') current.failed_triggers = failedTriggerRows(catalog)
+      else if (section === 'trigger_types') current.trigger_types = triggerTypeRows(catalog)
       else if (section === 'overview') {
         // In a cluster, the engines it hears of (as /healthz says them); alone, nothing more.
         const membership = actorsOf(system).cluster()?.getSnapshot().context.membership
@@ -335,14 +352,14 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     if (client.ws.readyState !== client.ws.OPEN) return
     client.identity = identity
     client.rights = { invoke: rights.invoke, engine: rights.engine, redrive: rights.redrive }
-    send(client, { type: 'welcome', identity: identity?.name, rights: client.rights, version, started_at, inspector_url: options.inspectorUrl })
+    send(client, { type: 'welcome', identity: identity?.name, rights: client.rights, version, started_at, inspector_url: options.inspectorUrl, max_message_bytes: maxPayload })
     // Everything as it is now, then the recent invocations.
     const sections: Partial<ConsoleSections> = {}
     for (const [s, json] of sent) (sections as Record<string, unknown>)[s] = JSON.parse(json)
     if (Object.keys(sections).length > 0) send(client, { type: 'state', sections })
     send(client, { type: 'feed', entries: feed.recent(), skipped: 0 })
     ticker ??= setInterval(tick, TICK_MS)
-    for (const s of ['overview', 'workers', 'functions', 'triggers', 'trigger_types', 'queues'] as const) dirty.add(s)
+    for (const s of ['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types', 'queues'] as const) dirty.add(s)
     schedule(0)
   }
 
@@ -381,7 +398,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       return
     }
     if (!rights.redrive) {
-      return answer({ ok: false, error: shown(errors.consoleMayNotRedrive(who)) })
+      return answer({ ok: false, error: shown(errors.consoleMayNotRedrive(who, redriveLacks(rights) ?? "its scope does not allow it")) })
     }
     log.info({ token: client.identity?.name, dead_letter_queue: message.dead_letter_queue, message_ids: message.message_ids?.length ?? 'all' }, 'console redrove dead letters')
     provider.send({
@@ -396,7 +413,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     })
   }
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: Math.min(options.maxPayload, 16 * 1024 * 1024) })
+  const wss = new WebSocketServer({ noServer: true, maxPayload })
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const client: Client = { ws, req, alive: true, pending: 0 }
     clients.add(client)

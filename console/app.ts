@@ -27,16 +27,26 @@ import {
   formatMs,
   hrefOf,
   inZone,
+  invokeLacks,
   keepLast,
-  mayInvoke,
+  listedTriggers,
+  MAX_MESSAGE_BYTES,
+  MAX_TIMEOUT_MS,
   parseInput,
   parseRoute,
+  parseTimeout,
   percent,
   preview,
+  redriveLacks,
   relative,
   shortId,
   sourceOf,
+  tooLarge,
+  TRIGGER_STATES,
+  triggerCountRows,
+  triggerMatches,
   type FeedFilter,
+  type ListedTrigger,
   type Route,
 } from './view.js'
 
@@ -62,6 +72,8 @@ const store: {
 } = { connection: 'connecting', sections: {}, feed: [], skipped: 0 }
 
 const triggers = (): TriggerRow[] => store.sections.triggers ?? []
+/** The registrations, then the recent failures. */
+const listed = (): ListedTrigger[] => listedTriggers(triggers(), store.sections.failed_triggers ?? [])
 const queues = (): QueueRow[] => store.sections.queues ?? []
 const workerLabel = (worker_id: string): string => {
   if (worker_id === 'engine') return 'engine'
@@ -75,7 +87,7 @@ const workerLabel = (worker_id: string): string => {
 type Child = Node | string | number | null | undefined | false | Child[]
 type Props = Record<string, unknown>
 
-function append(el: Element, children: Child[]): void {
+function append(el: ParentNode, children: Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue
     if (Array.isArray(c)) append(el, c)
@@ -107,16 +119,86 @@ function svg(tag: string, props?: Props, ...children: Child[]): SVGElement {
   return el
 }
 
-/** Replaces what `slot` holds, keeping the focus on the element of the same `data-focus` key. */
+/**
+ * Makes what `slot` holds look like `children`, changing the page in place: an element
+ * that stays (same tag, same `data-key` among its siblings, or the same place among the
+ * unkeyed ones) is kept with its attributes and text brought up to date, so the keyboard
+ * focus, a table's sideways scroll and a checkbox's state survive every push and every
+ * tick of the relative times. Table rows carry a `data-key` (their worker, trigger,
+ * message…), so a row that comes or goes moves no other row's elements. Listeners are
+ * those of the elements kept: an element with a listener is drawn in a keyed row, so the
+ * element kept stands for the same thing. Should the focused element go, the focus goes
+ * to the nearest focusable element that held it (a table's region), never to the page.
+ */
 function fill(slot: Element, ...children: Child[]): void {
   const active = document.activeElement
-  const key = active && slot.contains(active) ? active.getAttribute('data-focus') : null
-  const scroll = slot.querySelector('.table-wrap')?.scrollLeft ?? 0
-  slot.replaceChildren()
-  append(slot, children)
-  const wrap = slot.querySelector('.table-wrap')
-  if (wrap) wrap.scrollLeft = scroll
-  if (key) (slot.querySelector(`[data-focus="${CSS.escape(key)}"]`) as HTMLElement | null)?.focus()
+  const inside = active !== null && active !== slot && slot.contains(active)
+  const holders: Element[] = []
+  if (inside) for (let e = active.parentElement; e && e !== slot; e = e.parentElement) holders.push(e)
+  const next = document.createDocumentFragment()
+  append(next, children)
+  patchChildren(slot, next)
+  if (!inside || document.activeElement === active) return
+  if (active.isConnected) (active as HTMLElement).focus({ preventScroll: true })
+  else (holders.find((e) => e.isConnected && slot.contains(e) && (e as HTMLElement).tabIndex >= 0) as HTMLElement | undefined)?.focus({ preventScroll: true })
+}
+
+const keyOf = (n: Node): string | null => (n instanceof Element ? n.getAttribute('data-key') : null)
+const sameKind = (a: Node, b: Node) => a.nodeType === b.nodeType && a.nodeName === b.nodeName && (!(a instanceof Element) || a.namespaceURI === (b as Element).namespaceURI)
+
+/** Brings `target`'s children in line with `source`'s, keeping those that match (keyed ones by key, the others in order). */
+function patchChildren(target: ParentNode & Node, source: ParentNode & Node): void {
+  const old = [...target.childNodes]
+  const keyed = new Map<string, Node>()
+  const unkeyed: Node[] = []
+  for (const n of old) {
+    const k = keyOf(n)
+    if (k === null) unkeyed.push(n)
+    else keyed.set(k, n)
+  }
+  const kept = new Set<Node>()
+  let from = 0
+  const wanted: Node[] = []
+  for (const s of [...source.childNodes]) {
+    const k = keyOf(s)
+    let match: Node | undefined
+    if (k !== null) {
+      const m = keyed.get(k)
+      if (m && sameKind(m, s)) match = m
+    } else {
+      for (let i = from; i < unkeyed.length; i++) {
+        if (sameKind(unkeyed[i], s)) {
+          match = unkeyed[i]
+          from = i + 1
+          break
+        }
+      }
+    }
+    if (match) {
+      kept.add(match)
+      patch(match, s)
+      wanted.push(match)
+    } else wanted.push(s)
+  }
+  for (const n of old) if (!kept.has(n)) n.parentNode?.removeChild(n)
+  // Only what is new, or out of order, is inserted; elements in their place are not touched.
+  for (let i = 0; i < wanted.length; i++) {
+    const at = target.childNodes[i]
+    if (at !== wanted[i]) target.insertBefore(wanted[i], at ?? null)
+  }
+}
+
+/** Makes `target` (of the same kind) look like `source`: its text, or its attributes, form state and children. */
+function patch(target: Node, source: Node): void {
+  if (!(target instanceof Element)) {
+    if (target.nodeValue !== source.nodeValue) target.nodeValue = source.nodeValue
+    return
+  }
+  const s = source as Element
+  for (const { name } of [...target.attributes]) if (!s.hasAttribute(name)) target.removeAttribute(name)
+  for (const { name, value } of [...s.attributes]) if (target.getAttribute(name) !== value) target.setAttribute(name, value)
+  if (target instanceof HTMLInputElement && s instanceof HTMLInputElement && target.checked !== s.checked) target.checked = s.checked
+  patchChildren(target, s)
 }
 
 interface Column {
@@ -124,8 +206,14 @@ interface Column {
   num?: boolean
 }
 
+/** One row of a table: its cells, and what it stands for (unique in its table), which keeps its elements across updates. */
+interface Row {
+  key: string
+  cells: Child[]
+}
+
 /** A table in a scrollable region: `rows` of cells, or one row saying `empty`. */
-function table(caption: string, columns: Array<string | Column>, rows: Child[][], empty: string): HTMLElement {
+function table(caption: string, columns: Array<string | Column>, rows: Row[], empty: string): HTMLElement {
   const cols = columns.map((c) => (typeof c === 'string' ? { label: c } : c))
   return h(
     'div',
@@ -140,13 +228,13 @@ function table(caption: string, columns: Array<string | Column>, rows: Child[][]
         null,
         rows.length === 0
           ? h('tr', { class: 'empty' }, h('td', { colspan: cols.length }, empty))
-          : rows.map((cells) => h('tr', null, cells.map((cell, i) => (i === 0 ? h('th', { scope: 'row' }, cell) : h('td', { class: cols[i]?.num ? 'num' : undefined }, cell))))),
+          : rows.map(({ key, cells }) => h('tr', { 'data-key': key }, cells.map((cell, i) => (i === 0 ? h('th', { scope: 'row' }, cell) : h('td', { class: cols[i]?.num ? 'num' : undefined }, cell))))),
       ),
     ),
   )
 }
 
-const link = (href: string, text: Child, focus?: string) => h('a', { href, 'data-focus': focus }, text)
+const link = (href: string, text: Child) => h('a', { href }, text)
 const state = (s: string) => h('span', { class: `state ${s}` }, s)
 const outcome = (o: string) => h('span', { class: `outcome ${o === 'ok' ? 'ok' : 'bad'}` }, o)
 const field = (label: string, control: HTMLElement) => h('div', { class: 'field' }, h('label', { for: control.id }, label), control)
@@ -200,7 +288,8 @@ function receive(message: ConsoleMessage): void {
     case 'refused':
       store.connection = 'refused'
       store.refusal = message.error
-      if (message.error.code === 'unauthorized') sessionStorage.removeItem(TOKEN_KEY)
+      // A token the engine does not know, or one that may not open the console: asked for again, not kept.
+      if (message.error.code === 'unauthorized' || message.error.code === 'forbidden') sessionStorage.removeItem(TOKEN_KEY)
       mount()
       break
     case 'state':
@@ -306,15 +395,22 @@ function overviewPage(): View {
           svg('polyline', { class: 'errors', points: lines.errors, 'vector-effect': 'non-scaling-stroke' }),
         ),
       )
-      const states = ['pending', 'active', 'parked', 'resending']
-      const types = Object.keys(o.triggers).sort()
+      const states = TRIGGER_STATES.filter((s) => s !== 'failed')
       fill(
         rest,
         h('h2', null, 'Triggers'),
         table(
-          'Triggers by type and state',
-          ['Type', ...states.map((s) => ({ label: s, num: true })), { label: 'total', num: true }],
-          types.map((t) => [link(hrefOf('triggers', t), t, `tt-${t}`), ...states.map((s) => count(o.triggers[t][s] ?? 0)), count(Object.values(o.triggers[t]).reduce((a, b) => a + b, 0))]),
+          'Triggers by type and state; failed: registrations that failed recently, no longer registered',
+          ['Type', ...states.map((s) => ({ label: s, num: true })), { label: 'registered', num: true }, { label: 'failed', num: true }],
+          triggerCountRows(o.triggers).map((r) => ({
+            key: r.trigger_type,
+            cells: [
+              link(hrefOf('triggers', r.trigger_type), r.trigger_type),
+              ...r.states.map(count),
+              count(r.registered),
+              r.failed > 0 ? h('span', { class: 'error-text' }, count(r.failed)) : '0',
+            ],
+          })),
           'No triggers yet',
         ),
         h('h2', null, 'Queues'),
@@ -332,14 +428,10 @@ function overviewPage(): View {
               table(
                 `Engines of the cluster (${o.cluster.engines.length})`,
                 ['Engine', 'Host', 'Address', { label: 'Workers', num: true }, { label: 'Functions', num: true }, 'Started'],
-                engineCells(o.cluster, Date.now()).map((e) => [
-                  [e.engine_id, e.note ? h('small', null, ` (${e.note})`) : null],
-                  e.host,
-                  e.address,
-                  e.workers,
-                  e.functions,
-                  h('span', { title: e.started_at }, e.started),
-                ]),
+                engineCells(o.cluster, Date.now()).map((e) => ({
+                  key: e.engine_id,
+                  cells: [[e.engine_id, e.note ? h('small', null, ` (${e.note})`) : null], e.host, e.address, e.workers, e.functions, h('span', { title: e.started_at }, e.started)],
+                })),
                 'No engine heard of yet',
               ),
             ]
@@ -356,15 +448,18 @@ function workersPage(): View {
     el,
     update() {
       const now = Date.now()
-      const rows = (store.sections.workers ?? []).map((w) => [
-        [link(hrefOf('workers', w.worker_id), w.name ?? shortId(w.worker_id), `w-${w.worker_id}`), w.held_until ? [' ', state('held')] : null],
-        w.runtime ? `${w.runtime}${w.version ? ` ${w.version}` : ''}` : '–',
-        h('span', { title: w.connected_at }, relative(w.connected_at, now)),
-        w.address ?? '–',
-        count(w.functions.length),
-        count(w.triggers),
-        count(w.in_flight),
-      ])
+      const rows = (store.sections.workers ?? []).map((w) => ({
+        key: w.worker_id,
+        cells: [
+          [link(hrefOf('workers', w.worker_id), w.name ?? shortId(w.worker_id)), w.held_until ? [' ', state('held')] : null],
+          w.runtime ? `${w.runtime}${w.version ? ` ${w.version}` : ''}` : '–',
+          h('span', { title: w.connected_at }, relative(w.connected_at, now)),
+          w.address ?? '–',
+          count(w.functions.length),
+          count(w.triggers),
+          count(w.in_flight),
+        ],
+      }))
       fill(
         slot,
         table(
@@ -378,28 +473,51 @@ function workersPage(): View {
   }
 }
 
-function triggerTable(caption: string, list: TriggerRow[], showWorker: boolean): HTMLElement {
+/** A failed registration's worker: as the console knows it while it is connected, else by the name it gave. */
+const failedWorkerLabel = (t: ListedTrigger): string =>
+  store.sections.workers?.some((w) => w.worker_id === t.worker_id) || !t.failure?.worker_name ? workerLabel(t.worker_id) : `${t.failure.worker_name} (${shortId(t.worker_id)})`
+
+/** A trigger's state; for a failed registration also its error and when it failed. */
+function stateCell(t: ListedTrigger, now: number): Child {
+  const f = t.failure
+  if (!f) return state(t.state)
+  return [
+    state('failed'),
+    h('div', { class: 'failure' }, h('code', null, f.code), f.message ? `: ${f.message}` : ''),
+    h('div', { class: 'muted', title: f.at }, `failed ${relative(f.at, now)}${f.from === 'resending' ? ', when re-sent to a new provider' : ''}`),
+  ]
+}
+
+/** An active cron trigger's next runs in its time zone, a queue trigger's queue, else nothing. */
+function nextRunsCell(t: ListedTrigger, now: number): Child {
+  if (t.failure) return '–'
+  if (t.next_runs) {
+    return h(
+      'ul',
+      { class: 'runs', 'aria-label': `next runs in ${t.timezone}` },
+      t.next_runs.map((r, i) => h('li', null, `${inZone(r, t.timezone)} ${t.timezone}`, i === 0 ? h('span', { class: 'muted' }, ` (${relative(r, now)})`) : null)),
+    )
+  }
+  return t.trigger_type === 'queue' ? link(hrefOf('queues', String(t.config.queue_name ?? '')), String(t.config.queue_name ?? '')) : '–'
+}
+
+function triggerTable(caption: string, list: ListedTrigger[], showWorker: boolean): HTMLElement {
   const now = Date.now()
   return table(
     caption,
     ['ID', 'Type', 'Binds', 'Function', 'State', 'Next runs', ...(showWorker ? ['Worker'] : [])],
-    list.map((t) => [
-      h('code', null, t.id),
-      t.trigger_type,
-      h('code', null, bindsOf(t)),
-      link(hrefOf('functions', t.function_id), h('code', null, t.function_id), `tf-${t.worker_id}-${t.id}`),
-      state(t.state),
-      t.next_runs
-        ? h(
-            'ul',
-            { class: 'runs', 'aria-label': `next runs in ${t.timezone}` },
-            t.next_runs.map((r, i) => h('li', null, `${inZone(r, t.timezone)} ${t.timezone}`, i === 0 ? h('span', { class: 'muted' }, ` (${relative(r, now)})`) : null)),
-          )
-        : t.trigger_type === 'queue'
-          ? link(hrefOf('queues', String(t.config.queue_name ?? '')), String(t.config.queue_name ?? ''))
-          : '–',
-      ...(showWorker ? [link(hrefOf('workers', t.worker_id), workerLabel(t.worker_id))] : []),
-    ]),
+    list.map((t) => ({
+      key: t.failure ? `failed/${t.failure.seq}` : `${t.worker_id}/${t.id}`,
+      cells: [
+        h('code', null, t.id),
+        t.trigger_type,
+        t.failure && !t.failure.config_kept ? '–' : h('code', null, bindsOf(t)),
+        link(hrefOf('functions', t.function_id), h('code', null, t.function_id)),
+        stateCell(t, now),
+        nextRunsCell(t, now),
+        ...(showWorker ? [link(hrefOf('workers', t.worker_id), t.failure ? failedWorkerLabel(t) : workerLabel(t.worker_id))] : []),
+      ],
+    })),
     'No triggers',
   )
 }
@@ -431,16 +549,16 @@ function workerPage(worker_id: string): View {
           ].map(([k, v]) => [h('dt', null, k as string), h('dd', null, v as Child)]),
         ),
         h('h2', null, 'Functions'),
-        table('Functions it serves', ['Function'], w.functions.map((f) => [link(hrefOf('functions', f), h('code', null, f), `wf-${f}`)]), 'It serves no functions'),
+        table('Functions it serves', ['Function'], w.functions.map((f) => ({ key: f, cells: [link(hrefOf('functions', f), h('code', null, f))] })), 'It serves no functions'),
         h('h2', null, 'Trigger types it provides'),
         table(
           'Trigger types it provides',
           ['Type', 'Description'],
-          (store.sections.trigger_types ?? []).filter((t) => t.worker_id === worker_id).map((t) => [h('code', null, t.id), t.description ?? '–']),
+          (store.sections.trigger_types ?? []).filter((t) => t.worker_id === worker_id).map((t) => ({ key: t.id, cells: [h('code', null, t.id), t.description ?? '–'] })),
           'It provides no trigger types',
         ),
         h('h2', null, 'Triggers it registered'),
-        triggerTable('Triggers it registered', triggers().filter((t) => t.worker_id === worker_id), false),
+        triggerTable('Triggers it registered, and those of its registrations that failed recently', listed().filter((t) => t.worker_id === worker_id), false),
       )
     },
   }
@@ -450,21 +568,26 @@ function functionsPage(selected?: string): View {
   const invokeSlot = h('div')
   const slot = h('div')
   const el = h('div', null, h('h1', { tabindex: -1 }, 'Functions'), invokeSlot, slot)
-  if (selected !== undefined) fill(invokeSlot, invokePanel(selected))
+  const panel = selected === undefined ? undefined : invokePanel(selected)
+  if (panel) fill(invokeSlot, panel.el)
   return {
     el,
     update() {
+      panel?.update()
       // The workers' functions first, then the engine's own.
       const list = [...(store.sections.functions ?? [])].sort((a, b) => Number(a.engine ?? false) - Number(b.engine ?? false))
-      const rows = list.map((f) => [
-        [h('code', null, f.function_id), f.description ? h('div', { class: 'muted' }, f.description) : null],
-        f.engine ? 'engine' : [count(f.workers.length), f.workers.length > 0 ? h('div', { class: 'muted' }, f.workers.map(workerLabel).join(', ')) : null, f.held.length > 0 ? h('div', null, state('held'), ` ${f.held.length}`) : null],
-        count(f.calls),
-        h('span', { class: f.errors > 0 ? 'error-text' : undefined }, count(f.errors)),
-        formatMs(f.p50_ms),
-        formatMs(f.p99_ms),
-        link(hrefOf('functions', f.function_id), ['Invoke', h('span', { class: 'visually-hidden' }, ` ${f.function_id}`)], `fi-${f.function_id}`),
-      ])
+      const rows = list.map((f) => ({
+        key: f.function_id,
+        cells: [
+          [h('code', null, f.function_id), f.description ? h('div', { class: 'muted' }, f.description) : null],
+          f.engine ? 'engine' : [count(f.workers.length), f.workers.length > 0 ? h('div', { class: 'muted' }, f.workers.map(workerLabel).join(', ')) : null, f.held.length > 0 ? h('div', null, state('held'), ` ${f.held.length}`) : null],
+          count(f.calls),
+          h('span', { class: f.errors > 0 ? 'error-text' : undefined }, count(f.errors)),
+          formatMs(f.p50_ms),
+          formatMs(f.p99_ms),
+          link(hrefOf('functions', f.function_id), ['Invoke', h('span', { class: 'visually-hidden' }, ` ${f.function_id}`)]),
+        ],
+      }))
       fill(
         slot,
         table(
@@ -478,14 +601,25 @@ function functionsPage(selected?: string): View {
   }
 }
 
-function invokePanel(function_id: string): HTMLElement {
+/** The invoke form of a function; `update` follows what the token may do (the engine says it once connected). */
+function invokePanel(function_id: string): { el: HTMLElement; update(): void } {
   const input = h('textarea', { id: 'invoke-input', spellcheck: 'false', 'aria-describedby': 'invoke-hint invoke-problem', autocomplete: 'off' }) as HTMLTextAreaElement
   input.value = '{\n  \n}'
   const problem = h('p', { id: 'invoke-problem', class: 'error-text', 'aria-live': 'polite' })
-  const timeout = h('input', { id: 'invoke-timeout', type: 'number', min: 1, max: 600000, step: 1, inputmode: 'numeric', placeholder: 'engine default' }) as HTMLInputElement
+  const timeout = h('input', { id: 'invoke-timeout', type: 'number', min: 1, max: MAX_TIMEOUT_MS, step: 1, inputmode: 'numeric', placeholder: 'engine default' }) as HTMLInputElement
   const result = h('section', { class: 'result', 'aria-live': 'polite', 'aria-label': 'Result' })
-  const button = h('button', { type: 'submit' }, 'Invoke')
-  const allowed = mayInvoke(store.welcome?.rights, function_id)
+  const button = h('button', { type: 'submit', 'aria-describedby': 'invoke-denied' }, 'Invoke')
+  const denied = h('p', { id: 'invoke-denied', class: 'note' })
+  let busy = false
+  const lacks = () => invokeLacks(store.welcome?.rights, function_id)
+  const update = () => {
+    const why = lacks()
+    button.disabled = busy || why !== undefined
+    denied.textContent = why === undefined ? '' : `This token may not invoke ${function_id}: ${why}. The engine would refuse, so Invoke is turned off.`
+    denied.hidden = why === undefined
+  }
+  /** Shows why nothing was sent, in the result area. */
+  const notSent = (text: string) => fill(result, h('p', null, h('span', { class: 'bad' }, text)))
   const check = () => {
     const parsed = parseInput(input.value)
     problem.textContent = parsed.ok ? '' : parsed.error
@@ -495,12 +629,27 @@ function invokePanel(function_id: string): HTMLElement {
   input.addEventListener('input', check)
   const submit = async (e?: Event) => {
     e?.preventDefault()
+    if (busy || lacks() !== undefined) return
     const parsed = check()
     if (!parsed.ok) return input.focus()
-    button.disabled = true
+    const wait = parseTimeout(timeout.value, timeout.validity.badInput)
+    timeout.setAttribute('aria-invalid', String(!wait.ok))
+    if (!wait.ok) {
+      notSent(wait.error)
+      return timeout.focus()
+    }
+    const request = { type: 'invoke' as const, id: newId(), function_id, data: parsed.value, timeout_ms: wait.value }
+    const large = tooLarge(new TextEncoder().encode(JSON.stringify(request)).length, store.welcome?.max_message_bytes ?? MAX_MESSAGE_BYTES)
+    if (large) {
+      notSent(large)
+      return input.focus()
+    }
+    busy = true
+    update()
     fill(result, h('p', null, `Invoking ${function_id}…`))
-    const r = await ask({ type: 'invoke', id: newId(), function_id, data: parsed.value, timeout_ms: timeout.value ? Number(timeout.value) : undefined })
-    button.disabled = false
+    const r = await ask(request)
+    busy = false
+    update()
     fill(
       result,
       h('p', null, r.ok ? h('span', { class: 'ok' }, 'ok') : h('span', { class: 'bad' }, `error: ${r.error?.code ?? 'error'}`), ` in ${formatMs(r.ms)}`),
@@ -521,16 +670,18 @@ function invokePanel(function_id: string): HTMLElement {
     h('label', { for: 'invoke-input' }, 'Input (JSON)'),
     input,
     problem,
-    h('p', { id: 'invoke-hint', class: 'muted' }, 'Ctrl+Enter invokes. Empty input sends no data.', allowed ? null : ` This token may not invoke ${function_id}: the engine will refuse.`),
+    h('p', { id: 'invoke-hint', class: 'muted' }, 'Ctrl+Enter invokes. Empty input sends no data.'),
     h('div', { class: 'toolbar' }, field('Timeout (ms)', timeout), button, format, link(hrefOf('functions'), 'Close')),
+    denied,
   )
   form.addEventListener('submit', (e) => void submit(e))
-  return h('section', { class: 'panel' }, h('h2', { id: 'invoke-title' }, 'Invoke ', h('code', null, function_id)), form, result)
+  update()
+  return { el: h('section', { class: 'panel' }, h('h2', { id: 'invoke-title' }, 'Invoke ', h('code', null, function_id)), form, result), update }
 }
 
 function triggersPage(type?: string): View {
   const typeSelect = h('select', { id: 'trigger-type' }) as HTMLSelectElement
-  const stateSelect = h('select', { id: 'trigger-state' }, ['all', 'pending', 'active', 'parked', 'resending'].map((s) => h('option', { value: s }, s))) as HTMLSelectElement
+  const stateSelect = h('select', { id: 'trigger-state' }, ['all', ...TRIGGER_STATES].map((s) => h('option', { value: s }, s))) as HTMLSelectElement
   const slot = h('div')
   const types = h('div')
   const el = h('div', null, h('h1', { tabindex: -1 }, 'Triggers'), h('div', { class: 'toolbar' }, field('Type', typeSelect), field('State', stateSelect)), slot, h('h2', null, 'Trigger types'), types)
@@ -544,21 +695,22 @@ function triggersPage(type?: string): View {
   const view: View = {
     el,
     update() {
-      const all = triggers()
+      const all = listed()
       const known = [...new Set([...(store.sections.trigger_types ?? []).map((t) => t.id), ...all.map((t) => t.trigger_type)])].sort()
       const options = ['all', ...known]
       if ([...typeSelect.options].map((o) => o.value).join() !== options.join()) {
         typeSelect.replaceChildren(...options.map((t) => h('option', { value: t }, t)))
       }
       typeSelect.value = options.includes(chosen) ? chosen : 'all'
-      const list = all.filter((t) => (typeSelect.value === 'all' || t.trigger_type === typeSelect.value) && (stateSelect.value === 'all' || t.state === stateSelect.value))
-      fill(slot, triggerTable(`Triggers (${list.length} of ${all.length})`, list, true))
+      const list = all.filter((t) => triggerMatches(t, typeSelect.value, stateSelect.value))
+      const failed = all.filter((t) => t.failure).length
+      fill(slot, triggerTable(`Triggers: ${all.length - failed} registered, ${failed} failed recently; ${list.length} shown`, list, true))
       fill(
         types,
         table(
           'Trigger types and who provides them',
           ['Type', 'Provided by', 'Description'],
-          (store.sections.trigger_types ?? []).map((t) => [h('code', null, t.id), t.worker_id === 'engine' ? 'engine' : link(hrefOf('workers', t.worker_id), workerLabel(t.worker_id)), t.description ?? '–']),
+          (store.sections.trigger_types ?? []).map((t) => ({ key: t.id, cells: [h('code', null, t.id), t.worker_id === 'engine' ? 'engine' : link(hrefOf('workers', t.worker_id), workerLabel(t.worker_id)), t.description ?? '–'] })),
           'No trigger types',
         ),
       )
@@ -578,16 +730,19 @@ function queuesPage(): View {
         table(
           'Queues that hold messages or have triggers',
           ['Queue', { label: 'Ready', num: true }, { label: 'In flight', num: true }, { label: 'Delayed', num: true }, { label: 'Dead-lettered', num: true }, { label: 'Oldest', num: true }, 'FIFO', 'Consumers'],
-          queues().map((q) => [
-            link(hrefOf('queues', q.queue_name), q.queue_name, `q-${q.queue_name}`),
-            count(q.ready),
-            count(q.in_flight),
-            count(q.delayed),
-            h('span', { class: q.dead_lettered > 0 ? 'error-text' : undefined }, count(q.dead_lettered)),
-            formatAge(q.oldest_message_age_seconds),
-            q.fifo ? 'yes' : 'no',
-            q.consumers.length === 0 ? '–' : q.consumers.map((c) => c.function_id).join(', '),
-          ]),
+          queues().map((q) => ({
+            key: q.queue_name,
+            cells: [
+              link(hrefOf('queues', q.queue_name), q.queue_name),
+              count(q.ready),
+              count(q.in_flight),
+              count(q.delayed),
+              h('span', { class: q.dead_lettered > 0 ? 'error-text' : undefined }, count(q.dead_lettered)),
+              formatAge(q.oldest_message_age_seconds),
+              q.fifo ? 'yes' : 'no',
+              q.consumers.length === 0 ? '–' : q.consumers.map((c) => c.function_id).join(', '),
+            ],
+          })),
           'No queues yet',
         ),
       )
@@ -618,15 +773,18 @@ function queuePage(name: string): View {
   let loadedKey = ''
   let loading = false
   let dlq = ''
-  const redriveSelected = h('button', { type: 'button', id: 'redrive-selected' }, 'Redrive selected')
-  const redriveAll = h('button', { type: 'button', id: 'redrive-all' }, 'Redrive all')
+  const redriveSelected = h('button', { type: 'button', id: 'redrive-selected', 'aria-describedby': 'redrive-denied' }, 'Redrive selected')
+  const redriveAll = h('button', { type: 'button', id: 'redrive-all', 'aria-describedby': 'redrive-denied' }, 'Redrive all')
+  // Why the redrive controls are off, when the token may not redrive (the engine would refuse).
+  const denied = h('p', { id: 'redrive-denied', class: 'note', hidden: true })
+  const lacks = () => redriveLacks(store.welcome?.rights)
   const el = h(
     'div',
     null,
     h('p', null, link(hrefOf('queues'), '← All queues')),
     title,
     counts,
-    h('section', { 'aria-labelledby': 'dlq-title' }, dlqTitle, h('div', { class: 'toolbar' }, redriveSelected, redriveAll), status, list),
+    h('section', { 'aria-labelledby': 'dlq-title' }, dlqTitle, h('div', { class: 'toolbar' }, redriveSelected, redriveAll), denied, status, list),
     h('section', { 'aria-labelledby': 'deliveries-title' }, h('h2', { id: 'deliveries-title' }, 'Deliveries'), deliveries),
   )
 
@@ -664,30 +822,37 @@ function queuePage(name: string): View {
   })
 
   function drawLetters(): void {
+    const why = lacks()
     redriveSelected.textContent = selected.size > 0 ? `Redrive selected (${selected.size})` : 'Redrive selected'
+    redriveSelected.disabled = redriveAll.disabled = why !== undefined
+    denied.hidden = why === undefined
+    denied.textContent = why === undefined ? '' : `This token may not redrive dead letters: ${why}. The engine would refuse, so the redrive controls are turned off.`
     fill(
       list,
       table(
         `Messages in ${dlq}`,
         ['Message', 'Body', { label: 'Receives', num: true }, 'Last error', 'From', ''],
         letters.map((m) => {
-          const box = h('input', { type: 'checkbox', id: `sel-${m.message_id}`, 'data-focus': `sel-${m.message_id}`, checked: selected.has(m.message_id) }) as HTMLInputElement
+          const box = h('input', { type: 'checkbox', id: `sel-${m.message_id}`, checked: selected.has(m.message_id), disabled: why !== undefined }) as HTMLInputElement
           box.addEventListener('change', () => {
             if (box.checked) selected.add(m.message_id)
             else selected.delete(m.message_id)
             redriveSelected.textContent = selected.size > 0 ? `Redrive selected (${selected.size})` : 'Redrive selected'
           })
-          const one = h('button', { type: 'button', class: 'quiet', 'data-focus': `one-${m.message_id}` }, 'Redrive', h('span', { class: 'visually-hidden' }, ` message ${m.message_id}`))
+          const one = h('button', { type: 'button', class: 'quiet', disabled: why !== undefined, 'aria-describedby': why === undefined ? undefined : 'redrive-denied' }, 'Redrive', h('span', { class: 'visually-hidden' }, ` message ${m.message_id}`))
           one.addEventListener('click', () => void redrive([m.message_id]))
           const err = m.last_error as { code?: string; message?: string } | undefined
-          return [
-            h('span', null, box, ' ', h('label', { for: `sel-${m.message_id}`, class: 'mono', title: m.message_id }, shortId(m.message_id))),
-            h('pre', null, preview(m.body, 300)),
-            count(m.source_receive_count ?? m.receive_count ?? 0),
-            err ? h('span', null, h('code', null, err.code ?? 'error'), err.message ? `: ${err.message}` : '') : '–',
-            m.source_queue ?? '–',
-            one,
-          ]
+          return {
+            key: m.message_id,
+            cells: [
+              h('span', null, box, ' ', h('label', { for: `sel-${m.message_id}`, class: 'mono', title: m.message_id }, shortId(m.message_id))),
+              h('pre', null, preview(m.body, 300)),
+              count(m.source_receive_count ?? m.receive_count ?? 0),
+              err ? h('span', null, h('code', null, err.code ?? 'error'), err.message ? `: ${err.message}` : '') : '–',
+              m.source_queue ?? '–',
+              one,
+            ],
+          }
         }),
         'No dead letters',
       ),
@@ -721,6 +886,7 @@ function queuePage(name: string): View {
         loadedKey = key
         void load()
       }
+      drawLetters()
       const consumers = new Set((q?.consumers ?? []).map((c) => c.function_id))
       for (const t of triggers()) if (t.trigger_type === 'queue' && t.config.queue_name === name) consumers.add(t.function_id)
       const recent = store.feed.filter((e) => e.source === 'queue' && consumers.has(e.function_id)).slice(-20).reverse()
@@ -729,7 +895,7 @@ function queuePage(name: string): View {
         table(
           `Recent deliveries from ${name}`,
           ['Ended', 'Function', { label: 'Duration', num: true }, 'Outcome'],
-          recent.map((e) => [new Date(e.at).toLocaleTimeString(), h('code', null, e.function_id), formatMs(e.ms), outcome(e.outcome)]),
+          recent.map((e) => ({ key: String(e.seq), cells: [new Date(e.at).toLocaleTimeString(), h('code', null, e.function_id), formatMs(e.ms), outcome(e.outcome)] })),
           'No deliveries seen since this page opened',
         ),
       )
@@ -787,7 +953,7 @@ function feedPage(): View {
         table(
           'Invocations as they end, latest first',
           ['Ended', 'Function', 'Source', { label: 'Duration', num: true }, 'Outcome'],
-          shown.map((e) => [new Date(e.at).toLocaleTimeString(), h('code', null, e.function_id), source(e), formatMs(e.ms), outcome(e.outcome)]),
+          shown.map((e) => ({ key: String(e.seq), cells: [new Date(e.at).toLocaleTimeString(), h('code', null, e.function_id), source(e), formatMs(e.ms), outcome(e.outcome)] })),
           feedPaused ? 'Nothing matches (paused)' : 'No invocations yet: they appear here as they end',
         ),
       )
@@ -874,7 +1040,8 @@ document.getElementById('forget')!.addEventListener('click', () => {
   store.welcome = undefined
   socket?.close()
 })
-// Relative times ("3 s ago", uptime) move on by themselves.
+// Relative times ("3 s ago", uptime) move on by themselves: the page is drawn again each
+// second, and `fill` changes only the text that changed.
 setInterval(() => view && store.connection === 'open' && route.page !== 'feed' && redraw(), 1000)
 
 mount()

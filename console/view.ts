@@ -3,7 +3,7 @@
  * what a console may do. No DOM and no imports that run (types only), so that the same
  * module runs in the browser (served from dist/console/view.js) and in the unit tests.
  */
-import type { ClusterOverview, ConsoleRights, FeedEntry, QueueRow, RatePoint, TriggerRow } from '../protocol/console.js'
+import type { ClusterOverview, ConsoleRights, FailedTriggerRow, FeedEntry, QueueRow, RatePoint, TriggerRow } from '../protocol/console.js'
 
 // ---------------------------------------------------------------------------------------
 // routes
@@ -51,6 +51,28 @@ export function mayInvoke(rights: ConsoleRights | undefined, function_id: string
   if (!rights) return false
   if (function_id.startsWith('engine::') && !rights.engine) return false
   return rights.invoke.some((p) => globMatch(p, function_id))
+}
+
+/** The function a console needs to be allowed to call to redrive dead letters (core/console-view.ts). */
+const REDRIVE_FUNCTION = 'engine::queue::dlq'
+
+/**
+ * What a console's scope lacks to redrive, in the engine's words (core/console-view.ts
+ * `redriveLacks`), or undefined when it may, or before the engine said what it may.
+ */
+export function redriveLacks(rights: ConsoleRights | undefined): string | undefined {
+  if (!rights || rights.redrive) return undefined
+  if (!rights.engine) return "its scope has no 'engine'"
+  if (rights.invoke.length === 0) return "its scope has no 'invoke' patterns: it is read-only"
+  return `its scope's 'invoke' patterns (${rights.invoke.join(', ')}) do not match '${REDRIVE_FUNCTION}'`
+}
+
+/** What a console's scope lacks to invoke `function_id`, in words, or undefined when it may, or before the engine said what it may. */
+export function invokeLacks(rights: ConsoleRights | undefined, function_id: string): string | undefined {
+  if (!rights || mayInvoke(rights, function_id)) return undefined
+  if (function_id.startsWith('engine::') && !rights.engine) return "its scope has no 'engine', which engine::* functions need"
+  if (rights.invoke.length === 0) return "its scope has no 'invoke' patterns: it is read-only"
+  return `its scope's 'invoke' patterns (${rights.invoke.join(', ')}) do not match it`
 }
 
 // ---------------------------------------------------------------------------------------
@@ -117,6 +139,60 @@ export function preview(value: unknown, max = 120): string {
 
 // ---------------------------------------------------------------------------------------
 // triggers and queues
+
+/** The states of a registration, then `failed`: a registration that failed, kept by the engine among the recent failures. */
+export const TRIGGER_STATES = ['pending', 'active', 'parked', 'resending', 'failed'] as const
+
+/** A trigger as the Triggers page lists it: a registration, or one that failed recently (`state: failed`, with `failure`). */
+export interface ListedTrigger extends TriggerRow {
+  failure?: {
+    seq: number
+    code: string
+    message: string
+    /** ISO time it failed. */
+    at: string
+    /** The state it failed from. */
+    from: string
+    worker_name?: string
+    /** Whether the engine kept its config (not when large): what it binds is shown only then. */
+    config_kept: boolean
+  }
+}
+
+/** The registrations, then the recent failures (latest first), as one list. */
+export function listedTriggers(live: readonly TriggerRow[], failed: readonly FailedTriggerRow[]): ListedTrigger[] {
+  const out: ListedTrigger[] = [...live]
+  for (const f of failed) {
+    const failure: NonNullable<ListedTrigger['failure']> = { seq: f.seq, code: f.error.code, message: f.error.message, at: f.failed_at, from: f.from, config_kept: f.config !== undefined }
+    if (f.worker_name !== undefined) failure.worker_name = f.worker_name
+    out.push({ id: f.id, trigger_type: f.trigger_type, function_id: f.function_id, worker_id: f.worker_id, state: 'failed', config: f.config ?? {}, failure })
+  }
+  return out
+}
+
+/** Whether a listed trigger passes the Triggers page's filters (`all`, or a type and a state). */
+export const triggerMatches = (t: Pick<TriggerRow, 'trigger_type' | 'state'>, type: string, state: string): boolean =>
+  (type === 'all' || t.trigger_type === type) && (state === 'all' || t.state === state)
+
+/** One row of the overview's triggers table: a type's registrations by state, how many in all, and its recent failures. */
+export interface TriggerCountRow {
+  trigger_type: string
+  /** How many registrations are in each of `TRIGGER_STATES` but `failed`, in that order. */
+  states: number[]
+  registered: number
+  failed: number
+}
+
+/** The overview's triggers table, by type (sorted), from the overview's counts (type → state → how many). */
+export function triggerCountRows(counts: Record<string, Record<string, number>>): TriggerCountRow[] {
+  return Object.keys(counts)
+    .sort()
+    .map((trigger_type) => {
+      const byState = counts[trigger_type]
+      const registered = Object.entries(byState).reduce((n, [state, k]) => (state === 'failed' ? n : n + k), 0)
+      return { trigger_type, states: TRIGGER_STATES.filter((s) => s !== 'failed').map((s) => byState[s] ?? 0), registered, failed: byState.failed ?? 0 }
+    })
+}
 
 /** What a trigger binds, in a few words: `GET /hello/:name`, `0 9 * * MON-FRI`, `queue orders`. */
 export function bindsOf(t: Pick<TriggerRow, 'trigger_type' | 'config'>): string {
@@ -233,6 +309,41 @@ export function chartLines(series: readonly RatePoint[], width: number, height: 
 
 // ---------------------------------------------------------------------------------------
 // the invoke editor
+
+/** The most a console message may weigh when the engine does not say (protocol/console.ts `max_message_bytes`). */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+/** A size in bytes, short: `512 B`, `12.5 KiB`, `16 MiB`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${Math.round((n / 1024) * 10) / 10} KiB`
+  return `${Math.round((n / 1024 / 1024) * 10) / 10} MiB`
+}
+
+/** Why a message of `bytes` cannot go to the engine (over `max`), or undefined when it can. */
+export function tooLarge(bytes: number, max: number): string | undefined {
+  if (bytes <= max) return undefined
+  // Just over: in bytes, so the two figures differ.
+  const [size, most] = formatBytes(bytes) === formatBytes(max) ? [`${count(bytes)} bytes`, `${count(max)} bytes`] : [formatBytes(bytes), formatBytes(max)]
+  return `Not sent: with its input the request is ${size} of JSON, and the engine takes at most ${most} in one console message (a larger one would end the console's connection). Send less, or invoke it from a worker.`
+}
+
+/** The longest timeout a console may ask for (protocol/console.ts). */
+export const MAX_TIMEOUT_MS = 600_000
+
+/**
+ * The timeout field's text as a timeout: none for empty text (the engine's default), a
+ * whole number of ms from 1 to 600 000, or what is wrong. `badInput`: the browser could
+ * not read the field as a number at all (its value is then empty).
+ */
+export function parseTimeout(text: string, badInput = false): { ok: true; value?: number } | { ok: false; error: string } {
+  const wrong = { ok: false as const, error: `Not sent: the timeout must be a whole number of milliseconds from 1 to ${count(MAX_TIMEOUT_MS)} (10 min), or empty for the engine's default` }
+  if (badInput) return { ...wrong, error: `${wrong.error}; the field does not hold a number` }
+  if (text.trim() === '') return { ok: true }
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT_MS) return { ...wrong, error: `${wrong.error}; got ${JSON.stringify(text)}` }
+  return { ok: true, value }
+}
 
 /** The editor's text as JSON: the value, or what is wrong with it (empty text is no input). */
 export function parseInput(text: string): { ok: true; value: unknown } | { ok: false; error: string } {

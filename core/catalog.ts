@@ -52,6 +52,37 @@ export interface TriggerEntry {
   forwarded_id?: string
 }
 
+/** How many failed registrations the catalog remembers (`CatalogState.failed`), the latest. */
+export const RECENT_FAILURES = 100
+/** Longest error text a failed registration keeps, in characters (a provider's refusal is the provider's text). */
+const FAILURE_TEXT_MAX = 1000
+/** Largest config a failed registration keeps, as JSON characters; a larger one is left out. */
+const FAILURE_CONFIG_MAX = 4096
+
+/**
+ * A trigger registration that failed (machines/trigger.machine.ts `failed`): refused by
+ * its type (`invalid_config`, a provider's refusal), timed out, or its provider gone while
+ * it waited, first or when re-sent. It has left the worker's triggers; the catalog keeps
+ * the last `RECENT_FAILURES` of them, for the console.
+ */
+export interface FailedTrigger {
+  /** Counts failures from 1, the first one the catalog heard of. */
+  seq: number
+  id: string
+  trigger_type: string
+  function_id: string
+  worker_id: string
+  /** The registering worker's name, when it gave one. */
+  worker_name?: string
+  /** Its config, when small (at most 4096 characters of JSON). */
+  config?: Record<string, unknown>
+  /** The state it failed from: `pending` (the worker was answered with the error) or `resending`. */
+  from: TriggerState
+  error: { code: string; message: string }
+  /** ISO time it failed. */
+  at: string
+}
+
 /** The registration a forwarded id stands for. */
 export interface ForwardedEntry {
   worker_id: string
@@ -98,6 +129,8 @@ export interface CatalogState {
    * until it ends (kept while it is parked), so a re-send carries the same id.
    */
   forwarded: Record<string, Record<string, ForwardedEntry>>
+  /** The last `RECENT_FAILURES` failed registrations, oldest first. */
+  failed: FailedTrigger[]
 }
 
 export type CatalogEvent =
@@ -113,6 +146,8 @@ export type CatalogEvent =
   | { type: 'trigger.add'; worker_id: string; trigger: TriggerEntry }
   | { type: 'trigger.state'; worker_id: string; id: string; state: TriggerState }
   | { type: 'trigger.remove'; worker_id: string; id: string }
+  /** The registration failed (`at`: ISO time): it leaves the worker's triggers, and is kept among the recent failures. */
+  | { type: 'trigger.fail'; worker_id: string; id: string; error: { code: string; message?: string }; at: string }
   /** The registration is forwarded to its type's provider under `forwarded_id` (from `forwardedIdFor`). */
   | { type: 'trigger.forward'; worker_id: string; id: string; forwarded_id: string }
   /**
@@ -132,7 +167,7 @@ export const record = <T>(): Record<string, T> => Object.create(null) as Record<
 export function initialCatalog(builtins: Record<string, string>): CatalogState {
   const triggerTypes = record<{ worker_id: string; description?: string }>()
   for (const [id, description] of Object.entries(builtins)) triggerTypes[id] = { worker_id: ENGINE_PROVIDER, description }
-  return { workers: record(), functions: record(), triggerTypes, forwarded: record() }
+  return { workers: record(), functions: record(), triggerTypes, forwarded: record(), failed: [] }
 }
 
 const without = (list: string[], item: string) => {
@@ -192,6 +227,39 @@ function removeTriggerType(state: CatalogState, worker: WorkerEntry, trigger_typ
   delete worker.trigger_types[trigger_type]
   worker.sizes.trigger_types--
   if (state.triggerTypes[trigger_type]?.worker_id === worker.worker_id) delete state.triggerTypes[trigger_type]
+}
+
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
+
+/** What the catalog keeps of a registration that failed. */
+function failure(state: CatalogState, worker_id: string, trigger: TriggerEntry, event: { error: { code: string; message?: string }; at: string }): FailedTrigger {
+  const last = state.failed[state.failed.length - 1]
+  const entry: FailedTrigger = {
+    seq: (last?.seq ?? 0) + 1,
+    id: trigger.id,
+    trigger_type: trigger.trigger_type,
+    function_id: trigger.function_id,
+    worker_id,
+    from: trigger.state,
+    error: { code: cut(String(event.error.code), 100), message: cut(typeof event.error.message === 'string' ? event.error.message : '', FAILURE_TEXT_MAX) },
+    at: event.at,
+  }
+  const name = workerName(state, worker_id)
+  if (name !== undefined) entry.worker_name = name
+  let json: string | undefined
+  try {
+    json = JSON.stringify(trigger.config)
+  } catch {
+    json = undefined
+  }
+  if (json !== undefined && json.length <= FAILURE_CONFIG_MAX) entry.config = trigger.config
+  return entry
+}
+
+/** Keeps `entry` among the recent failures, dropping the oldest past `RECENT_FAILURES`. */
+function remember(state: CatalogState, entry: FailedTrigger): void {
+  state.failed.push(entry)
+  if (state.failed.length > RECENT_FAILURES) state.failed.splice(0, state.failed.length - RECENT_FAILURES)
 }
 
 /** Applies one change, in place, and returns the state. Changes for a worker that left change nothing. */
@@ -286,6 +354,15 @@ export function applyCatalogEvent(state: CatalogState, event: CatalogEvent): Cat
       delete worker.triggers[event.id]
       worker.sizes.triggers--
       break
+    case 'trigger.fail': {
+      const trigger = worker.triggers[event.id]
+      if (!trigger) break
+      remember(state, failure(state, event.worker_id, trigger, event))
+      releaseForwardedId(state, trigger)
+      delete worker.triggers[event.id]
+      worker.sizes.triggers--
+      break
+    }
     case 'trigger.forward': {
       const trigger = worker.triggers[event.id]
       if (!trigger || trigger.forwarded_id === event.forwarded_id) break

@@ -9,6 +9,7 @@ import type {
   ClusterEngineRow,
   ClusterOverview,
   ConsoleRights,
+  FailedTriggerRow,
   FunctionRow,
   OverviewSection,
   QueueRow,
@@ -38,6 +39,18 @@ export function consoleRights(identity: Identity | undefined): ConsoleRights & {
   if (!identity) return { view: true, invoke: ['*'], engine: true, redrive: true }
   const { scope } = identity
   return { view: scope.engine, invoke: [...scope.invoke], engine: scope.engine, redrive: scope.engine && allows(scope.invoke, REDRIVE_FUNCTION) }
+}
+
+/**
+ * What a console's scope lacks to redrive, in words, or undefined when it may: no
+ * `engine`; no `invoke` patterns at all (a read-only console); or patterns that do not
+ * match `engine::queue::dlq`. The browser says the same (console/view.ts).
+ */
+export function redriveLacks(rights: Pick<ConsoleRights, 'invoke' | 'engine'>): string | undefined {
+  if (!rights.engine) return "its scope has no 'engine'"
+  if (rights.invoke.length === 0) return "its scope has no 'invoke' patterns: it is read-only"
+  if (!allows(rights.invoke, REDRIVE_FUNCTION)) return `its scope's 'invoke' patterns (${rights.invoke.join(', ')}) do not match '${REDRIVE_FUNCTION}'`
+  return undefined
 }
 
 /** Whether `rights` allow invoking `function_id` from the console. */
@@ -135,6 +148,19 @@ export function triggerRows(catalog: CatalogState, now: Date, memo: NextRunsMemo
   return { rows, staleAt }
 }
 
+/** The recent failed registrations the catalog keeps, latest first. */
+export function failedTriggerRows(catalog: CatalogState): FailedTriggerRow[] {
+  const rows: FailedTriggerRow[] = []
+  for (let i = catalog.failed.length - 1; i >= 0; i--) {
+    const f = catalog.failed[i]
+    const row: FailedTriggerRow = { seq: f.seq, id: f.id, trigger_type: f.trigger_type, function_id: f.function_id, worker_id: f.worker_id, from: f.from, error: f.error, failed_at: f.at }
+    if (f.worker_name !== undefined) row.worker_name = f.worker_name
+    if (f.config !== undefined) row.config = f.config
+    rows.push(row)
+  }
+  return rows
+}
+
 export function triggerTypeRows(catalog: CatalogState): TriggerTypeRow[] {
   return Object.keys(catalog.triggerTypes).map((id) => {
     const t = catalog.triggerTypes[id]
@@ -154,13 +180,15 @@ export function queueTotals(queues: readonly QueueRow[]): QueueTotals {
   return totals
 }
 
-/** Trigger counts by type and state. */
+/** Trigger counts by type and state; `failed` counts the recent failures the catalog keeps. */
 export function triggerCounts(catalog: CatalogState): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {}
-  for (const { trigger_type, state } of allTriggers(catalog)) {
+  const add = (trigger_type: string, state: string) => {
     const byState = (out[trigger_type] ??= {})
     byState[state] = (byState[state] ?? 0) + 1
   }
+  for (const { trigger_type, state } of allTriggers(catalog)) add(trigger_type, state)
+  for (const { trigger_type } of catalog.failed) add(trigger_type, 'failed')
   return out
 }
 

@@ -111,7 +111,7 @@ export function actorsOf(system: EngineSystem): ReturnType<typeof lookups> {
   return found
 }
 
-const EMPTY_CATALOG: CatalogState = Object.freeze({ workers: Object.freeze({}), functions: Object.freeze({}), triggerTypes: Object.freeze({}), forwarded: Object.freeze({}) }) as CatalogState
+const EMPTY_CATALOG: CatalogState = Object.freeze({ workers: Object.freeze({}), functions: Object.freeze({}), triggerTypes: Object.freeze({}), forwarded: Object.freeze({}), failed: Object.freeze([]) as never[] }) as CatalogState
 
 /** The catalog's current data (empty once the catalog has stopped). */
 export const catalogOf = (system: EngineSystem): CatalogState => get<CatalogRef>(system, actorIds.catalog)?.getSnapshot().context ?? EMPTY_CATALOG

@@ -18,16 +18,31 @@
  * scanning every delayed event of the system, so stopping N waiting registrations cost
  * O(N²)).
  *
+ * A registration that fails leaves the catalog with its error (`reportFailure`): the
+ * catalog keeps the latest failures (core/catalog.ts `RECENT_FAILURES`), which the console
+ * lists as `failed`.
+ *
  * The outcome of `pending` is the registering worker's answer (`trigger.settled`); the
  * outcome of `resending` (the worker was answered long ago) is only logged. Each state is
  * reported to the catalog, which is what listings and metrics read.
  */
-import { sendParent, setup } from 'xstate'
+import { assign, sendParent, setup } from 'xstate'
 import type { ErrorBody, RegistrationResult } from '../protocol/messages.js'
 import { errors } from '../protocol/errors.js'
 import type { TriggerState } from '../core/catalog.js'
 import type { TriggerEvent, TriggerInput } from './contracts.js'
 import { actorsOf, tell } from './system.js'
+
+/** A registration's context: its input, and, once it failed, why. */
+type TriggerContext = TriggerInput & { failure?: ErrorBody }
+
+/** The error of a registration that waited too long for its type's answer, or whose provider left meanwhile. */
+const timedOut = ({ context, event }: { context: TriggerContext; event: TriggerEvent }) => ({
+  error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs, (event as Extract<TriggerEvent, { type: 'trigger.timedOut' }>).provider),
+})
+const providerLeft = ({ context, event }: { context: TriggerContext; event: TriggerEvent }) => ({
+  error: errors.providerLeft(context.trigger_type, (event as Extract<TriggerEvent, { type: 'provider.lost' }>).provider),
+})
 
 const result = (context: TriggerInput, error?: ErrorBody): RegistrationResult =>
   error
@@ -37,7 +52,7 @@ const result = (context: TriggerInput, error?: ErrorBody): RegistrationResult =>
 export const triggerMachine = setup({
   types: {
     input: {} as TriggerInput,
-    context: {} as TriggerInput,
+    context: {} as TriggerContext,
     events: {} as TriggerEvent,
   },
   guards: {
@@ -84,6 +99,16 @@ export const triggerMachine = setup({
     reportState: ({ context, system }, params: { state: TriggerState }) =>
       tell(actorsOf(system).catalog(), { type: 'trigger.state', worker_id: context.worker_id, id: context.id, state: params.state }),
     leaveCatalog: ({ context, system }) => tell(actorsOf(system).catalog(), { type: 'trigger.remove', worker_id: context.worker_id, id: context.id }),
+    /** Keeps why the registration failed, for the catalog. */
+    noteFailure: assign({ failure: (_, params: { error: ErrorBody }) => params.error }),
+    /** Leaves the catalog as a failed registration: the catalog keeps the latest failures, with their error, for the console. */
+    reportFailure: ({ context, system }) =>
+      tell(
+        actorsOf(system).catalog(),
+        context.failure === undefined
+          ? { type: 'trigger.remove', worker_id: context.worker_id, id: context.id }
+          : { type: 'trigger.fail', worker_id: context.worker_id, id: context.id, error: context.failure, at: new Date().toISOString() },
+      ),
   },
 }).createMachine({
   id: 'trigger',
@@ -96,19 +121,19 @@ export const triggerMachine = setup({
       entry: ['joinCatalog', 'requestActivation'],
       exit: 'endWait',
       on: {
-        'trigger.timedOut': {
-          target: 'failed',
-          actions: { type: 'answerWorker', params: ({ context, event }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs, event.provider) }) },
-        },
+        'trigger.timedOut': { target: 'failed', actions: [{ type: 'answerWorker', params: timedOut }, { type: 'noteFailure', params: timedOut }] },
         'trigger.activated': [
           { guard: 'heldByEngine', target: 'held', actions: { type: 'answerWorker', params: {} } },
           { target: 'active', actions: { type: 'answerWorker', params: {} } },
         ],
-        'trigger.rejected': { target: 'failed', actions: { type: 'answerWorker', params: ({ event }) => ({ error: event.error }) } },
-        'provider.lost': {
+        'trigger.rejected': {
           target: 'failed',
-          actions: { type: 'answerWorker', params: ({ context, event }) => ({ error: errors.providerLeft(context.trigger_type, event.provider) }) },
+          actions: [
+            { type: 'answerWorker', params: ({ event }) => ({ error: event.error }) },
+            { type: 'noteFailure', params: ({ event }) => ({ error: event.error }) },
+          ],
         },
+        'provider.lost': { target: 'failed', actions: [{ type: 'answerWorker', params: providerLeft }, { type: 'noteFailure', params: providerLeft }] },
         'trigger.unregister': {
           target: 'removed',
           actions: [{ type: 'answerWorker', params: ({ context }) => ({ error: errors.triggerUnregistered(context.id) }) }, 'requestDeactivation'],
@@ -133,20 +158,23 @@ export const triggerMachine = setup({
       entry: [{ type: 'reportState', params: { state: 'resending' } }, 'requestActivation'],
       exit: 'endWait',
       on: {
-        'trigger.timedOut': {
-          target: 'failed',
-          actions: { type: 'logResendFailed', params: ({ context, event }) => ({ error: errors.providerTimeout(context.trigger_type, context.registrationTimeoutMs, event.provider) }) },
-        },
+        'trigger.timedOut': { target: 'failed', actions: [{ type: 'logResendFailed', params: timedOut }, { type: 'noteFailure', params: timedOut }] },
         'trigger.activated': { target: 'active', actions: 'logResent' },
-        'trigger.rejected': { target: 'failed', actions: { type: 'logResendFailed', params: ({ event }) => ({ error: event.error }) } },
+        'trigger.rejected': {
+          target: 'failed',
+          actions: [
+            { type: 'logResendFailed', params: ({ event }) => ({ error: event.error }) },
+            { type: 'noteFailure', params: ({ event }) => ({ error: event.error }) },
+          ],
+        },
         'provider.lost': 'parked',
         'trigger.unregister': { target: 'removed', actions: 'requestDeactivation' },
       },
     },
     // Active, held by the engine's own provider: the type's child keeps it from here.
     held: { type: 'final', entry: { type: 'reportState', params: { state: 'active' } } },
-    // Whatever the type's child may hold for a failed registration is given back.
-    failed: { type: 'final', entry: ['requestDeactivation', 'leaveCatalog'] },
+    // Whatever the type's child may hold for a failed registration is given back; the catalog keeps it among the recent failures.
+    failed: { type: 'final', entry: ['requestDeactivation', 'reportFailure'] },
     removed: { type: 'final', entry: 'leaveCatalog' },
     released: { type: 'final' },
   },

@@ -59,6 +59,11 @@ export interface ConsoleWelcome {
   started_at: string
   /** The Stately inspector's page, when the engine is inspected (`serve --inspect`). */
   inspector_url?: string
+  /**
+   * The largest message the browser may send, in bytes (UTF-8): 16 MiB, or the engine's
+   * `maxPayload` when smaller. A larger one ends the session, so the page checks first.
+   */
+  max_message_bytes: number
 }
 
 export interface ConsoleRefused {
@@ -88,7 +93,10 @@ export interface OverviewSection {
   held_sessions: number
   /** Distinct function ids offered by workers (engine functions not counted). */
   functions: number
-  /** type → state → how many. */
+  /**
+   * type → state → how many: the registrations by their state (pending, active, parked,
+   * resending), and under `failed` the recent failures the engine keeps (the last 100).
+   */
   triggers: Record<string, Record<string, number>>
   calls_in_flight: number
   /** Calls that ended in the last whole second. */
@@ -170,6 +178,29 @@ export interface TriggerRow {
   timezone?: string
 }
 
+/**
+ * A trigger registration that failed (refused by its type or its provider, timed out, or
+ * its provider gone while it waited; first or when re-sent): it is no registration any
+ * more. The engine keeps the last 100 (core/catalog.ts `RECENT_FAILURES`).
+ */
+export interface FailedTriggerRow {
+  /** Counts the engine's failures from 1: newer ones have higher numbers. */
+  seq: number
+  id: string
+  trigger_type: string
+  function_id: string
+  worker_id: string
+  /** The registering worker's name, when it gave one (the worker may have left since). */
+  worker_name?: string
+  /** Its config, when small enough to keep (4096 characters of JSON). */
+  config?: Record<string, unknown>
+  /** The state it failed from: `pending` (its worker was answered with the error) or `resending`. */
+  from: string
+  error: { code: string; message: string }
+  /** ISO time it failed. */
+  failed_at: string
+}
+
 export interface TriggerTypeRow {
   id: string
   description?: string
@@ -193,6 +224,8 @@ export interface ConsoleSections {
   workers: WorkerRow[]
   functions: FunctionRow[]
   triggers: TriggerRow[]
+  /** Recent failed registrations, latest first. */
+  failed_triggers: FailedTriggerRow[]
   trigger_types: TriggerTypeRow[]
   queues: QueueRow[]
 }

@@ -179,8 +179,9 @@ export const errors = {
   consoleForbidden: (who: string) => errorBody('forbidden', `Token '${who}' may not open the console (its scope has no 'engine': the console shows the engine's listings)`),
   consoleMayNotInvoke: (function_id: string, who: string) =>
     errorBody('forbidden', `Token '${who}' may not invoke '${function_id}' from the console (its scope's 'invoke' patterns do not match it${function_id.startsWith('engine::') ? ", or it has no 'engine'" : ''})`),
-  consoleMayNotRedrive: (who: string) =>
-    errorBody('forbidden', `Token '${who}' may not redrive dead letters (a console redrives with 'engine' and 'invoke' patterns that match 'engine::queue::dlq'; this one is read-only)`),
+  /** `lacks`: what the token's scope lacks, in words (core/console-view.ts `redriveLacks`). */
+  consoleMayNotRedrive: (who: string, lacks: string) =>
+    errorBody('forbidden', `Token '${who}' may not redrive dead letters: ${lacks} (a console redrives with 'engine' and 'invoke' patterns that match 'engine::queue::dlq')`),
   consoleBusy: (max: number) => errorBody('too_many_requests', `This console already waits for ${max} answers; wait for some`),
 
   // Limits (docs/limits.md): `limit` is the option that sets it

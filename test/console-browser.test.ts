@@ -32,6 +32,10 @@ const WAIT = 30_000
 
 const OPS = 'ops-token-for-the-console'
 const VIEWER = 'viewer-token-for-the-console'
+/** May invoke billing's functions from the console, but not redrive. */
+const BILLING = 'billing-token-for-the-console'
+/** A worker's token: its scope has no engine, so it may not open the console. */
+const WORKER = 'worker-token-for-the-console'
 
 interface Ctx {
   engine: TestEngine
@@ -57,7 +61,14 @@ it.before(async (ctx) => {
   ctx.workers = []
   ctx.orders = { fixed: false, delivered: [] }
   ctx.engine = await startEngine({
-    auth: { tokens: [{ name: 'ops', token: OPS }, { name: 'viewer', token: VIEWER, scope: { engine: true } }] },
+    auth: {
+      tokens: [
+        { name: 'ops', token: OPS },
+        { name: 'viewer', token: VIEWER, scope: { engine: true } },
+        { name: 'billing', token: BILLING, scope: { engine: true, invoke: ['billing::*'] } },
+        { name: 'worker', token: WORKER, scope: { invoke: ['*'], register: ['*'] } },
+      ],
+    },
     console: { inspectorUrl: 'http://localhost:8080' },
   })
   const billing = await connectWorker(ctx.engine.url!, { name: 'billing', token: OPS, logger: false, reconnect: false })
@@ -111,6 +122,11 @@ it('asks for a token, keeps it for the tab only, and opens live', limit(async ({
   await page.getByRole('button', { name: 'Open the console' }).click()
   await shows(page, 'The engine did not accept that token.')
   assert.is(await page.evaluate(() => sessionStorage.getItem('signalbox.console.token')), null, 'a refused token is not kept')
+  // A token the engine knows, but whose scope may not open the console, is not kept either.
+  await page.getByLabel('Token').fill(WORKER)
+  await page.getByRole('button', { name: 'Open the console' }).click()
+  await shows(page, /Token 'worker' may not open the console/)
+  assert.is(await page.evaluate(() => sessionStorage.getItem('signalbox.console.token')), null, 'a forbidden token is not kept')
   await page.getByLabel('Token').fill(OPS)
   await page.getByRole('button', { name: 'Open the console' }).click()
   await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: WAIT })
@@ -160,6 +176,24 @@ it("shows a cron trigger's next runs in its time zone", limit(async ({ page }) =
   await page.getByLabel('Type', { exact: true }).selectOption('cron')
   await page.locator('tr', { has: page.getByText('charge', { exact: true }) }).waitFor({ state: 'detached', timeout: WAIT })
   await page.getByLabel('Type', { exact: true }).selectOption('all')
+}, 60_000))
+
+it('a registration that fails is listed as failed, with its error, and offered in the state filter', limit(async ({ page, workers }) => {
+  await go(page, '#/triggers')
+  const result = await workers[0].registerTrigger({ id: 'weekly', trigger_type: 'cron', function_id: 'billing::charge', config: { schedule: 'every monday' } })
+  assert.is(result.error?.code, 'invalid_config')
+  const row = page.locator('tr', { has: page.getByText('weekly', { exact: true }) })
+  await row.locator('.state.failed').waitFor({ timeout: WAIT })
+  await row.locator('.failure', { hasText: `invalid_config: ${result.error!.message}` }).waitFor({ timeout: WAIT })
+  await row.getByText('every monday', { exact: true }).waitFor({ timeout: WAIT })
+  await row.getByRole('link', { name: /^billing \(/ }).waitFor({ timeout: WAIT })
+  const states = await page.getByLabel('State').locator('option').allTextContents()
+  assert.equal(states, ['all', 'pending', 'active', 'parked', 'resending', 'failed'])
+  await page.getByLabel('State').selectOption('failed')
+  await page.locator('tr', { has: page.getByText('nightly', { exact: true }) }).waitFor({ state: 'detached', timeout: WAIT })
+  assert.is(await row.count(), 1, 'the failed one stays')
+  await page.getByLabel('State').selectOption('all')
+  await page.locator('tr', { has: page.getByText('nightly', { exact: true }) }).waitFor({ timeout: WAIT })
   await shot(page, 'triggers')
 }, 60_000))
 
@@ -180,7 +214,23 @@ it('invokes a function from the page with a JSON editor and sees the result', li
   await input.fill('{"fail": true}')
   await input.press('Control+Enter')
   await page.locator('#invoke-result', { hasText: 'card declined' }).waitFor({ timeout: WAIT })
+  // A timeout the engine would not take, and an input too large for a console message, are not sent; the result area says why.
+  const result = page.getByRole('region', { name: 'Result' })
+  await page.getByLabel('Timeout (ms)').fill('0')
+  await input.press('Control+Enter')
+  await result.getByText(/^Not sent: the timeout must be a whole number of milliseconds from 1 to 600.000/).waitFor({ timeout: WAIT })
+  assert.is(await page.getByLabel('Timeout (ms)').getAttribute('aria-invalid'), 'true')
+  await page.getByLabel('Timeout (ms)').fill('')
+  await page.evaluate(() => {
+    const editor = document.getElementById('invoke-input') as HTMLTextAreaElement
+    editor.value = JSON.stringify({ blob: 'x'.repeat(17 * 1024 * 1024) })
+    editor.dispatchEvent(new Event('input'))
+  })
+  await page.getByRole('button', { name: 'Invoke', exact: true }).click()
+  await result.getByText(/^Not sent: with its input the request is 17 MiB of JSON, and the engine takes at most 16 MiB in one console message/).waitFor({ timeout: WAIT })
+  assert.is(await page.locator('#connection').textContent(), 'live', 'the connection stays open')
   await input.fill('{"amount": 42}')
+  await page.getByLabel('Timeout (ms)').fill('5000')
   await input.press('Control+Enter')
   await page.locator('#invoke-result', { hasText: '"charged": 42' }).waitFor({ timeout: WAIT })
   await row.locator('td').nth(1).filter({ hasText: /^[1-9]/ }).waitFor({ timeout: WAIT })
@@ -241,7 +291,10 @@ it('the overview: version, uptime, sessions, functions, triggers by type and sta
   await card('Sessions').filter({ hasText: /^2$/ }).waitFor({ timeout: WAIT })
   await card('Calls / s').filter({ hasText: /^[1-9]/ }).waitFor({ timeout: WAIT })
   await card('Error rate').filter({ hasText: /^[1-9][\d.]* %/ }).waitFor({ timeout: WAIT })
-  await page.locator('tr', { hasText: 'cron' }).first().waitFor({ timeout: WAIT })
+  // cron: nightly registered; weekly failed (its config was refused).
+  const cron = page.locator('tr', { has: page.getByRole('link', { name: 'cron', exact: true }) })
+  await cron.locator('td').nth(4).filter({ hasText: /^1$/ }).waitFor({ timeout: WAIT })
+  await cron.locator('td').nth(5).filter({ hasText: /^1$/ }).waitFor({ timeout: WAIT })
   const points = await page.locator('svg polyline.calls').getAttribute('points')
   assert.is(points!.split(' ').length, 60)
   assert.ok(points!.split(' ').some((p) => Number(p.split(',')[1]) < 100), 'the chart shows calls')
@@ -310,8 +363,119 @@ it('accessibility: every control has a label, the colours have contrast in both 
   await until(() => page.evaluate(() => document.activeElement?.tagName === 'H1'), WAIT, 'the focus on the heading')
 }, 90_000))
 
-it('at phone width nothing overflows sideways (tables scroll in their own region)', limit(async ({ page }) => {
+/** Where the keyboard focus is: in the main part of the page, which element, and the table region holding it. */
+interface Stop {
+  label: string
+  inMain: boolean
+}
+
+it('the keyboard focus stays where it is while tables update (pushes, relative times), and Enter on a row link navigates', limit(async (ctx) => {
+  const { page, workers } = ctx
+  const [billing, orders] = workers
+  // Live traffic besides the calls all along: a trigger of the first worker that comes and
+  // goes (the rows after it move), and messages through the orders queue (its deliveries).
+  let registered = false
+  let sent = 0
+  const churn = setInterval(() => {
+    if (registered) billing.unregisterTrigger('churn')
+    else void billing.registerTrigger({ id: 'churn', trigger_type: 'cron', function_id: 'billing::charge', config: { schedule: '0 0 3 * * *' } })
+    registered = !registered
+    void orders.invoke('engine::queue::send', { queue_name: 'orders', body: { order: 100 + ++sent, item: 'churn' } }).catch(() => {})
+  }, 400)
+  try {
+    // How many changes the page made inside its tables, counted by the test.
+    await page.evaluate(() => {
+      const w = window as unknown as { tableChanges: number; watcher?: MutationObserver }
+      w.tableChanges = 0
+      w.watcher?.disconnect()
+      w.watcher = new MutationObserver((list) => {
+        for (const m of list) {
+          const at = m.target instanceof Element ? m.target : m.target.parentElement
+          if (at?.closest('.table-wrap')) w.tableChanges++
+        }
+      })
+      w.watcher.observe(document.getElementById('main')!, { subtree: true, childList: true, characterData: true, attributes: true })
+    })
+    const tableChanges = () => page.evaluate(() => (window as unknown as { tableChanges: number }).tableChanges)
+    // Each page with tables, and how many times to press Tab on it (fewer than it has stops, so the focus stays in it).
+    const pages: Array<[hash: string, tabs: number]> = [
+      ['#/overview', 5],
+      ['#/workers', 3],
+      ['#/triggers', 7],
+      ['#/functions', 5],
+      ['#/queues/orders', 4],
+      ['#/feed', 5],
+    ]
+    for (const [hash, tabs] of pages) {
+      await go(page, hash)
+      await page.locator('main h1').focus()
+      const before = await tableChanges()
+      const reached: string[] = []
+      for (let i = 0; i < tabs; i++) {
+        await page.keyboard.press('Tab')
+        const el = await page.evaluateHandle(() => document.activeElement!)
+        const stop: Stop = await el.evaluate((e) => ({
+          label: `${e.tagName.toLowerCase()}${e.classList.length > 0 ? `.${[...e.classList].join('.')}` : ''} "${(e.getAttribute('aria-label') ?? e.textContent ?? '').trim().slice(0, 40)}"`,
+          inMain: document.getElementById('main')!.contains(e),
+        }))
+        reached.push(stop.label)
+        assert.ok(stop.inMain, `${hash}: Tab ${i + 1} reached ${stop.label}, outside the page's main part (${JSON.stringify(reached)})`)
+        // A deliberate pause across redraws: the relative times tick every second, and pushes come all the time.
+        await page.waitForTimeout(1500)
+        const after = await el.evaluate((e) => {
+          const now = document.activeElement
+          const region = e.closest('.table-wrap')
+          return {
+            same: now === e,
+            now: now ? `${now.tagName.toLowerCase()}${now.classList.length > 0 ? `.${[...now.classList].join('.')}` : ''}` : 'nothing',
+            // A row that left the table takes its links with it: the focus then goes to the table's region.
+            gone: !e.isConnected,
+            onRegion: region !== null && now === region,
+          }
+        })
+        assert.is.not(after.now, 'body', `${hash}: the focus fell to the page from ${stop.label}`)
+        assert.ok(after.same || (after.gone && after.onRegion), `${hash}: the focus left ${stop.label} for ${after.now}`)
+      }
+      assert.ok((await tableChanges()) > before, `${hash}: its tables changed while the focus was in them (else this proves nothing)`)
+      if (hash === '#/triggers') {
+        // Below the trigger that comes and goes: its row moves up and down, the focus stays on its link.
+        const link = page.locator('tr', { hasText: 'orders::process' }).getByRole('link', { name: 'orders::process' })
+        await link.focus()
+        const el = await page.evaluateHandle(() => document.activeElement!)
+        const changes = await tableChanges()
+        await page.waitForTimeout(1500)
+        assert.ok(await el.evaluate((e) => document.activeElement === e), '#/triggers: the focus stays on a link below a row that came or went')
+        assert.ok((await tableChanges()) > changes, '#/triggers: the table changed meanwhile')
+      }
+      // Enter on a row's link goes where it points.
+      if (hash === '#/workers' || hash === '#/triggers') {
+        const href = await page.evaluate(() => (document.activeElement instanceof HTMLAnchorElement && document.activeElement.closest('tbody') ? document.activeElement.getAttribute('href') : null))
+        assert.ok(href, `${hash}: the last Tab reached a link in a row (${JSON.stringify(reached)})`)
+        await page.keyboard.press('Enter')
+        await until(() => page.evaluate((h) => location.hash === h && document.activeElement?.tagName === 'H1', href), WAIT, `${hash}: Enter to go to ${href}`)
+      }
+    }
+  } finally {
+    clearInterval(churn)
+    if (registered) billing.unregisterTrigger('churn')
+    await page.evaluate(() => (window as unknown as { watcher?: MutationObserver }).watcher?.disconnect())
+  }
+}, 180_000))
+
+it('at phone width nothing overflows sideways (tables scroll in their own region), and every page link is in sight', limit(async ({ page }) => {
   await page.setViewportSize({ width: 390, height: 844 })
+  // The page list wraps rather than scrolling its last links out of sight.
+  const nav = await page.evaluate(() => {
+    const list = document.querySelector('nav.pages') as HTMLElement
+    return {
+      scrolls: list.scrollWidth > list.clientWidth,
+      outside: [...list.querySelectorAll('a')].filter((a) => {
+        const r = a.getBoundingClientRect()
+        return r.left < 0 || r.right > window.innerWidth || r.width === 0
+      }).map((a) => a.textContent),
+    }
+  })
+  assert.equal(nav, { scrolls: false, outside: [] })
   for (const hash of ['#/overview', '#/workers', '#/functions', '#/triggers', '#/queues/orders', '#/feed']) {
     await go(page, hash)
     const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth])
@@ -323,8 +487,9 @@ it('at phone width nothing overflows sideways (tables scroll in their own region
   await page.setViewportSize({ width: 1280, height: 800 })
 }, 60_000))
 
-it('a read-only token reads everything, but its redrive and its invoke are refused by the engine', limit(async (ctx) => {
+it('a read-only token reads everything; its redrive and invoke controls are off, saying why; a token that may invoke but not redrive is told what it lacks', limit(async (ctx) => {
   ctx.orders.fixed = false
+  const delivered = ctx.orders.delivered.length
   await ctx.workers[1].invoke('engine::queue::send', { queue_name: 'orders', body: { order: 2, item: 'cake' } })
   // A new tab: its own sessionStorage, so it asks for a token again.
   const page = await ctx.context.newPage()
@@ -336,17 +501,40 @@ it('a read-only token reads everything, but its redrive and its invoke are refus
     await go(page, '#/queues/orders')
     const letter = page.locator('tr', { hasText: '{"order":2,"item":"cake"}' })
     await letter.waitFor({ timeout: WAIT })
-    await page.getByRole('button', { name: 'Redrive all' }).click()
-    await page.locator('#dlq-status', { hasText: "Refused: Token 'viewer' may not redrive dead letters" }).waitFor({ timeout: WAIT })
+    const note = page.locator('#redrive-denied', { hasText: "This token may not redrive dead letters: its scope has no 'invoke' patterns: it is read-only. The engine would refuse" })
+    await note.waitFor({ timeout: WAIT })
+    for (const control of [page.getByRole('button', { name: 'Redrive all' }), page.getByRole('button', { name: 'Redrive selected' }), letter.getByRole('button', { name: /^Redrive/ }), letter.getByRole('checkbox')]) {
+      assert.ok(await control.isDisabled(), `${control}: off`)
+    }
+    assert.match((await page.getByRole('button', { name: 'Redrive all' }).getAttribute('aria-describedby')) ?? '', /redrive-denied/)
     await shot(page, 'read-only')
     assert.is(await letter.count(), 1, 'the dead letter is still there')
-    assert.is(ctx.orders.delivered.length, 1, 'nothing was delivered')
+    assert.is(ctx.orders.delivered.length, delivered, 'nothing was delivered')
     await go(page, '#/functions/billing::charge')
-    await shows(page, /This token may not invoke billing::charge/)
-    await page.getByRole('button', { name: 'Invoke', exact: true }).click()
-    await page.locator('#invoke-result', { hasText: "Token 'viewer' may not invoke 'billing::charge'" }).waitFor({ timeout: WAIT })
+    await page.locator('#invoke-denied', { hasText: "This token may not invoke billing::charge: its scope has no 'invoke' patterns: it is read-only" }).waitFor({ timeout: WAIT })
+    assert.ok(await page.getByRole('button', { name: 'Invoke', exact: true }).isDisabled(), 'Invoke is off')
+    await page.getByLabel('Input (JSON)').press('Control+Enter')
+    assert.is(await page.getByRole('region', { name: 'Result' }).textContent(), '', 'Ctrl+Enter sends nothing either')
   } finally {
     await page.close()
+  }
+  // A token that may invoke billing's functions, but not redrive: told what it lacks, not that it is read-only.
+  const billing = await ctx.context.newPage()
+  try {
+    await billing.goto(ctx.engine.consoleUrl!)
+    await billing.getByLabel('Token').fill(BILLING)
+    await billing.getByRole('button', { name: 'Open the console' }).click()
+    await billing.locator('#who', { hasText: 'token billing · may invoke' }).waitFor({ timeout: WAIT })
+    await go(billing, '#/queues/orders')
+    const note = billing.locator('#redrive-denied')
+    await note.filter({ hasText: "its scope's 'invoke' patterns (billing::*) do not match 'engine::queue::dlq'" }).waitFor({ timeout: WAIT })
+    assert.not.match((await note.textContent()) ?? '', /read-only/)
+    assert.ok(await billing.getByRole('button', { name: 'Redrive all' }).isDisabled())
+    await go(billing, '#/functions/billing::charge')
+    assert.ok(await billing.getByRole('button', { name: 'Invoke', exact: true }).isEnabled(), 'it may invoke billing::charge')
+    assert.is(await billing.locator('#invoke-denied').isHidden(), true)
+  } finally {
+    await billing.close()
   }
   // "Forget token" in the first tab signs it out.
   await ctx.page.getByRole('button', { name: 'Forget token' }).click()

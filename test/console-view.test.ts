@@ -24,8 +24,15 @@ import {
   hrefOf,
   inZone,
   isDeadLetterQueue,
+  formatBytes,
+  invokeLacks,
   keepLast,
+  listedTriggers,
+  MAX_MESSAGE_BYTES,
   mayInvoke,
+  parseTimeout,
+  redriveLacks,
+  tooLarge,
   parseInput,
   parseRoute,
   percent,
@@ -33,9 +40,13 @@ import {
   relative,
   shortId,
   sourceOf,
+  TRIGGER_STATES,
+  triggerCountRows,
+  triggerMatches,
 } from '../console/view.js'
 import { globMatch as engineGlob } from '../core/auth.js'
-import type { FeedEntry, QueueRow, TriggerRow } from '../protocol/console.js'
+import { redriveLacks as engineRedriveLacks } from '../core/console-view.js'
+import type { FailedTriggerRow, FeedEntry, QueueRow, TriggerRow } from '../protocol/console.js'
 import { importsOf } from './imports.js'
 
 const it = suite('console: view helpers')
@@ -103,6 +114,67 @@ it('dead-letter queues: a trigger\'s dead_letter_queue, else <queue>.dlq; a dead
   assert.is(isDeadLetterQueue('orders', queues, triggers), false)
   assert.is(deadLettersShownFor('jobs', queues, triggers), 'poison')
   assert.is(deadLettersShownFor('poison', queues, triggers), 'poison')
+})
+
+it('listedTriggers: the registrations, then the recent failures as failed with their error; the filters; the overview\'s counts', () => {
+  const failed: FailedTriggerRow[] = [
+    { seq: 7, id: 'late', trigger_type: 'webhook', function_id: 'g', worker_id: 'w2', from: 'resending', error: { code: 'provider_timeout', message: 'slow' }, failed_at: '2025-01-01T00:00:02.000Z' },
+    { seq: 6, id: 'bad', trigger_type: 'cron', function_id: 'f', worker_id: 'w', worker_name: 'billing', config: { schedule: 'nope' }, from: 'pending', error: { code: 'invalid_config', message: 'no' }, failed_at: '2025-01-01T00:00:01.000Z' },
+  ]
+  const list = listedTriggers([trigger('nightly', 'cron', 'f', { schedule: '@daily' })], failed)
+  assert.equal(list.map((t) => [t.id, t.state, t.failure?.code]), [['nightly', 'active', undefined], ['late', 'failed', 'provider_timeout'], ['bad', 'failed', 'invalid_config']])
+  assert.equal(list[2], {
+    id: 'bad',
+    trigger_type: 'cron',
+    function_id: 'f',
+    worker_id: 'w',
+    state: 'failed',
+    config: { schedule: 'nope' },
+    failure: { seq: 6, code: 'invalid_config', message: 'no', at: '2025-01-01T00:00:01.000Z', from: 'pending', worker_name: 'billing', config_kept: true },
+  })
+  assert.equal([list[1].config, list[1].failure?.config_kept], [{}, false])
+  assert.equal(list.filter((t) => triggerMatches(t, 'all', 'failed')).map((t) => t.id), ['late', 'bad'])
+  assert.equal(list.filter((t) => triggerMatches(t, 'cron', 'all')).map((t) => t.id), ['nightly', 'bad'])
+  assert.equal(list.filter((t) => triggerMatches(t, 'cron', 'active')).map((t) => t.id), ['nightly'])
+  assert.equal([...TRIGGER_STATES], ['pending', 'active', 'parked', 'resending', 'failed'])
+  assert.equal(triggerCountRows({ http: { active: 2 }, cron: { active: 1, pending: 2, failed: 3 } }), [
+    { trigger_type: 'cron', states: [2, 1, 0, 0], registered: 3, failed: 3 },
+    { trigger_type: 'http', states: [0, 2, 0, 0], registered: 2, failed: 0 },
+  ])
+})
+
+it('what a token lacks to redrive, as the engine says it; to invoke a function; nothing before the engine said', () => {
+  const rights = (invoke: string[], engine = true) => ({ invoke, engine, redrive: engine && invoke.some((p) => engineGlob(p, 'engine::queue::dlq')) })
+  for (const r of [rights([]), rights(['billing::*']), rights(['engine::*']), rights(['*']), rights(['*'], false), rights([], false), rights(['engine::queue::dlq', 'x'])]) {
+    assert.is(redriveLacks(r), engineRedriveLacks(r), JSON.stringify(r))
+  }
+  assert.is(redriveLacks(rights([])), "its scope has no 'invoke' patterns: it is read-only")
+  assert.is(redriveLacks(rights(['billing::*', 'x::y'])), "its scope's 'invoke' patterns (billing::*, x::y) do not match 'engine::queue::dlq'")
+  assert.is(redriveLacks(rights(['*'])), undefined)
+  assert.is(redriveLacks(undefined), undefined)
+  assert.is(invokeLacks(rights([]), 'billing::charge'), "its scope has no 'invoke' patterns: it is read-only")
+  assert.is(invokeLacks(rights(['orders::*']), 'billing::charge'), "its scope's 'invoke' patterns (orders::*) do not match it")
+  assert.is(invokeLacks(rights(['*'], false), 'engine::workers::list'), "its scope has no 'engine', which engine::* functions need")
+  assert.is(invokeLacks(rights(['billing::*']), 'billing::charge'), undefined)
+  assert.is(invokeLacks(undefined, 'billing::charge'), undefined)
+})
+
+it('the invoke form: a timeout of 1 to 600 000 ms or none; a request too large for a console message is not sent', () => {
+  assert.equal(parseTimeout(''), { ok: true })
+  assert.equal(parseTimeout(' 250 '), { ok: true, value: 250 })
+  assert.equal(parseTimeout('600000'), { ok: true, value: 600_000 })
+  for (const bad of ['0', '-5', '1.5', '600001', '1e9']) {
+    const r = parseTimeout(bad)
+    assert.is(r.ok, false, bad)
+    if (!r.ok) assert.match(r.error, new RegExp(`^Not sent: the timeout must be a whole number of milliseconds from 1 to 600.000 \\(10 min\\), or empty for the engine's default; got "${bad.replace('.', '\\.')}"$`))
+  }
+  const unreadable = parseTimeout('', true)
+  assert.is(unreadable.ok, false)
+  if (!unreadable.ok) assert.match(unreadable.error, /the field does not hold a number$/)
+  assert.equal([formatBytes(512), formatBytes(1536), formatBytes(MAX_MESSAGE_BYTES), formatBytes(17 * 1024 * 1024 + 90)], ['512 B', '1.5 KiB', '16 MiB', '17 MiB'])
+  assert.is(tooLarge(MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES), undefined)
+  assert.match(tooLarge(20 * 1024 * 1024, MAX_MESSAGE_BYTES)!, /^Not sent: with its input the request is 20 MiB of JSON, and the engine takes at most 16 MiB in one console message \(a larger one would end the console's connection\)/)
+  assert.match(tooLarge(4097, 4096)!, /^Not sent: with its input the request is 4.097 bytes of JSON, and the engine takes at most 4.096 bytes in one console message/)
 })
 
 const entry = (function_id: string, source: string, outcome = 'ok'): FeedEntry => ({ seq: 1, at: 0, function_id, source, outcome, ms: 1 })

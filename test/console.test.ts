@@ -1,7 +1,8 @@
 /**
  * The console's server side, over its own WebSocket and HTTP, without a browser: the page
  * and its assets with their headers, off with `console: false`; a console session's
- * hello, welcome and pushed sections (a worker appears and leaves without anyone asking);
+ * hello, welcome and pushed sections (a worker appears and leaves without anyone asking;
+ * a registration that fails is pushed among the recent failures);
  * invoking a function, and the feed seeing it; a failing message's dead letter listed
  * and redriven, then delivered; tokens: none, wrong, without `engine`, read-only (its
  * invoke and redrive refused, reading allowed), full, and an auth function; upgrades from
@@ -125,6 +126,7 @@ it('a console session sees a worker appear and leave, pushed; invokes a function
   assert.is(welcome.identity, undefined)
   assert.is(welcome.inspector_url, 'http://localhost:9999')
   assert.match(welcome.version, /^\d+\.\d+\.\d+/)
+  assert.is(welcome.max_message_bytes, 16 * 1024 * 1024, 'what the page may send: 16 MiB (the engine takes 32 MiB frames from workers)')
   await found(() => c.sections().overview && c.sections().workers && c.sections().queues, 5000, 'every section')
 
   const worker = await connectWorker(engine.url!, { name: 'billing', logger: false, reconnect: false })
@@ -137,6 +139,24 @@ it('a console session sees a worker appear and leave, pushed; invokes a function
   assert.is(cron.timezone, 'Asia/Tokyo')
   assert.is(cron.next_runs!.length, 3)
   assert.match(cron.next_runs![0], /T00:00:00\.000Z$/, '09:00 in Tokyo is midnight UTC')
+  // A registration that fails is pushed among the recent failures, with its error, and counted as failed.
+  const bad = await worker.registerTrigger({ id: 'broken', trigger_type: 'cron', function_id: 'billing::charge', config: { schedule: 'every tuesday' } })
+  assert.is(bad.error?.code, 'invalid_config')
+  const failed = await found(() => c.sections().failed_triggers?.find((t) => t.id === 'broken'), 10_000, 'the failed registration pushed')
+  assert.equal({ ...failed, failed_at: 'at' }, {
+    seq: failed.seq,
+    id: 'broken',
+    trigger_type: 'cron',
+    function_id: 'billing::charge',
+    worker_id: row.worker_id,
+    worker_name: 'billing',
+    config: { schedule: 'every tuesday' },
+    from: 'pending',
+    error: { code: 'invalid_config', message: bad.error!.message ?? '' },
+    failed_at: 'at',
+  })
+  assert.not.ok(c.sections().triggers?.some((t) => t.id === 'broken'), 'not among the registrations')
+  await found(() => c.sections().overview?.triggers.cron?.failed === 1, 10_000, 'counted as failed in the overview')
 
   const r = await c.ask({ type: 'invoke', function_id: 'billing::charge', data: { amount: 7 } })
   assert.equal([r.ok, r.result], [true, { charged: 7 }])
@@ -190,8 +210,10 @@ it('with tokens: none, a wrong one and one without engine are refused; read-only
         { name: 'ops', token: 'ops-token-123' },
         { name: 'viewer', token: 'viewer-token-123', scope: { engine: true } },
         { name: 'worker', token: 'worker-token-123', scope: { invoke: ['*'], register: ['*'] } },
+        { name: 'billing', token: 'billing-token-123', scope: { engine: true, invoke: ['billing::*'] } },
       ],
     },
+    maxPayload: 4096,
   })
   ctx.closers.push(() => engine.stop())
   const refusedWith = async (hello: { token?: string }) => {
@@ -215,11 +237,20 @@ it('with tokens: none, a wrong one and one without engine are refused; read-only
   const redrive = await viewer.ask({ type: 'redrive', dead_letter_queue: 'orders.dlq' })
   assert.is(redrive.ok, false)
   assert.is(redrive.error.code, 'forbidden')
-  assert.match(redrive.error.message, /Token 'viewer' may not redrive dead letters/)
+  assert.is(redrive.error.message, "Token 'viewer' may not redrive dead letters: its scope has no 'invoke' patterns: it is read-only (a console redrives with 'engine' and 'invoke' patterns that match 'engine::queue::dlq')")
+  assert.is(welcome.max_message_bytes, 4096, "the engine's maxPayload when smaller than 16 MiB")
   const invoke = await viewer.ask({ type: 'invoke', function_id: 'engine::workers::list' })
   assert.equal([invoke.ok, invoke.error.code], [false, 'forbidden'])
   const read = await viewer.ask({ type: 'dead-letters', dead_letter_queue: 'orders.dlq' })
   assert.equal([read.ok, read.result], [true, { messages: [] }])
+
+  // May invoke, not redrive: the refusal says what its scope lacks (it is not read-only).
+  const billing = await consoleSession(engine, { token: 'billing-token-123' })
+  ctx.closers.push(() => billing.close())
+  assert.equal((await found(() => billing.received.find((m) => m.type === 'welcome'), 5000, 'welcome')).rights, { invoke: ['billing::*'], engine: true, redrive: false })
+  const refused = await billing.ask({ type: 'redrive', dead_letter_queue: 'orders.dlq' })
+  assert.equal([refused.ok, refused.error.code], [false, 'forbidden'])
+  assert.is(refused.error.message, "Token 'billing' may not redrive dead letters: its scope's 'invoke' patterns (billing::*) do not match 'engine::queue::dlq' (a console redrives with 'engine' and 'invoke' patterns that match 'engine::queue::dlq')")
 
   const ops = await consoleSession(engine, { token: 'ops-token-123' })
   ctx.closers.push(() => ops.close())

@@ -1,7 +1,7 @@
 /**
  * core/catalog.ts, alone: `applyCatalogEvent` for workers (add, describe, remove with all
  * it offered), functions (replicas in order), trigger types (only their holder removes
- * them) and triggers (add, state, remove); events for a worker that is not there; ids
+ * them) and triggers (add, state, remove, fail: the recent failures kept); events for a worker that is not there; ids
  * such as `__proto__`; sizes (what the per-session limits count); a held worker (its
  * functions held, its types released); and the lookups `providerOf`, `isOffered`,
  * `isKnown`, `heldUntil`, `allTriggers`, and `initialCatalog`.
@@ -21,6 +21,7 @@ import {
   isKnown,
   isOffered,
   providerOf,
+  RECENT_FAILURES,
   replacedBy,
   type CatalogEvent,
   type CatalogState,
@@ -52,12 +53,13 @@ it('initialCatalog: the engine provides the built-in types, nothing else is ther
       'durable:subscriber': { worker_id: 'engine', description: BUILTIN_TRIGGER_TYPES['durable:subscriber'] },
     },
     forwarded: {},
+    failed: [],
   })
   assert.is(ENGINE_PROVIDER, 'engine')
   assert.is(providerOf(s, 'cron'), 'engine')
   assert.is(Object.getPrototypeOf(s.workers), null)
   assert.is(Object.getPrototypeOf(s.triggerTypes), null)
-  assert.equal(plain(initialCatalog({})), { workers: {}, functions: {}, triggerTypes: {}, forwarded: {} })
+  assert.equal(plain(initialCatalog({})), { workers: {}, functions: {}, triggerTypes: {}, forwarded: {}, failed: [] })
 })
 
 it('isBuiltin: only the engine’s own types', () => {
@@ -170,6 +172,50 @@ it('trigger.add, trigger.state, trigger.remove', () => {
   assert.equal([...allTriggers(s)], [])
 })
 
+it('trigger.fail: the trigger leaves its worker and is kept among the recent failures, with its error, worker name and config', () => {
+  const at = '2024-01-02T03:04:05.000Z'
+  const s = catalog(addWorker('w'), { type: 'worker.describe', worker_id: 'w', info: { name: 'billing' } }, addTrigger('w', trigger('t1')), addTrigger('w', trigger('t2')))
+  applyCatalogEvent(s, { type: 'trigger.fail', worker_id: 'w', id: 't1', error: { code: 'invalid_config', message: "'path' must start with /" }, at })
+  assert.not.ok('t1' in s.workers.w.triggers)
+  assert.is(s.workers.w.sizes.triggers, 1)
+  assert.equal(s.failed, [
+    { seq: 1, id: 't1', trigger_type: 'http', function_id: 'f', worker_id: 'w', worker_name: 'billing', config: { path: '/t1' }, from: 'pending', error: { code: 'invalid_config', message: "'path' must start with /" }, at },
+  ])
+  // From resending, with no message; a trigger that is not there (removed meanwhile) is no failure.
+  applyCatalogEvent(s, { type: 'trigger.state', worker_id: 'w', id: 't2', state: 'resending' })
+  applyCatalogEvent(s, { type: 'trigger.fail', worker_id: 'w', id: 't2', error: { code: 'provider_timeout' }, at })
+  applyCatalogEvent(s, { type: 'trigger.fail', worker_id: 'w', id: 't2', error: { code: 'provider_timeout' }, at })
+  assert.equal(s.failed.map((f) => [f.seq, f.id, f.from, f.error]), [
+    [1, 't1', 'pending', { code: 'invalid_config', message: "'path' must start with /" }],
+    [2, 't2', 'resending', { code: 'provider_timeout', message: '' }],
+  ])
+  assert.equal([...allTriggers(s)], [])
+  // The failures outlive the worker.
+  applyCatalogEvent(s, { type: 'worker.remove', worker_id: 'w' })
+  assert.is(s.failed.length, 2)
+})
+
+it('trigger.fail: only the last RECENT_FAILURES are kept, oldest first; a large config and a long text are not kept whole', () => {
+  const s = catalog(addWorker('w'))
+  const at = '2024-01-01T00:00:00.000Z'
+  for (let i = 1; i <= RECENT_FAILURES + 5; i++) {
+    applyCatalogEvent(s, addTrigger('w', trigger(`t${i}`)))
+    applyCatalogEvent(s, { type: 'trigger.fail', worker_id: 'w', id: `t${i}`, error: { code: 'invalid_config', message: 'bad' }, at })
+  }
+  assert.is(s.failed.length, RECENT_FAILURES)
+  assert.is(s.failed[0].id, 't6')
+  assert.is(s.failed[0].seq, 6)
+  assert.is(s.failed[RECENT_FAILURES - 1].seq, RECENT_FAILURES + 5)
+  assert.is(s.failed[0].worker_name, undefined)
+  applyCatalogEvent(s, addTrigger('w', { ...trigger('big'), config: { blob: 'x'.repeat(5000) } }))
+  applyCatalogEvent(s, { type: 'trigger.fail', worker_id: 'w', id: 'big', error: { code: 'refused', message: 'y'.repeat(5000) }, at })
+  const big = s.failed[RECENT_FAILURES - 1]
+  assert.is(big.id, 'big')
+  assert.is(big.config, undefined)
+  assert.is(big.error.message.length, 1000)
+  assert.ok(big.error.message.endsWith('…'))
+})
+
 it('events for a worker that is not there change nothing', () => {
   const s = catalog(addWorker('w'), addFn('w', 'f'), addType('w', 'webhook'), addTrigger('w', trigger('t1')))
   const before = plain(s)
@@ -186,6 +232,7 @@ it('events for a worker that is not there change nothing', () => {
     addTrigger(ghost, trigger('t9')),
     { type: 'trigger.state', worker_id: ghost, id: 't1', state: 'active' },
     { type: 'trigger.remove', worker_id: ghost, id: 't1' },
+    { type: 'trigger.fail', worker_id: ghost, id: 't1', error: { code: 'invalid_config', message: 'no' }, at: '2024-01-01T00:00:00.000Z' },
   ]
   for (const e of events) applyCatalogEvent(s, e)
   assert.equal(plain(s), before)

@@ -12,6 +12,7 @@ import { CallStats, FeedBuffer, LATENCY_WINDOW, quantile, rates, SERIES_SECONDS 
 import {
   clusterOverview,
   consoleRights,
+  failedTriggerRows,
   functionRows,
   inFlightByWorker,
   mayInvoke,
@@ -193,6 +194,27 @@ it('triggerTypeRows, triggerCounts, queueTotals, overview', () => {
     series: [{ t: 0, calls: 4, errors: 1 }],
     queues: { queues: 1, ready: 1, in_flight: 1, delayed: 0, dead_lettered: 1 },
   })
+})
+
+it('failedTriggerRows: the failures the catalog keeps, latest first, with the worker\'s name and the config when kept; triggerCounts counts them as failed', () => {
+  const at = '2025-01-02T00:00:00.000Z'
+  const s = catalog(
+    { type: 'worker.add', worker_id: 'w1', connected_at: connected },
+    { type: 'worker.describe', worker_id: 'w1', info: { name: 'billing' } },
+    { type: 'worker.add', worker_id: 'w2', connected_at: connected },
+    { type: 'trigger.add', worker_id: 'w1', trigger: { id: 'bad', trigger_type: 'cron', function_id: 'f', config: { schedule: 'nope' }, state: 'pending' } },
+    { type: 'trigger.add', worker_id: 'w2', trigger: { id: 'hook', trigger_type: 'webhook', function_id: 'g', config: { blob: 'x'.repeat(5000) }, state: 'resending' } },
+    { type: 'trigger.add', worker_id: 'w1', trigger: { id: 'ok', trigger_type: 'cron', function_id: 'f', config: { schedule: '@hourly' }, state: 'active' } },
+    { type: 'trigger.fail', worker_id: 'w1', id: 'bad', error: { code: 'invalid_config', message: "Invalid cron expression: 'nope'" }, at },
+    { type: 'trigger.fail', worker_id: 'w2', id: 'hook', error: { code: 'provider_timeout', message: 'too slow' }, at },
+  )
+  assert.equal(failedTriggerRows(s), [
+    { seq: 2, id: 'hook', trigger_type: 'webhook', function_id: 'g', worker_id: 'w2', from: 'resending', error: { code: 'provider_timeout', message: 'too slow' }, failed_at: at },
+    { seq: 1, id: 'bad', trigger_type: 'cron', function_id: 'f', worker_id: 'w1', worker_name: 'billing', config: { schedule: 'nope' }, from: 'pending', error: { code: 'invalid_config', message: "Invalid cron expression: 'nope'" }, failed_at: at },
+  ])
+  assert.equal(triggerCounts(s), { cron: { active: 1, failed: 1 }, webhook: { failed: 1 } })
+  assert.equal(triggerRows(s, new Date(at)).rows.map((r) => r.id), ['ok'], 'a failed registration is not among the registrations')
+  assert.equal(failedTriggerRows(world), [])
 })
 
 it('clusterOverview: each engine as /healthz says it, functions counted; what is not of its type left out; overview carries it only when given', () => {

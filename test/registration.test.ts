@@ -330,6 +330,10 @@ for (const transport of transports) {
     await until(() => second.seen.length === 1, 3000, 're-send')
     await until(() => ctx.engine.log.records.some((r: Msg) => r.msg === 'parked trigger could not be re-sent to the new provider' && r.error?.code === 'provider_timeout'), 3000, 'the log record')
     assert.is(c.received.filter((m) => m.type === 'triggerregistrationresult').length, 1)
+    // The catalog keeps it among the recent failures, failed from resending.
+    const failed = (await until(() => catalogOf(ctx.engine.actor.system).failed.find((f) => f.id === 't'), 3000, 'the failure kept'))!
+    assert.equal([failed.trigger_type, failed.function_id, failed.from, failed.error.code], ['webhook', 'f', 'resending', 'provider_timeout'])
+    assert.is(catalogOf(ctx.engine.actor.system).workers[failed.worker_id].triggers.t, undefined)
   }))
 
   it('a provider that unregisters its type parks the triggers, and is told to drop them', limit(async (ctx) => {
@@ -370,6 +374,23 @@ for (const transport of transports) {
     const c = await consumer(ctx, 'my_function')
     const r = await register(c, { ...page.invalidConfiguration.request, trigger_type: 'schedule' })
     assert.equal(r, { ...page.invalidConfiguration.response, trigger_type: 'schedule' })
+    // Gone from the worker's triggers; kept among the recent failures with the provider's error.
+    const system = ctx.engine.actor.system
+    const failed = catalogOf(system).failed.find((f) => f.id === r.id)
+    assert.ok(failed, 'the failure kept')
+    assert.equal({ ...failed, at: 'at', worker_id: 'w' }, {
+      seq: failed.seq,
+      id: r.id,
+      trigger_type: 'schedule',
+      function_id: r.function_id,
+      worker_id: 'w',
+      config: page.invalidConfiguration.request.config,
+      from: 'pending',
+      error: r.error,
+      at: 'at',
+    })
+    assert.ok(Math.abs(Date.parse(failed.at) - Date.now()) < 60_000, 'when it failed')
+    assert.is(catalogOf(system).workers[failed.worker_id].triggers[r.id], undefined)
   }))
 
   it('built-in types cannot be registered by workers', limit(async (ctx) => {
