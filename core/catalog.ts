@@ -9,6 +9,7 @@
  * Records have no prototype, so ids such as `__proto__` or `constructor` are ordinary
  * keys. The state is plain JSON, updated in place: it is large and changed often.
  */
+import type { FailedTriggerRow } from '../protocol/console.js'
 
 /** The catalog's provider name for the trigger types the engine provides itself. */
 export const ENGINE_PROVIDER = 'engine'
@@ -65,20 +66,9 @@ const FAILURE_CONFIG_MAX = 4096
  * it waited, first or when re-sent. It has left the worker's triggers; the catalog keeps
  * the last `RECENT_FAILURES` of them, for the console.
  */
-export interface FailedTrigger {
-  /** Counts failures from 1, the first one the catalog heard of. */
-  seq: number
-  id: string
-  trigger_type: string
-  function_id: string
-  worker_id: string
-  /** The registering worker's name, when it gave one. */
-  worker_name?: string
-  /** Its config, when small (at most 4096 characters of JSON). */
-  config?: Record<string, unknown>
+export type FailedTrigger = Omit<FailedTriggerRow, 'from' | 'failed_at'> & {
   /** The state it failed from: `pending` (the worker was answered with the error) or `resending`. */
   from: TriggerState
-  error: { code: string; message: string }
   /** ISO time it failed. */
   at: string
 }
