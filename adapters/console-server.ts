@@ -165,6 +165,11 @@ interface Client {
 const MAX_PENDING = 32
 /** A console session that has this much unsent is too slow: it is closed. */
 const MAX_BUFFERED = 16 * 1024 * 1024
+/** The sections drawn from the catalog: redrawn when it changes. */
+const CATALOG_SECTIONS: readonly SectionName[] = ['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types']
+/** Every section: all are sent to a console when it connects. */
+const ALL_SECTIONS: readonly SectionName[] = [...CATALOG_SECTIONS, 'queues']
+
 /** The most a console message may weigh (the engine's maxPayload when smaller). */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 const HELLO_WITHIN_MS = 10_000
@@ -190,7 +195,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
   // What was last sent of each section (its JSON), and what may have changed since.
   const sent = new Map<SectionName, string>()
   const current: Partial<Record<SectionName, unknown>> = {}
-  const dirty = new Set<SectionName>(['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types', 'queues'])
+  const dirty = new Set<SectionName>(ALL_SECTIONS)
   let triggersStaleAt = Infinity
   const nextRunsMemo: NextRunsMemo = new Map()
   let queues: QueueRow[] = []
@@ -216,7 +221,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       stats.prune((id) => isEngineFunction(id) || functions[id] !== undefined)
     }
     if (clients.size === 0) return
-    for (const s of ['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types'] as const) dirty.add(s)
+    for (const s of CATALOG_SECTIONS) dirty.add(s)
     schedule(50)
   })
 
@@ -359,7 +364,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     if (Object.keys(sections).length > 0) send(client, { type: 'state', sections })
     send(client, { type: 'feed', entries: feed.recent(), skipped: 0 })
     ticker ??= setInterval(tick, TICK_MS)
-    for (const s of ['overview', 'workers', 'functions', 'triggers', 'failed_triggers', 'trigger_types', 'queues'] as const) dirty.add(s)
+    for (const s of ALL_SECTIONS) dirty.add(s)
     schedule(0)
   }
 
