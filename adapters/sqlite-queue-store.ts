@@ -64,20 +64,16 @@ const toMessage = (r: Row): StoredMessage => {
 const CHECKPOINT_BACKSTOP_PAGES = 10_000
 
 /** The schema version this store writes (`PRAGMA user_version`); older files are migrated when opened. */
-const VERSION = 2
+const VERSION = 3
 
 /**
- * The schema. `call` marks live durable calls (a dead one is a message of its dead-letter
- * queue). `ready` marks rows already found visible (sent without delay, dead, redriven, or
- * due at an earlier receive), so plain receives read partial indexes in send order (`seq`)
- * and never sort the backlog; rows that wait (leased, failed, delayed) sit in partial
- * indexes by `visible_at` until a receive finds them due and marks them. FIFO receives
- * read the oldest message of each group through `messages_groups`.
+ * The messages table's columns. `message_id` is not indexed: every lookup of one message
+ * goes by `seq` (a lease's receipt carries it), and an index of random ids made each
+ * send and acknowledgement write about one page of it per message (version 3 dropped it).
  */
-export const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS messages (
+const MESSAGES_COLUMNS = `
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id TEXT NOT NULL UNIQUE,
+    message_id TEXT NOT NULL,
     queue TEXT NOT NULL,
     body TEXT NOT NULL,
     function_id TEXT,
@@ -91,7 +87,18 @@ export const SCHEMA = `
     source_receive_count INTEGER,
     message_group_id TEXT,
     context TEXT,
-    ready INTEGER NOT NULL DEFAULT 0
+    ready INTEGER NOT NULL DEFAULT 0`
+
+/**
+ * The schema. `call` marks live durable calls (a dead one is a message of its dead-letter
+ * queue). `ready` marks rows already found visible (sent without delay, dead, redriven, or
+ * due at an earlier receive), so plain receives read partial indexes in send order (`seq`)
+ * and never sort the backlog; rows that wait (leased, failed, delayed) sit in partial
+ * indexes by `visible_at` until a receive finds them due and marks them. FIFO receives
+ * read the oldest message of each group through `messages_groups`.
+ */
+export const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS messages (${MESSAGES_COLUMNS}
   );
   CREATE INDEX IF NOT EXISTS messages_queue ON messages (queue, seq);
   CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, seq) WHERE ready = 1 AND call = 0;
@@ -113,7 +120,7 @@ export const SCHEMA = `
 function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number
   const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('messages') as string[]
-  if (columns.length > 0 && version < VERSION) {
+  if (columns.length > 0 && version < 2) {
     // Before `ready`: rows start as waiting; the first receive of each queue marks those due.
     if (!columns.includes('ready')) db.exec('ALTER TABLE messages ADD COLUMN ready INTEGER NOT NULL DEFAULT 0')
     for (const [name, type] of [['call', 'INTEGER NOT NULL DEFAULT 0'], ['source_receive_count', 'INTEGER'], ['message_group_id', 'TEXT'], ['context', 'TEXT']]) {
@@ -125,8 +132,33 @@ function migrate(db: Database.Database): void {
     // The partial indexes of earlier versions tell calls from messages by function_id.
     for (const index of ['messages_visible', 'messages_ready', 'messages_ready_calls', 'messages_waiting', 'messages_waiting_calls']) db.exec(`DROP INDEX IF EXISTS ${index}`)
   }
+  if (columns.length > 0 && version < 3) {
+    // `message_id` was UNIQUE, an index SQLite keeps with the table: the table is copied to
+    // one without it, every row and its seq as they were, and the sequence carried over.
+    const sequence = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").pluck().get() as number | undefined
+    const names = MESSAGES_COLUMNS.trim().split(/,\s*/).map((c) => c.trim().split(' ')[0]).join(', ')
+    db.exec(`CREATE TABLE messages_v3 (${MESSAGES_COLUMNS});
+      INSERT INTO messages_v3 (${names}) SELECT ${names} FROM messages;
+      DROP TABLE messages;
+      ALTER TABLE messages_v3 RENAME TO messages;`)
+    if (sequence !== undefined) {
+      db.prepare("DELETE FROM sqlite_sequence WHERE name = 'messages'").run()
+      db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)").run(sequence)
+    }
+  }
   db.exec(SCHEMA)
   db.pragma(`user_version = ${VERSION}`)
+}
+
+/**
+ * A lease's receipt: the message's `seq` (how the store finds it again) and a random part
+ * (which lease of it this is). Opaque to everyone else.
+ */
+const receiptFor = (seq: number) => `${seq}.${randomUUID()}`
+/** The `seq` a receipt names, or -1 for one written before version 3 (or not by this store). */
+const seqOf = (receipt: string) => {
+  const n = Number(receipt.slice(0, receipt.indexOf('.')))
+  return Number.isSafeInteger(n) && n > 0 ? n : -1
 }
 
 /** Opens (creating if needed) the store in the SQLite file at `path`. */
@@ -175,6 +207,17 @@ export function createSqliteQueueStore(path: string): QueueStore {
   const nextWaiting = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND call = 0 AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
   const nextWaitingCall = db.prepare('SELECT visible_at FROM messages WHERE queue = ? AND ready = 0 AND call = 1 AND visible_at > ? ORDER BY visible_at LIMIT 1').pluck()
   const callQueues = db.prepare('SELECT DISTINCT queue FROM messages WHERE call = 1').pluck()
+  /** Whether `queue` holds a live durable call: one seek in each of the calls' partial indexes. */
+  const holdsCall = db.prepare(
+    'SELECT EXISTS (SELECT 1 FROM messages WHERE queue = @queue AND ready = 1 AND call = 1) OR EXISTS (SELECT 1 FROM messages WHERE queue = @queue AND ready = 0 AND call = 1)',
+  ).pluck()
+  /**
+   * Queues that may hold live durable calls: every queue holding one is here (its send, or
+   * a redrive, adds it). Most queues hold none, and their receives of calls, run after every
+   * batch, then cost no statement. A queue leaves when a look for its next call finds no
+   * row at all: none waiting, leased or ready.
+   */
+  const mayHoldCalls = new Set(callQueues.all() as string[])
   // The last error is that of the last receive: none recorded by its end means it timed out.
   // A dead letter keeps the error that sent it here until it fails here itself.
   const lease = db.prepare(
@@ -183,8 +226,11 @@ export function createSqliteQueueStore(path: string): QueueStore {
   const toDeadLetters = db.prepare(
     'UPDATE messages SET queue = ?, source_queue = queue, source_receive_count = receive_count, receive_count = 0, last_error = ?, receipt = NULL, visible_at = 0, ready = 1, call = 0 WHERE seq = ?',
   )
-  const byLease = db.prepare('SELECT * FROM messages WHERE queue = ? AND message_id = ? AND receipt = ? AND visible_at > ?')
-  const removeLeased = db.prepare('DELETE FROM messages WHERE message_id = ? AND queue = ? AND receipt = ? AND visible_at > ?')
+  const byLease = db.prepare('SELECT * FROM messages WHERE seq = ? AND queue = ? AND message_id = ? AND receipt = ? AND visible_at > ?')
+  const removeLeased = db.prepare('DELETE FROM messages WHERE seq = ? AND queue = ? AND message_id = ? AND receipt = ? AND visible_at > ?')
+  // A receipt written before version 3 names no seq: its message is looked for among its queue's.
+  const byOldLease = db.prepare('SELECT * FROM messages WHERE queue = ? AND message_id = ? AND receipt = ? AND visible_at > ?')
+  const removeOldLease = db.prepare('DELETE FROM messages WHERE queue = ? AND message_id = ? AND receipt = ? AND visible_at > ?')
   const recordError = db.prepare('UPDATE messages SET last_error = ? WHERE seq = ?')
   const retryLater = db.prepare('UPDATE messages SET last_error = ?, visible_at = ?, receipt = NULL, ready = 0 WHERE seq = ?')
   const listQueue = db.prepare('SELECT * FROM messages WHERE queue = ? ORDER BY seq LIMIT ?')
@@ -232,7 +278,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
     return true
   }
   const leased = (r: ReceivedRow, o: ReceiveOptions): Delivery => {
-    const receipt = randomUUID()
+    const receipt = receiptFor(r.seq)
     lease.run(receipt, o.now + o.visibilityMs, r.seq)
     const d: Delivery = { message_id: r.message_id, body: JSON.parse(r.body), receive_count: r.receive_count + 1, enqueued_at: r.enqueued_at, receipt }
     if (r.function_id !== null) d.function_id = r.function_id
@@ -309,6 +355,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
   }
 
   const receive = db.transaction((queue: string, o: ReceiveOptions): Delivery[] => (o.fifo && !o.calls ? receiveFifo(queue, o) : receivePlain(queue, o)))
+  const none: Delivery[] = []
   /**
    * Acknowledgements are answered to no one, so each need not be a commit of its own. An
    * ack's deletes run at once, in a write transaction held open until the first of: an
@@ -363,13 +410,17 @@ export function createSqliteQueueStore(path: string): QueueStore {
   }
   const ack = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, now: number) => {
     let n = 0
-    for (const l of leases) n += removeLeased.run(l.message_id, queue, l.receipt, now).changes
+    for (const l of leases) {
+      const seq = seqOf(l.receipt)
+      n += (seq > 0 ? removeLeased.run(seq, queue, l.message_id, l.receipt, now) : removeOldLease.run(queue, l.message_id, l.receipt, now)).changes
+    }
     return n
   })
   const fail = db.transaction((queue: string, leases: Array<{ message_id: string; receipt: string }>, error: unknown, o: FailOptions) => {
     const text = JSON.stringify(error ?? null)
     for (const l of leases) {
-      const row = byLease.get(queue, l.message_id, l.receipt, o.now) as Row | undefined
+      const seq = seqOf(l.receipt)
+      const row = (seq > 0 ? byLease.get(seq, queue, l.message_id, l.receipt, o.now) : byOldLease.get(queue, l.message_id, l.receipt, o.now)) as Row | undefined
       if (!row) continue
       if (row.receive_count >= o.maxReceiveCount) {
         toDeadLetters.run(o.deadLetterQueue, text, row.seq)
@@ -406,6 +457,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
     )
     if (ready) markedReady(o.now + delayMs)
     if (o.message_group_id === undefined) allGrouped.delete(queue)
+    if (o.function_id !== undefined) mayHoldCalls.add(queue)
     if (o.deduplication) rememberId.run(queue, o.deduplication.id, message_id, o.now + o.deduplication.windowMs)
     return { message_id, duplicate: false }
   }
@@ -443,6 +495,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
       redriveOne.run(now, r.seq)
       markedReady(now)
       targets.add(r.source_queue ?? dlq)
+      if (r.function_id !== null) mayHoldCalls.add(r.source_queue ?? dlq)
       allGrouped.delete(r.source_queue ?? dlq)
       n++
     }
@@ -452,15 +505,18 @@ export function createSqliteQueueStore(path: string): QueueStore {
   return {
     kind: 'sqlite',
     send,
-    receive: async (queue, o) => durable(() => receive(queue, o)),
+    receive: async (queue, o) => (o.calls && !mayHoldCalls.has(queue) ? none : durable(() => receive(queue, o))),
     ack: async (queue, leases, now) => {
       hold()
       return ack(queue, leases, now)
     },
     fail: async (queue, leases, error, o) => durable(() => fail(queue, leases, error, o)),
     async nextVisibleAt(queue, calls, now) {
+      if (calls && !mayHoldCalls.has(queue)) return undefined
       readyNotAfter(now)
-      return ((calls ? nextWaitingCall : nextWaiting).get(queue, now) as number | undefined) ?? undefined
+      const next = ((calls ? nextWaitingCall : nextWaiting).get(queue, now) as number | undefined) ?? undefined
+      if (calls && next === undefined && !holdsCall.get({ queue })) mayHoldCalls.delete(queue)
+      return next
     },
     list: async (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
     redrive: async (dlq, ids, now) => durable(() => redrive(dlq, ids, now)),

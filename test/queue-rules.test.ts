@@ -169,6 +169,27 @@ for (const maker of makers) {
     assert.equal((await store.counts(5))['q.dlq'].dead_lettered, 2)
   })
 
+  it('durable calls: a queue whose calls all ended has none to run, and runs the next one sent or redriven', async ({ store }) => {
+    await store.send('q', 'plain', { now: 0 })
+    await store.send('q', 'c1', { now: 0, function_id: 'f' })
+    const callRules = (now: number) => rules(now, { calls: true, maxReceiveCount: 1 })
+    const [c1] = await store.receive('q', callRules(1))
+    assert.is(c1.body, 'c1')
+    assert.is(await store.nextVisibleAt('q', true, 1), 1001, "the leased call's lease ends then")
+    await store.ack('q', [c1], 2)
+    assert.is(await store.nextVisibleAt('q', true, 2), undefined)
+    assert.equal(await store.receive('q', callRules(3)), [])
+    await store.send('q', 'c2', { now: 4, function_id: 'f' })
+    const [c2] = await store.receive('q', callRules(5))
+    assert.is(c2?.body, 'c2', 'a call sent after the queue held none is run')
+    await store.fail('q', [c2], { code: 'no' }, { maxReceiveCount: 1, deadLetterQueue: 'q.dlq', now: 6 })
+    assert.is(await store.nextVisibleAt('q', true, 6), undefined)
+    assert.equal(await store.receive('q', callRules(7)), [])
+    assert.equal((await store.redrive('q.dlq', undefined, 8)).redriven, 1)
+    assert.equal((await store.receive('q', callRules(9))).map((d) => d.body), ['c2'], 'a redriven call is run')
+    assert.equal(bodies(await store.receive('q', rules(10))), ['plain'], 'the plain message was never a call')
+  })
+
   it('an exhausted message found by a receive goes to its dead-letter queue, and says so', async ({ store }) => {
     await store.send('q', 'm', { now: 0 })
     await store.receive('q', rules(0, { maxReceiveCount: 1 }))
@@ -220,13 +241,55 @@ migration('opens with its messages as they were: live calls stay calls, dead one
     try {
       assert.equal(await store.callQueues(), ['o'])
       assert.equal((await store.receive('o', rules(10, { calls: true }))).map((d) => d.message_id), ['call'])
-      assert.equal((await store.receive('o', rules(10))).map((d) => d.message_id), ['plain'])
+      const [plainOne] = await store.receive('o', rules(10))
+      assert.is(plainOne.message_id, 'plain')
       assert.equal((await store.receive('o.dlq', rules(10))).map((d) => [d.message_id, d.function_id, d.source_queue]), [['deadcall', 'f', 'o']])
+      assert.is(await store.ack('o', [plainOne], 11), 1, 'a message of the old file is acknowledged by its lease')
     } finally {
-      store.close()
+      await store.close()
     }
     const reopened = new Database(file)
-    assert.is(reopened.pragma('user_version', { simple: true }), 2)
+    assert.is(reopened.pragma('user_version', { simple: true }), 3)
+    assert.equal(reopened.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'messages' AND name LIKE 'sqlite_autoindex%'").all(), [], 'no index of message ids')
+    reopened.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+migration('a version 2 file: its table is copied without the message id index, rows, seqs and sequence kept', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'signalbox-migrate-'))
+  try {
+    const file = join(dir, 'v2.sqlite')
+    const db = new Database(file)
+    db.exec(`
+      CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, queue TEXT NOT NULL, body TEXT NOT NULL,
+        function_id TEXT, call INTEGER NOT NULL DEFAULT 0, enqueued_at INTEGER NOT NULL, visible_at INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0,
+        receipt TEXT, last_error TEXT, source_queue TEXT, source_receive_count INTEGER, message_group_id TEXT, context TEXT, ready INTEGER NOT NULL DEFAULT 0);
+      INSERT INTO messages (seq, message_id, queue, body, enqueued_at, visible_at, receive_count, receipt, ready, message_group_id, context) VALUES
+        (7, 'leased', 'o', '"l"', 0, 5000, 1, 'old-receipt', 0, NULL, NULL),
+        (9, 'grouped', 'o', '"g"', 1, 0, 0, NULL, 1, 'g1', '{"traceparent":"tp"}');
+      UPDATE sqlite_sequence SET seq = 40 WHERE name = 'messages';
+      PRAGMA user_version = 2;`)
+    db.close()
+    const store = createSqliteQueueStore(file)
+    try {
+      assert.is(await store.ack('o', [{ message_id: 'leased', receipt: 'wrong' }], 10), 0, 'a receipt of no lease')
+      const { message_id } = await store.send('o', 'new', { now: 10 })
+      assert.equal((await store.list('o', 10)).map((m) => [m.message_id, m.receipt ?? null, m.message_group_id ?? null, m.context ?? null]), [
+        ['leased', 'old-receipt', null, null],
+        ['grouped', null, 'g1', { traceparent: 'tp' }],
+        [message_id, null, null, null],
+      ])
+      const got = await store.receive('o', rules(6000))
+      assert.equal(got.map((d) => d.body), ['l', 'g', 'new'], 'the lease ran out; send order kept')
+      assert.is(await store.ack('o', got, 6001), 3)
+    } finally {
+      await store.close()
+    }
+    const reopened = new Database(file)
+    assert.is(reopened.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").pluck().get(), 41, 'the sequence went on from where it was')
+    assert.is(reopened.pragma('user_version', { simple: true }), 3)
     reopened.close()
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -14,8 +14,13 @@ import { median } from '../lib/stats.js'
 type Wait = { received: number; batches: number; lastAt: number; ackedAt: number; timedOut: boolean }
 type Produce = { startedAt: number; sentAt: number; errors: number }
 
-/** Messages of each kind's warm-up pass (not counted). */
-const WARMUP_MESSAGES = 1_000
+/**
+ * Messages of each kind's warm-up pass (not counted). With 1,000, the processes were still
+ * compiling their paths for several runs after it: on SQLite at batch 10 the first runs of
+ * one engine took 934, 765, 629, 551 and 564 ms for 5,000 messages, the memory store's 444,
+ * 366, 248, 236 and 152 ms (2026-11-30, 20:00 UTC); after 5,000 the runs are level.
+ */
+const WARMUP_MESSAGES = 5_000
 
 export async function queue(ctx: Ctx, options: { runs?: number; messages?: number; stores?: string[]; batches?: number[]; fifo?: boolean; cpuProfile?: string } = {}): Promise<Section> {
   const runs = options.runs ?? Math.max(3, Math.min(ctx.runs, 3))
