@@ -167,7 +167,7 @@ export async function startWsServer(options: WsServerOptions, open: (handlers: P
 
   workers.on('connection', (ws: WebSocket, req: IncomingMessage, identity?: Identity) => {
     alive(ws)
-    const send = corkedSend(ws, req.socket, 'turn')
+    const send = corkedSend(ws, req.socket, 'auto')
     const port = open({
       out: (message) => {
         if (ws.readyState !== ws.OPEN) return

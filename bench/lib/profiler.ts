@@ -1,5 +1,5 @@
 /**
- * CPU profiles of a measured window only: tasks a benchmark process serves so that the
+ * CPU and allocation profiles of a measured window only: tasks a benchmark process serves so that the
  * orchestrator starts V8's sampling profiler when a measurement starts and writes the
  * profile when it ends (`--cpu-prof` profiles the whole life of the process, start-up,
  * warm-ups and the other target's turns included, which blurs a per-call figure).
@@ -28,6 +28,29 @@ export function profilerTasks(): Record<string, (args: any) => unknown> {
       const { profile } = await post<{ profile: object }>('Profiler.stop')
       writeFileSync(file, JSON.stringify(profile))
       await post('Profiler.disable')
+      session.disconnect()
+      session = undefined
+      return true
+    },
+    /**
+     * Starts V8's sampling heap profiler: one sample per `intervalBytes` allocated on
+     * average, objects the collector has freed since included, so the profile counts what
+     * was allocated (the garbage a path makes), not what is still alive.
+     */
+    async heapStart({ intervalBytes = 4096 }: { intervalBytes?: number } = {}) {
+      if (session) throw new Error('already profiling')
+      session = new Session()
+      session.connect()
+      await post('HeapProfiler.enable')
+      await post('HeapProfiler.startSampling', { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+      return true
+    },
+    /** Stops it and writes the profile (a .heapprofile, which Chrome's DevTools opens) to `file`. */
+    async heapStop({ file }: { file: string }) {
+      if (!session) throw new Error('not profiling')
+      const { profile } = await post<{ profile: object }>('HeapProfiler.stopSampling')
+      writeFileSync(file, JSON.stringify(profile))
+      await post('HeapProfiler.disable')
       session.disconnect()
       session = undefined
       return true

@@ -5,7 +5,7 @@
  * `invokefunction` carrying {method, path, path_params, query_params, headers, body}, and
  * the worker's `{status_code, headers, body}` becomes the response. Exact-match routes in
  * a Map, no validation, no timeouts, no actors. It writes to workers through
- * adapters/corked-send.ts in the mode its first argument names (`tick`, `turn`, `none`):
+ * adapters/corked-send.ts in the mode its first argument names (`tick`, `turn`, `none`, `auto`):
  * bench/ runs it in each and takes the best as the baseline.
  */
 import { createServer } from 'node:http'

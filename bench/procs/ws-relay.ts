@@ -5,7 +5,7 @@
  * forwards each `invokefunction` under a relay-made id and maps the `invocationresult`
  * back to the caller's id. Every frame is parsed and re-serialised, as any relay that
  * reads ids must; no validation, no timeouts, no actors. It writes through
- * adapters/corked-send.ts in the mode its first argument names (`tick`, `turn`, `none`):
+ * adapters/corked-send.ts in the mode its first argument names (`tick`, `turn`, `none`, `auto`):
  * bench/ runs it in each and takes the best as the baseline.
  */
 import { WebSocketServer, type WebSocket } from 'ws'

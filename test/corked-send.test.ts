@@ -1,0 +1,77 @@
+/**
+ * adapters/corked-send.ts over a real WebSocket on loopback: in every mode the frames
+ * arrive whole and in order; `auto` writes a turn's first frame at once (the socket is
+ * not corked after it) and corks for the frames after it until the turn's check phase;
+ * `turn` corks from the first frame.
+ */
+import { once } from 'node:events'
+import type { Socket } from 'node:net'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import WebSocket, { WebSocketServer } from 'ws'
+import { CORK_MODES, corkedSend } from '../adapters/corked-send.js'
+import { until } from './harness.js'
+
+const it = suite<{ wss: WebSocketServer; server: WebSocket; socket: Socket; client: WebSocket; got: string[] }>('corked send')
+
+it.before.each(async (ctx) => {
+  ctx.wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await once(ctx.wss, 'listening')
+  const accepted = once(ctx.wss, 'connection')
+  ctx.client = new WebSocket(`ws://127.0.0.1:${(ctx.wss.address() as { port: number }).port}`)
+  ctx.got = []
+  ctx.client.on('message', (data) => ctx.got.push(String(data)))
+  const [server, req] = (await accepted) as [WebSocket, { socket: Socket }]
+  ctx.server = server
+  ctx.socket = req.socket
+  await once(ctx.client, 'open')
+})
+
+it.after.each(async (ctx) => {
+  ctx.client.terminate()
+  await new Promise((resolve) => ctx.wss.close(resolve))
+})
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
+
+for (const mode of CORK_MODES) {
+  it(`${mode}: frames sent in one turn and in later turns arrive whole and in order`, async ({ server, socket, got }) => {
+    const send = corkedSend(server, socket, mode)
+    const sent: string[] = []
+    for (let turn = 0; turn < 3; turn++) {
+      for (let i = 0; i < 1 + turn * 3; i++) {
+        const text = JSON.stringify({ turn, i, pad: 'x'.repeat(i * 100) })
+        sent.push(text)
+        send(text)
+      }
+      await nextTurn()
+    }
+    await until(() => got.length === sent.length, 5000, 'every frame')
+    assert.equal(got, sent)
+  })
+}
+
+it('auto: a lone frame is written at once; the frames after it in the turn wait, corked, for its check phase', async ({ server, socket, got }) => {
+  const send = corkedSend(server, socket, 'auto')
+  send('first')
+  assert.is(socket.writableCorked, 0, 'the first frame of the turn is not held')
+  send('second')
+  send('third')
+  assert.is(socket.writableCorked, 1, 'the frames after it are')
+  await nextTurn()
+  assert.is(socket.writableCorked, 0, 'uncorked in the check phase')
+  send('next turn')
+  assert.is(socket.writableCorked, 0, "the next turn's first frame is not held either")
+  await until(() => got.length === 4, 5000, 'four frames')
+  assert.equal(got, ['first', 'second', 'third', 'next turn'])
+})
+
+it('turn: corked from the first frame until the check phase', async ({ server, socket }) => {
+  const send = corkedSend(server, socket, 'turn')
+  send('first')
+  assert.is(socket.writableCorked, 1)
+  await nextTurn()
+  assert.is(socket.writableCorked, 0)
+})
+
+it.run()
