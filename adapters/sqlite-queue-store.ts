@@ -355,7 +355,6 @@ export function createSqliteQueueStore(path: string): QueueStore {
   }
 
   const receive = db.transaction((queue: string, o: ReceiveOptions): Delivery[] => (o.fifo && !o.calls ? receiveFifo(queue, o) : receivePlain(queue, o)))
-  const none: Delivery[] = []
   /**
    * Acknowledgements are answered to no one, so each need not be a commit of its own. An
    * ack's deletes run at once, in a write transaction held open until the first of: an
@@ -505,7 +504,7 @@ export function createSqliteQueueStore(path: string): QueueStore {
   return {
     kind: 'sqlite',
     send,
-    receive: async (queue, o) => (o.calls && !mayHoldCalls.has(queue) ? none : durable(() => receive(queue, o))),
+    receive: async (queue, o) => (o.calls && !mayHoldCalls.has(queue) ? [] : durable(() => receive(queue, o))),
     ack: async (queue, leases, now) => {
       hold()
       return ack(queue, leases, now)
@@ -515,7 +514,8 @@ export function createSqliteQueueStore(path: string): QueueStore {
       if (calls && !mayHoldCalls.has(queue)) return undefined
       readyNotAfter(now)
       const next = ((calls ? nextWaitingCall : nextWaiting).get(queue, now) as number | undefined) ?? undefined
-      if (calls && next === undefined && !holdsCall.get({ queue })) mayHoldCalls.delete(queue)
+      // Not while acknowledgements are held uncommitted: if their commit failed, the calls they deleted would be back.
+      if (calls && next === undefined && !db.inTransaction && !holdsCall.get({ queue })) mayHoldCalls.delete(queue)
       return next
     },
     list: async (queue, limit) => (listQueue.all(queue, limit) as Row[]).map(toMessage),
