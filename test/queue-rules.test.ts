@@ -221,9 +221,18 @@ for (const maker of makers) {
 
 const migration = suite('queue rules: a SQLite file of the previous schema')
 
-migration('opens with its messages as they were: live calls stay calls, dead ones become messages of their dead-letter queue', async () => {
+/** Runs `body` with a fresh temporary folder, removed after. */
+async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'signalbox-migrate-'))
   try {
+    await body(dir)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+migration('opens with its messages as they were: live calls stay calls, dead ones become messages of their dead-letter queue', () =>
+  inTempDir(async (dir) => {
     const file = join(dir, 'v1.sqlite')
     const db = new Database(file)
     db.exec(`
@@ -252,14 +261,11 @@ migration('opens with its messages as they were: live calls stay calls, dead one
     assert.is(reopened.pragma('user_version', { simple: true }), 3)
     assert.equal(reopened.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'messages' AND name LIKE 'sqlite_autoindex%'").all(), [], 'no index of message ids')
     reopened.close()
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-})
+  }),
+)
 
-migration('a version 2 file: its table is copied without the message id index, rows, seqs and sequence kept', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'signalbox-migrate-'))
-  try {
+migration('a version 2 file: its table is copied without the message id index, rows, seqs and sequence kept', () =>
+  inTempDir(async (dir) => {
     const file = join(dir, 'v2.sqlite')
     const db = new Database(file)
     db.exec(`
@@ -291,10 +297,8 @@ migration('a version 2 file: its table is copied without the message id index, r
     assert.is(reopened.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").pluck().get(), 41, 'the sequence went on from where it was')
     assert.is(reopened.pragma('user_version', { simple: true }), 3)
     reopened.close()
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-})
+  }),
+)
 
 migration.run()
 

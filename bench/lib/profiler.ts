@@ -11,49 +11,44 @@ export function profilerTasks(): Record<string, (args: any) => unknown> {
   let session: Session | undefined
   const post = <T = unknown>(method: string, params: object = {}) =>
     new Promise<T>((resolve, reject) => session!.post(method, params, (err, result) => (err ? reject(err) : resolve(result as T))))
+  /** Opens a session on this process with `domain` (`Profiler`, `HeapProfiler`) enabled. */
+  const open = async (domain: string) => {
+    if (session) throw new Error('already profiling')
+    session = new Session()
+    session.connect()
+    await post(`${domain}.enable`)
+  }
+  /** Stops the profiler (`method` of `domain`), writes its profile to `file` and closes the session. */
+  const stop = async (domain: string, method: string, file: string) => {
+    if (!session) throw new Error('not profiling')
+    const { profile } = await post<{ profile: object }>(`${domain}.${method}`)
+    writeFileSync(file, JSON.stringify(profile))
+    await post(`${domain}.disable`)
+    session.disconnect()
+    session = undefined
+    return true
+  }
   return {
     /** Starts sampling every `intervalUs` microseconds. */
     async profileStart({ intervalUs = 200 }: { intervalUs?: number } = {}) {
-      if (session) throw new Error('already profiling')
-      session = new Session()
-      session.connect()
-      await post('Profiler.enable')
+      await open('Profiler')
       await post('Profiler.setSamplingInterval', { interval: intervalUs })
       await post('Profiler.start')
       return true
     },
     /** Stops sampling and writes the profile (a .cpuprofile) to `file`. */
-    async profileStop({ file }: { file: string }) {
-      if (!session) throw new Error('not profiling')
-      const { profile } = await post<{ profile: object }>('Profiler.stop')
-      writeFileSync(file, JSON.stringify(profile))
-      await post('Profiler.disable')
-      session.disconnect()
-      session = undefined
-      return true
-    },
+    profileStop: ({ file }: { file: string }) => stop('Profiler', 'stop', file),
     /**
      * Starts V8's sampling heap profiler: one sample per `intervalBytes` allocated on
      * average, objects the collector has freed since included, so the profile counts what
      * was allocated (the garbage a path makes), not what is still alive.
      */
     async heapStart({ intervalBytes = 4096 }: { intervalBytes?: number } = {}) {
-      if (session) throw new Error('already profiling')
-      session = new Session()
-      session.connect()
-      await post('HeapProfiler.enable')
+      await open('HeapProfiler')
       await post('HeapProfiler.startSampling', { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
       return true
     },
     /** Stops it and writes the profile (a .heapprofile, which Chrome's DevTools opens) to `file`. */
-    async heapStop({ file }: { file: string }) {
-      if (!session) throw new Error('not profiling')
-      const { profile } = await post<{ profile: object }>('HeapProfiler.stopSampling')
-      writeFileSync(file, JSON.stringify(profile))
-      await post('HeapProfiler.disable')
-      session.disconnect()
-      session = undefined
-      return true
-    },
+    heapStop: ({ file }: { file: string }) => stop('HeapProfiler', 'stopSampling', file),
   }
 }
