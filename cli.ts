@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --min-semi-space-size=8
 /**
  * The signalbox command line: `serve` runs the engine as a server; `ls` and `invoke` talk
  * to a running one through its engine functions; `help` and `--version` say what it is.

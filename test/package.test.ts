@@ -10,11 +10,20 @@ import { readFileSync } from 'node:fs'
 import { dirname, join, posix, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { importsOf } from './imports.js'
+import { SERVE_NODE_FLAGS } from '../cli/node-flags.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
 const it = suite('package')
+
+it("the CLI's shebang and `npm start` run node with the serve flags (cli/node-flags.ts), and node takes them", () => {
+  const flags = SERVE_NODE_FLAGS.join(' ')
+  assert.is(readFileSync(join(root, 'dist', 'cli.js'), 'utf8').split('\n')[0], `#!/usr/bin/env -S node ${flags}`)
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  assert.match(pkg.scripts.start, `node ${flags} dist/cli.js serve`)
+  assert.is(execFileSync(process.execPath, [...SERVE_NODE_FLAGS, '-e', 'process.stdout.write("ok")'], { encoding: 'utf8' }), 'ok')
+})
 
 it('npm pack ships the library, the CLI and the docs, and no tests, benchmarks or sources', () => {
   const out = execFileSync(npm, ['pack', '--dry-run', '--ignore-scripts', '--json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })

@@ -106,7 +106,7 @@ it('the quick start is two commands: npm ci && npm start, then npm test; CI runs
   const scripts = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts
   assert.is(scripts.prepare, 'npm run build', 'npm ci builds (prepare)')
   assert.match(scripts.build, /^tsc -b .* && chmod \+x dist\/cli\.js$/, 'the build marks the command executable (npx signalbox runs it)')
-  assert.match(scripts.start, /^node scripts\/build-if-changed\.mjs && node dist\/cli\.js serve$/)
+  assert.match(scripts.start, /^node scripts\/build-if-changed\.mjs && node (--[a-z-]+=\S+ )*dist\/cli\.js serve$/)
   assert.match(scripts.test, /node dist\/test\/run\.js$/)
 })
 

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { limit, until } from './harness.js'
+import { SERVE_NODE_FLAGS } from '../cli/node-flags.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const cli = join(root, 'dist', 'cli.js')
@@ -60,7 +61,7 @@ it(
   "npm start's build step: builds when there is no build, not when nothing changed, again when a source is newer or a file was added; a failed build fails",
   limit(async ({ work }) => {
     const scripts = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts
-    assert.is(scripts.start, 'node scripts/build-if-changed.mjs && node dist/cli.js serve')
+    assert.is(scripts.start, `node scripts/build-if-changed.mjs && node ${SERVE_NODE_FLAGS.join(' ')} dist/cli.js serve`)
     const dir = join(work, 'project')
     const p = project(dir)
 

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Child } from './rpc.js'
+import { SERVE_NODE_FLAGS } from '../../cli/node-flags.js'
 
 /** The repository root (this file is dist/bench/lib/common.js once compiled). */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
@@ -78,7 +79,8 @@ export function otherEngines(): Array<{ name: string; root: string }> {
  * for one engine of a cluster.
  */
 export async function startEngine(name: string, options: { store?: string; cpuProfile?: string; root?: string; readyTimeoutMs?: number } = {}): Promise<EngineProc> {
-  const execArgv = ['--expose-gc', ...cpuProfileArgs(options.cpuProfile)]
+  // As `signalbox serve` runs (cli/node-flags.ts).
+  const execArgv = ['--expose-gc', ...SERVE_NODE_FLAGS, ...cpuProfileArgs(options.cpuProfile)]
   const script = options.root ? join(options.root, 'dist', 'bench', 'procs', 'engine-host.js') : 'engine-host'
   const child = new Child(name, script, [options.store ?? 'memory'], { execArgv, readyTimeoutMs: options.readyTimeoutMs })
   const info = (await child.ready) as { url: string; httpUrl: string; pid: number }

@@ -11,6 +11,7 @@ import { Child } from '../lib/rpc.js'
 import { fmt, otherEngines, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
 import { compare, ratioText } from '../lib/compare.js'
 import { procCpu } from '../lib/procmem.js'
+import { SERVE_NODE_FLAGS } from '../../cli/node-flags.js'
 
 type Load = { callsPerSec: number; p50: number; p99: number; n: number; total: number; errors: number; stuck: number; cpuUs: number; sysShare: number }
 
@@ -34,7 +35,7 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
   const names = options.targets ?? [...WS_RELAYS, 'signalbox', ...others.map((o) => o.name)]
   const profileStamp = options.profileStamp ?? (ctx.profile ? timestamp() : undefined)
   const engine = await startEngine('engine')
-  const relays = new Map(names.filter((n) => n.startsWith('relay:')).map((n) => [n, new Child(`ws-${n}`, 'ws-relay', [n.slice('relay:'.length)])]))
+  const relays = new Map(names.filter((n) => n.startsWith('relay:')).map((n) => [n, new Child(`ws-${n}`, 'ws-relay', [n.slice('relay:'.length)], { execArgv: [...SERVE_NODE_FLAGS] })]))
   const urls: Record<string, string> = { signalbox: engine.url }
   const procs: Record<string, Child> = { signalbox: engine.child }
   const engines = [engine]
@@ -110,7 +111,7 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
       }
     }
     const details = [
-      `Worker A (raw \`ws\` caller), worker B (raw \`ws\` echo worker) and the engine or the baseline relay (bench/procs/ws-relay.ts) each run in their own process. The relay runs once in each way of corking its sockets (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, as the engine does). A keeps 1 or 64 \`invokefunction\` calls in flight for ${durationMs / 1000} s after a 0.5 s warm-up; B answers each with the call's data. Each round measures every target once, in an order rotated from round to round. For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. CPU per call is the engine's (or relay's) user + system CPU time from /proc during the measurement, warm-up included, divided by the calls it carried.`,
+      `Worker A (raw \`ws\` caller), worker B (raw \`ws\` echo worker) and the engine or the baseline relay (bench/procs/ws-relay.ts) each run in their own process. The relay runs once in each way of corking its sockets (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, as the engine does). The engine and the relays run with the V8 flags \`signalbox serve\` runs node with (${SERVE_NODE_FLAGS.map((f) => `\`${f}\``).join(' ')}, cli/node-flags.ts). A keeps 1 or 64 \`invokefunction\` calls in flight for ${durationMs / 1000} s after a 0.5 s warm-up; B answers each with the call's data. Each round measures every target once, in an order rotated from round to round. For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. CPU per call is the engine's (or relay's) user + system CPU time from /proc during the measurement, warm-up included, divided by the calls it carried.`,
       '',
       "The relay's modes (medians):",
       '',
