@@ -9,6 +9,7 @@
  */
 import type { CallSource } from '../protocol/cluster.js'
 import { record } from './catalog.js'
+import { TransientIndex } from './transient-index.js'
 
 /** How a call ended: a result, or an error object passed on as it came. */
 export type Outcome = { result: unknown; error?: undefined } | { error: unknown; result?: undefined }
@@ -66,7 +67,8 @@ interface WorkerRecord<H> {
 }
 
 export class CallTable<H = unknown, W = unknown> {
-  private readonly calls = new Map<string, Entry<H>>()
+  /** By invocation id. Not a `Map`: one is added and one removed per call (core/transient-index.ts says why that matters). */
+  private readonly calls = new TransientIndex<Entry<H>>()
   private readonly byWorker = new Map<string, WorkerRecord<H>>()
   /**
    * Calls not started yet because every worker offering their function is held (its
@@ -260,8 +262,7 @@ export class CallTable<H = unknown, W = unknown> {
 
   /** Removes and returns every call (the engine stops); parked calls are taken with `unpark`. */
   closeAll(): Array<Call<H>> {
-    const all = [...this.calls.values()]
-    return all.map((entry) => this.remove(entry))
+    return this.calls.values().map((entry) => this.remove(entry))
   }
 
   /** From now on the table counts as drained once it is empty. */

@@ -11,6 +11,7 @@
 import { createServer } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CORK_MODES, corkedSend, type CorkMode } from '../../adapters/corked-send.js'
+import { TransientIndex } from '../../core/transient-index.js'
 import { serveTasks } from '../lib/rpc.js'
 import { profilerTasks } from '../lib/profiler.js'
 
@@ -21,7 +22,8 @@ if (!CORK_MODES.includes(mode)) throw new Error(`unknown cork mode '${mode}'`)
 const sends = new WeakMap<WebSocket, (text: string) => void>()
 const functions = new Map<string, WebSocket>()
 const routes = new Map<string, string>()
-const pending = new Map<string, (m: any) => void>()
+/** Requests waiting for their answer, by invocation id: not in a `Map`, for the reason core/transient-index.ts gives (the engine's call table does the same). */
+const pending = new TransientIndex<(m: any) => void>()
 let seq = 0
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
@@ -41,9 +43,8 @@ wss.on('connection', (ws, req) => {
         send(JSON.stringify({ type: 'triggerregistrationresult', id: m.id, trigger_type: m.trigger_type, function_id: m.function_id }))
         return
       case 'invocationresult': {
-        const done = pending.get(m.invocation_id)
+        const done = pending.delete(m.invocation_id)
         if (!done) return
-        pending.delete(m.invocation_id)
         done(m)
         return
       }

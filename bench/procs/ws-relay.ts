@@ -10,6 +10,7 @@
  */
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CORK_MODES, corkedSend, type CorkMode } from '../../adapters/corked-send.js'
+import { TransientIndex } from '../../core/transient-index.js'
 import { serveTasks } from '../lib/rpc.js'
 import { profilerTasks } from '../lib/profiler.js'
 
@@ -22,7 +23,8 @@ await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
 
 const sends = new WeakMap<WebSocket, (text: string) => void>()
 const functions = new Map<string, WebSocket>()
-const pending = new Map<string, { ws: WebSocket; id: string }>()
+/** Calls in flight, by relay-made id: not in a `Map`, for the reason core/transient-index.ts gives (the engine's call table does the same). */
+const pending = new TransientIndex<{ ws: WebSocket; id: string }>()
 let seq = 0
 
 wss.on('connection', (ws, req) => {
@@ -52,9 +54,8 @@ wss.on('connection', (ws, req) => {
         return
       }
       case 'invocationresult': {
-        const p = pending.get(m.invocation_id)
+        const p = pending.delete(m.invocation_id)
         if (!p) return
-        pending.delete(m.invocation_id)
         m.invocation_id = p.id
         sends.get(p.ws)!(JSON.stringify(m))
         return
