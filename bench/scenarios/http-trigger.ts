@@ -7,16 +7,15 @@
  * taken within a round (bench/lib/compare.ts).
  */
 import { join } from 'node:path'
-import { CORK_MODES } from '../../adapters/corked-send.js'
 import { Child } from '../lib/rpc.js'
 import { fmt, otherEngines, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
 import { compare, ratioText } from '../lib/compare.js'
 import { procCpu } from '../lib/procmem.js'
-import { SERVE_NODE_FLAGS } from '../../cli/node-flags.js'
+import { RELAY_NAMES, RELAY_VARIANTS_TEXT, startRelay } from '../lib/relays.js'
 
 type Load = { reqPerSec: number; p50: number; p99: number; n: number; total: number; errors: number; timeouts: number; non2xx: number; cpuUs: number; sysShare: number }
 
-export const RELAYS = CORK_MODES.map((mode) => `relay:${mode}`)
+export const RELAYS = RELAY_NAMES
 
 export interface HttpOptions {
   connections?: number[]
@@ -36,7 +35,7 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
   const names = options.targets ?? ['ceiling', ...RELAYS, 'signalbox', ...others.map((o) => o.name)]
   const profileStamp = options.profileStamp ?? (ctx.profile ? timestamp() : undefined)
   const engine = await startEngine('engine')
-  const relays = new Map(names.filter((n) => n.startsWith('relay:')).map((n) => [n, new Child(`http-${n}`, 'http-relay', [n.slice('relay:'.length)], { execArgv: [...SERVE_NODE_FLAGS] })]))
+  const relays = new Map(names.filter((n) => n.startsWith('relay:')).map((n) => [n, startRelay('http-relay', n)]))
   const hello = new Child('http-hello', 'http-hello')
   const urls: Record<string, string> = { signalbox: `${engine.httpUrl}/hello` }
   const procs: Record<string, Child> = { signalbox: engine.child, ceiling: hello }
@@ -66,7 +65,7 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
         const order = names.map((_, i) => names[(i + r) % names.length])
         for (const target of order) {
           const proc = procs[target]
-          const profile = profileStamp && target !== 'ceiling' ? `http${conns}-${target.replace(':', '-')}-r${r + 1}-${profileStamp}.cpuprofile` : undefined
+          const profile = profileStamp && target !== 'ceiling' ? `http${conns}-${target.replaceAll(':', '-')}-r${r + 1}-${profileStamp}.cpuprofile` : undefined
           if (profile) await proc.call('profileStart', {})
           const cpu0 = procCpu(proc.pid)
           const load = await loader.call<Load>('autocannon', { url: urls[target], connections: conns, durationS, warmupS: r === 0 ? 1 : 0 }, (durationS + 2) * 1000 + 30_000)
@@ -119,7 +118,7 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
       }
     }
     const details = [
-      `autocannon (its own process, pipelining 1) runs ${durationS} s per measurement against GET /hello on: the engine's http listener, whose route is bound to \`bench::http\` served by a raw \`ws\` worker process; the baseline http→ws relay (bench/procs/http-relay.ts) with the same worker and route, once in each way of corking its socket to the worker (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, as the engine does); and plain node:http answering "hello" (the ceiling, no WebSocket hop). The engine and the relays run with the V8 flags \`signalbox serve\` runs node with (${SERVE_NODE_FLAGS.map((f) => `\`${f}\``).join(' ')}, cli/node-flags.ts). Every function answers \`{status_code: 200, body: 'hello'}\`. One 1 s warm-up run per target precedes the first round; each round measures every target once, in an order rotated from round to round. For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. req/s counts 2xx answers over the run's duration; p50/p99 come from every 2xx response's own time (autocannon's histogram rounds to whole milliseconds). Server CPU per request is the serving process's user + system CPU time from /proc during the run, divided by the 2xx answers (warm-up included); for the engine and the relay it leaves out the worker process.`,
+      `autocannon (its own process, pipelining 1) runs ${durationS} s per measurement against GET /hello on: the engine's http listener, whose route is bound to \`bench::http\` served by a raw \`ws\` worker process; the baseline http→ws relay (bench/procs/http-relay.ts) with the same worker and route, once in each way of corking its socket to the worker (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, as the engine does); and plain node:http answering "hello" (the ceiling, no WebSocket hop). The engine runs with the node flags \`signalbox serve\` runs it with. ${RELAY_VARIANTS_TEXT} Every function answers \`{status_code: 200, body: 'hello'}\`. One 1 s warm-up run per target precedes the first round; each round measures every target once, in an order rotated from round to round. For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. req/s counts 2xx answers over the run's duration; p50/p99 come from every 2xx response's own time (autocannon's histogram rounds to whole milliseconds). Server CPU per request is the serving process's user + system CPU time from /proc during the run, divided by the 2xx answers (warm-up included); for the engine and the relay it leaves out the worker process.`,
       '',
       "The relay's modes (medians):",
       '',

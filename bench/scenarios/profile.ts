@@ -65,13 +65,13 @@ export async function profile(ctx: Ctx): Promise<Section> {
   // Round trip, 64 and 1 in flight: the engine and every relay mode profiled, one pass each.
   for (const inflight of [64, 1]) {
     const section = await roundtrip(quiet, { profileStamp: stamp, inflights: [inflight], runs: 1, durationMs: 3000 })
-    parts.push(...(await compareProfiles(section, String(inflight), (t) => `roundtrip${inflight}-${t.replace(':', '-')}-r1-${stamp}.cpuprofile`, `Invocation round trip, ${inflight} in flight`)))
+    parts.push(...(await compareProfiles(section, String(inflight), (t) => `roundtrip${inflight}-${t.replaceAll(':', '-')}-r1-${stamp}.cpuprofile`, `Invocation round trip, ${inflight} in flight`)))
   }
 
   // HTTP trigger, 100 and 1 connections: the engine and every relay mode profiled.
   for (const conns of [100, 1]) {
     const section = await httpTrigger(quiet, { profileStamp: stamp, connections: [conns], runs: 1, durationS: 4, targets: [...RELAYS, 'signalbox'] })
-    parts.push(...(await compareProfiles(section, String(conns), (t) => `http${conns}-${t.replace(':', '-')}-r1-${stamp}.cpuprofile`, `HTTP trigger, ${conns} connection${conns === 1 ? '' : 's'}`)))
+    parts.push(...(await compareProfiles(section, String(conns), (t) => `http${conns}-${t.replaceAll(':', '-')}-r1-${stamp}.cpuprofile`, `HTTP trigger, ${conns} connection${conns === 1 ? '' : 's'}`)))
   }
 
   // The two scenarios furthest from their targets, engine only.

@@ -6,16 +6,15 @@
  * from round to round; ratios are taken within a round (bench/lib/compare.ts).
  */
 import { join } from 'node:path'
-import { CORK_MODES } from '../../adapters/corked-send.js'
 import { Child } from '../lib/rpc.js'
 import { fmt, otherEngines, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
 import { compare, ratioText } from '../lib/compare.js'
 import { procCpu } from '../lib/procmem.js'
-import { SERVE_NODE_FLAGS } from '../../cli/node-flags.js'
+import { RELAY_NAMES, RELAY_VARIANTS_TEXT, startRelay } from '../lib/relays.js'
 
 type Load = { callsPerSec: number; p50: number; p99: number; n: number; total: number; errors: number; stuck: number; cpuUs: number; sysShare: number }
 
-export const WS_RELAYS = CORK_MODES.map((mode) => `relay:${mode}`)
+export const WS_RELAYS = RELAY_NAMES
 
 export interface RoundtripOptions {
   inflights?: number[]
@@ -35,7 +34,7 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
   const names = options.targets ?? [...WS_RELAYS, 'signalbox', ...others.map((o) => o.name)]
   const profileStamp = options.profileStamp ?? (ctx.profile ? timestamp() : undefined)
   const engine = await startEngine('engine')
-  const relays = new Map(names.filter((n) => n.startsWith('relay:')).map((n) => [n, new Child(`ws-${n}`, 'ws-relay', [n.slice('relay:'.length)], { execArgv: [...SERVE_NODE_FLAGS] })]))
+  const relays = new Map(names.filter((n) => n.startsWith('relay:')).map((n) => [n, startRelay('ws-relay', n)]))
   const urls: Record<string, string> = { signalbox: engine.url }
   const procs: Record<string, Child> = { signalbox: engine.child }
   const engines = [engine]
@@ -60,7 +59,7 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
         const order = names.map((_, i) => names[(i + r) % names.length])
         for (const target of order) {
           const proc = procs[target]
-          const profile = profileStamp ? `roundtrip${inflight}-${target.replace(':', '-')}-r${r + 1}-${profileStamp}.cpuprofile` : undefined
+          const profile = profileStamp ? `roundtrip${inflight}-${target.replaceAll(':', '-')}-r${r + 1}-${profileStamp}.cpuprofile` : undefined
           if (profile) await proc.call('profileStart', {})
           const cpu0 = procCpu(proc.pid)
           const load = await workerA.call<Load>('wsLoad', { url: urls[target], function_id: 'bench::echo', inflight, warmupMs: 500, durationMs }, durationMs + 30_000)
@@ -111,7 +110,7 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
       }
     }
     const details = [
-      `Worker A (raw \`ws\` caller), worker B (raw \`ws\` echo worker) and the engine or the baseline relay (bench/procs/ws-relay.ts) each run in their own process. The relay runs once in each way of corking its sockets (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, as the engine does). The engine and the relays run with the V8 flags \`signalbox serve\` runs node with (${SERVE_NODE_FLAGS.map((f) => `\`${f}\``).join(' ')}, cli/node-flags.ts). A keeps 1 or 64 \`invokefunction\` calls in flight for ${durationMs / 1000} s after a 0.5 s warm-up; B answers each with the call's data. Each round measures every target once, in an order rotated from round to round. For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. CPU per call is the engine's (or relay's) user + system CPU time from /proc during the measurement, warm-up included, divided by the calls it carried.`,
+      `Worker A (raw \`ws\` caller), worker B (raw \`ws\` echo worker) and the engine or the baseline relay (bench/procs/ws-relay.ts) each run in their own process. The relay runs once in each way of corking its sockets (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, as the engine does). The engine runs with the node flags \`signalbox serve\` runs it with. ${RELAY_VARIANTS_TEXT} A keeps 1 or 64 \`invokefunction\` calls in flight for ${durationMs / 1000} s after a 0.5 s warm-up; B answers each with the call's data. Each round measures every target once, in an order rotated from round to round. For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. CPU per call is the engine's (or relay's) user + system CPU time from /proc during the measurement, warm-up included, divided by the calls it carried.`,
       '',
       "The relay's modes (medians):",
       '',
