@@ -1,7 +1,7 @@
 /**
  * The V8 flags `signalbox serve` runs node with: in the shebang of cli.ts (`env -S`) and in
  * package.json's `start` script, which a test holds to this list; bench/ runs its engine
- * and its baseline relays with them too.
+ * with them too, and its baseline relays both with them and without (bench/lib/relays.ts).
  *
  * `--min-semi-space-size=8` starts V8's young generation at 8 MB a half instead of growing
  * it from 1 MB, which it does not do under a server's steady allocation: with one HTTP

@@ -1,24 +1,26 @@
 /**
  * A string-keyed index for entries that come and go at a high rate (the calls in flight:
  * one added and one removed per call). The values sit in an array whose free slots are
- * reused; a `Map` holds only each key's slot number.
+ * reused; a `Map` holds only each key and its slot number.
  *
  * Why not a plain `Map` of the values: under steady churn (entries added and deleted all
- * the time, a few hundred alive), a V8 `Map` (Node 20) keeps its values alive through
- * young-generation collections long after they were deleted. Measured on this project's
- * HTTP path (100 connections, bench/NOTES.md): with the call table's entries in a `Map`,
- * about 23% of everything a request allocates survived each scavenge and was promoted
- * (2.5 MB a scavenge, 8 ms pauses, the old generation filling up every few hundred
- * milliseconds); with them here, about 1%. The likely cause: a `Map` replaces its table as
- * deleted entries pile up, and a replaced table stays linked to its successor (for
- * iterators that were walking it), so a replaced table that reached the old generation
- * keeps the chain after it, and every value those tables held, alive until the next full
- * collection. Clearing a value before deleting it does not help. Here the tables hold
- * small integers, and a deleted value's slot is cleared at once. (A null-prototype object
- * as the index avoids the chain too, but makes every new key a property name, which V8
- * interns: about 1 µs more per entry.)
+ * the time, a few hundred alive), V8's `Map` (as in Node 20) keeps its values alive
+ * through young-generation collections long after they were deleted. Measured on this
+ * project's HTTP path at 100 connections (bench/NOTES.md, 2026-11-30 23:00): with the call
+ * table's entries in a `Map`, each scavenge found about 2.5 MB of the 11 MB allocated since
+ * the last one still alive, and promoted it (8 ms pauses, the old generation refilled
+ * every few hundred milliseconds); with them here, about 0.2 MB (1.8 ms pauses), and the
+ * engine spent a quarter less CPU per request. What kept them, as far as we can tell: a
+ * `Map` replaces its table as deleted entries pile up, and a replaced table stays linked to
+ * its successor (for iterators that were walking it), so a replaced table that reached
+ * the old generation keeps the chain after it, and every value those tables held, alive
+ * until the next full collection. Clearing a value before deleting it does not help. Here
+ * the `Map` holds keys and small integers only, and a deleted value's slot is cleared at
+ * once. (A null-prototype object as the index avoids the chain too, but makes every new
+ * key a property name, which V8 interns: about 1 µs more per entry.)
  *
- * Keys are any strings (`__proto__` included). `values()` gives insertion order.
+ * Keys are any strings (`__proto__` included). `values()` gives insertion order. The
+ * array keeps its largest size (the most entries ever held at once).
  */
 export class TransientIndex<V> {
   /** Each key's slot. */

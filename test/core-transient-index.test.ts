@@ -1,6 +1,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { TransientIndex } from '../core/transient-index.js'
 
 test('behaves as a Map of the same operations: get, size, delete and insertion order', () => {
@@ -42,6 +44,30 @@ test('a deleted key is gone, deleting it again gives nothing, and a key added af
   assert.equal(index.values(), [{ n: 2 }, { n: 3 }])
   assert.is(index.size, 2)
   assert.is(index.delete('one'), undefined)
+})
+
+/** Fills an index with three values and returns weak refs to them (made here, so the test's own frame holds none of them). */
+function filled(index: TransientIndex<object>): Array<WeakRef<object>> {
+  return ['a', 'b', 'c'].map((key) => {
+    const value = { key, payload: new Array(1000).fill(key) }
+    index.set(key, value)
+    return new WeakRef(value)
+  })
+}
+
+test('a deleted value is not kept: a full collection frees it', async () => {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const index = new TransientIndex<object>()
+  const refs = filled(index)
+  index.delete('a')
+  index.delete('c')
+  // A WeakRef keeps its target until the job that made it ends.
+  await new Promise((resolve) => setTimeout(resolve, 0))
+  gc()
+  assert.is(refs[0].deref(), undefined)
+  assert.is(refs[2].deref(), undefined)
+  assert.is(refs[1].deref(), index.get('b'))
 })
 
 test.run()

@@ -1,6 +1,7 @@
 /**
  * The engine against its baselines, figure by figure. A baseline relay runs in several
- * modes (how it corks its sockets, adapters/corked-send.ts); for each figure the mode that
+ * modes (how it corks its sockets, adapters/corked-send.ts; with the engine's node flags or
+ * node's defaults, bench/lib/relays.ts); for each figure the mode that
  * does best on it is the baseline, so a ratio never flatters the engine. The ratio is
  * paired: each round measures the engine and every baseline one after another, the ratio
  * is taken within the round, and the median of the rounds' ratios is reported with their

@@ -16,6 +16,7 @@ export const RELAY_VARIANTS_TEXT = `Each relay mode runs twice: with the node fl
 
 /** Starts the relay `name` (one of RELAY_NAMES) of bench/procs/`script`. */
 export function startRelay(script: 'http-relay' | 'ws-relay', name: string): Child {
+  if (!RELAY_NAMES.includes(name)) throw new Error(`unknown relay '${name}'; known: ${RELAY_NAMES.join(', ')}`)
   const [, mode, heap] = name.split(':')
-  return new Child(`${script}-${name}`, script, [mode], { execArgv: heap === 'defaults' ? [] : [...SERVE_NODE_FLAGS] })
+  return new Child(`${script.slice(0, script.indexOf('-'))}-${name}`, script, [mode], { execArgv: heap === 'defaults' ? [] : [...SERVE_NODE_FLAGS] })
 }

@@ -20,7 +20,7 @@ export interface RoundtripOptions {
   inflights?: number[]
   runs?: number
   durationMs?: number
-  /** Which of `relay:<mode>` and `signalbox` to measure (default: all). */
+  /** Which of `relay:<mode>` or `relay:<mode>:defaults` (bench/lib/relays.ts) and `signalbox` to measure (default: all). */
   targets?: string[]
   /** Profile every measurement of the engine and the relays (their window only) into bench/profiles/, files named with this stamp. */
   profileStamp?: string
@@ -110,7 +110,7 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
       }
     }
     const details = [
-      `Worker A (raw \`ws\` caller), worker B (raw \`ws\` echo worker) and the engine or the baseline relay (bench/procs/ws-relay.ts) each run in their own process. The relay runs once in each way of corking its sockets (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, as the engine does). The engine runs with the node flags \`signalbox serve\` runs it with. ${RELAY_VARIANTS_TEXT} A keeps 1 or 64 \`invokefunction\` calls in flight for ${durationMs / 1000} s after a 0.5 s warm-up; B answers each with the call's data. Each round measures every target once, in an order rotated from round to round. For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. CPU per call is the engine's (or relay's) user + system CPU time from /proc during the measurement, warm-up included, divided by the calls it carried.`,
+      `Worker A (raw \`ws\` caller), worker B (raw \`ws\` echo worker) and the engine or the baseline relay (bench/procs/ws-relay.ts) each run in their own process. The relay runs in each way of corking its sockets (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, as the engine does). The engine runs with the node flags \`signalbox serve\` runs it with. ${RELAY_VARIANTS_TEXT} A keeps 1 or 64 \`invokefunction\` calls in flight for ${durationMs / 1000} s after a 0.5 s warm-up; B answers each with the call's data. Each round measures every target once, in an order rotated from round to round. For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. CPU per call is the engine's (or relay's) user + system CPU time from /proc during the measurement, warm-up included, divided by the calls it carried.`,
       '',
       "The relay's modes (medians):",
       '',
