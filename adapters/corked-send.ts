@@ -13,9 +13,12 @@
  *   payload in one `writev`).
  * - `auto`: the first frame of a turn is written when sent, as with `none`; a second one in
  *   the same turn corks the socket until the turn's check phase, as with `turn` (what
- *   Linux's TCP autocorking does for small writes). A lone frame (one HTTP request at a
- *   time, one call in flight) leaves at once instead of waiting for the check phase, and a
- *   turn's burst still leaves in two writes, not one each.
+ *   Linux's TCP autocorking does for small writes). A socket whose last turn with frames
+ *   had more than one is busy: its next turn is corked from the first frame, as with
+ *   `turn`, until a turn brings it one frame alone. So a lone frame (one HTTP request at a
+ *   time, one call in flight) leaves at once instead of waiting for the check phase, and
+ *   under load (many requests, many calls in flight) each turn's frames leave in one
+ *   write, not two.
  *
  * Used by the WebSocket server (`auto`) and by bench/'s baseline relays, which are measured
  * in every mode so that their fastest is the baseline.
@@ -58,22 +61,27 @@ export function corkedSend(ws: WebSocket, socket: Socket, mode: CorkMode = 'auto
   }
 }
 
-/** `auto`: the turn's first frame at once, the frames after it in this turn corked until its end. */
+/**
+ * `auto`: the turn's first frame at once and the frames after it in this turn corked until
+ * its end; corked from the first frame while the socket is busy (its last turn with
+ * frames had more than one).
+ */
 function autoCorked(ws: WebSocket, socket: Socket): (text: string) => void {
-  /** A frame went out in this turn (reset in its check phase). */
-  let sent = false
+  /** Frames sent in this turn (reset in its check phase). */
+  let frames = 0
+  /** Its last turn with frames had more than one. */
+  let busy = false
   let corked = false
   const endTurn = () => {
-    sent = false
+    busy = frames > 1
+    frames = 0
     if (!corked) return
     corked = false
     socket.uncork()
   }
   return (text) => {
-    if (!sent) {
-      sent = true
-      atTurnEnd(endTurn)
-    } else if (!corked) {
+    if (frames++ === 0) atTurnEnd(endTurn)
+    if (!corked && (busy || frames > 1)) {
       corked = true
       socket.cork()
     }

@@ -1,8 +1,9 @@
 /**
  * adapters/corked-send.ts over a real WebSocket on loopback: in every mode the frames
  * arrive whole and in order; `auto` writes a turn's first frame at once (the socket is
- * not corked after it) and corks for the frames after it until the turn's check phase;
- * `turn` corks from the first frame.
+ * not corked after it) and corks for the frames after it until the turn's check phase,
+ * and from the first frame while the socket is busy (its last turn with frames had more
+ * than one); `turn` corks from the first frame.
  */
 import { once } from 'node:events'
 import type { Socket } from 'node:net'
@@ -60,10 +61,26 @@ it('auto: a lone frame is written at once; the frames after it in the turn wait,
   assert.is(socket.writableCorked, 1, 'the frames after it are')
   await nextTurn()
   assert.is(socket.writableCorked, 0, 'uncorked in the check phase')
-  send('next turn')
-  assert.is(socket.writableCorked, 0, "the next turn's first frame is not held either")
-  await until(() => got.length === 4, 5000, 'four frames')
-  assert.equal(got, ['first', 'second', 'third', 'next turn'])
+  await until(() => got.length === 3, 5000, 'three frames')
+  assert.equal(got, ['first', 'second', 'third'])
+})
+
+it('auto: after a turn of several frames the socket is busy, corked from the first frame, until a turn brings one frame alone', async ({ server, socket, got }) => {
+  const send = corkedSend(server, socket, 'auto')
+  send('a1')
+  send('a2')
+  await nextTurn()
+  send('b1')
+  assert.is(socket.writableCorked, 1, 'busy: the first frame of the next turn is held for its check phase')
+  await nextTurn()
+  assert.is(socket.writableCorked, 0, 'uncorked in the check phase')
+  send('c1')
+  assert.is(socket.writableCorked, 0, 'a turn of one frame ended the busy spell: the next lone frame leaves at once')
+  await nextTurn()
+  send('d1')
+  assert.is(socket.writableCorked, 0, 'and so does the one after it')
+  await until(() => got.length === 5, 5000, 'five frames')
+  assert.equal(got, ['a1', 'a2', 'b1', 'c1', 'd1'])
 })
 
 it('turn: corked from the first frame until the check phase', async ({ server, socket }) => {
