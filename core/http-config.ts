@@ -37,7 +37,9 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i
  * function a path that climbs out of where it looks (`../etc/passwd`): such requests are
  * refused (400).
  */
-export const hasDotSegment = (path: string): boolean => /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path)
+export const hasDotSegment = (path: string): boolean => (path.includes('.') || path.includes('%')) && DOT_SEGMENT_IN_PATH.test(path)
+/** A `.` or `..` segment anywhere in a path (a path with neither `.` nor `%` has none: the regular expression is not run on it). */
+const DOT_SEGMENT_IN_PATH = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i
 
 function parsePath(field: string, path: string): Segment[] | string {
   if (path.length > 2048) return `'${field}' must be at most 2048 characters, got ${path.length}`
