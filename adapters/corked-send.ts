@@ -16,9 +16,10 @@
  *   Linux's TCP autocorking does for small writes). A socket whose last turn with frames
  *   had more than one is busy: its next turn is corked from the first frame, as with
  *   `turn`, until a turn brings it one frame alone. So a lone frame (one HTTP request at a
- *   time, one call in flight) leaves at once instead of waiting for the check phase, and
- *   under load (many requests, many calls in flight) each turn's frames leave in one
- *   write, not two.
+ *   time, one call in flight) leaves at once instead of waiting for the check phase
+ *   (except the first one after a busy turn, however much later it comes: it waits for
+ *   its turn's check phase), and under load (many requests, many calls in flight) each
+ *   turn's frames leave in one write, not two.
  *
  * Used by the WebSocket server (`auto`) and by bench/'s baseline relays, which are measured
  * in every mode so that their fastest is the baseline.

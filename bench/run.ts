@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Child } from './lib/rpc.js'
-import { repoRoot, type Ctx, type Section } from './lib/common.js'
+import { COMPARISON_RUNS, repoRoot, type Ctx, type Section } from './lib/common.js'
 import { machineInfo } from './lib/machine.js'
 import { report } from './lib/report.js'
 import { roundtrip } from './scenarios/roundtrip.js'
@@ -29,15 +29,6 @@ import { profile } from './scenarios/profile.js'
 import { micro } from './scenarios/micro.js'
 import { startup } from './scenarios/startup.js'
 import { cluster } from './scenarios/cluster.js'
-
-/**
- * Rounds of the two comparisons with the baseline relays (roundtrip, http) when `--runs`
- * does not say: more than the other scenarios' 5. Each figure's baseline is the best of
- * eight relay variants, each a median over rounds; with few rounds, the best of eight noisy
- * medians is lower than any one variant's usual figure by the noise alone, and every ratio
- * is judged against it.
- */
-const COMPARISON_RUNS = 9
 
 const scenarios: Record<string, (ctx: Ctx) => Promise<Section>> = {
   roundtrip: (ctx) => roundtrip(ctx, { runs: comparisonRuns }),
@@ -116,10 +107,10 @@ process.on('SIGTERM', () => bail('SIGTERM'))
 process.on('exit', () => Child.killAllNow())
 // A hard ceiling for the whole run (a full run takes about 28 minutes).
 setTimeout(() => {
-  ctx.log('the run exceeded 35 minutes: stopping')
+  ctx.log('the run exceeded 45 minutes: stopping')
   Child.killAllNow()
   process.exit(1)
-}, 35 * 60_000).unref()
+}, 45 * 60_000).unref()
 
 const sections: Section[] = []
 let failed = 0

@@ -31,6 +31,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 export const REST_PARAM = 'rest__'
 /** `.` / `..` segments (also percent-encoded): clients resolve them before sending, so such a route could never match. */
 const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i
+/** A `.` or `..` segment anywhere in a path (a path with neither `.` nor `%` has none: the regular expression is not run on it). */
+const DOT_SEGMENT_IN_PATH = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i
 /**
  * Whether a request path has a `.` or `..` segment, raw or percent-encoded (`/a/../b`,
  * `/a/%2e%2e/b`). No route has one, but a parameter or `*` would take it and hand a
@@ -38,8 +40,6 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i
  * refused (400).
  */
 export const hasDotSegment = (path: string): boolean => (path.includes('.') || path.includes('%')) && DOT_SEGMENT_IN_PATH.test(path)
-/** A `.` or `..` segment anywhere in a path (a path with neither `.` nor `%` has none: the regular expression is not run on it). */
-const DOT_SEGMENT_IN_PATH = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i
 
 function parsePath(field: string, path: string): Segment[] | string {
   if (path.length > 2048) return `'${field}' must be at most 2048 characters, got ${path.length}`

@@ -107,4 +107,13 @@ export function table(head: string[], rows: Array<Array<string | number>>): stri
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 }
 
+/**
+ * Rounds of the two comparisons with the baseline relays (roundtrip, http) when `--runs`
+ * does not say: more than the other scenarios' 5. Each figure's baseline is the best of
+ * eight relay variants, each a median over rounds; with few rounds, the best of eight noisy
+ * medians is lower than any one variant's usual figure by the noise alone, and every ratio
+ * is judged against it.
+ */
+export const COMPARISON_RUNS = 9
+
 export const timestamp = () => new Date().toISOString().replace(/[:.]/g, '-')

@@ -1,5 +1,5 @@
 /** BENCHMARKS.md from a run's sections. */
-import { table, type Section } from './common.js'
+import { COMPARISON_RUNS, table, type Section } from './common.js'
 import type { machineInfo } from './machine.js'
 
 export function report(input: { machine: ReturnType<typeof machineInfo>; sections: Section[]; runs: number; totalSeconds: number; argv: string[]; notes: string; date: string }): string {
@@ -18,7 +18,7 @@ export function report(input: { machine: ReturnType<typeof machineInfo>; section
   )
   out.push('')
   out.push(
-    'Run it with `npm run bench` (about 28 minutes; it rewrites this file when every scenario ran), one scenario with `npm run bench -- roundtrip` (or http, routes, register, idle, queue, cron, profile, micro, startup, cluster; the report then goes to a file in bench/profiles/, not committed), `--runs N` for the number of rounds (5 by default; 9 for the two comparisons with the baseline relays, roundtrip and http), `--profile` to run the engine (and baseline) of the two round-trip scenarios under `node --cpu-prof` into bench/profiles/, and `--report` to rebuild this file from the last complete run and bench/NOTES.md without measuring. The machine is shared: the 1-minute load average at the start and end of each scenario is given with it, since other processes running meanwhile depress every figure (ratios less, as each target and its baseline are measured alternately).',
+    'Run it with `npm run bench` (about 28 minutes; it rewrites this file when every scenario ran), one scenario with `npm run bench -- roundtrip` (or http, routes, register, idle, queue, cron, profile, micro, startup, cluster; the report then goes to a file in bench/profiles/, not committed), `--runs N` for the number of rounds (5 by default; ' + COMPARISON_RUNS + ' for the two comparisons with the baseline relays, roundtrip and http), `--profile` to run the engine (and baseline) of the two round-trip scenarios under `node --cpu-prof` into bench/profiles/, and `--report` to rebuild this file from the last complete run and bench/NOTES.md without measuring. The machine is shared: the 1-minute load average at the start and end of each scenario is given with it, since other processes running meanwhile depress every figure (ratios less, as each target and its baseline are measured alternately).',
   )
   out.push('')
   out.push('## Machine')
