@@ -13,6 +13,7 @@
 import { connect, createInbox, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
+import { createShared } from './jetstream-create.js'
 import { randomBytes } from 'node:crypto'
 import * as v from 'valibot'
 import {
@@ -230,11 +231,12 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
     const kvm = new Kvm(nc)
     const buckets = clusterBuckets(name)
     // A claim is kept 10 min (longer than any tick may be late); an entry outlives its engine's last heartbeat by 10 s.
-    claims = await kvm.create(buckets.cronClaims, { history: 1, ttl: 600_000 })
-    members = await kvm.create(buckets.engines, { history: 1, ttl: 10_000 })
-    routes = await kvm.create(buckets.routes, { history: 1 })
-    routeClaimsKv = await kvm.create(buckets.routeClaims, { history: 1 })
-    types = await kvm.create(buckets.triggerTypes, { history: 1 })
+    // Engines started together all create the buckets: one that loses a create to another is told so, and opens the bucket again (adapters/jetstream-create.ts).
+    claims = await createShared(() => kvm.create(buckets.cronClaims, { history: 1, ttl: 600_000 }))
+    members = await createShared(() => kvm.create(buckets.engines, { history: 1, ttl: 10_000 }))
+    routes = await createShared(() => kvm.create(buckets.routes, { history: 1 }))
+    routeClaimsKv = await createShared(() => kvm.create(buckets.routeClaims, { history: 1 }))
+    types = await createShared(() => kvm.create(buckets.triggerTypes, { history: 1 }))
   } catch (err) {
     await nc.close().catch(() => {})
     const message = (err as Error).message

@@ -26,6 +26,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { StoreOpenError } from './open-errors.js'
+import { createShared } from './jetstream-create.js'
 import { contextOf, countQueues, expiredLease, queuesWithCalls, type Delivery, type FailOptions, type MessageContext, type QueueStore, type ReceiveOptions, type SendOptions, type StoredMessage } from '../core/queue-store.js'
 
 export interface JetStreamStoreOptions {
@@ -104,15 +105,18 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
   const subjectOf = (queue: string) => `${name}.queue.${token(queue)}`
   const jsm: JetStreamManager = await jetstreamManager(nc)
   const js: JetStreamClient = jetstream(nc)
-  try {
-    await jsm.streams.info(stream)
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError) || err.code !== 10059) throw err
-    await jsm.streams.add({ name: stream, subjects: [`${name}.queue.*`], storage: StorageType.File, retention: RetentionPolicy.Limits })
-  }
+  // Engines started together all create the stream and buckets: one that loses a create to another opens them again (adapters/jetstream-create.ts).
+  await createShared(async () => {
+    try {
+      await jsm.streams.info(stream)
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== 10059) throw err
+      await jsm.streams.add({ name: stream, subjects: [`${name}.queue.*`], storage: StorageType.File, retention: RetentionPolicy.Limits })
+    }
+  })
   const kvm = new Kvm(nc)
-  const states: KV = await kvm.create(`${name}-queue-state`, { history: 1 })
-  const dedup: KV = await kvm.create(`${name}-queue-dedup`, { history: 1 })
+  const states: KV = await createShared(() => kvm.create(`${name}-queue-state`, { history: 1 }))
+  const dedup: KV = await createShared(() => kvm.create(`${name}-queue-dedup`, { history: 1 }))
 
   // The copy of the state bucket: entries by id and by queue, and the ids deleted at a
   // revision the watch may not have passed yet (so an older update does not bring them back).
