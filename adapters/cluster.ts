@@ -11,9 +11,9 @@
  * Subjects and buckets are in docs/cluster.md.
  */
 import { connect, createInbox, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node'
-import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { createShared } from './jetstream-create.js'
+import { lostCompareAndSet } from './kv-compare-and-set.js'
 import { randomBytes } from 'node:crypto'
 import * as v from 'valibot'
 import {
@@ -67,9 +67,6 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const encode = (value: unknown) => encoder.encode(JSON.stringify(value))
 const decode = <T>(data: Uint8Array): T => JSON.parse(decoder.decode(data)) as T
-
-/** A create that lost: the key is there already. */
-const exists = (err: unknown) => (err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10058)) || /wrong last sequence|key exists/i.test(String((err as Error)?.message))
 
 /** How long a watch that ended waits before it starts again (ms): doubled each time, up to the most. */
 const WATCH_RETRY_MS = 250
@@ -158,7 +155,7 @@ function cronClaims(claims: KV, connected: () => boolean): Pick<ClusterLink, 'cl
       try {
         return await inTime(claims.create(key, encode(value)))
       } catch (err) {
-        if (exists(err)) return false
+        if (lostCompareAndSet(err)) return false
         throw err
       }
     },
@@ -167,7 +164,7 @@ function cronClaims(claims: KV, connected: () => boolean): Pick<ClusterLink, 'cl
       try {
         return await inTime(claims.update(key, encode(value), revision))
       } catch (err) {
-        if (exists(err)) return false
+        if (lostCompareAndSet(err)) return false
         throw err
       }
     },
@@ -186,7 +183,7 @@ function routeClaims(kv: KV, connected: () => boolean): Pick<ClusterLink, 'readR
       try {
         return await inTime(revision === undefined ? kv.create(key, encode(value)) : kv.update(key, encode(value), revision))
       } catch (err) {
-        if (exists(err)) return false
+        if (lostCompareAndSet(err)) return false
         throw err
       }
     },
@@ -195,7 +192,7 @@ function routeClaims(kv: KV, connected: () => boolean): Pick<ClusterLink, 'readR
         await inTime(kv.delete(key, { previousSeq: revision }))
         return true
       } catch (err) {
-        if (exists(err)) return false
+        if (lostCompareAndSet(err)) return false
         throw err
       }
     },
@@ -443,7 +440,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
         try {
           return { won: true, revision: await types.create(key, value) }
         } catch (err) {
-          if (!exists(err)) throw err
+          if (!lostCompareAndSet(err)) throw err
         }
         const current = await types.get(key)
         if (!current || current.operation !== 'PUT') continue
@@ -454,7 +451,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
         try {
           return { won: true, revision: await types.update(key, value, current.revision) }
         } catch (err) {
-          if (!exists(err)) throw err
+          if (!lostCompareAndSet(err)) throw err
         }
       }
       throw new Error(`the key of trigger type '${entry.trigger_type}' kept changing`)
@@ -464,7 +461,7 @@ export async function openCluster(options: ClusterOptions): Promise<OpenCluster>
         await types.delete(key, { previousSeq: revision })
       } catch (err) {
         // Taken over since: it is another engine's now.
-        if (!exists(err)) throw err
+        if (!lostCompareAndSet(err)) throw err
       }
     },
     types(handler) {

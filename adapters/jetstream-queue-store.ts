@@ -23,10 +23,11 @@
  */
 import { randomUUID } from 'node:crypto'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { StoreOpenError } from './open-errors.js'
 import { createShared } from './jetstream-create.js'
+import { lostCompareAndSet } from './kv-compare-and-set.js'
 import { contextOf, countQueues, expiredLease, queuesWithCalls, type Delivery, type FailOptions, type MessageContext, type QueueStore, type ReceiveOptions, type SendOptions, type StoredMessage } from '../core/queue-store.js'
 
 export interface JetStreamStoreOptions {
@@ -72,10 +73,6 @@ const token = (text: string) => Buffer.from(text, 'utf8').toString('base64url')
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value))
 const decode = <T>(data: Uint8Array): T => JSON.parse(new TextDecoder().decode(data)) as T
 
-/** A compare-and-set that lost: the entry changed since it was read. */
-const lostRace = (err: unknown) =>
-  (err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10058)) || /wrong last sequence|key exists/i.test(String((err as Error)?.message))
-
 /** Opens the store on the NATS server at `servers`, creating its stream and buckets if they are not there. */
 export async function createJetStreamQueueStore(options: JetStreamStoreOptions): Promise<QueueStore> {
   const name = options.name ?? 'signalbox'
@@ -110,7 +107,7 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
     try {
       await jsm.streams.info(stream)
     } catch (err) {
-      if (!(err instanceof JetStreamApiError) || err.code !== 10059) throw err
+      if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err
       await jsm.streams.add({ name: stream, subjects: [`${name}.queue.*`], storage: StorageType.File, retention: RetentionPolicy.Limits })
     }
   })
@@ -181,7 +178,7 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
       place(entry.id, next, revision)
       return true
     } catch (err) {
-      if (!lostRace(err)) throw err
+      if (!lostCompareAndSet(err)) throw err
       await refresh(entry.id)
       return false
     }
@@ -190,7 +187,7 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
     try {
       await states.delete(entry.id, { previousSeq: entry.revision })
     } catch (err) {
-      if (!lostRace(err)) throw err
+      if (!lostCompareAndSet(err)) throw err
       await refresh(entry.id)
       return false
     }
@@ -335,7 +332,7 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
         else await dedup.create(key, encode(mine))
         return mine
       } catch (err) {
-        if (!lostRace(err)) throw err
+        if (!lostCompareAndSet(err)) throw err
       }
     }
   }
@@ -362,7 +359,7 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
       const state = stateOf(queue, envelope, held.seq)
       place(held.message_id, state, await states.create(held.message_id, encode(state)))
     } catch (err) {
-      if (!lostRace(err)) throw err
+      if (!lostCompareAndSet(err)) throw err
     }
   }
 
@@ -402,7 +399,7 @@ async function open(nc: NatsConnection, name: string): Promise<QueueStore> {
       place(message_id, state, await states.create(message_id, encode(state)))
     } catch (err) {
       // Written already by a send with the same id that found the claim (`complete`).
-      if (!lostRace(err)) throw err
+      if (!lostCompareAndSet(err)) throw err
       await refresh(message_id)
     }
     return { message_id, duplicate: false }
