@@ -21,6 +21,7 @@ import { closest } from './core/closest.js'
 import { defaultOf } from './core/options.js'
 import { readArgs, type OptionSpecs } from './cli/args.js'
 import { CliError } from './cli/cli-error.js'
+import { onParentGone, startedByNpm } from './cli/parent-watch.js'
 import { COMMANDS, helpOf, overview, type Command } from './cli/help.js'
 import { LISTS, workerLabel, type Row } from './cli/lists.js'
 import { invokeHint, namesWorkers } from './cli/invoke-hint.js'
@@ -149,6 +150,8 @@ async function serve(argv: string[]): Promise<void> {
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
+  // Under npm, npm's SIGTERM reaches the shell between it and this process, not this process (cli/parent-watch.ts).
+  if (startedByNpm()) onParentGone(() => stop('parent exited'))
   // Ready only once a signal would be handled: a supervisor may signal right after this line.
   print(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
   if (engine.consoleUrl) logger.info({ url: engine.consoleUrl }, 'operator console')

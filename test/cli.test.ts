@@ -3,11 +3,12 @@
  * command, one line and a hint for every error (usage errors exit 2) with "did you mean",
  * a port in use naming the listener and the setting, settings from flags, environment
  * variables and a config file in that order; and `serve`: the ready line, and shutting
- * down on SIGTERM / SIGINT while letting calls in flight finish within the grace period.
+ * down on SIGTERM / SIGINT while letting calls in flight finish within the grace period,
+ * and, started by npm, when npm ends (npm's SIGTERM stops at the shell it started).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { networkInterfaces, tmpdir } from 'node:os'
@@ -39,8 +40,13 @@ const children = new Set<ChildProcess>()
 /** The environment without any SIGNALBOX_ variable of the machine running the tests. */
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIGNALBOX_')))
 
-function run(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Run {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...cleanEnv, ...options.env }, cwd: options.cwd })
+/** A word for the shell, quoted. */
+const shellWord = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`
+
+/** Runs the CLI with `args`; with `npm`, as npm runs it (`npm exec --call`: npm, its shell, then node, as under `npm start` and `npx`). */
+function run(args: string[], options: { env?: Record<string, string>; cwd?: string; npm?: boolean } = {}): Run {
+  const [file, argv] = options.npm ? ['npm', ['exec', '--call', [process.execPath, cli, ...args].map(shellWord).join(' ')]] : [process.execPath, [cli, ...args]]
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...cleanEnv, ...options.env }, cwd: options.cwd })
   children.add(child)
   let out = ''
   let err = ''
@@ -64,7 +70,7 @@ function run(args: string[], options: { env?: Record<string, string>; cwd?: stri
 }
 
 /** Starts `signalbox serve` on a free port; resolves once it printed its ready line. */
-async function serve(extra: string[] = [], options: { env?: Record<string, string>; cwd?: string; ports?: string[] } = {}): Promise<Run & { url: string; port: number }> {
+async function serve(extra: string[] = [], options: { env?: Record<string, string>; cwd?: string; ports?: string[]; npm?: boolean } = {}): Promise<Run & { url: string; port: number }> {
   const r = run(['serve', ...(options.ports ?? ['--host', '127.0.0.1', '--port', '0', '--http-port', '0']), ...extra], options)
   const url: string = await Promise.race([
     until(() => /^signalbox ready (ws:\/\/\S+) http:\/\/\S+\n/.exec(r.stdout())?.[1], 10_000, 'the ready line') as Promise<string>,
@@ -451,6 +457,94 @@ C(
     }
   }, 90_000),
 )
+
+/** A process's state letter and parent, from /proc (after the command's name: state, then parent pid). */
+function procStat(pid: number | string): { state: string; parent: number } {
+  const [state, parent] = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return { state, parent: Number(parent) }
+}
+
+/** The processes whose parent is `pid`. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      if (procStat(name).parent === pid) out.push(Number(name))
+    } catch {
+      /* ended meanwhile */
+    }
+  }
+  return out
+}
+
+C(
+  "started by npm (as `npm start` and `npx` run it): SIGTERM to npm stops the engine, though npm's shell does not pass it on",
+  limit(async () => {
+    const s = await serve(['--log-level', 'info'], { npm: true })
+    // npm, the shell npm started, then the engine: npm's SIGTERM reaches the shell only.
+    const [shell, ...more] = childrenOf(s.child.pid!)
+    assert.is(more.length, 0)
+    const [engine] = childrenOf(shell)
+    try {
+      assert.ok(engine !== undefined && readFileSync(`/proc/${engine}/cmdline`, 'utf8').includes('serve'), `npm runs the engine through a shell (its child ${shell} has children ${childrenOf(shell)})`)
+      await stopsWithNpm(s, engine)
+    } finally {
+      // Should it outlive npm, it is ended here, not left holding the store and ports of the tests after this one.
+      for (const pid of engine === undefined ? [] : [engine]) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  }, 90_000),
+)
+
+C(
+  'not started by npm: a server whose parent exits (as under `nohup … &`) goes on serving',
+  limit(async () => {
+    const env = Object.fromEntries(Object.entries(cleanEnv).filter(([k]) => !k.startsWith('npm_')))
+    const command = [process.execPath, cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--store', 'memory'].map(shellWord).join(' ')
+    // The shell waits for a line (or the end of its input) before it exits: it is the server's parent until the server is ready.
+    const shell = spawn('sh', ['-c', `${command} & echo $!; read line`], { stdio: ['pipe', 'pipe', 'ignore'], env })
+    children.add(shell)
+    let out = ''
+    shell.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
+    const engine = Number(await until(() => /^(\d+)\n/.exec(out)?.[1], 10_000, "the server's pid"))
+    try {
+      const url = await until(() => /signalbox ready ws:\/\/(\S+)/.exec(out)?.[1], 10_000, 'the ready line')
+      assert.is(procStat(engine).parent, shell.pid)
+      shell.stdin!.end()
+      // The shell has exited: the server is another's child now, and still answers a while after.
+      await until(() => procStat(engine).parent !== shell.pid, 10_000, 'the server to outlive its shell')
+      await new Promise((r) => setTimeout(r, 1500))
+      const health = await fetch(`http://${url}/healthz`)
+      assert.is(health.status, 200)
+    } finally {
+      process.kill(engine, 'SIGKILL')
+    }
+  }, 90_000),
+)
+
+/** SIGTERM to npm: the engine (npm's grandchild) says it stops because its parent went, and exits. */
+async function stopsWithNpm(s: Run & { port: number }, engine: number): Promise<void> {
+  s.child.kill('SIGTERM')
+  await until(() => s.log.some((l) => l.msg === 'stopping' && l.signal === 'parent exited'), 10_000, "the engine's 'stopping' log line")
+  // npm's pipes close once the engine, which holds them too, has exited.
+  await exitWithin(s, 20_000)
+  // Gone, or a zombie until whatever adopted it reaps it.
+  let state = 'gone'
+  try {
+    state = procStat(engine).state
+  } catch {
+    /* reaped */
+  }
+  assert.ok(state === 'gone' || state === 'Z', `the engine process has exited (state ${state})`)
+  const refused = await fetch(`http://127.0.0.1:${s.port}/healthz`).then(() => false, () => true)
+  assert.ok(refused, 'its port is free')
+}
 
 C(
   'SIGINT exits 0',
