@@ -132,10 +132,11 @@ async function serve(argv: string[]): Promise<void> {
   }
 
   let stopping = false
-  const stop = (signal: string) => {
+  /** Stops the engine, then exits; `why` goes into the 'stopping' log line. */
+  const stop = (why: { signal: NodeJS.Signals } | { reason: string }) => {
     if (stopping) return
     stopping = true
-    logger.info({ signal }, 'stopping')
+    logger.info(why, 'stopping')
     engine.stop().then(
       () => {
         inspector?.stop()
@@ -148,10 +149,11 @@ async function serve(argv: string[]): Promise<void> {
       },
     )
   }
-  process.on('SIGINT', () => stop('SIGINT'))
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  // Under npm, npm's SIGTERM reaches the shell between it and this process, not this process (cli/parent-watch.ts).
-  if (startedByNpm()) onParentGone(() => stop('parent exited'))
+  process.on('SIGINT', () => stop({ signal: 'SIGINT' }))
+  process.on('SIGTERM', () => stop({ signal: 'SIGTERM' }))
+  // Under npm, npm's SIGTERM reaches the shell between it and this process, not this process
+  // (cli/parent-watch.ts); a shell gone while the engine started is found at once.
+  if (startedByNpm()) onParentGone(() => stop({ reason: 'parent exited' }))
   // Ready only once a signal would be handled: a supervisor may signal right after this line.
   print(`signalbox ready ${engine.url} ${engine.httpUrl}\n`)
   if (engine.consoleUrl) logger.info({ url: engine.consoleUrl }, 'operator console')

@@ -57,7 +57,8 @@ Runs the engine: workers connect on the WebSocket port, http triggers are served
 HTTP listener, queues are kept in SQLite under the data folder. Prints one line when ready:
   signalbox ready ws://HOST:PORT http://HOST:PORT
 and stops on Ctrl-C (SIGINT) or SIGTERM, letting calls in flight finish (--grace-ms);
-started by npm (npm start, npx signalbox serve), also when that npm process ends.
+started by npm (npm start, npx signalbox serve), also once the shell npm ran it in ends,
+which npm's SIGTERM does.
 
 Every option can also be set by its environment variable or by its key in a config file
 (${CONFIG_FILE}, nested as createEngine takes it: {"port": ${defaultOf('port', 'serve')}, "http": {"port": ${defaultOf('http.port', 'serve')}}};

@@ -46,7 +46,9 @@ const shellWord = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`
 /** Runs the CLI with `args`; with `npm`, as npm runs it (`npm exec --call`: npm, its shell, then node, as under `npm start` and `npx`). */
 function run(args: string[], options: { env?: Record<string, string>; cwd?: string; npm?: boolean } = {}): Run {
   const [file, argv] = options.npm ? ['npm', ['exec', '--call', [process.execPath, cli, ...args].map(shellWord).join(' ')]] : [process.execPath, [cli, ...args]]
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...cleanEnv, ...options.env }, cwd: options.cwd })
+  // npm in a process group of its own, so that its shell and the engine can be ended with it (`endGroup`).
+  const env = { ...cleanEnv, ...(options.npm ? { NPM_CONFIG_UPDATE_NOTIFIER: 'false' } : {}), ...options.env }
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: options.cwd, detached: options.npm === true })
   children.add(child)
   let out = ''
   let err = ''
@@ -97,10 +99,19 @@ async function exitWithin(r: Run, ms: number) {
   ])
 }
 
+/** Ends `pid`'s process group (npm, its shell and the engine), if any of it is left. */
+function endGroup(pid: number | undefined): void {
+  try {
+    if (pid !== undefined) process.kill(-pid, 'SIGKILL')
+  } catch {
+    /* gone */
+  }
+}
+
 const C = suite('cli')
 
 C.after(async () => {
-  for (const child of children) child.kill('SIGKILL')
+  for (const child of children) (child.kill('SIGKILL'), endGroup(child.pid))
 })
 
 C(
@@ -464,6 +475,18 @@ function procStat(pid: number | string): { state: string; parent: number } {
   return { state, parent: Number(parent) }
 }
 
+/** A process's arguments (none once it is gone). */
+function argvOf(pid: number | undefined): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1)
+  } catch {
+    return []
+  }
+}
+
+/** Whether `pid` is node running this CLI. */
+const isCli = (pid: number | undefined) => argvOf(pid)[1] === cli
+
 /** The processes whose parent is `pid`. */
 function childrenOf(pid: number): number[] {
   const out: number[] = []
@@ -481,23 +504,33 @@ function childrenOf(pid: number): number[] {
 C(
   "started by npm (as `npm start` and `npx` run it): SIGTERM to npm stops the engine, though npm's shell does not pass it on",
   limit(async () => {
-    const s = await serve(['--log-level', 'info'], { npm: true })
-    // npm, the shell npm started, then the engine: npm's SIGTERM reaches the shell only.
-    const [shell, ...more] = childrenOf(s.child.pid!)
-    assert.is(more.length, 0)
-    const [engine] = childrenOf(shell)
+    const s = await serve(['--log-level', 'info', '--store', 'memory'], { npm: true })
     try {
-      assert.ok(engine !== undefined && readFileSync(`/proc/${engine}/cmdline`, 'utf8').includes('serve'), `npm runs the engine through a shell (its child ${shell} has children ${childrenOf(shell)})`)
-      await stopsWithNpm(s, engine)
-    } finally {
-      // Should it outlive npm, it is ended here, not left holding the store and ports of the tests after this one.
-      for (const pid of engine === undefined ? [] : [engine]) {
-        try {
-          process.kill(pid, 'SIGKILL')
-        } catch {
-          /* gone */
-        }
+      // npm, the shell npm started, then the engine: npm's SIGTERM reaches the shell only.
+      // (Where sh is bash, which replaces itself with the command, the engine is npm's child and gets it.)
+      const [below, ...more] = childrenOf(s.child.pid!)
+      assert.is(more.length, 0, `npm has one child (${[below, ...more]})`)
+      const throughShell = !isCli(below)
+      const engine = throughShell ? childrenOf(below)[0] : below
+      assert.ok(isCli(engine), `the engine is found below npm (${below}: ${argvOf(below).join(' ')})`)
+      s.child.kill('SIGTERM')
+      const why = throughShell ? { reason: 'parent exited' } : { signal: 'SIGTERM' }
+      await until(() => s.log.some((l) => l.msg === 'stopping' && Object.entries(why).every(([k, v]) => l[k] === v)), 10_000, `the engine's 'stopping' log line with ${JSON.stringify(why)}`)
+      // npm's pipes close once the engine, which holds them too, has exited.
+      await exitWithin(s, 20_000)
+      // Gone, or a zombie until whatever adopted it reaps it.
+      let state = 'gone'
+      try {
+        state = procStat(engine).state
+      } catch {
+        /* reaped */
       }
+      assert.ok(state === 'gone' || state === 'Z', `the engine process has exited (state ${state})`)
+      const refused = await fetch(`http://127.0.0.1:${s.port}/healthz`).then(() => false, () => true)
+      assert.ok(refused, 'its port is free')
+    } finally {
+      // Should it outlive npm, it is ended here, not left holding ports for the tests after this one.
+      endGroup(s.child.pid)
     }
   }, 90_000),
 )
@@ -508,12 +541,13 @@ C(
     const env = Object.fromEntries(Object.entries(cleanEnv).filter(([k]) => !k.startsWith('npm_')))
     const command = [process.execPath, cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--store', 'memory'].map(shellWord).join(' ')
     // The shell waits for a line (or the end of its input) before it exits: it is the server's parent until the server is ready.
-    const shell = spawn('sh', ['-c', `${command} & echo $!; read line`], { stdio: ['pipe', 'pipe', 'ignore'], env })
+    // In a process group of its own, which the server (started with `&`, no job control) stays in.
+    const shell = spawn('sh', ['-c', `${command} & echo $!; read line`], { stdio: ['pipe', 'pipe', 'ignore'], env, detached: true })
     children.add(shell)
     let out = ''
     shell.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
-    const engine = Number(await until(() => /^(\d+)\n/.exec(out)?.[1], 10_000, "the server's pid"))
     try {
+      const engine = Number(await until(() => /^(\d+)\n/.exec(out)?.[1], 10_000, "the server's pid"))
       const url = await until(() => /signalbox ready ws:\/\/(\S+)/.exec(out)?.[1], 10_000, 'the ready line')
       assert.is(procStat(engine).parent, shell.pid)
       shell.stdin!.end()
@@ -523,28 +557,11 @@ C(
       const health = await fetch(`http://${url}/healthz`)
       assert.is(health.status, 200)
     } finally {
-      process.kill(engine, 'SIGKILL')
+      endGroup(shell.pid)
     }
   }, 90_000),
 )
 
-/** SIGTERM to npm: the engine (npm's grandchild) says it stops because its parent went, and exits. */
-async function stopsWithNpm(s: Run & { port: number }, engine: number): Promise<void> {
-  s.child.kill('SIGTERM')
-  await until(() => s.log.some((l) => l.msg === 'stopping' && l.signal === 'parent exited'), 10_000, "the engine's 'stopping' log line")
-  // npm's pipes close once the engine, which holds them too, has exited.
-  await exitWithin(s, 20_000)
-  // Gone, or a zombie until whatever adopted it reaps it.
-  let state = 'gone'
-  try {
-    state = procStat(engine).state
-  } catch {
-    /* reaped */
-  }
-  assert.ok(state === 'gone' || state === 'Z', `the engine process has exited (state ${state})`)
-  const refused = await fetch(`http://127.0.0.1:${s.port}/healthz`).then(() => false, () => true)
-  assert.ok(refused, 'its port is free')
-}
 
 C(
   'SIGINT exits 0',
