@@ -7,7 +7,7 @@
  */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
 
-/** Whether `err` says a KV create or update lost its compare-and-set (10071, 10164; or their texts, when the library rethrows them as plain errors). */
+/** Whether `err` says a KV create or update lost its compare-and-set (10071, 10164; or, for an error without its code, by its text). */
 export const lostCompareAndSet = (err: unknown): boolean =>
   (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) ||
   /wrong last sequence|key exists/i.test(String((err as Error | undefined)?.message))

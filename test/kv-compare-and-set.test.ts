@@ -45,7 +45,11 @@ it('a create of a key that is there, and an update at a stale revision, lost the
 it('other failures are not lost compare-and-sets', async () => {
   const nc = await connect({ servers: nats.url })
   try {
-    const kv = await new Kvm(nc).create(nats.fresh())
+    const kv = await new Kvm(nc).create(nats.fresh(), { maxValueSize: 1 })
+    // Refused by the server (10054: larger than the bucket takes), not by the client.
+    const tooLarge = await refusal(() => kv.create('claim', 'more than one byte'))
+    assert.instance(tooLarge, JetStreamApiError)
+    assert.not.ok(lostCompareAndSet(tooLarge), String(tooLarge))
     const badKey = await refusal(() => kv.create('not a key', 'x'))
     assert.not.ok(lostCompareAndSet(badKey), String(badKey))
   } finally {
