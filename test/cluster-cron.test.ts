@@ -55,10 +55,11 @@ it('the claimer is killed (SIGKILL) between its claim and its run: another engin
     const claims = await watchClaims(nc)
     const idA = await engineId(a)
     // A holds the trigger last: the first tick it claims (and stalls on) is one B and C follow.
-    const runs = await holdTrigger([b, c, a], 'kill::tick', '*/2 * * * * *')
+    // Every 5 s: the tick's window (until the next tick) leaves room for the kill and the take-over on a loaded machine.
+    const runs = await holdTrigger([b, c, a], 'kill::tick', '*/5 * * * * *')
     const [key] = (await until(
       () => [...claims].find(([, v]) => v.engine_id === idA && v.state === 'claimed'),
-      15_000,
+      20_000,
       'a tick claimed by A',
     ))!
     const scheduled = new Date(Number(key.split('.')[1])).toISOString()
@@ -71,7 +72,7 @@ it('the claimer is killed (SIGKILL) between its claim and its run: another engin
     assert.is(entry.took_over_from, idA)
     await until(() => claims.get(key)?.state === 'done', 5000, 'the tick marked done')
     // Two more ticks: any second run of the tick would have come by then, and B and C run theirs once.
-    await until(() => [...runs.keys()].filter((t) => t > scheduled).length >= 2, 10_000, 'two more ticks')
+    await until(() => [...runs.keys()].filter((t) => t > scheduled).length >= 2, 20_000, 'two more ticks')
     for (const [tick, n] of runs) assert.is(n, 1, `${tick} ran ${n} times (${JSON.stringify([...runs])})`)
   } finally {
     await nc.close()
