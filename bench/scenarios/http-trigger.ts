@@ -9,7 +9,7 @@
 import { join } from 'node:path'
 import { Child } from '../lib/rpc.js'
 import { fmt, otherEngines, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
-import { compare, ratioText } from '../lib/compare.js'
+import { compare, pickText, ratioText } from '../lib/compare.js'
 import { procCpu } from '../lib/procmem.js'
 import { RELAY_NAMES, RELAY_VARIANTS_TEXT, startRelay } from '../lib/relays.js'
 
@@ -95,7 +95,7 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
         const tput = compare(at, 'signalbox', relayNames, 'reqPerSec', 'higher')
         const p99 = compare(at, 'signalbox', relayNames, 'p99', 'lower')
         const cpu = compare(at, 'signalbox', relayNames, 'cpuUs', 'lower')
-        const vs = (c: { mode: string }) => ` (${c.mode})`
+        const vs = pickText
         rows.push({ scenario, figure: 'req/s', value: fmt.int(tput.engine), baseline: fmt.int(tput.baseline) + vs(tput), ratio: ratioText(tput), target: '≥ 0.9× baseline', pass: tput.ratio >= 0.9 })
         rows.push({ scenario, figure: 'p99 latency', value: fmt.ms(p99.engine), baseline: fmt.ms(p99.baseline) + vs(p99), ratio: ratioText(p99), target: '≤ 1.2× baseline', pass: p99.ratio <= 1.2 })
         rows.push({ scenario, figure: 'CPU per request (engine or relay process)', value: `${cpu.engine.toFixed(1)} µs`, baseline: `${cpu.baseline.toFixed(1)} µs` + vs(cpu), ratio: ratioText(cpu), target: '≤ 1.15× baseline', pass: cpu.ratio <= 1.15 })
@@ -118,7 +118,7 @@ export async function httpTrigger(ctx: Ctx, options: HttpOptions = {}): Promise<
       }
     }
     const details = [
-      `autocannon (its own process, pipelining 1) runs ${durationS} s per measurement against GET /hello on: the engine's http listener, whose route is bound to \`bench::http\` served by a raw \`ws\` worker process; the baseline http→ws relay (bench/procs/http-relay.ts) with the same worker and route, in each way of corking its socket to the worker (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, and from the first frame while the socket is busy (its last turn with frames had more than one), as the engine does); and plain node:http answering "hello" (the ceiling, no WebSocket hop). The engine runs with the node flags \`signalbox serve\` runs it with. ${RELAY_VARIANTS_TEXT} Every function answers \`{status_code: 200, body: 'hello'}\`. One 1 s warm-up run per target precedes the first round; each round measures every target once, in an order rotated from round to round (${runs} rounds). For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. req/s counts 2xx answers over the run's duration; p50/p99 come from every 2xx response's own time (autocannon's histogram rounds to whole milliseconds). Server CPU per request is the serving process's user + system CPU time from /proc during the run, divided by the 2xx answers (warm-up included); for the engine and the relay it leaves out the worker process.`,
+      `autocannon (its own process, pipelining 1) runs ${durationS} s per measurement against GET /hello on: the engine's http listener, whose route is bound to \`bench::http\` served by a raw \`ws\` worker process; the baseline http→ws relay (bench/procs/http-relay.ts) with the same worker and route, in each way of corking its socket to the worker (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, and from the first frame while the socket is busy (its last turn with frames had more than one), as the engine does); and plain node:http answering "hello" (the ceiling, no WebSocket hop). The engine runs with the node flags \`signalbox serve\` runs it with. ${RELAY_VARIANTS_TEXT} Every function answers \`{status_code: 200, body: 'hello'}\`. One 1 s warm-up run per target precedes the first round; each round measures every target once, in an order rotated from round to round (${runs} rounds). For each figure and round the baseline is the relay mode that did best on it by its median over the other rounds (leave one out: bench/lib/compare.ts says why), and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets; a baseline named "in N of M rounds" was the pick in that many. req/s counts 2xx answers over the run's duration; p50/p99 come from every 2xx response's own time (autocannon's histogram rounds to whole milliseconds). Server CPU per request is the serving process's user + system CPU time from /proc during the run, divided by the 2xx answers (warm-up included); for the engine and the relay it leaves out the worker process.`,
       '',
       "The relay's modes (medians):",
       '',

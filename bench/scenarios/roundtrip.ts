@@ -8,7 +8,7 @@
 import { join } from 'node:path'
 import { Child } from '../lib/rpc.js'
 import { fmt, otherEngines, profileDir, startAgent, startEngine, table, timestamp, type Ctx, type Row, type Section } from '../lib/common.js'
-import { compare, ratioText } from '../lib/compare.js'
+import { compare, pickText, ratioText } from '../lib/compare.js'
 import { procCpu } from '../lib/procmem.js'
 import { RELAY_NAMES, RELAY_VARIANTS_TEXT, startRelay } from '../lib/relays.js'
 
@@ -89,7 +89,7 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
         const p50 = compare(at, 'signalbox', relayNames, 'p50', 'lower')
         const p99 = compare(at, 'signalbox', relayNames, 'p99', 'lower')
         const cpu = compare(at, 'signalbox', relayNames, 'cpuUs', 'lower')
-        const vs = (c: { mode: string }) => ` (${c.mode})`
+        const vs = pickText
         const tputTarget = inflight === 1 ? 0.9 : 0.95
         rows.push({ scenario, figure: 'calls/s', value: fmt.int(tput.engine), baseline: fmt.int(tput.baseline) + vs(tput), ratio: ratioText(tput), target: `≥ ${tputTarget}× baseline`, pass: tput.ratio >= tputTarget })
         rows.push({ scenario, figure: 'p50 latency', value: fmt.ms(p50.engine), baseline: fmt.ms(p50.baseline) + vs(p50), ratio: ratioText(p50), target: '—', pass: null })
@@ -110,7 +110,7 @@ export async function roundtrip(ctx: Ctx, options: RoundtripOptions = {}): Promi
       }
     }
     const details = [
-      `Worker A (raw \`ws\` caller), worker B (raw \`ws\` echo worker) and the engine or the baseline relay (bench/procs/ws-relay.ts) each run in their own process. The relay runs in each way of corking its sockets (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, and from the first frame while the socket is busy (its last turn with frames had more than one), as the engine does). The engine runs with the node flags \`signalbox serve\` runs it with. ${RELAY_VARIANTS_TEXT} A keeps 1 or 64 \`invokefunction\` calls in flight for ${durationMs / 1000} s after a 0.5 s warm-up; B answers each with the call's data. Each round measures every target once, in an order rotated from round to round (${runs} rounds). For each figure the relay mode that did best on it (by its median) is the baseline, and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets. CPU per call is the engine's (or relay's) user + system CPU time from /proc during the measurement, warm-up included, divided by the calls it carried.`,
+      `Worker A (raw \`ws\` caller), worker B (raw \`ws\` echo worker) and the engine or the baseline relay (bench/procs/ws-relay.ts) each run in their own process. The relay runs in each way of corking its sockets (\`relay:tick\`: uncorked on \`process.nextTick\`; \`relay:turn\`: uncorked once per event-loop turn; \`relay:none\`: not corked; \`relay:auto\`: a turn's first frame written at once, the frames after it in the turn corked until its end, and from the first frame while the socket is busy (its last turn with frames had more than one), as the engine does). The engine runs with the node flags \`signalbox serve\` runs it with. ${RELAY_VARIANTS_TEXT} A keeps 1 or 64 \`invokefunction\` calls in flight for ${durationMs / 1000} s after a 0.5 s warm-up; B answers each with the call's data. Each round measures every target once, in an order rotated from round to round (${runs} rounds). For each figure and round the baseline is the relay mode that did best on it by its median over the other rounds (leave one out: bench/lib/compare.ts says why), and the ratio is the median of the ratios taken within each round, with their smallest and largest in brackets; a baseline named "in N of M rounds" was the pick in that many. CPU per call is the engine's (or relay's) user + system CPU time from /proc during the measurement, warm-up included, divided by the calls it carried.`,
       '',
       "The relay's modes (medians):",
       '',
